@@ -1,0 +1,36 @@
+"""Entry point of the `flywheel` command: registers every command group."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from alignment_flywheel.cli import demo, infra, schemas, topics
+from alignment_flywheel.cli.context import CliContext
+from alignment_flywheel.config import load_settings
+from alignment_flywheel.errors import FlywheelError
+
+app = typer.Typer(
+    name="flywheel",
+    help="Alignment Flywheel: runtime safety governance for AI agents, on Kafka.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(infra.app, name="infra")
+app.add_typer(topics.app, name="topics")
+app.add_typer(schemas.app, name="schemas")
+app.command("demo")(demo.demo)
+
+
+@app.callback()
+def _root(ctx: typer.Context) -> None:
+    try:
+        settings = load_settings()
+    except FlywheelError as exc:
+        Console(stderr=True).print(f"[bold red]error[/]: {exc}")
+        raise typer.Exit(2) from exc
+    ctx.obj = CliContext(settings=settings, console=Console())
+
+
+def main() -> None:
+    app()

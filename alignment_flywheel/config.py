@@ -1,0 +1,130 @@
+"""Settings, read once into a frozen object.
+
+Sources, highest priority first: keyword arguments, ``FLYWHEEL_*`` environment variables, the TOML
+file named by ``FLYWHEEL_CONFIG`` (or ``./flywheel.toml`` when present), then the defaults below.
+Call :func:`load_settings` at the edge of the program (the CLI, a test fixture) and pass the object
+down; nothing in the package reads the environment on its own.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from alignment_flywheel.errors import ConfigError
+
+ENV_PREFIX = "FLYWHEEL_"
+CONFIG_FILE_ENV = "FLYWHEEL_CONFIG"
+DEFAULT_CONFIG_FILE = Path("flywheel.toml")
+
+
+def _default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "alignment-flywheel"
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "alignment-flywheel"
+
+
+class Settings(BaseSettings):
+    """Every setting of the platform. Frozen: build a new one instead of changing it."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    bootstrap_servers: str = Field(
+        default="",
+        description="Kafka bootstrap servers. Empty means: start and use the local broker.",
+    )
+    clickhouse_url: str = Field(
+        default="",
+        description="ClickHouse URL: chdb:///path (embedded) or http(s)://host:port. "
+        "Empty means chdb://<state_dir>/clickhouse.",
+    )
+    state_dir: Path = Field(default_factory=_default_state_dir)
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Where downloaded broker artifacts are kept (outside the repository).",
+    )
+    schema_registry_url: str | None = Field(
+        default=None,
+        description="Confluent Schema Registry URL. When set, events use registry framing.",
+    )
+    local_broker_port: int = Field(default=19092, ge=1, le=65535)
+    local_controller_port: int = Field(default=19093, ge=1, le=65535)
+    local_broker_heap_mb: int = Field(default=512, ge=128)
+    max_event_bytes: int = Field(
+        default=1_000_000, ge=1024, description="Larger events are rejected and dead-lettered."
+    )
+    identity: str = Field(
+        default_factory=lambda: f"{os.uname().nodename}/{os.getpid()}",
+        description="Producer identity written into every event envelope.",
+    )
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _check_clickhouse_url(cls, value: str) -> str:
+        if value and not value.startswith(("chdb://", "http://", "https://")):
+            raise ValueError("must start with chdb://, http:// or https://")
+        return value
+
+    @property
+    def uses_local_broker(self) -> bool:
+        return not self.bootstrap_servers.strip()
+
+    @property
+    def effective_bootstrap_servers(self) -> str:
+        if self.uses_local_broker:
+            return f"127.0.0.1:{self.local_broker_port}"
+        return self.bootstrap_servers
+
+    @property
+    def effective_clickhouse_url(self) -> str:
+        return self.clickhouse_url or f"chdb://{(self.state_dir / 'clickhouse').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _config_file()
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+def _config_file() -> Path | None:
+    named = os.environ.get(CONFIG_FILE_ENV)
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"{CONFIG_FILE_ENV} names {path}, which is not a file")
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings once. Raises :class:`ConfigError` naming every invalid value."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc

@@ -1,0 +1,1 @@
+"""Stream processors (faust-streaming), imported as ``alignment_flywheel.processors``."""
