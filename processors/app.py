@@ -38,3 +38,9 @@ def create_app(settings: Settings, app_id: str, **overrides: Any) -> faust.App:
 def agent(app: faust.App, channel: Any, **options: Any) -> Callable[[Any], Any]:
     """``app.agent`` with the crashing supervisor: a failure ends the worker, visibly."""
     return app.agent(channel, supervisor_strategy=CrashingSupervisor, **options)  # type: ignore[no-any-return]
+
+
+def run_worker(app: faust.App, *, loglevel: str = "warning") -> None:
+    """Run a faust worker in this process until it is stopped (SIGTERM/SIGINT) or an agent fails."""
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()

@@ -1,0 +1,70 @@
+"""A real faust worker and confluent-kafka clients share one codec; faust dead-letters bad input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alignment_flywheel.samples import sample_proposal_submitted
+
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.connectors.consumer import EventConsumer
+from alignment_flywheel.connectors.producer import EventProducer
+from alignment_flywheel.events import DeadLettered, Event
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _collect(settings, codec, topic, group, count, dead_letter_topic) -> list[Event]:
+    events: list[Event] = []
+    with EventConsumer(
+        settings, codec, group_id=group, topics=[topic],
+        handler=lambda event, _msg: events.append(event), dead_letter_topic=dead_letter_topic,
+    ) as consumer:
+        consumer.run(max_records=count, idle_timeout=60)
+    return events
+
+
+def test_faust_worker_relays_events_and_dead_letters_garbage(
+    kafka_settings, unique_name, make_topic, tmp_path
+):
+    codec = EventCodec.from_settings(kafka_settings)
+    source, target = make_topic(unique_name("in"), partitions=2), make_topic(unique_name("out"))
+    dead = make_topic(unique_name("dlq"))
+    group = unique_name("relay")
+    events = [sample_proposal_submitted(i) for i in range(5)]
+    with EventProducer(kafka_settings, codec) as producer:
+        for i, event in enumerate(events):
+            producer.send(source, event)
+            if i == 2:
+                producer.send_bytes(source, event.envelope.key.encode(), b"\xc3\x01garbage")
+
+    log = (tmp_path / "relay.log").open("w")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.faust_relay",
+         kafka_settings.effective_bootstrap_servers, source, target, dead, group],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "FLYWHEEL_STATE_DIR": str(tmp_path)},
+    )
+    try:
+        relayed = _collect(kafka_settings, codec, target, unique_name("r"), 5, dead)
+        letters = _collect(kafka_settings, codec, dead, unique_name("d"), 1, unique_name("x"))
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
+        log.close()
+    output = (tmp_path / "relay.log").read_text()
+    assert sorted(e.envelope.event_id for e in relayed) == sorted(
+        e.envelope.event_id for e in events
+    ), output[-2000:]
+    assert set(map(repr, relayed)) == set(map(repr, events))
+    (letter,) = letters
+    assert isinstance(letter, DeadLettered)
+    assert letter.original_value == b"\xc3\x01garbage"
+    assert letter.source_topic == source and letter.consumer_group == group
+    assert letter.error_type == "MalformedEventError"
