@@ -22,13 +22,15 @@ INPUT_PREFETCH = 1000
 
 def create_app(settings: Settings, app_id: str, **overrides: Any) -> faust.App:
     """A faust app bound to the configured cluster. Call it; never import an app object."""
+    datadir = settings.state_dir / "faust" / app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {
         "broker": f"kafka://{settings.effective_bootstrap_servers}",
         "store": "memory://",
         "web_enabled": False,
         "topic_replication_factor": 1,
         "stream_buffer_maxsize": INPUT_PREFETCH,
-        "datadir": str(settings.state_dir / "faust" / app_id),
+        "datadir": str(datadir),
         "producer_acks": -1,
     }
     options.update(overrides)

@@ -57,7 +57,8 @@ def _topics_row(settings: Settings) -> tuple[str, bool, str]:
 
 def _clickhouse_row(settings: Settings) -> tuple[str, bool, str]:
     try:
-        version = clickhouse_client(settings).server_version
+        with clickhouse_client(settings) as client:
+            version = client.server_version
     except FlywheelError as exc:
         return ("clickhouse", False, str(exc))
     return ("clickhouse", True, f"{settings.effective_clickhouse_url} (ClickHouse {version})")

@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from alignment_flywheel.samples import sample_proposal_submitted
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.connectors.consumer import EventConsumer
 from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import DeadLettered, Event
+from alignment_flywheel.samples import sample_proposal_submitted
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

@@ -1,0 +1,125 @@
+"""`flywheel infra`: the local stack (Kafka broker, topics, ClickHouse).
+
+``up`` fetches the broker's jars if needed, starts the broker detached (it keeps running after the
+command returns), applies the topic catalog and the ClickHouse migrations, and prints the status.
+``down`` stops the broker. With ``FLYWHEEL_BOOTSTRAP_SERVERS`` set there is no local broker: ``up``
+and ``down`` say so and do nothing, and ``status`` reports on that cluster.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.cli.status import render_status
+from alignment_flywheel.cli.topics import print_apply_report
+from alignment_flywheel.config import Settings
+from alignment_flywheel.stack.artifacts import ensure_kafka_artifacts, kafka_version
+from alignment_flywheel.stack.broker import BrokerStatus, LocalBroker, broker_status
+from alignment_flywheel.stack.broker import format_duration as duration
+from alignment_flywheel.stack.clickhouse import apply_migrations, clickhouse_client
+from alignment_flywheel.stack.kafka import admin_client
+from alignment_flywheel.stack.topics import apply_catalog, load_catalog
+
+app = typer.Typer(
+    help="The local stack: Kafka broker, topic catalog, ClickHouse.", no_args_is_help=True
+)
+
+Timeout = Annotated[float, typer.Option("--timeout", help="Seconds to wait for the broker.")]
+
+
+@app.command("up")
+@reports_errors
+def up(ctx: typer.Context, timeout: Timeout = 60.0) -> None:
+    """Start the local broker, apply the topic catalog and the ClickHouse migrations."""
+    cli = cli_context(ctx)
+    settings, console = cli.settings, cli.console
+    if not settings.uses_local_broker:
+        _no_local_broker(console, settings, "start")
+        return
+    with console.status("fetching the Kafka broker jars (first run only)"):
+        ensure_kafka_artifacts(settings)
+    with console.status("starting the local Kafka broker"):
+        started = time.perf_counter()
+        status = LocalBroker(settings).start(timeout=timeout)
+    console.print(f"broker ready in {time.perf_counter() - started:.1f} s: {status.describe()}")
+    with console.status("applying the topic catalog"):
+        report = apply_catalog(admin_client(settings), load_catalog())
+    print_apply_report(console, report)
+    with console.status("applying the ClickHouse migrations"), clickhouse_client(settings) as ch:
+        applied = apply_migrations(ch)
+    console.print(f"ClickHouse migrations applied: {', '.join(applied) or 'none pending'}")
+    render_status(settings, console)
+
+
+@app.command("down")
+@reports_errors
+def down(ctx: typer.Context, timeout: Timeout = 30.0) -> None:
+    """Stop the local broker (SIGTERM, then SIGKILL after the timeout)."""
+    cli = cli_context(ctx)
+    if not cli.settings.uses_local_broker:
+        _no_local_broker(cli.console, cli.settings, "stop")
+        return
+    pid = LocalBroker(cli.settings).stop(timeout=timeout)
+    if pid is None:
+        cli.console.print("the local broker was not running")
+    else:
+        cli.console.print(f"stopped the local broker (pid {pid})")
+
+
+@app.command("status")
+@reports_errors
+def status(ctx: typer.Context) -> None:
+    """The broker (local or configured), topic drift and ClickHouse; exit 1 if anything is down."""
+    cli = cli_context(ctx)
+    cli.console.print(broker_table(broker_status(cli.settings)))
+    if not render_status(cli.settings, cli.console):
+        raise typer.Exit(1)
+
+
+@app.command("fetch")
+@reports_errors
+def fetch(ctx: typer.Context) -> None:
+    """Only fetch the broker's jars from Maven Central into the cache directory."""
+    cli = cli_context(ctx)
+    started = time.perf_counter()
+    with cli.console.status(f"fetching the Kafka {kafka_version()} jars"):
+        libs = ensure_kafka_artifacts(cli.settings)
+    jars = len(list(libs.glob("*.jar")))
+    cli.console.print(
+        f"Kafka {kafka_version()}: {jars} jars in {libs} ({time.perf_counter() - started:.1f} s)"
+    )
+
+
+def broker_table(status: BrokerStatus) -> Table:
+    """Every known fact about the broker, one per row."""
+    table = Table(title="local Kafka broker" if status.local else "Kafka cluster")
+    table.add_column("")
+    table.add_column("")
+    rows = {
+        "state": "[green]running[/]" if status.running else "[red]not running[/]",
+        "bootstrap": status.bootstrap,
+        "version": status.version,
+        "pid": status.pid,
+        "uptime": duration(status.uptime_s) if status.uptime_s is not None else None,
+        "data": status.data_dir,
+        "brokers": status.broker_count,
+        "topics": status.topic_count,
+        "detail": status.detail or None,
+    }
+    for key, value in rows.items():
+        if value is not None:
+            table.add_row(key, str(value))
+    return table
+
+
+def _no_local_broker(console: Console, settings: Settings, verb: str) -> None:
+    console.print(
+        f"FLYWHEEL_BOOTSTRAP_SERVERS is set ({settings.bootstrap_servers}): "
+        f"using that cluster, there is no local broker to {verb}."
+    )

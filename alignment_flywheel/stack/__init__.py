@@ -1,0 +1,13 @@
+"""The real infrastructure: the local Kafka broker, the topic catalog and the ClickHouse client.
+
+* :mod:`~alignment_flywheel.stack.artifacts`: fetch the broker's jars from Maven Central into the
+  cache directory (never into the repository).
+* :mod:`~alignment_flywheel.stack.broker`: start, stop and inspect the local single-node broker.
+* :mod:`~alignment_flywheel.stack.kafka`: the client configuration every Kafka client starts from.
+* :mod:`~alignment_flywheel.stack.topics`: the topic catalog (``infra/topics.yaml``), applied and
+  checked idempotently.
+* :mod:`~alignment_flywheel.stack.clickhouse`: the ClickHouse client and the ordered migrations.
+
+Nothing here runs at import time; every function takes the
+:class:`~alignment_flywheel.config.Settings` it needs.
+"""

@@ -1,0 +1,224 @@
+"""The topic catalog (``infra/topics.yaml``) as validated, frozen data.
+
+Rules, each enforced with a :class:`CatalogError` naming the entry at fault:
+
+* a topic has a unique name (Kafka's characters, at most 249), a kind (``event``, ``state`` or
+  ``deadletter``), at least one partition, and optionally its own replication factor, config and
+  the event types it carries (documentation, and the route :meth:`Catalog.topic_for` uses);
+* a topic's config is the defaults of its kind overlaid with its own ``config``; values are kept as
+  the strings Kafka reports (YAML numbers and booleans are converted);
+* ``state`` topics are compacted (``cleanup.policy`` contains ``compact``); ``event`` and
+  ``deadletter`` topics are ``cleanup.policy=delete`` and set ``retention.ms``;
+* an event type is carried by at most one topic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from alignment_flywheel.errors import CatalogError
+from alignment_flywheel.resources import INFRA_DIR
+
+DEFAULT_CATALOG = INFRA_DIR / "topics.yaml"
+_CONFIG_KEY = re.compile(r"^[a-z0-9]+(\.[a-z0-9]+)*$")
+_EVENT_TYPE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+
+
+class TopicKind(StrEnum):
+    EVENT = "event"
+    STATE = "state"
+    DEADLETTER = "deadletter"
+
+
+def config_value(value: object) -> str:
+    """A YAML scalar as Kafka writes it: ``True`` → ``"true"``, ``7`` → ``"7"``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return str(value)
+    raise ValueError(f"config values must be scalars, not {type(value).__name__}")
+
+
+def _config_map(raw: object) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ValueError("config must be a mapping of Kafka topic settings")
+    config = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not _CONFIG_KEY.match(key):
+            raise ValueError(f"{key!r} is not a Kafka config name (lower case, dotted)")
+        config[key] = config_value(value)
+    return config
+
+
+class TopicSpec(BaseModel):
+    """One topic as the catalog wants it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    kind: TopicKind
+    partitions: int = Field(ge=1)
+    replication_factor: int | None = Field(default=None, ge=1)
+    config: dict[str, str] = Field(default_factory=dict)
+    events: tuple[str, ...] = ()
+    description: str = ""
+
+    @field_validator("config", mode="before")
+    @classmethod
+    def _convert_config(cls, raw: object) -> dict[str, str]:
+        return _config_map(raw)
+
+    @field_validator("events")
+    @classmethod
+    def _check_events(cls, events: tuple[str, ...]) -> tuple[str, ...]:
+        for event in events:
+            if not _EVENT_TYPE.match(event):
+                raise ValueError(f"{event!r} is not an event type name")
+        if len(set(events)) != len(events):
+            raise ValueError("an event type is listed twice")
+        return events
+
+    @model_validator(mode="after")
+    def _check_kind_rules(self) -> TopicSpec:
+        policy = self.config.get("cleanup.policy", "")
+        policies = {p.strip() for p in policy.split(",") if p.strip()}
+        if self.kind is TopicKind.STATE and "compact" not in policies:
+            raise ValueError(
+                f"state topic {self.name} must be compacted (cleanup.policy=compact), "
+                f"not {policy or 'unset'}"
+            )
+        if self.kind is not TopicKind.STATE:
+            if policies != {"delete"}:
+                raise ValueError(
+                    f"{self.kind} topic {self.name} must have cleanup.policy=delete, "
+                    f"not {policy or 'unset'}"
+                )
+            if "retention.ms" not in self.config:
+                raise ValueError(f"{self.kind} topic {self.name} must set retention.ms")
+        return self
+
+
+class Catalog(BaseModel):
+    """Every topic of the platform, with the replication factor to create them with."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    replication_factor: int = Field(default=1, ge=1)
+    kind_defaults: dict[TopicKind, dict[str, str]] = Field(default_factory=dict)
+    topics: tuple[TopicSpec, ...]
+
+    @field_validator("kind_defaults", mode="before")
+    @classmethod
+    def _convert_defaults(cls, raw: object) -> dict[str, dict[str, str]]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, Mapping):
+            raise ValueError("kind_defaults must map a kind to a config mapping")
+        return {str(kind): _config_map(config) for kind, config in raw.items()}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_kind_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or not isinstance(data.get("topics"), list):
+            return data
+        defaults = data.get("kind_defaults") or {}
+        if not isinstance(defaults, Mapping):
+            return data
+        topics = [_with_defaults(topic, defaults) for topic in data["topics"]]
+        return {**data, "topics": topics}
+
+    @model_validator(mode="after")
+    def _check_unique(self) -> Catalog:
+        if not self.topics:
+            raise ValueError("the catalog lists no topics")
+        names = Counter(topic.name for topic in self.topics)
+        twice = sorted(name for name, count in names.items() if count > 1)
+        if twice:
+            raise ValueError(f"topic names listed more than once: {', '.join(twice)}")
+        carriers: dict[str, str] = {}
+        for topic in self.topics:
+            for event in topic.events:
+                if event in carriers:
+                    raise ValueError(
+                        f"event type {event} is carried by both {carriers[event]} and {topic.name}"
+                    )
+                carriers[event] = topic.name
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        return [topic.name for topic in self.topics]
+
+    def topic(self, name: str) -> TopicSpec:
+        for topic in self.topics:
+            if topic.name == name:
+                return topic
+        raise CatalogError(f"no topic named {name} in the catalog")
+
+    def topic_for(self, event_type: str) -> str:
+        """The topic that carries ``event_type`` (a class name such as ``"VerdictIssued"``)."""
+        for topic in self.topics:
+            if event_type in topic.events:
+                return topic.name
+        raise CatalogError(f"no topic in the catalog carries {event_type}")
+
+    def replication_for(self, topic: TopicSpec) -> int:
+        return topic.replication_factor or self.replication_factor
+
+
+def _with_defaults(topic: object, defaults: Mapping[Any, Any]) -> object:
+    if not isinstance(topic, Mapping):
+        return topic
+    base = defaults.get(topic.get("kind"))
+    if not isinstance(base, Mapping):
+        return topic
+    own = topic.get("config") or {}
+    if not isinstance(own, Mapping):
+        return topic
+    return {**topic, "config": {**base, **own}}
+
+
+def parse_catalog(data: object, source: str = "catalog") -> Catalog:
+    """Validate already-parsed catalog data; :class:`CatalogError` names each bad entry."""
+    if not isinstance(data, Mapping):
+        raise CatalogError(f"{source}: expected a mapping with a `topics` list")
+    try:
+        return Catalog.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(error, data) for error in exc.errors())
+        raise CatalogError(f"{source} is invalid: {problems}") from exc
+
+
+def load_catalog(path: Path | None = None) -> Catalog:
+    """Read and validate ``infra/topics.yaml`` (or ``path``)."""
+    path = path or DEFAULT_CATALOG
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CatalogError(f"cannot read the topic catalog {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path} is not valid YAML: {exc}") from exc
+    return parse_catalog(data, str(path))
+
+
+def _describe(error: Mapping[str, Any], data: Mapping[str, Any]) -> str:
+    loc = list(error.get("loc", ()))
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    where = ".".join(str(part) for part in loc)
+    if len(loc) >= 2 and loc[0] == "topics" and isinstance(loc[1], int):
+        topics = data.get("topics") or []
+        entry = topics[loc[1]] if loc[1] < len(topics) else None
+        name = entry.get("name") if isinstance(entry, Mapping) else None
+        field = ".".join(str(part) for part in loc[2:]) or "entry"
+        where = f"topic #{loc[1] + 1} ({name or 'unnamed'}) {field}"
+    return f"{where or 'catalog'}: {message}"

@@ -1,0 +1,54 @@
+"""The configuration every Kafka client starts from, and the admin client.
+
+Rules: clients never build ``bootstrap.servers`` themselves; they start from :func:`client_config`
+and add their own keys (``group.id``, ``acks``...). Admin calls that can fail go through
+:func:`list_metadata`, which turns librdkafka errors into :class:`KafkaTransportError` naming the
+cluster.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._metadata import ClusterMetadata
+
+from alignment_flywheel.config import Settings
+from alignment_flywheel.errors import KafkaTransportError
+
+CLIENT_ID_BASE = "flywheel"
+METADATA_TIMEOUT_S = 10.0
+
+
+def client_config(settings: Settings, client_id: str | None = None) -> dict[str, Any]:
+    """``bootstrap.servers`` and ``client.id`` for any confluent-kafka client."""
+    suffix = f"-{client_id}" if client_id else ""
+    return {
+        "bootstrap.servers": settings.effective_bootstrap_servers,
+        "client.id": f"{CLIENT_ID_BASE}{suffix}",
+    }
+
+
+def admin_client(settings: Settings, **overrides: Any) -> AdminClient:
+    """An AdminClient on the configured cluster (the local broker when none is configured)."""
+    return AdminClient({**client_config(settings, "admin"), **overrides})
+
+
+def quiet_admin_client(settings: Settings) -> AdminClient:
+    """An AdminClient that does not log connection failures, to probe a broker that may be down."""
+    return admin_client(settings, log_level=0, **{"reconnect.backoff.max.ms": 500})
+
+
+def list_metadata(
+    admin: AdminClient, timeout: float = METADATA_TIMEOUT_S, topic: str | None = None
+) -> ClusterMetadata:
+    """Cluster metadata (brokers, topics, partitions), or :class:`KafkaTransportError`."""
+    try:
+        if topic is None:
+            return admin.list_topics(timeout=timeout)
+        return admin.list_topics(topic=topic, timeout=timeout)
+    except KafkaException as exc:
+        raise KafkaTransportError(
+            f"cannot read metadata from Kafka within {timeout:g} s: {exc.args[0]}"
+        ) from exc
