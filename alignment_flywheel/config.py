@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(
         default=1_000_000, ge=1024, description="Larger events are rejected and dead-lettered."
     )
+    max_dead_letter_bytes: int = Field(
+        default=8_000_000,
+        ge=1024,
+        description="Limit for DeadLettered events, which carry the original bytes of a rejected "
+        "record; keep it under the dead-letter topic's max.message.bytes.",
+    )
     identity: str = Field(
         default_factory=lambda: f"{os.uname().nodename}/{os.getpid()}",
         description="Producer identity written into every event envelope.",

@@ -4,8 +4,8 @@ Every error raised on purpose derives from :class:`FlywheelError`. Three branche
 
 * :class:`UntrustedError`: a security failure (bad signature, rollback attempt, expired trust root).
   The input was well formed but must not be believed. Never retried.
-* :class:`TransportError`: Kafka, ClickHouse or the network failed. The input may be fine; a retry may
-  succeed.
+* :class:`TransportError`: Kafka, ClickHouse or the network failed. The input may be fine; a retry
+  may succeed.
 * :class:`InvalidInputError`: the input itself is wrong (malformed bytes, schema violation, bad
   configuration). Retrying the same input cannot succeed; it is dead-lettered or reported.
 """

@@ -1,7 +1,7 @@
 """Realistic sample events, one builder per event type, for the demo, benchmarks and tests.
 
-Content is a pure function of the index ``i`` (tools, arguments, risk); ids and envelopes are fresh on
-every call, so samples never collide with events already on a topic.
+Content is a pure function of the index ``i`` (tools, arguments, risk); ids and envelopes are fresh
+on every call, so samples never collide with events already on a topic.
 """
 
 from __future__ import annotations
@@ -53,7 +53,11 @@ PRODUCER = "samples"
 
 _CALLS: tuple[tuple[str, str, dict[str, object]], ...] = (
     ("coding-agent", "fs.read", {"path": "src/app/settings.py"}),
-    ("coding-agent", "shell.exec", {"cmd": "pytest -q tests/", "cwd": "/workspace", "timeout": 600}),
+    (
+        "coding-agent",
+        "shell.exec",
+        {"cmd": "pytest -q tests/", "cwd": "/workspace", "timeout": 600},
+    ),
     ("support-agent", "email.send", {"to": "customer@example.com", "subject": "Your refund"}),
     ("data-agent", "sql.query", {"database": "analytics", "sql": "SELECT count(*) FROM orders"}),
     ("support-agent", "crm.update", {"ticket": 4312, "fields": {"status": "resolved"}}),
@@ -218,50 +222,90 @@ def sample_release_events() -> list[Event]:
         rationale="block recursive deletes outside the workspace",
         cluster_ids=(uuid.uuid4(),),
         regression=RegressionEvidence(
-            cases=1200, expected_blocked=40, blocked=40, benign=1150, false_positives=2,
-            false_positive_rate=2 / 1150, labelled=10, labels_kept=10, passed=True,
+            cases=1200,
+            expected_blocked=40,
+            blocked=40,
+            benign=1150,
+            false_positives=2,
+            false_positive_rate=2 / 1150,
+            labelled=10,
+            labels_kept=10,
+            passed=True,
             report="all cluster members and variants blocked",
         ),
     )
     approved = PatchApproved(
-        envelope=new_envelope(PRODUCER, key), patch_id=patch_id, key_id="alice-2026",
-        role="approver", signature=bytes(64),
+        envelope=new_envelope(PRODUCER, key),
+        patch_id=patch_id,
+        key_id="alice-2026",
+        role="approver",
+        signature=bytes(64),
     )
     rejected = PatchRejected(
-        envelope=new_envelope(PRODUCER, key), patch_id=patch_id,
-        reason=PatchRejectionReason.THRESHOLD_NOT_MET, security=True,
-        detail="1 of 2 approver signatures", rejected_by="release-controller",
+        envelope=new_envelope(PRODUCER, key),
+        patch_id=patch_id,
+        reason=PatchRejectionReason.THRESHOLD_NOT_MET,
+        security=True,
+        detail="1 of 2 approver signatures",
+        rejected_by="release-controller",
     )
     staged = ReleaseStaged(
-        envelope=new_envelope(PRODUCER, "oracle"), release_id=release_id, patch_id=patch_id,
-        version=8, digest=_digest("oracle-8"), stage=ReleaseStage.CANARY, canary_fraction=0.1,
+        envelope=new_envelope(PRODUCER, "oracle"),
+        release_id=release_id,
+        patch_id=patch_id,
+        version=8,
+        digest=_digest("oracle-8"),
+        stage=ReleaseStage.CANARY,
+        canary_fraction=0.1,
         rollout_policy="default",
     )
     promoted = ReleasePromoted(
-        envelope=new_envelope(PRODUCER, "oracle"), release_id=release_id, version=8,
-        digest=_digest("oracle-8"), from_stage=ReleaseStage.CANARY, to_stage=ReleaseStage.STABLE,
-        metrics={"disagreement_rate": 0.01, "samples": 5000.0}, automatic=True,
+        envelope=new_envelope(PRODUCER, "oracle"),
+        release_id=release_id,
+        version=8,
+        digest=_digest("oracle-8"),
+        from_stage=ReleaseStage.CANARY,
+        to_stage=ReleaseStage.STABLE,
+        metrics={"disagreement_rate": 0.01, "samples": 5000.0},
+        automatic=True,
         actor="release-controller",
     )
     rolled_back = ReleaseRolledBack(
-        envelope=new_envelope(PRODUCER, "oracle"), release_id=release_id, version=8,
-        digest=_digest("oracle-8"), from_stage=ReleaseStage.CANARY, restored_version=7,
-        restored_digest=_digest("oracle-7"), reason="block rate delta 0.09 over the 0.05 gate",
-        metrics={"block_rate_delta": 0.09}, automatic=True,
+        envelope=new_envelope(PRODUCER, "oracle"),
+        release_id=release_id,
+        version=8,
+        digest=_digest("oracle-8"),
+        from_stage=ReleaseStage.CANARY,
+        restored_version=7,
+        restored_digest=_digest("oracle-7"),
+        reason="block rate delta 0.09 over the 0.05 gate",
+        metrics={"block_rate_delta": 0.09},
+        automatic=True,
     )
     return [proposed, approved, rejected, staged, promoted, rolled_back]
 
 
 def sample_audit_events() -> list[Event]:
     checkpoint = LedgerCheckpoint(
-        envelope=new_envelope(PRODUCER, "ledger"), log_id="flywheel-ledger", tree_size=1024,
-        root_hash=_digest("root-1024"), first_offset=0, last_offset=1023,
-        key_id="ledger-2026", signature=bytes(64),
+        envelope=new_envelope(PRODUCER, "ledger"),
+        log_id="flywheel-ledger",
+        tree_size=1024,
+        root_hash=_digest("root-1024"),
+        first_offset=0,
+        last_offset=1023,
+        key_id="ledger-2026",
+        signature=bytes(64),
     )
     dead = DeadLettered(
-        envelope=new_envelope(PRODUCER, "flywheel.proposals/0/17"), source_topic="flywheel.proposals",
-        partition=0, offset=17, original_key=b"k", original_value=b"\x00garbage",
-        reason="no single-object marker", error_type="MalformedEventError", consumer_group="gate",
+        envelope=new_envelope(PRODUCER, "flywheel.proposals/0/17"),
+        source_topic="flywheel.proposals",
+        partition=0,
+        offset=17,
+        original_key=b"k",
+        original_value=b"\x00garbage",
+        reason="no single-object marker",
+        error_type="MalformedEventError",
+        consumer_group="gate",
     )
     return [checkpoint, dead]
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import platform
-import socket
 import statistics
 import sys
 import tempfile
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import confluent_kafka
-from confluent_kafka.admin import NewTopic
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
@@ -32,16 +30,12 @@ from alignment_flywheel.samples import sample_proposal_submitted
 from alignment_flywheel.stack.artifacts import ensure_kafka_artifacts
 from alignment_flywheel.stack.broker import LocalBroker
 from alignment_flywheel.stack.kafka import admin_client
+from alignment_flywheel.stack.processes import free_ports
+from alignment_flywheel.stack.topics import create_topic
 
 RECORDS = 200_000
 RUNS = 3
 TARGET_PER_SECOND = 100_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _records(codec: EventCodec, count: int) -> list[tuple[str, dict[str, Any]]]:
@@ -56,13 +50,14 @@ def _records(codec: EventCodec, count: int) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _create_topic(settings: Settings) -> str:
-    topic = f"bench-proposals-{uuid.uuid4().hex[:8]}"
-    futures = admin_client(settings).create_topics([NewTopic(topic, 6, 1)])
-    futures[topic].result(30)
-    return topic
+    return create_topic(
+        admin_client(settings), f"bench-proposals-{uuid.uuid4().hex[:8]}", partitions=6
+    )
 
 
-def _produce_bytes(producer: EventProducer, topic: str, payloads: list[tuple[bytes, bytes]]) -> float:
+def _produce_bytes(
+    producer: EventProducer, topic: str, payloads: list[tuple[bytes, bytes]]
+) -> float:
     start = time.perf_counter()
     for key, value in payloads:
         producer.send_bytes(topic, key, value)
@@ -71,11 +66,16 @@ def _produce_bytes(producer: EventProducer, topic: str, payloads: list[tuple[byt
 
 
 def _produce_encoding(
-    producer: EventProducer, codec: EventCodec, topic: str, records: list[tuple[str, dict[str, Any]]]
+    producer: EventProducer,
+    codec: EventCodec,
+    topic: str,
+    records: list[tuple[str, dict[str, Any]]],
 ) -> float:
     start = time.perf_counter()
     for name, record in records:
-        producer.send_bytes(topic, record["envelope"]["key"].encode(), codec.encode_record(name, record))
+        producer.send_bytes(
+            topic, record["envelope"]["key"].encode(), codec.encode_record(name, record)
+        )
     producer.flush(120)
     return len(records) / (time.perf_counter() - start)
 
@@ -110,18 +110,24 @@ def main() -> None:
         "benchmark": "produce",
         "python": platform.python_version(),
         "librdkafka": confluent_kafka.libversion()[0],
-        "producer": {"acks": "all", "enable.idempotence": True, "compression": "lz4", "partitions": 6},
+        "producer": {
+            "acks": "all",
+            "enable.idempotence": True,
+            "compression": "lz4",
+            "partitions": 6,
+        },
     }
     if not base.uses_local_broker:
         result["broker"] = {"bootstrap_servers": base.bootstrap_servers, "started_here": False}
         result.update(_measure(base))
     else:
         with tempfile.TemporaryDirectory(prefix="flywheel-bench-") as state:
+            ports = free_ports(2)
             settings = base.model_copy(
                 update={
                     "state_dir": Path(state),
-                    "local_broker_port": _free_port(),
-                    "local_controller_port": _free_port(),
+                    "local_broker_port": ports[0],
+                    "local_controller_port": ports[1],
                 }
             )
             fetch_start = time.perf_counter()

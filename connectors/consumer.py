@@ -27,11 +27,14 @@ from confluent_kafka import Consumer, KafkaError, Message
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.deadletter import (
+    DEFAULT_DEAD_LETTER_TOPIC,
+    dead_letter_for_message,
+)
+from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.errors import CodecError, InvalidInputError, KafkaTransportError
 from alignment_flywheel.events import Event
 from alignment_flywheel.stack.kafka import client_config
-from alignment_flywheel.connectors.deadletter import DEFAULT_DEAD_LETTER_TOPIC, dead_letter_for_message
-from alignment_flywheel.connectors.producer import EventProducer
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +115,9 @@ class EventConsumer:
 
     def process(self, msg: Message) -> None:
         """Apply the error policy of the module docstring to one polled message."""
-        if msg.error() is not None:
-            self._on_client_error(msg.error())
+        error = msg.error()
+        if error is not None:
+            self._on_client_error(error)
             return
         value = msg.value()
         if value is None:

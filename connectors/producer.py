@@ -2,10 +2,10 @@
 
 Rules:
 
-* Every event is encoded by the shared :class:`~alignment_flywheel.codec.EventCodec`; the message key
-  is the envelope's ``key``, so all events about one subject land on one partition, in order.
-* Delivery is acknowledged by all in-sync replicas (``acks=all``) with idempotence on: a retry inside
-  the client never duplicates a record.
+* Every event is encoded by the shared :class:`~alignment_flywheel.codec.EventCodec`; the message
+  key is the envelope's ``key``, so all events about one subject land on one partition, in order.
+* Delivery is acknowledged by all in-sync replicas (``acks=all``) with idempotence on: a retry
+  inside the client never duplicates a record.
 * ``send`` never blocks on the network: when the client's local queue is full it serves delivery
   callbacks until there is room. Failures are collected and raised by :meth:`EventProducer.flush`
   as :class:`~alignment_flywheel.errors.KafkaTransportError`, so no failed delivery goes unnoticed.
@@ -36,7 +36,9 @@ PRODUCER_DEFAULTS: Mapping[str, Any] = {
 }
 
 
-def producer_config(settings: Settings, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def producer_config(
+    settings: Settings, overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The client configuration every producer of the project starts from."""
     config = {**client_config(settings), **PRODUCER_DEFAULTS}
     config["message.max.bytes"] = max(settings.max_event_bytes * 10, 1_000_000)
@@ -58,7 +60,9 @@ class EventProducer:
         self._producer = Producer(producer_config(settings, overrides))
         self._failures: list[str] = []
 
-    def send(self, topic: str, event: Event, *, on_delivery: DeliveryCallback | None = None) -> None:
+    def send(
+        self, topic: str, event: Event, *, on_delivery: DeliveryCallback | None = None
+    ) -> None:
         """Queue one event for delivery; raises CodecError if it cannot be encoded."""
         self.send_bytes(topic, event.envelope.key.encode(), self._codec.encode(event), on_delivery)
 

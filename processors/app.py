@@ -39,7 +39,7 @@ def create_app(settings: Settings, app_id: str, **overrides: Any) -> faust.App:
 
 def agent(app: faust.App, channel: Any, **options: Any) -> Callable[[Any], Any]:
     """``app.agent`` with the crashing supervisor: a failure ends the worker, visibly."""
-    return app.agent(channel, supervisor_strategy=CrashingSupervisor, **options)  # type: ignore[no-any-return]
+    return app.agent(channel, supervisor_strategy=CrashingSupervisor, **options)
 
 
 def run_worker(app: faust.App, *, loglevel: str = "warning") -> None:

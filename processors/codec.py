@@ -1,8 +1,8 @@
 """The shared event codec, as a faust codec.
 
 Faust topics take a codec instance as ``value_serializer``; this wraps the project's
-:class:`~alignment_flywheel.codec.EventCodec`, so faust processors and confluent-kafka connectors read
-and write exactly the same bytes. Nothing is registered globally.
+:class:`~alignment_flywheel.codec.EventCodec`, so faust processors and confluent-kafka connectors
+read and write exactly the same bytes. Nothing is registered globally.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.events import Event
 
 
-class FaustEventCodec(Codec):  # type: ignore[misc]
+class FaustEventCodec(Codec):
     """Encodes :class:`Event` models to framed Avro and back."""
 
     def __init__(self, event_codec: EventCodec) -> None:

@@ -53,7 +53,7 @@ class DeadLetterWriter:
 async def decoded(
     stream: Any, codec: EventCodec, dead_letters: DeadLetterWriter
 ) -> AsyncIterator[Event]:
-    """Yield each record of a raw-bytes faust stream as an Event; dead-letter what does not decode."""
+    """Yield each record of a raw faust stream as an Event; dead-letter what does not decode."""
     async for record in stream.events():
         raw = record.message.value
         if raw is None:

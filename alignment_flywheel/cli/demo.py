@@ -2,7 +2,8 @@
 
 Steps: start the broker (fetching its artifacts the first time) unless a cluster is configured;
 provision the topic catalog; apply the ClickHouse migrations; send one event of every type through
-the topics and read each back; send one malformed record and show it dead-lettered; print the status.
+the topics and read each back; send one malformed record and show it dead-lettered; print the
+status.
 The local broker is stopped at the end unless ``--keep`` is given.
 """
 
@@ -63,7 +64,9 @@ def _bring_up(settings: Settings, console: Console, broker: LocalBroker | None) 
     console.print(f"topics: {report.summary()}")
     with console.status("applying ClickHouse migrations"):
         applied = apply_migrations(clickhouse_client(settings))
-    console.print(f"ClickHouse at {settings.effective_clickhouse_url}: {len(applied)} migrations applied")
+    console.print(
+        f"ClickHouse at {settings.effective_clickhouse_url}: {len(applied)} migrations applied"
+    )
 
 
 def _prove_event_path(settings: Settings, console: Console) -> None:

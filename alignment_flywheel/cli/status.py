@@ -37,7 +37,9 @@ def render_status(settings: Settings, console: Console) -> bool:
 def _broker_row(settings: Settings) -> tuple[str, bool, str]:
     try:
         status = (
-            LocalBroker(settings).status() if settings.uses_local_broker else remote_status(settings)
+            LocalBroker(settings).status()
+            if settings.uses_local_broker
+            else remote_status(settings)
         )
     except FlywheelError as exc:
         return ("kafka", False, str(exc))

@@ -1,7 +1,8 @@
-"""Files shipped with the package: the Avro contract (`schemas/`) and the infrastructure data (`infra/`).
+"""Files shipped with the package: the Avro contract (`schemas/`) and the infrastructure data
+(`infra/`).
 
-In a source checkout both are links to the top-level folders of the repository, so the package and the
-repository always read the same files.
+In a source checkout both are links to the top-level folders of the repository, so the package and
+the repository always read the same files.
 """
 
 from pathlib import Path

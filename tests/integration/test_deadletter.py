@@ -1,4 +1,4 @@
-"""Bad input on a real broker: dead-lettered with its bytes and reason, good records keep flowing."""
+"""Bad input on a real broker: dead-lettered with bytes and reason; good records keep flowing."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from alignment_flywheel.samples import sample_proposal_submitted
 pytestmark = pytest.mark.integration
 
 
-def _read_all(settings, codec, topic, group, expected, timeout=30.0):
+def _read_all(settings, codec, topic, group, expected, *, timeout=30.0):
     consumer = Consumer(consumer_config(settings, group))
     consumer.subscribe([topic])
     events = []
@@ -100,7 +100,11 @@ def test_handler_rejection_is_dead_lettered_and_commit_moves_past_it(
 
     group = unique_name("group")
     with EventConsumer(
-        kafka_settings, codec, group_id=group, topics=[source], handler=handler,
+        kafka_settings,
+        codec,
+        group_id=group,
+        topics=[source],
+        handler=handler,
         dead_letter_topic=dead,
     ) as consumer:
         stats = consumer.run(max_records=4, idle_timeout=30)
@@ -111,8 +115,12 @@ def test_handler_rejection_is_dead_lettered_and_commit_moves_past_it(
     # The group's committed position is past every record: a restart handles nothing again.
     again: list[Event] = []
     with EventConsumer(
-        kafka_settings, codec, group_id=group, topics=[source],
-        handler=lambda event, _m: again.append(event), dead_letter_topic=dead,
+        kafka_settings,
+        codec,
+        group_id=group,
+        topics=[source],
+        handler=lambda event, _m: again.append(event),
+        dead_letter_topic=dead,
     ) as consumer:
         consumer.run(idle_timeout=5)
     assert again == []
@@ -134,7 +142,11 @@ def test_handler_failure_stops_the_consumer_and_the_record_is_retried(
     group = unique_name("group")
     with (
         EventConsumer(
-            kafka_settings, codec, group_id=group, topics=[source], handler=broken,
+            kafka_settings,
+            codec,
+            group_id=group,
+            topics=[source],
+            handler=broken,
             dead_letter_topic=make_topic(unique_name("dlq")),
         ) as consumer,
         pytest.raises(RuntimeError, match="downstream store unavailable"),
@@ -143,7 +155,10 @@ def test_handler_failure_stops_the_consumer_and_the_record_is_retried(
 
     handled: list[Event] = []
     with EventConsumer(
-        kafka_settings, codec, group_id=group, topics=[source],
+        kafka_settings,
+        codec,
+        group_id=group,
+        topics=[source],
         handler=lambda event, _m: handled.append(event),
         dead_letter_topic=make_topic(unique_name("dlq")),
     ) as consumer:

@@ -20,11 +20,15 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _collect(settings, codec, topic, group, count, dead_letter_topic) -> list[Event]:
+def _collect(settings, codec, topic, group, count, *, dead_letter_topic) -> list[Event]:
     events: list[Event] = []
     with EventConsumer(
-        settings, codec, group_id=group, topics=[topic],
-        handler=lambda event, _msg: events.append(event), dead_letter_topic=dead_letter_topic,
+        settings,
+        codec,
+        group_id=group,
+        topics=[topic],
+        handler=lambda event, _msg: events.append(event),
+        dead_letter_topic=dead_letter_topic,
     ) as consumer:
         consumer.run(max_records=count, idle_timeout=60)
     return events
@@ -46,14 +50,28 @@ def test_faust_worker_relays_events_and_dead_letters_garbage(
 
     log = (tmp_path / "relay.log").open("w")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.faust_relay",
-         kafka_settings.effective_bootstrap_servers, source, target, dead, group],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "tests.support.faust_relay",
+            kafka_settings.effective_bootstrap_servers,
+            source,
+            target,
+            dead,
+            group,
+        ],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         env={**os.environ, "FLYWHEEL_STATE_DIR": str(tmp_path)},
     )
     try:
-        relayed = _collect(kafka_settings, codec, target, unique_name("r"), 5, dead)
-        letters = _collect(kafka_settings, codec, dead, unique_name("d"), 1, unique_name("x"))
+        relayed = _collect(
+            kafka_settings, codec, target, unique_name("r"), 5, dead_letter_topic=dead
+        )
+        letters = _collect(
+            kafka_settings, codec, dead, unique_name("d"), 1, dead_letter_topic=unique_name("x")
+        )
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(60)

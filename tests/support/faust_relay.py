@@ -1,7 +1,7 @@
 """A faust worker for the integration tests: relays events from one topic to another.
 
-Run as ``python -m tests.support.faust_relay BOOTSTRAP SOURCE TARGET DEADLETTER GROUP``. It reads raw
-bytes, decodes them with the shared codec (dead-lettering what does not decode) and writes each
+Run as ``python -m tests.support.faust_relay BOOTSTRAP SOURCE TARGET DEADLETTER GROUP``. It reads
+raw bytes, decodes them with the shared codec (dead-lettering what does not decode) and writes each
 event to the target topic through the faust codec.
 """
 
