@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 from rich.console import Console
+from rich.logging import RichHandler
 
 from alignment_flywheel.cli import demo, infra, schemas, topics
 from alignment_flywheel.cli.context import CliContext
@@ -29,7 +32,14 @@ def _root(ctx: typer.Context) -> None:
     except FlywheelError as exc:
         Console(stderr=True).print(f"[bold red]error[/]: {exc}")
         raise typer.Exit(2) from exc
-    ctx.obj = CliContext(settings=settings, console=Console())
+    console = Console()
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
+    )
+    logging.getLogger("flywheel.kafka").setLevel(logging.ERROR)
+    ctx.obj = CliContext(settings=settings, console=console)
 
 
 def main() -> None:

@@ -1,13 +1,15 @@
 """The configuration every Kafka client starts from, and the admin client.
 
 Rules: clients never build ``bootstrap.servers`` themselves; they start from :func:`client_config`
-and add their own keys (``group.id``, ``acks``...). Admin calls that can fail go through
-:func:`list_metadata`, which turns librdkafka errors into :class:`KafkaTransportError` naming the
-cluster.
+and add their own keys (``group.id``, ``acks``...). librdkafka's log goes to the Python logger
+``flywheel.kafka`` instead of stderr, so the application decides what is shown. Admin calls that
+can fail go through :func:`list_metadata`, which turns librdkafka errors into
+:class:`KafkaTransportError` naming the cluster.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -19,6 +21,7 @@ from alignment_flywheel.errors import KafkaTransportError
 
 CLIENT_ID_BASE = "flywheel"
 METADATA_TIMEOUT_S = 10.0
+CLIENT_LOG = logging.getLogger("flywheel.kafka")
 
 
 def client_config(settings: Settings, client_id: str | None = None) -> dict[str, Any]:
@@ -27,6 +30,7 @@ def client_config(settings: Settings, client_id: str | None = None) -> dict[str,
     return {
         "bootstrap.servers": settings.effective_bootstrap_servers,
         "client.id": f"{CLIENT_ID_BASE}{suffix}",
+        "logger": CLIENT_LOG,
     }
 
 

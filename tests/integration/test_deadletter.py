@@ -14,6 +14,7 @@ from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import DeadLettered, Event, ProposalSubmitted
 from alignment_flywheel.samples import sample_proposal_submitted
+from tests.support.kafka import collect_events
 
 pytestmark = pytest.mark.integration
 
@@ -113,16 +114,9 @@ def test_handler_rejection_is_dead_lettered_and_commit_moves_past_it(
     assert stats.processed == 4 - len(rejected)
 
     # The group's committed position is past every record: a restart handles nothing again.
-    again: list[Event] = []
-    with EventConsumer(
-        kafka_settings,
-        codec,
-        group_id=group,
-        topics=[source],
-        handler=lambda event, _m: again.append(event),
-        dead_letter_topic=dead,
-    ) as consumer:
-        consumer.run(idle_timeout=5)
+    again = collect_events(
+        kafka_settings, codec, source, group=group, count=1, dead_letter_topic=dead, idle_timeout=5
+    )
     assert again == []
 
 
@@ -153,14 +147,7 @@ def test_handler_failure_stops_the_consumer_and_the_record_is_retried(
     ):
         consumer.run(idle_timeout=30)
 
-    handled: list[Event] = []
-    with EventConsumer(
-        kafka_settings,
-        codec,
-        group_id=group,
-        topics=[source],
-        handler=lambda event, _m: handled.append(event),
-        dead_letter_topic=make_topic(unique_name("dlq")),
-    ) as consumer:
-        consumer.run(max_records=2, idle_timeout=30)
+    handled = collect_events(
+        kafka_settings, codec, source, group=group, count=2, dead_letter_topic=unique_name("dlq")
+    )
     assert handled == events

@@ -11,27 +11,13 @@ from pathlib import Path
 import pytest
 
 from alignment_flywheel.codec import EventCodec
-from alignment_flywheel.connectors.consumer import EventConsumer
 from alignment_flywheel.connectors.producer import EventProducer
-from alignment_flywheel.events import DeadLettered, Event
+from alignment_flywheel.events import DeadLettered
 from alignment_flywheel.samples import sample_proposal_submitted
+from tests.support.kafka import collect_events
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _collect(settings, codec, topic, group, count, *, dead_letter_topic) -> list[Event]:
-    events: list[Event] = []
-    with EventConsumer(
-        settings,
-        codec,
-        group_id=group,
-        topics=[topic],
-        handler=lambda event, _msg: events.append(event),
-        dead_letter_topic=dead_letter_topic,
-    ) as consumer:
-        consumer.run(max_records=count, idle_timeout=60)
-    return events
 
 
 def test_faust_worker_relays_events_and_dead_letters_garbage(
@@ -66,11 +52,16 @@ def test_faust_worker_relays_events_and_dead_letters_garbage(
         env={**os.environ, "FLYWHEEL_STATE_DIR": str(tmp_path)},
     )
     try:
-        relayed = _collect(
-            kafka_settings, codec, target, unique_name("r"), 5, dead_letter_topic=dead
+        relayed = collect_events(
+            kafka_settings, codec, target, group=unique_name("r"), count=5, dead_letter_topic=dead
         )
-        letters = _collect(
-            kafka_settings, codec, dead, unique_name("d"), 1, dead_letter_topic=unique_name("x")
+        letters = collect_events(
+            kafka_settings,
+            codec,
+            dead,
+            group=unique_name("d"),
+            count=1,
+            dead_letter_topic=unique_name("x"),
         )
     finally:
         worker.send_signal(signal.SIGTERM)

@@ -16,7 +16,7 @@ from alignment_flywheel.stack.broker import (
     format_duration,
     require_cluster,
 )
-from alignment_flywheel.stack.kafka import client_config
+from alignment_flywheel.stack.kafka import CLIENT_LOG, client_config
 from alignment_flywheel.stack.processes import (
     free_ports,
     port_in_use,
@@ -165,6 +165,12 @@ def test_require_cluster_says_how_to_start_the_local_broker(settings_factory):
 
 def test_client_config_names_the_cluster_and_the_client(settings_factory):
     local = client_config(settings_factory(local_broker_port=31333))
-    assert local == {"bootstrap.servers": "127.0.0.1:31333", "client.id": "flywheel"}
+    assert local == {
+        "bootstrap.servers": "127.0.0.1:31333",
+        "client.id": "flywheel",
+        "logger": CLIENT_LOG,
+    }
     remote = client_config(settings_factory(bootstrap_servers="k1:9092,k2:9092"), "gate")
-    assert remote == {"bootstrap.servers": "k1:9092,k2:9092", "client.id": "flywheel-gate"}
+    assert remote["bootstrap.servers"] == "k1:9092,k2:9092"
+    assert remote["client.id"] == "flywheel-gate"
+    assert CLIENT_LOG.name == "flywheel.kafka"

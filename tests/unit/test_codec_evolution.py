@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import random
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +12,13 @@ import pytest
 from alignment_flywheel.codec import EventCodec, SchemaRepository, freeze_schemas
 from alignment_flywheel.errors import CodecError, MalformedEventError, UnknownSchemaError
 from alignment_flywheel.events import IncidentKind, IncidentReported
-from alignment_flywheel.resources import SCHEMAS_DIR
 from alignment_flywheel.samples import sample_events, sample_proposal_submitted
+from tests.support.schemas import copy_schemas, edit_schema
 
 
 @pytest.fixture
 def schemas(tmp_path: Path) -> Path:
-    target = tmp_path / "schemas"
-    shutil.copytree(SCHEMAS_DIR.resolve(), target)
-    return target
-
-
-def _edit(schemas: Path, name: str, change: Callable[[dict[str, Any]], None]) -> None:
-    path = schemas / f"alignment_flywheel.{name}.avsc"
-    raw = json.loads(path.read_text())
-    change(raw)
-    path.write_text(json.dumps(raw))
+    return copy_schemas(tmp_path)
 
 
 def _add_budget(raw: dict[str, Any]) -> None:
@@ -42,7 +30,7 @@ def _add_budget(raw: dict[str, Any]) -> None:
 def test_old_data_reads_into_the_new_schema_with_defaults(schemas: Path) -> None:
     v1 = EventCodec(SchemaRepository())
     old_bytes = v1.encode(sample_proposal_submitted(3))
-    _edit(schemas, "Proposal", _add_budget)
+    edit_schema(schemas, "Proposal", _add_budget)
     freeze_schemas(schemas)
     v2 = EventCodec(SchemaRepository(schemas), models={})
 
@@ -66,7 +54,7 @@ def test_a_removed_enum_symbol_reads_as_the_enum_default(schemas: Path) -> None:
     incident = next(e for e in sample_events() if isinstance(e, IncidentReported))
     false_positive = incident.model_copy(update={"kind": IncidentKind.FALSE_POSITIVE})
     old_bytes = v1.encode(false_positive)
-    _edit(schemas, "IncidentKind", lambda raw: raw["symbols"].remove("FALSE_POSITIVE"))
+    edit_schema(schemas, "IncidentKind", lambda raw: raw["symbols"].remove("FALSE_POSITIVE"))
     assert [p.name for p in freeze_schemas(schemas)] == ["v2.avsc"]
     v2 = EventCodec(SchemaRepository(schemas))
     assert v2.decode_record(old_bytes)[1]["kind"] == "HARM"
@@ -75,7 +63,7 @@ def test_a_removed_enum_symbol_reads_as_the_enum_default(schemas: Path) -> None:
 
 
 def test_an_unfrozen_current_schema_is_written_and_read(schemas: Path) -> None:
-    _edit(schemas, "Proposal", _add_budget)
+    edit_schema(schemas, "Proposal", _add_budget)
     repository = SchemaRepository(schemas)
     assert repository.current("ProposalSubmitted").version is None
     codec = EventCodec(repository, models={})
@@ -97,7 +85,7 @@ def test_an_event_without_a_model_is_refused_at_model_level(schemas: Path) -> No
 
 def test_older_versions_are_checked_as_strictly(schemas: Path) -> None:
     old_bytes = EventCodec(SchemaRepository()).encode(sample_proposal_submitted(6))
-    _edit(schemas, "Proposal", _add_budget)
+    edit_schema(schemas, "Proposal", _add_budget)
     freeze_schemas(schemas)
     codec = EventCodec(SchemaRepository(schemas), models={})
     with pytest.raises(MalformedEventError, match="ProposalSubmitted v1: 2 trailing bytes"):

@@ -7,8 +7,7 @@ developer would, then run the same check and freeze as ``flywheel schemas``.
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from alignment_flywheel.codec import (
 from alignment_flywheel.config import load_settings
 from alignment_flywheel.errors import SchemaCompatibilityError, SchemaError
 from alignment_flywheel.resources import SCHEMAS_DIR
+from tests.support.schemas import copy_schemas, edit_schema
 
 EVENTS = {
     "ProposalSubmitted", "VerdictIssued", "ReviewRequested", "ReviewDecided", "IncidentReported",
@@ -146,16 +146,7 @@ def test_snapshots_stand_alone_for_fastavro_and_avro() -> None:
 
 @pytest.fixture
 def schemas(tmp_path: Path) -> Path:
-    target = tmp_path / "schemas"
-    shutil.copytree(SCHEMAS_DIR.resolve(), target)
-    return target
-
-
-def _edit(schemas: Path, name: str, change: Callable[[dict[str, Any]], None]) -> None:
-    path = schemas / f"alignment_flywheel.{name}.avsc"
-    raw = json.loads(path.read_text())
-    change(raw)
-    path.write_text(json.dumps(raw, indent=2))
+    return copy_schemas(tmp_path)
 
 
 def _field(name: str, kind: Any, **extra: Any) -> dict[str, Any]:
@@ -170,7 +161,9 @@ def _problems(schemas: Path) -> dict[str, list[str]]:
 
 
 def test_adding_a_field_without_default_fails_check_and_freeze(schemas: Path) -> None:
-    _edit(schemas, "ProposalSubmitted", lambda s: s["fields"].append(_field("note", "string")))
+    edit_schema(
+        schemas, "ProposalSubmitted", lambda s: s["fields"].append(_field("note", "string"))
+    )
     problems = _problems(schemas)
     assert list(problems) == ["ProposalSubmitted"]
     text = " ".join(problems["ProposalSubmitted"])
@@ -186,7 +179,7 @@ def test_changing_a_shared_type_fails_for_every_event_using_it(schemas: Path) ->
     def to_long(raw: dict[str, Any]) -> None:
         raw["fields"][2]["type"] = "long"
 
-    _edit(schemas, "Envelope", to_long)
+    edit_schema(schemas, "Envelope", to_long)
     problems = _problems(schemas)
     assert set(problems) == EVENTS
     assert "type_mismatch" in " ".join(problems["DeadLettered"])
@@ -199,7 +192,7 @@ def test_removing_an_enum_symbol_without_default_fails(schemas: Path) -> None:
         raw["symbols"].remove("ESCALATE")
         del raw["default"]
 
-    _edit(schemas, "Decision", drop_escalate)
+    edit_schema(schemas, "Decision", drop_escalate)
     problems = _problems(schemas)
     assert set(problems) == {"VerdictIssued", "FindingRaised"}
     assert "missing_enum_symbols" in " ".join(problems["VerdictIssued"])
@@ -207,7 +200,7 @@ def test_removing_an_enum_symbol_without_default_fails(schemas: Path) -> None:
 
 
 def test_a_compatible_change_must_be_frozen_then_passes(schemas: Path) -> None:
-    _edit(
+    edit_schema(
         schemas,
         "Proposal",
         lambda s: s["fields"].append(_field("budget", ["null", "double"], default=None)),
@@ -228,7 +221,7 @@ def test_a_compatible_change_must_be_frozen_then_passes(schemas: Path) -> None:
 
 
 def test_a_doc_change_is_a_new_version_with_the_same_fingerprint(schemas: Path) -> None:
-    _edit(schemas, "LedgerCheckpoint", lambda s: s.update(doc="A signed tree head."))
+    edit_schema(schemas, "LedgerCheckpoint", lambda s: s.update(doc="A signed tree head."))
     assert [p.message[:10] for p in check_schemas(schemas)] == ["not frozen"]
     assert len(freeze_schemas(schemas)) == 1
     versions = SchemaRepository(schemas).history("LedgerCheckpoint")
@@ -236,7 +229,7 @@ def test_a_doc_change_is_a_new_version_with_the_same_fingerprint(schemas: Path) 
 
 
 def test_an_incompatible_pair_of_snapshots_fails(schemas: Path) -> None:
-    _edit(schemas, "PatchApproved", lambda s: s["fields"].append(_field("comment", "string")))
+    edit_schema(schemas, "PatchApproved", lambda s: s["fields"].append(_field("comment", "string")))
     v2 = SchemaRepository(schemas).current("PatchApproved").schema
     (schemas / "history" / "PatchApproved" / "v2.avsc").write_text(json.dumps(v2))
     problems = _problems(schemas)
@@ -279,14 +272,18 @@ def test_an_invalid_source_file_fails_check(
 
 
 def test_an_unresolvable_reference_fails_check(schemas: Path) -> None:
-    _edit(schemas, "Evidence", lambda s: s["fields"].append(_field("x", "alignment_flywheel.Nope")))
+    edit_schema(
+        schemas, "Evidence", lambda s: s["fields"].append(_field("x", "alignment_flywheel.Nope"))
+    )
     [problem] = check_schemas(schemas)
     assert "alignment_flywheel.Evidence.avsc" in problem.message and "Nope" in problem.message
 
 
 def test_a_type_outside_the_compiled_subset_fails_check(schemas: Path) -> None:
     union = ["null", "string", "long"]
-    _edit(schemas, "DeadLettered", lambda s: s["fields"].append(_field("u", union, default=None)))
+    edit_schema(
+        schemas, "DeadLettered", lambda s: s["fields"].append(_field("u", union, default=None))
+    )
     problems = _problems(schemas)
     assert "outside the supported Avro subset" in " ".join(problems["DeadLettered"])
     with pytest.raises(SchemaError, match="unsupported union"):
@@ -325,14 +322,16 @@ def test_cli_check_passes_on_the_packaged_contract() -> None:
 
 
 def test_cli_check_names_the_event_and_the_incompatibility(schemas: Path) -> None:
-    _edit(schemas, "ReviewDecided", lambda s: s["fields"].append(_field("n", "long")))
+    edit_schema(schemas, "ReviewDecided", lambda s: s["fields"].append(_field("n", "long")))
     code, output = _run("check", "--dir", str(schemas))
     assert code == 1
     assert "ReviewDecided" in output and "reader_field_missing_default_value" in output
 
 
 def test_cli_freeze_writes_then_reports_nothing_to_do(schemas: Path) -> None:
-    _edit(schemas, "ReviewDecided", lambda s: s["fields"].append(_field("n", "long", default=0)))
+    edit_schema(
+        schemas, "ReviewDecided", lambda s: s["fields"].append(_field("n", "long", default=0))
+    )
     code, output = _run("freeze", "--dir", str(schemas))
     assert code == 0, output
     assert "ReviewDecided/v2.avsc" in output
@@ -344,7 +343,7 @@ def test_cli_freeze_writes_then_reports_nothing_to_do(schemas: Path) -> None:
 
 
 def test_cli_freeze_refuses_an_incompatible_change(schemas: Path) -> None:
-    _edit(schemas, "ReviewDecided", lambda s: s["fields"].append(_field("n", "long")))
+    edit_schema(schemas, "ReviewDecided", lambda s: s["fields"].append(_field("n", "long")))
     code, output = _run("freeze", "--dir", str(schemas))
     assert code == 1
     assert "SchemaCompatibilityError" in output and "ReviewDecided" in output
