@@ -1,0 +1,85 @@
+"""A verdict: what the enforcement layer decided about one proposal, and why.
+
+A :class:`Verdict` is built by the enforcer and turned into a ``VerdictIssued`` event by
+:func:`verdict_event`, modelled on OPA's decision log: decision id, the oracle's version and digest
+as the bundle revision, the input's ids, the result, the error.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from alignment_flywheel.events import (
+    Decision,
+    Evidence,
+    Proposal,
+    ReleaseStage,
+    VerdictIssued,
+    new_envelope,
+)
+from alignment_flywheel.oracle import Amendment, OracleSignal
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The decision on one proposal. ``signal`` is None when the oracle failed (fail-closed)."""
+
+    decision: Decision
+    tier: str
+    reasons: tuple[str, ...]
+    policy_version: str
+    latency_us: int
+    signal: OracleSignal | None = None
+    amendment: Amendment | None = None
+    error: str | None = None
+    oracle_version: int = 0
+    oracle_digest: str = "0" * 64
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision is Decision.ALLOW
+
+
+def verdict_event(
+    verdict: Verdict,
+    proposal: Proposal,
+    *,
+    producer: str,
+    decision_id: uuid.UUID | None = None,
+    stage: ReleaseStage = ReleaseStage.STABLE,
+    enforced: bool = True,
+    trace_id: str | None = None,
+) -> VerdictIssued:
+    """The VerdictIssued event for a verdict, keyed by the proposal id."""
+    signal = verdict.signal
+    evidence = (
+        ()
+        if signal is None
+        else tuple(
+            Evidence(kind=s.kind, rule_id=s.rule_id, norm_refs=s.norm_refs, message=s.message)
+            for s in signal.evidence
+        )
+    )
+    return VerdictIssued(
+        envelope=new_envelope(producer, str(proposal.proposal_id), trace_id=trace_id),
+        decision_id=decision_id or uuid.uuid4(),
+        proposal_id=proposal.proposal_id,
+        proposer_id=proposal.proposer_id,
+        session_id=proposal.session_id,
+        tool=proposal.tool,
+        decision=verdict.decision,
+        enforced=enforced,
+        stage=stage,
+        oracle_version=verdict.oracle_version,
+        oracle_digest=verdict.oracle_digest,
+        policy_version=verdict.policy_version,
+        tier=verdict.tier,
+        safety_score=0.0 if signal is None else signal.safety_score,
+        uncertainty=1.0 if signal is None else signal.uncertainty,
+        reasons=verdict.reasons,
+        evidence=evidence,
+        amendment=None if verdict.amendment is None else verdict.amendment.to_json(),
+        error=verdict.error,
+        latency_us=verdict.latency_us,
+    )

@@ -1,0 +1,11 @@
+"""The Safety Oracle: a versioned policy artifact behind a stable contract."""
+
+from alignment_flywheel.oracle.contract import (
+    Amendment,
+    Oracle,
+    OracleError,
+    OracleSignal,
+    Signal,
+)
+
+__all__ = ["Amendment", "Oracle", "OracleError", "OracleSignal", "Signal"]
