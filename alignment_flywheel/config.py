@@ -72,6 +72,27 @@ class Settings(BaseSettings):
         description="Limit for DeadLettered events, which carry the original bytes of a rejected "
         "record; keep it under the dead-letter topic's max.message.bytes.",
     )
+    oracle_path: Path | None = Field(
+        default=None,
+        description="The oracle artifact (YAML) to start from. None: policies/oracle.yaml.",
+    )
+    risk_policy_path: Path | None = Field(
+        default=None,
+        description="The enforcement risk policy (YAML). None: policies/risk-policy.yaml.",
+    )
+    review_timeout_s: float = Field(
+        default=300.0, gt=0, description="How long an escalated SDK call waits for a human."
+    )
+    deny_on_review_timeout: bool = Field(
+        default=True, description="A review that times out denies the action (fail closed)."
+    )
+    sdk_buffer_size: int = Field(
+        default=10_000,
+        ge=1,
+        description="Decision records the SDK keeps in memory before spilling to its journal.",
+    )
+    http_host: str = Field(default="127.0.0.1", description="Address of the HTTP ingest endpoint.")
+    http_port: int = Field(default=8787, ge=0, le=65535)
     identity: str = Field(
         default_factory=lambda: f"{os.uname().nodename}/{os.getpid()}",
         description="Producer identity written into every event envelope.",
@@ -93,6 +114,11 @@ class Settings(BaseSettings):
         if self.uses_local_broker:
             return f"127.0.0.1:{self.local_broker_port}"
         return self.bootstrap_servers
+
+    @property
+    def journal_dir(self) -> Path:
+        """Where the SDK spills decision records it could not yet publish."""
+        return self.state_dir / "journal"
 
     @property
     def effective_clickhouse_url(self) -> str:
