@@ -60,6 +60,22 @@ class CatalogError(InvalidInputError):
     """The topic catalog is invalid."""
 
 
+MAX_LISTED_PROBLEMS = 50
+
+
+class PolicyDocumentError(InvalidInputError):
+    """An oracle artifact or a risk policy is invalid; ``problems`` lists every problem found."""
+
+    def __init__(self, source: str, problems: list[str] | tuple[str, ...]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        shown = [f"  - {problem}" for problem in self.problems[:MAX_LISTED_PROBLEMS]]
+        if len(self.problems) > MAX_LISTED_PROBLEMS:
+            shown.append(f"  ... and {len(self.problems) - MAX_LISTED_PROBLEMS} more")
+        listed = "\n".join(shown)
+        super().__init__(f"{source}: {len(self.problems)} problem(s)\n{listed}")
+
+
 # --- the outside world failed --------------------------------------------------------------------
 
 

@@ -5,7 +5,17 @@ from alignment_flywheel.oracle.contract import (
     Oracle,
     OracleError,
     OracleSignal,
+    OracleTimeoutError,
     Signal,
+    UnknownToolError,
 )
 
-__all__ = ["Amendment", "Oracle", "OracleError", "OracleSignal", "Signal"]
+__all__ = [
+    "Amendment",
+    "Oracle",
+    "OracleError",
+    "OracleSignal",
+    "OracleTimeoutError",
+    "Signal",
+    "UnknownToolError",
+]

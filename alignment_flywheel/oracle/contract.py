@@ -23,12 +23,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from alignment_flywheel.errors import FlywheelError
+from alignment_flywheel.errors import FlywheelError, InvalidInputError
 from alignment_flywheel.events import EvidenceKind, Proposal
 
 
 class OracleError(FlywheelError):
     """The oracle could not evaluate the proposal at all (crash, timeout, unreachable service)."""
+
+
+class OracleTimeoutError(OracleError):
+    """The oracle did not answer within the deadline."""
+
+
+class UnknownToolError(InvalidInputError):
+    """The oracle's artifact declares a tool catalog and the proposal's tool is not in it."""
+
+    def __init__(self, tool: str) -> None:
+        super().__init__(f"tool: unknown tool {tool!r} (not in the oracle's tool catalog)")
+        self.tool = tool
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,208 @@
+"""The enforcement layer: oracle signals through the risk policy to a verdict, failing closed.
+
+Rules (see :mod:`alignment_flywheel.enforcement.policy` for how a tier decides):
+
+* :meth:`Enforcer.decide` never returns ALLOW (or REVISE) unless the oracle answered in time:
+  an :class:`~alignment_flywheel.oracle.OracleError` (or any other exception from the oracle)
+  gives the policy's ``on_oracle_error`` (BLOCK or ESCALATE); an
+  :class:`~alignment_flywheel.oracle.OracleTimeoutError`, or an answer that arrives after
+  ``oracle_timeout_ms``, gives ``on_oracle_timeout``. The verdict's ``error`` says what failed.
+* Bad input is not an oracle failure: an :class:`~alignment_flywheel.errors.InvalidInputError`
+  (an unknown tool) propagates to the edge, which refuses the proposal.
+* Every verdict records the oracle version and digest, the policy version, the tier, the reasons
+  (the deciding one first, then each matching or failing rule), the evidence and the latency.
+* :meth:`Enforcer.swap_oracle` replaces the oracle atomically: a decision in flight finishes with
+  the oracle it started with. This is the hot-reload seam for oracle releases.
+* :class:`TimeoutOracle` bounds an oracle that can hang (a remote service) by running it on a
+  worker thread; the in-process rule oracle does not need it (its deadline is checked after).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import time
+from collections.abc import Sequence
+
+from alignment_flywheel.config import Settings
+from alignment_flywheel.enforcement.policy import RiskPolicy, Tier, TierChoice, load_policy
+from alignment_flywheel.enforcement.verdict import Verdict
+from alignment_flywheel.errors import InvalidInputError
+from alignment_flywheel.events import Decision, EvidenceKind, Proposal
+from alignment_flywheel.oracle.contract import (
+    Amendment,
+    Oracle,
+    OracleError,
+    OracleSignal,
+    OracleTimeoutError,
+)
+from alignment_flywheel.oracle.loader import load_oracle, risk_policy_path
+
+log = logging.getLogger(__name__)
+
+
+class Enforcer:
+    """Decides on proposals with one oracle and one risk policy. Thread-safe."""
+
+    def __init__(self, oracle: Oracle, policy: RiskPolicy) -> None:
+        self._oracle = oracle
+        self.policy = policy
+
+    @property
+    def oracle(self) -> Oracle:
+        return self._oracle
+
+    def swap_oracle(self, oracle: Oracle) -> None:
+        self._oracle = oracle
+
+    def decide(self, proposal: Proposal, *, revision_depth: int = 0) -> Verdict:
+        started = time.perf_counter_ns()
+        oracle, policy = self._oracle, self.policy
+        choice = policy.tier_for(proposal)
+        try:
+            signal = oracle.evaluate(proposal)
+        except InvalidInputError:
+            raise
+        except OracleTimeoutError as exc:
+            return self._failed(oracle, choice, started, f"oracle timed out: {exc}", timeout=True)
+        except Exception as exc:
+            log.warning("oracle failed on proposal %s: %r", proposal.proposal_id, exc)
+            kind = "oracle failed" if isinstance(exc, OracleError) else "oracle crashed"
+            return self._failed(oracle, choice, started, f"{kind}: {exc!r}", timeout=False)
+        elapsed_ns = time.perf_counter_ns() - started
+        if elapsed_ns > policy.timeout_s * 1e9:
+            error = f"oracle answered after {elapsed_ns / 1e6:.1f} ms, over the deadline"
+            return self._failed(oracle, choice, started, error, timeout=True, signal=signal)
+        decision, reasons, amendment = judge(signal, choice.tier, revision_depth, policy)
+        if choice.note is not None:
+            reasons = (*reasons, choice.note)
+        return Verdict(
+            decision=decision,
+            tier=choice.tier.name,
+            reasons=reasons,
+            policy_version=policy.version,
+            latency_us=(time.perf_counter_ns() - started) // 1000,
+            signal=signal,
+            amendment=amendment,
+            oracle_version=signal.version,
+            oracle_digest=signal.digest,
+        )
+
+    def _failed(
+        self,
+        oracle: Oracle,
+        choice: TierChoice,
+        started: int,
+        error: str,
+        *,
+        timeout: bool,
+        signal: OracleSignal | None = None,
+    ) -> Verdict:
+        policy = self.policy
+        action = policy.spec.on_oracle_timeout if timeout else policy.spec.on_oracle_error
+        rule = "on_oracle_timeout" if timeout else "on_oracle_error"
+        version, digest = _identity(oracle)
+        return Verdict(
+            decision=Decision(action),
+            tier=choice.tier.name,
+            reasons=(f"fail closed ({rule}: {action}): {error}",),
+            policy_version=policy.version,
+            latency_us=(time.perf_counter_ns() - started) // 1000,
+            signal=signal,
+            error=error,
+            oracle_version=version,
+            oracle_digest=digest,
+        )
+
+
+def judge(
+    signal: OracleSignal, tier: Tier, depth: int, policy: RiskPolicy
+) -> tuple[Decision, tuple[str, ...], Amendment | None]:
+    """The decision of one tier on one signal, its deciding reason first, and the amendment."""
+    spec = tier.spec
+    details = _rule_reasons(signal)
+    if signal.safety_score < spec.block_below:
+        score = signal.safety_score
+        why = f"safety score {score:.3f} is under {spec.block_below} (tier {tier.name})"
+        return Decision.BLOCK, (why, *details), None
+    if signal.uncertainty >= spec.escalate_uncertainty:
+        why = (
+            f"uncertainty {signal.uncertainty:.3f} reaches {spec.escalate_uncertainty}"
+            f" (tier {tier.name})"
+        )
+        return Decision.ESCALATE, (why, *details), None
+    reviewers = [s.rule_id or "?" for s in signal.evidence if s.requires_review]
+    if reviewers:
+        return Decision.ESCALATE, (f"review demanded by {', '.join(reviewers)}", *details), None
+    amendments = signal.amendments
+    if not amendments:
+        return Decision.ALLOW, (f"no threshold of tier {tier.name} reached", *details), None
+    if depth < tier.revise_budget:
+        why = f"revise (depth {depth} of budget {tier.revise_budget})"
+        return Decision.REVISE, (why, *details), merge_amendments(amendments)
+    action = policy.spec.on_revise_exhausted
+    why = f"revise budget {tier.revise_budget} spent at depth {depth}: {action}"
+    return Decision(action), (why, *details), None
+
+
+def merge_amendments(amendments: Sequence[Amendment]) -> Amendment:
+    """One amendment: set_arguments in order (first wins), removals and constraints united."""
+    values: dict[str, object] = {}
+    removed: list[str] = []
+    constraints: list[str] = []
+    for amendment in amendments:
+        for key, value in amendment.set_arguments.items():
+            values.setdefault(key, value)
+        removed += [k for k in amendment.remove_arguments if k not in removed]
+        constraints += [c for c in amendment.constraints if c not in constraints]
+    return Amendment(values, tuple(k for k in removed if k not in values), tuple(constraints))
+
+
+def _rule_reasons(signal: OracleSignal) -> tuple[str, ...]:
+    reasons = []
+    for item in signal.evidence:
+        if item.kind is EvidenceKind.RULE_MATCH:
+            reasons.append(f"rule {item.rule_id}: {item.message}")
+        elif item.kind in (EvidenceKind.RULE_ERROR, EvidenceKind.ORACLE_ERROR):
+            reasons.append(f"error in {item.rule_id or 'oracle'}: {item.message}")
+    return tuple(reasons)
+
+
+def _identity(oracle: Oracle) -> tuple[int, str]:
+    try:
+        return int(oracle.version), str(oracle.digest)
+    except Exception:
+        return 0, "0" * 64
+
+
+class TimeoutOracle:
+    """Bounds another oracle's ``evaluate`` by ``timeout_s`` (raises OracleTimeoutError)."""
+
+    def __init__(self, inner: Oracle, timeout_s: float, workers: int = 8) -> None:
+        self.inner = inner
+        self.timeout_s = timeout_s
+        self._pool = concurrent.futures.ThreadPoolExecutor(workers, "oracle")
+
+    @property
+    def version(self) -> int:
+        return self.inner.version
+
+    @property
+    def digest(self) -> str:
+        return self.inner.digest
+
+    def evaluate(self, proposal: Proposal) -> OracleSignal:
+        future = self._pool.submit(self.inner.evaluate, proposal)
+        try:
+            return future.result(timeout=self.timeout_s)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise OracleTimeoutError(f"no answer within {self.timeout_s * 1000:.0f} ms") from None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def build_enforcer(settings: Settings) -> Enforcer:
+    """The enforcer of the settings: ``oracle_path`` and ``risk_policy_path`` (or the defaults)."""
+    return Enforcer(load_oracle(settings), load_policy(risk_policy_path(settings)))

@@ -1,0 +1,129 @@
+"""The built-in oracle: rules as data, compiled once, indexed by tool.
+
+Signal of one proposal (the combination rule, documented for users writing rules):
+
+* Only rules whose ``tools`` globs match the proposal's tool are evaluated, in document order.
+* ``safety_score`` = the minimum of ``thresholds.base_score`` and the scores of matching rules
+  (the most dangerous match decides).
+* ``uncertainty`` = noisy-or of ``thresholds.base_uncertainty``, the ``uncertainty`` of each
+  matching rule and ``thresholds.rule_error_uncertainty`` for each rule that failed:
+  ``1 - prod(1 - u_i)``. It only grows as evidence accumulates.
+* Evidence: one ``RULE_MATCH`` per matching rule (its id, norms, review flag and amendment; the
+  message starts with the rule's severity) and one ``RULE_ERROR`` per rule that failed on the input
+  (missing key, type error, non-bool result), with CEL's message. A failing rule is never a silent
+  non-match: it raises the uncertainty and the risk policy sees it.
+* With a tool catalog in the artifact, a tool outside it raises
+  :class:`~alignment_flywheel.oracle.contract.UnknownToolError` (bad input, refused at the edge).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from alignment_flywheel.events import EvidenceKind, Proposal
+from alignment_flywheel.oracle.artifact import CompiledRule, OracleArtifact, tool_matcher
+from alignment_flywheel.oracle.contract import OracleSignal, Signal, UnknownToolError
+from alignment_flywheel.oracle.expressions import (
+    ExpressionError,
+    evaluate_bool,
+    proposal_context,
+)
+
+GLOB_CHARS = frozenset("*?[")
+MAX_CACHED_TOOLS = 50_000
+
+
+class RuleIndex:
+    """Which rules apply to a tool: exact names by dict, globs by regex, results cached."""
+
+    def __init__(self, rules: tuple[CompiledRule, ...]) -> None:
+        self._exact: dict[str, list[tuple[int, CompiledRule]]] = defaultdict(list)
+        self._globbed: list[tuple[int, CompiledRule]] = []
+        for position, rule in enumerate(rules):
+            patterns = rule.spec.tools
+            if any(GLOB_CHARS & set(p) for p in patterns):
+                self._globbed.append((position, rule))
+            else:
+                for name in set(patterns):
+                    self._exact[name].append((position, rule))
+        self._matchers = {id(rule): tool_matcher(rule.spec.tools) for _, rule in self._globbed}
+        self._cache: dict[str, tuple[CompiledRule, ...]] = {}
+
+    def rules_for(self, tool: str) -> tuple[CompiledRule, ...]:
+        cached = self._cache.get(tool)
+        if cached is None:
+            cached = self._resolve(tool)
+            if len(self._cache) >= MAX_CACHED_TOOLS:
+                self._cache.clear()
+            self._cache[tool] = cached
+        return cached
+
+    def _resolve(self, tool: str) -> tuple[CompiledRule, ...]:
+        found = list(self._exact.get(tool, ()))
+        found += [(p, r) for p, r in self._globbed if self._matchers[id(r)].match(tool)]
+        return tuple(rule for _, rule in sorted(found, key=lambda item: item[0]))
+
+
+class RuleOracle:
+    """An :class:`~alignment_flywheel.oracle.contract.Oracle` over one artifact. Thread-safe."""
+
+    def __init__(self, artifact: OracleArtifact) -> None:
+        self.artifact = artifact
+        self._index = RuleIndex(artifact.rules)
+        self._catalog = None if artifact.spec.tools is None else tool_matcher(artifact.spec.tools)
+        thresholds = artifact.spec.thresholds
+        self._base_score = thresholds.base_score
+        self._base_keep = 1.0 - thresholds.base_uncertainty
+        self._error_keep = 1.0 - thresholds.rule_error_uncertainty
+        self._quiet = OracleSignal(
+            thresholds.base_score, thresholds.base_uncertainty, (), self.version, self.digest
+        )
+
+    @property
+    def version(self) -> int:
+        return self.artifact.version
+
+    @property
+    def digest(self) -> str:
+        return self.artifact.digest
+
+    def rules_for(self, tool: str) -> tuple[CompiledRule, ...]:
+        return self._index.rules_for(tool)
+
+    def evaluate(self, proposal: Proposal) -> OracleSignal:
+        tool = proposal.tool
+        if self._catalog is not None and self._catalog.match(tool) is None:
+            raise UnknownToolError(tool)
+        rules = self._index.rules_for(tool)
+        if not rules:
+            return self._quiet
+        context = proposal_context(proposal, proposal.arguments_object())
+        score, keep = self._base_score, self._base_keep
+        evidence: list[Signal] = []
+        for rule in rules:
+            spec = rule.spec
+            try:
+                matched = evaluate_bool(rule.program, context)
+            except ExpressionError as exc:
+                keep *= self._error_keep
+                message = f"rule failed on this input: {exc}"
+                evidence.append(Signal(EvidenceKind.RULE_ERROR, message, spec.id, spec.norms))
+                continue
+            if matched:
+                score = min(score, spec.score)
+                keep *= 1.0 - spec.uncertainty
+                evidence.append(_match(rule))
+        uncertainty = round(1.0 - keep, 12)
+        return OracleSignal(score, uncertainty, tuple(evidence), self.version, self.digest)
+
+
+def _match(rule: CompiledRule) -> Signal:
+    spec = rule.spec
+    return Signal(
+        EvidenceKind.RULE_MATCH,
+        f"{spec.severity.value}: {spec.message}",
+        spec.id,
+        spec.norms,
+        spec.review,
+        rule.amendment,
+    )
