@@ -1,0 +1,65 @@
+"""`flywheel gate run`: one gate worker in the foreground.
+
+The worker decides every proposal on the proposals topic with the enforcer built from the settings
+(``oracle_path``, ``risk_policy_path``) and stops on SIGTERM or Ctrl-C. Workers are separate
+processes: to scale, start more with the same ``--app-id`` (the consumer group); they split the
+partitions of the proposals topic between them. An agent failure stops the worker with an error;
+nothing restarts it silently. The partition count of the gate's tables is read from the proposals
+topic on the cluster, so the tables stay co-partitioned with it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.config import Settings
+from alignment_flywheel.enforcement.enforcer import build_enforcer
+from alignment_flywheel.errors import KafkaTransportError
+from alignment_flywheel.processors.app import run_worker
+from alignment_flywheel.processors.gate import DEFAULT_APP_ID, GateTopics, build_gate
+from alignment_flywheel.stack.kafka import admin_client
+
+app = typer.Typer(help="The gate: decides proposals on Kafka.", no_args_is_help=True)
+_DEFAULTS = GateTopics()
+
+
+@app.command("run")
+@reports_errors
+def run(
+    ctx: typer.Context,
+    *,
+    app_id: Annotated[
+        str, typer.Option("--app-id", help="Consumer group; workers sharing it share the load.")
+    ] = DEFAULT_APP_ID,
+    proposals: Annotated[str, typer.Option("--proposals-topic")] = _DEFAULTS.proposals,
+    verdicts: Annotated[str, typer.Option("--verdicts-topic")] = _DEFAULTS.verdicts,
+    reviews: Annotated[str, typer.Option("--reviews-topic")] = _DEFAULTS.reviews,
+    dead_letters: Annotated[str, typer.Option("--dead-letter-topic")] = _DEFAULTS.dead_letters,
+    loglevel: Annotated[str, typer.Option("--loglevel")] = "warning",
+) -> None:
+    """Run one gate worker until SIGTERM/Ctrl-C (or until an agent fails)."""
+    settings = cli_context(ctx).settings
+    topics = GateTopics(
+        proposals=proposals,
+        verdicts=verdicts,
+        reviews=reviews,
+        dead_letters=dead_letters,
+        partitions=partitions_of(settings, proposals),
+    )
+    gate = build_gate(settings, build_enforcer(settings), app_id=app_id, topics=topics)
+    run_worker(gate.app, loglevel=loglevel)
+
+
+def partitions_of(settings: Settings, topic: str) -> int:
+    """The partition count of a topic on the cluster; raises if the topic does not exist."""
+    metadata = admin_client(settings).list_topics(topic, timeout=30)
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None or not found.partitions:
+        raise KafkaTransportError(
+            f"topic {topic} does not exist on {settings.effective_bootstrap_servers}; "
+            "create it first (flywheel topics apply)"
+        )
+    return len(found.partitions)

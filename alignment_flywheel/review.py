@@ -1,0 +1,227 @@
+"""Human review of escalated proposals: what is pending, and the reviewer's answer.
+
+Rules:
+
+* The reviews topic is the state. A review is *pending* when its ``ReviewRequested`` has no
+  ``ReviewDecided`` with the same ``review_id``. The state is read fresh on every call, from the
+  beginning of every partition up to the high watermark seen at the start, by a consumer that is
+  assigned partitions directly and never commits (no consumer group state is left behind).
+* Tool and proposer are not in ``ReviewRequested``; they are joined from the verdicts topic
+  (``VerdictIssued`` with the same decision id), reading each verdicts partition only from the
+  offset of the oldest pending request's time minus :data:`JOIN_MARGIN`, so the join stays cheap on
+  a long topic. A verdict that is not found leaves tool and proposer empty.
+* ``decide`` publishes ``ReviewDecided`` (APPROVE or DENY, reviewer, a non-empty reason) keyed by
+  the proposal id, like the request, so both land on one partition in order. An unknown review id,
+  a review already decided, or an empty reason raise :class:`InvalidInputError` naming the problem.
+  Two reviewers deciding the same review at the same instant can both publish; readers take the
+  first ``ReviewDecided`` of a review id as the answer.
+* Records on the reviews topic that do not decode are passed over with a warning (the gate's
+  dead-letter policy covers producers; this is a read-only view).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from confluent_kafka import Consumer, TopicPartition
+
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.consumer import consumer_config
+from alignment_flywheel.connectors.producer import EventProducer
+from alignment_flywheel.errors import CodecError, InvalidInputError, KafkaTransportError
+from alignment_flywheel.events import (
+    Event,
+    ReviewDecided,
+    ReviewOutcome,
+    ReviewRequested,
+    VerdictIssued,
+    new_envelope,
+)
+
+log = logging.getLogger(__name__)
+
+REVIEWS_TOPIC = "flywheel.reviews"
+VERDICTS_TOPIC = "flywheel.verdicts"
+JOIN_MARGIN = timedelta(minutes=5)
+TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class PendingReview:
+    """An escalation waiting for a human, with what the verdict says about the call."""
+
+    request: ReviewRequested
+    tool: str | None = None
+    proposer: str | None = None
+
+    @property
+    def review_id(self) -> uuid.UUID:
+        return self.request.review_id
+
+    def age(self, now: datetime | None = None) -> timedelta:
+        return (now or datetime.now(UTC)) - self.request.envelope.occurred_at
+
+
+@dataclass(frozen=True)
+class ReviewState:
+    """Every request and decision on the reviews topic, in topic order per partition."""
+
+    requests: Mapping[uuid.UUID, ReviewRequested]
+    decisions: Mapping[uuid.UUID, ReviewDecided]
+
+    def pending(self) -> list[ReviewRequested]:
+        waiting = [r for rid, r in self.requests.items() if rid not in self.decisions]
+        return sorted(waiting, key=lambda r: r.envelope.occurred_at)
+
+
+def fold_reviews(events: Iterator[Event] | list[Event]) -> ReviewState:
+    """The review state from events in topic order: the first decision of a review counts."""
+    requests: dict[uuid.UUID, ReviewRequested] = {}
+    decisions: dict[uuid.UUID, ReviewDecided] = {}
+    for event in events:
+        if isinstance(event, ReviewRequested):
+            requests.setdefault(event.review_id, event)
+        elif isinstance(event, ReviewDecided):
+            decisions.setdefault(event.review_id, event)
+    return ReviewState(requests=requests, decisions=decisions)
+
+
+class ReviewDesk:
+    """Reads the review state and publishes decisions, for the CLI or another front end."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        codec: EventCodec | None = None,
+        *,
+        reviews_topic: str = REVIEWS_TOPIC,
+        verdicts_topic: str = VERDICTS_TOPIC,
+    ) -> None:
+        self._settings = settings
+        self._codec = codec or EventCodec.from_settings(settings)
+        self.reviews_topic = reviews_topic
+        self.verdicts_topic = verdicts_topic
+
+    def state(self) -> ReviewState:
+        return fold_reviews(self._read(self.reviews_topic, since=None))
+
+    def pending(self) -> list[PendingReview]:
+        """Pending reviews, oldest first, joined with their verdicts."""
+        waiting = self.state().pending()
+        if not waiting:
+            return []
+        since = waiting[0].envelope.occurred_at - JOIN_MARGIN
+        wanted = {r.decision_id for r in waiting}
+        verdicts: dict[uuid.UUID, VerdictIssued] = {}
+        for event in self._read(self.verdicts_topic, since=since):
+            if isinstance(event, VerdictIssued) and event.decision_id in wanted:
+                verdicts.setdefault(event.decision_id, event)
+        return [_joined(r, verdicts.get(r.decision_id)) for r in waiting]
+
+    def decide(
+        self, review_id: uuid.UUID, outcome: ReviewOutcome, *, reviewer: str, reason: str
+    ) -> ReviewDecided:
+        """Publish the answer to a pending review; raises InvalidInputError if it is not pending."""
+        if not reason.strip():
+            raise InvalidInputError("a review decision needs a reason (--reason)")
+        state = self.state()
+        request = state.requests.get(review_id)
+        if request is None:
+            raise InvalidInputError(f"no review {review_id} on {self.reviews_topic}")
+        earlier = state.decisions.get(review_id)
+        if earlier is not None:
+            raise InvalidInputError(
+                f"review {review_id} was already decided: {earlier.outcome.value} by "
+                f"{earlier.reviewer} at {earlier.envelope.occurred_at.isoformat()}"
+            )
+        decided = ReviewDecided(
+            envelope=new_envelope(
+                self._settings.identity,
+                str(request.proposal_id),
+                trace_id=request.envelope.trace_id,
+            ),
+            review_id=review_id,
+            proposal_id=request.proposal_id,
+            outcome=outcome,
+            reviewer=reviewer,
+            reason=reason.strip(),
+        )
+        with EventProducer(self._settings, self._codec) as producer:
+            producer.send(self.reviews_topic, decided)
+        return decided
+
+    def _read(self, topic: str, *, since: datetime | None) -> Iterator[Event]:
+        consumer = Consumer(
+            consumer_config(
+                self._settings,
+                f"flywheel-review-reader-{uuid.uuid4().hex[:8]}",
+                {"enable.auto.commit": False},
+            )
+        )
+        try:
+            yield from self._read_assigned(consumer, topic, since)
+        finally:
+            consumer.close()
+
+    def _read_assigned(
+        self, consumer: Consumer, topic: str, since: datetime | None
+    ) -> Iterator[Event]:
+        starts = _start_offsets(consumer, topic, since)
+        ends = {p: consumer.get_watermark_offsets(tp, timeout=TIMEOUT_S)[1] for p, tp in starts}
+        todo = [tp for p, tp in starts if tp.offset < ends[p]]
+        if not todo:
+            return
+        consumer.assign(todo)
+        positions = {tp.partition: tp.offset for tp in todo}
+        while any(positions[p] < ends[p] for p in positions):
+            msg = consumer.poll(TIMEOUT_S)
+            if msg is None:
+                raise KafkaTransportError(f"no record from {topic} within {TIMEOUT_S:.0f} s")
+            error = msg.error()
+            if error is not None:
+                raise KafkaTransportError(f"reading {topic}: {error.str()}")
+            positions[int(msg.partition() or 0)] = int(msg.offset() or 0) + 1
+            event = self._decode(msg.value(), topic)
+            if event is not None:
+                yield event
+
+    def _decode(self, value: bytes | None, topic: str) -> Event | None:
+        if value is None:
+            return None
+        try:
+            return self._codec.decode(value)
+        except (CodecError, RecursionError) as exc:
+            log.warning("passing over an undecodable record on %s: %s", topic, exc)
+            return None
+
+
+def _start_offsets(
+    consumer: Consumer, topic: str, since: datetime | None
+) -> list[tuple[int, TopicPartition]]:
+    metadata = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
+    if metadata is None or metadata.error is not None or not metadata.partitions:
+        raise KafkaTransportError(f"topic {topic} does not exist or has no partitions")
+    partitions = sorted(metadata.partitions)
+    if since is None:
+        found = [TopicPartition(topic, p, -1) for p in partitions]
+    else:
+        millis = int(since.timestamp() * 1000)
+        asked = [TopicPartition(topic, p, millis) for p in partitions]
+        found = consumer.offsets_for_times(asked, timeout=TIMEOUT_S)
+    result = []
+    for tp in found:
+        low, high = consumer.get_watermark_offsets(tp, timeout=TIMEOUT_S)
+        offset = high if since is not None and tp.offset < 0 else max(tp.offset, low)
+        result.append((tp.partition, TopicPartition(topic, tp.partition, offset)))
+    return result
+
+
+def _joined(request: ReviewRequested, verdict: VerdictIssued | None) -> PendingReview:
+    if verdict is None:
+        return PendingReview(request=request)
+    return PendingReview(request=request, tool=verdict.tool, proposer=verdict.proposer_id)

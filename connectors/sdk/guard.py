@@ -1,0 +1,389 @@
+"""The in-process guard: decide on an agent's tool call before it runs, publish the decision later.
+
+Rules:
+
+* :meth:`Guard.check` validates the proposal at the edge (:mod:`.validation`), asks the local
+  enforcer (``build_enforcer(settings)`` unless one is given) and returns a :class:`GuardDecision`.
+  It never waits on Kafka: the decision's records go to the background
+  :class:`~alignment_flywheel.connectors.sdk.publisher.Publisher` (see there for outages).
+* Revise chains: ``check(..., parent_proposal_id=p)`` links a resubmission to ``p``; the guard
+  remembers each proposal's depth (the last :data:`MAX_TRACKED_PROPOSALS`) and passes
+  ``revision_depth`` = parent's depth + 1 to the enforcer (1 for a parent it does not know).
+* :meth:`Guard.enforce` / :meth:`Guard.resolve` turn a decision into the arguments to run with, or
+  an exception: ALLOW returns the arguments; BLOCK raises :class:`ActionBlocked`; REVISE, when
+  ``auto_apply_revisions``, resubmits the revised arguments as a child proposal (at most
+  ``max_revisions`` times) and returns them once allowed, otherwise raises
+  :class:`ActionNeedsRevision`; ESCALATE waits for a ``ReviewDecided`` (up to
+  ``settings.review_timeout_s`` or the per-call ``review_timeout_s``): APPROVE returns the
+  arguments, DENY raises :class:`ActionEscalated`, no answer raises :class:`ReviewTimeout` and
+  records an automatic DENY when ``settings.deny_on_review_timeout`` (the default; otherwise an
+  automatic APPROVE is recorded, a warning logged and the arguments returned).
+* One guard for many proposers: :meth:`Guard.check_as` decides for the proposer and session it is
+  given instead of the guard's own (the HTTP endpoint serves every proposer with one guard).
+  ``decided_by`` names the deciding component in the records' header (``sdk`` by default).
+* Hot reload: :meth:`Guard.swap_oracle` swaps the enforcer's oracle atomically. Following oracle
+  releases on Kafka is issue #4; a release follower plugs in as an :class:`OracleSource`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.sdk import validation
+from alignment_flywheel.connectors.sdk.decision import Decider, GuardDecision, OracleSource
+from alignment_flywheel.connectors.sdk.decorate import guarded
+from alignment_flywheel.connectors.sdk.errors import (
+    ActionBlocked,
+    ActionEscalated,
+    ActionNeedsRevision,
+    InvalidProposalError,
+    ReviewTimeout,
+)
+from alignment_flywheel.connectors.sdk.journal import Journal, JournalRecord, adopt_orphans
+from alignment_flywheel.connectors.sdk.openai import parse_tool_call
+from alignment_flywheel.connectors.sdk.publisher import Publisher
+from alignment_flywheel.connectors.sdk.records import (
+    DECIDED_BY_SDK,
+    RecordBuilder,
+    SdkTopics,
+)
+from alignment_flywheel.connectors.sdk.records import decided_by as decided_by_headers
+from alignment_flywheel.connectors.sdk.reviews import ReviewWaiter
+from alignment_flywheel.errors import KafkaTransportError
+from alignment_flywheel.events import Decision, Origin, ReviewOutcome, RiskContext
+from alignment_flywheel.oracle import Oracle
+
+log = logging.getLogger(__name__)
+
+MAX_TRACKED_PROPOSALS = 100_000
+DEFAULT_RISK = RiskContext(origin=Origin.AUTOMATED, proposer_confidence=0.5, environment="default")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _default_enforcer(settings: Settings) -> Decider:
+    from alignment_flywheel.enforcement.enforcer import build_enforcer  # noqa: PLC0415
+
+    return build_enforcer(settings)
+
+
+class Guard:
+    """Guards one proposer's tool calls in process. Thread-safe; close it when done."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        enforcer: Decider | None = None,
+        publish: bool = True,
+        proposer_id: str,
+        session_id: str | None = None,
+        topics: SdkTopics | None = None,
+        default_risk: RiskContext = DEFAULT_RISK,
+        auto_apply_revisions: bool = True,
+        max_revisions: int = 3,
+        delivery_timeout_s: float = 10.0,
+        retry_interval_s: float = 5.0,
+        decided_by: bytes = DECIDED_BY_SDK,
+    ) -> None:
+        if not proposer_id:
+            raise InvalidProposalError("proposer_id", "must not be empty")
+        self.settings = settings
+        self.proposer_id = proposer_id
+        self.session_id = session_id if session_id is not None else uuid.uuid4().hex
+        self.auto_apply_revisions = auto_apply_revisions
+        self.max_revisions = max_revisions
+        self._default_risk = default_risk
+        self._enforcer = enforcer if enforcer is not None else _default_enforcer(settings)
+        self._codec = EventCodec.from_settings(settings)
+        self._builder = RecordBuilder(
+            self._codec,
+            topics or SdkTopics.from_catalog(),
+            settings.identity,
+            decided_by_headers(decided_by),
+        )
+        self._depths: OrderedDict[uuid.UUID, int] = OrderedDict()
+        self._lock = threading.Lock()
+        self._publisher: Publisher | None = None
+        if publish:
+            journal = Journal(settings.journal_dir)
+            adopt_orphans(journal)
+            self._publisher = Publisher(
+                settings,
+                journal,
+                delivery_timeout_s=delivery_timeout_s,
+                retry_interval_s=retry_interval_s,
+            )
+
+    @property
+    def enforcer(self) -> Decider:
+        return self._enforcer
+
+    @property
+    def publisher(self) -> Publisher | None:
+        return self._publisher
+
+    @property
+    def topics(self) -> SdkTopics:
+        return self._builder.topics
+
+    # --- deciding --------------------------------------------------------------------------------
+
+    def check(
+        self,
+        tool: str,
+        arguments: Mapping[str, Any],
+        *,
+        reasoning: str | None = None,
+        risk: RiskContext | Mapping[str, Any] | None = None,
+        parent_proposal_id: uuid.UUID | None = None,
+    ) -> GuardDecision:
+        """Decide on one tool call; the decision is published in the background."""
+        return self.check_as(
+            self.proposer_id,
+            self.session_id,
+            tool,
+            arguments,
+            reasoning=reasoning,
+            risk=risk,
+            parent_proposal_id=parent_proposal_id,
+        )
+
+    def check_as(
+        self,
+        proposer_id: str,
+        session_id: str,
+        tool: str,
+        arguments: Mapping[str, Any],
+        *,
+        reasoning: str | None = None,
+        risk: RiskContext | Mapping[str, Any] | None = None,
+        parent_proposal_id: uuid.UUID | None = None,
+    ) -> GuardDecision:
+        """:meth:`check` on behalf of another proposer and session."""
+        who = (proposer_id, session_id)
+        result, records = self._decide(
+            who,
+            tool,
+            arguments,
+            reasoning=reasoning,
+            risk=risk,
+            parent_proposal_id=parent_proposal_id,
+        )
+        self._publish(records)
+        return result
+
+    def check_tool_call(self, call: object, **options: Any) -> GuardDecision:
+        """Decide on one OpenAI-style tool call (dict or object form)."""
+        parsed = parse_tool_call(call)
+        return self.check(parsed.name, parsed.arguments, **options)
+
+    def check_tool_calls(self, calls: Iterable[object], **options: Any) -> list[GuardDecision]:
+        """Decide on each tool call of one model message, in order."""
+        return [self.check_tool_call(call, **options) for call in calls]
+
+    def _decide(
+        self,
+        who: tuple[str, str],
+        tool: str,
+        arguments: Mapping[str, Any],
+        *,
+        reasoning: str | None,
+        risk: RiskContext | Mapping[str, Any] | None,
+        parent_proposal_id: uuid.UUID | None,
+    ) -> tuple[GuardDecision, list[JournalRecord]]:
+        proposal, plain = validation.build_proposal(
+            proposer_id=who[0],
+            session_id=who[1],
+            tool=tool,
+            arguments=arguments,
+            reasoning=reasoning,
+            risk=risk,
+            parent_proposal_id=parent_proposal_id,
+            default_risk=self._default_risk,
+            max_bytes=self.settings.max_event_bytes,
+        )
+        trace_id = uuid.uuid4().hex
+        records = [validation.encoded(lambda: self._builder.proposal(proposal, trace_id))]
+        depth = self._depth(proposal.proposal_id, parent_proposal_id)
+        verdict = self._enforcer.decide(proposal, revision_depth=depth)
+        revised = None
+        if verdict.decision is Decision.REVISE and verdict.amendment is not None:
+            revised = verdict.amendment.apply(plain)
+        review_id = uuid.uuid4() if verdict.decision is Decision.ESCALATE else None
+        decision_id = uuid.uuid4()
+        records += self._builder.verdict(
+            verdict,
+            proposal,
+            trace_id,
+            review_id=review_id or uuid.uuid4(),
+            review_timeout_s=self.settings.review_timeout_s,
+            decision_id=decision_id,
+        )
+        result = GuardDecision(
+            proposal, verdict, plain, depth, revised, review_id, decision_id=decision_id
+        )
+        return result, records
+
+    def _depth(self, proposal_id: uuid.UUID, parent: uuid.UUID | None) -> int:
+        with self._lock:
+            depth = 0 if parent is None else self._depths.get(parent, 0) + 1
+            self._depths[proposal_id] = depth
+            if len(self._depths) > MAX_TRACKED_PROPOSALS:
+                self._depths.popitem(last=False)
+        return depth
+
+    def _publish(self, records: list[JournalRecord]) -> None:
+        if self._publisher is not None:
+            self._publisher.submit(records)
+
+    # --- enforcing -------------------------------------------------------------------------------
+
+    def enforce(
+        self,
+        tool: str,
+        arguments: Mapping[str, Any],
+        *,
+        reasoning: str | None = None,
+        risk: RiskContext | Mapping[str, Any] | None = None,
+        review_timeout_s: float | None = None,
+        auto_apply_revisions: bool | None = None,
+    ) -> dict[str, Any]:
+        """The arguments the call may run with, or ActionDenied (see the module docstring)."""
+        who = (self.proposer_id, self.session_id)
+        result, records = self._decide(
+            who, tool, arguments, reasoning=reasoning, risk=risk, parent_proposal_id=None
+        )
+        waiter = None
+        if result.decision is Decision.ESCALATE:
+            waiter = self._waiter_at_end(review_timeout_s)
+        self._publish(records)
+        return self.resolve(
+            result,
+            review_timeout_s=review_timeout_s,
+            auto_apply_revisions=auto_apply_revisions,
+            _waiter=waiter,
+        )
+
+    def resolve(
+        self,
+        result: GuardDecision,
+        *,
+        review_timeout_s: float | None = None,
+        auto_apply_revisions: bool | None = None,
+        _waiter: ReviewWaiter | KafkaTransportError | None = None,
+    ) -> dict[str, Any]:
+        """Turn a decision from :meth:`check` into the arguments to run with, or raise."""
+        auto = self.auto_apply_revisions if auto_apply_revisions is None else auto_apply_revisions
+        timeout = self.settings.review_timeout_s if review_timeout_s is None else review_timeout_s
+        for _ in range(self.max_revisions + 1):
+            if result.decision is Decision.ALLOW:
+                return dict(result.arguments)
+            if result.decision is Decision.BLOCK:
+                raise ActionBlocked(self._describe(result, "blocked"), result)
+            if result.decision is Decision.ESCALATE:
+                return self._await_review(result, timeout, _waiter)
+            if not auto or result.revised_arguments is None:
+                break
+            result = self.check(
+                result.proposal.tool,
+                result.revised_arguments,
+                reasoning=result.proposal.reasoning,
+                risk=result.proposal.risk,
+                parent_proposal_id=result.proposal_id,
+            )
+            _waiter = None
+        raise ActionNeedsRevision(self._describe(result, "needs revision"), result)
+
+    @staticmethod
+    def _describe(result: GuardDecision, what: str) -> str:
+        reasons = "; ".join(result.verdict.reasons) or result.verdict.error or "no reason given"
+        return f"{result.proposal.tool} ({result.proposal_id}) {what}: {reasons}"
+
+    def _waiter_at_end(self, timeout_s: float | None) -> ReviewWaiter | KafkaTransportError:
+        timeout = self.settings.review_timeout_s if timeout_s is None else timeout_s
+        try:
+            return ReviewWaiter.at_end(self.settings, self._codec, self.topics.reviews, timeout)
+        except KafkaTransportError as exc:
+            return exc
+
+    def _await_review(
+        self,
+        result: GuardDecision,
+        timeout_s: float,
+        waiter: ReviewWaiter | KafkaTransportError | None,
+    ) -> dict[str, Any]:
+        if waiter is None:
+            try:
+                waiter = ReviewWaiter.since(
+                    self.settings, self._codec, self.topics.reviews, timeout_s, result.decided_at
+                )
+            except KafkaTransportError as exc:
+                waiter = exc
+        if isinstance(waiter, KafkaTransportError):
+            return self._on_review_timeout(result, timeout_s, str(waiter))
+        try:
+            decided = waiter.wait(result.proposal_id, timeout_s)
+        finally:
+            waiter.close()
+        if decided is None:
+            return self._on_review_timeout(result, timeout_s, None)
+        if decided.outcome is ReviewOutcome.APPROVE:
+            return dict(result.arguments)
+        what = f"denied by reviewer {decided.reviewer} ({decided.reason})"
+        raise ActionEscalated(self._describe(result, what), result)
+
+    def _on_review_timeout(
+        self, result: GuardDecision, timeout_s: float, problem: str | None
+    ) -> dict[str, Any]:
+        reason = f"no review decision within {timeout_s:g} s" + (f": {problem}" if problem else "")
+        deny = self.settings.deny_on_review_timeout
+        outcome = ReviewOutcome.DENY if deny else ReviewOutcome.APPROVE
+        review_id = result.review_id or uuid.uuid4()
+        self._publish([self._builder.automatic_review(result.proposal, review_id, outcome, reason)])
+        if deny:
+            raise ReviewTimeout(self._describe(result, f"escalated, {reason}"), result)
+        log.warning("%s; proceeding because deny_on_review_timeout is off", reason)
+        return dict(result.arguments)
+
+    # --- decorating ------------------------------------------------------------------------------
+
+    def tool(self, name: str, **options: Any) -> Callable[[F], F]:
+        """Decorate a tool function (sync or async) so it only runs when the guard allows it.
+
+        ``options`` are those of :meth:`enforce` (``risk``, ``review_timeout_s``,
+        ``auto_apply_revisions``); see :mod:`.decorate`."""
+        validation.check_tool(name)
+
+        def decorate(function: F) -> F:
+            return guarded(self, name, function, options)
+
+        return decorate
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def swap_oracle(self, oracle: Oracle) -> None:
+        """Swap the enforcer's oracle atomically; calls in flight finish with the old one."""
+        self._enforcer.swap_oracle(oracle)
+
+    def follow(self, source: OracleSource) -> None:
+        """Swap in every oracle ``source`` delivers."""
+        source.attach(self.swap_oracle)
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Publish what is left within ``timeout``; True if nothing had to stay in the journal."""
+        if self._publisher is None:
+            return True
+        return self._publisher.close(timeout)
+
+    def __enter__(self) -> Guard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

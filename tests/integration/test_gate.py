@@ -1,0 +1,222 @@
+"""The gate on the real broker: verdicts, reviews, dead letters, skipped records, revise chains."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.producer import EventProducer, producer_config
+from alignment_flywheel.events import (
+    DeadLettered,
+    Decision,
+    Event,
+    ProposalSubmitted,
+    ReviewRequested,
+    VerdictIssued,
+    new_envelope,
+)
+from alignment_flywheel.oracle import Amendment
+from alignment_flywheel.processors.gate import (
+    DECIDED_BY_HEADER,
+    decision_id_for,
+    review_id_for,
+)
+from alignment_flywheel.samples import sample_proposal_submitted, sample_runtime_events
+from tests.support.gate_worker import start_gate_worker, stop_gate_worker
+from tests.support.kafka import collect_events
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def gate_topics(make_topic, unique_name) -> Callable[[int], dict[str, Any]]:
+    def make(partitions: int) -> dict[str, Any]:
+        return {
+            "proposals": make_topic(unique_name("proposals"), partitions=partitions),
+            "verdicts": make_topic(unique_name("verdicts"), partitions=partitions),
+            "reviews": make_topic(unique_name("reviews")),
+            "dead_letters": make_topic(unique_name("dlq")),
+            "partitions": partitions,
+        }
+
+    return make
+
+
+@pytest.fixture
+def run_gate(kafka_settings, unique_name, tmp_path) -> Iterator[Callable[..., Path]]:
+    workers = []
+
+    def start(topics: dict[str, Any], **spec: Any) -> Path:
+        log = tmp_path / f"gate-{len(workers)}.log"
+        full = {
+            "bootstrap": kafka_settings.effective_bootstrap_servers,
+            "app_id": spec.pop("app_id", unique_name("gate")),
+            "topics": topics,
+            "settings": {
+                "state_dir": str(tmp_path / f"state-{len(workers)}"),
+                **spec.pop("settings", {}),
+            },
+            **spec,
+        }
+        workers.append(start_gate_worker(full, log))
+        return log
+
+    yield start
+    for worker in workers:
+        stop_gate_worker(worker)
+
+
+def _send_with_header(settings: Settings, codec: EventCodec, topic: str, event: Event) -> None:
+    producer = Producer(producer_config(settings))
+    producer.produce(
+        topic,
+        key=event.envelope.key.encode(),
+        value=codec.encode(event),
+        headers=[(DECIDED_BY_HEADER, b"sdk")],
+    )
+    assert producer.flush(30) == 0
+
+
+def _collect(settings, codec, topic, count, unique_name) -> list[Event]:
+    return collect_events(
+        settings,
+        codec,
+        topic,
+        group=unique_name("c"),
+        count=count,
+        dead_letter_topic=unique_name("x"),
+    )
+
+
+def _with_tool(i: int, tool: str) -> ProposalSubmitted:
+    event = sample_proposal_submitted(i)
+    return event.model_copy(update={"proposal": event.proposal.model_copy(update={"tool": tool})})
+
+
+def test_gate_decides_escalates_skips_and_dead_letters(
+    kafka_settings, gate_topics, run_gate, unique_name
+):
+    codec = EventCodec.from_settings(kafka_settings)
+    topics = gate_topics(1)
+    samples = [sample_proposal_submitted(i) for i in range(5)]
+    unknown_tool = _with_tool(5, "warp.drive")
+    oversized = _with_tool(6, "fs.read")
+    oversized = oversized.model_copy(
+        update={
+            "proposal": oversized.proposal.model_copy(
+                update={"arguments": '{"x": "' + "a" * 5000 + '"}'}
+            )
+        }
+    )
+    name, record = codec.decode_record(codec.encode(sample_proposal_submitted(9)))
+    record["proposal"]["arguments"] = '{"a":' + "[" * 1500 + "]" * 1500 + "}"
+    too_deep = codec.encode_record(name, record)
+    skipped = [sample_proposal_submitted(7), sample_proposal_submitted(8)]
+    last = sample_proposal_submitted(10)
+    with EventProducer(kafka_settings, codec) as producer:
+        for event in samples:
+            producer.send(topics["proposals"], event)
+        producer.send_bytes(topics["proposals"], b"k", b"\xc3\x01garbage")
+        producer.send(topics["proposals"], sample_runtime_events(samples[0].proposal)[1])
+        producer.send(topics["proposals"], oversized)
+        producer.send_bytes(topics["proposals"], b"deep", too_deep)
+        producer.send(topics["proposals"], unknown_tool)
+    for event in skipped:
+        _send_with_header(kafka_settings, codec, topics["proposals"], event)
+    with EventProducer(kafka_settings, codec) as producer:
+        producer.send(topics["proposals"], last)
+    log = run_gate(topics, settings={"max_event_bytes": 4096})
+
+    verdicts = _collect(kafka_settings, codec, topics["verdicts"], 7, unique_name)
+    letters = _collect(kafka_settings, codec, topics["dead_letters"], 4, unique_name)
+    reviews = _collect(kafka_settings, codec, topics["reviews"], 1, unique_name)
+
+    assert len(verdicts) == 7, log.read_text()[-3000:]
+    assert all(isinstance(v, VerdictIssued) for v in verdicts)
+    by_id = {v.proposal_id: v for v in verdicts if isinstance(v, VerdictIssued)}
+    expected = [*(e.proposal.proposal_id for e in samples), unknown_tool.proposal.proposal_id]
+    assert set(by_id) == {*expected, last.proposal.proposal_id}
+    decisions = [by_id[e.proposal.proposal_id].decision for e in samples]
+    assert decisions == [
+        Decision.ALLOW,
+        Decision.BLOCK,
+        Decision.ESCALATE,
+        Decision.REVISE,
+        Decision.ALLOW,
+    ]
+    assert by_id[unknown_tool.proposal.proposal_id].decision is Decision.BLOCK
+    for pid, verdict in by_id.items():
+        assert verdict.decision_id == decision_id_for(pid)
+        assert verdict.envelope.key == str(pid)
+    assert not {e.proposal.proposal_id for e in skipped} & set(by_id)
+
+    assert [type(x) for x in letters] == [DeadLettered] * 4
+    assert [x.error_type for x in letters if isinstance(x, DeadLettered)] == [
+        "MalformedEventError",
+        "CodecError",
+        "OversizedEventError",
+        "CodecError",
+    ]
+    deep_letter = letters[3]
+    assert isinstance(deep_letter, DeadLettered) and "nested too deeply" in deep_letter.reason
+
+    (review,) = reviews
+    assert isinstance(review, ReviewRequested)
+    escalated = samples[2].proposal.proposal_id
+    assert review.proposal_id == escalated and review.review_id == review_id_for(escalated)
+    assert review.decision_id == decision_id_for(escalated)
+    assert review.deadline is not None and review.deadline > review.envelope.occurred_at
+
+
+def _child_of(parent: ProposalSubmitted, verdict: VerdictIssued) -> ProposalSubmitted:
+    assert verdict.amendment is not None
+    amended = Amendment.from_json(verdict.amendment).apply(parent.proposal.arguments_object())
+    child = parent.proposal.model_copy(
+        update={
+            "proposal_id": uuid.uuid4(),
+            "parent_proposal_id": parent.proposal.proposal_id,
+            "arguments": json.dumps(amended),
+        }
+    )
+    return ProposalSubmitted(envelope=new_envelope("test", str(child.proposal_id)), proposal=child)
+
+
+def test_revise_chain_counts_depth_until_the_budget_is_spent(
+    kafka_settings, gate_topics, run_gate, unique_name
+):
+    codec = EventCodec.from_settings(kafka_settings)
+    topics = gate_topics(3)
+    log = run_gate(topics)
+    chain = [sample_proposal_submitted(3)]  # sql.query: REVISE, REVISE, then BLOCK
+    verdicts: list[VerdictIssued] = []
+    with EventProducer(kafka_settings, codec) as producer:
+        for step in range(3):
+            producer.send(topics["proposals"], chain[-1])
+            producer.flush()
+            seen = _collect(kafka_settings, codec, topics["verdicts"], step + 1, unique_name)
+            assert len(seen) == step + 1, log.read_text()[-3000:]
+            (verdict,) = [
+                v
+                for v in seen
+                if isinstance(v, VerdictIssued) and v.proposal_id == chain[-1].proposal.proposal_id
+            ]
+            verdicts.append(verdict)
+            if verdict.decision is Decision.REVISE:
+                chain.append(_child_of(chain[-1], verdict))
+
+    assert [v.decision for v in verdicts] == [Decision.REVISE, Decision.REVISE, Decision.BLOCK]
+    assert [v.reasons[0] for v in verdicts] == [
+        "revise depth 0",
+        "revise depth 1",
+        "revise depth 2 spent the budget",
+    ]
+    assert chain[1].proposal.arguments_object()["limit"] == 100
+    assert chain[2].proposal.parent_proposal_id == chain[1].proposal.proposal_id

@@ -1,0 +1,190 @@
+"""A gate worker is SIGKILLed mid-stream and a new one in the same group takes over.
+
+Every proposal must end with a verdict, and all verdict records of one proposal must be the same
+event (same event id, decision id and decision): records after the last offset commit are re-sent,
+never decided anew.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.connectors.consumer import consumer_config
+from alignment_flywheel.connectors.producer import EventProducer
+from alignment_flywheel.events import VerdictIssued
+from alignment_flywheel.processors.gate import decision_id_for
+from alignment_flywheel.samples import sample_proposal_submitted
+from alignment_flywheel.stack.kafka import admin_client
+from tests.support.gate_worker import start_gate_worker, stop_gate_worker
+from tests.support.kafka import collect_events
+
+pytestmark = pytest.mark.integration
+
+PROPOSALS = 1200
+FAST_FAILOVER = {
+    "broker_session_timeout": 6.0,
+    "broker_heartbeat_interval": 1.0,
+    "broker_rebalance_timeout": 8.0,
+}
+
+
+def _wait_for_records(settings, topic: str, partitions: int, count: int) -> None:
+    consumer = Consumer(consumer_config(settings, "watermarks"))
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            total = sum(
+                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
+                for p in range(partitions)
+            )
+            if total >= count:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"fewer than {count} records on {topic} after 60 s")
+    finally:
+        consumer.close()
+
+
+def _wait_for_members(settings, group: str, count: int) -> None:
+    admin = admin_client(settings)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        (future,) = admin.describe_consumer_groups([group]).values()
+        try:
+            description = future.result(timeout=10)
+        except KafkaException:  # the group does not exist yet
+            time.sleep(0.5)
+            continue
+        assigned = [m for m in description.members if m.assignment.topic_partitions]
+        if len(assigned) >= count and str(description.state).endswith("STABLE"):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"group {group} did not reach {count} members with partitions in 60 s")
+
+
+def test_sigkilled_worker_loses_nothing_and_never_changes_a_verdict(
+    kafka_settings, make_topic, unique_name, tmp_path
+):
+    codec = EventCodec.from_settings(kafka_settings)
+    topics = {
+        "proposals": make_topic(unique_name("proposals"), partitions=6),
+        "verdicts": make_topic(unique_name("verdicts"), partitions=6),
+        "reviews": make_topic(unique_name("reviews")),
+        "dead_letters": make_topic(unique_name("dlq")),
+        "partitions": 6,
+    }
+    events = [sample_proposal_submitted(i) for i in range(PROPOSALS)]
+    with EventProducer(kafka_settings, codec) as producer:
+        for event in events:
+            producer.send(topics["proposals"], event)
+    app_id = unique_name("gate")
+
+    def spec(n: int) -> dict[str, object]:
+        return {
+            "bootstrap": kafka_settings.effective_bootstrap_servers,
+            "app_id": app_id,
+            "topics": topics,
+            "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
+            "delay_ms": 5,
+            "app_options": FAST_FAILOVER,
+        }
+
+    logs = [tmp_path / f"w{n}.log" for n in range(2)]
+    first = start_gate_worker(spec(0), logs[0])
+    replacement = None
+    try:
+        _wait_for_records(kafka_settings, topics["verdicts"], 6, PROPOSALS // 4)
+        assert stop_gate_worker(first, kill=True) == -9
+        replacement = start_gate_worker(spec(1), logs[1])
+        verdicts = collect_events(
+            kafka_settings,
+            codec,
+            topics["verdicts"],
+            group=unique_name("c"),
+            count=PROPOSALS,
+            dead_letter_topic=unique_name("x"),
+            idle_timeout=40,
+        )
+        extra = collect_events(
+            kafka_settings,
+            codec,
+            topics["verdicts"],
+            group=unique_name("c"),
+            count=PROPOSALS * 2,
+            dead_letter_topic=unique_name("x"),
+            idle_timeout=12,  # all verdicts are on the topic; this finds duplicates
+        )
+    finally:
+        for worker in (first, replacement):
+            if worker is not None:
+                stop_gate_worker(worker)
+    output = "\n".join(log.read_text()[-1500:] for log in logs)
+    seen: dict[object, set[tuple[object, ...]]] = defaultdict(set)
+    producers: set[str] = set()
+    for verdict in extra:
+        assert isinstance(verdict, VerdictIssued)
+        seen[verdict.proposal_id].add(
+            (verdict.decision_id, verdict.decision, verdict.envelope.event_id)
+        )
+        producers.add(verdict.envelope.producer)
+    assert len(verdicts) == PROPOSALS, output
+    assert set(seen) == {e.proposal.proposal_id for e in events}
+    assert all(len(pairs) == 1 for pairs in seen.values())
+    assert all(next(iter(seen[pid]))[0] == decision_id_for(pid) for pid in seen)
+    assert {"worker-0", "worker-1"} <= producers, producers
+    duplicates = len(extra) - PROPOSALS
+    print(f"verdict records: {len(extra)}, duplicates after SIGKILL: {duplicates}")
+
+
+def test_two_workers_in_one_group_share_the_partitions(
+    kafka_settings, make_topic, unique_name, tmp_path
+):
+    codec = EventCodec.from_settings(kafka_settings)
+    topics = {
+        "proposals": make_topic(unique_name("proposals"), partitions=6),
+        "verdicts": make_topic(unique_name("verdicts"), partitions=6),
+        "reviews": make_topic(unique_name("reviews")),
+        "dead_letters": make_topic(unique_name("dlq")),
+        "partitions": 6,
+    }
+    app_id = unique_name("gate")
+    specs = [
+        {
+            "bootstrap": kafka_settings.effective_bootstrap_servers,
+            "app_id": app_id,
+            "topics": topics,
+            "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
+            "app_options": FAST_FAILOVER,
+        }
+        for n in range(2)
+    ]
+    logs = [tmp_path / f"w{n}.log" for n in range(2)]
+    workers = [start_gate_worker(spec, log) for spec, log in zip(specs, logs, strict=True)]
+    try:
+        _wait_for_members(kafka_settings, app_id, 2)
+        events = [sample_proposal_submitted(i) for i in range(300)]
+        with EventProducer(kafka_settings, codec) as producer:
+            for event in events:
+                producer.send(topics["proposals"], event)
+        verdicts = collect_events(
+            kafka_settings,
+            codec,
+            topics["verdicts"],
+            group=unique_name("c"),
+            count=len(events),
+            dead_letter_topic=unique_name("x"),
+        )
+    finally:
+        for worker in workers:
+            stop_gate_worker(worker)
+    output = "\n".join(log.read_text()[-1500:] for log in logs)
+    assert len(verdicts) == len(events), output
+    by_worker: dict[str, int] = defaultdict(int)
+    for verdict in verdicts:
+        by_worker[verdict.envelope.producer] += 1
+    assert set(by_worker) == {"worker-0", "worker-1"}, (by_worker, output)

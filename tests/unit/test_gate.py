@@ -1,0 +1,93 @@
+"""Pure parts of the gate: ids, the decided-by header, revise depth, the events it emits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from alignment_flywheel.enforcement.verdict import Verdict
+from alignment_flywheel.events import Decision, Proposal, ProposalSubmitted
+from alignment_flywheel.oracle import Amendment
+from alignment_flywheel.processors.gate import (
+    child_depth,
+    decided_elsewhere,
+    decision_id_for,
+    gate_output,
+    review_id_for,
+)
+from alignment_flywheel.samples import sample_proposal_submitted
+
+
+class FixedDecider:
+    def __init__(self, decision: Decision, amendment: Amendment | None = None) -> None:
+        self.decision, self.amendment = decision, amendment
+        self.depths: list[int] = []
+
+    def decide(self, proposal: Proposal, *, revision_depth: int = 0) -> Verdict:
+        self.depths.append(revision_depth)
+        return Verdict(
+            decision=self.decision,
+            tier="t",
+            reasons=("because",),
+            policy_version="p1",
+            latency_us=3,
+            amendment=self.amendment,
+        )
+
+
+def test_ids_are_deterministic_per_proposal_and_distinct_between_kinds():
+    pid = uuid.uuid4()
+    assert decision_id_for(pid) == decision_id_for(uuid.UUID(str(pid)))
+    assert decision_id_for(pid) != decision_id_for(uuid.uuid4())
+    assert review_id_for(pid) != decision_id_for(pid)
+
+
+def test_decided_by_header_is_found_in_lists_and_mappings():
+    assert decided_elsewhere(None) is None
+    assert decided_elsewhere([]) is None
+    assert decided_elsewhere([("other", b"x")]) is None
+    assert decided_elsewhere([("other", b"x"), ("flywheel-decided-by", b"sdk")]) == "sdk"
+    assert decided_elsewhere({"flywheel-decided-by": b"http"}) == "http"
+
+
+def test_revise_depth_grows_from_the_parent():
+    assert child_depth(None, has_parent=False) == 0
+    assert child_depth(None, has_parent=True) == 1
+    assert child_depth(1, has_parent=True) == 2
+
+
+def _submitted() -> ProposalSubmitted:
+    return sample_proposal_submitted(2)
+
+
+def test_escalation_emits_a_review_request_with_a_deadline():
+    submitted = _submitted()
+    decider = FixedDecider(Decision.ESCALATE)
+    out = gate_output(decider, submitted, depth=1, review_timeout_s=60, producer="gate-1")
+    pid = submitted.proposal.proposal_id
+    assert decider.depths == [1]
+    assert out.verdict.decision is Decision.ESCALATE
+    assert out.verdict.decision_id == decision_id_for(pid)
+    assert out.verdict.envelope.key == str(pid) and out.verdict.envelope.producer == "gate-1"
+    assert out.verdict.envelope.trace_id == submitted.envelope.trace_id
+    review = out.review
+    assert review is not None
+    assert review.review_id == review_id_for(pid) and review.decision_id == out.verdict.decision_id
+    assert review.reason == "because" and review.envelope.key == str(pid)
+    assert review.deadline is not None
+    remaining = review.deadline - review.envelope.occurred_at
+    assert timedelta(seconds=59) < remaining <= timedelta(seconds=61)
+
+
+def test_revise_carries_the_amendment_and_no_review():
+    amendment = Amendment(set_arguments={"limit": 10}, constraints=("dry_run",))
+    out = gate_output(
+        FixedDecider(Decision.REVISE, amendment),
+        _submitted(),
+        depth=0,
+        review_timeout_s=60,
+        producer="g",
+    )
+    assert out.review is None
+    assert out.verdict.amendment is not None
+    assert Amendment.from_json(out.verdict.amendment) == amendment
