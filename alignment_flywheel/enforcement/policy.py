@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import cel
 import rfc8785
 from pydantic import Field, StringConstraints, ValidationError
 
@@ -51,6 +50,8 @@ from alignment_flywheel.errors import PolicyDocumentError
 from alignment_flywheel.events import Decision, Proposal, RiskContext
 from alignment_flywheel.oracle.artifact import Spec, Unit, read_document, validation_problems
 from alignment_flywheel.oracle.expressions import (
+    ContextPlan,
+    Expression,
     ExpressionError,
     compile_expression,
     evaluate_bool,
@@ -85,7 +86,7 @@ class RiskPolicySpec(Spec):
 @dataclass(frozen=True, slots=True)
 class Tier:
     spec: TierSpec
-    program: cel.Program | None
+    expression: Expression | None
     revise_budget: int
 
     @property
@@ -108,6 +109,8 @@ class RiskPolicy:
         self.digest = hashlib.sha256(rfc8785.dumps(spec.model_dump(mode="json"))).hexdigest()
         self._default = next(t for t in tiers if t.name == spec.default_tier)
         self._strictest = max(tiers, key=lambda t: t.spec.block_below)
+        expressions = [t.expression for t in tiers if t.expression is not None]
+        self._functions = ContextPlan.of(expressions).functions
         self._cache: dict[tuple[RiskContext, str], TierChoice] = {}
 
     @property
@@ -130,12 +133,12 @@ class RiskPolicy:
 
     def _choose(self, risk: RiskContext, tool: str) -> TierChoice:
         variables = {"risk": risk.model_dump(mode="json"), "tool": tool}
-        context = make_context(variables)
+        context = make_context(variables, self._functions)
         for tier in self.tiers:
-            if tier.program is None:
+            if tier.expression is None:
                 return TierChoice(tier)
             try:
-                if evaluate_bool(tier.program, context):
+                if evaluate_bool(tier.expression.program, context):
                     return TierChoice(tier)
             except ExpressionError as exc:
                 note = f"tier {tier.name} could not be evaluated ({exc}); strictest tier used"
@@ -157,25 +160,25 @@ def build_policy(document: Mapping[str, Any], source: str = "risk policy") -> Ri
         problems.append(f"default_tier: {spec.default_tier!r} is not one of {names}")
     tiers = []
     for tier in spec.tiers:
-        program = None
+        expression = None
         if tier.when is not None:
             try:
-                program = _compile_tier(tier.when)
+                expression = _compile_tier(tier.when)
             except ValueError as exc:
                 problems.append(f"tier {tier.name}: when: {exc}")
         budget = spec.revise_budget if tier.revise_budget is None else tier.revise_budget
-        tiers.append(Tier(tier, program, budget))
+        tiers.append(Tier(tier, expression, budget))
     if problems:
         raise PolicyDocumentError(source, problems)
     return RiskPolicy(spec, tuple(tiers))
 
 
-def _compile_tier(source: str) -> cel.Program:
-    program = compile_expression(source)
-    other = sorted(set(program.variables()) - TIER_VARIABLES)
+def _compile_tier(source: str) -> Expression:
+    expression = compile_expression(source)
+    other = sorted(expression.variables - TIER_VARIABLES)
     if other:
         raise ValueError(f"a tier sees only risk and tool, not {', '.join(other)}")
-    return program
+    return expression
 
 
 def load_policy(path: Path) -> RiskPolicy:

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import cel
 import rfc8785
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -48,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from alignment_flywheel.errors import PolicyDocumentError
 from alignment_flywheel.events import Severity
 from alignment_flywheel.oracle.contract import Amendment
-from alignment_flywheel.oracle.expressions import compile_expression
+from alignment_flywheel.oracle.expressions import Expression, compile_expression
 
 RULE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -108,7 +107,7 @@ class CompiledRule:
     """A rule ready to evaluate: its spec, its program and its amendment object."""
 
     spec: RuleSpec
-    program: cel.Program
+    expression: Expression
     amendment: Amendment | None
 
 
@@ -150,12 +149,12 @@ def build_artifact(
             problems.append(f"rule {rule.id}: duplicate id")
         seen.add(rule.id)
         try:
-            program = compile_expression(rule.when)
+            expression = compile_expression(rule.when)
         except ValueError as exc:
             problems.append(f"rule {rule.id}: when: {exc}")
             continue
         amendment = None if rule.amendment is None else rule.amendment.to_amendment()
-        compiled.append(CompiledRule(rule, program, amendment))
+        compiled.append(CompiledRule(rule, expression, amendment))
     if problems:
         raise PolicyDocumentError(source, problems)
     return OracleArtifact(spec, artifact_digest(spec), tuple(compiled))

@@ -15,13 +15,25 @@ Rules:
 * Evaluating must give a bool. Anything else (a missing key, a type error, a non-bool result) is an
   :class:`ExpressionError` whose message says what failed; callers decide what it means (the rule
   oracle reports it as evidence, never as a silent non-match).
-* A context is built once per proposal and shared by every expression evaluated on it (``cel``'s
-  Context caches its converted variables; building it costs more than evaluating a rule).
+
+Speed (converting Python values into CEL costs about a microsecond per value, far more than
+evaluating a simple rule, and CEL's ``matches`` compiles its pattern on every call):
+
+* A context is built once per proposal and shared by every expression evaluated on it, with only
+  the variables those expressions reference; when they reach ``args`` only through field access
+  (``args.cmd``, ``args["cmd"]``, ``has(args.cmd)``), only those fields are converted.
+* ``x.matches("literal")`` is compiled once into a call of a registered function that runs the
+  pattern with Python's ``re`` (``search``, as CEL's ``matches`` is unanchored). Patterns Python
+  cannot compile are left to CEL. The two engines agree on the RE2 syntax used in practice;
+  Python additionally accepts look-around and back-references.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import cel
@@ -31,7 +43,7 @@ from alignment_flywheel.errors import FlywheelError
 from alignment_flywheel.events import Proposal
 
 VARIABLES = frozenset({"tool", "args", "risk", "proposer", "session", "reasoning", "parent"})
-FUNCTIONS = {**EXTENSIONS["strings"], **EXTENSIONS["sets"]}
+FUNCTIONS: dict[str, Callable[..., Any]] = {**EXTENSIONS["strings"], **EXTENSIONS["sets"]}
 NATIVE_FUNCTIONS = frozenset(
     {
         "bytes",
@@ -61,58 +73,175 @@ NATIVE_FUNCTIONS = frozenset(
     }
 )
 KNOWN_FUNCTIONS = NATIVE_FUNCTIONS | frozenset(FUNCTIONS)
+_LITERAL = (
+    r"""[rR]?(?:\"\"\"[\s\S]*?\"\"\"|'''[\s\S]*?'''"""
+    r"""|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')"""
+)
+_TOKENS = re.compile(
+    rf"(?P<call>\.\s*matches\s*\(\s*(?P<pattern>{_LITERAL})\s*\))"
+    rf"|(?P<args>(?<![.\w])args\b\s*(?:\.\s*(?P<field>[A-Za-z_]\w*)(?P<method>\s*\()?"
+    rf"|\[\s*(?P<key>{_LITERAL})\s*\])?)"
+    rf"|(?P<literal>{_LITERAL})"
+)
+
+_BINDERS = re.compile(r"\b(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 
 
 class ExpressionError(FlywheelError):
     """A compiled expression failed on one input, or did not give a bool."""
 
 
-def compile_expression(source: str) -> cel.Program:
-    """The compiled program; ValueError with CEL's message when it cannot be used."""
+@dataclass(frozen=True, slots=True)
+class Expression:
+    """A compiled expression and what its context must hold.
+
+    ``args_fields`` is None when the expression uses ``args`` as a whole.
+    """
+
+    source: str
+    program: cel.Program
+    functions: Mapping[str, Callable[..., Any]]
+    variables: frozenset[str]
+    args_fields: frozenset[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ContextPlan:
+    """What to put in the context shared by a set of expressions."""
+
+    functions: Mapping[str, Callable[..., Any]]
+    variables: frozenset[str]
+    args_fields: frozenset[str] | None
+
+    @classmethod
+    def of(cls, expressions: Iterable[Expression]) -> ContextPlan:
+        functions: dict[str, Callable[..., Any]] = {}
+        variables: set[str] = set()
+        fields: set[str] | None = set()
+        for expression in expressions:
+            functions.update(expression.functions)
+            variables |= expression.variables
+            if expression.args_fields is None or fields is None:
+                fields = None
+            else:
+                fields |= expression.args_fields
+        return cls(functions, frozenset(variables), None if fields is None else frozenset(fields))
+
+
+def compile_expression(source: str) -> Expression:
+    """The compiled expression; ValueError with CEL's message when it cannot be used."""
     if not source.strip():
         raise ValueError("empty expression")
     try:
-        program = cel.compile(source)
+        cel.compile(source)
     except ValueError as exc:
         raise ValueError(" ".join(str(exc).split())) from None
-    unknown = sorted(set(program.variables()) - VARIABLES)
+    rewritten, functions, fields = _rewrite(source)
+    program = cel.compile(rewritten)
+    bound = set(_BINDERS.findall(source))
+    referenced = set(program.variables()) - bound
+    unknown = sorted(referenced - VARIABLES)
     if unknown:
         known = ", ".join(sorted(VARIABLES))
         raise ValueError(f"unknown variable(s) {', '.join(unknown)}; known: {known}")
-    functions = program.references()["functions"]
-    missing = sorted(f for f in functions if f[0] not in "_@!" and f not in KNOWN_FUNCTIONS)
+    called = program.references()["functions"]
+    missing = sorted(
+        f for f in called if f[0] not in "_@!" and f not in KNOWN_FUNCTIONS and f not in functions
+    )
     if missing:
         raise ValueError(f"unknown function(s) {', '.join(missing)}")
-    return program
+    used = {name: FUNCTIONS[name] for name in called if name in FUNCTIONS}
+    return Expression(source, program, {**used, **functions}, frozenset(referenced), fields)
 
 
-def make_context(variables: Mapping[str, Any]) -> cel.Context:
-    """An evaluation context with these variables and the extension functions."""
-    return cel.Context(variables=dict(variables), functions=FUNCTIONS)
+def _rewrite(source: str) -> tuple[str, dict[str, Callable[..., Any]], frozenset[str] | None]:
+    """Literal ``matches`` patterns as registered functions; the ``args`` fields referenced."""
+    functions: dict[str, Callable[..., Any]] = {}
+    fields: set[str] | None = set()
+    parts: list[str] = []
+    position = 0
+    for token in _TOKENS.finditer(source):
+        if token.group("call"):
+            replacement = _regex_call(token.group("pattern"), functions)
+            if replacement is not None:
+                parts += [source[position : token.start()], replacement]
+                position = token.end()
+        elif token.group("args") and fields is not None:
+            field = token.group("field") or _literal_value(token.group("key"))
+            if field is None or token.group("method"):
+                fields = None
+            else:
+                fields.add(field)
+    parts.append(source[position:])
+    return "".join(parts), functions, None if fields is None else frozenset(fields)
 
 
-def proposal_variables(proposal: Proposal, arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """The variables every expression sees for this proposal."""
-    risk = proposal.risk
-    return {
-        "tool": proposal.tool,
-        "args": arguments,
-        "risk": {
+def _literal_value(literal: str | None) -> str | None:
+    if literal is None:
+        return None
+    value = cel.evaluate(literal)
+    return value if isinstance(value, str) else None
+
+
+def _regex_call(literal: str, functions: dict[str, Callable[..., Any]]) -> str | None:
+    pattern = _literal_value(literal)
+    if pattern is None:
+        return None
+    try:
+        search = re.compile(pattern).search
+    except re.error:
+        return None
+    name = "flywheelMatches_" + hashlib.sha256(pattern.encode()).hexdigest()[:16]
+    functions[name] = lambda text: search(text) is not None
+    return f".{name}()"
+
+
+def proposal_variables(
+    proposal: Proposal, arguments: Mapping[str, Any], plan: ContextPlan | None = None
+) -> dict[str, Any]:
+    """The variables the plan's expressions see for this proposal (all of them without a plan)."""
+    wanted = VARIABLES if plan is None else plan.variables
+    values: dict[str, Any] = {}
+    if "args" in wanted:
+        fields = None if plan is None else plan.args_fields
+        values["args"] = (
+            arguments if fields is None else {k: arguments[k] for k in fields if k in arguments}
+        )
+    if "risk" in wanted:
+        risk = proposal.risk
+        values["risk"] = {
             "origin": risk.origin.value,
             "blast_radius": risk.blast_radius.value,
             "proposer_confidence": risk.proposer_confidence,
             "environment": risk.environment,
-        },
-        "proposer": proposal.proposer_id,
-        "session": proposal.session_id,
-        "reasoning": proposal.reasoning or "",
-        "parent": "" if proposal.parent_proposal_id is None else str(proposal.parent_proposal_id),
-    }
+        }
+    if "tool" in wanted:
+        values["tool"] = proposal.tool
+    if len(wanted - {"args", "risk", "tool"}):
+        parent = proposal.parent_proposal_id
+        others = {
+            "proposer": proposal.proposer_id,
+            "session": proposal.session_id,
+            "reasoning": proposal.reasoning or "",
+            "parent": "" if parent is None else str(parent),
+        }
+        values.update((k, v) for k, v in others.items() if k in wanted)
+    return values
 
 
-def proposal_context(proposal: Proposal, arguments: Mapping[str, Any]) -> cel.Context:
-    """One evaluation context for every expression evaluated on this proposal."""
-    return make_context(proposal_variables(proposal, arguments))
+def make_context(
+    variables: Mapping[str, Any], functions: Mapping[str, Callable[..., Any]] = FUNCTIONS
+) -> cel.Context:
+    """An evaluation context with these variables and functions."""
+    return cel.Context(variables=dict(variables), functions=dict(functions))
+
+
+def proposal_context(
+    proposal: Proposal, arguments: Mapping[str, Any], plan: ContextPlan | None = None
+) -> cel.Context:
+    """One evaluation context for every expression of the plan evaluated on this proposal."""
+    functions = FUNCTIONS if plan is None else plan.functions
+    return make_context(proposal_variables(proposal, arguments, plan), functions)
 
 
 def evaluate_bool(program: cel.Program, context: cel.Context) -> bool:

@@ -19,11 +19,13 @@ Signal of one proposal (the combination rule, documented for users writing rules
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 from alignment_flywheel.events import EvidenceKind, Proposal
 from alignment_flywheel.oracle.artifact import CompiledRule, OracleArtifact, tool_matcher
 from alignment_flywheel.oracle.contract import OracleSignal, Signal, UnknownToolError
 from alignment_flywheel.oracle.expressions import (
+    ContextPlan,
     ExpressionError,
     evaluate_bool,
     proposal_context,
@@ -31,6 +33,14 @@ from alignment_flywheel.oracle.expressions import (
 
 GLOB_CHARS = frozenset("*?[")
 MAX_CACHED_TOOLS = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRules:
+    """The rules that apply to one tool and what their shared context must hold."""
+
+    rules: tuple[CompiledRule, ...]
+    plan: ContextPlan
 
 
 class RuleIndex:
@@ -47,9 +57,9 @@ class RuleIndex:
                 for name in set(patterns):
                     self._exact[name].append((position, rule))
         self._matchers = {id(rule): tool_matcher(rule.spec.tools) for _, rule in self._globbed}
-        self._cache: dict[str, tuple[CompiledRule, ...]] = {}
+        self._cache: dict[str, ToolRules] = {}
 
-    def rules_for(self, tool: str) -> tuple[CompiledRule, ...]:
+    def rules_for(self, tool: str) -> ToolRules:
         cached = self._cache.get(tool)
         if cached is None:
             cached = self._resolve(tool)
@@ -58,10 +68,11 @@ class RuleIndex:
             self._cache[tool] = cached
         return cached
 
-    def _resolve(self, tool: str) -> tuple[CompiledRule, ...]:
+    def _resolve(self, tool: str) -> ToolRules:
         found = list(self._exact.get(tool, ()))
         found += [(p, r) for p, r in self._globbed if self._matchers[id(r)].match(tool)]
-        return tuple(rule for _, rule in sorted(found, key=lambda item: item[0]))
+        rules = tuple(rule for _, rule in sorted(found, key=lambda item: item[0]))
+        return ToolRules(rules, ContextPlan.of(rule.expression for rule in rules))
 
 
 class RuleOracle:
@@ -88,22 +99,22 @@ class RuleOracle:
         return self.artifact.digest
 
     def rules_for(self, tool: str) -> tuple[CompiledRule, ...]:
-        return self._index.rules_for(tool)
+        return self._index.rules_for(tool).rules
 
     def evaluate(self, proposal: Proposal) -> OracleSignal:
         tool = proposal.tool
         if self._catalog is not None and self._catalog.match(tool) is None:
             raise UnknownToolError(tool)
-        rules = self._index.rules_for(tool)
-        if not rules:
+        applicable = self._index.rules_for(tool)
+        if not applicable.rules:
             return self._quiet
-        context = proposal_context(proposal, proposal.arguments_object())
+        context = proposal_context(proposal, proposal.arguments_object(), applicable.plan)
         score, keep = self._base_score, self._base_keep
         evidence: list[Signal] = []
-        for rule in rules:
+        for rule in applicable.rules:
             spec = rule.spec
             try:
-                matched = evaluate_bool(rule.program, context)
+                matched = evaluate_bool(rule.expression.program, context)
             except ExpressionError as exc:
                 keep *= self._error_keep
                 message = f"rule failed on this input: {exc}"
