@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+from typing import cast
+
+from confluent_kafka import Consumer
+
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import EventConsumer
+from alignment_flywheel.connectors.consumer import EventConsumer, consumer_config
 from alignment_flywheel.events import Event
 
 
@@ -30,3 +36,36 @@ def collect_events(
     ) as consumer:
         consumer.run(max_records=count, idle_timeout=idle_timeout)
     return events
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One record as it is on the topic."""
+
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+    @property
+    def header_map(self) -> dict[str, bytes]:
+        return dict(self.headers)
+
+
+def read_records(
+    settings: Settings, topic: str, count: int, *, timeout: float = 60.0
+) -> list[RawRecord]:
+    """Up to ``count`` records from the start of ``topic`` (fewer if ``timeout`` passes first)."""
+    consumer = Consumer(consumer_config(settings, f"read-{time.monotonic_ns()}"))
+    consumer.subscribe([topic])
+    found: list[RawRecord] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(found) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error() is not None or msg.value() is None:
+                continue
+            headers = cast(list[tuple[str, bytes]], msg.headers() or [])
+            found.append(RawRecord(msg.key(), cast(bytes, msg.value()), list(headers)))
+    finally:
+        consumer.close()
+    return found

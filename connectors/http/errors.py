@@ -1,0 +1,154 @@
+"""Errors of the HTTP ingest endpoint and how each becomes an answer.
+
+Rules (every error answer has the body ``{"error": {"type", "field", "message"}}``):
+
+* 400 ``malformed_body``: the body is not JSON (or nests too deeply to be read at all).
+* 413 ``payload_too_large``: the body is larger than ``settings.max_event_bytes``, checked before it
+  is parsed; or the proposal would be (:class:`OversizedProposalError`).
+* 422 ``invalid_field``: a field is missing, of the wrong type or unknown (FastAPI's validation),
+  or the SDK's edge validation refused it (:class:`InvalidProposalError`, ``field`` names it).
+* 422 ``<snake_case of the class>``: any other :class:`InvalidInputError` the enforcer raises, e.g.
+  ``unknown_tool`` for ``UnknownToolError`` (field ``tool``).
+* 503 ``buffer_full``: :class:`IngestBufferFull`, the fire-and-forget buffer is full.
+* Other HTTP errors (404, 405) keep their status with type ``http_error``. Anything else is a bug:
+  500 ``internal_error``, logged with its traceback, never a silent answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from alignment_flywheel.connectors.sdk.errors import InvalidProposalError, OversizedProposalError
+from alignment_flywheel.errors import InvalidInputError, TransportError
+from alignment_flywheel.oracle import UnknownToolError
+
+log = logging.getLogger(__name__)
+
+_MAX_SHOWN_INPUT = 80
+
+
+class IngestBufferFull(TransportError):
+    """The fire-and-forget producer's local buffer stayed full for longer than the bound."""
+
+
+def error_response(status: int, kind: str, field: str | None, message: str) -> JSONResponse:
+    """The JSON answer of one error."""
+    body = {"error": {"type": kind, "field": field, "message": message}}
+    return JSONResponse(status_code=status, content=body)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name.removesuffix("Error")).lower()
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN_INPUT else text[:_MAX_SHOWN_INPUT] + "..."
+
+
+def validation_answer(exc: RequestValidationError) -> JSONResponse:
+    """A FastAPI validation failure: 400 for a body that is not JSON, 422 naming the field."""
+    first = exc.errors()[0]
+    if first["type"] == "json_invalid":
+        where = first["loc"][-1]
+        problem = first.get("ctx", {}).get("error", "invalid JSON")
+        return error_response(400, "malformed_body", None, f"not JSON: {problem} at {where}")
+    loc = [str(part) for part in first["loc"][1:]]
+    field = ".".join(loc) or "body"
+    message = first["msg"]
+    if first["type"] != "missing":
+        message += f" (got {_shown(first.get('input'))})"
+    return error_response(422, "invalid_field", field, message)
+
+
+def input_answer(exc: InvalidInputError) -> JSONResponse:
+    """An input refused by the SDK's validation or the enforcer."""
+    if isinstance(exc, OversizedProposalError):
+        return error_response(413, "payload_too_large", exc.field, exc.problem)
+    if isinstance(exc, InvalidProposalError):
+        return error_response(422, "invalid_field", exc.field, exc.problem)
+    if isinstance(exc, UnknownToolError):
+        return error_response(422, "unknown_tool", "tool", str(exc))
+    return error_response(422, _snake(type(exc).__name__), getattr(exc, "field", None), str(exc))
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Register the answers above on ``app``."""
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return validation_answer(exc)
+
+    async def on_input(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, InvalidInputError)
+        return input_answer(exc)
+
+    async def on_buffer_full(_: Request, exc: Exception) -> JSONResponse:
+        return error_response(503, "buffer_full", None, str(exc))
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 400:
+            cause = exc.__cause__
+            why = "JSON nested too deeply" if isinstance(cause, RecursionError) else exc.detail
+            return error_response(400, "malformed_body", None, f"unreadable body: {why}")
+        return error_response(exc.status_code, "http_error", None, str(exc.detail))
+
+    async def on_bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_response(500, "internal_error", None, f"{type(exc).__name__}: {exc}")
+
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(InvalidInputError, on_input)
+    app.add_exception_handler(IngestBufferFull, on_buffer_full)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(Exception, on_bug)
+
+
+class BodyLimit:
+    """ASGI middleware: answers 413 to a body over ``limit`` bytes before anything parses it.
+
+    Reads the whole body (at most ``limit`` bytes are kept) and hands it on in one message."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                await self._too_large(scope, receive, send)
+                return
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"the body is larger than max_event_bytes ({self.limit} bytes)"
+        answer = error_response(413, "payload_too_large", "body", message)
+        await answer(scope, receive, send)

@@ -1,0 +1,151 @@
+"""The JSON bodies of the HTTP ingest endpoint: requests, responses and the error body.
+
+Rules:
+
+* A request names only what the caller knows: the proposal id, the envelope and the defaults of the
+  risk context are filled in by the endpoint. Unknown fields are refused (``extra="forbid"``), so
+  a misspelt field is a 422 naming it instead of being silently dropped.
+* The shapes here are checked by FastAPI/pydantic; the deeper checks of a proposal (tool name,
+  JSON-only argument values, nesting, size, the risk context's ranges) are the SDK's
+  (:mod:`alignment_flywheel.connectors.sdk.validation`), applied to every request, so the SDK and
+  the endpoint accept exactly the same proposals.
+* Every error answer has the body :class:`ErrorBody`: ``{"error": {"type", "field", "message"}}``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from alignment_flywheel.events import BlastRadius, Decision, EvidenceKind, Origin
+
+
+class RiskInput(BaseModel):
+    """What the proposer declares about the risk; missing fields take the endpoint's defaults
+    (origin AUTOMATED, proposer_confidence 0.5, blast_radius UNKNOWN, environment "default")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    origin: Origin | None = None
+    proposer_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    blast_radius: BlastRadius | None = None
+    environment: str | None = None
+
+
+class ProposalRequest(BaseModel):
+    """A tool call an agent wants to make."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    proposer_id: str = Field(min_length=1, description="Stable identity of the proposing agent.")
+    session_id: str | None = Field(
+        default=None, description="The agent session; a fresh id when omitted."
+    )
+    tool: str = Field(description="Dotted tool name, e.g. shell.exec.")
+    arguments: dict[str, Any] = Field(description="The tool arguments: one JSON object.")
+    reasoning: str | None = Field(default=None, description="Why the agent wants the call.")
+    parent_proposal_id: uuid.UUID | None = Field(
+        default=None, description="The proposal this one revises (a REVISE loop)."
+    )
+    risk: RiskInput | None = None
+
+    def risk_fields(self) -> dict[str, Any] | None:
+        """The risk fields the caller gave, for merging over the defaults."""
+        if self.risk is None:
+            return None
+        return self.risk.model_dump(exclude_none=True)
+
+
+class EvidenceOut(BaseModel):
+    """One fact behind a verdict."""
+
+    kind: EvidenceKind
+    message: str
+    rule_id: str | None = None
+    norm_refs: list[str] = []
+
+
+class AmendmentOut(BaseModel):
+    """How a REVISE verdict wants the call changed."""
+
+    set_arguments: dict[str, Any]
+    remove_arguments: list[str]
+    constraints: list[str]
+
+
+class DecisionResponse(BaseModel):
+    """The decision on one proposal (``POST /v1/decisions``)."""
+
+    proposal_id: uuid.UUID
+    decision_id: uuid.UUID
+    decision: Decision
+    tier: str
+    reasons: list[str]
+    safety_score: float
+    uncertainty: float
+    oracle_version: int
+    oracle_digest: str
+    policy_version: str
+    amendment: AmendmentOut | None
+    revised_arguments: dict[str, Any] | None
+    review_id: uuid.UUID | None = Field(description="Set for ESCALATE: the review to wait for.")
+    latency_us: int
+    evidence: list[EvidenceOut]
+    error: str | None = Field(default=None, description="Why the oracle failed, if it did.")
+
+
+class AcceptedResponse(BaseModel):
+    """A proposal accepted for the gate to decide (``POST /v1/proposals``)."""
+
+    proposal_id: uuid.UUID
+    topic: str
+
+
+class BrokerHealth(BaseModel):
+    checked: bool = Field(description="False when the endpoint does not publish (dry run).")
+    reachable: bool | None
+    bootstrap_servers: str
+    error: str | None = None
+
+
+class PublisherHealth(BaseModel):
+    enabled: bool
+    backlog: int = Field(description="Decision records in memory, not yet sent to Kafka.")
+    journal_bytes: int = Field(description="Bytes of decision records waiting in the journal.")
+    published: int
+    journaled: int
+    ingest_queued: int = Field(
+        description="Fire-and-forget proposals (and protocol requests) not yet acknowledged."
+    )
+    ingest_failed: int = Field(description="Fire-and-forget proposals Kafka refused.")
+
+
+class HealthResponse(BaseModel):
+    """``ok`` when the broker answers and nothing waits in the journal, else ``degraded``.
+    Decisions keep working while degraded: their records wait in the journal."""
+
+    status: str
+    broker: BrokerHealth
+    publisher: PublisherHealth
+
+
+class OracleResponse(BaseModel):
+    """The oracle and risk policy the endpoint decides with."""
+
+    oracle_version: int
+    oracle_digest: str
+    policy_version: str | None
+
+
+class ErrorDetail(BaseModel):
+    type: str = Field(description="malformed_body, invalid_field, payload_too_large, ...")
+    field: str | None = Field(description="The culprit, e.g. arguments.rows[2].when, or null.")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every 4xx/5xx answer."""
+
+    error: ErrorDetail

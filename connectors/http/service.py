@@ -1,0 +1,183 @@
+"""What the HTTP endpoints do, apart from HTTP: decide, accept, report health and the oracle.
+
+Rules:
+
+* Decisions are the SDK's: one :class:`~alignment_flywheel.connectors.sdk.Guard` serves every
+  proposer (:meth:`Guard.check_as`), so validation, revise-chain depths, publishing, the journal and
+  its replay are exactly the SDK's. Its records carry ``flywheel-decided-by: http``.
+* A request without ``session_id`` gets a fresh one (``http-<hex>``).
+* Fire-and-forget proposals go through the same validation (:func:`validation.build_proposal`) and
+  encoding, then to :class:`~alignment_flywheel.connectors.http.ingest.ProposalIngest`.
+* Health is ``ok`` when the broker answers and no decision record waits in the journal, otherwise
+  ``degraded``; the broker is asked with a short timeout (:data:`BROKER_CHECK_TIMEOUT_S`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.http.ingest import ProposalIngest
+from alignment_flywheel.connectors.http.models import (
+    AcceptedResponse,
+    AmendmentOut,
+    BrokerHealth,
+    DecisionResponse,
+    EvidenceOut,
+    HealthResponse,
+    OracleResponse,
+    ProposalRequest,
+    PublisherHealth,
+)
+from alignment_flywheel.connectors.sdk import validation
+from alignment_flywheel.connectors.sdk.decision import Decider, GuardDecision
+from alignment_flywheel.connectors.sdk.guard import DEFAULT_RISK, Guard
+from alignment_flywheel.connectors.sdk.records import RecordBuilder
+from alignment_flywheel.stack.kafka import quiet_admin_client
+
+BROKER_CHECK_TIMEOUT_S = 1.0
+
+
+def _session(request: ProposalRequest) -> str:
+    return request.session_id if request.session_id is not None else f"http-{uuid.uuid4().hex}"
+
+
+def decision_response(result: GuardDecision) -> DecisionResponse:
+    """The JSON answer for one decision."""
+    verdict = result.verdict
+    signal = verdict.signal
+    amendment = None
+    if verdict.amendment is not None:
+        amendment = AmendmentOut.model_validate(json.loads(verdict.amendment.to_json()))
+    evidence = [] if signal is None else signal.evidence
+    return DecisionResponse(
+        proposal_id=result.proposal_id,
+        decision_id=result.decision_id,
+        decision=verdict.decision,
+        tier=verdict.tier,
+        reasons=list(verdict.reasons),
+        safety_score=0.0 if signal is None else signal.safety_score,
+        uncertainty=1.0 if signal is None else signal.uncertainty,
+        oracle_version=verdict.oracle_version,
+        oracle_digest=verdict.oracle_digest,
+        policy_version=verdict.policy_version,
+        amendment=amendment,
+        revised_arguments=result.revised_arguments,
+        review_id=result.review_id,
+        latency_us=verdict.latency_us,
+        evidence=[
+            EvidenceOut(
+                kind=item.kind,
+                message=item.message,
+                rule_id=item.rule_id,
+                norm_refs=list(item.norm_refs),
+            )
+            for item in evidence
+        ],
+        error=verdict.error,
+    )
+
+
+@dataclass
+class HttpService:
+    """The guard, the fire-and-forget ingest and what they need; close it when done."""
+
+    settings: Settings
+    guard: Guard
+    ingest: ProposalIngest
+    builder: RecordBuilder
+    enforcer: Decider
+    publish: bool
+    _admin: AdminClient | None = None
+
+    @classmethod
+    def build(
+        cls, settings: Settings, enforcer: Decider, guard: Guard, publish: bool
+    ) -> HttpService:
+        builder = RecordBuilder(
+            EventCodec.from_settings(settings), guard.topics, settings.identity, headers=()
+        )
+        ingest = ProposalIngest(settings, publish=publish)
+        return cls(settings, guard, ingest, builder, enforcer, publish)
+
+    def decide(self, request: ProposalRequest) -> DecisionResponse:
+        result = self.guard.check_as(
+            request.proposer_id,
+            _session(request),
+            request.tool,
+            request.arguments,
+            reasoning=request.reasoning,
+            risk=request.risk_fields(),
+            parent_proposal_id=request.parent_proposal_id,
+        )
+        return decision_response(result)
+
+    def accept(self, request: ProposalRequest) -> AcceptedResponse:
+        proposal, _ = validation.build_proposal(
+            proposer_id=request.proposer_id,
+            session_id=_session(request),
+            tool=request.tool,
+            arguments=request.arguments,
+            reasoning=request.reasoning,
+            risk=request.risk_fields(),
+            parent_proposal_id=request.parent_proposal_id,
+            default_risk=DEFAULT_RISK,
+            max_bytes=self.settings.max_event_bytes,
+        )
+        trace_id = uuid.uuid4().hex
+        record = validation.encoded(lambda: self.builder.proposal(proposal, trace_id))
+        self.ingest.submit(record)
+        return AcceptedResponse(proposal_id=proposal.proposal_id, topic=record.topic)
+
+    def oracle(self) -> OracleResponse:
+        oracle = self.enforcer.oracle
+        policy = getattr(self.enforcer, "policy", None)
+        return OracleResponse(
+            oracle_version=oracle.version,
+            oracle_digest=oracle.digest,
+            policy_version=None if policy is None else str(policy.version),
+        )
+
+    def health(self) -> HealthResponse:
+        broker = self._broker_health()
+        publisher = self.guard.publisher
+        stats = None if publisher is None else publisher.stats
+        journal_bytes = 0 if publisher is None else publisher.journal.size
+        report = PublisherHealth(
+            enabled=publisher is not None,
+            backlog=0 if publisher is None else publisher.pending,
+            journal_bytes=journal_bytes,
+            published=0 if stats is None else stats.published,
+            journaled=0 if stats is None else stats.journaled,
+            ingest_queued=self.ingest.queued,
+            ingest_failed=self.ingest.failed,
+        )
+        healthy = broker.reachable is not False and journal_bytes == 0
+        return HealthResponse(
+            status="ok" if healthy else "degraded", broker=broker, publisher=report
+        )
+
+    def _broker_health(self) -> BrokerHealth:
+        servers = self.settings.effective_bootstrap_servers
+        if not self.publish:
+            return BrokerHealth(checked=False, reachable=None, bootstrap_servers=servers)
+        if self._admin is None:
+            self._admin = quiet_admin_client(self.settings)
+        try:
+            self._admin.list_topics(timeout=BROKER_CHECK_TIMEOUT_S)
+        except KafkaException as exc:
+            return BrokerHealth(
+                checked=True, reachable=False, bootstrap_servers=servers, error=str(exc)
+            )
+        return BrokerHealth(checked=True, reachable=True, bootstrap_servers=servers)
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Deliver what is left (decisions and proposals); True if nothing stayed behind."""
+        ingested = self.ingest.close(timeout)
+        return self.guard.close(timeout) and ingested
