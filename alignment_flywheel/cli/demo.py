@@ -2,8 +2,9 @@
 
 Steps: start the broker (fetching its artifacts the first time) unless a cluster is configured;
 provision the topic catalog; apply the ClickHouse migrations; send one event of every type through
-the topics and read each back; send one malformed record and show it dead-lettered; print the
-status.
+the topics and read each back; send one malformed record and show it dead-lettered; decide a
+handful of agent tool calls with the default oracle and risk policy through the SDK, publish them
+and read the verdicts back; print the status.
 The local broker is stopped at the end unless ``--keep`` is given.
 """
 
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.cli.demo_runtime import decide_sample_calls
 from alignment_flywheel.cli.status import render_status
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
@@ -45,6 +47,7 @@ def demo(
     try:
         _bring_up(settings, console, broker)
         _prove_event_path(settings, console)
+        decide_sample_calls(settings, console)
         render_status(settings, console)
     finally:
         if broker is not None and not keep:

@@ -1,0 +1,300 @@
+"""Proposal → verdict latency and throughput through the gate on a fresh local broker.
+
+Starts a single-node broker in a temporary state directory (or uses FLYWHEEL_BOOTSTRAP_SERVERS),
+creates 6-partition proposals and verdicts topics, starts one gate worker in a subprocess, then:
+
+1. ``burst``: produces ``BURST`` pre-encoded proposals as fast as possible; throughput is
+   proposals / (last verdict consumed - first proposal sent).
+2. ``paced_10k`` and ``paced_1k``: produces at 10,000 and 1,000 proposals/s for a few seconds.
+
+Latency is measured per proposal from the wall-clock time it was handed to the producer (recorded
+by the benchmark; proposals are encoded beforehand so the producer loop stays cheap on a small
+machine) to the wall-clock time its verdict was consumed (verdicts are keyed by proposal id, so the
+consumer does not decode them). The benchmark's producer uses ``linger.ms=1``. Each figure is
+the median over ``RUNS`` runs. The gate's resident memory (peak, from /proc) is read at the end.
+
+By default the worker is ``flywheel gate run`` with the real enforcer: the default risk policy and
+the synthetic 1,020-rule artifact of :mod:`alignment_flywheel.synthetic`, on synthetic proposals
+over its 100 tools. ``--oracle PATH`` uses another artifact; ``--scripted`` replaces the enforcer
+with a decision by tool name (``tests/support/gate_worker.py``), to measure the gate without the
+oracle. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from confluent_kafka import Consumer, Producer
+
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.config import Settings, load_settings
+from alignment_flywheel.connectors.consumer import consumer_config
+from alignment_flywheel.connectors.producer import producer_config
+from alignment_flywheel.events import ProposalSubmitted, new_envelope
+from alignment_flywheel.stack.broker import LocalBroker
+from alignment_flywheel.stack.kafka import admin_client
+from alignment_flywheel.stack.processes import free_ports
+from alignment_flywheel.stack.topics import create_topic
+from alignment_flywheel.synthetic import synthetic_artifact, synthetic_proposals
+
+REPO = Path(__file__).resolve().parents[1]
+RUNS = 3
+BURST = 30_000
+PACED_SECONDS = 5.0
+PARTITIONS = 6
+TARGETS = {
+    "sustained_per_s": 10_000,
+    "sustained_p99_ms": 50.0,
+    "paced_1k_p50_ms": 5.0,
+    "paced_1k_p99_ms": 20.0,
+    "rss_mb": 300.0,
+}
+
+
+@dataclass
+class Arrivals:
+    """Wall-clock consume time of each verdict, by proposal id (the record key)."""
+
+    times: dict[bytes, float] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait_for(self, keys: list[bytes], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if all(k in self.times for k in keys):
+                    return
+            time.sleep(0.05)
+        missing = sum(k not in self.times for k in keys)
+        raise RuntimeError(f"{missing} of {len(keys)} verdicts missing after {timeout:.0f} s")
+
+
+def _watch(settings: Settings, topic: str, arrivals: Arrivals, stop: threading.Event) -> None:
+    consumer = Consumer(
+        consumer_config(settings, f"bench-{uuid.uuid4().hex[:8]}", {"fetch.wait.max.ms": 5})
+    )
+    consumer.subscribe([topic])
+    try:
+        while not stop.is_set():
+            batch = consumer.consume(num_messages=2000, timeout=0.05)
+            now = time.time()
+            with arrivals.lock:
+                for msg in batch:
+                    key = msg.key()
+                    if msg.error() is None and key is not None:
+                        arrivals.times.setdefault(key, now)
+    finally:
+        consumer.close()
+
+
+def _proposals(codec: EventCodec, count: int) -> list[tuple[bytes, bytes]]:
+    """Encoded proposals over the synthetic tools."""
+    records = []
+    for proposal in synthetic_proposals(count, seed=count):
+        key = str(proposal.proposal_id)
+        event = ProposalSubmitted(envelope=new_envelope("bench", key), proposal=proposal)
+        records.append((key.encode(), codec.encode(event)))
+    return records
+
+
+def _produce(
+    producer: Producer, topic: str, records: list[tuple[bytes, bytes]], rate: float | None
+) -> dict[bytes, float]:
+    """Send the records (at ``rate`` per second, or as fast as possible); returns send times."""
+    sent: dict[bytes, float] = {}
+    start = time.time()
+    for i, (key, value) in enumerate(records):
+        if rate is not None and (ahead := start + i / rate - time.time()) > 0:
+            time.sleep(ahead)
+        sent[key] = time.time()
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:
+                producer.poll(0.01)
+        producer.poll(0)
+    producer.flush(60)
+    return sent
+
+
+def _run(
+    ctx: dict[str, Any], count: int, rate: float | None, arrivals: Arrivals
+) -> dict[str, float]:
+    records = _proposals(ctx["codec"], count)
+    sent = _produce(ctx["producer"], ctx["topic"], records, rate)
+    keys = list(sent)
+    arrivals.wait_for(keys, timeout=120 + count / 1000)
+    latencies = sorted((arrivals.times[k] - sent[k]) * 1000 for k in keys)
+    span = max(arrivals.times[k] for k in keys) - min(sent.values())
+    return {
+        "per_s": count / span,
+        "p50_ms": _pct(latencies, 0.50),
+        "p99_ms": _pct(latencies, 0.99),
+        "max_ms": latencies[-1],
+    }
+
+
+def _pct(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+def _median_of(runs: list[dict[str, float]]) -> dict[str, Any]:
+    return {name: round(statistics.median(r[name] for r in runs), 2) for name in runs[0]} | {
+        "runs": [{k: round(v, 2) for k, v in r.items()} for r in runs]
+    }
+
+
+def _topics(settings: Settings) -> dict[str, Any]:
+    admin, tag = admin_client(settings), uuid.uuid4().hex[:8]
+    names = {
+        "proposals": create_topic(admin, f"bench-proposals-{tag}", partitions=PARTITIONS),
+        "verdicts": create_topic(admin, f"bench-verdicts-{tag}", partitions=PARTITIONS),
+        "reviews": create_topic(admin, f"bench-reviews-{tag}", partitions=1),
+        "dead_letters": create_topic(admin, f"bench-dlq-{tag}", partitions=1),
+    }
+    return {**names, "partitions": PARTITIONS}
+
+
+def _start_worker(
+    settings: Settings, topics: dict[str, Any], oracle: Path | None, log: Path
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "FLYWHEEL_STATE_DIR": str(settings.state_dir)}
+    env["FLYWHEEL_BOOTSTRAP_SERVERS"] = settings.effective_bootstrap_servers
+    if oracle is None:
+        spec = {
+            "bootstrap": settings.effective_bootstrap_servers,
+            "app_id": f"bench-gate-{uuid.uuid4().hex[:8]}",
+            "topics": topics,
+            "settings": {"state_dir": str(settings.state_dir)},
+        }
+        command = [sys.executable, "-m", "tests.support.gate_worker", json.dumps(spec)]
+    else:
+        env["FLYWHEEL_ORACLE_PATH"] = str(oracle)
+        command = [
+            str(Path(sys.executable).with_name("flywheel")), "gate", "run",
+            "--app-id", f"bench-gate-{uuid.uuid4().hex[:8]}",
+            "--proposals-topic", topics["proposals"], "--verdicts-topic", topics["verdicts"],
+            "--reviews-topic", topics["reviews"], "--dead-letter-topic", topics["dead_letters"],
+        ]  # fmt: skip
+    with log.open("ab") as out:
+        return subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _rss_mb(pid: int) -> dict[str, float]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = round(int(value.split()[0]) / 1024, 1)
+    return {"rss_mb": fields.get("VmRSS", 0.0), "peak_rss_mb": fields.get("VmHWM", 0.0)}
+
+
+def _measure(settings: Settings, oracle: Path | None) -> dict[str, Any]:
+    codec = EventCodec.from_settings(settings)
+    topics = _topics(settings)
+    arrivals, stop = Arrivals(), threading.Event()
+    watcher = threading.Thread(
+        target=_watch, args=(settings, topics["verdicts"], arrivals, stop), daemon=True
+    )
+    watcher.start()
+    log = settings.state_dir / "gate.log"
+    worker = _start_worker(settings, topics, oracle, log)
+    producer = Producer(producer_config(settings, {"linger.ms": 1}))
+    ctx = {"codec": codec, "producer": producer, "topic": topics["proposals"]}
+    try:
+        ready = time.perf_counter()
+        _run(ctx, 200, None, arrivals)  # warm-up: worker start, assignment, first batches
+        result: dict[str, Any] = {"worker_ready_s": round(time.perf_counter() - ready, 1)}
+        result["burst"] = _median_of([_run(ctx, BURST, None, arrivals) for _ in range(RUNS)])
+        result["paced_10k"] = _median_of(
+            [_run(ctx, int(10_000 * PACED_SECONDS), 10_000, arrivals) for _ in range(RUNS)]
+        )
+        result["paced_1k"] = _median_of(
+            [_run(ctx, int(1_000 * PACED_SECONDS), 1_000, arrivals) for _ in range(RUNS)]
+        )
+        result["gate_memory"] = _rss_mb(worker.pid)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}; gate log: {log.read_text()[-2000:]}") from exc
+    finally:
+        stop.set()
+        worker.terminate()
+        worker.wait(60)
+        watcher.join(10)
+    return result
+
+
+def _verdicts(result: dict[str, Any]) -> dict[str, Any]:
+    sustained, paced = result["paced_10k"], result["paced_1k"]
+    return {
+        "targets": TARGETS,
+        "pass": {
+            "sustained_10k_per_s": sustained["per_s"] >= 0.98 * TARGETS["sustained_per_s"],
+            "sustained_p99": sustained["p99_ms"] <= TARGETS["sustained_p99_ms"],
+            "burst_throughput": result["burst"]["per_s"] >= TARGETS["sustained_per_s"],
+            "paced_1k_p50": paced["p50_ms"] <= TARGETS["paced_1k_p50_ms"],
+            "paced_1k_p99": paced["p99_ms"] <= TARGETS["paced_1k_p99_ms"],
+            "rss": result["gate_memory"]["peak_rss_mb"] <= TARGETS["rss_mb"],
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--oracle", type=Path, help="oracle artifact for `flywheel gate run`")
+    parser.add_argument("--scripted", action="store_true", help="decide by tool name instead")
+    args = parser.parse_args()
+    base = load_settings()
+    state_root = Path(tempfile.mkdtemp(prefix="flywheel-bench-oracle-"))
+    oracle: Path | None = args.oracle
+    if oracle is None and not args.scripted:
+        oracle = state_root / "synthetic-oracle.yaml"
+        oracle.write_text(yaml.safe_dump(synthetic_artifact(), sort_keys=False))
+    result: dict[str, Any] = {
+        "benchmark": "gate",
+        "decider": "scripted" if oracle is None else f"enforcer({oracle.name})",
+        "partitions": PARTITIONS,
+        "workers": 1,
+        "cpus": os.cpu_count(),
+    }
+    with tempfile.TemporaryDirectory(prefix="flywheel-bench-gate-") as state:
+        if not base.uses_local_broker:
+            settings = base.model_copy(update={"state_dir": Path(state)})
+            result.update(_measure(settings, oracle))
+        else:
+            ports = free_ports(2)
+            settings = base.model_copy(
+                update={
+                    "state_dir": Path(state),
+                    "local_broker_port": ports[0],
+                    "local_controller_port": ports[1],
+                }
+            )
+            broker = LocalBroker(settings)
+            broker.start()
+            try:
+                result.update(_measure(settings, oracle))
+            finally:
+                broker.stop()
+    shutil.rmtree(state_root, ignore_errors=True)
+    result.update(_verdicts(result))
+    json.dump(result, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()
