@@ -43,6 +43,7 @@ from alignment_flywheel.events import (
     ReviewRequested,
     RiskContext,
     Severity,
+    TrustRootPublished,
     VerdictIssued,
     VerificationOutcome,
     VerificationRecorded,
@@ -206,7 +207,8 @@ def sample_governance_events(proposal: Proposal) -> list[Event]:
 
 
 def sample_release_events() -> list[Event]:
-    """A patch proposed, approved and rejected, and a release staged, promoted and rolled back."""
+    """A patch proposed, approved and rejected, a release staged, promoted and rolled back, and a
+    trust root published."""
     patch_id, release_id = uuid.uuid4(), uuid.uuid4()
     key = str(patch_id)
     operations = '[{"op":"add_rule","rule":{"id":"shell-rm-outside-workspace"}}]'
@@ -282,7 +284,13 @@ def sample_release_events() -> list[Event]:
         metrics={"block_rate_delta": 0.09},
         automatic=True,
     )
-    return [proposed, approved, rejected, staged, promoted, rolled_back]
+    root = TrustRootPublished(
+        envelope=new_envelope(PRODUCER, "root"),
+        version=1,
+        expires=datetime(2027, 1, 1, tzinfo=UTC),
+        signed_root='{"payload":"","payloadType":"application/vnd.flywheel.root+json","signatures":[]}',
+    )
+    return [proposed, approved, rejected, staged, promoted, rolled_back, root]
 
 
 def sample_audit_events() -> list[Event]:

@@ -41,6 +41,7 @@ from alignment_flywheel.events.governance import (
     ReleasePromoted,
     ReleaseRolledBack,
     ReleaseStaged,
+    TrustRootPublished,
     VerificationOutcome,
     VerificationRecorded,
 )
@@ -70,6 +71,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ReleaseStaged,
         ReleasePromoted,
         ReleaseRolledBack,
+        TrustRootPublished,
         LedgerCheckpoint,
         DeadLettered,
     )
@@ -112,6 +114,7 @@ __all__ = [
     "ReviewRequested",
     "RiskContext",
     "Severity",
+    "TrustRootPublished",
     "VerdictIssued",
     "VerificationOutcome",
     "VerificationRecorded",

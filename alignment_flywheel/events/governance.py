@@ -184,6 +184,7 @@ class PatchProposed(Event):
     finding_ids: tuple[uuid.UUID, ...] = ()
     incident_ids: tuple[uuid.UUID, ...] = ()
     regression: RegressionEvidence | None = None
+    expires: Timestamp | None = None
 
 
 class PatchApproved(Event):
@@ -253,3 +254,13 @@ class ReleaseRolledBack(Event):
     reason: str
     metrics: dict[str, float] = Field(default_factory=dict)
     automatic: bool = False
+
+
+class TrustRootPublished(Event):
+    """A version of the trust root (keys, roles, thresholds, expiry) was published, signed."""
+
+    avro_name: ClassVar[str] = f"{NAMESPACE}.TrustRootPublished"
+
+    version: Count
+    expires: Timestamp
+    signed_root: str

@@ -42,7 +42,7 @@ def test_every_event_registers_under_its_full_name(client: Any) -> None:
     encoded = [producer.encode(e) for e in events]
     assert [consumer.decode(d) for d in encoded] == events
     ids = {int.from_bytes(d[1:5], "big") for d in encoded}
-    assert len(ids) == 17
+    assert len(ids) == len(events)
     assert sorted(client.get_subjects()) == sorted(
         f"alignment_flywheel.{type(e).__name__}" for e in events
     )
