@@ -20,15 +20,17 @@ Rules (see :mod:`alignment_flywheel.enforcement.policy` for how a tier decides):
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.enforcement.policy import RiskPolicy, Tier, TierChoice, load_policy
 from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import Decision, EvidenceKind, Proposal
+from alignment_flywheel.oracle.artifact import TierOverride
 from alignment_flywheel.oracle.contract import (
     Amendment,
     Oracle,
@@ -58,7 +60,7 @@ class Enforcer:
     def decide(self, proposal: Proposal, *, revision_depth: int = 0) -> Verdict:
         started = time.perf_counter_ns()
         oracle, policy = self._oracle, self.policy
-        choice = policy.tier_for(proposal)
+        choice = with_overrides(policy.tier_for(proposal), oracle)
         try:
             signal = oracle.evaluate(proposal)
         except InvalidInputError:
@@ -113,6 +115,22 @@ class Enforcer:
             oracle_version=version,
             oracle_digest=digest,
         )
+
+
+def with_overrides(choice: TierChoice, oracle: Oracle) -> TierChoice:
+    """The tier with the thresholds the oracle's artifact sets for it, if any."""
+    overrides: Mapping[str, TierOverride] = getattr(oracle, "tier_overrides", None) or {}
+    override = overrides.get(choice.tier.name)
+    if override is None:
+        return choice
+    return TierChoice(_overridden(choice.tier, override), choice.note)
+
+
+@functools.lru_cache(maxsize=1024)
+def _overridden(tier: Tier, override: TierOverride) -> Tier:
+    values = override.model_dump(exclude_none=True)
+    budget = values.pop("revise_budget", tier.revise_budget)
+    return Tier(tier.spec.model_copy(update=values), tier.expression, budget)
 
 
 def judge(

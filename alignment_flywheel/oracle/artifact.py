@@ -6,6 +6,7 @@ An artifact is a YAML (or JSON) document::
     version: 3
     description: ...
     thresholds: {base_score: 1.0, base_uncertainty: 0.02, rule_error_uncertainty: 0.5}
+    tiers: {critical: {block_below: 0.8}}  # optional: thresholds over the risk policy's tiers
     tools: ["shell.*", "sql.query"]      # optional catalog; absent means any tool is known
     rules:
       - id: shell.recursive-delete
@@ -93,11 +94,20 @@ class Thresholds(Spec):
     """What each rule that failed on the input adds to the uncertainty (noisy-or)."""
 
 
+class TierOverride(Spec):
+    """Thresholds this artifact sets for one risk-policy tier, over the policy's own."""
+
+    block_below: Unit | None = None
+    escalate_uncertainty: Unit | None = None
+    revise_budget: Annotated[int, Field(ge=0, le=100)] | None = None
+
+
 class ArtifactSpec(Spec):
     name: Annotated[str, StringConstraints(min_length=1)]
     version: Annotated[int, Field(ge=0, le=2**63 - 1)]
     description: str = ""
     thresholds: Thresholds = Thresholds()
+    tiers: dict[str, TierOverride] = Field(default_factory=dict)
     tools: tuple[ToolGlob, ...] | None = None
     rules: tuple[RuleSpec, ...] = ()
 

@@ -91,7 +91,7 @@ class ExpressionError(FlywheelError):
     """A compiled expression failed on one input, or did not give a bool."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Expression:
     """A compiled expression and what its context must hold.
 

@@ -19,10 +19,16 @@ Signal of one proposal (the combination rule, documented for users writing rules
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from alignment_flywheel.events import EvidenceKind, Proposal
-from alignment_flywheel.oracle.artifact import CompiledRule, OracleArtifact, tool_matcher
+from alignment_flywheel.oracle.artifact import (
+    CompiledRule,
+    OracleArtifact,
+    TierOverride,
+    tool_matcher,
+)
 from alignment_flywheel.oracle.contract import OracleSignal, Signal, UnknownToolError
 from alignment_flywheel.oracle.expressions import (
     ContextPlan,
@@ -93,6 +99,11 @@ class RuleOracle:
     @property
     def version(self) -> int:
         return self.artifact.version
+
+    @property
+    def tier_overrides(self) -> Mapping[str, TierOverride]:
+        """Thresholds the artifact sets over the risk policy's tiers (patched like rules)."""
+        return self.artifact.spec.tiers
 
     @property
     def digest(self) -> str:

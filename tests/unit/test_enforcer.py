@@ -239,3 +239,18 @@ def test_build_enforcer_reads_the_settings(
     broken.write_text("version: x\n")
     with pytest.raises(PolicyDocumentError, match="default_tier: Field required"):
         build_enforcer(settings_factory(risk_policy_path=broken))
+
+
+def test_the_artifact_can_set_a_tiers_thresholds() -> None:
+    tightened = rule_oracle(
+        rule("meh", "true", score=0.5), tiers={"standard": {"block_below": 0.6}}
+    )
+    verdict = Enforcer(tightened, policy()).decide(proposal())
+    assert (verdict.decision, verdict.tier) == (Decision.BLOCK, "standard")
+    assert verdict.reasons[0] == "safety score 0.500 is under 0.6 (tier standard)"
+    budget = rule_oracle(
+        rule("limit", "true", score=0.9, amendment=LIMIT), tiers={"standard": {"revise_budget": 0}}
+    )
+    assert Enforcer(budget, policy()).decide(proposal()).decision is Decision.ESCALATE
+    untouched = Enforcer(tightened, policy()).decide(proposal(blast_radius="CRITICAL"))
+    assert untouched.reasons[0] == "safety score 0.500 is under 0.7 (tier critical)"
