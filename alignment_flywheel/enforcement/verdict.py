@@ -35,6 +35,10 @@ class Verdict:
     error: str | None = None
     oracle_version: int = 0
     oracle_digest: str = "0" * 64
+    stage: ReleaseStage = ReleaseStage.STABLE
+    """The release stage of the oracle that decided (see ``enforcement/staged.py``)."""
+    enforced: bool = True
+    """False for a shadow verdict: recorded for comparison, never acted on."""
 
     @property
     def allowed(self) -> bool:
@@ -47,8 +51,8 @@ def verdict_event(
     *,
     producer: str,
     decision_id: uuid.UUID | None = None,
-    stage: ReleaseStage = ReleaseStage.STABLE,
-    enforced: bool = True,
+    stage: ReleaseStage | None = None,
+    enforced: bool | None = None,
     trace_id: str | None = None,
 ) -> VerdictIssued:
     """The VerdictIssued event for a verdict, keyed by the proposal id."""
@@ -69,8 +73,8 @@ def verdict_event(
         session_id=proposal.session_id,
         tool=proposal.tool,
         decision=verdict.decision,
-        enforced=enforced,
-        stage=stage,
+        enforced=verdict.enforced if enforced is None else enforced,
+        stage=verdict.stage if stage is None else stage,
         oracle_version=verdict.oracle_version,
         oracle_digest=verdict.oracle_digest,
         policy_version=verdict.policy_version,

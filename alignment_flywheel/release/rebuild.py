@@ -1,0 +1,97 @@
+"""The oracle of any released version, rebuilt from the bootstrap artifact and the patch log.
+
+Rules:
+
+* A :class:`PatchLibrary` collects what the patches topic holds: every ``PatchProposed`` (by patch
+  id and by target digest), its ``PatchApproved`` signatures, and the patches rejected.
+* :meth:`OracleBuilder.artifact_for` finds the chain of patches from the bootstrap artifact (or
+  the nearest version already built) to the wanted digest by following base digests, checks each
+  patch with the ``check`` hook (signature verification plugs in here), folds their operations on
+  one working copy, compiles once and compares the result's digest with the wanted one. Equal
+  digests mean the exact artifact: every gate and SDK that folds the same log reaches the same
+  oracle.
+* A version that cannot be reached (a patch missing from the log, a rejected patch in the chain,
+  a digest that does not match) raises :class:`RebuildError`; the caller keeps the oracle it has.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+from alignment_flywheel.errors import FlywheelError
+from alignment_flywheel.events import Event, PatchApproved, PatchProposed, PatchRejected
+from alignment_flywheel.oracle.artifact import OracleArtifact, build_artifact
+from alignment_flywheel.patches import ArtifactFold, Patch
+
+PatchCheck = Callable[[Patch, Sequence[PatchApproved]], None]
+"""Raises (an UntrustedError) when a patch in a chain must not be applied."""
+
+
+class RebuildError(FlywheelError):
+    """A released version cannot be rebuilt from the log."""
+
+
+class PatchLibrary:
+    """The patches topic, folded: patches by id and by target digest, approvals, rejections."""
+
+    def __init__(self) -> None:
+        self.patches: dict[uuid.UUID, Patch] = {}
+        self.by_target: dict[str, Patch] = {}
+        self.approvals: dict[uuid.UUID, list[PatchApproved]] = defaultdict(list)
+        self.rejected: dict[uuid.UUID, PatchRejected] = {}
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, PatchProposed):
+            patch = Patch.from_event(event)
+            self.patches[patch.patch_id] = patch
+            self.by_target.setdefault(patch.target_digest, patch)
+        elif isinstance(event, PatchApproved):
+            self.approvals[event.patch_id].append(event)
+        elif isinstance(event, PatchRejected):
+            self.rejected[event.patch_id] = event
+
+
+class OracleBuilder:
+    """Builds (and caches) the artifact of any digest reachable from the bootstrap artifact."""
+
+    def __init__(
+        self, genesis: OracleArtifact, library: PatchLibrary, check: PatchCheck | None = None
+    ) -> None:
+        self.genesis = genesis
+        self.library = library
+        self._check = check
+        self._built: dict[str, OracleArtifact] = {genesis.digest: genesis}
+
+    def artifact_for(self, digest: str) -> OracleArtifact:
+        built = self._built.get(digest)
+        if built is not None:
+            return built
+        start, chain = self._chain(digest)
+        fold = ArtifactFold(start.spec)
+        for patch in chain:
+            fold.apply(patch.operations, patch.target_version)
+        artifact = build_artifact(fold.spec())
+        if artifact.digest != digest:
+            raise RebuildError(f"the patch chain gives {artifact.digest[:12]}, not {digest[:12]}")
+        self._built[digest] = artifact
+        return artifact
+
+    def _chain(self, digest: str) -> tuple[OracleArtifact, list[Patch]]:
+        chain: list[Patch] = []
+        current = digest
+        while current not in self._built:
+            patch = self.library.by_target.get(current)
+            if patch is None:
+                raise RebuildError(f"no patch in the log produces {current[:12]}")
+            if patch.patch_id in self.library.rejected:
+                raise RebuildError(f"patch {patch.patch_id} in the chain was rejected")
+            if self._check is not None:
+                self._check(patch, self.library.approvals.get(patch.patch_id, []))
+            chain.append(patch)
+            current = patch.base_digest
+            if len(chain) > len(self.library.patches):
+                raise RebuildError(f"the patches leading to {digest[:12]} form a cycle")
+        chain.reverse()
+        return self._built[current], chain
