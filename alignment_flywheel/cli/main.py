@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from alignment_flywheel.cli import demo, gate, infra, review, schemas, serve, topics
+from alignment_flywheel.cli import demo, gate, infra, release, review, schemas, serve, topics
 from alignment_flywheel.cli.context import CliContext
 from alignment_flywheel.config import load_settings
 from alignment_flywheel.errors import FlywheelError
@@ -25,6 +25,7 @@ app.add_typer(schemas.app, name="schemas")
 app.command("demo")(demo.demo)
 app.add_typer(gate.app, name="gate")
 app.add_typer(review.app, name="review")
+app.add_typer(release.app, name="release")
 app.command("serve")(serve.serve)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,7 +34,13 @@ from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.consumer import consumer_config
 from alignment_flywheel.enforcement.staged import Deployment
 from alignment_flywheel.errors import CodecError, FlywheelError, KafkaTransportError
-from alignment_flywheel.events import Event, ReleaseStage
+from alignment_flywheel.events import (
+    Event,
+    ReleasePromoted,
+    ReleaseRolledBack,
+    ReleaseStage,
+    ReleaseStaged,
+)
 from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.release.rebuild import OracleBuilder, PatchCheck, PatchLibrary
@@ -75,6 +82,7 @@ class ReleaseFollower:
         self.deployment = Deployment(RuleOracle(genesis))
         self.errors = 0
         self.undecodable = 0
+        self.releases_seen: set[uuid.UUID] = set()
         self._settings = settings
         self._codec = EventCodec.from_settings(settings)
         self._listeners: list[Listener] = []
@@ -168,7 +176,14 @@ class ReleaseFollower:
             self.errors += 1
             log.error("patch event refused: %s", exc)
             return
+        if isinstance(event, ReleaseStaged | ReleasePromoted | ReleaseRolledBack):
+            self.releases_seen.add(event.release_id)
         self.state = fold(self.state, event)
+
+    def apply_now(self, event: Event) -> None:
+        """Fold an event this process just published, before reading it back from the topic."""
+        self._apply(event)
+        self._redeploy()
 
     def _redeploy(self) -> None:
         if self.state.digests == self._deployed_digests:

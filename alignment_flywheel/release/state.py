@@ -20,6 +20,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from alignment_flywheel.events import (
     Event,
@@ -50,6 +51,8 @@ class Candidate:
     stage: ReleaseStage
     canary_fraction: float
     rollout_policy: str
+    since: datetime
+    """When the candidate entered its current stage (the event's time)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,7 @@ def _candidate(event: ReleaseStaged) -> Candidate:
         stage=event.stage,
         canary_fraction=event.canary_fraction,
         rollout_policy=event.rollout_policy,
+        since=event.envelope.occurred_at,
     )
 
 
@@ -109,7 +113,8 @@ def _promoted(state: ReleaseState, event: ReleasePromoted) -> ReleaseState:
         candidate = None if _is_candidate(state, event.release_id) else state.candidate
         return ReleaseState(stable, candidate)
     if state.candidate is not None and _is_candidate(state, event.release_id):
-        return replace(state, candidate=replace(state.candidate, stage=event.to_stage))
+        moved = replace(state.candidate, stage=event.to_stage, since=event.envelope.occurred_at)
+        return replace(state, candidate=moved)
     return state
 
 
