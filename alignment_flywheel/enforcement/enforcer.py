@@ -24,6 +24,7 @@ import functools
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.enforcement.policy import RiskPolicy, Tier, TierChoice, load_policy
@@ -39,6 +40,9 @@ from alignment_flywheel.oracle.contract import (
     OracleTimeoutError,
 )
 from alignment_flywheel.oracle.loader import load_oracle, risk_policy_path
+
+if TYPE_CHECKING:
+    from alignment_flywheel.enforcement.staged import StagedEnforcer
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +225,9 @@ class TimeoutOracle:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def build_enforcer(settings: Settings) -> Enforcer:
-    """The enforcer of the settings: ``oracle_path`` and ``risk_policy_path`` (or the defaults)."""
-    return Enforcer(load_oracle(settings), load_policy(risk_policy_path(settings)))
+def build_enforcer(settings: Settings) -> StagedEnforcer:
+    """The enforcer of the settings: ``oracle_path`` and ``risk_policy_path`` (or the defaults),
+    ready to take a rollout's deployment (:mod:`.staged`)."""
+    from alignment_flywheel.enforcement.staged import StagedEnforcer  # noqa: PLC0415
+
+    return StagedEnforcer(load_oracle(settings), load_policy(risk_policy_path(settings)))

@@ -56,8 +56,9 @@ from alignment_flywheel.connectors.sdk.records import (
 )
 from alignment_flywheel.connectors.sdk.records import decided_by as decided_by_headers
 from alignment_flywheel.connectors.sdk.reviews import ReviewWaiter
+from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.errors import KafkaTransportError
-from alignment_flywheel.events import Decision, Origin, ReviewOutcome, RiskContext
+from alignment_flywheel.events import Decision, Origin, Proposal, ReviewOutcome, RiskContext
 from alignment_flywheel.oracle import Oracle
 
 log = logging.getLogger(__name__)
@@ -212,7 +213,9 @@ class Guard:
         trace_id = uuid.uuid4().hex
         records = [validation.encoded(lambda: self._builder.proposal(proposal, trace_id))]
         depth = self._depth(proposal.proposal_id, parent_proposal_id)
-        verdict = self._enforcer.decide(proposal, revision_depth=depth)
+        verdict, shadow = self._verdicts(proposal, depth)
+        if shadow is not None:
+            records.append(self._builder.shadow(shadow, proposal, trace_id))
         revised = None
         if verdict.decision is Decision.REVISE and verdict.amendment is not None:
             revised = verdict.amendment.apply(plain)
@@ -230,6 +233,14 @@ class Guard:
             proposal, verdict, plain, depth, revised, review_id, decision_id=decision_id
         )
         return result, records
+
+    def _verdicts(self, proposal: Proposal, depth: int) -> tuple[Verdict, Verdict | None]:
+        """The enforced verdict and, during a rollout, the shadow verdict beside it."""
+        staged = getattr(self._enforcer, "decide_staged", None)
+        if staged is None:
+            return self._enforcer.decide(proposal, revision_depth=depth), None
+        both = staged(proposal, revision_depth=depth)
+        return both.enforced, both.shadow
 
     def _depth(self, proposal_id: uuid.UUID, parent: uuid.UUID | None) -> int:
         with self._lock:
@@ -373,8 +384,15 @@ class Guard:
         self._enforcer.swap_oracle(oracle)
 
     def follow(self, source: OracleSource) -> None:
-        """Swap in every oracle ``source`` delivers."""
-        source.attach(self.swap_oracle)
+        """Swap in every oracle ``source`` delivers; a release follower (``attach_deployment``)
+        also brings the candidate, so this guard decides canary traffic and records shadow
+        verdicts as the gates do."""
+        deploy = getattr(self._enforcer, "deploy", None)
+        attach = getattr(source, "attach_deployment", None)
+        if deploy is not None and attach is not None:
+            attach(deploy)
+        else:
+            source.attach(self.swap_oracle)
 
     def close(self, timeout: float = 30.0) -> bool:
         """Publish what is left within ``timeout``; True if nothing had to stay in the journal."""

@@ -108,6 +108,11 @@ class RecordBuilder:
             records.append(self.record(self.topics.reviews, requested))
         return records
 
+    def shadow(self, verdict: Verdict, proposal: Proposal, trace_id: str) -> JournalRecord:
+        """A shadow verdict (recorded for the rollout's metrics, never acted on)."""
+        issued = verdict_event(verdict, proposal, producer=self._producer, trace_id=trace_id)
+        return self.record(self.topics.verdicts, issued)
+
     def automatic_review(
         self, proposal: Proposal, review_id: uuid.UUID, outcome: ReviewOutcome, reason: str
     ) -> JournalRecord:
