@@ -78,7 +78,7 @@ def patch_log(genesis: OracleArtifact, count: int) -> list[Patch]:
                 target_digest=target,
                 operations=operations,
                 rationale=f"patch {i}",
-            )  # fmt: skip
+            )
         )
         digest = target
     return patches
