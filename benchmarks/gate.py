@@ -190,6 +190,7 @@ def _start_worker(
             "--app-id", f"bench-gate-{uuid.uuid4().hex[:8]}",
             "--proposals-topic", topics["proposals"], "--verdicts-topic", topics["verdicts"],
             "--reviews-topic", topics["reviews"], "--dead-letter-topic", topics["dead_letters"],
+            "--no-follow",
         ]  # fmt: skip
     with log.open("ab") as out:
         return subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)

@@ -5,7 +5,10 @@ The worker decides every proposal on the proposals topic with the enforcer built
 processes: to scale, start more with the same ``--app-id`` (the consumer group); they split the
 partitions of the proposals topic between them. An agent failure stops the worker with an error;
 nothing restarts it silently. The partition count of the gate's tables is read from the proposals
-topic on the cluster, so the tables stay co-partitioned with it.
+topic on the cluster, so the tables stay co-partitioned with it. Unless ``--no-follow``, the
+worker first folds the patch and release topics (so a restarted worker starts on the same digests
+as every other) and then follows them, swapping in each new deployment (stable, and a candidate
+in shadow or canary) as its release event arrives.
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.config import Settings
 from alignment_flywheel.enforcement.enforcer import build_enforcer
 from alignment_flywheel.errors import KafkaTransportError
+from alignment_flywheel.oracle.artifact import load_artifact
+from alignment_flywheel.oracle.loader import oracle_path
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.gate import DEFAULT_APP_ID, GateTopics, build_gate
+from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.stack.kafka import admin_client
 
 app = typer.Typer(help="The gate: decides proposals on Kafka.", no_args_is_help=True)
 _DEFAULTS = GateTopics()
+_RELEASES = ReleaseTopics()
 
 
 @app.command("run")
@@ -38,6 +45,11 @@ def run(
     verdicts: Annotated[str, typer.Option("--verdicts-topic")] = _DEFAULTS.verdicts,
     reviews: Annotated[str, typer.Option("--reviews-topic")] = _DEFAULTS.reviews,
     dead_letters: Annotated[str, typer.Option("--dead-letter-topic")] = _DEFAULTS.dead_letters,
+    follow: Annotated[
+        bool, typer.Option("--follow/--no-follow", help="Follow oracle releases on Kafka.")
+    ] = True,
+    patches: Annotated[str, typer.Option("--patches-topic")] = _RELEASES.patches,
+    releases: Annotated[str, typer.Option("--releases-topic")] = _RELEASES.releases,
     loglevel: Annotated[str, typer.Option("--loglevel")] = "warning",
 ) -> None:
     """Run one gate worker until SIGTERM/Ctrl-C (or until an agent fails)."""
@@ -49,8 +61,19 @@ def run(
         dead_letters=dead_letters,
         partitions=partitions_of(settings, proposals),
     )
-    gate = build_gate(settings, build_enforcer(settings), app_id=app_id, topics=topics)
-    run_worker(gate.app, loglevel=loglevel)
+    enforcer = build_enforcer(settings)
+    follower = None
+    if follow:
+        genesis = load_artifact(oracle_path(settings))
+        topics_followed = ReleaseTopics(patches, releases)
+        follower = ReleaseFollower(settings, genesis, topics=topics_followed).start()
+        follower.attach_deployment(enforcer.deploy)
+    gate = build_gate(settings, enforcer, app_id=app_id, topics=topics)
+    try:
+        run_worker(gate.app, loglevel=loglevel)
+    finally:
+        if follower is not None:
+            follower.stop()
 
 
 def partitions_of(settings: Settings, topic: str) -> int:

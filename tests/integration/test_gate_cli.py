@@ -30,6 +30,8 @@ def test_gate_run_decides_with_the_real_enforcer_and_stops_on_sigterm(
         "--verdicts-topic": make_topic(unique_name("verdicts"), partitions=3),
         "--reviews-topic": make_topic(unique_name("reviews")),
         "--dead-letter-topic": make_topic(unique_name("dlq")),
+        "--patches-topic": make_topic(unique_name("patches")),
+        "--releases-topic": make_topic(unique_name("releases")),
     }
     events = [sample_proposal_submitted(i) for i in range(10)]
     with EventProducer(kafka_settings, codec) as producer:
