@@ -1,0 +1,223 @@
+"""The release controller: stages approved patches and promotes or rolls back by the metrics.
+
+One controller runs per cluster (it sees every partition of the verdicts topic). It keeps the
+release state and the patch log with a :class:`~alignment_flywheel.release.follower.ReleaseFollower`
+(read from the beginning at start, so a restart knows every release), and per candidate a
+:class:`~alignment_flywheel.release.rollout.RolloutMetrics` fed by a faust agent on the verdicts
+topic (enforced and shadow verdicts) and one on the reviews topic (reviewers' approvals).
+
+Every ``tick_s`` a timer:
+
+1. With no candidate, stages the oldest approved patch whose base is the stable digest and that
+   was never released before (``ReleaseStaged`` at SHADOW; the release id is derived from the
+   patch id, so a patch rolled back is not staged again). "Approved" is the ``approved`` hook:
+   signature verification plugs in there.
+2. With a candidate, judges it by the rollout policy (:func:`.rollout.judge`) and publishes
+   ``ReleasePromoted`` (SHADOW to CANARY with the policy's canary fraction, CANARY to STABLE) or
+   ``ReleaseRolledBack`` (restoring the stable version), each with the metrics that justified it
+   and ``automatic`` set. WAIT (manual promotion) and HOLD publish nothing.
+
+Metrics count from when the controller first sees the candidate; after a restart they count again
+from the restart (the stage's elapsed time still counts from the stage's event). Records that do
+not decode are dead-lettered; an agent that fails stops the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.config import Settings
+from alignment_flywheel.events import (
+    Event,
+    PatchApproved,
+    ReleasePromoted,
+    ReleaseRolledBack,
+    ReleaseStage,
+    ReleaseStaged,
+    ReviewDecided,
+    ReviewOutcome,
+    VerdictIssued,
+    new_envelope,
+)
+from alignment_flywheel.oracle.artifact import OracleArtifact
+from alignment_flywheel.patches import Patch
+from alignment_flywheel.processors.app import agent, create_app
+from alignment_flywheel.processors.codec import FaustEventCodec
+from alignment_flywheel.processors.streams import DeadLetterWriter, decoded
+from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
+from alignment_flywheel.release.rollout import Judgement, RolloutMetrics, RolloutPolicy, judge
+from alignment_flywheel.release.state import Candidate, ReleaseState
+
+log = logging.getLogger(__name__)
+
+Approved = Callable[[Patch, Sequence[PatchApproved]], bool]
+DEFAULT_APP_ID = "flywheel-release"
+
+
+@dataclass(frozen=True)
+class ControllerTopics:
+    verdicts: str = "flywheel.verdicts"
+    reviews: str = "flywheel.reviews"
+    patches: str = "flywheel.patches"
+    releases: str = "flywheel.releases"
+    dead_letters: str = "flywheel.deadletter"
+
+
+class ReleaseController:
+    """The controller's app, follower and metrics. Build with :func:`build_controller`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        genesis: OracleArtifact,
+        policy: RolloutPolicy,
+        approved: Approved,
+        *,
+        app_id: str = DEFAULT_APP_ID,
+        topics: ControllerTopics | None = None,
+        tick_s: float = 1.0,
+    ) -> None:
+        self.topics = topics or ControllerTopics()
+        self.policy = policy
+        self.approved = approved
+        self.metrics: dict[uuid.UUID, RolloutMetrics] = {}
+        self.published: list[Event] = []
+        self.ready = False
+        self._settings = settings
+        self._codec = EventCodec.from_settings(settings)
+        self.follower = ReleaseFollower(
+            settings, genesis, topics=ReleaseTopics(self.topics.patches, self.topics.releases)
+        )
+        self.app = create_app(settings, app_id)
+        self._declare(app_id, tick_s)
+
+    def _declare(self, app_id: str, tick_s: float) -> None:
+        app, names = self.app, self.topics
+        events = FaustEventCodec(self._codec)
+        self._releases = app.topic(names.releases, value_serializer=events, key_serializer="raw")
+        self._dead = DeadLetterWriter(
+            _raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
+            group=app_id,
+        )  # fmt: skip
+        agent(app, _raw_topic(app, names.verdicts), name="verdicts")(self._on_verdicts)
+        agent(app, _raw_topic(app, names.reviews), name="reviews")(self._on_reviews)
+        app.timer(tick_s, name="release-tick")(self.tick)
+        app.task(self._start_follower)
+
+    async def _start_follower(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.follower.start)
+        self.ready = True
+
+    async def _on_verdicts(self, stream: Any) -> None:
+        async for event in decoded(stream, self._codec, self._dead):
+            if isinstance(event, VerdictIssued):
+                self._metrics_for_current()
+                for metrics in self._active():
+                    metrics.add(event)
+
+    async def _on_reviews(self, stream: Any) -> None:
+        async for event in decoded(stream, self._codec, self._dead):
+            if isinstance(event, ReviewDecided) and event.outcome is ReviewOutcome.APPROVE:
+                for metrics in self._active():
+                    metrics.review_approved(event.proposal_id)
+
+    def _active(self) -> list[RolloutMetrics]:
+        candidate = self.follower.state.candidate
+        found = None if candidate is None else self.metrics.get(candidate.release_id)
+        return [] if found is None else [found]
+
+    def _metrics_for_current(self) -> None:
+        candidate = self.follower.state.candidate
+        if candidate is not None and candidate.release_id not in self.metrics:
+            self.metrics[candidate.release_id] = RolloutMetrics(candidate.digest)
+
+    async def tick(self) -> None:
+        """One step of the controller (see the module docstring)."""
+        if not self.ready:
+            return
+        state = self.follower.state
+        event = (
+            self._stage(state) if state.candidate is None else self._judge(state, state.candidate)
+        )
+        if event is not None:
+            await self._publish(event)
+
+    def _stage(self, state: ReleaseState) -> ReleaseStaged | None:
+        stable = (
+            self.follower.builder.genesis.digest if state.stable is None else state.stable.digest
+        )
+        library = self.follower.library
+        for patch in library.patches.values():
+            release_id = uuid.uuid5(patch.patch_id, "release")
+            if patch.base_digest != stable or patch.patch_id in library.rejected:
+                continue
+            if release_id in self.follower.releases_seen:
+                continue
+            if self.approved(patch, library.approvals.get(patch.patch_id, [])):
+                return ReleaseStaged(
+                    envelope=new_envelope(self._settings.identity, str(patch.patch_id)),
+                    release_id=release_id,
+                    patch_id=patch.patch_id,
+                    version=patch.target_version,
+                    digest=patch.target_digest,
+                    stage=ReleaseStage.SHADOW,
+                    canary_fraction=self.policy.canary_fraction,
+                    rollout_policy=self.policy.name,
+                )
+        return None
+
+    def _judge(self, state: ReleaseState, candidate: Candidate) -> Event | None:
+        self._metrics_for_current()
+        figures = self.metrics[candidate.release_id].figures()
+        elapsed = (datetime.now(UTC) - candidate.since).total_seconds()
+        verdict, why = judge(self.policy, candidate.stage, figures, elapsed)
+        key = str(candidate.release_id)
+        envelope = new_envelope(self._settings.identity, key)
+        if verdict is Judgement.ROLLBACK:
+            stable = state.stable
+            restored = (
+                (self.follower.builder.genesis.version, self.follower.builder.genesis.digest)
+                if stable is None
+                else (stable.version, stable.digest)
+            )
+            return ReleaseRolledBack(
+                envelope=envelope, release_id=candidate.release_id, version=candidate.version,
+                digest=candidate.digest, from_stage=candidate.stage, restored_version=restored[0],
+                restored_digest=restored[1], reason="; ".join(why), metrics=figures, automatic=True,
+            )  # fmt: skip
+        if verdict is not Judgement.PROMOTE:
+            return None
+        to = ReleaseStage.CANARY if candidate.stage is ReleaseStage.SHADOW else ReleaseStage.STABLE
+        return ReleasePromoted(
+            envelope=envelope, release_id=candidate.release_id, version=candidate.version,
+            digest=candidate.digest, from_stage=candidate.stage, to_stage=to, metrics=figures,
+            automatic=True, actor=self._settings.identity,
+        )  # fmt: skip
+
+    async def _publish(self, event: Event) -> None:
+        log.warning("release: %s %s", event.event_type(), event.envelope.key)
+        pending = await self._releases.send(key=event.envelope.key.encode(), value=event)
+        await pending
+        self.published.append(event)
+        self.follower.apply_now(event)
+
+
+def _raw_topic(app: Any, name: str) -> Any:
+    return app.topic(name, value_serializer="raw", key_serializer="raw")
+
+
+def build_controller(
+    settings: Settings,
+    genesis: OracleArtifact,
+    policy: RolloutPolicy,
+    approved: Approved,
+    **options: Any,
+) -> ReleaseController:
+    return ReleaseController(settings, genesis, policy, approved, **options)
