@@ -1,0 +1,1 @@
+"""The governance pipeline's domain: norms, features, red team, triage and refinement."""
