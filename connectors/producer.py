@@ -4,6 +4,9 @@ Rules:
 
 * Every event is encoded by the shared :class:`~alignment_flywheel.codec.EventCodec`; the message
   key is the envelope's ``key``, so all events about one subject land on one partition, in order.
+* Keys are partitioned with murmur2, as the Java client, Kafka Streams and faust (aiokafka) do, so a
+  key lands on the same partition whoever produced it and tables stay co-partitioned with topics
+  written by other clients (librdkafka's own default, CRC32, would not agree).
 * Delivery is acknowledged by all in-sync replicas (``acks=all``) with idempotence on: a retry
   inside the client never duplicates a record.
 * ``send`` never blocks on the network: when the client's local queue is full it serves delivery
@@ -33,6 +36,7 @@ PRODUCER_DEFAULTS: Mapping[str, Any] = {
     "compression.type": "lz4",
     "queue.buffering.max.messages": 500_000,
     "batch.num.messages": 10_000,
+    "partitioner": "murmur2_random",
 }
 
 
