@@ -103,6 +103,7 @@ class IncidentReported(Event):
     severity: Severity
     description: str
     reporter: Identity
+    proposal: Proposal | None = None
 
 
 class FindingRaised(Event):

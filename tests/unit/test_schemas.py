@@ -80,7 +80,7 @@ def test_the_packaged_contract_is_valid_frozen_and_compatible() -> None:
     assert check_schemas() == []
 
 
-RELEASED = {"PatchProposed": [1, 2]}
+RELEASED = {"PatchProposed": [1, 2], "IncidentReported": [1, 2]}
 """Events with more than their first version, and the versions kept."""
 
 
@@ -137,7 +137,7 @@ def test_ids_are_uuids_and_times_are_timestamp_micros() -> None:
 
 def test_snapshots_stand_alone_for_fastavro_and_avro() -> None:
     snapshots = sorted((SCHEMAS_DIR / "history").glob("*/v*.avsc"))
-    assert len(snapshots) == 19  # 18 events, PatchProposed in two versions
+    assert len(snapshots) == 20  # 18 events, PatchProposed and IncidentReported in two versions
     for path in snapshots:
         schema = json.loads(path.read_text())
         parse_schema(schema)
@@ -211,11 +211,12 @@ def test_a_compatible_change_must_be_frozen_then_passes(schemas: Path) -> None:
         lambda s: s["fields"].append(_field("budget", ["null", "double"], default=None)),
     )
     problems = _problems(schemas)
-    assert set(problems) == {"ProposalSubmitted", "FindingRaised"}
+    assert set(problems) == {"ProposalSubmitted", "FindingRaised", "IncidentReported"}
     assert all(len(p) == 1 and p[0].startswith("not frozen") for p in problems.values())
     written = freeze_schemas(schemas)
     assert sorted(p.relative_to(schemas).as_posix() for p in written) == [
         "history/FindingRaised/v2.avsc",
+        "history/IncidentReported/v3.avsc",
         "history/ProposalSubmitted/v2.avsc",
     ]
     assert check_schemas(schemas) == []
