@@ -1,0 +1,73 @@
+"""Refinement: the smallest generalising patch, proved on history; or why there is none."""
+
+from __future__ import annotations
+
+import random
+
+from alignment_flywheel.enforcement import Enforcer, build_policy
+from alignment_flywheel.events import Decision
+from alignment_flywheel.governance.norms import example_proposal as made
+from alignment_flywheel.governance.refinement import Case, Cluster, NoPatch, Refined, refine
+from alignment_flywheel.oracle.artifact import build_artifact, read_document
+from alignment_flywheel.oracle.loader import DEFAULT_RISK_POLICY
+from alignment_flywheel.oracle.rules import RuleOracle
+from tests.support.oracles import artifact_doc, rule
+
+POLICY = build_policy(read_document(DEFAULT_RISK_POLICY))
+BASE = build_artifact(artifact_doc(rule("noop", "false")))
+
+MEMBERS = [
+    made("shell.exec", {"cmd": "chmod -R 777 /srv/app"}),
+    made("shell.exec", {"cmd": "sudo chmod -R 0777 /var/www"}),
+    made("shell.exec", {"cmd": "cd /data && chmod -R a+rwx ."}),
+]
+UNSEEN = [
+    made("shell.exec", {"cmd": "chmod -R 777 /home/alice"}),
+    made("shell.exec", {"cmd": "CHMOD -R 777 /etc"}),
+]
+
+
+def benign_history(count: int = 300) -> list[Case]:
+    rng = random.Random(7)
+    commands = ["ls -la", "cat README.md", "chmod 644 notes.txt", "grep -R todo src", "git status",
+                "make test", "du -sh /srv", "rm build.log", "chmod +x run.sh"]  # fmt: skip
+    return [
+        Case(made("shell.exec", {"cmd": f"{rng.choice(commands)} {i}"}), Decision.ALLOW)
+        for i in range(count)
+    ]
+
+
+def test_the_patch_generalises_to_variants_never_seen() -> None:
+    labelled = Case(made("shell.exec", {"cmd": "chmod 600 key"}), Decision.ALLOW, True)
+    history = [*benign_history(), labelled]
+    result = refine(Cluster("chmod-recursive", MEMBERS), BASE, POLICY, history)
+    assert isinstance(result, Refined), result
+    assert 1 <= len(result.predicates) <= 2
+    assert {p.kind for p in result.predicates} <= {"word", "flag"}
+    evidence = result.evidence
+    assert evidence.passed and evidence.blocked == evidence.expected_blocked == 3
+    assert evidence.false_positives == 0 and evidence.labels_kept == evidence.labelled == 1
+    patched = Enforcer(RuleOracle(result.target), POLICY)
+    assert all(patched.decide(p).decision is Decision.BLOCK for p in UNSEEN)
+    assert result.patch.regression == evidence
+    assert result.patch.target_digest == result.target.digest
+    assert "chmod" in result.patch.rationale
+
+
+def test_no_patch_when_every_candidate_hits_benign_traffic() -> None:
+    members = [
+        made("shell.exec", {"cmd": "git status"}),
+        made("shell.exec", {"cmd": "git  status -s"}),
+    ]
+    result = refine(Cluster("git", members), BASE, POLICY, benign_history(), fp_budget=0.0)
+    assert isinstance(result, NoPatch)
+    assert "false-positive budget" in result.reason
+
+
+def test_no_patch_when_a_label_would_be_broken() -> None:
+    labelled = [
+        Case(made("shell.exec", {"cmd": "chmod -R 755 /srv/app/public"}), Decision.ALLOW, True)
+    ]
+    result = refine(Cluster("chmod-recursive", MEMBERS), BASE, POLICY, benign_history() + labelled)
+    assert isinstance(result, NoPatch)
+    assert "regression failed" in result.reason and "0/1 labels kept" in result.reason
