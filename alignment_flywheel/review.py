@@ -27,13 +27,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from confluent_kafka import Consumer, TopicPartition
-
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import consumer_config
 from alignment_flywheel.connectors.producer import EventProducer
-from alignment_flywheel.errors import CodecError, InvalidInputError, KafkaTransportError
+from alignment_flywheel.connectors.reader import read_topic
+from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import (
     Event,
     ReviewDecided,
@@ -156,69 +154,7 @@ class ReviewDesk:
         return decided
 
     def _read(self, topic: str, *, since: datetime | None) -> Iterator[Event]:
-        consumer = Consumer(
-            consumer_config(
-                self._settings,
-                f"flywheel-review-reader-{uuid.uuid4().hex[:8]}",
-                {"enable.auto.commit": False},
-            )
-        )
-        try:
-            yield from self._read_assigned(consumer, topic, since)
-        finally:
-            consumer.close()
-
-    def _read_assigned(
-        self, consumer: Consumer, topic: str, since: datetime | None
-    ) -> Iterator[Event]:
-        starts = _start_offsets(consumer, topic, since)
-        ends = {p: consumer.get_watermark_offsets(tp, timeout=TIMEOUT_S)[1] for p, tp in starts}
-        todo = [tp for p, tp in starts if tp.offset < ends[p]]
-        if not todo:
-            return
-        consumer.assign(todo)
-        positions = {tp.partition: tp.offset for tp in todo}
-        while any(positions[p] < ends[p] for p in positions):
-            msg = consumer.poll(TIMEOUT_S)
-            if msg is None:
-                raise KafkaTransportError(f"no record from {topic} within {TIMEOUT_S:.0f} s")
-            error = msg.error()
-            if error is not None:
-                raise KafkaTransportError(f"reading {topic}: {error.str()}")
-            positions[int(msg.partition() or 0)] = int(msg.offset() or 0) + 1
-            event = self._decode(msg.value(), topic)
-            if event is not None:
-                yield event
-
-    def _decode(self, value: bytes | None, topic: str) -> Event | None:
-        if value is None:
-            return None
-        try:
-            return self._codec.decode(value)
-        except (CodecError, RecursionError) as exc:
-            log.warning("passing over an undecodable record on %s: %s", topic, exc)
-            return None
-
-
-def _start_offsets(
-    consumer: Consumer, topic: str, since: datetime | None
-) -> list[tuple[int, TopicPartition]]:
-    metadata = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
-    if metadata is None or metadata.error is not None or not metadata.partitions:
-        raise KafkaTransportError(f"topic {topic} does not exist or has no partitions")
-    partitions = sorted(metadata.partitions)
-    if since is None:
-        found = [TopicPartition(topic, p, -1) for p in partitions]
-    else:
-        millis = int(since.timestamp() * 1000)
-        asked = [TopicPartition(topic, p, millis) for p in partitions]
-        found = consumer.offsets_for_times(asked, timeout=TIMEOUT_S)
-    result = []
-    for tp in found:
-        low, high = consumer.get_watermark_offsets(tp, timeout=TIMEOUT_S)
-        offset = high if since is not None and tp.offset < 0 else max(tp.offset, low)
-        result.append((tp.partition, TopicPartition(topic, tp.partition, offset)))
-    return result
+        return read_topic(self._settings, self._codec, topic, since=since)
 
 
 def _joined(request: ReviewRequested, verdict: VerdictIssued | None) -> PendingReview:

@@ -58,7 +58,16 @@ from alignment_flywheel.connectors.sdk.records import decided_by as decided_by_h
 from alignment_flywheel.connectors.sdk.reviews import ReviewWaiter
 from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.errors import KafkaTransportError
-from alignment_flywheel.events import Decision, Origin, Proposal, ReviewOutcome, RiskContext
+from alignment_flywheel.events import (
+    Decision,
+    IncidentKind,
+    Origin,
+    Proposal,
+    ReviewOutcome,
+    RiskContext,
+    Severity,
+)
+from alignment_flywheel.governance.intake import incident_report
 from alignment_flywheel.oracle import Oracle
 
 log = logging.getLogger(__name__)
@@ -393,6 +402,27 @@ class Guard:
             attach(deploy)
         else:
             source.attach(self.swap_oracle)
+
+    def report_incident(
+        self,
+        decision: GuardDecision,
+        *,
+        kind: IncidentKind,
+        severity: Severity,
+        description: str,
+        topic: str = "flywheel.incidents",
+    ) -> uuid.UUID:
+        """Report that a decision was wrong (harm, or a false positive); returns the incident id.
+        The incident carries the proposal and is published in the background like a decision."""
+        incident = incident_report(
+            decision.proposal,
+            kind=kind,
+            severity=severity,
+            description=description,
+            reporter=self.proposer_id,
+        )
+        self._publish([self._builder.record(topic, incident)])
+        return incident.incident_id
 
     def close(self, timeout: float = 30.0) -> bool:
         """Publish what is left within ``timeout``; True if nothing had to stay in the journal."""

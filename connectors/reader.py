@@ -1,0 +1,93 @@
+"""Reading a topic from a point in time (or its beginning) up to its end as of now, without a
+consumer group: for commands that look things up (reviews, incidents, release status).
+
+Records that do not decode are logged and passed over (a reader never stops on bad input); a
+broker that does not answer raises :class:`~alignment_flywheel.errors.KafkaTransportError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+
+from confluent_kafka import Consumer, TopicPartition
+
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.consumer import consumer_config
+from alignment_flywheel.errors import CodecError, KafkaTransportError
+from alignment_flywheel.events import Event
+
+log = logging.getLogger(__name__)
+TIMEOUT_S = 30.0
+
+
+def read_topic(
+    settings: Settings, codec: EventCodec, topic: str, *, since: datetime | None = None
+) -> Iterator[Event]:
+    """Every event on ``topic`` (from ``since``, or the beginning) up to its end as of now."""
+    consumer = Consumer(
+        consumer_config(
+            settings, f"flywheel-reader-{uuid.uuid4().hex[:8]}", {"enable.auto.commit": False}
+        )
+    )
+    try:
+        yield from _read_assigned(consumer, codec, topic, since)
+    finally:
+        consumer.close()
+
+
+def _read_assigned(
+    consumer: Consumer, codec: EventCodec, topic: str, since: datetime | None
+) -> Iterator[Event]:
+    starts = _start_offsets(consumer, topic, since)
+    ends = {p: consumer.get_watermark_offsets(tp, timeout=TIMEOUT_S)[1] for p, tp in starts}
+    todo = [tp for p, tp in starts if tp.offset < ends[p]]
+    if not todo:
+        return
+    consumer.assign(todo)
+    positions = {tp.partition: tp.offset for tp in todo}
+    while any(positions[p] < ends[p] for p in positions):
+        msg = consumer.poll(TIMEOUT_S)
+        if msg is None:
+            raise KafkaTransportError(f"no record from {topic} within {TIMEOUT_S:.0f} s")
+        error = msg.error()
+        if error is not None:
+            raise KafkaTransportError(f"reading {topic}: {error.str()}")
+        positions[int(msg.partition() or 0)] = int(msg.offset() or 0) + 1
+        event = _decode(codec, msg.value(), topic)
+        if event is not None:
+            yield event
+
+
+def _decode(codec: EventCodec, value: bytes | None, topic: str) -> Event | None:
+    if value is None:
+        return None
+    try:
+        return codec.decode(value)
+    except (CodecError, RecursionError) as exc:
+        log.warning("passing over an undecodable record on %s: %s", topic, exc)
+        return None
+
+
+def _start_offsets(
+    consumer: Consumer, topic: str, since: datetime | None
+) -> list[tuple[int, TopicPartition]]:
+    metadata = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
+    if metadata is None or metadata.error is not None or not metadata.partitions:
+        raise KafkaTransportError(f"topic {topic} does not exist or has no partitions")
+    partitions = sorted(metadata.partitions)
+    if since is None:
+        found = [TopicPartition(topic, p, -1) for p in partitions]
+    else:
+        millis = int(since.timestamp() * 1000)
+        asked = [TopicPartition(topic, p, millis) for p in partitions]
+        found = consumer.offsets_for_times(asked, timeout=TIMEOUT_S)
+    result = []
+    for tp in found:
+        low, high = consumer.get_watermark_offsets(tp, timeout=TIMEOUT_S)
+        offset = high if since is not None and tp.offset < 0 else max(tp.offset, low)
+        result.append((tp.partition, TopicPartition(topic, tp.partition, offset)))
+    return result
