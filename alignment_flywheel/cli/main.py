@@ -8,7 +8,18 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from alignment_flywheel.cli import demo, gate, infra, release, review, schemas, serve, topics
+from alignment_flywheel.cli import (
+    demo,
+    gate,
+    incident,
+    infra,
+    refine,
+    release,
+    review,
+    schemas,
+    serve,
+    topics,
+)
 from alignment_flywheel.cli.context import CliContext
 from alignment_flywheel.config import load_settings
 from alignment_flywheel.errors import FlywheelError
@@ -27,6 +38,9 @@ app.add_typer(gate.app, name="gate")
 app.add_typer(review.app, name="review")
 app.add_typer(release.app, name="release")
 app.command("serve")(serve.serve)
+app.add_typer(incident.app, name="incident")
+app.add_typer(incident.intake_app, name="intake")
+app.add_typer(refine.app, name="refine")
 
 
 @app.callback()

@@ -1,0 +1,52 @@
+"""`flywheel refine run`: the refinement worker (clusters in, patches with evidence out)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.enforcement import load_policy
+from alignment_flywheel.oracle.artifact import load_artifact
+from alignment_flywheel.oracle.loader import oracle_path, risk_policy_path
+from alignment_flywheel.processors.app import run_worker
+from alignment_flywheel.processors.refinement import RefinementTopics, build_refinement
+from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
+
+app = typer.Typer(help="Refinement: patches for the top failure clusters.", no_args_is_help=True)
+_T, _R = RefinementTopics(), ReleaseTopics()
+
+
+@app.command("run")
+@reports_errors
+def run(
+    ctx: typer.Context,
+    *,
+    app_id: Annotated[str, typer.Option("--app-id")] = "flywheel-refinement",
+    proposals: Annotated[str, typer.Option("--proposals-topic")] = _T.proposals,
+    verdicts: Annotated[str, typer.Option("--verdicts-topic")] = _T.verdicts,
+    reviews: Annotated[str, typer.Option("--reviews-topic")] = _T.reviews,
+    findings: Annotated[str, typer.Option("--findings-topic")] = _T.findings,
+    clusters: Annotated[str, typer.Option("--clusters-topic")] = _T.clusters,
+    patches: Annotated[str, typer.Option("--patches-topic")] = _T.patches,
+    dead_letters: Annotated[str, typer.Option("--dead-letter-topic")] = _T.dead_letters,
+    releases: Annotated[str, typer.Option("--releases-topic")] = _R.releases,
+    min_members: Annotated[int, typer.Option("--min-members")] = 3,
+    fp_budget: Annotated[float, typer.Option("--fp-budget")] = 0.01,
+) -> None:
+    """Run the refinement worker until SIGTERM/Ctrl-C."""
+    settings = cli_context(ctx).settings
+    genesis = load_artifact(oracle_path(settings))
+    follower = ReleaseFollower(settings, genesis, topics=ReleaseTopics(patches, releases)).start()
+    topics = RefinementTopics(
+        proposals, verdicts, reviews, findings, clusters, patches, dead_letters
+    )
+    worker = build_refinement(
+        settings, follower, load_policy(risk_policy_path(settings)), app_id=app_id,
+        topics=topics, min_members=min_members, fp_budget=fp_budget,
+    )  # fmt: skip
+    try:
+        run_worker(worker.app)
+    finally:
+        follower.stop()

@@ -1,0 +1,120 @@
+"""The history refinement proves its patches on: recent benign cases, human labels, findings.
+
+Built from the live topics by the refinement processor (bounded, newest kept):
+
+* proposals (``ProposalSubmitted``) and their enforced verdicts are joined (whichever comes
+  first waits for the other); an ALLOW makes the proposal a benign case, kept in a reservoir of at
+  most ``max_benign`` by reservoir sampling, so it is a fair sample of all traffic seen;
+* a human review (``ReviewDecided``) labels its proposal: APPROVE is safe, DENY unsafe;
+* findings (``FindingRaised``) are kept by id, as the members and variants of clusters.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from alignment_flywheel.events import (
+    Decision,
+    Event,
+    FindingRaised,
+    FindingSource,
+    Proposal,
+    ProposalSubmitted,
+    ReviewDecided,
+    ReviewOutcome,
+    VerdictIssued,
+)
+from alignment_flywheel.governance.refinement import Case
+
+V = TypeVar("V")
+
+
+def _bounded_put(store: OrderedDict[uuid.UUID, V], key: uuid.UUID, value: V, limit: int) -> None:
+    store[key] = value
+    store.move_to_end(key)
+    while len(store) > limit:
+        store.popitem(last=False)
+
+
+@dataclass
+class History:
+    max_pending: int = 100_000
+    max_benign: int = 5_000
+    max_findings: int = 100_000
+    max_labels: int = 10_000
+    seed: int = 0
+    pending: OrderedDict[uuid.UUID, Proposal] = field(default_factory=OrderedDict)
+    early: OrderedDict[uuid.UUID, Decision] = field(default_factory=OrderedDict)
+    benign: list[Case] = field(default_factory=list)
+    labels: OrderedDict[uuid.UUID, bool] = field(default_factory=OrderedDict)
+    findings: OrderedDict[uuid.UUID, FindingRaised] = field(default_factory=OrderedDict)
+    seen_allowed: int = 0
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, ProposalSubmitted):
+            proposal = event.proposal
+            early = self.early.pop(proposal.proposal_id, None)
+            if early is None:
+                _bounded_put(self.pending, proposal.proposal_id, proposal, self.max_pending)
+            elif early is Decision.ALLOW:
+                self._benign(proposal)
+        elif isinstance(event, VerdictIssued) and event.enforced:
+            self._verdict(event)
+        elif isinstance(event, ReviewDecided):
+            self._label(event)
+        elif isinstance(event, FindingRaised):
+            _bounded_put(self.findings, event.finding_id, event, self.max_findings)
+
+    def _verdict(self, event: VerdictIssued) -> None:
+        proposal = self.pending.pop(event.proposal_id, None)
+        if proposal is None:
+            _bounded_put(self.early, event.proposal_id, event.decision, self.max_pending)
+        elif event.decision is Decision.ALLOW:
+            self._benign(proposal)
+
+    def _benign(self, proposal: Proposal) -> None:
+        self.seen_allowed += 1
+        case = Case(proposal, Decision.ALLOW)
+        if len(self.benign) < self.max_benign:
+            self.benign.append(case)
+            return
+        slot = self._rng.randrange(self.seen_allowed)
+        if slot < self.max_benign:
+            self.benign[slot] = case
+
+    def _label(self, event: ReviewDecided) -> None:
+        safe = event.outcome is ReviewOutcome.APPROVE
+        _bounded_put(self.labels, event.proposal_id, safe, self.max_labels)
+
+    def cases(self) -> list[Case]:
+        """Benign cases (with their labels where reviewed) and every other labelled case."""
+        labelled = {c.proposal.proposal_id for c in self.benign}
+        cases = [
+            Case(c.proposal, c.decision, self._safe(c.proposal.proposal_id)) for c in self.benign
+        ]
+        for finding in self.findings.values():
+            pid = finding.proposal.proposal_id
+            if pid in self.labels and pid not in labelled:
+                cases.append(Case(finding.proposal, finding.oracle_decision, self._safe(pid)))
+        return cases
+
+    def _safe(self, proposal_id: uuid.UUID) -> bool | None:
+        return self.labels.get(proposal_id)
+
+    def members(self, finding_ids: tuple[uuid.UUID, ...]) -> tuple[list[Proposal], list[Proposal]]:
+        """The proposals of a cluster's findings, and the red team's variants of them."""
+        members, variants = [], []
+        wanted = set(finding_ids)
+        for finding in self.findings.values():
+            if finding.finding_id in wanted:
+                members.append(finding.proposal)
+            elif finding.source is FindingSource.RED_TEAM and finding.parent_finding_id in wanted:
+                variants.append(finding.proposal)
+        return members, variants

@@ -1,0 +1,90 @@
+"""The intake processor: incidents become findings (see ``alignment_flywheel.governance.intake``).
+
+It consumes the incidents topic and publishes one ``FindingRaised`` per incident to the findings
+topic, judged by the oracle in force (the worker follows releases like a gate). An incident that
+cannot become a finding (no proposal in it) or does not decode is dead-lettered; any other failure
+stops the worker. The finding id follows from the incident id, so a restart re-emits the same
+findings and loses none (offsets commit after the findings are sent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.config import Settings
+from alignment_flywheel.errors import InvalidInputError
+from alignment_flywheel.events import IncidentReported
+from alignment_flywheel.governance.intake import Decider, incident_finding
+from alignment_flywheel.processors.app import agent, create_app
+from alignment_flywheel.processors.codec import FaustEventCodec
+from alignment_flywheel.processors.streams import DeadLetterWriter
+
+DEFAULT_APP_ID = "flywheel-intake"
+
+
+@dataclass(frozen=True)
+class IntakeTopics:
+    incidents: str = "flywheel.incidents"
+    findings: str = "flywheel.findings"
+    dead_letters: str = "flywheel.deadletter"
+
+
+class Intake:
+    """The intake app. Build with :func:`build_intake`."""
+
+    def __init__(
+        self, settings: Settings, decider: Decider, *, app_id: str, topics: IntakeTopics
+    ) -> None:
+        self.topics = topics
+        self.decider = decider
+        self.findings_sent = 0
+        self._settings = settings
+        self._codec = EventCodec.from_settings(settings)
+        self.app = create_app(settings, app_id)
+        app = self.app
+        self._source = _raw_topic(app, topics.incidents)
+        self._findings = app.topic(
+            topics.findings, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
+        )
+        self._dead = DeadLetterWriter(
+            _raw_topic(app, topics.dead_letters),
+            self._codec,
+            producer=settings.identity,
+            group=app_id,
+        )
+        agent(app, self._source, name="intake")(self._run)
+
+    async def _run(self, stream: Any) -> None:
+        async for record in stream.events():
+            message = record.message
+            if message.value is None:
+                continue
+            try:
+                incident = self._codec.decode(message.value)
+                if not isinstance(incident, IncidentReported):
+                    raise InvalidInputError(
+                        f"expected an IncidentReported, got {incident.event_type()}"
+                    )
+                finding = incident_finding(incident, self.decider, self._settings.identity)
+            except InvalidInputError as exc:
+                await self._dead.publish(message, exc)
+                continue
+            pending = await self._findings.send(key=finding.envelope.key.encode(), value=finding)
+            await pending
+            self.findings_sent += 1
+
+
+def _raw_topic(app: Any, name: str) -> Any:
+    return app.topic(name, value_serializer="raw", key_serializer="raw")
+
+
+def build_intake(
+    settings: Settings,
+    decider: Decider,
+    *,
+    app_id: str = DEFAULT_APP_ID,
+    topics: IntakeTopics | None = None,
+) -> Intake:
+    return Intake(settings, decider, app_id=app_id, topics=topics or IntakeTopics())

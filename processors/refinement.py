@@ -1,0 +1,133 @@
+"""The refinement processor: top clusters in, patches with regression evidence out.
+
+It folds the live topics into a :class:`~alignment_flywheel.governance.history.History`
+(proposals and their verdicts for the benign history, reviews for labels, findings for cluster
+members and red-team variants) and, for each ``ClusterUpdated`` that is OPEN with at least
+``min_members`` members, runs :func:`~alignment_flywheel.governance.refinement.refine` on the
+stable oracle in force (the worker follows releases). A qualifying patch is published as
+``PatchProposed`` (its id derived from the cluster id and size, so a re-delivered cluster update
+proposes the same patch id); when none qualifies, the reason is logged and kept in ``declined``.
+
+One refinement worker runs per cluster (its history spans every partition). History is in memory
+and fills again from live traffic after a restart; clusters are re-read from the compacted
+clusters topic by the faust consumer's committed offsets.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.config import Settings
+from alignment_flywheel.enforcement import RiskPolicy
+from alignment_flywheel.events import ClusterStatus, ClusterUpdated, Event
+from alignment_flywheel.governance.history import History
+from alignment_flywheel.governance.refinement import Cluster, Refined, refine
+from alignment_flywheel.processors.app import agent, create_app
+from alignment_flywheel.processors.codec import FaustEventCodec
+from alignment_flywheel.processors.streams import DeadLetterWriter, decoded
+from alignment_flywheel.release.follower import ReleaseFollower
+
+log = logging.getLogger(__name__)
+DEFAULT_APP_ID = "flywheel-refinement"
+PATCH_NAMESPACE = uuid.UUID("3c0e9a7b-52f4-4a38-8d1e-6b2f7c9e0d14")
+
+
+@dataclass(frozen=True)
+class RefinementTopics:
+    proposals: str = "flywheel.proposals"
+    verdicts: str = "flywheel.verdicts"
+    reviews: str = "flywheel.reviews"
+    findings: str = "flywheel.findings"
+    clusters: str = "flywheel.clusters"
+    patches: str = "flywheel.patches"
+    dead_letters: str = "flywheel.deadletter"
+
+
+class Refinement:
+    """The refinement app. Build with :func:`build_refinement`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        follower: ReleaseFollower,
+        policy: RiskPolicy,
+        *,
+        app_id: str = DEFAULT_APP_ID,
+        topics: RefinementTopics | None = None,
+        min_members: int = 3,
+        fp_budget: float = 0.01,
+    ) -> None:
+        self.topics = topics or RefinementTopics()
+        self.follower = follower
+        self.policy = policy
+        self.history = History()
+        self.min_members = min_members
+        self.fp_budget = fp_budget
+        self.proposed: list[uuid.UUID] = []
+        self.declined: dict[uuid.UUID, str] = {}
+        self._settings = settings
+        self._codec = EventCodec.from_settings(settings)
+        self.app = create_app(settings, app_id)
+        self._declare(app_id)
+
+    def _declare(self, app_id: str) -> None:
+        app, names = self.app, self.topics
+        self._patches = app.topic(
+            names.patches, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
+        )
+        self._dead = DeadLetterWriter(
+            _raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
+            group=app_id,
+        )  # fmt: skip
+        for name in (names.proposals, names.verdicts, names.reviews, names.findings):
+            agent(app, _raw_topic(app, name), name=f"history-{name}")(self._record)
+        agent(app, _raw_topic(app, names.clusters), name="clusters")(self._on_clusters)
+
+    async def _record(self, stream: Any) -> None:
+        async for event in decoded(stream, self._codec, self._dead):
+            self.history.add(event)
+
+    async def _on_clusters(self, stream: Any) -> None:
+        async for event in decoded(stream, self._codec, self._dead):
+            if isinstance(event, ClusterUpdated):
+                await self.consider(event)
+
+    async def consider(self, update: ClusterUpdated) -> Event | None:
+        """Refine one cluster update; publish and return the patch if one qualifies."""
+        if update.status is not ClusterStatus.OPEN or update.size < self.min_members:
+            return None
+        members, variants = self.history.members(update.sample_finding_ids)
+        if len(members) < self.min_members:
+            self.declined[update.cluster_id] = f"only {len(members)} member proposals known"
+            return None
+        cluster = Cluster(f"c{update.cluster_id.hex[:12]}", members, variants, update.severity)
+        base = self.follower.builder.artifact_for(self.follower.deployment.stable.digest)
+        result = refine(cluster, base, self.policy, self.history.cases(), fp_budget=self.fp_budget)
+        if not isinstance(result, Refined):
+            self.declined[update.cluster_id] = result.reason
+            log.warning("cluster %s: no patch: %s", update.cluster_id, result.reason)
+            return None
+        patch_id = uuid.uuid5(PATCH_NAMESPACE, f"{update.cluster_id}/{update.size}")
+        patch = result.patch.model_copy(
+            update={"patch_id": patch_id, "cluster_ids": (update.cluster_id,),
+                    "finding_ids": tuple(update.sample_finding_ids)}
+        )  # fmt: skip
+        event = patch.to_event(self._settings.identity)
+        pending = await self._patches.send(key=event.envelope.key.encode(), value=event)
+        await pending
+        self.proposed.append(patch_id)
+        return event
+
+
+def _raw_topic(app: Any, name: str) -> Any:
+    return app.topic(name, value_serializer="raw", key_serializer="raw")
+
+
+def build_refinement(
+    settings: Settings, follower: ReleaseFollower, policy: RiskPolicy, **options: Any
+) -> Refinement:
+    return Refinement(settings, follower, policy, **options)

@@ -1,0 +1,83 @@
+"""The intake worker on the real broker: incidents become findings, bad ones dead letters."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.producer import EventProducer
+from alignment_flywheel.events import (
+    DeadLettered,
+    Decision,
+    FindingRaised,
+    IncidentKind,
+    Severity,
+)
+from alignment_flywheel.governance.intake import finding_id_for, incident_report
+from tests.support.gate_worker import stop_gate_worker
+from tests.support.kafka import collect_events
+from tests.support.oracles import proposal
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_incidents_become_findings_and_one_without_its_proposal_is_dead_lettered(
+    kafka_settings: Settings,
+    make_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    names = {
+        "--incidents-topic": make_topic(unique_name("incidents"), partitions=3),
+        "--findings-topic": make_topic(unique_name("findings"), partitions=3),
+        "--dead-letter-topic": make_topic(unique_name("dlq")),
+        "--patches-topic": make_topic(unique_name("patches")),
+        "--releases-topic": make_topic(unique_name("releases")),
+    }
+    harmful = incident_report(
+        proposal(arguments={"cmd": "rm -rf /srv/data"}), kind=IncidentKind.HARM,
+        severity=Severity.CRITICAL, description="deleted data", reporter="ops",
+    )  # fmt: skip
+    missing = incident_report(
+        proposal(), kind=IncidentKind.FALSE_POSITIVE, severity=Severity.LOW, description="x",
+        reporter="ops",
+    ).model_copy(update={"proposal": None})  # fmt: skip
+    codec = EventCodec.from_settings(kafka_settings)
+    with EventProducer(kafka_settings, codec) as producer:
+        producer.send(names["--incidents-topic"], harmful)
+        producer.send(names["--incidents-topic"], missing)
+    command = [str(Path(sys.executable).with_name("flywheel")), "intake", "run"]
+    command += ["--app-id", unique_name("intake")]
+    for option, topic in names.items():
+        command += [option, topic]
+    env = {
+        **os.environ,
+        "FLYWHEEL_BOOTSTRAP_SERVERS": kafka_settings.effective_bootstrap_servers,
+        "FLYWHEEL_STATE_DIR": str(tmp_path / "state"),
+    }
+    with (tmp_path / "intake.log").open("wb") as log:
+        worker = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        findings = collect_events(
+            kafka_settings, codec, names["--findings-topic"], group=unique_name("f"), count=1,
+            dead_letter_topic=unique_name("x"),
+        )  # fmt: skip
+        letters = collect_events(
+            kafka_settings, codec, names["--dead-letter-topic"], group=unique_name("d"), count=1,
+            dead_letter_topic=unique_name("y"),
+        )  # fmt: skip
+    finally:
+        stop_gate_worker(worker)
+    log_text = (tmp_path / "intake.log").read_text()[-3000:]
+    (finding,) = findings
+    assert isinstance(finding, FindingRaised), log_text
+    assert finding.finding_id == finding_id_for(harmful.incident_id)
+    assert finding.oracle_decision is Decision.BLOCK
+    (letter,) = letters
+    assert isinstance(letter, DeadLettered)
+    assert "does not carry proposal" in letter.reason

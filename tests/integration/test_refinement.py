@@ -1,0 +1,127 @@
+"""The refinement worker on the real broker: a cluster of violations becomes a patch with its
+regression evidence, built from the history it read off the topics."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.producer import EventProducer
+from alignment_flywheel.enforcement import build_enforcer, verdict_event
+from alignment_flywheel.events import (
+    ClusterStatus,
+    ClusterUpdated,
+    Decision,
+    Event,
+    FindingRaised,
+    FindingSource,
+    PatchProposed,
+    ProposalSubmitted,
+    Severity,
+    new_envelope,
+)
+from alignment_flywheel.governance.norms import example_proposal as made
+from alignment_flywheel.oracle.loader import load_oracle
+from alignment_flywheel.patches import Patch, apply_patch
+from tests.support.gate_worker import stop_gate_worker
+from tests.support.kafka import collect_events
+
+REPO = Path(__file__).resolve().parents[2]
+MEMBERS = [
+    "chmod -R 777 /srv/app", "sudo chmod -R 0777 /var/www", "cd /data && chmod -R a+rwx .",
+]  # fmt: skip
+BENIGN = ["ls -la", "chmod 644 notes.txt", "grep -R todo src", "git status", "chmod +x run.sh"]
+
+
+def history(settings: Settings) -> list[tuple[str, Event]]:
+    """Benign proposals with their ALLOW verdicts, and the cluster's findings."""
+    enforcer = build_enforcer(settings)
+    events: list[tuple[str, Event]] = []
+    for i in range(200):
+        proposal = made("shell.exec", {"cmd": f"{BENIGN[i % len(BENIGN)]} {i}"})
+        submitted = ProposalSubmitted(
+            envelope=new_envelope("t", str(proposal.proposal_id)), proposal=proposal
+        )
+        verdict = verdict_event(enforcer.decide(proposal), proposal, producer="t")
+        assert verdict.decision is Decision.ALLOW
+        events += [("proposals", submitted), ("verdicts", verdict)]
+    for command in MEMBERS:
+        finding = FindingRaised(
+            envelope=new_envelope("t", "f"), finding_id=uuid.uuid4(), source=FindingSource.INCIDENT,
+            proposal=made("shell.exec", {"cmd": command}), oracle_version=1,
+            oracle_decision=Decision.ALLOW, description="world-writable files",
+        )  # fmt: skip
+        events.append(("findings", finding))
+    return events
+
+
+def test_a_cluster_becomes_a_patch_with_evidence(
+    kafka_settings: Settings, make_topic: Callable[..., str], unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    names = {
+        key: make_topic(unique_name(key), partitions=3 if key in ("proposals", "verdicts") else 1)
+        for key in ("proposals", "verdicts", "reviews", "findings", "clusters", "patches",
+                    "releases", "dead-letter")
+    }  # fmt: skip
+    codec = EventCodec.from_settings(kafka_settings)
+    events = history(kafka_settings)
+    findings = [e for _, e in events if isinstance(e, FindingRaised)]
+    now = datetime.now(UTC)
+    cluster = ClusterUpdated(
+        envelope=new_envelope("t", "c"), cluster_id=uuid.uuid4(), signature="chmod -R",
+        features=("cmd.word=chmod", "cmd.flag=-R"), size=3,
+        sample_finding_ids=tuple(f.finding_id for f in findings), tools=("shell.exec",),
+        severity=Severity.HIGH, rank_score=1.0, first_seen=now, last_seen=now,
+        status=ClusterStatus.OPEN,
+    )  # fmt: skip
+    with EventProducer(kafka_settings, codec) as producer:
+        for topic, event in events:
+            producer.send(names[topic], event)
+    command = [str(Path(sys.executable).with_name("flywheel")), "refine", "run"]
+    command += ["--app-id", unique_name("refine")]
+    for key, topic in names.items():
+        command += [f"--{key}-topic", topic]
+    env = {
+        **os.environ,
+        "FLYWHEEL_BOOTSTRAP_SERVERS": kafka_settings.effective_bootstrap_servers,
+        "FLYWHEEL_STATE_DIR": str(tmp_path / "state"),
+    }
+    with (tmp_path / "refine.log").open("wb") as log:
+        worker = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    got: list[Event] = []
+    try:
+        # The worker reads history and clusters on separate agents: re-send the (idempotent)
+        # cluster update until the worker knows its members and proposes the patch.
+        for _ in range(12):
+            with EventProducer(kafka_settings, codec) as producer:
+                producer.send(names["clusters"], cluster)
+            got = collect_events(
+                kafka_settings, codec, names["patches"], group=unique_name("p"), count=1,
+                dead_letter_topic=unique_name("x"), idle_timeout=5,
+            )  # fmt: skip
+            if got:
+                break
+    finally:
+        stop_gate_worker(worker)
+    assert got, (tmp_path / "refine.log").read_text()[-3000:]
+    (event,) = got
+    assert isinstance(event, PatchProposed)
+    patch = Patch.from_event(event)
+    assert patch.cluster_ids == (cluster.cluster_id,)
+    assert patch.regression is not None and patch.regression.passed
+    assert patch.regression.benign == 200 and patch.regression.false_positives == 0
+    target = apply_patch(load_oracle(kafka_settings).artifact, patch)
+    patched = build_enforcer(kafka_settings)
+    patched.swap_oracle(
+        __import__("alignment_flywheel.oracle.rules", fromlist=["RuleOracle"]).RuleOracle(target)
+    )
+    unseen = made("shell.exec", {"cmd": "chmod -R 777 /home/alice"})
+    assert patched.decide(unseen).decision is Decision.BLOCK
