@@ -80,6 +80,14 @@ class Settings(BaseSettings):
         default=None,
         description="The enforcement risk policy (YAML). None: policies/risk-policy.yaml.",
     )
+    trust_root_path: Path | None = Field(
+        default=None,
+        description="The signed trust root file to bootstrap from. "
+        "None: <state_dir>/trust/root.json.",
+    )
+    keys_dir: Path | None = Field(
+        default=None, description="Where named signing keys are kept. None: <state_dir>/keys."
+    )
     review_timeout_s: float = Field(
         default=300.0, gt=0, description="How long an escalated SDK call waits for a human."
     )
@@ -119,6 +127,14 @@ class Settings(BaseSettings):
     def journal_dir(self) -> Path:
         """Where the SDK spills decision records it could not yet publish."""
         return self.state_dir / "journal"
+
+    @property
+    def effective_trust_root_path(self) -> Path:
+        return self.trust_root_path or self.state_dir / "trust" / "root.json"
+
+    @property
+    def effective_keys_dir(self) -> Path:
+        return self.keys_dir or self.state_dir / "keys"
 
     @property
     def effective_clickhouse_url(self) -> str:

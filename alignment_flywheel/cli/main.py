@@ -13,12 +13,15 @@ from alignment_flywheel.cli import (
     gate,
     incident,
     infra,
+    keys,
+    patch,
     refine,
     release,
     review,
     schemas,
     serve,
     topics,
+    trust,
 )
 from alignment_flywheel.cli.context import CliContext
 from alignment_flywheel.config import load_settings
@@ -38,6 +41,9 @@ app.add_typer(gate.app, name="gate")
 app.add_typer(review.app, name="review")
 app.add_typer(release.app, name="release")
 app.command("serve")(serve.serve)
+app.add_typer(keys.app, name="keys")
+app.add_typer(trust.app, name="trust")
+app.add_typer(patch.app, name="patch")
 app.add_typer(incident.app, name="incident")
 app.add_typer(incident.intake_app, name="intake")
 app.add_typer(refine.app, name="refine")

@@ -113,3 +113,12 @@ def test_load_settings_without_the_factory_reads_the_process_environment(monkeyp
     monkeypatch.delenv("FLYWHEEL_CONFIG", raising=False)
     monkeypatch.setenv("FLYWHEEL_STATE_DIR", str(tmp_path / "elsewhere"))
     assert load_settings().state_dir == Path(tmp_path / "elsewhere")
+
+
+def test_trust_root_and_keys_default_under_the_state_dir(settings_factory, tmp_path) -> None:
+    settings = settings_factory()
+    assert settings.effective_trust_root_path == tmp_path / "state" / "trust" / "root.json"
+    assert settings.effective_keys_dir == tmp_path / "state" / "keys"
+    chosen = settings_factory(trust_root_path=tmp_path / "r.json", keys_dir=tmp_path / "k")
+    assert chosen.effective_trust_root_path == tmp_path / "r.json"
+    assert chosen.effective_keys_dir == tmp_path / "k"

@@ -1,0 +1,129 @@
+"""Patch approvals: signing a patch, the ``PatchApproved`` event, and DSSE envelope files.
+
+Rules:
+
+* An approval is Ed25519 over ``PAE(PAYLOAD_TYPE, patch_body(patch))`` by one key, claiming one
+  role; it travels as ``PatchApproved`` (key id, role, raw signature bytes), keyed by patch id.
+* :func:`export_envelope` puts the patch body and every approval's signature into one envelope.
+  :func:`import_envelope` reads it back (strictly, see :mod:`.signing`): the patch from the
+  payload, and one ``PatchApproved`` per signature with the role the trust root gives that key;
+  a key holding several patch roles is ambiguous and refused (:class:`MalformedError`).
+  Importing verifies nothing: pass the result to :class:`~.verify.PatchVerifier`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import ValidationError
+
+from alignment_flywheel.events import PatchApproved, PatchProposed, new_envelope
+from alignment_flywheel.patches.errors import MalformedError
+from alignment_flywheel.patches.model import PAYLOAD_TYPE, Patch, patch_body
+from alignment_flywheel.patches.operations import PatchApplyError, parse_operations
+from alignment_flywheel.patches.signing import (
+    MAX_ENVELOPE_BYTES,
+    Envelope,
+    Signature,
+    key_id,
+    parse_envelope,
+    sign,
+)
+from alignment_flywheel.patches.trust import TrustRoot
+
+PATCH_ROLES = ("author", "approver", "releaser")
+
+
+def approve(
+    patch: Patch,
+    private: Ed25519PrivateKey,
+    *,
+    role: str,
+    producer: str,
+    automatic: bool = False,
+) -> PatchApproved:
+    """``private``'s signature of ``patch`` in ``role``, as a ``PatchApproved`` event."""
+    return PatchApproved(
+        envelope=new_envelope(producer, str(patch.patch_id)),
+        patch_id=patch.patch_id,
+        key_id=key_id(private.public_key()),
+        role=role,
+        signature=sign(private, PAYLOAD_TYPE, patch_body(patch)),
+        automatic=automatic,
+    )
+
+
+def patch_from_event(event: PatchProposed) -> Patch:
+    """The patch of a ``PatchProposed``; MalformedError if its operations do not parse."""
+    try:
+        return Patch.from_event(event)
+    except (PatchApplyError, ValidationError) as exc:
+        raise MalformedError(f"patch {event.patch_id}: {exc}") from None
+
+
+def export_envelope(patch: Patch, approvals: Iterable[PatchApproved]) -> Envelope:
+    """One envelope with the patch body and the signature of every approval of it."""
+    entries: dict[str, Signature] = {}
+    for approval in approvals:
+        if approval.patch_id == patch.patch_id:
+            entries.setdefault(
+                approval.key_id,
+                Signature(keyid=approval.key_id, sig=base64.b64encode(approval.signature).decode()),
+            )
+    if not entries:
+        raise MalformedError(f"patch {patch.patch_id} has no approval to export")
+    return Envelope(
+        payloadType=PAYLOAD_TYPE,
+        payload=base64.b64encode(patch_body(patch)).decode(),
+        signatures=list(entries.values()),
+    )
+
+
+def import_envelope(
+    data: bytes | str,
+    root: TrustRoot,
+    *,
+    producer: str,
+    max_bytes: int = MAX_ENVELOPE_BYTES,
+) -> tuple[Patch, list[PatchApproved]]:
+    """The patch and its approvals from an envelope file (nothing verified yet)."""
+    envelope = parse_envelope(data, max_bytes=max_bytes)
+    if envelope.payloadType != PAYLOAD_TYPE:
+        raise MalformedError(f"payload type {envelope.payloadType!r} is not a patch")
+    patch = _patch_of(envelope.body)
+    approvals = [
+        PatchApproved(
+            envelope=new_envelope(producer, str(patch.patch_id)),
+            patch_id=patch.patch_id,
+            key_id=entry.keyid,
+            role=_role_of(root, entry.keyid),
+            signature=entry.signature,
+        )
+        for entry in envelope.signatures
+    ]
+    return patch, approvals
+
+
+def _patch_of(body: bytes) -> Patch:
+    try:
+        document = json.loads(body)
+        if not isinstance(document, dict):
+            raise ValueError("the payload is not a JSON object")
+        document["operations"] = parse_operations(document.get("operations"))
+        patch = Patch.model_validate(document)
+    except (ValueError, ValidationError, PatchApplyError) as exc:
+        raise MalformedError(f"envelope payload is not a patch: {exc}") from None
+    if patch_body(patch) != body:
+        raise MalformedError("envelope payload is not the canonical body of its patch")
+    return patch
+
+
+def _role_of(root: TrustRoot, keyid: str) -> str:
+    roles = [role for role in root.roles_of(keyid) if role in PATCH_ROLES]
+    if len(roles) > 1:
+        raise MalformedError(f"key {keyid[:12]} holds roles {', '.join(roles)}: ambiguous")
+    # an unknown key keeps a placeholder role: the verifier reports UNKNOWN_KEY for it
+    return roles[0] if roles else "unknown"

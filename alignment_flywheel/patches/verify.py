@@ -1,0 +1,254 @@
+"""Verifying a signed patch against the trusted root and the oracle in force.
+
+:meth:`PatchVerifier.verify` runs these checks in this fixed order and stops at the first failure
+(the model is python-tuf's trusted-metadata state machine: one order, one error type per rule):
+
+1. **Base**: the patch's base digest (and base version) is the current oracle's
+   (:class:`BaseMismatchError`, BASE_MISMATCH). A patch made for an older oracle stops here.
+2. **Version**: the target version is strictly greater than the current version; an older one is
+   a rollback (:class:`RollbackError`), an equal one a replay (:class:`ReplayError`), both
+   VERSION_NOT_INCREASING.
+3. **Signatures**, each approval in turn: it is for this patch (:class:`MalformedError`); its key
+   is in the trust root (:class:`UnknownKeyError`); its signature verifies over
+   ``PAE(PAYLOAD_TYPE, patch_body(patch))`` (:class:`BadSignatureError`, so a tampered body fails
+   here); its key holds the role the approval claims (:class:`WrongRoleError`). One bad approval
+   rejects the patch: nothing is silently ignored.
+4. **Thresholds**: for each required role (author, then approver) at least the role's threshold of
+   distinct keys approved in that role (:class:`ThresholdNotMetError`). The author's own sign-off
+   is a ``PatchApproved`` with role ``author``.
+5. **Freshness**: the trust root has not expired (:class:`ExpiredRootError`), nor the patch
+   (``expires``, :class:`ExpiredPatchError`), both EXPIRED.
+
+:meth:`PatchVerifier.verify_envelope` first parses an exported envelope file: its size
+(:class:`OversizedEnvelopeError`), then its format (:class:`MalformedError`), both MALFORMED and
+before any signature is checked; then the same five steps.
+
+Verifying never changes anything: the caller applies the patch (``apply_patch``) only after
+``verify`` returns, and sets the new current oracle with :meth:`PatchVerifier.advance`. Every
+failure is counted by reason in :class:`RejectionCounter` and becomes a ``PatchRejected``
+(security=True) with :func:`rejection_event`. Errors reading the inputs (Kafka, files) are
+``TransportError``/``InvalidInputError`` and are never counted as rejections.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+from alignment_flywheel.events import (
+    PatchApproved,
+    PatchRejected,
+    PatchRejectionReason,
+    new_envelope,
+)
+from alignment_flywheel.patches.approvals import import_envelope
+from alignment_flywheel.patches.errors import (
+    BadSignatureError,
+    BaseMismatchError,
+    ExpiredPatchError,
+    ExpiredRootError,
+    MalformedError,
+    PatchSecurityError,
+    ReplayError,
+    RollbackError,
+    ThresholdNotMetError,
+    UnknownKeyError,
+    WrongRoleError,
+)
+from alignment_flywheel.patches.model import PAYLOAD_TYPE, Patch, patch_body
+from alignment_flywheel.patches.signing import (
+    MAX_ENVELOPE_BYTES,
+    public_from_hex,
+    signature_valid,
+)
+from alignment_flywheel.patches.trust import Role, TrustRoot
+
+REQUIRED_ROLES: tuple[Role, ...] = ("author", "approver")
+
+
+@dataclass(frozen=True)
+class OracleHead:
+    """The oracle in force: its version and digest."""
+
+    version: int
+    digest: str
+
+
+@dataclass
+class RejectionCounter:
+    """Rejections by reason, readable by the caller (metrics, tests, benchmarks)."""
+
+    counts: Counter[PatchRejectionReason] = field(default_factory=Counter)
+
+    def record(self, reason: PatchRejectionReason) -> None:
+        self.counts[reason] += 1
+
+    def __getitem__(self, reason: PatchRejectionReason) -> int:
+        return self.counts[reason]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def snapshot(self) -> dict[str, int]:
+        return {reason.value: count for reason, count in sorted(self.counts.items())}
+
+
+@dataclass(frozen=True)
+class VerifiedPatch:
+    """A patch that passed every check, and the keys that signed it per role."""
+
+    patch: Patch
+    signers: MappingProxyType[str, frozenset[str]]
+
+
+class PatchVerifier:
+    """Holds the trusted root and the current oracle; verifies patches against them."""
+
+    def __init__(
+        self,
+        root: TrustRoot,
+        head: OracleHead,
+        *,
+        counter: RejectionCounter | None = None,
+        required_roles: Sequence[Role] = REQUIRED_ROLES,
+    ) -> None:
+        self._root = root
+        self._head = head
+        self._required = tuple(required_roles)
+        self.counter = counter if counter is not None else RejectionCounter()
+
+    @property
+    def root(self) -> TrustRoot:
+        return self._root
+
+    @property
+    def head(self) -> OracleHead:
+        return self._head
+
+    def advance(self, head: OracleHead) -> None:
+        """Set the oracle in force, after the caller applied a verified patch."""
+        self._head = head
+
+    def trust(self, root: TrustRoot) -> None:
+        """Replace the trusted root (after :func:`.trust.rotate` accepted it)."""
+        self._root = root
+
+    def verify(
+        self, patch: Patch, approvals: Iterable[PatchApproved], now: datetime
+    ) -> VerifiedPatch:
+        """The verified patch, or the first failing check's error (counted)."""
+        try:
+            self._check_base(patch)
+            self._check_version(patch)
+            signers = self.check_signatures(patch, approvals)
+            self._check_thresholds(patch, signers)
+            self.check_freshness(patch, now)
+        except PatchSecurityError as exc:
+            self.counter.record(exc.reason)
+            raise
+        return VerifiedPatch(patch, MappingProxyType(signers))
+
+    def verify_envelope(
+        self, data: bytes | str, now: datetime, *, max_bytes: int = MAX_ENVELOPE_BYTES
+    ) -> VerifiedPatch:
+        """Parse an exported approval envelope (size, then format), then :meth:`verify` it."""
+        try:
+            patch, approvals = import_envelope(
+                data, self._root, producer="envelope", max_bytes=max_bytes
+            )
+        except PatchSecurityError as exc:
+            self.counter.record(exc.reason)
+            raise
+        return self.verify(patch, approvals, now)
+
+    def check_signatures(
+        self, patch: Patch, approvals: Iterable[PatchApproved]
+    ) -> dict[str, frozenset[str]]:
+        """Step 3 alone: role -> distinct key ids with a valid approval in that role."""
+        body = patch_body(patch)
+        found: dict[str, set[str]] = {}
+        for approval in approvals:
+            self._check_one(patch, body, approval)
+            found.setdefault(approval.role, set()).add(approval.key_id)
+        return {role: frozenset(keys) for role, keys in found.items()}
+
+    def check_freshness(self, patch: Patch, now: datetime) -> None:
+        """Step 5 alone."""
+        if self._root.expired(now):
+            raise ExpiredRootError(
+                f"trust root v{self._root.version} expired at {self._root.expires.isoformat()}"
+            )
+        if patch.expires is not None and now >= patch.expires:
+            raise ExpiredPatchError(
+                f"patch {patch.patch_id} expired at {patch.expires.isoformat()}"
+            )
+
+    def _check_base(self, patch: Patch) -> None:
+        head = self._head
+        if patch.base_digest != head.digest or patch.base_version != head.version:
+            raise BaseMismatchError(
+                f"patch {patch.patch_id} applies to v{patch.base_version} "
+                f"({patch.base_digest[:12]}); the oracle is v{head.version} ({head.digest[:12]})"
+            )
+
+    def _check_version(self, patch: Patch) -> None:
+        current, target = self._head.version, patch.target_version
+        if target < current:
+            raise RollbackError(f"patch {patch.patch_id} targets v{target}, older than v{current}")
+        if target == current:
+            raise ReplayError(f"patch {patch.patch_id} targets v{target}, the current version")
+
+    def _check_one(self, patch: Patch, body: bytes, approval: PatchApproved) -> None:
+        short = approval.key_id[:12]
+        if approval.patch_id != patch.patch_id:
+            raise MalformedError(f"an approval of {approval.patch_id} given for {patch.patch_id}")
+        entry = self._root.keys.get(approval.key_id)
+        if entry is None:
+            raise UnknownKeyError(f"key {short} is not in trust root v{self._root.version}")
+        public = public_from_hex(entry.public_key)
+        if not signature_valid(public, approval.signature, PAYLOAD_TYPE, body):
+            raise BadSignatureError(f"the signature of key {short} ({entry.name}) does not verify")
+        if approval.role not in self._root.roles_of(approval.key_id):
+            raise WrongRoleError(
+                f"key {short} ({entry.name}) signed as {approval.role!r} but holds "
+                f"{', '.join(self._root.roles_of(approval.key_id)) or 'no role'}"
+            )
+
+    def _check_thresholds(self, patch: Patch, signers: dict[str, frozenset[str]]) -> None:
+        for role in self._required:
+            have, need = len(signers.get(role, ())), self._root.roles[role].threshold
+            if have < need:
+                raise ThresholdNotMetError(
+                    f"patch {patch.patch_id}: {have} of {need} {role} signature(s)"
+                )
+
+
+def rejection_event(
+    patch_id: uuid.UUID, error: PatchSecurityError, *, rejected_by: str
+) -> PatchRejected:
+    """The ``PatchRejected`` (security=True) recording a failed check."""
+    return PatchRejected(
+        envelope=new_envelope(rejected_by, str(patch_id)),
+        patch_id=patch_id,
+        reason=error.reason,
+        security=True,
+        detail=f"{type(error).__name__}: {error}",
+        rejected_by=rejected_by,
+    )
+
+
+def human_rejection(patch_id: uuid.UUID, reason: str, *, rejected_by: str) -> PatchRejected:
+    """A human's refusal: HUMAN_REJECTED, security=False."""
+    return PatchRejected(
+        envelope=new_envelope(rejected_by, str(patch_id)),
+        patch_id=patch_id,
+        reason=PatchRejectionReason.HUMAN_REJECTED,
+        security=False,
+        detail=reason,
+        rejected_by=rejected_by,
+    )
