@@ -10,8 +10,9 @@ Every ``tick_s`` a timer:
 
 1. With no candidate, stages the oldest approved patch whose base is the stable digest and that
    was never released before (``ReleaseStaged`` at SHADOW; the release id is derived from the
-   patch id, so a patch rolled back is not staged again). "Approved" is the ``approved`` hook:
-   signature verification plugs in there.
+   patch id, so a patch rolled back is not staged again). "Approved" is the ``approved`` hook
+   (:class:`~alignment_flywheel.release.trusted.ReleaseGate`: the patch verifier against the trust
+   root); the rejections it collects are published as ``PatchRejected`` on the patches topic.
 2. With a candidate, judges it by the rollout policy (:func:`.rollout.judge`) and publishes
    ``ReleasePromoted`` (SHADOW to CANARY with the policy's canary fraction, CANARY to STABLE) or
    ``ReleaseRolledBack`` (restoring the stable version), each with the metrics that justified it
@@ -52,6 +53,7 @@ from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import DeadLetterWriter, decoded
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
+from alignment_flywheel.release.rebuild import PatchCheck
 from alignment_flywheel.release.rollout import Judgement, RolloutMetrics, RolloutPolicy, judge
 from alignment_flywheel.release.state import Candidate, ReleaseState
 
@@ -83,6 +85,7 @@ class ReleaseController:
         app_id: str = DEFAULT_APP_ID,
         topics: ControllerTopics | None = None,
         tick_s: float = 1.0,
+        check: PatchCheck | None = None,
     ) -> None:
         self.topics = topics or ControllerTopics()
         self.policy = policy
@@ -93,8 +96,9 @@ class ReleaseController:
         self._settings = settings
         self._codec = EventCodec.from_settings(settings)
         self.follower = ReleaseFollower(
-            settings, genesis, topics=ReleaseTopics(self.topics.patches, self.topics.releases)
-        )
+            settings, genesis, topics=ReleaseTopics(self.topics.patches, self.topics.releases),
+            check=check,
+        )  # fmt: skip
         self.app = create_app(settings, app_id)
         self._declare(app_id, tick_s)
 
@@ -102,6 +106,7 @@ class ReleaseController:
         app, names = self.app, self.topics
         events = FaustEventCodec(self._codec)
         self._releases = app.topic(names.releases, value_serializer=events, key_serializer="raw")
+        self._patches = app.topic(names.patches, value_serializer=events, key_serializer="raw")
         self._dead = DeadLetterWriter(
             _raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
             group=app_id,

@@ -26,6 +26,7 @@ from alignment_flywheel.oracle.loader import oracle_path
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.gate import DEFAULT_APP_ID, GateTopics, build_gate
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
+from alignment_flywheel.release.trusted import follower_check
 from alignment_flywheel.stack.kafka import admin_client
 
 app = typer.Typer(help="The gate: decides proposals on Kafka.", no_args_is_help=True)
@@ -66,7 +67,9 @@ def run(
     if follow:
         genesis = load_artifact(oracle_path(settings))
         topics_followed = ReleaseTopics(patches, releases)
-        follower = ReleaseFollower(settings, genesis, topics=topics_followed).start()
+        follower = ReleaseFollower(
+            settings, genesis, topics=topics_followed, check=follower_check(settings)
+        ).start()
         follower.attach_deployment(enforcer.deploy)
     gate = build_gate(settings, enforcer, app_id=app_id, topics=topics)
     try:

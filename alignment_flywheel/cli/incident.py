@@ -26,6 +26,7 @@ from alignment_flywheel.oracle.loader import oracle_path
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.intake import IntakeTopics, build_intake
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
+from alignment_flywheel.release.trusted import follower_check
 
 app = typer.Typer(help="Incidents: report a wrong verdict.", no_args_is_help=True)
 intake_app = typer.Typer(help="The intake worker: incidents into findings.", no_args_is_help=True)
@@ -86,7 +87,9 @@ def run(
     settings = cli_context(ctx).settings
     enforcer = build_enforcer(settings)
     genesis = load_artifact(oracle_path(settings))
-    follower = ReleaseFollower(settings, genesis, topics=ReleaseTopics(patches, releases)).start()
+    follower = ReleaseFollower(
+        settings, genesis, topics=ReleaseTopics(patches, releases), check=follower_check(settings)
+    ).start()
     follower.attach_deployment(enforcer.deploy)
     intake = build_intake(
         settings, enforcer, app_id=app_id, topics=IntakeTopics(incidents, findings, dead_letters)

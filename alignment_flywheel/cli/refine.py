@@ -13,6 +13,7 @@ from alignment_flywheel.oracle.loader import oracle_path, risk_policy_path
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.refinement import RefinementTopics, build_refinement
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
+from alignment_flywheel.release.trusted import follower_check
 
 app = typer.Typer(help="Refinement: patches for the top failure clusters.", no_args_is_help=True)
 _T, _R = RefinementTopics(), ReleaseTopics()
@@ -38,7 +39,9 @@ def run(
     """Run the refinement worker until SIGTERM/Ctrl-C."""
     settings = cli_context(ctx).settings
     genesis = load_artifact(oracle_path(settings))
-    follower = ReleaseFollower(settings, genesis, topics=ReleaseTopics(patches, releases)).start()
+    follower = ReleaseFollower(
+        settings, genesis, topics=ReleaseTopics(patches, releases), check=follower_check(settings)
+    ).start()
     topics = RefinementTopics(
         proposals, verdicts, reviews, findings, clusters, patches, dead_letters
     )

@@ -1,4 +1,5 @@
-"""`flywheel release`: the rollout of oracle versions: status, promote, rollback.
+"""`flywheel release`: the rollout of oracle versions: run (the controller), status, promote,
+rollback.
 
 ``status`` folds the patch and release topics (as every gate does) and shows the stable version,
 the candidate and its stage. ``promote`` and ``rollback`` publish the transition a releaser asks
@@ -7,6 +8,7 @@ for (``automatic`` false, the actor is the settings' identity); the gates follow
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,21 +18,34 @@ from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.producer import EventProducer
+from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import Event
 from alignment_flywheel.oracle.artifact import load_artifact
 from alignment_flywheel.oracle.loader import oracle_path
+from alignment_flywheel.processors.app import run_worker
+from alignment_flywheel.processors.release import ControllerTopics, build_controller
 from alignment_flywheel.release import commands
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
+from alignment_flywheel.release.rollout import DEFAULT_ROLLOUT, load_rollout_policy
+from alignment_flywheel.release.trusted import (
+    ReleaseGate,
+    chain_check,
+    follower_check,
+    trust_root_for,
+)
 
 app = typer.Typer(help="Oracle releases: status, promote, rollback.", no_args_is_help=True)
 _DEFAULT = ReleaseTopics()
+_CONTROLLER = ControllerTopics()
 PatchesTopic = Annotated[str, typer.Option("--patches-topic")]
 ReleasesTopic = Annotated[str, typer.Option("--releases-topic")]
 
 
 def _follower(settings: Settings, patches: str, releases: str) -> ReleaseFollower:
     genesis = load_artifact(oracle_path(settings))
-    follower = ReleaseFollower(settings, genesis, topics=ReleaseTopics(patches, releases))
+    follower = ReleaseFollower(
+        settings, genesis, topics=ReleaseTopics(patches, releases), check=follower_check(settings)
+    )
     follower.start()
     follower.stop()
     return follower
@@ -39,6 +54,39 @@ def _follower(settings: Settings, patches: str, releases: str) -> ReleaseFollowe
 def _publish(settings: Settings, topic: str, event: Event) -> None:
     with EventProducer(settings, EventCodec.from_settings(settings)) as producer:
         producer.send(topic, event)
+
+
+@app.command("run")
+@reports_errors
+def run(
+    ctx: typer.Context,
+    *,
+    app_id: Annotated[str, typer.Option("--app-id")] = "flywheel-release",
+    policy: Annotated[Path, typer.Option("--policy", help="The rollout policy.")] = DEFAULT_ROLLOUT,
+    verdicts: Annotated[str, typer.Option("--verdicts-topic")] = _CONTROLLER.verdicts,
+    reviews: Annotated[str, typer.Option("--reviews-topic")] = _CONTROLLER.reviews,
+    patches: PatchesTopic = _DEFAULT.patches,
+    releases: ReleasesTopic = _DEFAULT.releases,
+    dead_letters: Annotated[str, typer.Option("--dead-letter-topic")] = _CONTROLLER.dead_letters,
+) -> None:
+    """Run the release controller (one per cluster) until SIGTERM/Ctrl-C."""
+    settings = cli_context(ctx).settings
+    root = trust_root_for(settings)
+    if root is None:
+        raise InvalidInputError(
+            f"the release controller needs a trust root at {settings.effective_trust_root_path} "
+            "(flywheel trust init): it releases only verified patches"
+        )
+    controller = build_controller(
+        settings,
+        load_artifact(oracle_path(settings)),
+        load_rollout_policy(policy),
+        ReleaseGate(root, settings.identity),
+        app_id=app_id,
+        topics=ControllerTopics(verdicts, reviews, patches, releases, dead_letters),
+        check=chain_check(root),
+    )
+    run_worker(controller.app)
 
 
 @app.command("status")

@@ -177,6 +177,15 @@ class PatchVerifier:
             found.setdefault(approval.role, set()).add(approval.key_id)
         return {role: frozenset(keys) for role, keys in found.items()}
 
+    def check_approvals(self, patch: Patch, approvals: Iterable[PatchApproved]) -> None:
+        """Steps 3 and 4 alone (signatures and thresholds), counted like :meth:`verify`: what a
+        process rebuilding a released chain checks of every patch in it."""
+        try:
+            self._check_thresholds(patch, self.check_signatures(patch, approvals))
+        except PatchSecurityError as exc:
+            self.counter.record(exc.reason)
+            raise
+
     def check_freshness(self, patch: Patch, now: datetime) -> None:
         """Step 5 alone."""
         if self._root.expired(now):

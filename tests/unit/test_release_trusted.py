@@ -1,0 +1,55 @@
+"""Verification where releases are made (the controller's gate) and followed (chain checks)."""
+
+from __future__ import annotations
+
+import pytest
+
+from alignment_flywheel.events import PatchRejectionReason
+from alignment_flywheel.patches.errors import BadSignatureError, ThresholdNotMetError
+from alignment_flywheel.release.rebuild import OracleBuilder, PatchLibrary
+from alignment_flywheel.release.trusted import ReleaseGate, chain_check
+from tests.support.signing import BASE, Keyring, approvals, make_patch
+
+
+def test_the_gate_releases_a_fully_signed_patch_and_waits_for_signatures() -> None:
+    ring = Keyring()
+    gate = ReleaseGate(ring.root().root, "controller")
+    patch = make_patch()
+    assert (
+        gate(patch, approvals(ring, patch, [("refinement", "author"), ("alice", "approver")]))
+        is False
+    )
+    assert gate.drain() == []
+    assert gate(patch, approvals(ring, patch)) is True
+
+
+def test_a_forged_approval_is_rejected_once_and_published() -> None:
+    ring, other = Keyring(), Keyring()
+    gate = ReleaseGate(ring.root().root, "controller")
+    patch = make_patch()
+    forged = approvals(ring, patch)[:2] + approvals(other, patch, [("bob", "approver")])
+    assert gate(patch, forged) is False
+    assert gate(patch, approvals(ring, patch)) is False, "a rejected patch stays rejected"
+    (rejection,) = gate.drain()
+    assert rejection.patch_id == patch.patch_id and rejection.security
+    assert rejection.reason in (
+        PatchRejectionReason.UNKNOWN_KEY,
+        PatchRejectionReason.BAD_SIGNATURE,
+    )
+
+
+def test_a_follower_refuses_a_chain_with_missing_or_bad_signatures() -> None:
+    ring = Keyring()
+    check = chain_check(ring.root().root)
+    patch = make_patch()
+    library = PatchLibrary()
+    library.add(patch.to_event("t"))
+    for approval in approvals(ring, patch, [("refinement", "author"), ("alice", "approver")]):
+        library.add(approval)
+    with pytest.raises(ThresholdNotMetError):
+        OracleBuilder(BASE, library, check).artifact_for(patch.target_digest)
+    tampered = patch.model_copy(update={"rationale": "something else"})
+    with pytest.raises(BadSignatureError):
+        check(tampered, approvals(ring, patch))
+    library.add(approvals(ring, patch, [("bob", "approver")])[0])
+    assert OracleBuilder(BASE, library, check).artifact_for(patch.target_digest).version == 2
