@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -105,6 +105,36 @@ class Settings(BaseSettings):
         default_factory=lambda: f"{os.uname().nodename}/{os.getpid()}",
         description="Producer identity written into every event envelope.",
     )
+    deployment: Literal["development", "production"] = Field(
+        default="development",
+        description="production refuses development conveniences (the auto-approver) unless "
+        "they are enabled explicitly.",
+    )
+    auto_approve_keys: tuple[str, ...] = Field(
+        default=(),
+        description="Named keys (in keys_dir) the auto-approver signs with, as approvers; its "
+        "approvals are marked automatic. Empty: no auto-approver. For CI and demos.",
+    )
+    author_key: str | None = Field(
+        default=None,
+        description="Named key (in keys_dir) refinement signs its patches with, as author.",
+    )
+    allow_auto_approve_in_production: bool = Field(
+        default=False, description="Explicitly enable the auto-approver in production."
+    )
+
+    @model_validator(mode="after")
+    def _no_silent_auto_approval(self) -> Settings:
+        if (
+            self.auto_approve_keys
+            and self.deployment == "production"
+            and not self.allow_auto_approve_in_production
+        ):
+            raise ValueError(
+                "auto_approve_keys is refused in production unless "
+                "allow_auto_approve_in_production is set"
+            )
+        return self
 
     @field_validator("clickhouse_url")
     @classmethod

@@ -5,8 +5,10 @@ It folds the live topics into a :class:`~alignment_flywheel.governance.history.H
 members and red-team variants) and, for each ``ClusterUpdated`` that is OPEN with at least
 ``min_members`` members, runs :func:`~alignment_flywheel.governance.refinement.refine` on the
 stable oracle in force (the worker follows releases). A qualifying patch is published as
-``PatchProposed`` (its id derived from the cluster id and size, so a re-delivered cluster update
-proposes the same patch id); when none qualifies, the reason is logged and kept in ``declined``.
+``PatchProposed``, with the author's signature (a ``PatchApproved`` in role author) when
+``author_key`` is set; its id follows from the cluster id and size, so a re-delivered cluster
+update proposes the same patch id. When none qualifies, the reason is logged and kept in
+``declined``.
 
 One refinement worker runs per cluster (its history spans every partition). History is in memory
 and fills again from live traffic after a restart; clusters are re-read from the compacted
@@ -20,12 +22,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.enforcement import RiskPolicy
 from alignment_flywheel.events import ClusterStatus, ClusterUpdated, Event
 from alignment_flywheel.governance.history import History
 from alignment_flywheel.governance.refinement import Cluster, Refined, refine
+from alignment_flywheel.patches.approvals import approve
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import DeadLetterWriter, decoded
@@ -60,6 +65,7 @@ class Refinement:
         topics: RefinementTopics | None = None,
         min_members: int = 3,
         fp_budget: float = 0.01,
+        author_key: Ed25519PrivateKey | None = None,
     ) -> None:
         self.topics = topics or RefinementTopics()
         self.follower = follower
@@ -67,6 +73,7 @@ class Refinement:
         self.history = History()
         self.min_members = min_members
         self.fp_budget = fp_budget
+        self.author_key = author_key
         self.proposed: list[uuid.UUID] = []
         self.declined: dict[uuid.UUID, str] = {}
         self._settings = settings
@@ -117,10 +124,17 @@ class Refinement:
                     "finding_ids": tuple(update.sample_finding_ids)}
         )  # fmt: skip
         event = patch.to_event(self._settings.identity)
-        pending = await self._patches.send(key=event.envelope.key.encode(), value=event)
-        await pending
+        await self._send(event)
+        if self.author_key is not None:
+            await self._send(
+                approve(patch, self.author_key, role="author", producer=self._settings.identity)
+            )
         self.proposed.append(patch_id)
         return event
+
+    async def _send(self, event: Event) -> None:
+        pending = await self._patches.send(key=event.envelope.key.encode(), value=event)
+        await pending
 
 
 def _raw_topic(app: Any, name: str) -> Any:

@@ -10,6 +10,7 @@ from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.enforcement import load_policy
 from alignment_flywheel.oracle.artifact import load_artifact
 from alignment_flywheel.oracle.loader import oracle_path, risk_policy_path
+from alignment_flywheel.patches.keys import KeyStore
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.refinement import RefinementTopics, build_refinement
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
@@ -45,9 +46,12 @@ def run(
     topics = RefinementTopics(
         proposals, verdicts, reviews, findings, clusters, patches, dead_letters
     )
+    author = None
+    if settings.author_key is not None:
+        author = KeyStore(settings.effective_keys_dir).private(settings.author_key)
     worker = build_refinement(
         settings, follower, load_policy(risk_policy_path(settings)), app_id=app_id,
-        topics=topics, min_members=min_members, fp_budget=fp_budget,
+        topics=topics, min_members=min_members, fp_budget=fp_budget, author_key=author,
     )  # fmt: skip
     try:
         run_worker(worker.app)

@@ -1,0 +1,36 @@
+"""`flywheel autoapprove run`: the auto-approver worker, for CI and demos (see
+``alignment_flywheel.governance.autoapprove``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.errors import ConfigError
+from alignment_flywheel.governance.autoapprove import auto_approver_for
+from alignment_flywheel.processors.app import run_worker
+from alignment_flywheel.processors.autoapprove import AutoApproval
+
+app = typer.Typer(help="The auto-approver (CI and demos only).", no_args_is_help=True)
+
+
+@app.command("run")
+@reports_errors
+def run(
+    ctx: typer.Context,
+    *,
+    app_id: Annotated[str, typer.Option("--app-id")] = "flywheel-auto-approver",
+    patches: Annotated[str, typer.Option("--patches-topic")] = "flywheel.patches",
+    dead_letters: Annotated[str, typer.Option("--dead-letter-topic")] = "flywheel.deadletter",
+) -> None:
+    """Sign every patch whose regression passed with the configured auto-approve keys."""
+    settings = cli_context(ctx).settings
+    approver = auto_approver_for(settings)
+    if approver is None:
+        raise ConfigError("no auto-approver configured: set FLYWHEEL_AUTO_APPROVE_KEYS")
+    worker = AutoApproval(
+        settings, approver, patches=patches, dead_letters=dead_letters, app_id=app_id
+    )
+    run_worker(worker.app)

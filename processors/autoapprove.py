@@ -1,0 +1,53 @@
+"""The auto-approver worker (see :mod:`alignment_flywheel.governance.autoapprove`).
+
+It consumes the patches topic and answers each ``PatchProposed`` whose regression evidence passed
+with the automatic approvals of its keys, on the same topic (keyed by patch id). Signatures are
+deterministic (Ed25519), so an approval re-sent after a restart is the same signature by the same
+key, which the verifier counts once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.config import Settings
+from alignment_flywheel.events import PatchProposed
+from alignment_flywheel.governance.autoapprove import AutoApprover
+from alignment_flywheel.processors.app import agent, create_app
+from alignment_flywheel.processors.codec import FaustEventCodec
+from alignment_flywheel.processors.streams import DeadLetterWriter, decoded
+
+DEFAULT_APP_ID = "flywheel-auto-approver"
+
+
+class AutoApproval:
+    def __init__(
+        self,
+        settings: Settings,
+        approver: AutoApprover,
+        *,
+        patches: str = "flywheel.patches",
+        dead_letters: str = "flywheel.deadletter",
+        app_id: str = DEFAULT_APP_ID,
+    ) -> None:
+        self.approver = approver
+        self.approved = 0
+        self._codec = EventCodec.from_settings(settings)
+        self.app = create_app(settings, app_id)
+        self._out = self.app.topic(
+            patches, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
+        )
+        source = self.app.topic(patches, value_serializer="raw", key_serializer="raw")
+        dead = self.app.topic(dead_letters, value_serializer="raw", key_serializer="raw")
+        self._dead = DeadLetterWriter(dead, self._codec, producer=approver.producer, group=app_id)
+        agent(self.app, source, name="auto-approve")(self._run)
+
+    async def _run(self, stream: Any) -> None:
+        async for event in decoded(stream, self._codec, self._dead):
+            if not isinstance(event, PatchProposed):
+                continue
+            for approval in self.approver.approvals_for(event):
+                pending = await self._out.send(key=approval.envelope.key.encode(), value=approval)
+                await pending
+                self.approved += 1
