@@ -9,12 +9,14 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from alignment_flywheel.cli import (
+    autoapprove,
     demo,
     gate,
     incident,
     infra,
     keys,
     patch,
+    redteam,
     refine,
     release,
     review,
@@ -22,6 +24,7 @@ from alignment_flywheel.cli import (
     serve,
     topics,
     trust,
+    verify,
 )
 from alignment_flywheel.cli.context import CliContext
 from alignment_flywheel.config import load_settings
@@ -47,6 +50,9 @@ app.add_typer(patch.app, name="patch")
 app.add_typer(incident.app, name="incident")
 app.add_typer(incident.intake_app, name="intake")
 app.add_typer(refine.app, name="refine")
+app.add_typer(verify.app, name="verify")
+app.add_typer(redteam.app, name="redteam")
+app.add_typer(autoapprove.app, name="autoapprove")
 
 
 @app.callback()

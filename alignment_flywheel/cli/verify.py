@@ -1,0 +1,41 @@
+"""`flywheel verify run`: the verification worker, findings judged against the norms.
+
+The norms are read once at start (``--norms``, the shipped ``policies/norms.yaml`` by default);
+a norms document that does not validate, or misjudges its own examples, stops the command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.governance.norms import DEFAULT_NORMS, load_norms
+from alignment_flywheel.processors.app import run_worker
+from alignment_flywheel.processors.verification import VerificationTopics, build_verification
+
+app = typer.Typer(
+    help="The verification worker: findings judged by the norms.", no_args_is_help=True
+)
+_TOPICS = VerificationTopics()
+
+
+@app.command("run")
+@reports_errors
+def run(
+    ctx: typer.Context,
+    *,
+    norms: Annotated[Path, typer.Option("--norms", help="The norms document.")] = DEFAULT_NORMS,
+    app_id: Annotated[str, typer.Option("--app-id")] = "flywheel-verification",
+    findings: Annotated[str, typer.Option("--findings-topic")] = _TOPICS.findings,
+    verifications: Annotated[str, typer.Option("--verifications-topic")] = _TOPICS.verifications,
+    reviews: Annotated[str, typer.Option("--reviews-topic")] = _TOPICS.reviews,
+    dead_letters: Annotated[str, typer.Option("--dead-letter-topic")] = _TOPICS.dead_letters,
+) -> None:
+    """Run the verification worker until SIGTERM/Ctrl-C."""
+    settings = cli_context(ctx).settings
+    topics = VerificationTopics(findings, verifications, reviews, dead_letters)
+    worker = build_verification(settings, load_norms(norms), app_id=app_id, topics=topics)
+    run_worker(worker.app)

@@ -1,0 +1,121 @@
+"""The verification processor: findings in, norms verdicts out (``governance.verification``).
+
+It consumes the findings topic and, for each ``FindingRaised``, publishes one
+``VerificationRecorded`` to the verifications topic (keyed by the finding id) and, when the norms
+are inconclusive, a ``ReviewRequested`` to the reviews topic. A record that does not decode, or is
+not a finding, is dead-lettered and the stream goes on; any other failure stops the worker. Every
+output is confirmed by the broker before the next record is read, and all ids (event ids too)
+follow from the finding id, so a restart re-emits the same events and loses none (offsets commit
+after the outputs are sent). The processor keeps no state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.config import Settings
+from alignment_flywheel.errors import InvalidInputError
+from alignment_flywheel.events import Event, FindingRaised, VerificationOutcome
+from alignment_flywheel.governance.norms import Norms
+from alignment_flywheel.governance.verification import verify
+from alignment_flywheel.processors.app import agent, create_app
+from alignment_flywheel.processors.codec import FaustEventCodec
+from alignment_flywheel.processors.streams import DeadLetterWriter
+
+DEFAULT_APP_ID = "flywheel-verification"
+
+
+@dataclass(frozen=True)
+class VerificationTopics:
+    findings: str = "flywheel.findings"
+    verifications: str = "flywheel.verifications"
+    reviews: str = "flywheel.reviews"
+    dead_letters: str = "flywheel.deadletter"
+
+
+class NotAFindingError(InvalidInputError):
+    """A record on the findings topic that is not a FindingRaised."""
+
+
+class Verification:
+    """The verification app. Build with :func:`build_verification`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        norms: Norms,
+        *,
+        app_id: str,
+        topics: VerificationTopics,
+        **app_overrides: Any,
+    ) -> None:
+        self.topics = topics
+        self.norms = norms
+        self.counts: dict[VerificationOutcome, int] = {}
+        self._producer = settings.identity
+        self._codec = EventCodec.from_settings(settings)
+        self.app = create_app(settings, app_id, **app_overrides)
+        events = FaustEventCodec(self._codec)
+        self._verifications = self.app.topic(
+            topics.verifications, value_serializer=events, key_serializer="raw"
+        )
+        self._reviews = self.app.topic(
+            topics.reviews, value_serializer=events, key_serializer="raw"
+        )
+        self._dead = DeadLetterWriter(
+            _raw_topic(self.app, topics.dead_letters), self._codec, producer=self._producer,
+            group=app_id,
+        )  # fmt: skip
+        agent(self.app, _raw_topic(self.app, topics.findings), name="verification")(self._run)
+
+    async def _run(self, stream: Any) -> None:
+        async for record in stream.events():
+            message = record.message
+            if message.value is None:
+                continue
+            try:
+                finding = self._finding(message.value)
+            except InvalidInputError as exc:
+                await self._dead.publish(message, exc)
+                continue
+            await self.handle(finding)
+
+    def _finding(self, raw: bytes) -> FindingRaised:
+        event = self._codec.decode(raw)
+        if not isinstance(event, FindingRaised):
+            raise NotAFindingError(f"expected a FindingRaised, got {event.event_type()}")
+        return event
+
+    async def handle(self, finding: FindingRaised) -> None:
+        """Verify one finding and publish its events, each confirmed by the broker."""
+        output = verify(finding, self.norms, self._producer)
+        await _send(self._verifications, output.verification)
+        if output.review is not None:
+            await _send(self._reviews, output.review)
+        outcome = output.verification.outcome
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+
+
+async def _send(topic: Any, event: Event) -> None:
+    pending = await topic.send(key=event.envelope.key.encode(), value=event)
+    await pending
+
+
+def _raw_topic(app: Any, name: str) -> Any:
+    return app.topic(name, value_serializer="raw", key_serializer="raw")
+
+
+def build_verification(
+    settings: Settings,
+    norms: Norms,
+    *,
+    app_id: str = DEFAULT_APP_ID,
+    topics: VerificationTopics | None = None,
+    **app_overrides: Any,
+) -> Verification:
+    """A verification worker's app; ``app_overrides`` go to faust (tests shorten timeouts)."""
+    return Verification(
+        settings, norms, app_id=app_id, topics=topics or VerificationTopics(), **app_overrides
+    )
