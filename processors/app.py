@@ -5,10 +5,13 @@ web server is off; tables live in memory (state topics are compacted changelogs 
 restarted worker rebuilds them). Agents are declared with :func:`agent`, which gives them mode's
 ``CrashingSupervisor``: an agent that raises stops the worker instead of being restarted in a silent
 loop, and the process supervisor (systemd, Kubernetes, the test) sees the failure.
+:func:`run_worker` also turns off faust's startup spinner (it sets the root logger to DEBUG) and
+tunes the garbage collector for a long-running worker (:func:`tune_gc`).
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -45,4 +48,27 @@ def agent(app: faust.App, channel: Any, **options: Any) -> Callable[[Any], Any]:
 def run_worker(app: faust.App, *, loglevel: str = "warning") -> None:
     """Run a faust worker in this process until it is stopped (SIGTERM/SIGINT) or an agent fails."""
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    # Faust's startup spinner sets the root logger to DEBUG (so that every record turns it), which
+    # makes every ``log.debug`` of faust and aiokafka build a LogRecord per message sent or
+    # received, only for the handler to drop it: about 6 % of a busy gate worker's time.
+    worker.spinner = None
+    tune_gc()
     worker.execute_from_commandline()
+
+
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def tune_gc() -> None:
+    """Make the cyclic garbage collector cheaper for a long-running stream worker.
+
+    What is alive when the worker starts (modules, schemas, the oracle's rules) is moved to the
+    permanent generation (``gc.freeze``), so full collections stop walking it again and again; and
+    young collections run every :data:`GC_YOUNG_THRESHOLD` allocations instead of 700 (a record
+    allocates hundreds of objects). Reference counting still frees everything that is not in a
+    cycle at once; only the frequency of the cycle detector changes.
+    """
+    gc.collect()
+    gc.freeze()
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)

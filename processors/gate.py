@@ -36,11 +36,67 @@ Exactly one verdict per proposal, across restarts:
   than the newest one processed before the crash. Memory: about rate * DEDUP_EXPIRES verdicts.
 * Faust flushes the producer (verdicts and changelog) before it commits offsets, so a committed
   proposal always has its verdict on the broker, and only records after the last commit are ever
-  redelivered. If a crash loses the changelog write too, the redelivered proposal is decided again
-  with the same decision id; its content could differ only if the oracle had been swapped in
-  between. Faust's ``processing_guarantee="exactly_once"`` (transactions) was tried with this
-  broker and aiokafka 0.14: in the SIGKILL test it issued more duplicates (89 of 1,200, all with
-  the same decision) than the table and ran slower, so it is not used.
+  redelivered. The verdict (and review) is handed to the aiokafka producer before the agent moves
+  past the record, and the changelog record of the ``decided`` write just before it
+  (:meth:`Gate._publish_changelog`): with ``linger`` 0 both leave in the same produce request or
+  the changelog first, unless its partition already has a full 16 KiB batch waiting. A record the
+  producer finally fails to deliver stops the worker at the next record
+  (:class:`~alignment_flywheel.errors.KafkaTransportError`), never a silent loss. If a crash
+  loses the changelog write but not the verdict, the redelivered proposal is decided again with
+  the same decision id (new event id); its content could differ only if the oracle had been
+  swapped in between. Faust's ``processing_guarantee="exactly_once"`` (transactions) was tried
+  with this broker and aiokafka 0.14: in the SIGKILL test it issued more duplicates (89 of 1,200,
+  all with the same decision) than the table and ran slower, so it is not used.
+
+Performance (issue 3), measured with ``benchmarks/gate.py`` on a 2-core machine shared with the
+broker and the benchmark's own producer and consumer. A py-spy profile of a worker in a burst
+(real enforcer) showed: the enforcer ~18 % of the worker's CPU, pydantic building and dumping the
+verdict model and validating it ~8 %, faust's ``Topic.send`` machinery per verdict ~10 %, the
+``decided`` table write and its changelog send ~8 %, aiokafka's sender and fetcher ~25 %, and
+~6 % in ``logging``: faust's startup spinner sets the root logger to DEBUG, so every debug call of
+faust and aiokafka built a LogRecord per message. Changes, each keeping the guarantees above:
+
+* ``run_worker`` drops the spinner, so debug calls are dropped by the level check.
+* The hot path decodes with ``decode_record`` and validates only once (``EventCodec.validate``;
+  the enforcer needs the ``Proposal`` model), builds the verdict as the codec's plain dict
+  (:func:`~alignment_flywheel.processors.gate_events.verdict_record`, equal to the model's dump,
+  checked by the unit tests) and encodes it once; the encoded bytes are both the table value and
+  the verdict record, never decoded again.
+* Verdicts go straight to the app's producer (``app.producer.send``) instead of through a faust
+  ``Topic``; the changelog records are handed over in order first (see above).
+* ``consumer_max_fetch_size`` 256 KiB per partition instead of 1 MiB (:data:`GATE_APP_OPTIONS`):
+  less prefetched data held in memory in a burst, same throughput.
+* Considered and not used: ``producer_linger`` > 0 (it lets a verdict batch leave before the
+  changelog batch of the same proposal, which the SIGKILL test caught as a second decision);
+  ``stream.take`` batches (faust still iterates every event through the stream, and ``within``
+  adds its timeout to the latency at low rates); ``send_soon`` for verdicts (faust's buffer flush
+  before a commit gives up after 0.1 s without progress, so a verdict could be committed unsent).
+
+Figures (median of 3 runs; ``benchmarks/gate.py`` now times a verdict when it is polled, see its
+docstring; "before" is this module before these changes, measured back to back):
+==================  =========================  =========================  ===========
+run                 burst /s (p50 latency)     paced 10k: /s achieved     paced 1k:
+                                                                          p50 / p99 ms
+==================  =========================  =========================  ===========
+real, before        1,693 (8.2 s)              1,637                      10.0 / 109
+real, after         1,976 (6.8 s)              1,712                      4.9 / 251 *
+scripted, before    2,467 (6.1 s)              2,027                      6.3 / 73
+scripted, after     2,749 (5.3 s)              2,201                      6.6 / 45
+==================  =========================  =========================  ===========
+
+Peak RSS: real 323 -> 320 MB, scripted 294 -> 290 MB. (*) one of the three 1k/s runs stalled
+(755/s achieved); the other two had p99 ~100 ms as before. Short runs (15,000-record burst, one
+run each, back to back) showed more: real 1,733 -> 2,163/s, scripted 2,518 -> 3,695/s, paced 1k
+p50 6.2 -> 4.3 ms and p99 11.9 -> 9.1 ms (scripted). The full runs slow down as the ``decided``
+table grows (~250,000 verdicts): faust's expiry (every 30 s) pops whole windows in one go on the
+event loop, and the 1k/s p99 of ~100 ms is such pauses. Everything ran on a machine shared with
+other work, so single figures vary by +-20 %.
+
+The targets of issue 3 (10,000/s sustained with p99 <= 50 ms, p50 <= 5 ms and p99 <= 20 ms at
+1,000/s, RSS <= 300 MB) are not all reached on this machine: a worker is one Python process, the
+enforcer alone costs ~50 us per decision and faust with the pure-Python aiokafka client several
+times that per record, and the broker takes much of the second core. Workers sharing the consumer
+group are the way to scale (``benchmarks/gate.py --workers 2``).
 
 Revise loop: a REVISE verdict carries the amendment; the proposer resubmits with
 ``parent_proposal_id``. The global table ``revise_depth`` maps the id of every proposal that got a
@@ -57,44 +113,71 @@ enforcer, never the oracle.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.enforcement.verdict import Verdict, verdict_event
-from alignment_flywheel.errors import CodecError, InvalidInputError
+from alignment_flywheel.errors import CodecError, InvalidInputError, KafkaTransportError
 from alignment_flywheel.events import (
     Decision,
     Proposal,
     ProposalSubmitted,
     ReviewRequested,
     VerdictIssued,
-    new_envelope,
 )
 from alignment_flywheel.processors.app import agent, create_app
-from alignment_flywheel.processors.codec import FaustEventCodec
+from alignment_flywheel.processors.gate_events import (
+    DECIDED_BY_HEADER,
+    DECISION_NAMESPACE,
+    REVIEW_NAMESPACE,
+    Decider,
+    GateOutput,
+    child_depth,
+    decided_elsewhere,
+    decision_id_for,
+    envelope_record,
+    escalation_review,
+    gate_output,
+    review_id_for,
+    review_request,
+    verdict_record,
+)
 from alignment_flywheel.processors.streams import DeadLetterWriter
 from alignment_flywheel.stack.catalog import load_catalog
 
+__all__ = [
+    "DECIDED_BY_HEADER",
+    "DECISION_NAMESPACE",
+    "DEFAULT_APP_ID",
+    "REVIEW_NAMESPACE",
+    "Decider",
+    "Gate",
+    "GateOutput",
+    "GateStats",
+    "GateTopics",
+    "build_gate",
+    "catalog_topics",
+    "child_depth",
+    "decided_elsewhere",
+    "decision_id_for",
+    "gate_output",
+    "review_id_for",
+    "review_request",
+]
+
 log = logging.getLogger(__name__)
 
-DECIDED_BY_HEADER = "flywheel-decided-by"
-DECISION_NAMESPACE = uuid.UUID("5b0c7a52-3f0e-4c55-9a55-6f1d7e0b9a01")
-REVIEW_NAMESPACE = uuid.UUID("0d6a3c1e-8a4b-4f7e-b1b7-2c4e9d8f5a02")
 DEFAULT_APP_ID = "flywheel-gate"
 DEDUP_WINDOW = timedelta(seconds=30)
 DEDUP_EXPIRES = timedelta(minutes=2)
-
-
-class Decider(Protocol):
-    """What the gate needs from the enforcer."""
-
-    def decide(self, proposal: Proposal, *, revision_depth: int = 0) -> Verdict: ...
+GATE_APP_OPTIONS: dict[str, Any] = {
+    "consumer_max_fetch_size": 256 * 1024,
+}
+"""Faust settings of the gate's app (overridable through ``build_gate``), see the docstring."""
 
 
 @dataclass(frozen=True)
@@ -119,82 +202,6 @@ class GateStats:
     by_decision: dict[str, int] = field(default_factory=dict)
 
 
-def decision_id_for(proposal_id: uuid.UUID) -> uuid.UUID:
-    """The one decision id of a proposal, whoever decides it and however often."""
-    return uuid.uuid5(DECISION_NAMESPACE, str(proposal_id))
-
-
-def review_id_for(proposal_id: uuid.UUID) -> uuid.UUID:
-    """The one review id of an escalated proposal."""
-    return uuid.uuid5(REVIEW_NAMESPACE, str(proposal_id))
-
-
-def decided_elsewhere(headers: Any) -> str | None:
-    """The value of the ``flywheel-decided-by`` header, or None when the gate must decide."""
-    if not headers:
-        return None
-    items: Any = headers.items() if isinstance(headers, Mapping) else headers
-    for name, value in items:
-        if name == DECIDED_BY_HEADER:
-            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    return None
-
-
-def child_depth(parent_depth: int | None, has_parent: bool) -> int:
-    """Revise depth of a proposal: 0 without a parent, else the parent's depth + 1."""
-    if not has_parent:
-        return 0
-    return (parent_depth or 0) + 1
-
-
-@dataclass(frozen=True)
-class GateOutput:
-    """What the gate emits for one decided proposal."""
-
-    verdict: VerdictIssued
-    review: ReviewRequested | None
-
-
-def gate_output(
-    decider: Decider,
-    submitted: ProposalSubmitted,
-    *,
-    depth: int,
-    review_timeout_s: float,
-    producer: str,
-) -> GateOutput:
-    """Decide one proposal and build its events (pure apart from the decider and the clock)."""
-    proposal = submitted.proposal
-    verdict = decider.decide(proposal, revision_depth=depth)
-    event = verdict_event(
-        verdict,
-        proposal,
-        producer=producer,
-        decision_id=decision_id_for(proposal.proposal_id),
-        trace_id=submitted.envelope.trace_id,
-    )
-    review = None
-    if verdict.decision is Decision.ESCALATE:
-        review = review_request(event, review_timeout_s=review_timeout_s, producer=producer)
-    return GateOutput(verdict=event, review=review)
-
-
-def review_request(
-    verdict: VerdictIssued, *, review_timeout_s: float, producer: str
-) -> ReviewRequested:
-    """The review request for an escalated verdict; its ids and deadline follow from the verdict."""
-    return ReviewRequested(
-        envelope=new_envelope(
-            producer, str(verdict.proposal_id), trace_id=verdict.envelope.trace_id
-        ),
-        review_id=review_id_for(verdict.proposal_id),
-        proposal_id=verdict.proposal_id,
-        decision_id=verdict.decision_id,
-        reason="; ".join(verdict.reasons) or "escalated by the risk policy",
-        deadline=verdict.envelope.occurred_at + timedelta(seconds=review_timeout_s),
-    )
-
-
 class Gate:
     """The gate's faust app, its topics, tables and counters. Build with :func:`build_gate`."""
 
@@ -211,20 +218,19 @@ class Gate:
         self.decider = decider
         self.stats = GateStats()
         self._settings = settings
+        self._producer_id = settings.identity
         self._codec = EventCodec.from_settings(settings)
-        options = {"topic_partitions": self.topics.partitions, **app_overrides}
-        self.app = create_app(settings, app_id, **options)
+        self._send_failure: BaseException | None = None
+        options = {"topic_partitions": self.topics.partitions, **GATE_APP_OPTIONS}
+        self.app = create_app(settings, app_id, **{**options, **app_overrides})
         self._declare(app_id)
 
     def _declare(self, app_id: str) -> None:
         app, names = self.app, self.topics
-        events = FaustEventCodec(self._codec)
         self._source = app.topic(names.proposals, value_serializer="raw", key_serializer="raw")
-        self._verdicts = app.topic(names.verdicts, value_serializer=events, key_serializer="raw")
-        self._reviews = app.topic(names.reviews, value_serializer=events, key_serializer="raw")
         dead_topic = app.topic(names.dead_letters, value_serializer="raw", key_serializer="raw")
         self._dead_letters = DeadLetterWriter(
-            dead_topic, self._codec, producer=self._settings.identity, group=app_id
+            dead_topic, self._codec, producer=self._producer_id, group=app_id
         )
         self.decided = (
             app.Table("decided", default=None, partitions=names.partitions, value_type=bytes)
@@ -242,31 +248,35 @@ class Gate:
 
     async def handle(self, message: Any) -> None:
         """Apply the rules of the module docstring to one raw record."""
+        self._check_sends()
         if decided_elsewhere(message.headers) is not None:
             self.stats.skipped_decided_elsewhere += 1
             return
         if message.value is None:
             return
         try:
-            submitted = self._decode(message.value)
-            await self._decide(submitted)
+            envelope, proposal = self._decode(message.value)
+            await self._decide(envelope, proposal)
         except InvalidInputError as exc:
             await self._dead_letters.publish(message, exc)
             self.stats.dead_lettered += 1
 
-    def _decode(self, raw: bytes) -> ProposalSubmitted:
+    def _decode(self, raw: bytes) -> tuple[dict[str, Any], Proposal]:
+        """The envelope (a dict) and the proposal (a model) of a ``ProposalSubmitted``."""
         try:
-            event = self._codec.decode(raw)
+            event, record = self._codec.decode_record(raw)
+            if event != "ProposalSubmitted":
+                raise CodecError(
+                    f"expected a ProposalSubmitted on the proposals topic, got {event}"
+                )
+            submitted = self._codec.validate(event, record)
         except RecursionError:
             raise CodecError("the record is nested too deeply to decode") from None
-        if not isinstance(event, ProposalSubmitted):
-            raise CodecError(
-                f"expected a ProposalSubmitted on the proposals topic, got {event.event_type()}"
-            )
-        return event
+        if not isinstance(submitted, ProposalSubmitted):
+            raise CodecError(f"{event} did not validate as a ProposalSubmitted")
+        return record["envelope"], submitted.proposal
 
-    async def _decide(self, submitted: ProposalSubmitted) -> None:
-        proposal = submitted.proposal
+    async def _decide(self, envelope: dict[str, Any], proposal: Proposal) -> None:
         key = str(proposal.proposal_id)
         if key in self.decided:
             await self._emit_again(key, self.decided[key].current())
@@ -275,19 +285,20 @@ class Gate:
         depth = child_depth(
             None if parent is None else self.revise_depth.get(str(parent)), parent is not None
         )
-        output = gate_output(
-            self.decider,
-            submitted,
-            depth=depth,
-            review_timeout_s=self._settings.review_timeout_s,
-            producer=self._settings.identity,
-        )
-        verdict = output.verdict
-        encoded = self._codec.encode(verdict)
+        verdict = self.decider.decide(proposal, revision_depth=depth)
+        fresh = envelope_record(self._producer_id, key, envelope["trace_id"])
+        record = verdict_record(verdict, proposal, envelope=fresh)
+        encoded = self._codec.encode_record("VerdictIssued", record)
         if verdict.decision is Decision.REVISE:
             self.revise_depth[key] = depth
         self.decided[key] = encoded
-        await self._emit(key, encoded, output.review)
+        await self._publish_changelog()
+        review = None
+        if verdict.decision is Decision.ESCALATE:
+            review = escalation_review(
+                record, review_timeout_s=self._settings.review_timeout_s, producer=self._producer_id
+            )
+        await self._emit(key, encoded, review)
         self._count(verdict.decision)
 
     async def _emit_again(self, key: str, encoded: bytes) -> None:
@@ -300,15 +311,51 @@ class Gate:
             review = review_request(
                 verdict,
                 review_timeout_s=self._settings.review_timeout_s,
-                producer=self._settings.identity,
+                producer=self._producer_id,
             )
         await self._emit(key, encoded, review)
         self.stats.already_decided += 1
 
     async def _emit(self, key: str, verdict: bytes, review: ReviewRequested | None) -> None:
-        await self._verdicts.send(key=key.encode(), value=verdict)
+        raw_key = key.encode()
+        await self._send(self.topics.verdicts, raw_key, verdict)
         if review is not None:
-            await self._reviews.send(key=key.encode(), value=review)
+            await self._send(self.topics.reviews, raw_key, self._codec.encode(review))
+
+    async def _publish_changelog(self) -> None:
+        """Hand the table writes just made to the producer now, before the verdict (see above).
+
+        A table write only queues its changelog record in faust's producer buffer, drained by a
+        background task; the verdict is sent directly. Draining the queue here, in order, puts the
+        changelog record in the producer before the verdict, as with faust's own ``Topic.send``.
+        """
+        buffer: Any = self.app.producer.buffer  # faust's ProducerBuffer (``pending`` is FIFO)
+        pending: asyncio.Queue[Any] = buffer.pending
+        while not pending.empty():
+            queued = pending.get_nowait()
+            await queued.message.channel.publish_message(queued, wait=False)
+        buffer.message_sent.set()
+
+    async def _send(self, topic: str, key: bytes, value: bytes) -> None:
+        """Hand a record to the app's producer (flushed by faust before every offset commit)."""
+        pending = await self.app.producer.send(
+            topic, key, value, partition=None, timestamp=None, headers=None
+        )
+        asyncio.ensure_future(pending).add_done_callback(self._sent)
+
+    def _sent(self, delivery: asyncio.Future[Any]) -> None:
+        if delivery.cancelled():
+            self._send_failure = self._send_failure or asyncio.CancelledError()
+        elif (exc := delivery.exception()) is not None:
+            log.error("the gate could not deliver a record: %r", exc)
+            self._send_failure = self._send_failure or exc
+
+    def _check_sends(self) -> None:
+        """Stop the worker (no silent loss) once a verdict or review could not be delivered."""
+        if self._send_failure is not None:
+            raise KafkaTransportError(
+                f"a verdict or review was not delivered: {self._send_failure!r}"
+            ) from self._send_failure
 
     def _count(self, decision: Decision) -> None:
         self.stats.decided += 1

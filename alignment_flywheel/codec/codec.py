@@ -250,6 +250,10 @@ class EventCodec:
     def decode(self, data: bytes) -> Event:
         """Decode framed bytes into a validated event model."""
         event, record = self.decode_record(data)
+        return self.validate(event, record)
+
+    def validate(self, event: str, record: dict[str, Any]) -> Event:
+        """The validated model of a record that :meth:`decode_record` returned as ``event``."""
         model = self._models.get(event)
         if model is None:
             raise UnknownSchemaError(f"{event} has a schema but no model class")

@@ -5,15 +5,31 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from alignment_flywheel.enforcement.verdict import Verdict
-from alignment_flywheel.events import Decision, Proposal, ProposalSubmitted
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.codec.codec import default_repository
+from alignment_flywheel.enforcement.verdict import Verdict, verdict_event
+from alignment_flywheel.events import (
+    Decision,
+    Envelope,
+    EvidenceKind,
+    Proposal,
+    ProposalSubmitted,
+    VerdictIssued,
+)
 from alignment_flywheel.oracle import Amendment
+from alignment_flywheel.oracle.contract import OracleSignal, Signal
 from alignment_flywheel.processors.gate import (
     child_depth,
     decided_elsewhere,
     decision_id_for,
     gate_output,
     review_id_for,
+    review_request,
+)
+from alignment_flywheel.processors.gate_events import (
+    envelope_record,
+    escalation_review,
+    verdict_record,
 )
 from alignment_flywheel.samples import sample_proposal_submitted
 
@@ -91,3 +107,63 @@ def test_revise_carries_the_amendment_and_no_review():
     assert out.review is None
     assert out.verdict.amendment is not None
     assert Amendment.from_json(out.verdict.amendment) == amendment
+
+
+def _signalled_verdict(decision: Decision) -> Verdict:
+    signal = OracleSignal(
+        safety_score=0.25,
+        uncertainty=0.5,
+        evidence=(
+            Signal(EvidenceKind.RULE_MATCH, "matched", rule_id="r1", norm_refs=("n1", "n2")),
+            Signal(EvidenceKind.NOTE, "note"),
+        ),
+        version=3,
+        digest="a" * 64,
+    )
+    return Verdict(
+        decision=decision,
+        tier="rules",
+        reasons=("matched",),
+        policy_version="p2",
+        latency_us=12,
+        signal=signal,
+        amendment=Amendment(set_arguments={"limit": 5}),
+        oracle_version=3,
+        oracle_digest="a" * 64,
+    )
+
+
+def test_the_verdict_record_is_the_dump_of_the_verdict_event():
+    submitted = _submitted()
+    proposal = submitted.proposal
+    for verdict in (
+        _signalled_verdict(Decision.REVISE),
+        FixedDecider(Decision.BLOCK).decide(proposal),
+    ):
+        envelope = envelope_record("gate-1", str(proposal.proposal_id), submitted.envelope.trace_id)
+        record = verdict_record(verdict, proposal, envelope=envelope)
+        event = verdict_event(
+            verdict,
+            proposal,
+            producer="gate-1",
+            decision_id=decision_id_for(proposal.proposal_id),
+            trace_id=submitted.envelope.trace_id,
+        ).model_copy(update={"envelope": Envelope.model_validate(envelope)})
+        assert record == event.model_dump(mode="python")
+        codec = EventCodec(default_repository())
+        assert codec.encode_record("VerdictIssued", record) == codec.encode(event)
+
+
+def test_the_review_of_a_verdict_record_matches_the_review_of_the_model():
+    submitted = _submitted()
+    proposal = submitted.proposal
+    envelope = envelope_record("g", str(proposal.proposal_id), "trace-1")
+    record = verdict_record(_signalled_verdict(Decision.ESCALATE), proposal, envelope=envelope)
+    from_record = escalation_review(record, review_timeout_s=30, producer="g")
+    from_model = review_request(
+        VerdictIssued.model_validate(record), review_timeout_s=30, producer="g"
+    )
+    same = ("review_id", "proposal_id", "decision_id", "reason", "deadline")
+    assert {k: getattr(from_record, k) for k in same} == {k: getattr(from_model, k) for k in same}
+    assert from_record.review_id == review_id_for(proposal.proposal_id)
+    assert from_record.envelope.trace_id == "trace-1"
