@@ -11,6 +11,7 @@ from rich.logging import RichHandler
 from alignment_flywheel.cli import (
     autoapprove,
     demo,
+    drift,
     gate,
     incident,
     infra,
@@ -23,6 +24,7 @@ from alignment_flywheel.cli import (
     schemas,
     serve,
     topics,
+    triage,
     trust,
     verify,
 )
@@ -52,6 +54,8 @@ app.add_typer(incident.intake_app, name="intake")
 app.add_typer(refine.app, name="refine")
 app.add_typer(verify.app, name="verify")
 app.add_typer(redteam.app, name="redteam")
+app.add_typer(triage.app, name="triage")
+app.add_typer(drift.app, name="drift")
 app.add_typer(autoapprove.app, name="autoapprove")
 
 

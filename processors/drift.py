@@ -1,0 +1,132 @@
+"""The drift processor (blue team): live proposals and verdicts in, drift and findings out.
+
+Agents on the proposals and the verdicts topics (both keyed by proposal id) join each
+``ProposalSubmitted`` with its *enforced* ``VerdictIssued`` (shadow verdicts are ignored;
+whichever arrives first waits, at most :data:`MAX_WAITING` of each, oldest dropped) and hand the
+pair to :class:`~alignment_flywheel.governance.drift.DriftWatch`. Each detection is published as
+``DriftDetected`` on the drift topic keyed by its subject, and the drifting subject's traffic is
+sampled (at most ``samples_per_detection`` pairs) into ``FindingRaised`` (source DRIFT) on the
+findings topic, for verification. Event ids are the drift id and the finding ids, derived from
+the subject, the metric and the triggering proposal id.
+
+One drift worker runs per deployment (a subject's traffic spans every partition). Detector state
+is in memory and documented as such (see the domain module): after a restart the detectors learn
+their baselines again, so a restart loses no output already sent (offsets commit after the
+outputs are flushed) and a re-emitted detection carries the same id. Records that do not decode
+are dead-lettered; any other failure stops the worker.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.config import Settings
+from alignment_flywheel.events import Event, Proposal, ProposalSubmitted, VerdictIssued
+from alignment_flywheel.governance.drift import DriftWatch, drift_event, drift_findings
+from alignment_flywheel.processors.app import agent, create_app
+from alignment_flywheel.processors.codec import FaustEventCodec
+from alignment_flywheel.processors.streams import DeadLetterWriter, decoded
+
+DEFAULT_APP_ID = "flywheel-drift"
+MAX_WAITING = 10_000
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class DriftTopics:
+    proposals: str = "flywheel.proposals"
+    verdicts: str = "flywheel.verdicts"
+    drift: str = "flywheel.drift"
+    findings: str = "flywheel.findings"
+    dead_letters: str = "flywheel.deadletter"
+
+
+class DriftWorker:
+    """The drift app and its watch. Build with :func:`build_drift`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        watch: DriftWatch | None = None,
+        *,
+        app_id: str = DEFAULT_APP_ID,
+        topics: DriftTopics | None = None,
+    ) -> None:
+        self.topics = topics or DriftTopics()
+        self.watch = watch or DriftWatch()
+        self.detections_sent = 0
+        self.findings_sent = 0
+        self._proposals: OrderedDict[uuid.UUID, Proposal] = OrderedDict()
+        self._verdicts: OrderedDict[uuid.UUID, VerdictIssued] = OrderedDict()
+        self._settings = settings
+        self._codec = EventCodec.from_settings(settings)
+        self.app = create_app(settings, app_id)
+        self._declare(app_id)
+
+    def _declare(self, app_id: str) -> None:
+        app, names = self.app, self.topics
+        events = FaustEventCodec(self._codec)
+        self._drift = app.topic(names.drift, value_serializer=events, key_serializer="raw")
+        self._findings = app.topic(names.findings, value_serializer=events, key_serializer="raw")
+        self._dead = DeadLetterWriter(
+            _raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
+            group=app_id,
+        )  # fmt: skip
+        agent(app, _raw_topic(app, names.proposals), name="proposals")(self._consume)
+        agent(app, _raw_topic(app, names.verdicts), name="verdicts")(self._consume)
+
+    async def _consume(self, stream: Any) -> None:
+        async for event in decoded(stream, self._codec, self._dead):
+            await self.handle(event)
+
+    async def handle(self, event: Event) -> None:
+        """Join one proposal or verdict with its other half; observe the pair when complete."""
+        if isinstance(event, ProposalSubmitted):
+            proposal = event.proposal
+            verdict = self._verdicts.pop(proposal.proposal_id, None)
+            if verdict is None:
+                _put(self._proposals, proposal.proposal_id, proposal)
+                return
+        elif isinstance(event, VerdictIssued) and event.enforced:
+            verdict = event
+            found = self._proposals.pop(event.proposal_id, None)
+            if found is None:
+                _put(self._verdicts, event.proposal_id, event)
+                return
+            proposal = found
+        else:
+            return
+        await self._observe(proposal, verdict)
+
+    async def _observe(self, proposal: Proposal, verdict: VerdictIssued) -> None:
+        producer = self._settings.identity
+        for detection in self.watch.observe(proposal, verdict):
+            drift = drift_event(detection, producer)
+            await self._send(self._drift, drift)
+            self.detections_sent += 1
+            samples = self.watch.samples(detection, (proposal, verdict))
+            for finding in drift_findings(detection, samples, producer):
+                await self._send(self._findings, finding)
+                self.findings_sent += 1
+
+    async def _send(self, topic: Any, event: Event) -> None:
+        pending = await topic.send(key=event.envelope.key.encode(), value=event)
+        await pending
+
+
+def _put(store: OrderedDict[uuid.UUID, V], key: uuid.UUID, value: V) -> None:
+    store[key] = value
+    while len(store) > MAX_WAITING:
+        store.popitem(last=False)
+
+
+def _raw_topic(app: Any, name: str) -> Any:
+    return app.topic(name, value_serializer="raw", key_serializer="raw")
+
+
+def build_drift(settings: Settings, **options: Any) -> DriftWorker:
+    return DriftWorker(settings, **options)

@@ -1,0 +1,197 @@
+"""The triage processor: confirmed violations in, ranked failure clusters out.
+
+Two stages in one faust app (one triage worker per deployment: the clusters are global):
+
+1. **Join** (agents on the findings and the verifications topics, both keyed by finding id and
+   co-partitioned, ``partitions`` each). The table ``pending`` (changelog-backed, keyed by finding
+   id) holds whichever half arrived first: a finding (``F`` + its bytes), a VIOLATION verification
+   (``V`` + its bytes) or the mark ``X`` of a verification that is not a violation. When both
+   halves of a violation are there, the joined
+   :class:`~alignment_flywheel.governance.triage.Violation` goes to the internal one-partition
+   topic ``<app id>-violations`` and the entry is deleted.
+2. **Cluster** (agent on ``<app id>-violations``): one partition gives one total order, so
+   clustering (:class:`~alignment_flywheel.governance.triage.Triage`) is deterministic. Its state
+   lives in the tables ``clusters`` (cluster id → state) and ``assigned`` (finding id → cluster
+   id), one partition each, co-partitioned with the internal topic; after a restart faust restores
+   them before the agent runs and the LSH index is rebuilt from them on the first record. Each
+   violation publishes ``ClusterUpdated`` on the compacted clusters topic, keyed by cluster id,
+   with the event id ``uuid5(cluster id, size)``.
+
+Restarts: offsets are committed after the outputs are flushed, so nothing is lost; a record
+processed again after a crash is recognised (``assigned``) and re-publishes the cluster's current
+state (the latest value of a compacted topic, same event id when unchanged) instead of counting
+twice. A half redelivered after its join stays in ``pending`` (bounded by one commit interval of
+records). Records that do not decode, or a verification without a usable finding, are
+dead-lettered; any other failure stops the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.config import Settings
+from alignment_flywheel.events import (
+    ClusterUpdated,
+    FindingRaised,
+    VerificationOutcome,
+    VerificationRecorded,
+)
+from alignment_flywheel.governance.triage import (
+    DEFAULT_THRESHOLD,
+    ClusterState,
+    Triage,
+    Violation,
+    cluster_update,
+    violation_of,
+)
+from alignment_flywheel.processors.app import agent, create_app
+from alignment_flywheel.processors.codec import FaustEventCodec
+from alignment_flywheel.processors.streams import DeadLetterWriter, decoded
+
+log = logging.getLogger(__name__)
+DEFAULT_APP_ID = "flywheel-triage"
+FINDING, VIOLATION, NOT_VIOLATION = b"F", b"V", b"X"
+
+
+@dataclass(frozen=True)
+class TriageTopics:
+    """Topic names (catalog names by default) and the partitions of findings and verifications."""
+
+    findings: str = "flywheel.findings"
+    verifications: str = "flywheel.verifications"
+    clusters: str = "flywheel.clusters"
+    dead_letters: str = "flywheel.deadletter"
+    partitions: int = 3
+
+
+class TriageWorker:
+    """The triage app, its tables and its clusters. Build with :func:`build_triage`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        app_id: str = DEFAULT_APP_ID,
+        topics: TriageTopics | None = None,
+        threshold: float = DEFAULT_THRESHOLD,
+        **app_overrides: Any,
+    ) -> None:
+        self.topics = topics or TriageTopics()
+        self.triage = Triage(threshold)
+        self.updates_sent = 0
+        self._loaded = False
+        self._settings = settings
+        self._codec = EventCodec.from_settings(settings)
+        options = {"topic_partitions": self.topics.partitions, **app_overrides}
+        self.app = create_app(settings, app_id, **options)
+        self._declare(app_id)
+
+    def _declare(self, app_id: str) -> None:
+        app, names = self.app, self.topics
+        self._clusters_out = app.topic(
+            names.clusters, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
+        )
+        self._dead = DeadLetterWriter(
+            _raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
+            group=app_id,
+        )  # fmt: skip
+        self._violations = app.topic(
+            f"{app_id}-violations", partitions=1, internal=True, value_serializer="raw",
+            key_serializer="raw",
+        )  # fmt: skip
+        self.pending = _table(app, "pending", names.partitions)
+        self.clusters = _table(app, "clusters", 1)
+        self.assigned = _table(app, "assigned", 1)
+        agent(app, _raw_topic(app, names.findings), name="findings")(self._on_findings)
+        agent(app, _raw_topic(app, names.verifications), name="verifications")(
+            self._on_verifications
+        )
+        agent(app, self._violations, name="cluster")(self._on_violations)
+
+    async def _on_findings(self, stream: Any) -> None:
+        async for event in decoded(stream, self._codec, self._dead):
+            if not isinstance(event, FindingRaised):
+                log.warning("triage: ignoring a %s on the findings topic", event.event_type())
+                continue
+            key = str(event.finding_id)
+            waiting = self.pending.get(key)
+            if waiting is None or waiting.startswith(FINDING):
+                self.pending[key] = FINDING + self._codec.encode(event)
+                continue
+            if waiting.startswith(VIOLATION):
+                verification = self._codec.decode(waiting[1:])
+                assert isinstance(verification, VerificationRecorded)
+                await self._joined(event, verification)
+            del self.pending[key]
+
+    async def _on_verifications(self, stream: Any) -> None:
+        async for event in decoded(stream, self._codec, self._dead):
+            if not isinstance(event, VerificationRecorded):
+                log.warning("triage: ignoring a %s on the verifications topic", event.event_type())
+                continue
+            key = str(event.finding_id)
+            waiting = self.pending.get(key)
+            violation = event.outcome is VerificationOutcome.VIOLATION
+            if waiting is None or not waiting.startswith(FINDING):
+                mark = VIOLATION + self._codec.encode(event) if violation else NOT_VIOLATION
+                self.pending[key] = mark
+                continue
+            if violation:
+                finding = self._codec.decode(waiting[1:])
+                assert isinstance(finding, FindingRaised)
+                await self._joined(finding, event)
+            del self.pending[key]
+
+    async def _joined(self, finding: FindingRaised, verification: VerificationRecorded) -> None:
+        violation = violation_of(finding, verification)
+        pending = await self._violations.send(key=str(finding.finding_id).encode(),
+                                              value=violation.to_json())  # fmt: skip
+        await pending
+
+    async def _on_violations(self, stream: Any) -> None:
+        async for record in stream.events():
+            if record.message.value is None:
+                continue
+            self._load_once()
+            violation = Violation.from_json(record.message.value)
+            state, changed = self.triage.add(violation)
+            if changed:
+                self.clusters[str(state.cluster_id)] = state.to_json()
+                self.assigned[str(violation.finding_id)] = str(state.cluster_id).encode()
+            await self._publish(cluster_update(state, self._settings.identity))
+
+    def _load_once(self) -> None:
+        if self._loaded:
+            return
+        states = [ClusterState.from_json(raw) for raw in self.clusters.values() if raw]
+        assigned = [
+            (uuid.UUID(_text(k)), uuid.UUID(_text(v))) for k, v in self.assigned.items() if v
+        ]
+        self.triage.load(states, assigned)
+        self._loaded = True
+        log.warning("triage: restored %d clusters, %d violations", len(states), len(assigned))
+
+    async def _publish(self, update: ClusterUpdated) -> None:
+        pending = await self._clusters_out.send(key=update.envelope.key.encode(), value=update)
+        await pending
+        self.updates_sent += 1
+
+
+def _table(app: Any, name: str, partitions: int) -> Any:
+    return app.Table(name, default=None, partitions=partitions, key_type=str, value_type=bytes)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _raw_topic(app: Any, name: str) -> Any:
+    return app.topic(name, value_serializer="raw", key_serializer="raw")
+
+
+def build_triage(settings: Settings, **options: Any) -> TriageWorker:
+    return TriageWorker(settings, **options)
