@@ -107,6 +107,11 @@ child reaching another worker within milliseconds of its parent's REVISE could s
 of the parent's depth + 1 (the proposer normally resubmits after reading the verdict).
 The depth is passed to ``decide(revision_depth=...)``; the risk policy enforces the budget.
 
+Rollouts: when the decider has ``decide_staged`` (the staged enforcer that ``flywheel gate run``
+deploys releases into), the shadow verdict of a SHADOW or CANARY release is sent to the verdicts
+topic beside the enforced one (``enforced`` false, its own uuid5 decision id), for the release
+controller's metrics; it is not kept in the ``decided`` table.
+
 Hot reload of the oracle (issue #4): the seam is ``Enforcer.swap_oracle``; the gate holds the
 enforcer, never the oracle.
 """
@@ -121,6 +126,7 @@ from typing import Any
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
+from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.errors import CodecError, InvalidInputError, KafkaTransportError
 from alignment_flywheel.events import (
     Decision,
@@ -285,7 +291,7 @@ class Gate:
         depth = child_depth(
             None if parent is None else self.revise_depth.get(str(parent)), parent is not None
         )
-        verdict = self.decider.decide(proposal, revision_depth=depth)
+        verdict, shadow = self._verdicts(proposal, depth)
         fresh = envelope_record(self._producer_id, key, envelope["trace_id"])
         record = verdict_record(verdict, proposal, envelope=fresh)
         encoded = self._codec.encode_record("VerdictIssued", record)
@@ -299,7 +305,21 @@ class Gate:
                 record, review_timeout_s=self._settings.review_timeout_s, producer=self._producer_id
             )
         await self._emit(key, encoded, review)
+        if shadow is not None:
+            shadow_envelope = envelope_record(self._producer_id, key, envelope["trace_id"])
+            shadow_record = verdict_record(shadow, proposal, envelope=shadow_envelope)
+            shadow_bytes = self._codec.encode_record("VerdictIssued", shadow_record)
+            await self._send(self.topics.verdicts, key.encode(), shadow_bytes)
         self._count(verdict.decision)
+
+    def _verdicts(self, proposal: Proposal, depth: int) -> tuple[Verdict, Verdict | None]:
+        """The enforced verdict and, during a rollout, the shadow verdict (not kept in the
+        ``decided`` table: a redelivered proposal re-sends only its enforced verdict)."""
+        staged = getattr(self.decider, "decide_staged", None)
+        if staged is None:
+            return self.decider.decide(proposal, revision_depth=depth), None
+        both = staged(proposal, revision_depth=depth)
+        return both.enforced, both.shadow
 
     async def _emit_again(self, key: str, encoded: bytes) -> None:
         """A redelivered proposal: send the verdict issued before, byte for byte."""

@@ -23,7 +23,6 @@ from alignment_flywheel.events import (
     Decision,
     Proposal,
     ProposalSubmitted,
-    ReleaseStage,
     ReviewRequested,
     VerdictIssued,
     new_envelope,
@@ -32,6 +31,7 @@ from alignment_flywheel.events import (
 DECIDED_BY_HEADER = "flywheel-decided-by"
 DECISION_NAMESPACE = uuid.UUID("5b0c7a52-3f0e-4c55-9a55-6f1d7e0b9a01")
 REVIEW_NAMESPACE = uuid.UUID("0d6a3c1e-8a4b-4f7e-b1b7-2c4e9d8f5a02")
+SHADOW_NAMESPACE = uuid.UUID("7e2b9c41-0a6d-4f3e-8c15-d94a2b6e0f03")
 NO_DIGEST = "0" * 64
 
 
@@ -44,6 +44,11 @@ class Decider(Protocol):
 def decision_id_for(proposal_id: uuid.UUID) -> uuid.UUID:
     """The one decision id of a proposal, whoever decides it and however often."""
     return uuid.uuid5(DECISION_NAMESPACE, str(proposal_id))
+
+
+def shadow_decision_id_for(proposal_id: uuid.UUID) -> uuid.UUID:
+    """The decision id of the shadow verdict recorded beside a proposal's enforced verdict."""
+    return uuid.uuid5(SHADOW_NAMESPACE, str(proposal_id))
 
 
 def review_id_for(proposal_id: uuid.UUID) -> uuid.UUID:
@@ -128,14 +133,18 @@ def verdict_record(
     )
     return {
         "envelope": envelope,
-        "decision_id": decision_id_for(proposal.proposal_id),
+        "decision_id": (
+            decision_id_for(proposal.proposal_id)
+            if verdict.enforced
+            else shadow_decision_id_for(proposal.proposal_id)
+        ),
         "proposal_id": proposal.proposal_id,
         "proposer_id": proposal.proposer_id,
         "session_id": proposal.session_id,
         "tool": proposal.tool,
         "decision": verdict.decision,
-        "enforced": True,
-        "stage": ReleaseStage.STABLE,
+        "enforced": verdict.enforced,
+        "stage": verdict.stage,
         "oracle_version": verdict.oracle_version,
         "oracle_digest": verdict.oracle_digest,
         "policy_version": verdict.policy_version,
