@@ -29,6 +29,7 @@ from alignment_flywheel.config import Settings
 from alignment_flywheel.enforcement import RiskPolicy
 from alignment_flywheel.events import ClusterStatus, ClusterUpdated, Event
 from alignment_flywheel.governance.history import History
+from alignment_flywheel.governance.norms import Norms
 from alignment_flywheel.governance.refinement import Cluster, Refined, refine
 from alignment_flywheel.patches.approvals import approve
 from alignment_flywheel.processors.app import agent, create_app
@@ -66,6 +67,7 @@ class Refinement:
         min_members: int = 3,
         fp_budget: float = 0.01,
         author_key: Ed25519PrivateKey | None = None,
+        norms: Norms | None = None,
     ) -> None:
         self.topics = topics or RefinementTopics()
         self.follower = follower
@@ -74,6 +76,7 @@ class Refinement:
         self.min_members = min_members
         self.fp_budget = fp_budget
         self.author_key = author_key
+        self.norms = norms
         self.proposed: list[uuid.UUID] = []
         self.declined: dict[uuid.UUID, str] = {}
         self._settings = settings
@@ -113,7 +116,10 @@ class Refinement:
             return None
         cluster = Cluster(f"c{update.cluster_id.hex[:12]}", members, variants, update.severity)
         base = self.follower.builder.artifact_for(self.follower.deployment.stable.digest)
-        result = refine(cluster, base, self.policy, self.history.cases(), fp_budget=self.fp_budget)
+        result = refine(
+            cluster, base, self.policy, self.history.cases(), fp_budget=self.fp_budget,
+            norms=self.norms,
+        )  # fmt: skip
         if not isinstance(result, Refined):
             self.declined[update.cluster_id] = result.reason
             log.warning("cluster %s: no patch: %s", update.cluster_id, result.reason)

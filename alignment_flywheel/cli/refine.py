@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.enforcement import load_policy
+from alignment_flywheel.governance.norms import DEFAULT_NORMS, load_norms
 from alignment_flywheel.oracle.artifact import load_artifact
 from alignment_flywheel.oracle.loader import oracle_path, risk_policy_path
 from alignment_flywheel.patches.keys import KeyStore
@@ -36,6 +38,7 @@ def run(
     releases: Annotated[str, typer.Option("--releases-topic")] = _R.releases,
     min_members: Annotated[int, typer.Option("--min-members")] = 3,
     fp_budget: Annotated[float, typer.Option("--fp-budget")] = 0.01,
+    norms: Annotated[Path, typer.Option("--norms", help="The norms document.")] = DEFAULT_NORMS,
 ) -> None:
     """Run the refinement worker until SIGTERM/Ctrl-C."""
     settings = cli_context(ctx).settings
@@ -52,6 +55,7 @@ def run(
     worker = build_refinement(
         settings, follower, load_policy(risk_policy_path(settings)), app_id=app_id,
         topics=topics, min_members=min_members, fp_budget=fp_budget, author_key=author,
+        norms=load_norms(norms),
     )  # fmt: skip
     try:
         run_worker(worker.app)

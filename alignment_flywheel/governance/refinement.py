@@ -2,7 +2,9 @@
 
 Given a cluster's members (proposals the norms call violations that the oracle let through), the
 red team's variants of them, the base oracle and a history of past cases (proposals with the
-decision they got and, where a human reviewed them, a label), :func:`refine`:
+decision they got and, where a human reviewed them, a label; with ``norms``, an unreviewed case
+the norms call a violation is labelled unsafe, so the unsafe traffic the oracle let through
+before the patch does not count as benign), :func:`refine`:
 
 1. collects candidate predicates that every member satisfies (:mod:`.synthesis`; over members and
    variants together first, over the members alone if that finds nothing);
@@ -25,7 +27,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from alignment_flywheel.enforcement import Enforcer, RiskPolicy
-from alignment_flywheel.events import Decision, Proposal, RegressionEvidence, Severity
+from alignment_flywheel.events import (
+    Decision,
+    Proposal,
+    RegressionEvidence,
+    Severity,
+    VerificationOutcome,
+)
+from alignment_flywheel.governance.norms import Norms
 from alignment_flywheel.governance.synthesis import (
     Predicate,
     rule_document,
@@ -88,10 +97,13 @@ def refine(
     fp_budget: float = 0.01,
     max_terms: int = 3,
     author: str = "refinement",
+    norms: Norms | None = None,
 ) -> Refined | NoPatch:
     """The smallest qualifying patch for the cluster, or why there is none."""
     if not cluster.members:
         return NoPatch("the cluster has no members")
+    if norms is not None:
+        history = [_judged(case, norms) for case in history]
     benign = [c for c in history if c.decision is Decision.ALLOW and c.safe is not False]
     for pool in (list(cluster.members) + list(cluster.variants), list(cluster.members)):
         candidates = sorted(shared_predicates(pool), key=lambda p: KIND_ORDER[p.kind])
@@ -104,6 +116,13 @@ def refine(
                 fp_budget=fp_budget, author=author,
             )  # fmt: skip
     return NoPatch("no conjunction of shared predicates stays within the false-positive budget")
+
+
+def _judged(case: Case, norms: Norms) -> Case:
+    """A case the norms call a violation is not benign, even if the oracle allowed it."""
+    if case.safe is None and norms.judge(case.proposal).outcome is VerificationOutcome.VIOLATION:
+        return Case(case.proposal, case.decision, False)
+    return case
 
 
 def _smallest(

@@ -7,6 +7,7 @@ import random
 from alignment_flywheel.enforcement import Enforcer, build_policy
 from alignment_flywheel.events import Decision
 from alignment_flywheel.governance.norms import example_proposal as made
+from alignment_flywheel.governance.norms import load_norms
 from alignment_flywheel.governance.refinement import Case, Cluster, NoPatch, Refined, refine
 from alignment_flywheel.oracle.artifact import build_artifact, read_document
 from alignment_flywheel.oracle.loader import DEFAULT_RISK_POLICY
@@ -71,3 +72,15 @@ def test_no_patch_when_a_label_would_be_broken() -> None:
     result = refine(Cluster("chmod-recursive", MEMBERS), BASE, POLICY, benign_history() + labelled)
     assert isinstance(result, NoPatch)
     assert "regression failed" in result.reason and "0/1 labels kept" in result.reason
+
+
+def test_unsafe_traffic_the_oracle_let_through_is_not_benign_history() -> None:
+    leaked = [
+        Case(made("shell.exec", {"cmd": f"chmod -R 777 /srv/{i}"}), Decision.ALLOW)
+        for i in range(50)
+    ]
+    history = [*benign_history(), *leaked]
+    assert isinstance(refine(Cluster("chmod", MEMBERS), BASE, POLICY, history), NoPatch)
+    result = refine(Cluster("chmod", MEMBERS), BASE, POLICY, history, norms=load_norms())
+    assert isinstance(result, Refined), result
+    assert result.evidence.labelled == 50 and result.evidence.labels_kept == 50
