@@ -33,6 +33,8 @@ from alignment_flywheel.connectors.http.models import (
     DecisionResponse,
     ErrorBody,
     HealthResponse,
+    IncidentRequest,
+    IncidentResponse,
     OracleResponse,
     ProposalRequest,
 )
@@ -119,6 +121,19 @@ def _routes(app: FastAPI) -> None:
         """Hand a tool call to the gate on Kafka (fire-and-forget); the verdict comes later on
         the verdicts topic."""
         return service_of(request).accept(body)
+
+    @app.post(
+        "/v1/incidents",
+        status_code=202,
+        responses={
+            **_ERRORS,
+            404: {"model": ErrorBody, "description": "The proposal was not decided here recently."},
+        },
+    )
+    def incident(body: IncidentRequest, request: Request) -> IncidentResponse:
+        """Report that a decision made here was wrong (harm, or a false positive); the incident
+        carries the proposal and enters the governance pipeline."""
+        return service_of(request).report(body)
 
     @app.get("/v1/health")
     def health(request: Request) -> HealthResponse:

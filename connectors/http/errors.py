@@ -9,6 +9,7 @@ Rules (every error answer has the body ``{"error": {"type", "field", "message"}}
   or the SDK's edge validation refused it (:class:`InvalidProposalError`, ``field`` names it).
 * 422 ``<snake_case of the class>``: any other :class:`InvalidInputError` the enforcer raises, e.g.
   ``unknown_tool`` for ``UnknownToolError`` (field ``tool``).
+* 404 ``unknown_proposal``: an incident about a proposal not decided here recently.
 * 503 ``buffer_full``: :class:`IngestBufferFull`, the fire-and-forget buffer is full.
 * Other HTTP errors (404, 405) keep their status with type ``http_error``. Anything else is a bug:
   500 ``internal_error``, logged with its traceback, never a silent answer.
@@ -31,6 +32,11 @@ from alignment_flywheel.errors import InvalidInputError, TransportError
 from alignment_flywheel.oracle import UnknownToolError
 
 log = logging.getLogger(__name__)
+
+
+class UnknownProposalError(InvalidInputError):
+    """An incident names a proposal this endpoint did not decide recently."""
+
 
 _MAX_SHOWN_INPUT = 80
 
@@ -75,6 +81,8 @@ def input_answer(exc: InvalidInputError) -> JSONResponse:
         return error_response(413, "payload_too_large", exc.field, exc.problem)
     if isinstance(exc, InvalidProposalError):
         return error_response(422, "invalid_field", exc.field, exc.problem)
+    if isinstance(exc, UnknownProposalError):
+        return error_response(404, "unknown_proposal", "proposal_id", str(exc))
     if isinstance(exc, UnknownToolError):
         return error_response(422, "unknown_tool", "tool", str(exc))
     return error_response(422, _snake(type(exc).__name__), getattr(exc, "field", None), str(exc))

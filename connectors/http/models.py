@@ -19,7 +19,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from alignment_flywheel.events import BlastRadius, Decision, EvidenceKind, Origin
+from alignment_flywheel.events import (
+    BlastRadius,
+    Decision,
+    EvidenceKind,
+    IncidentKind,
+    Origin,
+    Severity,
+)
 
 
 class RiskInput(BaseModel):
@@ -94,6 +101,24 @@ class DecisionResponse(BaseModel):
     latency_us: int
     evidence: list[EvidenceOut]
     error: str | None = Field(default=None, description="Why the oracle failed, if it did.")
+
+
+class IncidentRequest(BaseModel):
+    """A decision that was wrong: harm done by an allowed action, or a false positive."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    proposal_id: uuid.UUID = Field(description="A proposal decided by this endpoint.")
+    kind: IncidentKind
+    severity: Severity
+    description: str = Field(min_length=1, description="What happened.")
+
+
+class IncidentResponse(BaseModel):
+    """An incident accepted; it is published to the incidents topic in the background."""
+
+    incident_id: uuid.UUID
+    proposal_id: uuid.UUID
 
 
 class AcceptedResponse(BaseModel):

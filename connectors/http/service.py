@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.http.errors import UnknownProposalError
 from alignment_flywheel.connectors.http.ingest import ProposalIngest
 from alignment_flywheel.connectors.http.models import (
     AcceptedResponse,
@@ -31,6 +33,8 @@ from alignment_flywheel.connectors.http.models import (
     DecisionResponse,
     EvidenceOut,
     HealthResponse,
+    IncidentRequest,
+    IncidentResponse,
     OracleResponse,
     ProposalRequest,
     PublisherHealth,
@@ -40,6 +44,9 @@ from alignment_flywheel.connectors.sdk.decision import Decider, GuardDecision
 from alignment_flywheel.connectors.sdk.guard import DEFAULT_RISK, Guard
 from alignment_flywheel.connectors.sdk.records import RecordBuilder
 from alignment_flywheel.stack.kafka import quiet_admin_client
+
+MAX_RECENT_DECISIONS = 10_000
+
 
 BROKER_CHECK_TIMEOUT_S = 1.0
 
@@ -95,6 +102,7 @@ class HttpService:
     enforcer: Decider
     publish: bool
     _admin: AdminClient | None = None
+    _recent: OrderedDict[uuid.UUID, GuardDecision] = field(default_factory=OrderedDict)
 
     @classmethod
     def build(
@@ -116,7 +124,23 @@ class HttpService:
             risk=request.risk_fields(),
             parent_proposal_id=request.parent_proposal_id,
         )
+        self._recent[result.proposal_id] = result
+        while len(self._recent) > MAX_RECENT_DECISIONS:
+            self._recent.popitem(last=False)
         return decision_response(result)
+
+    def report(self, request: IncidentRequest) -> IncidentResponse:
+        """An incident about a proposal this endpoint decided (the last ones are kept)."""
+        decided = self._recent.get(request.proposal_id)
+        if decided is None:
+            raise UnknownProposalError(
+                f"proposal {request.proposal_id} was not decided here recently; report it "
+                "with `flywheel incident report` (which finds it on the proposals topic)"
+            )
+        incident_id = self.guard.report_incident(
+            decided, kind=request.kind, severity=request.severity, description=request.description
+        )
+        return IncidentResponse(incident_id=incident_id, proposal_id=request.proposal_id)
 
     def accept(self, request: ProposalRequest) -> AcceptedResponse:
         proposal, _ = validation.build_proposal(

@@ -31,7 +31,13 @@ def test_the_spec_text_is_what_the_generator_writes(
 
 def test_the_spec_documents_every_endpoint_and_the_error_body() -> None:
     spec = yaml.safe_load(SPEC.read_text())
-    assert set(spec["paths"]) == {"/v1/decisions", "/v1/proposals", "/v1/health", "/v1/oracle"}
+    assert set(spec["paths"]) == {
+        "/v1/decisions",
+        "/v1/proposals",
+        "/v1/incidents",
+        "/v1/health",
+        "/v1/oracle",
+    }
     accepted = spec["paths"]["/v1/proposals"]["post"]["responses"]
     assert set(accepted) == {"202", "400", "413", "422", "503"}
     error = spec["components"]["schemas"]["ErrorDetail"]
