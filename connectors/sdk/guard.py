@@ -41,10 +41,8 @@ from alignment_flywheel.connectors.sdk.decision import Decider, GuardDecision, O
 from alignment_flywheel.connectors.sdk.decorate import guarded
 from alignment_flywheel.connectors.sdk.errors import (
     ActionBlocked,
-    ActionEscalated,
     ActionNeedsRevision,
     InvalidProposalError,
-    ReviewTimeout,
 )
 from alignment_flywheel.connectors.sdk.journal import Journal, JournalRecord, adopt_orphans
 from alignment_flywheel.connectors.sdk.openai import parse_tool_call
@@ -55,6 +53,7 @@ from alignment_flywheel.connectors.sdk.records import (
     SdkTopics,
 )
 from alignment_flywheel.connectors.sdk.records import decided_by as decided_by_headers
+from alignment_flywheel.connectors.sdk.review_wait import ReviewAwait, describe
 from alignment_flywheel.connectors.sdk.reviews import ReviewWaiter
 from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.errors import KafkaTransportError
@@ -63,7 +62,6 @@ from alignment_flywheel.events import (
     IncidentKind,
     Origin,
     Proposal,
-    ReviewOutcome,
     RiskContext,
     Severity,
 )
@@ -130,6 +128,7 @@ class Guard:
                 delivery_timeout_s=delivery_timeout_s,
                 retry_interval_s=retry_interval_s,
             )
+        self._reviews = ReviewAwait(settings, self._codec, self._builder, self._publish)
 
     @property
     def enforcer(self) -> Decider:
@@ -282,7 +281,7 @@ class Guard:
         )
         waiter = None
         if result.decision is Decision.ESCALATE:
-            waiter = self._waiter_at_end(review_timeout_s)
+            waiter = self._reviews.waiter_at_end(review_timeout_s)
         self._publish(records)
         return self.resolve(
             result,
@@ -306,9 +305,9 @@ class Guard:
             if result.decision is Decision.ALLOW:
                 return dict(result.arguments)
             if result.decision is Decision.BLOCK:
-                raise ActionBlocked(self._describe(result, "blocked"), result)
+                raise ActionBlocked(describe(result, "blocked"), result)
             if result.decision is Decision.ESCALATE:
-                return self._await_review(result, timeout, _waiter)
+                return self._reviews.await_review(result, timeout, _waiter)
             if not auto or result.revised_arguments is None:
                 break
             result = self.check(
@@ -319,58 +318,7 @@ class Guard:
                 parent_proposal_id=result.proposal_id,
             )
             _waiter = None
-        raise ActionNeedsRevision(self._describe(result, "needs revision"), result)
-
-    @staticmethod
-    def _describe(result: GuardDecision, what: str) -> str:
-        reasons = "; ".join(result.verdict.reasons) or result.verdict.error or "no reason given"
-        return f"{result.proposal.tool} ({result.proposal_id}) {what}: {reasons}"
-
-    def _waiter_at_end(self, timeout_s: float | None) -> ReviewWaiter | KafkaTransportError:
-        timeout = self.settings.review_timeout_s if timeout_s is None else timeout_s
-        try:
-            return ReviewWaiter.at_end(self.settings, self._codec, self.topics.reviews, timeout)
-        except KafkaTransportError as exc:
-            return exc
-
-    def _await_review(
-        self,
-        result: GuardDecision,
-        timeout_s: float,
-        waiter: ReviewWaiter | KafkaTransportError | None,
-    ) -> dict[str, Any]:
-        if waiter is None:
-            try:
-                waiter = ReviewWaiter.since(
-                    self.settings, self._codec, self.topics.reviews, timeout_s, result.decided_at
-                )
-            except KafkaTransportError as exc:
-                waiter = exc
-        if isinstance(waiter, KafkaTransportError):
-            return self._on_review_timeout(result, timeout_s, str(waiter))
-        try:
-            decided = waiter.wait(result.proposal_id, timeout_s)
-        finally:
-            waiter.close()
-        if decided is None:
-            return self._on_review_timeout(result, timeout_s, None)
-        if decided.outcome is ReviewOutcome.APPROVE:
-            return dict(result.arguments)
-        what = f"denied by reviewer {decided.reviewer} ({decided.reason})"
-        raise ActionEscalated(self._describe(result, what), result)
-
-    def _on_review_timeout(
-        self, result: GuardDecision, timeout_s: float, problem: str | None
-    ) -> dict[str, Any]:
-        reason = f"no review decision within {timeout_s:g} s" + (f": {problem}" if problem else "")
-        deny = self.settings.deny_on_review_timeout
-        outcome = ReviewOutcome.DENY if deny else ReviewOutcome.APPROVE
-        review_id = result.review_id or uuid.uuid4()
-        self._publish([self._builder.automatic_review(result.proposal, review_id, outcome, reason)])
-        if deny:
-            raise ReviewTimeout(self._describe(result, f"escalated, {reason}"), result)
-        log.warning("%s; proceeding because deny_on_review_timeout is off", reason)
-        return dict(result.arguments)
+        raise ActionNeedsRevision(describe(result, "needs revision"), result)
 
     # --- decorating ------------------------------------------------------------------------------
 
