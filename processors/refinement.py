@@ -10,22 +10,27 @@ stable oracle in force (the worker follows releases). A qualifying patch is publ
 update proposes the same patch id. When none qualifies, the reason is logged and kept in
 ``declined``.
 
-One refinement worker runs per cluster (its history spans every partition). History is in memory
-and fills again from live traffic after a restart; clusters are re-read from the compacted
-clusters topic by the faust consumer's committed offsets.
+One refinement worker runs per cluster (its history spans every partition). History is in memory:
+at start the worker first reads the last ``warm_up_hours`` of the proposals, verdicts, reviews
+and findings topics (bounded by the history's limits), and only then takes cluster updates, so a
+worker restarted mid-stream refines a re-delivered cluster update on the same history and
+proposes the same patch id; the live agents then keep the history current.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.reader import read_topic
 from alignment_flywheel.enforcement import RiskPolicy
 from alignment_flywheel.events import ClusterStatus, ClusterUpdated, Event
 from alignment_flywheel.governance.history import History
@@ -66,6 +71,7 @@ class Refinement:
         topics: RefinementTopics | None = None,
         min_members: int = 3,
         fp_budget: float = 0.01,
+        warm_up_hours: float = 24.0,
         author_key: Ed25519PrivateKey | None = None,
         norms: Norms | None = None,
     ) -> None:
@@ -75,6 +81,8 @@ class Refinement:
         self.history = History()
         self.min_members = min_members
         self.fp_budget = fp_budget
+        self.warm_up_hours = warm_up_hours
+        self.warmed = asyncio.Event()
         self.author_key = author_key
         self.norms = norms
         self.proposed: list[uuid.UUID] = []
@@ -96,12 +104,25 @@ class Refinement:
         for name in (names.proposals, names.verdicts, names.reviews, names.findings):
             agent(app, _raw_topic(app, name), name=f"history-{name}")(self._record)
         agent(app, _raw_topic(app, names.clusters), name="clusters")(self._on_clusters)
+        app.task(self._warm_up)
+
+    async def _warm_up(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._read_history)
+        self.warmed.set()
+
+    def _read_history(self) -> None:
+        since = datetime.now(UTC) - timedelta(hours=self.warm_up_hours)
+        names = self.topics
+        for topic in (names.proposals, names.verdicts, names.reviews, names.findings):
+            for event in read_topic(self._settings, self._codec, topic, since=since):
+                self.history.add(event)
 
     async def _record(self, stream: Any) -> None:
         async for event in decoded(stream, self._codec, self._dead):
             self.history.add(event)
 
     async def _on_clusters(self, stream: Any) -> None:
+        await self.warmed.wait()
         async for event in decoded(stream, self._codec, self._dead):
             if isinstance(event, ClusterUpdated):
                 await self.consider(event)

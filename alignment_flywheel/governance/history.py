@@ -7,6 +7,9 @@ Built from the live topics by the refinement processor (bounded, newest kept):
   most ``max_benign`` by reservoir sampling, so it is a fair sample of all traffic seen;
 * a human review (``ReviewDecided``) labels its proposal: APPROVE is safe, DENY unsafe;
 * findings (``FindingRaised``) are kept by id, as the members and variants of clusters.
+
+Adding the same event twice changes nothing (a proposal counts once in the reservoir), so the
+history can be warmed up from the topics and then fed live without double counting.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class History:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+        self._counted: set[uuid.UUID] = set()
 
     def add(self, event: Event) -> None:
         if isinstance(event, ProposalSubmitted):
@@ -80,6 +84,9 @@ class History:
             self._benign(proposal)
 
     def _benign(self, proposal: Proposal) -> None:
+        if proposal.proposal_id in self._counted:
+            return
+        self._counted.add(proposal.proposal_id)
         self.seen_allowed += 1
         case = Case(proposal, Decision.ALLOW)
         if len(self.benign) < self.max_benign:

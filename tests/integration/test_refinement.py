@@ -29,6 +29,7 @@ from alignment_flywheel.events import (
 )
 from alignment_flywheel.governance.norms import example_proposal as made
 from alignment_flywheel.oracle.loader import load_oracle
+from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.patches import Patch, apply_patch
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import collect_events
@@ -110,8 +111,32 @@ def test_a_cluster_becomes_a_patch_with_evidence(
             if got:
                 break
     finally:
-        stop_gate_worker(worker)
+        stop_gate_worker(worker, kill=True)
     assert got, (tmp_path / "refine.log").read_text()[-3000:]
+    # A replacement worker (killed predecessor, new group: it re-reads the cluster update) warms
+    # its history up from the topics and proposes the very same patch.
+    command[command.index("--app-id") + 1] = unique_name("refine-again")
+    with (tmp_path / "refine-again.log").open("wb") as log:
+        again = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        both = collect_events(
+            kafka_settings, codec, names["patches"], group=unique_name("p2"), count=2,
+            dead_letter_topic=unique_name("y"),
+        )  # fmt: skip
+    finally:
+        stop_gate_worker(again)
+    assert len(both) == 2, (tmp_path / "refine-again.log").read_text()[-3000:]
+    assert all(isinstance(e, PatchProposed) for e in both)
+    assert (
+        len(
+            {
+                (e.patch_id, e.target_digest, e.operations)
+                for e in both
+                if isinstance(e, PatchProposed)
+            }
+        )
+        == 1
+    )
     (event,) = got
     assert isinstance(event, PatchProposed)
     patch = Patch.from_event(event)
@@ -120,8 +145,6 @@ def test_a_cluster_becomes_a_patch_with_evidence(
     assert patch.regression.benign == 200 and patch.regression.false_positives == 0
     target = apply_patch(load_oracle(kafka_settings).artifact, patch)
     patched = build_enforcer(kafka_settings)
-    patched.swap_oracle(
-        __import__("alignment_flywheel.oracle.rules", fromlist=["RuleOracle"]).RuleOracle(target)
-    )
+    patched.swap_oracle(RuleOracle(target))
     unseen = made("shell.exec", {"cmd": "chmod -R 777 /home/alice"})
     assert patched.decide(unseen).decision is Decision.BLOCK

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+import uuid
 
-from alignment_flywheel.enforcement import Enforcer, build_policy
-from alignment_flywheel.events import Decision
+from alignment_flywheel.enforcement import Enforcer, build_policy, verdict_event
+from alignment_flywheel.events import Decision, ProposalSubmitted, new_envelope
+from alignment_flywheel.governance.history import History
 from alignment_flywheel.governance.norms import example_proposal as made
 from alignment_flywheel.governance.norms import load_norms
 from alignment_flywheel.governance.refinement import Case, Cluster, NoPatch, Refined, refine
@@ -84,3 +86,16 @@ def test_unsafe_traffic_the_oracle_let_through_is_not_benign_history() -> None:
     result = refine(Cluster("chmod", MEMBERS), BASE, POLICY, history, norms=load_norms())
     assert isinstance(result, Refined), result
     assert result.evidence.labelled == 50 and result.evidence.labels_kept == 50
+
+
+def test_history_counts_a_proposal_once_however_often_it_is_read() -> None:
+    history = History()
+    gate = Enforcer(RuleOracle(BASE), POLICY)
+    for _ in range(2):
+        for i in range(5):
+            proposal = made("shell.exec", {"cmd": f"ls {i}"}).model_copy(
+                update={"proposal_id": uuid.UUID(int=i + 1)}
+            )
+            history.add(ProposalSubmitted(envelope=new_envelope("t", "k"), proposal=proposal))
+            history.add(verdict_event(gate.decide(proposal), proposal, producer="t"))
+    assert history.seen_allowed == 5 and len(history.cases()) == 5
