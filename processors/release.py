@@ -93,6 +93,7 @@ class ReleaseController:
         self.metrics: dict[uuid.UUID, RolloutMetrics] = {}
         self.published: list[Event] = []
         self.ready = False
+        self._ready = asyncio.Event()
         self._settings = settings
         self._codec = EventCodec.from_settings(settings)
         self.follower = ReleaseFollower(
@@ -119,8 +120,10 @@ class ReleaseController:
     async def _start_follower(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.follower.start)
         self.ready = True
+        self._ready.set()
 
     async def _on_verdicts(self, stream: Any) -> None:
+        await self._ready.wait()
         async for event in decoded(stream, self._codec, self._dead):
             if isinstance(event, VerdictIssued):
                 self._metrics_for_current()
@@ -128,6 +131,7 @@ class ReleaseController:
                     metrics.add(event)
 
     async def _on_reviews(self, stream: Any) -> None:
+        await self._ready.wait()
         async for event in decoded(stream, self._codec, self._dead):
             if isinstance(event, ReviewDecided) and event.outcome is ReviewOutcome.APPROVE:
                 for metrics in self._active():

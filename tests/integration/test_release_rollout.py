@@ -1,4 +1,5 @@
-"""A staged rollout on the real broker: a bad patch is staged, breaches its gates, rolls back.
+"""A staged rollout on the real broker: a bad patch is staged, breaches its gates, rolls back,
+with the controller killed and replaced mid-rollout.
 
 The controller runs as its own worker; the decisions come from an SDK guard that follows the
 releases (it decides and publishes enforced and shadow verdicts exactly as a gate does).
@@ -106,17 +107,21 @@ def test_a_rollout_that_breaches_its_gates_rolls_back_by_itself(
             tmp_path / "controller.log"
         ).read_text()[-3000:]
         assert follower.deployment.stage is ReleaseStage.SHADOW
+        # The controller is killed mid-rollout; its replacement (a new group) folds the release
+        # topic, does not stage the patch again, and finishes the rollout.
+        stop_gate_worker(controller, kill=True)
+        spec["app_id"] = unique_name("release-again")
+        controller = start_release_worker(spec, tmp_path / "controller-again.log")
         decisions = []
-        for i in range(200):
-            decisions.append(guard.check("shell.exec", {"cmd": f"ls /workspace/{i}"}))
-            if follower.deployment.candidate is None:
-                break
+        deadline = time.monotonic() + 120
+        while follower.deployment.candidate is not None and time.monotonic() < deadline:
+            decisions.append(guard.check("shell.exec", {"cmd": f"ls /workspace/{len(decisions)}"}))
             time.sleep(0.01)
         assert {d.decision for d in decisions} == {Decision.ALLOW}, (
             "shadow verdicts are never enforced"
         )
         assert wait_for(lambda: follower.deployment.candidate is None), (
-            tmp_path / "controller.log"
+            tmp_path / "controller-again.log"
         ).read_text()[-3000:]
         assert follower.deployment.stable.digest == genesis.digest
         after = guard.check("shell.exec", {"cmd": "ls"})
