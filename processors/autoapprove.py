@@ -30,11 +30,12 @@ class AutoApproval:
         patches: str = "flywheel.patches",
         dead_letters: str = "flywheel.deadletter",
         app_id: str = DEFAULT_APP_ID,
+        **app_overrides: Any,
     ) -> None:
         self.approver = approver
         self.approved = 0
         self._codec = EventCodec.from_settings(settings)
-        self.app = create_app(settings, app_id)
+        self.app = create_app(settings, app_id, **app_overrides)
         self._out = self.app.topic(
             patches, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
         )

@@ -35,14 +35,20 @@ class Intake:
     """The intake app. Build with :func:`build_intake`."""
 
     def __init__(
-        self, settings: Settings, decider: Decider, *, app_id: str, topics: IntakeTopics
+        self,
+        settings: Settings,
+        decider: Decider,
+        *,
+        app_id: str,
+        topics: IntakeTopics,
+        **app_overrides: Any,
     ) -> None:
         self.topics = topics
         self.decider = decider
         self.findings_sent = 0
         self._settings = settings
         self._codec = EventCodec.from_settings(settings)
-        self.app = create_app(settings, app_id)
+        self.app = create_app(settings, app_id, **app_overrides)
         app = self.app
         self._source = _raw_topic(app, topics.incidents)
         self._findings = app.topic(
@@ -86,5 +92,9 @@ def build_intake(
     *,
     app_id: str = DEFAULT_APP_ID,
     topics: IntakeTopics | None = None,
+    **app_overrides: Any,
 ) -> Intake:
-    return Intake(settings, decider, app_id=app_id, topics=topics or IntakeTopics())
+    """An intake worker's app; ``app_overrides`` go to faust (tests shorten timeouts)."""
+    return Intake(
+        settings, decider, app_id=app_id, topics=topics or IntakeTopics(), **app_overrides
+    )
