@@ -16,7 +16,7 @@ from alignment_flywheel.events import PatchProposed
 from alignment_flywheel.governance.autoapprove import AutoApprover
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
-from alignment_flywheel.processors.streams import DeadLetterWriter, decoded
+from alignment_flywheel.processors.streams import DeadLetterWriter, decoded, raw_topic
 
 DEFAULT_APP_ID = "flywheel-auto-approver"
 
@@ -39,8 +39,8 @@ class AutoApproval:
         self._out = self.app.topic(
             patches, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
         )
-        source = self.app.topic(patches, value_serializer="raw", key_serializer="raw")
-        dead = self.app.topic(dead_letters, value_serializer="raw", key_serializer="raw")
+        source = raw_topic(self.app, patches)
+        dead = raw_topic(self.app, dead_letters)
         self._dead = DeadLetterWriter(dead, self._codec, producer=approver.producer, group=app_id)
         agent(self.app, source, name="auto-approve")(self._run)
 

@@ -29,7 +29,7 @@ from alignment_flywheel.events import Event, Proposal, ProposalSubmitted, Verdic
 from alignment_flywheel.governance.drift import DriftWatch, drift_event, drift_findings
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
-from alignment_flywheel.processors.streams import DeadLetterWriter, decoded
+from alignment_flywheel.processors.streams import DeadLetterWriter, decoded, raw_topic
 
 DEFAULT_APP_ID = "flywheel-drift"
 MAX_WAITING = 10_000
@@ -73,11 +73,11 @@ class DriftWorker:
         self._drift = app.topic(names.drift, value_serializer=events, key_serializer="raw")
         self._findings = app.topic(names.findings, value_serializer=events, key_serializer="raw")
         self._dead = DeadLetterWriter(
-            _raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
+            raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
             group=app_id,
         )  # fmt: skip
-        agent(app, _raw_topic(app, names.proposals), name="proposals")(self._consume)
-        agent(app, _raw_topic(app, names.verdicts), name="verdicts")(self._consume)
+        agent(app, raw_topic(app, names.proposals), name="proposals")(self._consume)
+        agent(app, raw_topic(app, names.verdicts), name="verdicts")(self._consume)
 
     async def _consume(self, stream: Any) -> None:
         async for event in decoded(stream, self._codec, self._dead):
@@ -122,10 +122,6 @@ def _put(store: OrderedDict[uuid.UUID, V], key: uuid.UUID, value: V) -> None:
     store[key] = value
     while len(store) > MAX_WAITING:
         store.popitem(last=False)
-
-
-def _raw_topic(app: Any, name: str) -> Any:
-    return app.topic(name, value_serializer="raw", key_serializer="raw")
 
 
 def build_drift(settings: Settings, **options: Any) -> DriftWorker:

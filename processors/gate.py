@@ -152,7 +152,7 @@ from alignment_flywheel.processors.gate_events import (
     review_request,
     verdict_record,
 )
-from alignment_flywheel.processors.streams import DeadLetterWriter
+from alignment_flywheel.processors.streams import DeadLetterWriter, raw_topic
 from alignment_flywheel.stack.catalog import load_catalog
 
 __all__ = [
@@ -233,8 +233,8 @@ class Gate:
 
     def _declare(self, app_id: str) -> None:
         app, names = self.app, self.topics
-        self._source = app.topic(names.proposals, value_serializer="raw", key_serializer="raw")
-        dead_topic = app.topic(names.dead_letters, value_serializer="raw", key_serializer="raw")
+        self._source = raw_topic(app, names.proposals)
+        dead_topic = raw_topic(app, names.dead_letters)
         self._dead_letters = DeadLetterWriter(
             dead_topic, self._codec, producer=self._producer_id, group=app_id
         )

@@ -19,7 +19,7 @@ from alignment_flywheel.events import IncidentReported
 from alignment_flywheel.governance.intake import Decider, incident_finding
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
-from alignment_flywheel.processors.streams import DeadLetterWriter
+from alignment_flywheel.processors.streams import DeadLetterWriter, raw_topic
 
 DEFAULT_APP_ID = "flywheel-intake"
 
@@ -50,12 +50,12 @@ class Intake:
         self._codec = EventCodec.from_settings(settings)
         self.app = create_app(settings, app_id, **app_overrides)
         app = self.app
-        self._source = _raw_topic(app, topics.incidents)
+        self._source = raw_topic(app, topics.incidents)
         self._findings = app.topic(
             topics.findings, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
         )
         self._dead = DeadLetterWriter(
-            _raw_topic(app, topics.dead_letters),
+            raw_topic(app, topics.dead_letters),
             self._codec,
             producer=settings.identity,
             group=app_id,
@@ -80,10 +80,6 @@ class Intake:
             pending = await self._findings.send(key=finding.envelope.key.encode(), value=finding)
             await pending
             self.findings_sent += 1
-
-
-def _raw_topic(app: Any, name: str) -> Any:
-    return app.topic(name, value_serializer="raw", key_serializer="raw")
 
 
 def build_intake(

@@ -53,7 +53,7 @@ from alignment_flywheel.governance.redteam import Target, campaign_findings, red
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.pairs import Pair, PairBook, Seed
-from alignment_flywheel.processors.streams import DeadLetterWriter, decoded
+from alignment_flywheel.processors.streams import DeadLetterWriter, decoded, raw_topic
 
 log = logging.getLogger(__name__)
 DEFAULT_APP_ID = "flywheel-redteam"
@@ -115,7 +115,7 @@ class RedTeamWorker:
             names.findings, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
         )
         self._dead = DeadLetterWriter(
-            _raw_topic(app, names.dead_letters), self._codec, producer=self._producer,
+            raw_topic(app, names.dead_letters), self._codec, producer=self._producer,
             group=app_id,
         )  # fmt: skip
         self.finding_pairs = PairBook(
@@ -128,10 +128,10 @@ class RedTeamWorker:
                 "proposals", default=None, partitions=names.proposals_partitions, value_type=bytes
             )
         )
-        agent(app, _raw_topic(app, names.findings), name="findings")(self._on_findings)
-        agent(app, _raw_topic(app, names.verifications), name="verifications")(self._on_verified)
-        agent(app, _raw_topic(app, names.proposals), name="proposals")(self._on_proposals)
-        agent(app, _raw_topic(app, names.verdicts), name="verdicts")(self._on_verdicts)
+        agent(app, raw_topic(app, names.findings), name="findings")(self._on_findings)
+        agent(app, raw_topic(app, names.verifications), name="verifications")(self._on_verified)
+        agent(app, raw_topic(app, names.proposals), name="proposals")(self._on_proposals)
+        agent(app, raw_topic(app, names.verdicts), name="verdicts")(self._on_verdicts)
 
     async def _on_findings(self, stream: Any) -> None:
         async for event in decoded(stream, self._codec, self._dead):
@@ -202,10 +202,6 @@ class RedTeamWorker:
             book.complete(key)
         self.stats.swept += len(stale)
         return partition
-
-
-def _raw_topic(app: Any, name: str) -> Any:
-    return app.topic(name, value_serializer="raw", key_serializer="raw")
 
 
 def build_redteam(

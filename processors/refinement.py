@@ -39,7 +39,7 @@ from alignment_flywheel.governance.refinement import Cluster, Refined, refine
 from alignment_flywheel.patches.approvals import approve
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
-from alignment_flywheel.processors.streams import DeadLetterWriter, decoded
+from alignment_flywheel.processors.streams import DeadLetterWriter, decoded, raw_topic
 from alignment_flywheel.release.follower import ReleaseFollower
 
 log = logging.getLogger(__name__)
@@ -98,12 +98,12 @@ class Refinement:
             names.patches, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
         )
         self._dead = DeadLetterWriter(
-            _raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
+            raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
             group=app_id,
         )  # fmt: skip
         for name in (names.proposals, names.verdicts, names.reviews, names.findings):
-            agent(app, _raw_topic(app, name), name=f"history-{name}")(self._record)
-        agent(app, _raw_topic(app, names.clusters), name="clusters")(self._on_clusters)
+            agent(app, raw_topic(app, name), name=f"history-{name}")(self._record)
+        agent(app, raw_topic(app, names.clusters), name="clusters")(self._on_clusters)
         app.task(self._warm_up)
 
     async def _warm_up(self) -> None:
@@ -162,10 +162,6 @@ class Refinement:
     async def _send(self, event: Event) -> None:
         pending = await self._patches.send(key=event.envelope.key.encode(), value=event)
         await pending
-
-
-def _raw_topic(app: Any, name: str) -> Any:
-    return app.topic(name, value_serializer="raw", key_serializer="raw")
 
 
 def build_refinement(

@@ -51,7 +51,7 @@ from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.patches import Patch
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
-from alignment_flywheel.processors.streams import DeadLetterWriter, decoded
+from alignment_flywheel.processors.streams import DeadLetterWriter, decoded, raw_topic
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.rebuild import PatchCheck
 from alignment_flywheel.release.rollout import Judgement, RolloutMetrics, RolloutPolicy, judge
@@ -109,11 +109,11 @@ class ReleaseController:
         self._releases = app.topic(names.releases, value_serializer=events, key_serializer="raw")
         self._patches = app.topic(names.patches, value_serializer=events, key_serializer="raw")
         self._dead = DeadLetterWriter(
-            _raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
+            raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
             group=app_id,
         )  # fmt: skip
-        agent(app, _raw_topic(app, names.verdicts), name="verdicts")(self._on_verdicts)
-        agent(app, _raw_topic(app, names.reviews), name="reviews")(self._on_reviews)
+        agent(app, raw_topic(app, names.verdicts), name="verdicts")(self._on_verdicts)
+        agent(app, raw_topic(app, names.reviews), name="reviews")(self._on_reviews)
         app.timer(tick_s, name="release-tick")(self.tick)
         app.task(self._start_follower)
 
@@ -216,10 +216,6 @@ class ReleaseController:
         await pending
         self.published.append(event)
         self.follower.apply_now(event)
-
-
-def _raw_topic(app: Any, name: str) -> Any:
-    return app.topic(name, value_serializer="raw", key_serializer="raw")
 
 
 def build_controller(

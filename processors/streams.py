@@ -21,6 +21,11 @@ from alignment_flywheel.events import Event
 log = logging.getLogger(__name__)
 
 
+def raw_topic(app: Any, name: str) -> Any:
+    """A topic read and written as raw bytes (decoded here, so bad records can be dead-lettered)."""
+    return app.topic(name, value_serializer="raw", key_serializer="raw")
+
+
 class DeadLetterWriter:
     """Publishes DeadLettered events to a faust topic and waits for the broker's acknowledgement."""
 

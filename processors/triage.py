@@ -50,7 +50,7 @@ from alignment_flywheel.governance.triage import (
 )
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
-from alignment_flywheel.processors.streams import DeadLetterWriter, decoded
+from alignment_flywheel.processors.streams import DeadLetterWriter, decoded, raw_topic
 
 log = logging.getLogger(__name__)
 DEFAULT_APP_ID = "flywheel-triage"
@@ -96,7 +96,7 @@ class TriageWorker:
             names.clusters, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
         )
         self._dead = DeadLetterWriter(
-            _raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
+            raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
             group=app_id,
         )  # fmt: skip
         self._violations = app.topic(
@@ -106,8 +106,8 @@ class TriageWorker:
         self.pending = _table(app, "pending", names.partitions)
         self.clusters = _table(app, "clusters", 1)
         self.assigned = _table(app, "assigned", 1)
-        agent(app, _raw_topic(app, names.findings), name="findings")(self._on_findings)
-        agent(app, _raw_topic(app, names.verifications), name="verifications")(
+        agent(app, raw_topic(app, names.findings), name="findings")(self._on_findings)
+        agent(app, raw_topic(app, names.verifications), name="verifications")(
             self._on_verifications
         )
         agent(app, self._violations, name="cluster")(self._on_violations)
@@ -187,10 +187,6 @@ def _table(app: Any, name: str, partitions: int) -> Any:
 
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _raw_topic(app: Any, name: str) -> Any:
-    return app.topic(name, value_serializer="raw", key_serializer="raw")
 
 
 def build_triage(settings: Settings, **options: Any) -> TriageWorker:

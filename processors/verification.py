@@ -22,7 +22,7 @@ from alignment_flywheel.governance.norms import Norms
 from alignment_flywheel.governance.verification import verify
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
-from alignment_flywheel.processors.streams import DeadLetterWriter
+from alignment_flywheel.processors.streams import DeadLetterWriter, raw_topic
 
 DEFAULT_APP_ID = "flywheel-verification"
 
@@ -65,10 +65,10 @@ class Verification:
             topics.reviews, value_serializer=events, key_serializer="raw"
         )
         self._dead = DeadLetterWriter(
-            _raw_topic(self.app, topics.dead_letters), self._codec, producer=self._producer,
+            raw_topic(self.app, topics.dead_letters), self._codec, producer=self._producer,
             group=app_id,
         )  # fmt: skip
-        agent(self.app, _raw_topic(self.app, topics.findings), name="verification")(self._run)
+        agent(self.app, raw_topic(self.app, topics.findings), name="verification")(self._run)
 
     async def _run(self, stream: Any) -> None:
         async for record in stream.events():
@@ -101,10 +101,6 @@ class Verification:
 async def _send(topic: Any, event: Event) -> None:
     pending = await topic.send(key=event.envelope.key.encode(), value=event)
     await pending
-
-
-def _raw_topic(app: Any, name: str) -> Any:
-    return app.topic(name, value_serializer="raw", key_serializer="raw")
 
 
 def build_verification(
