@@ -220,3 +220,31 @@ def test_revise_chain_counts_depth_until_the_budget_is_spent(
     ]
     assert chain[1].proposal.arguments_object()["limit"] == 100
     assert chain[2].proposal.parent_proposal_id == chain[1].proposal.proposal_id
+
+
+def test_a_tool_outside_the_oracle_catalog_is_dead_lettered_and_the_stream_goes_on(
+    kafka_settings, gate_topics, run_gate, unique_name
+):
+    codec = EventCodec.from_settings(kafka_settings)
+    topics = gate_topics(1)
+    known, unknown, after = (
+        _with_tool(1, "fs.read"),
+        _with_tool(2, "warp.drive"),
+        _with_tool(3, "fs.write"),
+    )
+    with EventProducer(kafka_settings, codec) as producer:
+        for event in (known, unknown, after):
+            producer.send(topics["proposals"], event)
+    log = run_gate(topics, catalog=["fs.*"])
+
+    verdicts = _collect(kafka_settings, codec, topics["verdicts"], 2, unique_name)
+    letters = _collect(kafka_settings, codec, topics["dead_letters"], 1, unique_name)
+    assert [v.proposal_id for v in verdicts if isinstance(v, VerdictIssued)] == [
+        known.proposal.proposal_id,
+        after.proposal.proposal_id,
+    ], log.read_text()[-2000:]
+    (letter,) = letters
+    assert isinstance(letter, DeadLettered)
+    assert "unknown tool 'warp.drive'" in letter.reason
+    assert letter.original_value is not None
+    assert codec.decode(letter.original_value) == unknown

@@ -5,6 +5,9 @@ servers, the app id (consumer group), the topics with the partition count, setti
 overrides, and an optional per-decision delay in milliseconds (so a test can kill the worker
 mid-stream). The worker decides with :class:`ScriptedDecider`.
 
+With ``catalog`` (a list of tool globs) the worker decides instead with the real enforcer over an
+artifact that declares that tool catalog and no rules, so a tool outside it is bad input.
+
 The scripted decider decides by tool, so tests know the expected verdicts:
 ``fs.read``/``crm.update`` ALLOW, ``shell.exec`` BLOCK, ``email.send`` ESCALATE, ``sql.query``
 REVISE (adds ``"limit": 100``) until the revise depth reaches ``REVISE_BUDGET``, then BLOCK;
@@ -24,9 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from alignment_flywheel.config import load_settings
+from alignment_flywheel.enforcement import Enforcer, load_policy
 from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.events import Decision, Proposal
 from alignment_flywheel.oracle import Amendment
+from alignment_flywheel.oracle.artifact import build_artifact
+from alignment_flywheel.oracle.loader import DEFAULT_RISK_POLICY
+from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.gate import Decider, GateTopics, build_gate
 
@@ -68,6 +75,11 @@ class ScriptedDecider:
 
 
 def _decider(spec: dict[str, Any]) -> Decider:
+    catalog = spec.get("catalog")
+    if catalog is not None:
+        document = {"name": "catalog", "version": 1, "tools": catalog, "rules": []}
+        oracle = RuleOracle(build_artifact(document))
+        return Enforcer(oracle, load_policy(DEFAULT_RISK_POLICY))
     return ScriptedDecider(delay_s=float(spec.get("delay_ms", 0)) / 1000)
 
 

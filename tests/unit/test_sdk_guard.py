@@ -19,7 +19,10 @@ from alignment_flywheel.connectors.sdk import (
     InvalidProposalError,
     ReviewTimeout,
 )
+from alignment_flywheel.enforcement import Enforcer, build_policy
 from alignment_flywheel.events import Decision
+from alignment_flywheel.oracle import UnknownToolError
+from tests.support.oracles import policy_doc, rule, rule_oracle
 from tests.unit.test_sdk_fakes import FixedOracle, ToolEnforcer
 
 
@@ -229,3 +232,18 @@ def test_async_guard_refuses_sync_functions(
     guard = AsyncGuard(settings_factory(), enforcer=enforcer, publish=False, proposer_id="a")
     with pytest.raises(TypeError, match="needs an async function"):
         guard.tool("fs.read")(lambda path: path)
+
+
+def test_a_tool_outside_the_oracle_catalog_is_refused_before_anything_is_published(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    catalogued = Enforcer(
+        rule_oracle(rule("r", "false"), tools=["fs.*"]), build_policy(policy_doc())
+    )
+    guard = Guard(settings_factory(), enforcer=catalogued, publish=False, proposer_id="a")
+    assert guard.check("fs.read", {"path": "/a"}).allowed
+    records: list[object] = []
+    guard._publish = records.extend  # type: ignore[method-assign]
+    with pytest.raises(UnknownToolError, match=r"unknown tool 'rocket\.launch'"):
+        guard.check("rocket.launch", {"target": "moon"})
+    assert records == []
