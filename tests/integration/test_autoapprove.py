@@ -18,7 +18,8 @@ from alignment_flywheel.patches import Patch
 from alignment_flywheel.patches.approvals import approve
 from alignment_flywheel.patches.signing import key_id
 from tests.support.gate_worker import stop_gate_worker
-from tests.support.governance_worker import FAST_FAILOVER, start_worker, wait_for_records
+from tests.support.governance_worker import start_worker
+from tests.support.kafka import FAST_FAILOVER, wait_for_records
 from tests.support.signing import make_patch
 from tests.support.workers import read_events, read_until
 

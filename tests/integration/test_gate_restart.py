@@ -11,43 +11,20 @@ import time
 from collections import defaultdict
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 
 from alignment_flywheel.codec import EventCodec
-from alignment_flywheel.connectors.consumer import consumer_config
 from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import VerdictIssued
 from alignment_flywheel.processors.gate import decision_id_for
 from alignment_flywheel.samples import sample_proposal_submitted
 from alignment_flywheel.stack.kafka import admin_client
 from tests.support.gate_worker import start_gate_worker, stop_gate_worker
-from tests.support.kafka import collect_events
+from tests.support.kafka import FAST_FAILOVER, collect_events, wait_for_records
 
 pytestmark = pytest.mark.integration
 
 PROPOSALS = 1200
-FAST_FAILOVER = {
-    "broker_session_timeout": 6.0,
-    "broker_heartbeat_interval": 1.0,
-    "broker_rebalance_timeout": 8.0,
-}
-
-
-def _wait_for_records(settings, topic: str, partitions: int, count: int) -> None:
-    consumer = Consumer(consumer_config(settings, "watermarks"))
-    try:
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline:
-            total = sum(
-                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
-                for p in range(partitions)
-            )
-            if total >= count:
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"fewer than {count} records on {topic} after 150 s")
-    finally:
-        consumer.close()
 
 
 def _wait_for_members(settings, group: str, count: int) -> None:
@@ -98,7 +75,7 @@ def test_sigkilled_worker_loses_nothing_and_never_changes_a_verdict(
     first = start_gate_worker(spec(0), logs[0])
     replacement = None
     try:
-        _wait_for_records(kafka_settings, topics["verdicts"], 6, PROPOSALS // 4)
+        wait_for_records(kafka_settings, topics["verdicts"], 6, PROPOSALS // 4, timeout=150)
         assert stop_gate_worker(first, kill=True) == -9
         replacement = start_gate_worker(spec(1), logs[1])
         verdicts = collect_events(

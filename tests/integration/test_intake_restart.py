@@ -21,7 +21,8 @@ from alignment_flywheel.events import (
 )
 from alignment_flywheel.governance.intake import finding_id_for, incident_report
 from tests.support.gate_worker import stop_gate_worker
-from tests.support.governance_worker import FAST_FAILOVER, start_worker, wait_for_records
+from tests.support.governance_worker import start_worker
+from tests.support.kafka import FAST_FAILOVER, wait_for_records
 from tests.support.oracles import proposal
 from tests.support.workers import read_events, read_until
 

@@ -32,13 +32,8 @@ from alignment_flywheel.governance.norms import load_norms
 from alignment_flywheel.governance.redteam import campaign_findings, red_team
 from alignment_flywheel.governance.verification import verify
 from tests.support.gate_worker import stop_gate_worker
-from tests.support.governance_worker import (
-    FAST_FAILOVER,
-    shipped_targets,
-    start_worker,
-    wait_for_records,
-)
-from tests.support.kafka import collect_events
+from tests.support.governance_worker import shipped_targets, start_worker
+from tests.support.kafka import FAST_FAILOVER, collect_events, wait_for_records
 from tests.support.oracles import proposal
 
 pytestmark = pytest.mark.integration

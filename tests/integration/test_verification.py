@@ -29,8 +29,8 @@ from alignment_flywheel.events import (
 )
 from alignment_flywheel.governance.verification import review_id_for_finding, verification_id_for
 from tests.support.gate_worker import stop_gate_worker
-from tests.support.governance_worker import FAST_FAILOVER, start_worker, wait_for_records
-from tests.support.kafka import collect_events
+from tests.support.governance_worker import start_worker
+from tests.support.kafka import FAST_FAILOVER, collect_events, wait_for_records
 from tests.support.oracles import proposal
 
 pytestmark = pytest.mark.integration

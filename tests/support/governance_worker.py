@@ -25,11 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from alignment_flywheel.config import Settings, load_settings
-from alignment_flywheel.connectors.consumer import consumer_config
 from alignment_flywheel.enforcement.policy import load_policy
 from alignment_flywheel.events import PatchApproved, PatchProposed, Proposal, VerdictIssued
 from alignment_flywheel.governance.autoapprove import AutoApprover
@@ -46,12 +44,6 @@ from alignment_flywheel.processors.verification import VerificationTopics, build
 from tests.support.gate_worker import ScriptedDecider
 
 REPO = Path(__file__).resolve().parents[2]
-FAST_FAILOVER = {
-    "broker_session_timeout": 6.0,
-    "broker_heartbeat_interval": 1.0,
-    "broker_rebalance_timeout": 8.0,
-}
-"""faust options so that a replacement worker takes over a SIGKILLed one's partitions quickly."""
 
 
 class SlowNorms(Norms):
@@ -149,24 +141,6 @@ def start_worker(spec: dict[str, Any], log_path: Path) -> subprocess.Popen[bytes
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
-
-
-def wait_for_records(settings: Settings, topic: str, partitions: int, count: int) -> None:
-    """Until ``topic`` holds at least ``count`` records (by its end offsets)."""
-    consumer = Consumer(consumer_config(settings, "watermarks"))
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            total = sum(
-                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
-                for p in range(partitions)
-            )
-            if total >= count:
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"fewer than {count} records on {topic} after 90 s")
-    finally:
-        consumer.close()
 
 
 if __name__ == "__main__":

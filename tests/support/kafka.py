@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import cast
 
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
@@ -69,3 +69,31 @@ def read_records(
     finally:
         consumer.close()
     return found
+
+
+FAST_FAILOVER = {
+    "broker_session_timeout": 6.0,
+    "broker_heartbeat_interval": 1.0,
+    "broker_rebalance_timeout": 8.0,
+}
+"""faust options so that a replacement worker takes over a SIGKILLed one's partitions quickly."""
+
+
+def wait_for_records(
+    settings: Settings, topic: str, partitions: int, count: int, *, timeout: float = 90.0
+) -> None:
+    """Until ``topic`` holds at least ``count`` records (by its end offsets)."""
+    consumer = Consumer(consumer_config(settings, "watermarks"))
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            total = sum(
+                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
+                for p in range(partitions)
+            )
+            if total >= count:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"fewer than {count} records on {topic} after {timeout:g} s")
+    finally:
+        consumer.close()

@@ -17,13 +17,9 @@ from typing import Any
 from alignment_flywheel.config import load_settings
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.triage import TriageTopics, build_triage
+from tests.support.kafka import FAST_FAILOVER
 
 REPO = Path(__file__).resolve().parents[2]
-FAST_FAILOVER = {
-    "broker_session_timeout": 6.0,
-    "broker_heartbeat_interval": 1.0,
-    "broker_rebalance_timeout": 8.0,
-}
 
 
 def main(raw: str) -> None:
