@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
@@ -39,6 +39,40 @@ from alignment_flywheel.stack.kafka import client_config
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Event, Message], None]
+
+# Errors a broker returns while a partition's leadership is still settling (e.g. just after the
+# topic was created): asking again shortly after succeeds.
+_SETTLING = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._TRANSPORT,
+        KafkaError._TIMED_OUT,
+    }
+)
+
+
+def watermarks(consumer: Consumer, tp: TopicPartition, timeout: float) -> tuple[int, int]:
+    """The (low, high) watermark offsets of ``tp``.
+
+    Errors a broker gives while leadership settles are asked again until ``timeout``; any other
+    error, or the deadline, is a :class:`~alignment_flywheel.errors.KafkaTransportError`.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=max(remaining, 0.1))
+            return int(low), int(high)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            code = error.code() if isinstance(error, KafkaError) else None
+            if code not in _SETTLING or time.monotonic() >= deadline:
+                raise KafkaTransportError(
+                    f"watermarks of {tp.topic}[{tp.partition}]: {exc}"
+                ) from exc
+            time.sleep(0.1)
 
 
 def consumer_config(

@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import consumer_config
+from alignment_flywheel.connectors.consumer import consumer_config, watermarks
 from alignment_flywheel.errors import CodecError, KafkaTransportError
 from alignment_flywheel.events import Event
 
@@ -43,7 +43,7 @@ def _read_assigned(
     consumer: Consumer, codec: EventCodec, topic: str, since: datetime | None
 ) -> Iterator[Event]:
     starts = _start_offsets(consumer, topic, since)
-    ends = {p: consumer.get_watermark_offsets(tp, timeout=TIMEOUT_S)[1] for p, tp in starts}
+    ends = {p: watermarks(consumer, tp, TIMEOUT_S)[1] for p, tp in starts}
     todo = [tp for p, tp in starts if tp.offset < ends[p]]
     if not todo:
         return
@@ -87,7 +87,7 @@ def _start_offsets(
         found = consumer.offsets_for_times(asked, timeout=TIMEOUT_S)
     result = []
     for tp in found:
-        low, high = consumer.get_watermark_offsets(tp, timeout=TIMEOUT_S)
+        low, high = watermarks(consumer, tp, TIMEOUT_S)
         offset = high if since is not None and tp.offset < 0 else max(tp.offset, low)
         result.append((tp.partition, TopicPartition(topic, tp.partition, offset)))
     return result

@@ -31,7 +31,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import consumer_config
+from alignment_flywheel.connectors.consumer import consumer_config, watermarks
 from alignment_flywheel.enforcement.staged import Deployment
 from alignment_flywheel.errors import CodecError, FlywheelError, KafkaTransportError
 from alignment_flywheel.events import (
@@ -125,9 +125,7 @@ class ReleaseFollower:
                 raise KafkaTransportError(f"topic {topic} is not available")
             for partition in metadata.partitions:
                 assignment.append(TopicPartition(topic, partition, OFFSET_BEGINNING))
-                _low, high = consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=10
-                )
+                _low, high = watermarks(consumer, TopicPartition(topic, partition), 10)
                 ends[(topic, partition)] = high
         consumer.assign(assignment)
         return {key: high for key, high in ends.items() if high > 0}

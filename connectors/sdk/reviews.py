@@ -25,7 +25,7 @@ from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import consumer_config
+from alignment_flywheel.connectors.consumer import consumer_config, watermarks
 from alignment_flywheel.errors import CodecError, KafkaTransportError
 from alignment_flywheel.events import ReviewDecided
 
@@ -93,7 +93,7 @@ class ReviewWaiter:
 
     def _high_watermark(self, partition: int) -> int:
         tp = TopicPartition(self._topic, partition, OFFSET_END)
-        _low, high = self._consumer.get_watermark_offsets(tp, timeout=self._timeout_s)
+        _low, high = watermarks(self._consumer, tp, self._timeout_s)
         return int(high)
 
     def wait(self, proposal_id: uuid.UUID, timeout_s: float) -> ReviewDecided | None:

@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
-from alignment_flywheel.connectors.consumer import consumer_config
+from alignment_flywheel.connectors.consumer import consumer_config, watermarks
 from alignment_flywheel.connectors.sdk import DECIDED_BY_HEADER, Guard, SdkTopics
 from alignment_flywheel.events import (
     Decision,
@@ -64,7 +64,7 @@ def _record_count(settings: Settings, topic: str) -> int:
     try:
         metadata = consumer.list_topics(topic, timeout=10)
         ends = [
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            watermarks(consumer, TopicPartition(topic, p), 10)[1]
             for p in metadata.topics[topic].partitions
         ]
     finally:

@@ -10,7 +10,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import EventConsumer, consumer_config
+from alignment_flywheel.connectors.consumer import EventConsumer, consumer_config, watermarks
 from alignment_flywheel.events import Event
 
 
@@ -88,8 +88,7 @@ def wait_for_records(
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             total = sum(
-                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
-                for p in range(partitions)
+                watermarks(consumer, TopicPartition(topic, p), 5)[1] for p in range(partitions)
             )
             if total >= count:
                 return
