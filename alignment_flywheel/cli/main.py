@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from alignment_flywheel.cli import (
+    audit,
     autoapprove,
     demo,
     drift,
@@ -20,6 +21,7 @@ from alignment_flywheel.cli import (
     redteam,
     refine,
     release,
+    replay,
     review,
     schemas,
     serve,
@@ -57,6 +59,8 @@ app.add_typer(redteam.app, name="redteam")
 app.add_typer(triage.app, name="triage")
 app.add_typer(drift.app, name="drift")
 app.add_typer(autoapprove.app, name="autoapprove")
+app.add_typer(audit.app, name="audit")
+app.command("replay")(replay.replay)
 
 
 @app.callback()
