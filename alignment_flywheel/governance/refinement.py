@@ -13,7 +13,8 @@ before the patch does not count as benign), :func:`refine`:
    the benign history (cases allowed by the base oracle and not labelled unsafe) stay within
    ``fp_budget``: a rule over what the cluster shares, not a list of the calls seen;
 3. writes it as one ``add_rule`` patch on the base and replays the regression suite with the
-   patched oracle through the enforcer: every member and variant must be BLOCKed, the benign
+   patched oracle through the replay engine (:mod:`alignment_flywheel.replay.engine`, the
+   enforcer behind it): every member and variant must be BLOCKed, the benign
    history must stay allowed within the budget, and every labelled case must keep its label
    (a case labelled safe is not blocked, one labelled unsafe is not allowed);
 4. returns the patch with its :class:`RegressionEvidence`, or :class:`NoPatch` saying why none
@@ -51,6 +52,8 @@ from alignment_flywheel.oracle.expressions import (
 )
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.patches import Patch, parse_operations, propose_patch
+from alignment_flywheel.replay.engine import Case as ReplayCase
+from alignment_flywheel.replay.engine import Evaluator, replay_diff
 
 KIND_ORDER = {"word": 0, "flag": 1, "host": 2, "prefix": 3, "number": 4}
 
@@ -197,15 +200,18 @@ def _prove(
 def regression(
     cluster: Cluster, enforcer: Enforcer, history: Sequence[Case], fp_budget: float
 ) -> RegressionEvidence:
-    """Replay the regression suite with ``enforcer`` (the patched oracle)."""
+    """Replay the regression suite with ``enforcer`` (the patched oracle), through the replay
+    engine: each distinct proposal is decided once; the benign history is diffed against its
+    recorded ALLOW."""
+    evaluator = Evaluator(enforcer)
     must_block = list(cluster.members) + list(cluster.variants)
-    blocked = sum(enforcer.decide(p).decision is Decision.BLOCK for p in must_block)
+    blocked = sum(d is Decision.BLOCK for d in evaluator.decisions(must_block))
     benign = [c for c in history if c.decision is Decision.ALLOW and c.safe is not False]
-    false_positives = sum(
-        enforcer.decide(c.proposal).decision is not Decision.ALLOW for c in benign
-    )
+    diff = replay_diff((ReplayCase(c.proposal, Decision.ALLOW) for c in benign), evaluator)
+    false_positives = diff.tally.changed + len(diff.refused)
     labelled = [c for c in history if c.safe is not None]
-    kept = sum(_keeps_label(enforcer.decide(c.proposal).decision, c.safe) for c in labelled)
+    decisions = evaluator.decisions(c.proposal for c in labelled)
+    kept = sum(_keeps_label(d, c.safe) for d, c in zip(decisions, labelled, strict=True))
     fp_rate = false_positives / len(benign) if benign else 0.0
     passed = blocked == len(must_block) and fp_rate <= fp_budget and kept == len(labelled)
     report = (
@@ -227,7 +233,9 @@ def regression(
     )
 
 
-def _keeps_label(decision: Decision, safe: bool | None) -> bool:
+def _keeps_label(decision: Decision | None, safe: bool | None) -> bool:
+    if decision is None:
+        return False
     if safe:
         return decision is not Decision.BLOCK
     return decision is not Decision.ALLOW

@@ -37,6 +37,7 @@ from pydantic import Field, ValidationError, field_validator
 from alignment_flywheel.errors import PolicyDocumentError
 from alignment_flywheel.events import Decision, EvidenceKind, ReleaseStage, VerdictIssued
 from alignment_flywheel.oracle.artifact import Spec, Unit, read_document, validation_problems
+from alignment_flywheel.replay.engine import Tally
 from alignment_flywheel.resources import POLICIES_DIR
 
 DEFAULT_ROLLOUT = POLICIES_DIR / "rollout.yaml"
@@ -110,19 +111,20 @@ class Verdicts:
 
 @dataclass
 class RolloutMetrics:
-    """Counters over verdict pairs of one release; :meth:`add` takes every verdict."""
+    """Counters over verdict pairs of one release; :meth:`add` takes every verdict. The pairs are
+    counted by the replay engine's :class:`~alignment_flywheel.replay.engine.Tally` (baseline:
+    stable, replayed: candidate), the same diff an offline replay of the candidate computes."""
 
     candidate_digest: str
-    pairs: int = 0
-    disagreements: int = 0
-    candidate_blocks: int = 0
-    stable_blocks: int = 0
-    candidate_escalations: int = 0
-    stable_escalations: int = 0
+    tally: Tally = field(default_factory=Tally)
     candidate_errors: int = 0
     reviewed_false_positives: int = 0
     suspects: set[uuid.UUID] = field(default_factory=set)
     _open: OrderedDict[uuid.UUID, tuple[bool, Verdicts]] = field(default_factory=OrderedDict)
+
+    @property
+    def pairs(self) -> int:
+        return self.tally.total
 
     def add(self, event: VerdictIssued) -> None:
         """Count a verdict; a pair is counted when both of a proposal's verdicts are in."""
@@ -138,12 +140,7 @@ class RolloutMetrics:
         self._count(event.proposal_id, candidate, stable)
 
     def _count(self, proposal_id: uuid.UUID, candidate: Verdicts, stable: Verdicts) -> None:
-        self.pairs += 1
-        self.disagreements += candidate.decision is not stable.decision
-        self.candidate_blocks += candidate.decision is Decision.BLOCK
-        self.stable_blocks += stable.decision is Decision.BLOCK
-        self.candidate_escalations += candidate.decision is Decision.ESCALATE
-        self.stable_escalations += stable.decision is Decision.ESCALATE
+        self.tally.add(stable.decision, candidate.decision)
         self.candidate_errors += candidate.failed
         stricter = candidate.decision in (Decision.BLOCK, Decision.ESCALATE)
         if stricter and stable.decision is Decision.ALLOW:
@@ -156,12 +153,14 @@ class RolloutMetrics:
             self.reviewed_false_positives += 1
 
     def figures(self) -> dict[str, float]:
-        n = max(self.pairs, 1)
+        tally = self.tally
+        n = max(tally.total, 1)
+        block, escalate = Decision.BLOCK, Decision.ESCALATE
         return {
-            "samples": float(self.pairs),
-            "disagreement_rate": self.disagreements / n,
-            "block_rate_delta": (self.candidate_blocks - self.stable_blocks) / n,
-            "escalation_rate_delta": (self.candidate_escalations - self.stable_escalations) / n,
+            "samples": float(tally.total),
+            "disagreement_rate": tally.changed / n,
+            "block_rate_delta": (tally.after(block) - tally.before(block)) / n,
+            "escalation_rate_delta": (tally.after(escalate) - tally.before(escalate)) / n,
             "error_rate": self.candidate_errors / n,
             "reviewed_false_positives": float(self.reviewed_false_positives),
         }

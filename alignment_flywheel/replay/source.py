@@ -1,0 +1,264 @@
+"""Reading history for a replay: proposals in a range of the proposals topic, and their verdicts.
+
+Rules:
+
+* A bound is an offset (an integer, applied to every partition) or a time (ISO 8601; a time
+  without a zone is UTC), resolved per partition with ``offsets_for_times``. ``--from`` is
+  inclusive, ``--to`` exclusive for a time (records before it) and inclusive for an offset. No
+  ``--from``: the start of the log; no ``--to``: its end as of the start of the replay.
+* Records are fetched in batches (``consume``) without a consumer group and decoded with the shared
+  codec's compiled decoder (the Avro schema checks every field's type). The proposal is validated
+  into its model in full the first time its decision input (tool, arguments, risk context) is
+  seen; a repeat is a copy of that model with its own ids, proposer, session, reasoning and
+  parent, as decoded (validation costs more than the rest of a repeat's replay).
+* A record that does not decode, is not a ``ProposalSubmitted`` or whose proposal is invalid is
+  never an error: it is reported as :class:`~alignment_flywheel.replay.report.Skipped` (topic,
+  partition, offset, reason) and the replay goes on.
+* The baseline is the enforced ``VerdictIssued`` of each proposal on the verdicts topic (shadow
+  verdicts are not what was acted on), read from the ``--from`` time (the whole topic for an
+  offset bound) to its end. The revise depth is rebuilt as the gate does: 0 without a parent,
+  the parent's depth + 1 when the parent's recorded verdict was REVISE, else 1.
+* A broker that does not answer raises :class:`~alignment_flywheel.errors.KafkaTransportError`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import Consumer, Message, TopicPartition
+from pydantic import ValidationError
+
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.consumer import consumer_config, watermarks
+from alignment_flywheel.errors import CodecError, InvalidInputError, KafkaTransportError
+from alignment_flywheel.events import Decision, Proposal
+from alignment_flywheel.replay.engine import Case
+from alignment_flywheel.replay.report import Skipped
+
+TIMEOUT_S = 30.0
+WAIT_S = 0.2
+FETCH = 2000
+MAX_TEMPLATES = 100_000
+Fetched = tuple[int, int, str, dict[str, Any]]
+"""(partition, offset, event short name, record) of a decoded record."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """One end of a range: an offset on every partition, or a time."""
+
+    offset: int | None = None
+    time: datetime | None = None
+
+    def describe(self) -> str:
+        return str(self.offset) if self.time is None else self.time.isoformat()
+
+
+def parse_bound(text: str | None) -> Bound | None:
+    """``"1200"`` is an offset, ``"2026-11-23T10:00:00Z"`` a time; InvalidInputError otherwise."""
+    if text is None or not text.strip():
+        return None
+    text = text.strip()
+    if text.isdigit():
+        return Bound(offset=int(text))
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInputError(f"{text!r} is neither an offset nor an ISO 8601 time") from None
+    return Bound(time=moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Offsets [start, end) of one partition."""
+
+    partition: int
+    start: int
+    end: int
+
+
+class RangeReader:
+    """Reads a range of a topic as (partition, offset, decoded record or Skipped)."""
+
+    def __init__(self, settings: Settings, codec: EventCodec) -> None:
+        self.settings = settings
+        self.codec = codec
+
+    def spans(
+        self, consumer: Consumer, topic: str, start: Bound | None, end: Bound | None
+    ) -> list[Span]:
+        metadata = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
+        if metadata is None or metadata.error is not None or not metadata.partitions:
+            raise KafkaTransportError(f"topic {topic} does not exist or has no partitions")
+        spans = []
+        for partition in sorted(metadata.partitions):
+            tp = TopicPartition(topic, partition)
+            low, high = watermarks(consumer, tp, TIMEOUT_S)
+            first = _resolve(consumer, tp, start, low, high, inclusive=True)
+            last = _resolve(consumer, tp, end, high, high, inclusive=False)
+            spans.append(Span(partition, max(first, low), min(last, high)))
+        return spans
+
+    def read(
+        self, topic: str, start: Bound | None, end: Bound | None
+    ) -> Iterator[Fetched | Skipped]:
+        group = f"flywheel-replay-{uuid.uuid4().hex[:8]}"
+        consumer = Consumer(consumer_config(self.settings, group, {"enable.auto.commit": False}))
+        try:
+            todo = [s for s in self.spans(consumer, topic, start, end) if s.start < s.end]
+            yield from self._consume(consumer, topic, todo)
+        finally:
+            consumer.close()
+
+    def _consume(
+        self, consumer: Consumer, topic: str, spans: list[Span]
+    ) -> Iterator[Fetched | Skipped]:
+        if not spans:
+            return
+        ends = {s.partition: s.end for s in spans}
+        consumer.assign([TopicPartition(topic, s.partition, s.start) for s in spans])
+        open_partitions = set(ends)
+        idle_since = time.monotonic()
+        while open_partitions:
+            batch = consumer.consume(FETCH, WAIT_S)
+            if not batch:
+                open_partitions -= _past_end(consumer, topic, open_partitions, ends)
+                if open_partitions and time.monotonic() - idle_since > TIMEOUT_S:
+                    raise KafkaTransportError(f"no record from {topic} within {TIMEOUT_S:.0f} s")
+                continue
+            idle_since = time.monotonic()
+            for msg in batch:
+                partition, offset = int(msg.partition() or 0), int(msg.offset() or 0)
+                error = msg.error()
+                if error is not None:
+                    raise KafkaTransportError(f"reading {topic}: {error.str()}")
+                if partition not in open_partitions or offset >= ends[partition]:
+                    continue
+                if offset + 1 >= ends[partition]:
+                    open_partitions.discard(partition)
+                    consumer.incremental_unassign([TopicPartition(topic, partition)])
+                yield self._decode(topic, partition, offset, msg)
+
+    def _decode(self, topic: str, partition: int, offset: int, msg: Message) -> Fetched | Skipped:
+        value = msg.value()
+        if value is None:
+            return Skipped(topic, partition, offset, "empty: a record without a value")
+        try:
+            event, record = self.codec.decode_record(value)
+        except (CodecError, RecursionError) as exc:
+            return Skipped(topic, partition, offset, f"undecodable: {exc}")
+        return partition, offset, event, record
+
+
+@dataclass
+class History:
+    """The cases of a range, with what was passed over; fill ``verdicts`` before iterating."""
+
+    reader: RangeReader
+    proposals_topic: str
+    verdicts_topic: str
+    start: Bound | None = None
+    end: Bound | None = None
+
+    def __post_init__(self) -> None:
+        self.skipped: list[Skipped] = []
+        self.verdicts: dict[str, Decision] = {}
+        self._depths: dict[str, int] = {}
+        self._templates: dict[tuple[Any, ...], Proposal] = {}
+
+    def load_verdicts(self) -> None:
+        """The enforced verdict of every proposal decided since the start of the range."""
+        since = None if self.start is None or self.start.time is None else self.start
+        for item in self.reader.read(self.verdicts_topic, since, None):
+            if isinstance(item, Skipped):
+                continue
+            _, _, event, record = item
+            if event == "VerdictIssued" and record.get("enforced", True):
+                self.verdicts[str(record["proposal_id"])] = Decision(record["decision"])
+
+    def cases(self) -> Iterator[Case]:
+        for item in self.reader.read(self.proposals_topic, self.start, self.end):
+            case = self.case_of(item)
+            if case is not None:
+                yield case
+
+    def case_of(self, item: Fetched | Skipped) -> Case | None:
+        """The case of one fetched record, in topic order; None (and noted) if it is not one."""
+        if isinstance(item, Skipped):
+            self.skipped.append(item)
+            return None
+        partition, offset, event, record = item
+        topic = self.proposals_topic
+        if event != "ProposalSubmitted":
+            self.skipped.append(Skipped(topic, partition, offset, f"not a proposal: {event}"))
+            return None
+        try:
+            proposal = self._proposal(record["proposal"])
+        except (ValidationError, ValueError, KeyError, TypeError) as exc:
+            detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else repr(exc)
+            reason = f"invalid proposal: {detail}"
+            self.skipped.append(Skipped(topic, partition, offset, reason))
+            return None
+        recorded = self.verdicts.get(str(proposal.proposal_id))
+        case = Case(proposal, recorded, self._depth(proposal))
+        if recorded is Decision.REVISE:
+            self._depths[str(proposal.proposal_id)] = case.depth
+        return case
+
+    def _proposal(self, raw: dict[str, Any]) -> Proposal:
+        """The proposal model; validated in full the first time its decision input is seen."""
+        risk = raw["risk"]
+        key = (raw["tool"], raw["arguments"], risk["origin"], risk["blast_radius"],
+               risk["proposer_confidence"], risk["environment"])  # fmt: skip
+        template = self._templates.get(key)
+        if template is None:
+            proposal = Proposal.model_validate(raw)
+            if len(self._templates) >= MAX_TEMPLATES:
+                self._templates.clear()
+            self._templates[key] = proposal
+            return proposal
+        parent = raw["parent_proposal_id"]
+        return template.model_copy(
+            update={
+                "proposal_id": uuid.UUID(str(raw["proposal_id"])),
+                "proposer_id": str(raw["proposer_id"]),
+                "session_id": str(raw["session_id"]),
+                "reasoning": raw["reasoning"],
+                "parent_proposal_id": None if parent is None else uuid.UUID(str(parent)),
+            }
+        )
+
+    def _depth(self, proposal: Proposal) -> int:
+        parent = proposal.parent_proposal_id
+        if parent is None:
+            return 0
+        return self._depths.get(str(parent), 0) + 1
+
+
+def _past_end(
+    consumer: Consumer, topic: str, partitions: set[int], ends: dict[int, int]
+) -> set[int]:
+    """Partitions whose position reached their end without a record at the last offsets (records
+    removed by compaction, transaction markers)."""
+    positions = consumer.position([TopicPartition(topic, p) for p in sorted(partitions)])
+    return {tp.partition for tp in positions if tp.offset >= ends[tp.partition]}
+
+
+def _resolve(
+    consumer: Consumer, tp: TopicPartition, bound: Bound | None, default: int, high: int,
+    *, inclusive: bool,
+) -> int:  # fmt: skip
+    if bound is None:
+        return default
+    if bound.time is None:
+        assert bound.offset is not None
+        return bound.offset if inclusive else bound.offset + 1
+    asked = TopicPartition(tp.topic, tp.partition, int(bound.time.timestamp() * 1000))
+    (found,) = consumer.offsets_for_times([asked], timeout=TIMEOUT_S)
+    return high if found.offset < 0 else int(found.offset)
