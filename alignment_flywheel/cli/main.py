@@ -22,9 +22,11 @@ from alignment_flywheel.cli import (
     refine,
     release,
     replay,
+    report,
     review,
     schemas,
     serve,
+    sink,
     topics,
     triage,
     trust,
@@ -61,6 +63,8 @@ app.add_typer(drift.app, name="drift")
 app.add_typer(autoapprove.app, name="autoapprove")
 app.add_typer(audit.app, name="audit")
 app.command("replay")(replay.replay)
+app.add_typer(sink.app, name="sink")
+app.command("report")(report.report)
 
 
 @app.callback()

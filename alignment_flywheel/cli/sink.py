@@ -1,0 +1,78 @@
+"""`flywheel sink run`: store the events of the topics in the ClickHouse tables, exactly once.
+
+The sink resumes from the progress stored in ClickHouse itself (see
+``alignment_flywheel/connectors/clickhouse/sink.py``), so it can be stopped, killed and restarted
+at any time. It prints one line per stored batch.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.connectors.clickhouse.sink import ClickHouseSink, SinkOptions, SinkStats
+from alignment_flywheel.connectors.deadletter import DEFAULT_DEAD_LETTER_TOPIC
+from alignment_flywheel.stack.clickhouse import clickhouse_client, redact
+
+app = typer.Typer(help="The ClickHouse sink: topics into analytics tables.", no_args_is_help=True)
+
+
+@app.command("run")
+@reports_errors
+def run(
+    ctx: typer.Context,
+    *,
+    name: Annotated[str, typer.Option("--name", help="sink name; its progress is kept")] = (
+        "clickhouse"
+    ),
+    topics: Annotated[
+        list[str] | None, typer.Option("--topic", help="topic to read (repeat); default: all")
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=500_000)] = 50_000,
+    linger_s: Annotated[float, typer.Option("--linger", help="seconds to fill a batch")] = 0.5,
+    until_end: Annotated[
+        bool, typer.Option("--until-end", help="stop once the topics' current ends are stored")
+    ] = False,
+    dead_letter_topic: Annotated[
+        str, typer.Option("--dead-letter-topic", help="where undecodable records go")
+    ] = DEFAULT_DEAD_LETTER_TOPIC,
+    idle_timeout: Annotated[
+        float | None, typer.Option("--idle-timeout", help="stop after this many idle seconds")
+    ] = None,
+) -> None:
+    """Run the sink until SIGTERM/Ctrl-C (or --until-end / --idle-timeout)."""
+    settings = cli_context(ctx).settings
+    options = SinkOptions(
+        name=name,
+        topics=tuple(topics or ()),
+        batch_size=batch_size,
+        linger_s=linger_s,
+        dead_letter_topic=dead_letter_topic,
+    )
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+
+    def _report(stats: SinkStats) -> None:
+        typer.echo(
+            f"batch {stats.batches}: {stats.rows} rows stored, {stats.records} records read, "
+            f"{stats.skipped} already stored, {stats.passed_over} passed over, "
+            f"{stats.dead_lettered} dead-lettered"
+        )
+
+    typer.echo(f"sink {name} -> {redact(settings.effective_clickhouse_url)}")
+    with ClickHouseSink(
+        settings, lambda: clickhouse_client(settings), options, on_batch=_report
+    ) as sink:
+        typer.echo(f"reading {', '.join(sink.topics)}")
+        stats = sink.run(stop=stop, until_end=until_end, idle_timeout=idle_timeout)
+    typer.echo(f"stopped: {stats.rows} rows stored in {stats.batches} batches")

@@ -1,0 +1,1 @@
+"""The ClickHouse sink: events from the Kafka topics into the analytics tables."""

@@ -1,0 +1,336 @@
+"""The ClickHouse sink: events from Kafka topics into the event tables, batched and resumable.
+
+Rules:
+
+* The sink assigns itself every partition of its topics (no consumer group offsets: its progress
+  lives in ClickHouse, next to the data, and nowhere else). Run one sink per set of topics.
+* A batch is up to ``batch_size`` records or what arrived within ``linger_s``. It is stored in
+  this order: (1) dead letters for records that do not decode, confirmed by the broker; (2) one
+  INSERT per table, rows in consumption order; (3) one row per partition into
+  ``flywheel.sink_offsets`` with the next offset to read (the *floor*).
+* Tombstones and event types with no table are passed over; the floor still moves past them.
+* Any ClickHouse failure drops the batch in memory, closes the client, waits (doubling, up to
+  ``max_retry_s``), opens a new client, reads the progress back and seeks the consumer to the
+  floor. Nothing is retried from memory, so an INSERT that succeeded without telling us is found
+  in the database, not repeated.
+
+Why nothing is lost or duplicated (exactly-once in effect), after a restart, a kill at any
+instruction, or a ClickHouse outage:
+
+1. The event tables are not partitioned, and rows of one INSERT are in consumption order, so an
+   INSERT that is interrupted commits a *prefix* of its rows (ClickHouse writes an insert's parts
+   in order and each part atomically; usually the whole batch is one part).
+2. The floor is written after every table of the batch, so every record below the floor is stored
+   (or was passed over on purpose): resuming at the floor loses nothing.
+3. Records at or past the floor may be stored already (a kill between steps 2 and 3). By (1), what
+   is stored of a table, per partition, is exactly the rows up to the largest ``kafka_offset``
+   stored; the sink reads that maximum (``present``) on start and after a failure and skips the
+   rows at or below it: nothing is stored twice.
+4. Dead letters are confirmed before the floor moves, so a bad record is never lost; a kill may
+   repeat one (``flywheel.dead_letters`` collapses repeats on the source position).
+
+Independently of this argument, the tables are ReplacingMergeTree keyed by event id, so an event
+that a producer sent twice (two offsets) is still one row under ``FINAL``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
+from confluent_kafka import Consumer, Message, TopicPartition
+
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.clickhouse.progress import (
+    Position,
+    Progress,
+    read_progress,
+    write_floor,
+)
+from alignment_flywheel.connectors.clickhouse.rows import Row, routed_event_types, to_row
+from alignment_flywheel.connectors.clickhouse.tables import TABLES, TableSpec
+from alignment_flywheel.connectors.consumer import consumer_config, watermarks
+from alignment_flywheel.connectors.deadletter import (
+    DEFAULT_DEAD_LETTER_TOPIC,
+    dead_letter_for_message,
+)
+from alignment_flywheel.connectors.producer import EventProducer
+from alignment_flywheel.errors import ClickHouseError, CodecError, KafkaTransportError
+from alignment_flywheel.stack.catalog import load_catalog
+from alignment_flywheel.stack.clickhouse import apply_migrations
+
+log = logging.getLogger(__name__)
+
+ClientFactory = Callable[[], Client]
+_CLICKHOUSE_FAILURES = (DriverError, ClickHouseError, OSError)
+METADATA_TIMEOUT_S = 30.0
+
+
+def default_topics() -> list[str]:
+    """The catalog topics that carry an event type with a table, in catalog order."""
+    catalog = load_catalog()
+    topics = {catalog.topic_for(event) for event in routed_event_types()}
+    return [name for name in catalog.names if name in topics]
+
+
+@dataclass(frozen=True)
+class SinkOptions:
+    name: str = "clickhouse"
+    topics: tuple[str, ...] = ()
+    """Topics to read; empty: :func:`default_topics`."""
+    batch_size: int = 50_000
+    linger_s: float = 0.5
+    max_retry_s: float = 30.0
+    dead_letter_topic: str = DEFAULT_DEAD_LETTER_TOPIC
+
+
+@dataclass
+class SinkStats:
+    rows: int = 0
+    records: int = 0
+    batches: int = 0
+    skipped: int = 0
+    """Rows found already stored (after a restart or a failure)."""
+    passed_over: int = 0
+    dead_lettered: int = 0
+    failures: int = 0
+
+
+@dataclass
+class Batch:
+    rows: dict[str, list[Row]] = field(default_factory=dict)
+    next_offsets: dict[Position, int] = field(default_factory=dict)
+    dead: list[tuple[Message, CodecError]] = field(default_factory=list)
+    records: int = 0
+    skipped: int = 0
+    passed_over: int = 0
+
+
+class ClickHouseSink:
+    """Reads the topics from the stored floor and stores every event once (module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        connect: ClientFactory,
+        options: SinkOptions | None = None,
+        *,
+        on_batch: Callable[[SinkStats], None] | None = None,
+    ) -> None:
+        self.options = options or SinkOptions()
+        self.topics = list(self.options.topics) or default_topics()
+        self.stats = SinkStats()
+        self._settings = settings
+        self._connect = connect
+        self._codec = EventCodec.from_settings(settings)
+        self._tables: dict[str, TableSpec] = {t.name: t for t in TABLES}
+        self._on_batch = on_batch
+        self._consumer = Consumer(
+            consumer_config(
+                settings, f"flywheel-sink-{self.options.name}", {"enable.auto.commit": False}
+            )
+        )
+        self._dead_letters: EventProducer | None = None
+        self._client: Client | None = None
+        self._progress = Progress()
+        self._partitions: list[Position] = []
+
+    # --- life cycle ------------------------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        stop: threading.Event | None = None,
+        until_end: bool = False,
+        idle_timeout: float | None = None,
+    ) -> SinkStats:
+        """Store batches until ``stop`` is set, the end offsets seen at start are stored
+        (``until_end``), or nothing came for ``idle_timeout`` seconds."""
+        self._partitions = self._discover()
+        ends = self._ends() if until_end else {}
+        self._recover(first=True)
+        last_record = time.monotonic()
+        while not (stop is not None and stop.is_set()):
+            if until_end and self._reached(ends):
+                break
+            batch = self._collect(stop)
+            if batch.records:
+                last_record = time.monotonic()
+                self._store(batch)
+            elif idle_timeout is not None and time.monotonic() - last_record > idle_timeout:
+                break
+        return self.stats
+
+    def close(self) -> None:
+        self._consumer.close()
+        if self._dead_letters is not None:
+            self._dead_letters.close()
+        self._close_client()
+
+    def __enter__(self) -> ClickHouseSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- Kafka -----------------------------------------------------------------------------------
+
+    def _discover(self) -> list[Position]:
+        positions: list[Position] = []
+        for topic in self.topics:
+            meta = self._consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S).topics.get(topic)
+            if meta is None or meta.error is not None or not meta.partitions:
+                raise KafkaTransportError(f"topic {topic} does not exist or has no partitions")
+            positions.extend((topic, p) for p in sorted(meta.partitions))
+        return positions
+
+    def _ends(self) -> dict[Position, int]:
+        return {
+            (t, p): watermarks(self._consumer, TopicPartition(t, p), METADATA_TIMEOUT_S)[1]
+            for t, p in self._partitions
+        }
+
+    def _reached(self, ends: dict[Position, int]) -> bool:
+        floor = self._progress.floor
+        return all(floor.get(pos, 0) >= end for pos, end in ends.items() if end > 0)
+
+    def _seek_to_floor(self) -> None:
+        floor = self._progress.floor
+        assignment = [
+            TopicPartition(t, p, floor[(t, p)]) if (t, p) in floor else TopicPartition(t, p, -2)
+            for t, p in self._partitions
+        ]
+        self._consumer.assign(assignment)
+
+    def _collect(self, stop: threading.Event | None) -> Batch:
+        batch = Batch()
+        deadline = time.monotonic() + self.options.linger_s
+        while batch.records < self.options.batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (stop is not None and stop.is_set()):
+                break
+            wanted = min(self.options.batch_size - batch.records, 10_000)
+            for msg in self._consumer.consume(wanted, min(remaining, 0.2)):
+                self._add(batch, msg)
+        return batch
+
+    def _add(self, batch: Batch, msg: Message) -> None:
+        error = msg.error()
+        if error is not None:
+            if error.fatal():
+                raise KafkaTransportError(f"sink consumer failed: {error.str()}")
+            log.warning("consumer error reported by the client, which keeps going: %s", error)
+            return
+        topic, partition, offset = (
+            str(msg.topic()),
+            int(msg.partition() or 0),
+            int(msg.offset() or 0),
+        )
+        position = (topic, partition)
+        batch.records += 1
+        batch.next_offsets[position] = offset + 1
+        value = msg.value()
+        if value is None:
+            batch.passed_over += 1
+            return
+        try:
+            event_type, record = self._codec.decode_record(value)
+        except CodecError as exc:
+            batch.dead.append((msg, exc))
+            return
+        routed = to_row(event_type, record, topic, partition, offset)
+        if routed is None:
+            batch.passed_over += 1
+        elif self._progress.stored(routed[0].name, position, offset):
+            batch.skipped += 1
+        else:
+            batch.rows.setdefault(routed[0].name, []).append(routed[1])
+
+    def _send_dead_letters(self, batch: Batch) -> None:
+        if not batch.dead:
+            return
+        if self._dead_letters is None:
+            self._dead_letters = EventProducer(self._settings, self._codec)
+        for msg, error in batch.dead:
+            log.warning(
+                "dead-lettering %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), error
+            )
+            letter = dead_letter_for_message(
+                msg, error, producer=self._settings.identity, consumer_group=self.options.name
+            )
+            self._dead_letters.send(self.options.dead_letter_topic, letter)
+        self._dead_letters.flush()
+
+    # --- ClickHouse ------------------------------------------------------------------------------
+
+    def _store(self, batch: Batch) -> None:
+        self._send_dead_letters(batch)
+        try:
+            self._insert(batch)
+        except _CLICKHOUSE_FAILURES as exc:
+            self.stats.failures += 1
+            log.error("storing a batch failed (%s); resuming from what is stored", exc)
+            self._recover(first=False)
+            return
+        self.stats.batches += 1
+        self.stats.records += batch.records
+        self.stats.rows += sum(len(rows) for rows in batch.rows.values())
+        self.stats.skipped += batch.skipped
+        self.stats.passed_over += batch.passed_over
+        self.stats.dead_lettered += len(batch.dead)
+        if self._on_batch is not None:
+            self._on_batch(self.stats)
+
+    def _insert(self, batch: Batch) -> None:
+        client = self._require_client()
+        for name, rows in batch.rows.items():
+            table = self._tables[name]
+            columns = list(zip(*rows, strict=True))
+            client.insert(
+                table.qualified, columns, column_names=list(table.columns), column_oriented=True
+            )
+            # rows are in consumption order: the last offset seen per partition is the largest
+            latest = dict(zip(zip(columns[4], columns[5], strict=True), columns[6], strict=True))
+            self._progress.record_latest(name, latest)
+        write_floor(client, self.options.name, batch.next_offsets)
+        self._progress.floor.update(batch.next_offsets)
+
+    def _recover(self, *, first: bool) -> None:
+        """Open a client (waiting out failures), read the progress back, seek to the floor."""
+        delay = 0.0 if first else 0.5
+        while True:
+            if delay:
+                time.sleep(delay)
+            self._close_client()
+            try:
+                client = self._require_client()
+                if first:
+                    apply_migrations(client)
+                self._progress = read_progress(
+                    client, self.options.name, self.topics, self._tables.values()
+                )
+                break
+            except _CLICKHOUSE_FAILURES as exc:
+                self.stats.failures += 1
+                log.error("ClickHouse is not available (%s); retrying", exc)
+                delay = min(max(delay * 2, 0.5), self.options.max_retry_s)
+        self._seek_to_floor()
+
+    def _require_client(self) -> Client:
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    def _close_client(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except _CLICKHOUSE_FAILURES as exc:
+                log.warning("closing the ClickHouse client: %s", exc)
