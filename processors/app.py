@@ -2,7 +2,8 @@
 
 Rules: the broker comes from the settings (the local broker or ``FLYWHEEL_BOOTSTRAP_SERVERS``); the
 web server is off; tables live in memory (state topics are compacted changelogs on Kafka, so a
-restarted worker rebuilds them). Agents are declared with :func:`agent`, which gives them mode's
+restarted worker rebuilds them); the flow control keeps records fetched after a rebalance
+(:class:`SettledFlowControl`). Agents are declared with :func:`agent`, which gives them mode's
 ``CrashingSupervisor``: an agent that raises stops the worker instead of being restarted in a silent
 loop, and the process supervisor (systemd, Kubernetes, the test) sees the failure.
 :func:`run_worker` also turns off faust's startup spinner (it sets the root logger to DEBUG) and
@@ -17,6 +18,7 @@ from typing import Any
 
 import faust
 from mode import CrashingSupervisor
+from mode.utils.queues import FlowControlEvent
 
 from alignment_flywheel.config import Settings
 
@@ -37,7 +39,26 @@ def create_app(settings: Settings, app_id: str, **overrides: Any) -> faust.App:
         "producer_acks": -1,
     }
     options.update(overrides)
-    return faust.App(app_id, **options)
+    app = faust.App(app_id, **options)
+    app.flow_control = SettledFlowControl(loop=app.loop)
+    return app
+
+
+class SettledFlowControl(FlowControlEvent):
+    """Flow control whose ``resume`` empties the stream queues only when it ends a suspension.
+
+    faust resumes the flow twice after a rebalance with table recovery: once to read the
+    changelogs, then again after seeking the stream partitions to their committed offsets. Each
+    ``resume`` of mode's event empties every stream queue, so records fetched between the seek and
+    the second ``resume`` were dropped although the consumer had moved past them: a restarted
+    worker then never saw them. Here a ``resume`` while already flowing changes nothing; records
+    queued before the seek are read again after it (at least once, as everywhere else).
+    """
+
+    def resume(self) -> None:
+        if self.is_active():
+            return
+        super().resume()
 
 
 def agent(app: faust.App, channel: Any, **options: Any) -> Callable[[Any], Any]:
