@@ -4,6 +4,8 @@
 frozen, or a kept version is not backward and forward compatible with every earlier one.
 ``freeze`` writes ``history/<Event>/v<N>.avsc`` for every changed event, if all changes are
 compatible; otherwise it writes nothing and exits 1.
+``docs`` renders the event catalog (``docs/events.md``) from the contract and the topic catalog;
+with ``--check`` it writes nothing and exits 1 when the file is missing or out of date.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import typer
 from rich.markup import escape
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.codec.catalog_docs import render_catalog
 from alignment_flywheel.codec.evolution import check_schemas, freeze_schemas
 from alignment_flywheel.resources import SCHEMAS_DIR
 
@@ -59,3 +62,36 @@ def freeze(ctx: typer.Context, schemas_dir: SchemasDir = SCHEMAS_DIR) -> None:
         console.print(f"[green]froze[/] {escape(str(path))}", highlight=False, soft_wrap=True)
     if not written:
         console.print("nothing to freeze: every event's newest version is current")
+
+
+@app.command("docs")
+@reports_errors
+def docs(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="The page to write.", dir_okay=False)] = Path(
+        "docs/events.md"
+    ),
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 if the page is not current.")
+    ] = False,
+    schemas_dir: SchemasDir = SCHEMAS_DIR,
+) -> None:
+    """Render the event catalog (topics, keys, versions, fields) from the Avro contract."""
+    console = cli_context(ctx).console
+    text = render_catalog(schemas_dir)
+    current = out.read_text(encoding="utf-8") if out.is_file() else None
+    if check:
+        if current != text:
+            console.print(
+                f"[bold red]✗[/] {escape(str(out))} is not current: run `flywheel schemas docs`",
+                soft_wrap=True,
+            )
+            raise typer.Exit(1)
+        console.print(f"[green]✓[/] {escape(str(out))} is current", soft_wrap=True)
+        return
+    if current == text:
+        console.print(f"{escape(str(out))} is already current", soft_wrap=True)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    console.print(f"[green]wrote[/] {escape(str(out))}", soft_wrap=True)
