@@ -11,6 +11,7 @@ from rich.logging import RichHandler
 from alignment_flywheel.cli import (
     audit,
     autoapprove,
+    console,
     demo,
     drift,
     gate,
@@ -50,6 +51,7 @@ app.add_typer(gate.app, name="gate")
 app.add_typer(review.app, name="review")
 app.add_typer(release.app, name="release")
 app.command("serve")(serve.serve)
+app.add_typer(console.app, name="console")
 app.add_typer(keys.app, name="keys")
 app.add_typer(trust.app, name="trust")
 app.add_typer(patch.app, name="patch")

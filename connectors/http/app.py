@@ -13,6 +13,8 @@ Rules:
   oracle and policy versions.
 * Errors: see :mod:`.errors`. The handlers are plain ``def``: FastAPI runs them in its thread
   pool, so a decision never blocks the event loop.
+* The review console (:mod:`alignment_flywheel.console`) is mounted under ``/console``, outside
+  the OpenAPI spec.
 * :func:`create_http_app` has no side effect beyond building the guard (and its publisher thread
   when ``publish``); the app's shutdown publishes what is left (up to :data:`CLOSE_TIMEOUT_S`).
 """
@@ -42,6 +44,7 @@ from alignment_flywheel.connectors.http.service import HttpService
 from alignment_flywheel.connectors.sdk.decision import Decider
 from alignment_flywheel.connectors.sdk.guard import Guard
 from alignment_flywheel.connectors.sdk.records import DECIDED_BY_HTTP, SdkTopics
+from alignment_flywheel.console.routes import ConsoleOptions, console_router
 
 CLOSE_TIMEOUT_S = 30.0
 GUARD_PROPOSER = "http-endpoint"
@@ -71,9 +74,11 @@ def create_http_app(
     enforcer: Decider | None = None,
     publish: bool = True,
     topics: SdkTopics | None = None,
+    console: ConsoleOptions | None = None,
 ) -> FastAPI:
     """The ingest app. ``enforcer`` defaults to ``build_enforcer(settings)``; ``publish=False``
-    decides and validates without any Kafka client; ``topics`` default to the catalog's."""
+    decides and validates without any Kafka client; ``topics`` default to the catalog's;
+    ``console`` configures the review console (default: operators in the state directory)."""
     enforcer = enforcer if enforcer is not None else _default_enforcer(settings)
     guard = Guard(
         settings,
@@ -100,6 +105,7 @@ def create_http_app(
     install_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.max_event_bytes)
     _routes(app)
+    app.include_router(console_router(settings, console))
     return app
 
 
