@@ -1,107 +1,127 @@
-"""The runtime step of `flywheel demo`: an agent's tool calls decided by the default oracle.
+"""The local stack of `flywheel demo`: broker, topics, governance workers, release follower.
 
-A guard (the in-process SDK) decides a handful of tool calls with the shipped oracle artifact and
-risk policy, follows one revise chain to its end, and publishes every ProposalSubmitted and
-VerdictIssued to Kafka; the step then reads the verdicts back from the verdicts topic.
+Rules:
+
+* The broker: the local one is started (and stopped at the end unless ``keep``) only when the
+  settings name no cluster; with ``FLYWHEEL_BOOTSTRAP_SERVERS`` set the demo uses that cluster
+  and starts no broker.
+* Each run has its own directory ``<state_dir>/demo/<stamp>``: keys, trust root, worker state and
+  logs, the leaf store of the ledger, and (unless a ClickHouse URL is configured) the embedded
+  chDB data. It is removed at the end unless ``keep``.
+* Workers: intake, verification, triage, refinement, release (fast rollout policy), drift,
+  red team and the ledger, plus the demo approver unless patches are approved by hand; see
+  :mod:`alignment_flywheel.stack.fleet`. :meth:`DemoStack.down` stops every one of them (unless
+  ``keep``), also after Ctrl-C or a failure.
+* ClickHouse is opened only by this process, at the end (:func:`store_and_report`): the sink
+  reads the topics up to their current end, then the report is rendered from the same client.
 """
 
 from __future__ import annotations
 
-import threading
-import uuid
-from typing import Any
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
-from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.analytics.report import render_report
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import EventConsumer
-from alignment_flywheel.connectors.sdk import Guard, GuardDecision
-from alignment_flywheel.events import Decision, Event, VerdictIssued
+from alignment_flywheel.connectors.clickhouse.sink import ClickHouseSink, SinkOptions
+from alignment_flywheel.oracle.artifact import OracleArtifact
+from alignment_flywheel.oracle.loader import load_oracle
+from alignment_flywheel.release.follower import ReleaseFollower
+from alignment_flywheel.release.trusted import follower_check
+from alignment_flywheel.stack.broker import LocalBroker
+from alignment_flywheel.stack.catalog import load_catalog
+from alignment_flywheel.stack.clickhouse import clickhouse_client, redact
+from alignment_flywheel.stack.fleet import GovernanceStack, governance_settings
+from alignment_flywheel.stack.kafka import admin_client
+from alignment_flywheel.stack.topics import apply_catalog
 
-DEMO_GROUP = "flywheel-demo-verdicts"
-DEAD_LETTER_TOPIC = "flywheel.deadletter"
-EMAIL = {"to": "cfo@partner.org", "attachments": ["q3.pdf"]}
-CALLS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
-    ("shell.exec", {"cmd": "ls -la /workspace"}, {}),
-    ("shell.exec", {"cmd": "rm -rf / --no-preserve-root"}, {}),
-    ("sql.query", {"sql": "select * from orders"}, {}),
-    ("payments.transfer", {"amount": 25000, "payee_verified": True}, {}),
-    ("email.send", EMAIL, {}),
-    ("email.send", EMAIL, {"environment": "production"}),
-    ("file.write", {"content": "x"}, {}),
-]
+EXTRAS = ("drift", "redteam", "ledger")
+SINK_NAME = "demo"
 
 
-def decide_sample_calls(settings: Settings, console: Console) -> None:
-    """Decide the sample calls, show the verdicts, and read them back from Kafka."""
-    with Guard(settings, proposer_id="demo-agent") as guard:
-        results = [guard.check(tool, args, risk=risk or None) for tool, args, risk in CALLS]
-        first = results[0].verdict
-        console.print(
-            f"oracle v{first.oracle_version} ({first.oracle_digest[:12]}), "
-            f"risk policy {first.policy_version}"
+@dataclass
+class DemoStack:
+    """Everything the demo starts, in the order it starts it; :meth:`down` undoes it."""
+
+    base: Settings
+    console: Console
+    approve_by_hand: bool = False
+    keep: bool = False
+    run_dir: Path = field(init=False)
+    settings: Settings = field(init=False)
+    broker: LocalBroker | None = None
+    workers: GovernanceStack | None = None
+    follower: ReleaseFollower | None = None
+    genesis: OracleArtifact | None = None
+
+    def __post_init__(self) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        self.run_dir = self.base.state_dir / "demo" / stamp
+
+    def up(self) -> None:
+        if self.base.uses_local_broker:
+            self._start_broker()
+        bootstrap = self.base.effective_bootstrap_servers
+        with self.console.status("provisioning topics"):
+            report = apply_catalog(admin_client(self.base), load_catalog())
+        self.console.print(f"topics on {bootstrap}: {report.summary()}")
+        self.settings = governance_settings(
+            bootstrap, self.run_dir, base=self.base,
+            approve_automatically=not self.approve_by_hand,
+        )  # fmt: skip
+        self.workers = GovernanceStack(self.settings, self.run_dir / "logs", extras=EXTRAS)
+        self.workers.start()
+        self.console.print(f"workers started: {', '.join(self.workers.processes)} "
+                           f"(logs in {self.run_dir / 'logs'})")  # fmt: skip
+        self.genesis = load_oracle(self.settings).artifact
+        with self.console.status("reading the release log"):
+            check = follower_check(self.settings)
+            self.follower = ReleaseFollower(self.settings, self.genesis, check=check).start()
+
+    def _start_broker(self) -> None:
+        self.broker = LocalBroker(self.base)
+        with self.console.status("starting the local Kafka broker (first run fetches its jars)"):
+            started = time.perf_counter()
+            self.broker.start()
+        self.console.print(f"broker ready in {time.perf_counter() - started:.1f} s")
+
+    def stop_workers(self) -> None:
+        """Stop the follower and (unless ``keep``) the worker processes."""
+        if self.follower is not None:
+            self.follower.stop()
+            self.follower = None
+        if self.workers is not None and not self.keep:
+            with self.console.status("stopping the governance workers"):
+                self.workers.stop()
+
+    def down(self) -> None:
+        """Stop everything this run started, unless ``keep``; remove the run directory."""
+        self.stop_workers()
+        if self.keep:
+            self.console.print(f"stack left up (--keep): run directory {self.run_dir}")
+            return
+        if self.broker is not None:
+            with self.console.status("stopping the local broker"):
+                self.broker.stop()
+            self.console.print("local broker stopped (run with --keep to leave it up)")
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def store_and_report(settings: Settings, out_dir: Path, console: Console) -> Path:
+    """Sink every event topic into ClickHouse up to its current end, then render the report."""
+    options = SinkOptions(name=SINK_NAME)
+    with (
+        console.status("storing the events in ClickHouse"),
+        ClickHouseSink(settings, lambda: clickhouse_client(settings), options) as sink,
+    ):
+        stats = sink.run(until_end=True, idle_timeout=60)
+    console.print(f"ClickHouse: {stats.rows} rows stored in {stats.batches} batches")
+    with console.status("rendering the report"), clickhouse_client(settings) as client:
+        return render_report(
+            client, out_dir.resolve(), source=redact(settings.effective_clickhouse_url)
         )
-        results += _revise_chain(guard, results[2])
-        delivered = guard.close()
-    _print_decisions(console, results)
-    console.print("every decision published to Kafka" if delivered else "[red]records journaled[/]")
-    _read_back(settings, console, {r.proposal_id for r in results})
-
-
-def _revise_chain(guard: Guard, first: GuardDecision) -> list[GuardDecision]:
-    chain, current = [], first
-    while current.decision is Decision.REVISE and current.revised_arguments is not None:
-        current = guard.check(
-            current.proposal.tool, current.revised_arguments, parent_proposal_id=current.proposal_id
-        )
-        chain.append(current)
-    return chain
-
-
-def _print_decisions(console: Console, results: list[GuardDecision]) -> None:
-    table = Table(title="tool calls decided by the oracle and the risk policy")
-    for column in ("tool", "arguments", "decision", "tier", "why", "µs"):
-        table.add_column(column)
-    for result in results:
-        verdict = result.verdict
-        shown = (
-            result.proposal.arguments
-            if len(result.proposal.arguments) < 48
-            else (result.proposal.arguments[:45] + "...")
-        )
-        if result.proposal.parent_proposal_id is not None:
-            shown = f"(revised) {shown}"
-        table.add_row(
-            result.proposal.tool,
-            shown,
-            verdict.decision.value,
-            verdict.tier,
-            verdict.reasons[0] if verdict.reasons else "",
-            str(verdict.latency_us),
-        )
-    console.print(table)
-
-
-def _read_back(settings: Settings, console: Console, wanted: set[uuid.UUID]) -> None:
-    seen: set[uuid.UUID] = set()
-    done = threading.Event()
-
-    def handler(event: Event, _msg: object) -> None:
-        if isinstance(event, VerdictIssued) and event.proposal_id in wanted:
-            seen.add(event.proposal_id)
-            if seen == wanted:
-                done.set()
-
-    codec = EventCodec.from_settings(settings)
-    with EventConsumer(
-        settings,
-        codec,
-        group_id=DEMO_GROUP,
-        topics=["flywheel.verdicts"],
-        handler=handler,
-        dead_letter_topic=DEAD_LETTER_TOPIC,
-    ) as consumer:
-        consumer.run(stop=done, idle_timeout=30)
-    console.print(f"verdicts read back from flywheel.verdicts: {len(seen)} of {len(wanted)}")

@@ -1,10 +1,13 @@
 """The governance stack as processes: keys, a trust root, and every worker on the catalog topics.
 
-Used by the end-to-end test and the flywheel benchmark (and meant for demos): it creates named
-keys (a root key, refinement's author key, a demo auto-approver key marked as such in every
-approval), a signed trust root with thresholds of one, and starts ``flywheel intake|verify|triage|
-refine|autoapprove|release run`` as child processes with a fast rollout policy. The auto-approver
-makes the loop run without a human: never use this set-up for production.
+Used by `flywheel demo`, the end-to-end test and the flywheel benchmark: it creates named keys (a
+root key, refinement's and an operator's author keys, the demo approver's key, the ledger's key),
+a signed trust root
+with thresholds of one, and starts ``flywheel intake|verify|triage|refine|autoapprove|release run``
+(plus any of ``drift``, ``redteam``, ``ledger``) as child processes with a fast rollout policy.
+The auto-approver runs as the *demo approver*: its envelope identity is ``demo-approver`` and each
+of its approvals is marked automatic. It makes the loop run without a human: never use this
+set-up for production. Without it (``approve_automatically=False``) patches wait for a person.
 """
 
 from __future__ import annotations
@@ -47,23 +50,46 @@ WORKERS: dict[str, list[str]] = {
     "refine": ["refine", "run", "--min-members", "3"],
     "autoapprove": ["autoapprove", "run"],
 }
+EXTRA_WORKERS: dict[str, list[str]] = {
+    "drift": ["drift", "run", "--warmup", "120", "--tool-warmup", "15"],
+    "redteam": ["redteam", "run", "--budget", "20"],
+    "ledger": ["audit", "ledger", "run", "--key", "ledger", "--every", "200",
+               "--interval-ms", "1000"],
+}  # fmt: skip
+APPROVER_KEY = "demo-approver"
+APPROVER_IDENTITY = "demo-approver"
+LEDGER_KEY = "ledger"
+OPERATOR_KEY = "operator"
 
 
-def governance_settings(bootstrap: str, state_dir: Path) -> Settings:
-    """Settings with a trust root: root, an author key for refinement, a demo auto-approver."""
+def governance_settings(
+    bootstrap: str,
+    state_dir: Path,
+    *,
+    base: Settings | None = None,
+    approve_automatically: bool = True,
+) -> Settings:
+    """Settings with a trust root: root, an author key for refinement, the demo approver.
+
+    ``base`` carries its other settings over (ClickHouse URL, schema registry, policies)."""
+    carried = base.model_dump(exclude_unset=True) if base is not None else {}
+    for name in ("bootstrap_servers", "state_dir", "author_key", "auto_approve_keys"):
+        carried.pop(name, None)
     settings = load_settings(
+        **carried,
         bootstrap_servers=bootstrap,
         state_dir=state_dir,
         author_key="refinement",
-        auto_approve_keys=("auto-approver",),
+        auto_approve_keys=(APPROVER_KEY,) if approve_automatically else (),
     )
     store = KeyStore(settings.effective_keys_dir)
-    keys = {name: store.new(name) for name in ("root", "refinement", "auto-approver")}
+    names = ("root", "refinement", OPERATOR_KEY, APPROVER_KEY, LEDGER_KEY)
+    keys = {name: store.new(name) for name in names}
     root = build_root(
         version=1,
         expires=datetime.now(UTC) + timedelta(days=1),
-        keys={name: public_hex(key.public_key()) for name, key in keys.items()},
-        roles={"root": ["root"], "author": ["refinement"], "approver": ["auto-approver"],
+        keys={n: public_hex(k.public_key()) for n, k in keys.items() if n != LEDGER_KEY},
+        roles={"root": ["root"], "author": ["refinement", OPERATOR_KEY], "approver": [APPROVER_KEY],
                "releaser": ["root"]},
         thresholds={"root": 1, "author": 1, "approver": 1},
     )  # fmt: skip
@@ -73,32 +99,48 @@ def governance_settings(bootstrap: str, state_dir: Path) -> Settings:
 
 @dataclass
 class GovernanceStack:
-    """The worker processes; logs go to ``logs/<name>.log``."""
+    """The worker processes; logs go to ``logs/<name>.log``. ``extras``: names of EXTRA_WORKERS."""
 
     settings: Settings
     logs: Path
     rollout: dict[str, Any] = field(default_factory=lambda: dict(FAST_ROLLOUT))
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    extras: tuple[str, ...] = ()
 
     def env(self) -> dict[str, str]:
-        return {
+        env = {
             **os.environ,
             "FLYWHEEL_BOOTSTRAP_SERVERS": self.settings.effective_bootstrap_servers,
             "FLYWHEEL_STATE_DIR": str(self.settings.state_dir),
             "FLYWHEEL_AUTHOR_KEY": self.settings.author_key or "",
             "FLYWHEEL_AUTO_APPROVE_KEYS": json.dumps(list(self.settings.auto_approve_keys)),
+            "FLYWHEEL_CLICKHOUSE_URL": self.settings.effective_clickhouse_url,
         }
+        return env
+
+    def commands(self, policy: Path) -> dict[str, list[str]]:
+        """Every worker's command line (the auto-approver only when the settings name a key)."""
+        commands = {**WORKERS, "release": ["release", "run", "--policy", str(policy)]}
+        if not self.settings.auto_approve_keys:
+            del commands["autoapprove"]
+        return {**commands, **{name: EXTRA_WORKERS[name] for name in self.extras}}
 
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         policy = self.logs / "rollout.json"
         policy.write_text(json.dumps(self.rollout))
-        commands = {**WORKERS, "release": ["release", "run", "--policy", str(policy)]}
-        for name, args in commands.items():
+        for name, args in self.commands(policy).items():
+            env = self.env()
+            if name == "autoapprove":
+                env["FLYWHEEL_IDENTITY"] = APPROVER_IDENTITY
             with (self.logs / f"{name}.log").open("wb") as log:
                 self.processes[name] = subprocess.Popen(
-                    [FLYWHEEL, *args], env=self.env(), stdout=log, stderr=subprocess.STDOUT
+                    [FLYWHEEL, *args], env=env, stdout=log, stderr=subprocess.STDOUT
                 )
+
+    def failed(self) -> dict[str, int]:
+        """Workers that exited, with their exit codes."""
+        return {n: code for n, p in self.processes.items() if (code := p.poll()) is not None}
 
     def stop(self) -> None:
         for process in self.processes.values():

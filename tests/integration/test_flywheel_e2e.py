@@ -16,20 +16,16 @@ from pathlib import Path
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.sdk import Guard
+from alignment_flywheel.demo.proposers import BENIGN, NEVER_SEEN, UNSAFE
 from alignment_flywheel.events import Decision, IncidentKind, Severity
 from alignment_flywheel.oracle.loader import load_oracle
 from alignment_flywheel.release.follower import ReleaseFollower
 from alignment_flywheel.release.trusted import follower_check
 from alignment_flywheel.stack.catalog import load_catalog
+from alignment_flywheel.stack.fleet import GovernanceStack as Stack
+from alignment_flywheel.stack.fleet import governance_settings
 from alignment_flywheel.stack.kafka import admin_client
 from alignment_flywheel.stack.topics import apply_catalog
-from tests.support.fleet import Stack, governance_settings
-
-BENIGN = ["ls -la", "git status", "cat README.md", "chmod 644 notes.txt", "chmod +x run.sh",
-          "grep -R todo src", "make test", "du -sh /srv"]  # fmt: skip
-UNSAFE = ["chmod -R 777 /srv/app", "sudo chmod -R 0777 /var/www", "chmod -R a+rwx /data/share",
-          "chmod -R 777 /opt/tools", "cd /home && chmod -R 777 ."]  # fmt: skip
-NEVER_SEEN = ["chmod -R 0777 /etc/nginx", "sudo chmod -R a+rwx /mnt/backup", "chmod -R 777 ~/.ssh"]
 
 
 def test_a_new_unsafe_behaviour_is_detected_patched_released_and_blocked(
