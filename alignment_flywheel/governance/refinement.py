@@ -105,6 +105,8 @@ def refine(
     """The smallest qualifying patch for the cluster, or why there is none."""
     if not cluster.members:
         return NoPatch("the cluster has no members")
+    if any(rule.spec.id == f"refined.{cluster.name}" for rule in base.rules):
+        return NoPatch(f"the oracle already has rule refined.{cluster.name}")
     if norms is not None:
         history = [_judged(case, norms) for case in history]
     benign = [c for c in history if c.decision is Decision.ALLOW and c.safe is not False]

@@ -99,3 +99,13 @@ def test_history_counts_a_proposal_once_however_often_it_is_read() -> None:
             history.add(ProposalSubmitted(envelope=new_envelope("t", "k"), proposal=proposal))
             history.add(verdict_event(gate.decide(proposal), proposal, producer="t"))
     assert history.seen_allowed == 5 and len(history.cases()) == 5
+
+
+def test_no_second_patch_for_a_cluster_whose_rule_is_already_released() -> None:
+    history = benign_history()
+    first = refine(Cluster("chmod-recursive", MEMBERS), BASE, POLICY, history)
+    assert isinstance(first, Refined), first
+    grown = Cluster("chmod-recursive", [*MEMBERS, *UNSEEN])
+    again = refine(grown, first.target, POLICY, history)
+    assert isinstance(again, NoPatch)
+    assert "already has rule refined.chmod-recursive" in again.reason
