@@ -4,6 +4,9 @@ Rules:
 
 * A :class:`PatchLibrary` collects what the patches topic holds: every ``PatchProposed`` (by patch
   id and by target digest), its ``PatchApproved`` signatures, and the patches rejected.
+* Several patches can produce the same digest (refinement proposes again as a cluster grows, with
+  the same operations); a chain uses the first of them, in log order, that is not rejected and
+  passes the ``check`` hook: equal digests are equal artifacts, whichever patch was signed.
 * :meth:`OracleBuilder.artifact_for` finds the chain of patches from the bootstrap artifact (or
   the nearest version already built) to the wanted digest by following base digests, checks each
   patch with the ``check`` hook (signature verification plugs in here), folds their operations on
@@ -39,6 +42,7 @@ class PatchLibrary:
     def __init__(self) -> None:
         self.patches: dict[uuid.UUID, Patch] = {}
         self.by_target: dict[str, Patch] = {}
+        self.producers: dict[str, list[Patch]] = defaultdict(list)
         self.approvals: dict[uuid.UUID, list[PatchApproved]] = defaultdict(list)
         self.rejected: dict[uuid.UUID, PatchRejected] = {}
 
@@ -47,6 +51,7 @@ class PatchLibrary:
             patch = Patch.from_event(event)
             self.patches[patch.patch_id] = patch
             self.by_target.setdefault(patch.target_digest, patch)
+            self.producers[patch.target_digest].append(patch)
         elif isinstance(event, PatchApproved):
             self.approvals[event.patch_id].append(event)
         elif isinstance(event, PatchRejected):
@@ -82,16 +87,28 @@ class OracleBuilder:
         chain: list[Patch] = []
         current = digest
         while current not in self._built:
-            patch = self.library.by_target.get(current)
-            if patch is None:
-                raise RebuildError(f"no patch in the log produces {current[:12]}")
-            if patch.patch_id in self.library.rejected:
-                raise RebuildError(f"patch {patch.patch_id} in the chain was rejected")
-            if self._check is not None:
-                self._check(patch, self.library.approvals.get(patch.patch_id, []))
+            patch = self._link(current)
             chain.append(patch)
             current = patch.base_digest
             if len(chain) > len(self.library.patches):
                 raise RebuildError(f"the patches leading to {digest[:12]} form a cycle")
         chain.reverse()
         return self._built[current], chain
+
+    def _link(self, digest: str) -> Patch:
+        """The first patch producing ``digest`` that may be applied; else the first one's error."""
+        failures: list[FlywheelError] = []
+        for patch in self.library.producers.get(digest, []):
+            if patch.patch_id in self.library.rejected:
+                failures.append(RebuildError(f"patch {patch.patch_id} in the chain was rejected"))
+                continue
+            try:
+                if self._check is not None:
+                    self._check(patch, self.library.approvals.get(patch.patch_id, []))
+            except FlywheelError as exc:
+                failures.append(exc)
+                continue
+            return patch
+        if not failures:
+            raise RebuildError(f"no patch in the log produces {digest[:12]}")
+        raise failures[0]

@@ -53,3 +53,19 @@ def test_a_follower_refuses_a_chain_with_missing_or_bad_signatures() -> None:
         check(tampered, approvals(ring, patch))
     library.add(approvals(ring, patch, [("bob", "approver")])[0])
     assert OracleBuilder(BASE, library, check).artifact_for(patch.target_digest).version == 2
+
+
+def test_a_chain_uses_the_signed_one_of_several_patches_with_the_same_target() -> None:
+    ring = Keyring()
+    check = chain_check(ring.root().root)
+    unsigned, signed = make_patch(), make_patch()
+    assert unsigned.target_digest == signed.target_digest
+    assert unsigned.patch_id != signed.patch_id
+    library = PatchLibrary()
+    for event in (unsigned.to_event("t"), signed.to_event("t"), *approvals(ring, signed)):
+        library.add(event)
+    assert OracleBuilder(BASE, library, check).artifact_for(signed.target_digest).version == 2
+    bare = PatchLibrary()
+    bare.add(unsigned.to_event("t"))
+    with pytest.raises(ThresholdNotMetError):
+        OracleBuilder(BASE, bare, check).artifact_for(unsigned.target_digest)
