@@ -163,7 +163,7 @@ class ReleaseController:
             self.follower.builder.genesis.digest if state.stable is None else state.stable.digest
         )
         library = self.follower.library
-        for patch in library.patches.values():
+        for patch in list(library.patches.values()):  # the follower's thread adds patches
             release_id = uuid.uuid5(patch.patch_id, "release")
             if patch.base_digest != stable or patch.patch_id in library.rejected:
                 continue
