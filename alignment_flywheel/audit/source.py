@@ -43,6 +43,15 @@ def partitions_of(consumer: Consumer, topic: str) -> list[int]:
     return sorted(metadata.partitions)
 
 
+def topic_partitions(settings: Settings, topic: str) -> list[int]:
+    """The partitions of ``topic``, asked with a consumer of its own."""
+    consumer = reader(settings)
+    try:
+        return partitions_of(consumer, topic)
+    finally:
+        consumer.close()
+
+
 def read_partition(
     settings: Settings,
     topic: str,

@@ -28,10 +28,9 @@ from alignment_flywheel.audit.ledger import LeafStore, leaf_of, log_id_for
 from alignment_flywheel.audit.proofs import InclusionProof, consistency, inclusion, position_of
 from alignment_flywheel.audit.source import (
     is_compacted,
-    partitions_of,
     read_checkpoints,
     read_partition,
-    reader,
+    topic_partitions,
 )
 from alignment_flywheel.audit.verify import LogReport, Record, checked_chain, verify_log
 from alignment_flywheel.cli.context import cli_context, reports_errors
@@ -197,11 +196,7 @@ def _partitions(
         return [partition]
     if log is not None:
         raise InvalidInputError("--log-id needs --partition (one log is one partition)")
-    consumer = reader(settings)
-    try:
-        return partitions_of(consumer, topic)
-    finally:
-        consumer.close()
+    return topic_partitions(settings, topic)
 
 
 def _inclusion(

@@ -20,10 +20,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from alignment_flywheel.audit.ledger import LeafStore, log_id_for
 from alignment_flywheel.audit.source import (
     is_compacted,
-    partitions_of,
     read_checkpoints,
     read_partition,
-    reader,
+    topic_partitions,
 )
 from alignment_flywheel.audit.verify import LogReport, checked_chain, verify_log
 from alignment_flywheel.codec import EventCodec
@@ -63,21 +62,13 @@ def verify_demo_ledger(settings: Settings, key_name: str) -> LedgerOutcome:
     outcome.problems += [f"ledger record {c.partition}/{c.offset}: {c.reason}" for c in corrupt]
     store = LeafStore(settings.state_dir / "ledger")
     for topic in AUDITED_TOPICS:
-        for part in _partitions(settings, topic):
+        for part in topic_partitions(settings, topic):
             try:
                 _verify(settings, topic, part=part, checkpoints=ours, trusted=trusted, store=store,
                         outcome=outcome)  # fmt: skip
             except FlywheelError as exc:
                 outcome.problems.append(f"{log_id_for(topic, part)}: {exc}")
     return outcome
-
-
-def _partitions(settings: Settings, topic: str) -> list[int]:
-    consumer = reader(settings)
-    try:
-        return partitions_of(consumer, topic)
-    finally:
-        consumer.close()
 
 
 def _verify(
