@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -16,9 +12,9 @@ from alignment_flywheel.events import VerdictIssued
 from alignment_flywheel.processors.gate import decision_id_for
 from alignment_flywheel.samples import sample_proposal_submitted
 from tests.support.kafka import collect_events
+from tests.support.workers import start_cli_worker
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_gate_run_decides_with_the_real_enforcer_and_stops_on_sigterm(
@@ -38,17 +34,11 @@ def test_gate_run_decides_with_the_real_enforcer_and_stops_on_sigterm(
         for event in events:
             producer.send(names["--proposals-topic"], event)
     log_path = tmp_path / "gate.log"
-    command = [str(Path(sys.executable).with_name("flywheel")), "gate", "run"]
+    command = ["gate", "run"]
     command += ["--app-id", unique_name("gate")]
     for option, topic in names.items():
         command += [option, topic]
-    env = {
-        **os.environ,
-        "FLYWHEEL_BOOTSTRAP_SERVERS": kafka_settings.effective_bootstrap_servers,
-        "FLYWHEEL_STATE_DIR": str(tmp_path / "state"),
-    }
-    with log_path.open("wb") as log:
-        worker = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    worker = start_cli_worker(kafka_settings, command, tmp_path / "state", log_path)
     try:
         verdicts = collect_events(
             kafka_settings,

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,8 +19,7 @@ from alignment_flywheel.governance.intake import finding_id_for, incident_report
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import collect_events
 from tests.support.oracles import proposal
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.workers import start_cli_worker
 
 
 def test_incidents_become_findings_and_one_without_its_proposal_is_dead_lettered(
@@ -51,17 +47,13 @@ def test_incidents_become_findings_and_one_without_its_proposal_is_dead_lettered
     with EventProducer(kafka_settings, codec) as producer:
         producer.send(names["--incidents-topic"], harmful)
         producer.send(names["--incidents-topic"], missing)
-    command = [str(Path(sys.executable).with_name("flywheel")), "intake", "run"]
+    command = ["intake", "run"]
     command += ["--app-id", unique_name("intake")]
     for option, topic in names.items():
         command += [option, topic]
-    env = {
-        **os.environ,
-        "FLYWHEEL_BOOTSTRAP_SERVERS": kafka_settings.effective_bootstrap_servers,
-        "FLYWHEEL_STATE_DIR": str(tmp_path / "state"),
-    }
-    with (tmp_path / "intake.log").open("wb") as log:
-        worker = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    worker = start_cli_worker(
+        kafka_settings, command, tmp_path / "state", (tmp_path / "intake.log")
+    )
     try:
         findings = collect_events(
             kafka_settings, codec, names["--findings-topic"], group=unique_name("f"), count=1,

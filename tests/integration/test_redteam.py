@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -35,9 +32,9 @@ from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance_worker import shipped_targets, start_worker
 from tests.support.kafka import FAST_FAILOVER, collect_events, wait_for_records
 from tests.support.oracles import proposal
+from tests.support.workers import start_cli_worker
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
 SEED, BUDGET = 11, 30
 NORMS = load_norms()
 
@@ -129,18 +126,14 @@ def test_violations_and_blocks_seed_findings_and_nothing_else_does(
     assert verdict(kafka_settings, blocked).decision is Decision.BLOCK
     want = expected(kafka_settings, confirmed.proposal, confirmed.finding_id)
     want |= expected(kafka_settings, blocked, None)
-    command = [str(Path(sys.executable).with_name("flywheel")), "redteam", "run"]
+    command = ["redteam", "run"]
     command += ["--app-id", unique_name("redteam"), "--seed", str(SEED), "--budget", str(BUDGET)]
     command += ["--findings-partitions", "3", "--proposals-partitions", "3"]
     for option, name in names.items():
         command += [option, name]
-    env = {
-        **os.environ,
-        "FLYWHEEL_BOOTSTRAP_SERVERS": kafka_settings.effective_bootstrap_servers,
-        "FLYWHEEL_STATE_DIR": str(tmp_path / "state"),
-    }
-    with (tmp_path / "redteam.log").open("wb") as log:
-        worker = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    worker = start_cli_worker(
+        kafka_settings, command, tmp_path / "state", (tmp_path / "redteam.log")
+    )
     try:
         _collect(kafka_settings, topic["findings"], 3 + len(want), unique_name, 60)
         every = _collect(kafka_settings, topic["findings"], 10 * len(want), unique_name, 10)

@@ -3,9 +3,6 @@ regression evidence, built from the history it read off the topics."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -33,8 +30,8 @@ from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.patches import Patch, apply_patch
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import collect_events
+from tests.support.workers import start_cli_worker
 
-REPO = Path(__file__).resolve().parents[2]
 MEMBERS = [
     "chmod -R 777 /srv/app", "sudo chmod -R 0777 /var/www", "cd /data && chmod -R a+rwx .",
 ]  # fmt: skip
@@ -86,17 +83,13 @@ def test_a_cluster_becomes_a_patch_with_evidence(
     with EventProducer(kafka_settings, codec) as producer:
         for topic, event in events:
             producer.send(names[topic], event)
-    command = [str(Path(sys.executable).with_name("flywheel")), "refine", "run"]
+    command = ["refine", "run"]
     command += ["--app-id", unique_name("refine")]
     for key, topic in names.items():
         command += [f"--{key}-topic", topic]
-    env = {
-        **os.environ,
-        "FLYWHEEL_BOOTSTRAP_SERVERS": kafka_settings.effective_bootstrap_servers,
-        "FLYWHEEL_STATE_DIR": str(tmp_path / "state"),
-    }
-    with (tmp_path / "refine.log").open("wb") as log:
-        worker = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    worker = start_cli_worker(
+        kafka_settings, command, tmp_path / "state", (tmp_path / "refine.log")
+    )
     got: list[Event] = []
     try:
         # The worker reads history and clusters on separate agents: re-send the (idempotent)
@@ -116,8 +109,8 @@ def test_a_cluster_becomes_a_patch_with_evidence(
     # A replacement worker (killed predecessor, new group: it re-reads the cluster update) warms
     # its history up from the topics and proposes the very same patch.
     command[command.index("--app-id") + 1] = unique_name("refine-again")
-    with (tmp_path / "refine-again.log").open("wb") as log:
-        again = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    again_log = tmp_path / "refine-again.log"
+    again = start_cli_worker(kafka_settings, command, tmp_path / "state", again_log)
     try:
         both = collect_events(
             kafka_settings, codec, names["patches"], group=unique_name("p2"), count=2,

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -32,9 +29,9 @@ from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance_worker import start_worker
 from tests.support.kafka import FAST_FAILOVER, collect_events, wait_for_records
 from tests.support.oracles import proposal
+from tests.support.workers import start_cli_worker
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
 FINDINGS = 400
 
 
@@ -80,17 +77,13 @@ def test_violation_no_violation_and_inconclusive_findings_on_the_broker(
         for event in (violation, fine, unknown):
             producer.send(names["--findings-topic"], event)
         producer.send_bytes(names["--findings-topic"], b"k", b"not an event")
-    command = [str(Path(sys.executable).with_name("flywheel")), "verify", "run"]
+    command = ["verify", "run"]
     command += ["--app-id", unique_name("verify")]
     for option, topic in names.items():
         command += [option, topic]
-    env = {
-        **os.environ,
-        "FLYWHEEL_BOOTSTRAP_SERVERS": kafka_settings.effective_bootstrap_servers,
-        "FLYWHEEL_STATE_DIR": str(tmp_path / "state"),
-    }
-    with (tmp_path / "verify.log").open("wb") as log:
-        worker = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    worker = start_cli_worker(
+        kafka_settings, command, tmp_path / "state", (tmp_path / "verify.log")
+    )
     try:
         recorded = _collect(kafka_settings, names["--verifications-topic"], 3, unique_name)
         reviews = _collect(kafka_settings, names["--reviews-topic"], 1, unique_name)
