@@ -16,7 +16,12 @@ from alignment_flywheel.events import PatchProposed
 from alignment_flywheel.governance.autoapprove import AutoApprover
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
-from alignment_flywheel.processors.streams import DeadLetterWriter, decoded, raw_topic
+from alignment_flywheel.processors.streams import (
+    DeadLetterWriter,
+    decoded,
+    raw_topic,
+    send_confirmed,
+)
 
 DEFAULT_APP_ID = "flywheel-auto-approver"
 
@@ -49,6 +54,5 @@ class AutoApproval:
             if not isinstance(event, PatchProposed):
                 continue
             for approval in self.approver.approvals_for(event):
-                pending = await self._out.send(key=approval.envelope.key.encode(), value=approval)
-                await pending
+                await send_confirmed(self._out, approval)
                 self.approved += 1

@@ -29,7 +29,12 @@ from alignment_flywheel.events import Event, Proposal, ProposalSubmitted, Verdic
 from alignment_flywheel.governance.drift import DriftWatch, drift_event, drift_findings
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
-from alignment_flywheel.processors.streams import DeadLetterWriter, decoded, raw_topic
+from alignment_flywheel.processors.streams import (
+    DeadLetterWriter,
+    decoded,
+    raw_topic,
+    send_confirmed,
+)
 
 DEFAULT_APP_ID = "flywheel-drift"
 MAX_WAITING = 10_000
@@ -106,16 +111,12 @@ class DriftWorker:
         producer = self._settings.identity
         for detection in self.watch.observe(proposal, verdict):
             drift = drift_event(detection, producer)
-            await self._send(self._drift, drift)
+            await send_confirmed(self._drift, drift)
             self.detections_sent += 1
             samples = self.watch.samples(detection, (proposal, verdict))
             for finding in drift_findings(detection, samples, producer):
-                await self._send(self._findings, finding)
+                await send_confirmed(self._findings, finding)
                 self.findings_sent += 1
-
-    async def _send(self, topic: Any, event: Event) -> None:
-        pending = await topic.send(key=event.envelope.key.encode(), value=event)
-        await pending
 
 
 def _put(store: OrderedDict[uuid.UUID, V], key: uuid.UUID, value: V) -> None:

@@ -19,7 +19,7 @@ from alignment_flywheel.events import IncidentReported
 from alignment_flywheel.governance.intake import Decider, incident_finding
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
-from alignment_flywheel.processors.streams import DeadLetterWriter, raw_topic
+from alignment_flywheel.processors.streams import DeadLetterWriter, raw_topic, send_confirmed
 
 DEFAULT_APP_ID = "flywheel-intake"
 
@@ -77,8 +77,7 @@ class Intake:
             except InvalidInputError as exc:
                 await self._dead.publish(message, exc)
                 continue
-            pending = await self._findings.send(key=finding.envelope.key.encode(), value=finding)
-            await pending
+            await send_confirmed(self._findings, finding)
             self.findings_sent += 1
 
 

@@ -53,7 +53,12 @@ from alignment_flywheel.governance.redteam import Target, campaign_findings, red
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.pairs import Pair, PairBook, Seed
-from alignment_flywheel.processors.streams import DeadLetterWriter, decoded, raw_topic
+from alignment_flywheel.processors.streams import (
+    DeadLetterWriter,
+    decoded,
+    raw_topic,
+    send_confirmed,
+)
 
 log = logging.getLogger(__name__)
 DEFAULT_APP_ID = "flywheel-redteam"
@@ -180,8 +185,7 @@ class RedTeamWorker:
             campaign, parent_finding_id=seed.parent_finding_id, producer=self._producer
         )
         for finding in found:
-            pending = await self._findings.send(key=finding.envelope.key.encode(), value=finding)
-            await pending
+            await send_confirmed(self._findings, finding)
         self.stats.campaigns += 1
         self.stats.variants += len(campaign.variants)
         self.stats.findings += len(found)

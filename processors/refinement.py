@@ -39,7 +39,12 @@ from alignment_flywheel.governance.refinement import Cluster, Refined, refine
 from alignment_flywheel.patches.approvals import approve
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
-from alignment_flywheel.processors.streams import DeadLetterWriter, decoded, raw_topic
+from alignment_flywheel.processors.streams import (
+    DeadLetterWriter,
+    decoded,
+    raw_topic,
+    send_confirmed,
+)
 from alignment_flywheel.release.follower import ReleaseFollower
 
 log = logging.getLogger(__name__)
@@ -160,8 +165,7 @@ class Refinement:
         return event
 
     async def _send(self, event: Event) -> None:
-        pending = await self._patches.send(key=event.envelope.key.encode(), value=event)
-        await pending
+        await send_confirmed(self._patches, event)
 
 
 def build_refinement(

@@ -51,7 +51,12 @@ from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.patches import Patch
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
-from alignment_flywheel.processors.streams import DeadLetterWriter, decoded, raw_topic
+from alignment_flywheel.processors.streams import (
+    DeadLetterWriter,
+    decoded,
+    raw_topic,
+    send_confirmed,
+)
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.rebuild import PatchCheck
 from alignment_flywheel.release.rollout import Judgement, RolloutMetrics, RolloutPolicy, judge
@@ -212,8 +217,7 @@ class ReleaseController:
 
     async def _publish(self, event: Event) -> None:
         log.warning("release: %s %s", event.event_type(), event.envelope.key)
-        pending = await self._releases.send(key=event.envelope.key.encode(), value=event)
-        await pending
+        await send_confirmed(self._releases, event)
         self.published.append(event)
         self.follower.apply_now(event)
 

@@ -26,6 +26,13 @@ def raw_topic(app: Any, name: str) -> Any:
     return app.topic(name, value_serializer="raw", key_serializer="raw")
 
 
+async def send_confirmed(topic: Any, event: Event) -> None:
+    """Publish ``event`` on a faust topic, keyed by its envelope key; return once the broker has
+    acknowledged it (an agent moves past its input only after its outputs are confirmed)."""
+    pending = await topic.send(key=event.envelope.key.encode(), value=event)
+    await pending
+
+
 class DeadLetterWriter:
     """Publishes DeadLettered events to a faust topic and waits for the broker's acknowledgement."""
 

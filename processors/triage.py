@@ -50,7 +50,12 @@ from alignment_flywheel.governance.triage import (
 )
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
-from alignment_flywheel.processors.streams import DeadLetterWriter, decoded, raw_topic
+from alignment_flywheel.processors.streams import (
+    DeadLetterWriter,
+    decoded,
+    raw_topic,
+    send_confirmed,
+)
 
 log = logging.getLogger(__name__)
 DEFAULT_APP_ID = "flywheel-triage"
@@ -176,8 +181,7 @@ class TriageWorker:
         log.warning("triage: restored %d clusters, %d violations", len(states), len(assigned))
 
     async def _publish(self, update: ClusterUpdated) -> None:
-        pending = await self._clusters_out.send(key=update.envelope.key.encode(), value=update)
-        await pending
+        await send_confirmed(self._clusters_out, update)
         self.updates_sent += 1
 
 

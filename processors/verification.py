@@ -17,12 +17,12 @@ from typing import Any
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import InvalidInputError
-from alignment_flywheel.events import Event, FindingRaised, VerificationOutcome
+from alignment_flywheel.events import FindingRaised, VerificationOutcome
 from alignment_flywheel.governance.norms import Norms
 from alignment_flywheel.governance.verification import verify
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
-from alignment_flywheel.processors.streams import DeadLetterWriter, raw_topic
+from alignment_flywheel.processors.streams import DeadLetterWriter, raw_topic, send_confirmed
 
 DEFAULT_APP_ID = "flywheel-verification"
 
@@ -91,16 +91,11 @@ class Verification:
     async def handle(self, finding: FindingRaised) -> None:
         """Verify one finding and publish its events, each confirmed by the broker."""
         output = verify(finding, self.norms, self._producer)
-        await _send(self._verifications, output.verification)
+        await send_confirmed(self._verifications, output.verification)
         if output.review is not None:
-            await _send(self._reviews, output.review)
+            await send_confirmed(self._reviews, output.review)
         outcome = output.verification.outcome
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
-
-
-async def _send(topic: Any, event: Event) -> None:
-    pending = await topic.send(key=event.envelope.key.encode(), value=event)
-    await pending
 
 
 def build_verification(
