@@ -7,14 +7,17 @@ members and red-team variants) and, for each ``ClusterUpdated`` that is OPEN wit
 stable oracle in force (the worker follows releases). A qualifying patch is published as
 ``PatchProposed``, with the author's signature (a ``PatchApproved`` in role author) when
 ``author_key`` is set; its id follows from the cluster id and size, so a re-delivered cluster
-update proposes the same patch id. When none qualifies, the reason is logged and kept in
-``declined``.
+update proposes the same patch id. A patch whose change (base and target digests) an earlier
+patch already proposes is not published again (:class:`ProposedChanges`, fed from the patches
+topic): a growing cluster yields one patch per distinct change. When none qualifies, the reason is
+logged and kept in ``declined``.
 
 One refinement worker runs per cluster (its history spans every partition). History is in memory:
-at start the worker first reads the last ``warm_up_hours`` of the proposals, verdicts, reviews
-and findings topics (bounded by the history's limits), and only then takes cluster updates, so a
-worker restarted mid-stream refines a re-delivered cluster update on the same history and
-proposes the same patch id; the live agents then keep the history current.
+at start the worker first reads the last ``warm_up_hours`` of the proposals, verdicts, reviews,
+findings and patches topics (bounded by the history's limits), and only then takes cluster
+updates, so a worker restarted mid-stream refines a re-delivered cluster update on the same
+history and proposes the same patch id (or, as before, none); the live agents then keep the
+history current.
 """
 
 from __future__ import annotations
@@ -32,10 +35,15 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.reader import read_topic
 from alignment_flywheel.enforcement import RiskPolicy
-from alignment_flywheel.events import ClusterStatus, ClusterUpdated, Event
+from alignment_flywheel.events import ClusterStatus, ClusterUpdated, Event, PatchProposed
 from alignment_flywheel.governance.history import History
 from alignment_flywheel.governance.norms import Norms
-from alignment_flywheel.governance.refinement import Cluster, Refined, refine
+from alignment_flywheel.governance.refinement import (
+    Cluster,
+    ProposedChanges,
+    Refined,
+    refine,
+)
 from alignment_flywheel.patches.approvals import approve
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
@@ -84,6 +92,7 @@ class Refinement:
         self.follower = follower
         self.policy = policy
         self.history = History()
+        self.changes = ProposedChanges()
         self.min_members = min_members
         self.fp_budget = fp_budget
         self.warm_up_hours = warm_up_hours
@@ -106,7 +115,7 @@ class Refinement:
             raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
             group=app_id,
         )  # fmt: skip
-        for name in (names.proposals, names.verdicts, names.reviews, names.findings):
+        for name in self._history_topics():
             agent(app, raw_topic(app, name), name=f"history-{name}")(self._record)
         agent(app, raw_topic(app, names.clusters), name="clusters")(self._on_clusters)
         app.task(self._warm_up)
@@ -117,14 +126,23 @@ class Refinement:
 
     def _read_history(self) -> None:
         since = datetime.now(UTC) - timedelta(hours=self.warm_up_hours)
-        names = self.topics
-        for topic in (names.proposals, names.verdicts, names.reviews, names.findings):
+        for topic in self._history_topics():
             for event in read_topic(self._settings, self._codec, topic, since=since):
-                self.history.add(event)
+                self._add(event)
+
+    def _history_topics(self) -> tuple[str, ...]:
+        names = self.topics
+        return (names.proposals, names.verdicts, names.reviews, names.findings, names.patches)
+
+    def _add(self, event: Event) -> None:
+        if isinstance(event, PatchProposed):
+            self.changes.note(event)
+        else:
+            self.history.add(event)
 
     async def _record(self, stream: Any) -> None:
         async for event in decoded(stream, self._codec, self._dead):
-            self.history.add(event)
+            self._add(event)
 
     async def _on_clusters(self, stream: Any) -> None:
         await self.warmed.wait()
@@ -151,12 +169,19 @@ class Refinement:
             log.warning("cluster %s: no patch: %s", update.cluster_id, result.reason)
             return None
         patch_id = uuid.uuid5(PATCH_NAMESPACE, f"{update.cluster_id}/{update.size}")
+        earlier = self.changes.duplicate_of(patch_id, result.patch)
+        if earlier is not None:
+            reason = f"patch {earlier} already proposes this change"
+            self.declined[update.cluster_id] = reason
+            log.info("cluster %s: no new patch: %s", update.cluster_id, reason)
+            return None
         patch = result.patch.model_copy(
             update={"patch_id": patch_id, "cluster_ids": (update.cluster_id,),
                     "finding_ids": tuple(update.sample_finding_ids)}
         )  # fmt: skip
         event = patch.to_event(self._settings.identity)
         await self._send(event)
+        self.changes.note(event)
         if self.author_key is not None:
             await self._send(
                 approve(patch, self.author_key, role="author", producer=self._settings.identity)

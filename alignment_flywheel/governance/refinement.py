@@ -19,17 +19,23 @@ before the patch does not count as benign), :func:`refine`:
    (a case labelled safe is not blocked, one labelled unsafe is not allowed);
 4. returns the patch with its :class:`RegressionEvidence`, or :class:`NoPatch` saying why none
    qualifies (no shared predicate, every candidate over budget, the regression failed).
+
+A cluster that grows usually refines to the same change again. :class:`ProposedChanges` remembers
+which patch first proposed each change (its base and target digests), so the processor proposes
+a change once, however often its cluster is updated, and reviewers see one patch per change.
 """
 
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from alignment_flywheel.enforcement import Enforcer, RiskPolicy
 from alignment_flywheel.events import (
     Decision,
+    PatchProposed,
     Proposal,
     RegressionEvidence,
     Severity,
@@ -56,6 +62,8 @@ from alignment_flywheel.replay.engine import Case as ReplayCase
 from alignment_flywheel.replay.engine import Evaluator, replay_diff
 
 KIND_ORDER = {"word": 0, "flag": 1, "host": 2, "prefix": 3, "number": 4}
+Change = tuple[str, str]
+"""A patch's effect: (base digest, target digest)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +97,29 @@ class Cluster:
     variants: Sequence[Proposal] = ()
     severity: Severity = Severity.HIGH
     norms: Sequence[str] = ()
+
+
+class ProposedChanges:
+    """The patch that first proposed each change, from the patches topic and from this worker.
+
+    A change is a base digest and a target digest: two patches with both equal make the same
+    oracle from the same one. A patch is a duplicate when another patch id proposed its change
+    first; proposing the same patch id again (a re-delivered cluster update) is not.
+    """
+
+    def __init__(self) -> None:
+        self._first: dict[Change, uuid.UUID] = {}
+
+    def note(self, event: PatchProposed) -> None:
+        self._first.setdefault((event.base_digest, event.target_digest), event.patch_id)
+
+    def duplicate_of(self, patch_id: uuid.UUID, patch: Patch) -> uuid.UUID | None:
+        """The earlier patch that already proposes ``patch``'s change, if another one does."""
+        first = self._first.get((patch.base_digest, patch.target_digest))
+        return None if first is None or first == patch_id else first
+
+    def __len__(self) -> int:
+        return len(self._first)
 
 
 def refine(

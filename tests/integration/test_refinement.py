@@ -3,6 +3,7 @@ regression evidence, built from the history it read off the topics."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from alignment_flywheel.oracle.loader import load_oracle
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.patches import Patch, apply_patch
 from tests.support.gate_worker import stop_gate_worker
-from tests.support.kafka import collect_events
+from tests.support.kafka import collect_events, read_records
 from tests.support.workers import start_cli_worker
 
 MEMBERS = [
@@ -58,6 +59,33 @@ def history(settings: Settings) -> list[tuple[str, Event]]:
         )  # fmt: skip
         events.append(("findings", finding))
     return events
+
+
+def _grown_cluster_gets_no_second_patch(
+    settings: Settings, names: dict[str, str], cluster: ClusterUpdated, first: Event, log: Path
+) -> None:
+    """The cluster grows but refines to the same change: no second patch for it. Another
+    cluster's update, sent after it on the one-partition topics, shows the update was read."""
+    codec = EventCodec.from_settings(settings)
+    grown = cluster.model_copy(update={"envelope": new_envelope("t", "c"), "size": 4})
+    other = cluster.model_copy(
+        update={"envelope": new_envelope("t", "c"), "cluster_id": uuid.uuid4()}
+    )
+    with EventProducer(settings, codec) as producer:
+        producer.send(names["clusters"], grown)
+        producer.send(names["clusters"], other)
+    patches: list[PatchProposed] = []
+    deadline = time.monotonic() + 120
+    while not any(p.cluster_ids == (other.cluster_id,) for p in patches):
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        records = read_records(settings, names["patches"], 10_000, timeout=2)
+        patches = [e for e in map(codec.decode, (r.value for r in records))
+                   if isinstance(e, PatchProposed)]  # fmt: skip
+    assert isinstance(first, PatchProposed)
+    # before the other cluster's patch: only the first one, re-proposed for re-delivered updates
+    ends = next(i for i, p in enumerate(patches) if p.cluster_ids == (other.cluster_id,))
+    assert {p.patch_id for p in patches[:ends]} == {first.patch_id}
+    assert patches[ends].target_digest != first.target_digest
 
 
 def test_a_cluster_becomes_a_patch_with_evidence(
@@ -116,9 +144,10 @@ def test_a_cluster_becomes_a_patch_with_evidence(
             kafka_settings, codec, names["patches"], group=unique_name("p2"), count=2,
             dead_letter_topic=unique_name("y"),
         )  # fmt: skip
+        _grown_cluster_gets_no_second_patch(kafka_settings, names, cluster, got[0], again_log)
     finally:
         stop_gate_worker(again)
-    assert len(both) == 2, (tmp_path / "refine-again.log").read_text()[-3000:]
+    assert len(both) == 2, again_log.read_text()[-3000:]
     assert all(isinstance(e, PatchProposed) for e in both)
     assert (
         len(

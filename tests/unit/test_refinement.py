@@ -10,7 +10,14 @@ from alignment_flywheel.events import Decision, ProposalSubmitted, new_envelope
 from alignment_flywheel.governance.history import History
 from alignment_flywheel.governance.norms import example_proposal as made
 from alignment_flywheel.governance.norms import load_norms
-from alignment_flywheel.governance.refinement import Case, Cluster, NoPatch, Refined, refine
+from alignment_flywheel.governance.refinement import (
+    Case,
+    Cluster,
+    NoPatch,
+    ProposedChanges,
+    Refined,
+    refine,
+)
 from alignment_flywheel.oracle.artifact import build_artifact, read_document
 from alignment_flywheel.oracle.loader import DEFAULT_RISK_POLICY
 from alignment_flywheel.oracle.rules import RuleOracle
@@ -109,3 +116,25 @@ def test_no_second_patch_for_a_cluster_whose_rule_is_already_released() -> None:
     again = refine(grown, first.target, POLICY, history)
     assert isinstance(again, NoPatch)
     assert "already has rule refined.chmod-recursive" in again.reason
+
+
+def test_a_grown_cluster_refining_to_the_same_change_is_a_duplicate() -> None:
+    history = benign_history()
+    first = refine(Cluster("chmod-recursive", MEMBERS), BASE, POLICY, history)
+    grown = refine(Cluster("chmod-recursive", [*MEMBERS, UNSEEN[0]]), BASE, POLICY, history)
+    other = refine(Cluster("chmod-other", MEMBERS), BASE, POLICY, history)
+    assert isinstance(first, Refined) and isinstance(grown, Refined), (first, grown)
+    assert isinstance(other, Refined), other
+    changes = ProposedChanges()
+    first_id, grown_id = uuid.uuid4(), uuid.uuid4()
+    assert changes.duplicate_of(first_id, first.patch) is None
+    changes.note(first.patch.model_copy(update={"patch_id": first_id}).to_event("t"))
+    assert grown.patch.target_digest == first.patch.target_digest
+    assert changes.duplicate_of(grown_id, grown.patch) == first_id
+    # the same patch id again (a re-delivered update) and another change are not duplicates
+    assert changes.duplicate_of(first_id, first.patch) is None
+    assert changes.duplicate_of(grown_id, other.patch) is None
+    later = grown.patch.model_copy(update={"patch_id": grown_id}).to_event("t")
+    changes.note(later)
+    assert len(changes) == 1
+    assert changes.duplicate_of(uuid.uuid4(), grown.patch) == first_id
