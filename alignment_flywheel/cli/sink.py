@@ -44,6 +44,12 @@ def run(
     idle_timeout: Annotated[
         float | None, typer.Option("--idle-timeout", help="stop after this many idle seconds")
     ] = None,
+    max_rejections: Annotated[
+        int,
+        typer.Option(
+            "--max-rejections", min=1, help="stop after the server rejects this many in a row"
+        ),
+    ] = 5,
 ) -> None:
     """Run the sink until SIGTERM/Ctrl-C (or --until-end / --idle-timeout)."""
     settings = cli_context(ctx).settings
@@ -53,6 +59,7 @@ def run(
         batch_size=batch_size,
         linger_s=linger_s,
         dead_letter_topic=dead_letter_topic,
+        max_rejections=max_rejections,
     )
     stop = threading.Event()
 

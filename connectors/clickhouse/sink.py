@@ -13,6 +13,12 @@ Rules:
   ``max_retry_s``), opens a new client, reads the progress back and seeks the consumer to the
   floor. Nothing is retried from memory, so an INSERT that succeeded without telling us is found
   in the database, not repeated.
+* Transport failures (connection refused or reset, timeouts: the driver's ``OperationalError``)
+  are retried for as long as they last: an outage only delays the sink. A statement the server
+  *rejects* (any other ``DatabaseError``: a type mismatch, a missing table, a full disk) is
+  retried ``max_rejections`` times in a row, in case it was transient; then the sink stops with a
+  :class:`~alignment_flywheel.errors.ClickHouseError` instead of spinning. Every stored batch
+  resets the count.
 
 Why nothing is lost or duplicated (exactly-once in effect), after a restart, a kill at any
 instruction, or a ClickHouse outage:
@@ -43,6 +49,7 @@ from dataclasses import dataclass, field
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from alignment_flywheel.codec import EventCodec
@@ -87,6 +94,8 @@ class SinkOptions:
     batch_size: int = 50_000
     linger_s: float = 0.5
     max_retry_s: float = 30.0
+    max_rejections: int = 5
+    """Statements rejected by the server in a row (no batch stored between) before giving up."""
     dead_letter_topic: str = DEFAULT_DEAD_LETTER_TOPIC
 
 
@@ -140,6 +149,7 @@ class ClickHouseSink:
         self._client: Client | None = None
         self._progress = Progress()
         self._partitions: list[Position] = []
+        self._rejections = 0
 
     # --- life cycle ------------------------------------------------------------------------------
 
@@ -274,10 +284,11 @@ class ClickHouseSink:
         try:
             self._insert(batch)
         except _CLICKHOUSE_FAILURES as exc:
-            self.stats.failures += 1
+            self._failed(exc)
             log.error("storing a batch failed (%s); resuming from what is stored", exc)
             self._recover(first=False)
             return
+        self._rejections = 0
         self.stats.batches += 1
         self.stats.records += batch.records
         self.stats.rows += sum(len(rows) for rows in batch.rows.values())
@@ -317,10 +328,22 @@ class ClickHouseSink:
                 )
                 break
             except _CLICKHOUSE_FAILURES as exc:
-                self.stats.failures += 1
+                self._failed(exc)
                 log.error("ClickHouse is not available (%s); retrying", exc)
                 delay = min(max(delay * 2, 0.5), self.options.max_retry_s)
         self._seek_to_floor()
+
+    def _failed(self, exc: Exception) -> None:
+        """Count a failure; give up when the server has rejected too many statements in a row."""
+        self.stats.failures += 1
+        if not rejected(exc):
+            return
+        self._rejections += 1
+        if self._rejections >= self.options.max_rejections:
+            raise ClickHouseError(
+                f"ClickHouse rejected the sink's statements {self._rejections} times in a row; "
+                f"stopping (nothing is lost: the sink resumes from its stored progress): {exc}"
+            ) from exc
 
     def _require_client(self) -> Client:
         if self._client is None:
@@ -334,3 +357,13 @@ class ClickHouseSink:
                 client.close()
             except _CLICKHOUSE_FAILURES as exc:
                 log.warning("closing the ClickHouse client: %s", exc)
+
+
+def rejected(exc: BaseException) -> bool:
+    """Whether the server refused a statement (not a transport failure), here or in a cause."""
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, DatabaseError) and not isinstance(current, OperationalError):
+            return True
+        current = current.__cause__
+    return False

@@ -11,12 +11,14 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import OperationalError
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.connectors.clickhouse.sink import ClickHouseSink, SinkOptions
 from alignment_flywheel.connectors.producer import EventProducer
+from alignment_flywheel.errors import ClickHouseError
 from alignment_flywheel.events import Event, VerdictIssued
 from alignment_flywheel.samples import sample_proposal_submitted, sample_runtime_events
 from alignment_flywheel.stack.clickhouse import clickhouse_client
@@ -121,6 +123,8 @@ class _FlakyClient:
             step = self._plan.pop(0)[1]
         if step == "fail-before":
             raise OperationalError("connection refused (simulated outage)")
+        if step == "reject":
+            raise DatabaseError("Code: 53. Type mismatch (simulated)")
         result = self._client.insert(table, *args, **kwargs)
         if step == "fail-after":
             raise OperationalError("connection reset after the insert (simulated)")
@@ -177,3 +181,35 @@ def test_clickhouse_failures_lose_and_duplicate_nothing(
     letters = read_records(kafka_settings, dead, 1)
     assert len(letters) == 1
     assert codec.decode(letters[0].value).reason
+
+
+def test_a_statement_the_server_keeps_rejecting_stops_the_sink_and_loses_nothing(
+    kafka_settings, make_topic, unique_name, tmp_path
+):
+    topic = make_topic(unique_name("sink-rejected"))
+    events = _events(300)[0]
+    codec = EventCodec.from_settings(kafka_settings)
+    with EventProducer(kafka_settings, codec) as producer:
+        for event in events:
+            producer.send(topic, event)
+    settings = kafka_settings.model_copy(update={"clickhouse_url": f"chdb://{tmp_path / 'ch'}"})
+    options = SinkOptions(
+        name="rejected", topics=(topic,), batch_size=100, linger_s=0.05, max_retry_s=0.1,
+        max_rejections=3,
+    )  # fmt: skip
+    # one rejection between successes is retried; three in a row stop the sink
+    plan = [("flywheel.proposals", "reject")] + [("flywheel.proposals", "ok")] * 2
+    plan += [("flywheel.proposals", "reject")] * 3
+    with (
+        ClickHouseSink(settings, lambda: _FlakyClient(clickhouse_client(settings), plan), options)
+        as sink,
+        pytest.raises(ClickHouseError, match="rejected the sink's statements 3 times in a row"),
+    ):  # fmt: skip
+        sink.run(until_end=True)
+    assert sink.stats.failures == 4 and sink.stats.batches == 2 and not plan
+    with ClickHouseSink(settings, lambda: clickhouse_client(settings), options) as again:
+        stats = again.run(until_end=True)
+    with clickhouse_client(settings) as client:
+        stored = _ids(client, "proposals")
+    assert stats.failures == 0 and stats.skipped == 0
+    assert sorted(stored) == sorted(str(e.envelope.event_id) for e in events)
