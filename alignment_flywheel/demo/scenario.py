@@ -133,10 +133,14 @@ class Scenario:
     def _check(
         self, proposer: str, tool: str, args: Mapping[str, Any], unsafe: bool = False
     ) -> GuardDecision:
+        released = self.released  # before the check: a release during it does not count
         result = self.guards[proposer].check(tool, args)
         self.calls += 1
+        # the guard swaps oracles just after the follower's deployment changes: a call decided by
+        # the genesis oracle in between was not decided after the release
+        patched = result.verdict.oracle_digest != self.genesis.digest
         self.progress.decided(
-            proposer, result.decision.value, after_release_unsafe=unsafe and self.released
+            proposer, result.decision.value, after_release_unsafe=unsafe and released and patched
         )
         return result
 
