@@ -48,55 +48,8 @@ Exactly one verdict per proposal, across restarts:
   with this broker and aiokafka 0.14: in the SIGKILL test it issued more duplicates (89 of 1,200,
   all with the same decision) than the table and ran slower, so it is not used.
 
-Performance (issue 3), measured with ``benchmarks/gate.py`` on a 2-core machine shared with the
-broker and the benchmark's own producer and consumer. A py-spy profile of a worker in a burst
-(real enforcer) showed: the enforcer ~18 % of the worker's CPU, pydantic building and dumping the
-verdict model and validating it ~8 %, faust's ``Topic.send`` machinery per verdict ~10 %, the
-``decided`` table write and its changelog send ~8 %, aiokafka's sender and fetcher ~25 %, and
-~6 % in ``logging``: faust's startup spinner sets the root logger to DEBUG, so every debug call of
-faust and aiokafka built a LogRecord per message. Changes, each keeping the guarantees above:
-
-* ``run_worker`` drops the spinner, so debug calls are dropped by the level check.
-* The hot path decodes with ``decode_record`` and validates only once (``EventCodec.validate``;
-  the enforcer needs the ``Proposal`` model), builds the verdict as the codec's plain dict
-  (:func:`~alignment_flywheel.processors.gate_events.verdict_record`, equal to the model's dump,
-  checked by the unit tests) and encodes it once; the encoded bytes are both the table value and
-  the verdict record, never decoded again.
-* Verdicts go straight to the app's producer (``app.producer.send``) instead of through a faust
-  ``Topic``; the changelog records are handed over in order first (see above).
-* ``consumer_max_fetch_size`` 256 KiB per partition instead of 1 MiB (:data:`GATE_APP_OPTIONS`):
-  less prefetched data held in memory in a burst, same throughput.
-* Considered and not used: ``producer_linger`` > 0 (it lets a verdict batch leave before the
-  changelog batch of the same proposal, which the SIGKILL test caught as a second decision);
-  ``stream.take`` batches (faust still iterates every event through the stream, and ``within``
-  adds its timeout to the latency at low rates); ``send_soon`` for verdicts (faust's buffer flush
-  before a commit gives up after 0.1 s without progress, so a verdict could be committed unsent).
-
-Figures (median of 3 runs; ``benchmarks/gate.py`` now times a verdict when it is polled, see its
-docstring; "before" is this module before these changes, measured back to back):
-==================  =========================  =========================  ===========
-run                 burst /s (p50 latency)     paced 10k: /s achieved     paced 1k:
-                                                                          p50 / p99 ms
-==================  =========================  =========================  ===========
-real, before        1,693 (8.2 s)              1,637                      10.0 / 109
-real, after         1,976 (6.8 s)              1,712                      4.9 / 251 *
-scripted, before    2,467 (6.1 s)              2,027                      6.3 / 73
-scripted, after     2,749 (5.3 s)              2,201                      6.6 / 45
-==================  =========================  =========================  ===========
-
-Peak RSS: real 323 -> 320 MB, scripted 294 -> 290 MB. (*) one of the three 1k/s runs stalled
-(755/s achieved); the other two had p99 ~100 ms as before. Short runs (15,000-record burst, one
-run each, back to back) showed more: real 1,733 -> 2,163/s, scripted 2,518 -> 3,695/s, paced 1k
-p50 6.2 -> 4.3 ms and p99 11.9 -> 9.1 ms (scripted). The full runs slow down as the ``decided``
-table grows (~250,000 verdicts): faust's expiry (every 30 s) pops whole windows in one go on the
-event loop, and the 1k/s p99 of ~100 ms is such pauses. Everything ran on a machine shared with
-other work, so single figures vary by +-20 %.
-
-The targets of issue 3 (10,000/s sustained with p99 <= 50 ms, p50 <= 5 ms and p99 <= 20 ms at
-1,000/s, RSS <= 300 MB) are not all reached on this machine: a worker is one Python process, the
-enforcer alone costs ~50 us per decision and faust with the pure-Python aiokafka client several
-times that per record, and the broker takes much of the second core. Workers sharing the consumer
-group are the way to scale (``benchmarks/gate.py --workers 2``).
+Performance: the measurements, what was changed for them and what was not are in
+``docs/gate-performance.md``; ``benchmarks/gate.py`` measures it.
 
 Revise loop: a REVISE verdict carries the amendment; the proposer resubmits with
 ``parent_proposal_id``. The global table ``revise_depth`` maps the id of every proposal that got a
