@@ -6,6 +6,7 @@ topic range and checks it against the signed checkpoints (see
 :mod:`alignment_flywheel.audit.verify` for the order of the checks); ``--proof`` and
 ``--consistency`` print RFC 9162 proofs. Exit codes: 0 verified, 3 tampering found or a proof
 that does not verify, 1 any other error (untrusted checkpoint signature, broker unreachable).
+``--set-aside-other-keys`` skips (and counts) checkpoints whose key id is not trusted.
 """
 
 from __future__ import annotations
@@ -108,6 +109,13 @@ def verify(
     ] = None,
     ledger_topic: Annotated[str, typer.Option("--ledger-topic")] = LEDGER_TOPIC,
     keys: Annotated[list[str] | None, typer.Option("--key", help="Trusted key (repeat).")] = None,
+    set_aside: Annotated[
+        bool,
+        typer.Option(
+            "--set-aside-other-keys",
+            help="Skip checkpoints by keys not trusted here (counted), e.g. an old ledger key's.",
+        ),
+    ] = False,
     store: Annotated[Path | None, typer.Option("--store", help="Leaf store directory.")] = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Ignore the leaf store.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -117,6 +125,9 @@ def verify(
     codec = EventCodec.from_settings(settings)
     trusted = _trusted(settings, keys or [DEFAULT_KEY])
     checkpoints, corrupt = read_checkpoints(settings, codec, ledger_topic)
+    # by key id only: a checkpoint naming a trusted key with a bad signature is still refused
+    others = [c for c in checkpoints if set_aside and c.key_id not in trusted]
+    checkpoints = [c for c in checkpoints if not set_aside or c.key_id in trusted]
     leaf_store = None if no_store else LeafStore(store or settings.state_dir / "ledger")
     request = _Request(trusted, checkpoints, leaf_store, is_compacted(settings, topic),
                        from_offset, to_offset, proof, sizes)  # fmt: skip
@@ -127,7 +138,7 @@ def verify(
             _verify_partition(settings, codec, request, topic=topic, part=part, name=name)
         )
     ledger_problems = [asdict(entry) for entry in corrupt]
-    _print(cli_context(ctx).console, results, ledger_problems, as_json)
+    _print(cli_context(ctx).console, results, ledger_problems, as_json, len(others))
     if ledger_problems or not all(_passed(r) for r in results):
         raise typer.Exit(TAMPERED_EXIT)
 
@@ -231,13 +242,19 @@ def _passed(result: dict[str, Any]) -> bool:
 
 
 def _print(
-    console: Console, results: list[dict[str, Any]], corrupt: list[dict[str, Any]], as_json: bool
+    console: Console,
+    results: list[dict[str, Any]],
+    corrupt: list[dict[str, Any]],
+    as_json: bool,
+    set_aside: int,
 ) -> None:
     if as_json:
         ok = not corrupt and all(_passed(r) for r in results)
-        document = {"ok": ok, "logs": results, "ledger_corrupt": corrupt}
+        document = {"ok": ok, "logs": results, "ledger_corrupt": corrupt, "set_aside": set_aside}
         console.print_json(json.dumps(document, default=str))
         return
+    if set_aside:
+        console.print(f"{set_aside} checkpoint(s) signed by keys not trusted here set aside")
     for entry in corrupt:
         console.print(f"[bold red]corrupt ledger record[/] {entry}")
     for r in results:

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from alignment_flywheel.audit.ledger import ENTRY_SIZE, LeafStore, signed_checkpoint
-from alignment_flywheel.audit.source import read_partition
+from alignment_flywheel.audit.source import read_checkpoints, read_partition
 from alignment_flywheel.cli.main import app
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
@@ -136,6 +136,18 @@ def _check_ledger_damage(
         producer.send(ledger, forged)
     refused = verify("--topic", patches, code=1, human=True)["text"]
     assert "CheckpointSignatureError" in refused
+    # set aside, the other key's checkpoint no longer stops the check (the garbage record still
+    # counts as tampering); one that names the trusted key with a bad signature still does
+    aside = verify("--topic", patches, "--set-aside-other-keys", code=3)
+    assert aside["set_aside"] == 1 and aside["logs"][0]["ok"]
+    codec = EventCodec.from_settings(settings)
+    stored, _ = read_checkpoints(settings, codec, ledger)
+    trusted_id = next(c.key_id for c in stored if c.key_id != forged.key_id)
+    impostor = forged.model_copy(update={"key_id": trusted_id})
+    with EventProducer(settings, codec) as producer:
+        producer.send(ledger, impostor)
+    still = verify("--topic", patches, "--set-aside-other-keys", code=1, human=True)["text"]
+    assert "CheckpointSignatureError" in still
 
 
 def test_the_ledger_signs_resumes_and_verify_finds_every_tampering(
