@@ -95,6 +95,10 @@ class ClickHouseError(TransportError):
     """A ClickHouse operation failed."""
 
 
+class WorkerError(FlywheelError):
+    """A worker process exited, or did not join its consumer group in time."""
+
+
 # --- security ------------------------------------------------------------------------------------
 
 

@@ -9,7 +9,9 @@ world-writable) appears and incidents are reported on the first unsafe calls tha
 Figures:
 
 * ``time_to_mitigation_s``: first incident reported (the first confirmed failure enters the
-  pipeline) to the ``PatchProposed`` with its regression evidence. Target: at most 10 s.
+  pipeline) to the ``PatchProposed`` with its regression evidence. Target: at most 10 s. Traffic
+  starts once every worker holds its partitions (``workers_ready_s`` after they were started),
+  so the figure is the pipeline's, not the workers' start-up.
 * ``approval_to_enforcement_s``: the patch's (automatic) approval to the moment the agents'
   release follower enforces it as stable, through the rollout's shadow and canary stages (whose
   minimum durations are part of this figure); ``release_event_to_enforcement`` in
@@ -90,6 +92,7 @@ def scenario(settings: Settings, logs: Path) -> dict[str, Any]:
     apply_catalog(admin_client(settings), load_catalog())
     stack = GovernanceStack(settings, logs)
     stack.start()
+    ready_s = stack.wait_ready()
     genesis = load_oracle(settings).artifact
     follower = ReleaseFollower(settings, genesis, check=follower_check(settings)).start()
     guards = [Guard(settings, proposer_id=n) for n in ("coding-agent", "ops-agent", "data-agent")]
@@ -130,6 +133,7 @@ def scenario(settings: Settings, logs: Path) -> dict[str, Any]:
     return {
         "time_to_mitigation_s": round(seen["proposed"] - seen["first_incident"], 2),
         "approval_to_enforcement_s": round(seen["enforced"] - seen["approved"], 2),
+        "workers_ready_s": round(ready_s, 2),
         "rollout_stage_minimums_s": {
             k: v["min_duration_s"] for k, v in stack.rollout["stages"].items()
         },

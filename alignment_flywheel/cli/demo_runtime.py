@@ -76,7 +76,9 @@ class DemoStack:
         )  # fmt: skip
         self.workers = GovernanceStack(self.settings, self.run_dir / "logs", extras=EXTRAS)
         self.workers.start()
-        self.console.print(f"workers started: {', '.join(self.workers.processes)} "
+        with self.console.status("waiting for the workers to join their consumer groups"):
+            ready_s = self.workers.wait_ready()
+        self.console.print(f"workers ready in {ready_s:.1f} s: {', '.join(self.workers.processes)} "
                            f"(logs in {self.run_dir / 'logs'})")  # fmt: skip
         self.genesis = load_oracle(self.settings).artifact
         with self.console.status("reading the release log"):

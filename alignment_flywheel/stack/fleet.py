@@ -8,6 +8,8 @@ with thresholds of one, and starts ``flywheel intake|verify|triage|refine|autoap
 The auto-approver runs as the *demo approver*: its envelope identity is ``demo-approver`` and each
 of its approvals is marked automatic. It makes the loop run without a human: never use this
 set-up for production. Without it (``approve_automatically=False``) patches wait for a person.
+:meth:`GovernanceStack.wait_ready` waits until every worker has joined its consumer group and
+holds partitions, so that what follows measures the pipeline, not the workers' start-up.
 """
 
 from __future__ import annotations
@@ -17,15 +19,18 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from alignment_flywheel.config import Settings, load_settings
+from alignment_flywheel.errors import WorkerError
 from alignment_flywheel.patches.keys import KeyStore
 from alignment_flywheel.patches.signing import public_hex
 from alignment_flywheel.patches.trust import build_root, save_root, sign_root
+from alignment_flywheel.stack.kafka import admin_client, assigned_members
 
 FLYWHEEL = str(Path(sys.executable).with_name("flywheel"))
 FAST_ROLLOUT: dict[str, Any] = {
@@ -56,6 +61,17 @@ EXTRA_WORKERS: dict[str, list[str]] = {
     "ledger": ["audit", "ledger", "run", "--key", "ledger", "--every", "200",
                "--interval-ms", "1000"],
 }  # fmt: skip
+GROUPS: dict[str, str] = {
+    "intake": "flywheel-intake",
+    "verify": "flywheel-verification",
+    "triage": "flywheel-triage",
+    "refine": "flywheel-refinement",
+    "autoapprove": "flywheel-auto-approver",
+    "release": "flywheel-release",
+    "drift": "flywheel-drift",
+    "redteam": "flywheel-redteam",
+}
+"""The consumer group (faust app id) of each worker that has one; the ledger assigns itself."""
 APPROVER_KEY = "demo-approver"
 APPROVER_IDENTITY = "demo-approver"
 LEDGER_KEY = "ledger"
@@ -137,6 +153,22 @@ class GovernanceStack:
                 self.processes[name] = subprocess.Popen(
                     [FLYWHEEL, *args], env=env, stdout=log, stderr=subprocess.STDOUT
                 )
+
+    def wait_ready(self, timeout: float = 180.0) -> float:
+        """Until every started worker's consumer group is stable with partitions assigned; the
+        seconds waited. WorkerError when a worker exits or ``timeout`` passes first."""
+        started = time.monotonic()
+        admin = admin_client(self.settings)
+        waiting = {GROUPS[name] for name in self.processes if name in GROUPS}
+        while waiting:
+            if failed := self.failed():
+                raise WorkerError(f"workers exited while starting: {failed}\n{self.tail()}")
+            waiting = {group for group in waiting if assigned_members(admin, group) == 0}
+            if waiting and time.monotonic() - started > timeout:
+                raise WorkerError(f"not ready after {timeout:g} s: {', '.join(sorted(waiting))}")
+            if waiting:
+                time.sleep(0.25)
+        return time.monotonic() - started
 
     def failed(self) -> dict[str, int]:
         """Workers that exited, with their exit codes."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import ConsumerGroupState, KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._metadata import ClusterMetadata
 
@@ -56,3 +56,29 @@ def list_metadata(
         raise KafkaTransportError(
             f"cannot read metadata from Kafka within {timeout:g} s: {exc.args[0]}"
         ) from exc
+
+
+_NOT_READY = frozenset(
+    {
+        KafkaError.GROUP_ID_NOT_FOUND,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+    }
+)
+
+
+def assigned_members(admin: AdminClient, group: str, timeout: float = 10.0) -> int:
+    """Members of ``group`` holding partitions once it is stable; 0 while it rebalances, does not
+    exist yet or its coordinator is still loading. KafkaTransportError on any other failure."""
+    (future,) = admin.describe_consumer_groups([group], request_timeout=timeout).values()
+    try:
+        description = future.result(timeout=timeout)
+    except KafkaException as exc:
+        error = exc.args[0] if exc.args else None
+        if isinstance(error, KafkaError) and error.code() in _NOT_READY:
+            return 0
+        raise KafkaTransportError(f"cannot describe consumer group {group}: {exc}") from exc
+    if description.state != ConsumerGroupState.STABLE:
+        return 0
+    return sum(1 for m in description.members if m.assignment.topic_partitions)

@@ -35,6 +35,7 @@ def test_a_new_unsafe_behaviour_is_detected_patched_released_and_blocked(
     apply_catalog(admin_client(settings), load_catalog())
     stack = Stack(settings, tmp_path)
     stack.start()
+    stack.wait_ready()
     genesis = load_oracle(settings).artifact
     follower = ReleaseFollower(settings, genesis, check=follower_check(settings)).start()
     guards = [
