@@ -64,16 +64,19 @@ _NOT_READY = frozenset(
         KafkaError.NOT_COORDINATOR,
         KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
         KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._TIMED_OUT,
     }
 )
 
 
 def assigned_members(admin: AdminClient, group: str, timeout: float = 10.0) -> int:
     """Members of ``group`` holding partitions once it is stable; 0 while it rebalances, does not
-    exist yet or its coordinator is still loading. KafkaTransportError on any other failure."""
+    exist yet or its coordinator is still loading or slow to answer (within ``timeout``).
+    KafkaTransportError on any other failure."""
     (future,) = admin.describe_consumer_groups([group], request_timeout=timeout).values()
     try:
-        description = future.result(timeout=timeout)
+        description = future.result()  # the request's own timeout bounds the wait
     except KafkaException as exc:
         error = exc.args[0] if exc.args else None
         if isinstance(error, KafkaError) and error.code() in _NOT_READY:
