@@ -25,7 +25,7 @@ from alignment_flywheel.enforcement import Enforcer, load_policy
 from alignment_flywheel.oracle.loader import risk_policy_path
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.release.follower import ReleaseTopics
-from alignment_flywheel.replay.engine import Evaluator, replay_diff
+from alignment_flywheel.replay.engine import Evaluator, replay_diff, settle_heap
 from alignment_flywheel.replay.oracles import OracleLog
 from alignment_flywheel.replay.report import Report, markdown, tables
 from alignment_flywheel.replay.source import History, RangeReader, parse_bound
@@ -71,6 +71,7 @@ def replay(
     started = time.perf_counter()
     history.load_verdicts()
     policy = load_policy(risk_policy_path(settings))
+    settle_heap()
     with Evaluator(Enforcer(RuleOracle(resolved.artifact), policy), workers=workers) as evaluator:
         diff = replay_diff(history.cases(), evaluator)
     report = Report(
