@@ -3,9 +3,10 @@
 Rules: the broker comes from the settings (the local broker or ``FLYWHEEL_BOOTSTRAP_SERVERS``); the
 web server is off; tables live in memory (state topics are compacted changelogs on Kafka, so a
 restarted worker rebuilds them); the flow control keeps records fetched after a rebalance
-(:class:`SettledFlowControl`). Agents are declared with :func:`agent`, which gives them mode's
-``CrashingSupervisor``: an agent that raises stops the worker instead of being restarted in a silent
-loop, and the process supervisor (systemd, Kubernetes, the test) sees the failure.
+(:class:`SettledFlowControl`); the consumer refreshes its metadata every
+:data:`METADATA_MAX_AGE_MS` (see there). Agents are declared with :func:`agent`, which gives them
+mode's ``CrashingSupervisor``: an agent that raises stops the worker instead of being restarted in
+a silent loop, and the process supervisor (systemd, Kubernetes, the test) sees the failure.
 :func:`run_worker` also turns off faust's startup spinner (it sets the root logger to DEBUG) and
 tunes the garbage collector for a long-running worker (:func:`tune_gc`).
 """
@@ -23,6 +24,12 @@ from mode.utils.queues import FlowControlEvent
 from alignment_flywheel.config import Settings
 
 INPUT_PREFETCH = 1000
+METADATA_MAX_AGE_MS = 5_000
+"""How old the consumer's metadata may get. faust creates its changelog topics at start; when the
+group leader assigns before the new topic is in its metadata, faust leaves the topic out ("Ignoring
+missing topic") and the table's recovery waits until the next metadata refresh triggers a
+rebalance: five minutes with the default, during which the worker processes nothing (seen with a
+gate on a loaded machine). A refresh every few seconds costs one small request."""
 
 
 def create_app(settings: Settings, app_id: str, **overrides: Any) -> faust.App:
@@ -37,6 +44,7 @@ def create_app(settings: Settings, app_id: str, **overrides: Any) -> faust.App:
         "stream_buffer_maxsize": INPUT_PREFETCH,
         "datadir": str(datadir),
         "producer_acks": -1,
+        "consumer_metadata_max_age_ms": METADATA_MAX_AGE_MS,
     }
     options.update(overrides)
     app = faust.App(app_id, **options)

@@ -17,7 +17,7 @@ from alignment_flywheel.oracle.loader import load_oracle
 from alignment_flywheel.patches import parse_operations, propose_patch
 from alignment_flywheel.samples import sample_proposal_submitted
 from tests.support.gate_worker import stop_gate_worker
-from tests.support.kafka import collect_events
+from tests.support.kafka import collect_events, wait_for_group
 from tests.support.releases import promoted, staged
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,6 +72,8 @@ def test_a_released_version_is_enforced_and_survives_a_killed_gate(
         worker = subprocess.Popen(
             gate_command(names, app_id), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
         )
+        # on a loaded machine the worker can take longer to start than the collector's idle limit
+        wait_for_group(kafka_settings, app_id, 1, [tmp_path / f"gate-{round_}.log"])
         events = [sample_proposal_submitted(i) for i in range(round_ * 10, round_ * 10 + 10)]
         shell = [e for e in events if e.proposal.tool == "shell.exec"]
         with EventProducer(kafka_settings, codec) as producer:

@@ -7,10 +7,7 @@ never decided anew.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
-from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 
@@ -19,25 +16,17 @@ from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import VerdictIssued
 from alignment_flywheel.processors.gate import decision_id_for
 from alignment_flywheel.samples import sample_proposal_submitted
-from alignment_flywheel.stack.kafka import admin_client, assigned_members
 from tests.support.gate_worker import start_gate_worker, stop_gate_worker
-from tests.support.kafka import FAST_FAILOVER, collect_events, wait_for_records
+from tests.support.kafka import (
+    FAST_FAILOVER,
+    collect_events,
+    wait_for_group,
+    wait_for_records,
+)
 
 pytestmark = pytest.mark.integration
 
 PROPOSALS = 1200
-
-
-def _wait_for_members(settings, group: str, count: int, logs: Sequence[Path] = ()) -> None:
-    admin = admin_client(settings)
-    deadline = time.monotonic() + 150
-    while time.monotonic() < deadline:
-        if assigned_members(admin, group) >= count:
-            return
-        time.sleep(0.5)
-    output = "\n".join(f"--- {log.name}\n{log.read_text()[-3000:]}" for log in logs)
-    raise AssertionError(f"group {group} did not reach {count} members with partitions in 150 s\n"
-                         f"{output}")  # fmt: skip
 
 
 def test_sigkilled_worker_loses_nothing_and_never_changes_a_verdict(
@@ -140,7 +129,7 @@ def test_two_workers_in_one_group_share_the_partitions(
     logs = [tmp_path / f"w{n}.log" for n in range(2)]
     workers = [start_gate_worker(spec, log) for spec, log in zip(specs, logs, strict=True)]
     try:
-        _wait_for_members(kafka_settings, app_id, 2, logs)
+        wait_for_group(kafka_settings, app_id, 2, logs)
         events = [sample_proposal_submitted(i) for i in range(300)]
         with EventProducer(kafka_settings, codec) as producer:
             for event in events:

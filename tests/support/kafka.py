@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import cast
 
 from confluent_kafka import Consumer, TopicPartition
@@ -12,6 +14,7 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.consumer import EventConsumer, consumer_config, watermarks
 from alignment_flywheel.events import Event
+from alignment_flywheel.stack.kafka import admin_client, assigned_members
 
 
 def collect_events(
@@ -96,3 +99,20 @@ def wait_for_records(
         raise AssertionError(f"fewer than {count} records on {topic} after {timeout:g} s")
     finally:
         consumer.close()
+
+
+def wait_for_group(
+    settings: Settings, group: str, count: int, logs: Sequence[Path] = (), timeout: float = 180.0
+) -> None:
+    """Until ``count`` members of ``group`` hold partitions (a worker has started and joined);
+    on timeout, fails with the tail of each worker log."""
+    admin = admin_client(settings)
+    deadline = time.monotonic() + timeout
+    while assigned_members(admin, group) < count:
+        if time.monotonic() > deadline:
+            output = "\n".join(f"--- {log.name}\n{log.read_text()[-3000:]}" for log in logs)
+            raise AssertionError(
+                f"group {group}: fewer than {count} members with partitions after {timeout:g} s"
+                f"\n{output}"
+            )
+        time.sleep(0.5)
