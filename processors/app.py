@@ -3,11 +3,11 @@
 Rules: the broker comes from the settings (the local broker or ``FLYWHEEL_BOOTSTRAP_SERVERS``); the
 web server is off; tables live in memory (state topics are compacted changelogs on Kafka, so a
 restarted worker rebuilds them); the flow control keeps records fetched after a rebalance
-(:class:`SettledFlowControl`); a worker whose global table's changelog topic is not in the group
-leader's metadata yet still joins (:class:`SettledPartitionAssignor`). Agents are declared with
-:func:`agent`, which gives them mode's ``CrashingSupervisor``: an agent that raises stops the
-worker instead of being restarted in a silent loop, and the process supervisor (systemd,
-Kubernetes, the test) sees the failure.
+(:class:`SettledFlowControl`); a group whose new changelog topic the leader's metadata does not
+list yet waits for it instead of hanging (:class:`SettledPartitionAssignor`). Agents are
+declared with :func:`agent`, which gives them mode's ``CrashingSupervisor``: an agent that raises
+stops the worker instead of being restarted in a silent loop, and the process supervisor
+(systemd, Kubernetes, the test) sees the failure.
 :func:`run_worker` also turns off faust's startup spinner (it sets the root logger to DEBUG) and
 tunes the garbage collector for a long-running worker (:func:`tune_gc`).
 """
@@ -58,34 +58,43 @@ def create_app(settings: Settings, app_id: str, **overrides: Any) -> faust.App:
 
 
 class SettledPartitionAssignor(PartitionAssignor):
-    """faust's assignor, except for a global table whose changelog topic the leader's metadata
-    does not list yet.
+    """faust's assignor, except while a subscribed topic is missing from the leader's metadata.
 
-    faust creates its changelog topics at start, then joins the group. When the leader assigns
-    before a new topic is in its metadata, faust leaves the topic out ("Ignoring missing topic")
-    and then fails on the global table's changelog (``KeyError`` in
+    faust creates its changelog topics at start, then joins. When the leader assigns before a new
+    topic is in its metadata (the broker lists it a moment later), faust leaves the topic out
+    ("Ignoring missing topic") and then fails on a global table's changelog (``KeyError`` in
     ``_global_table_standby_assignments``): the join never completes and the worker processes
-    nothing, without an error (seen with gates on a loaded machine). Here that changelog gets no
-    partitions in this round; it was created moments ago, so it is empty and nothing is missed.
-    The next metadata refresh (:data:`METADATA_MAX_AGE_MS`) lists it, and the consumer rejoins
-    and gets it.
+    nothing, without an error. Given partitions anyway, a worker would fail on its first table
+    write (``PartitionsMismatch``). So while a subscribed topic is missing, every member gets no
+    partitions; the next metadata refresh (:data:`METADATA_MAX_AGE_MS`) lists the topic, the
+    consumer rejoins and the assignment is faust's own.
     """
+
+    _missing: list[str] = []
+
+    def _perform_assignment(self, cluster: Any, member_metadata: MutableMapping[str, Any]) -> Any:
+        self._missing = missing_topics(cluster, member_metadata)
+        if self._missing:
+            log.warning("no partitions until the metadata lists %s", ", ".join(self._missing))
+        return super()._perform_assignment(cluster, member_metadata)
 
     def _global_table_standby_assignments(
         self,
         assignments: MutableMapping[str, ClientAssignment],
         partitions_by_topic: Mapping[str, int],
     ) -> MutableMapping[str, ClientAssignment]:
-        changelogs = {
-            table._changelog_topic_name()
-            for table in self._table_manager.data.values()
-            if table.is_global
-        }
-        missing = sorted(changelogs - set(partitions_by_topic))
-        if missing:
-            log.warning("not in the metadata yet, assigned at the next refresh: %s", missing)
-            partitions_by_topic = {**partitions_by_topic, **dict.fromkeys(missing, 0)}
+        if self._missing:
+            for assignment in assignments.values():
+                assignment.actives.clear()
+                assignment.standbys.clear()
+            return assignments
         return super()._global_table_standby_assignments(assignments, partitions_by_topic)
+
+
+def missing_topics(cluster: Any, member_metadata: Mapping[str, Any]) -> list[str]:
+    """The topics some member subscribes to that the cluster metadata lists no partitions for."""
+    subscribed = {topic for metadata in member_metadata.values() for topic in metadata.subscription}
+    return sorted(t for t in subscribed if not cluster.partitions_for_topic(t))
 
 
 class SettledFlowControl(FlowControlEvent):

@@ -1,5 +1,5 @@
-"""The partition assignor of every worker: a global table's changelog topic that the group
-leader's metadata does not list yet no longer fails the assignment."""
+"""The partition assignor of every worker: while a subscribed topic is missing from the group
+leader's metadata, no member gets partitions (faust itself fails on a global changelog)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,11 @@ from faust.assignor import PartitionAssignor
 from faust.assignor.client_assignment import ClientAssignment
 
 from alignment_flywheel.config import load_settings
-from alignment_flywheel.processors.app import SettledPartitionAssignor, create_app
+from alignment_flywheel.processors.app import (
+    SettledPartitionAssignor,
+    create_app,
+    missing_topics,
+)
 
 CHANGELOG = "gate-x-revise-depth-changelog"
 
@@ -36,15 +40,27 @@ def test_faust_fails_when_the_changelog_is_missing_from_the_metadata() -> None:
         _assignor(PartitionAssignor)._global_table_standby_assignments(_members(), {})
 
 
-def test_a_missing_changelog_gets_no_partitions_until_the_metadata_lists_it() -> None:
+def test_while_a_topic_is_missing_no_member_gets_partitions() -> None:
+    known = {"proposals": {0, 1, 2}}
+    cluster = SimpleNamespace(partitions_for_topic=known.get)
+    members = {m: SimpleNamespace(subscription=["proposals", CHANGELOG]) for m in ("m1", "m2")}
+    assert missing_topics(cluster, members) == [CHANGELOG]
     assignor = _assignor(SettledPartitionAssignor)
-    missing = assignor._global_table_standby_assignments(_members(), {"proposals": 6})
-    assert {m: (a.actives, a.standbys) for m, a in missing.items()} == {
-        m: ({CHANGELOG: []}, {CHANGELOG: []}) for m in ("m1", "m2")
+    assignor._missing = [CHANGELOG]
+    given = _members()
+    given["m1"].actives["proposals"] = [0, 1]
+    given["m2"].actives["proposals"] = [2]
+    emptied = assignor._global_table_standby_assignments(given, {"proposals": 3})
+    assert {m: (a.actives, a.standbys) for m, a in emptied.items()} == {
+        "m1": ({}, {}),
+        "m2": ({}, {}),
     }
-    listed = assignor._global_table_standby_assignments(_members(), {CHANGELOG: 3})
-    assert all(a.actives[CHANGELOG] == [0, 1, 2] for a in listed.values())
-    assert all(a.standbys[CHANGELOG] == [0, 1, 2] for a in listed.values())
+    listed = {m: SimpleNamespace(subscription=["proposals"]) for m in ("m1", "m2")}
+    assert missing_topics(cluster, listed) == []
+    assignor._missing = []
+    faust_own = assignor._global_table_standby_assignments(_members(), {CHANGELOG: 3})
+    assert all(a.actives[CHANGELOG] == [0, 1, 2] for a in faust_own.values())
+    assert all(a.standbys[CHANGELOG] == [0, 1, 2] for a in faust_own.values())
 
 
 def test_every_worker_uses_it(tmp_path) -> None:
