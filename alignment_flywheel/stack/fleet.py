@@ -30,6 +30,16 @@ from alignment_flywheel.errors import WorkerError
 from alignment_flywheel.patches.keys import KeyStore
 from alignment_flywheel.patches.signing import public_hex
 from alignment_flywheel.patches.trust import build_root, save_root, sign_root
+from alignment_flywheel.processors import (
+    autoapprove,
+    drift,
+    intake,
+    redteam,
+    refinement,
+    release,
+    triage,
+    verification,
+)
 from alignment_flywheel.stack.kafka import admin_client, assigned_members
 
 FLYWHEEL = str(Path(sys.executable).with_name("flywheel"))
@@ -62,14 +72,14 @@ EXTRA_WORKERS: dict[str, list[str]] = {
                "--interval-ms", "1000"],
 }  # fmt: skip
 GROUPS: dict[str, str] = {
-    "intake": "flywheel-intake",
-    "verify": "flywheel-verification",
-    "triage": "flywheel-triage",
-    "refine": "flywheel-refinement",
-    "autoapprove": "flywheel-auto-approver",
-    "release": "flywheel-release",
-    "drift": "flywheel-drift",
-    "redteam": "flywheel-redteam",
+    "intake": intake.DEFAULT_APP_ID,
+    "verify": verification.DEFAULT_APP_ID,
+    "triage": triage.DEFAULT_APP_ID,
+    "refine": refinement.DEFAULT_APP_ID,
+    "autoapprove": autoapprove.DEFAULT_APP_ID,
+    "release": release.DEFAULT_APP_ID,
+    "drift": drift.DEFAULT_APP_ID,
+    "redteam": redteam.DEFAULT_APP_ID,
 }
 """The consumer group (faust app id) of each worker that has one; the ledger assigns itself."""
 APPROVER_KEY = "demo-approver"
