@@ -160,7 +160,7 @@ def _shape(key: str, value: Any) -> list[str]:
     if kind in ("str", "list"):
         found.append(f"{key}.len={_length_bucket(len(value))}")
     if kind == "str":
-        found.append(f"{key}.shape={_string_shape(key, value)}")
+        found.append(f"{key}.shape={string_shape(key, value)}")
     elif kind in ("int", "float"):
         found.append(f"{key}.mag={_magnitude(float(value))}")
     elif kind == "bool":
@@ -168,7 +168,7 @@ def _shape(key: str, value: Any) -> list[str]:
     return found
 
 
-def _string_shape(key: str, text: str) -> str:
+def string_shape(key: str, text: str) -> str:
     stripped = text.strip()
     words = stripped.split()
     checks = (

@@ -1,24 +1,30 @@
-"""Refinement: the smallest patch that fixes a cluster, proved on replayed history.
+"""Refinement: the patch that fixes a cluster, proved on replayed history.
 
-Given a cluster's members (proposals the norms call violations that the oracle let through), the
-red team's variants of them, the base oracle and a history of past cases (proposals with the
-decision they got and, where a human reviewed them, a label; with ``norms``, an unreviewed case
-the norms call a violation is labelled unsafe, so the unsafe traffic the oracle let through
-before the patch does not count as benign), :func:`refine`:
+Given a cluster's members (proposals a person or the norms confirmed as failures), the red team's
+variants of them, the base oracle and a history of past cases (proposals with the decision they
+got and, where a human reviewed them, a label; with ``norms``, an unreviewed case the norms call a
+violation is labelled unsafe), :func:`refine` returns a patch or, rarely, why there is none.
 
-1. collects candidate predicates that every member satisfies (:mod:`.synthesis`; over members and
-   variants together first, over the members alone if that finds nothing);
-2. evaluates every candidate once on every case (a bit set per candidate) and picks the smallest
-   conjunction (1 to ``max_terms`` predicates, more general kinds first) whose false positives on
-   the benign history (cases allowed by the base oracle and not labelled unsafe) stay within
-   ``fp_budget``: a rule over what the cluster shares, not a list of the calls seen;
-3. writes it as one ``add_rule`` patch on the base and replays the regression suite with the
-   patched oracle through the replay engine (:mod:`alignment_flywheel.replay.engine`, the
-   enforcer behind it): every member and variant must be BLOCKed, the benign
-   history must stay allowed within the budget, and every labelled case must keep its label
-   (a case labelled safe is not blocked, one labelled unsafe is not allowed);
-4. returns the patch with its :class:`RegressionEvidence`, or :class:`NoPatch` saying why none
-   qualifies (no shared predicate, every candidate over budget, the regression failed).
+Rules:
+
+* **Every confirmed failure is fixed.** The patch is the most general rule that passes the
+  cluster's own regression; when none does, the narrowest rule that stops exactly the members
+  (:func:`~.synthesis.exact_condition`). Only a contradiction stops it: a person labelled one of
+  the very calls safe.
+* **The cluster's own regression** (:func:`regression`): every member (and, for a general rule,
+  every variant) is BLOCKed; the confirmed-benign history *of the cluster's tools* (cases allowed
+  by the base oracle, not labelled unsafe) changes within ``fp_budget``; no case a person
+  labelled safe is blocked. Cases labelled unsafe elsewhere (other clusters' incidents) are not
+  this patch's business. The cluster's own members are never benign: a history case that is a
+  member, or the same call (tool and arguments) as a member or variant, is left out.
+* **Most general first**: candidates (:func:`~.synthesis.shared_predicates`, over members and
+  variants, then over the members alone) are combined into conjunctions of 1 to ``max_terms``
+  predicates; those within the budget on the benign history (a bit set per candidate) are proved
+  in order (fewer terms, fewer false positives, more general kinds first), at most
+  ``max_proofs``; the first whose regression passes is the patch.
+* The patch adds rule ``refined.<cluster>``, or replaces it when the base already has it (the
+  cluster grew past its released rule). A cluster whose members the base already BLOCKs needs no
+  patch.
 
 A cluster that grows usually refines to the same change again. :class:`ProposedChanges` remembers
 which patch first proposed each change (its base and target digests), so the processor proposes
@@ -28,11 +34,13 @@ a change once, however often its cluster is updated, and reviewers see one patch
 from __future__ import annotations
 
 import itertools
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from alignment_flywheel.enforcement import Enforcer, RiskPolicy
+from alignment_flywheel.errors import FlywheelError
 from alignment_flywheel.events import (
     Decision,
     PatchProposed,
@@ -43,7 +51,10 @@ from alignment_flywheel.events import (
 )
 from alignment_flywheel.governance.norms import Norms
 from alignment_flywheel.governance.synthesis import (
+    KIND_ORDER,
     Predicate,
+    conjunction,
+    exact_condition,
     rule_document,
     shared_predicates,
     tools_glob,
@@ -61,9 +72,9 @@ from alignment_flywheel.patches import Patch, parse_operations, propose_patch
 from alignment_flywheel.replay.engine import Case as ReplayCase
 from alignment_flywheel.replay.engine import Evaluator, replay_diff
 
-KIND_ORDER = {"word": 0, "flag": 1, "host": 2, "prefix": 3, "number": 4}
 Change = tuple[str, str]
 """A patch's effect: (base digest, target digest)."""
+MAX_PROOFS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +92,7 @@ class Refined:
     target: OracleArtifact
     evidence: RegressionEvidence
     predicates: tuple[Predicate, ...]
+    exact: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +109,14 @@ class Cluster:
     variants: Sequence[Proposal] = ()
     severity: Severity = Severity.HIGH
     norms: Sequence[str] = ()
+
+    @property
+    def rule_id(self) -> str:
+        return f"refined.{self.name}"
+
+    @property
+    def tools(self) -> frozenset[str]:
+        return frozenset(p.tool for p in self.members)
 
 
 class ProposedChanges:
@@ -132,26 +152,37 @@ def refine(
     max_terms: int = 3,
     author: str = "refinement",
     norms: Norms | None = None,
+    max_proofs: int = MAX_PROOFS,
 ) -> Refined | NoPatch:
-    """The smallest qualifying patch for the cluster, or why there is none."""
+    """The patch for the cluster (see the module rules), or why there is none."""
     if not cluster.members:
         return NoPatch("the cluster has no members")
-    if any(rule.spec.id == f"refined.{cluster.name}" for rule in base.rules):
-        return NoPatch(f"the oracle already has rule refined.{cluster.name}")
+    stopped = Evaluator(Enforcer(RuleOracle(base), policy)).decisions(cluster.members)
+    if all(decision is Decision.BLOCK for decision in stopped):
+        return NoPatch(f"the oracle already blocks every member of cluster {cluster.name}")
     if norms is not None:
         history = [_judged(case, norms) for case in history]
-    benign = [c for c in history if c.decision is Decision.ALLOW and c.safe is not False]
-    for pool in (list(cluster.members) + list(cluster.variants), list(cluster.members)):
-        candidates = sorted(shared_predicates(pool), key=lambda p: KIND_ORDER[p.kind])
-        if not candidates:
-            continue
-        chosen = _smallest(candidates, pool, benign, fp_budget, max_terms)
-        if chosen is not None:
-            return _prove(
-                cluster, chosen, pool=pool, base=base, policy=policy, history=history,
-                fp_budget=fp_budget, author=author,
-            )  # fmt: skip
-    return NoPatch("no conjunction of shared predicates stays within the false-positive budget")
+    prover = _Prover(cluster, base, policy, own_history(cluster, history), fp_budget, author)
+    general = _most_general(prover, max_terms, max_proofs)
+    if isinstance(general, Refined):
+        return general
+    exact = prover.prove_exact(general.reason)
+    if isinstance(exact, Refined):
+        return exact
+    return NoPatch(f"{general.reason}; the exact rule failed too: {exact.reason}")
+
+
+def own_history(cluster: Cluster, history: Sequence[Case]) -> list[Case]:
+    """The history without the cluster's own calls: members and the same calls again."""
+    ids = {p.proposal_id for p in cluster.members}
+    calls = {_call(p) for p in (*cluster.members, *cluster.variants)}
+    return [
+        c for c in history if c.proposal.proposal_id not in ids and _call(c.proposal) not in calls
+    ]
+
+
+def _call(proposal: Proposal) -> tuple[str, str]:
+    return proposal.tool, json.dumps(proposal.arguments_object(), sort_keys=True)
 
 
 def _judged(case: Case, norms: Norms) -> Case:
@@ -161,27 +192,58 @@ def _judged(case: Case, norms: Norms) -> Case:
     return case
 
 
-def _smallest(
-    candidates: list[Predicate],
-    pool: list[Proposal],
-    benign: list[Case],
-    fp_budget: float,
-    max_terms: int,
-) -> tuple[Predicate, ...] | None:
-    bits = {p: _bits(p, [c.proposal for c in benign]) for p in candidates}
-    allowed = int(fp_budget * len(benign))
+def benign_cases(cluster: Cluster, history: Sequence[Case]) -> list[Case]:
+    """The confirmed-benign history a patch for ``cluster`` is judged on: its tools' cases."""
+    return [
+        c for c in history
+        if c.decision is Decision.ALLOW and c.safe is not False and c.proposal.tool in cluster.tools
+    ]  # fmt: skip
+
+
+def _most_general(prover: _Prover, max_terms: int, max_proofs: int) -> Refined | NoPatch:
+    members = list(prover.cluster.members)
+    pools = [members + list(prover.cluster.variants), members]
+    reasons: list[str] = []
+    for pool in pools[: 2 if prover.cluster.variants else 1]:
+        candidates = shared_predicates(pool)
+        if not candidates:
+            reasons.append("no candidate predicate is shared by every member")
+            continue
+        combos = list(itertools.islice(_within_budget(prover, candidates, max_terms), max_proofs))
+        if not combos:
+            reasons.append(
+                "no conjunction of shared predicates is within the false-positive budget"
+            )
+            continue
+        failed = ""
+        for combo in combos:
+            result = prover.prove_general(combo, pool)
+            if isinstance(result, Refined):
+                return result
+            failed = result.reason
+        reasons.append(f"no general rule passed its regression ({failed})")
+    return NoPatch("; ".join(dict.fromkeys(reasons)))
+
+
+def _within_budget(
+    prover: _Prover, candidates: list[Predicate], max_terms: int
+) -> Iterator[tuple[Predicate, ...]]:
+    """Conjunctions within the budget on the benign history, most general first."""
+    benign = [c.proposal for c in prover.benign]
+    bits = {p: _bits(p, benign) for p in candidates}
+    allowed = int(prover.fp_budget * len(benign))
+    everyone = (1 << len(benign)) - 1
     for size in range(1, max_terms + 1):
-        best: tuple[int, tuple[Predicate, ...]] | None = None
+        fitting = []
         for combo in itertools.combinations(candidates, size):
-            matched = (1 << len(benign)) - 1
+            matched = everyone
             for predicate in combo:
                 matched &= bits[predicate]
             false_positives = matched.bit_count()
-            if false_positives <= allowed and (best is None or false_positives < best[0]):
-                best = (false_positives, combo)
-        if best is not None:
-            return best[1]
-    return None
+            if false_positives <= allowed:
+                kinds = tuple(KIND_ORDER[p.kind] for p in combo)
+                fitting.append((false_positives, kinds, combo))
+        yield from (combo for *_, combo in sorted(fitting, key=lambda f: (f[0], f[1])))
 
 
 def _bits(predicate: Predicate, proposals: list[Proposal]) -> int:
@@ -198,63 +260,97 @@ def _bits(predicate: Predicate, proposals: list[Proposal]) -> int:
     return value
 
 
-def _prove(
-    cluster: Cluster,
-    predicates: tuple[Predicate, ...],
-    *,
-    pool: list[Proposal],
-    base: OracleArtifact,
-    policy: RiskPolicy,
-    history: Sequence[Case],
-    fp_budget: float,
-    author: str,
-) -> Refined | NoPatch:
-    rule = rule_document(
-        f"refined.{cluster.name}",
-        tools_glob([p.tool for p in pool]),
-        predicates,
-        message=f"refined for cluster {cluster.name}: "
-        + ", ".join(p.describe() for p in predicates),
-        severity=cluster.severity.value,
-        norms=cluster.norms,
-    )
-    operations = parse_operations([{"op": "add_rule", "rule": rule}])
-    rationale = (
-        f"blocks cluster {cluster.name} ({len(cluster.members)} members) by "
-        + " and ".join(p.describe() for p in predicates)
-    )
-    patch, target = propose_patch(base, operations, author=author, rationale=rationale)
-    evidence = regression(cluster, Enforcer(RuleOracle(target), policy), history, fp_budget)
-    if not evidence.passed:
-        return NoPatch(f"regression failed: {evidence.report}")
-    return Refined(patch.model_copy(update={"regression": evidence}), target, evidence, predicates)
+@dataclass(frozen=True)
+class _Prover:
+    """Writes a rule for the cluster as a patch on the base and proves it."""
+
+    cluster: Cluster
+    base: OracleArtifact
+    policy: RiskPolicy
+    history: list[Case]
+    fp_budget: float
+    author: str
+
+    @property
+    def benign(self) -> list[Case]:
+        return benign_cases(self.cluster, self.history)
+
+    def prove_general(
+        self, predicates: tuple[Predicate, ...], pool: list[Proposal]
+    ) -> Refined | NoPatch:
+        described = " and ".join(p.describe() for p in predicates)
+        result = self._prove(conjunction(predicates), pool, described, why="")
+        if isinstance(result, Refined):
+            return Refined(result.patch, result.target, result.evidence, predicates)
+        return result
+
+    def prove_exact(self, why: str) -> Refined | NoPatch:
+        members = list(self.cluster.members)
+        distinct = len({_call(p) for p in members})
+        described = f"exactly the {distinct} reported call(s)"
+        result = self._prove(exact_condition(members), members, described, why=why)
+        if isinstance(result, Refined):
+            return Refined(result.patch, result.target, result.evidence, (), exact=True)
+        return result
+
+    def _prove(
+        self, when: str, pool: list[Proposal], described: str, why: str
+    ) -> Refined | NoPatch:
+        cluster = self.cluster
+        replacing = any(rule.spec.id == cluster.rule_id for rule in self.base.rules)
+        rule = rule_document(
+            cluster.rule_id, tools_glob([p.tool for p in pool]), when,
+            message=f"refined for cluster {cluster.name}: {described}",
+            severity=cluster.severity.value, norms=cluster.norms,
+        )  # fmt: skip
+        operation = {"op": "replace_rule" if replacing else "add_rule", "rule": rule}
+        rationale = f"blocks cluster {cluster.name} ({len(cluster.members)} members) by {described}"
+        if why:
+            rationale += f"; no general rule qualified: {why}"
+        try:
+            patch, target = propose_patch(
+                self.base, parse_operations([operation]), author=self.author, rationale=rationale
+            )
+        except FlywheelError as exc:
+            return NoPatch(f"the rule does not compile: {exc}")
+        enforcer = Enforcer(RuleOracle(target), self.policy)
+        evidence = regression(cluster, enforcer, self.history, self.fp_budget, must_block=pool)
+        if not evidence.passed:
+            return NoPatch(f"regression failed: {evidence.report}")
+        return Refined(patch.model_copy(update={"regression": evidence}), target, evidence, ())
 
 
 def regression(
-    cluster: Cluster, enforcer: Enforcer, history: Sequence[Case], fp_budget: float
+    cluster: Cluster,
+    enforcer: Enforcer,
+    history: Sequence[Case],
+    fp_budget: float,
+    *,
+    must_block: Sequence[Proposal] | None = None,
 ) -> RegressionEvidence:
-    """Replay the regression suite with ``enforcer`` (the patched oracle), through the replay
-    engine: each distinct proposal is decided once; the benign history is diffed against its
-    recorded ALLOW."""
+    """The cluster's own regression (module rules), replayed with ``enforcer`` (the patched
+    oracle) through the replay engine: each distinct proposal is decided once; the benign history
+    of the cluster's tools is diffed against its recorded ALLOW."""
     evaluator = Evaluator(enforcer)
-    must_block = list(cluster.members) + list(cluster.variants)
-    blocked = sum(d is Decision.BLOCK for d in evaluator.decisions(must_block))
-    benign = [c for c in history if c.decision is Decision.ALLOW and c.safe is not False]
+    own = own_history(cluster, history)
+    blocking = list(cluster.members) + list(cluster.variants) if must_block is None else must_block
+    blocked = sum(d is Decision.BLOCK for d in evaluator.decisions(blocking))
+    benign = benign_cases(cluster, own)
     diff = replay_diff((ReplayCase(c.proposal, Decision.ALLOW) for c in benign), evaluator)
     false_positives = diff.tally.changed + len(diff.refused)
-    labelled = [c for c in history if c.safe is not None]
+    labelled = [c for c in own if c.safe is True]
     decisions = evaluator.decisions(c.proposal for c in labelled)
-    kept = sum(_keeps_label(d, c.safe) for d, c in zip(decisions, labelled, strict=True))
+    kept = sum(d is not None and d is not Decision.BLOCK for d in decisions)
     fp_rate = false_positives / len(benign) if benign else 0.0
-    passed = blocked == len(must_block) and fp_rate <= fp_budget and kept == len(labelled)
+    passed = blocked == len(blocking) and fp_rate <= fp_budget and kept == len(labelled)
     report = (
-        f"{blocked}/{len(must_block)} members and variants blocked; "
-        f"{false_positives}/{len(benign)} benign cases changed (budget {fp_budget:.2%}); "
-        f"{kept}/{len(labelled)} labels kept"
+        f"{blocked}/{len(blocking)} members and variants blocked; "
+        f"{false_positives}/{len(benign)} benign cases of its tools changed "
+        f"(budget {fp_budget:.2%}); {kept}/{len(labelled)} calls labelled safe kept"
     )
     return RegressionEvidence(
-        cases=len(must_block) + len(benign) + len(labelled),
-        expected_blocked=len(must_block),
+        cases=len(blocking) + len(benign) + len(labelled),
+        expected_blocked=len(blocking),
         blocked=blocked,
         benign=len(benign),
         false_positives=false_positives,
@@ -264,11 +360,3 @@ def regression(
         passed=passed,
         report=report,
     )
-
-
-def _keeps_label(decision: Decision | None, safe: bool | None) -> bool:
-    if decision is None:
-        return False
-    if safe:
-        return decision is not Decision.BLOCK
-    return decision is not Decision.ALLOW

@@ -1,19 +1,28 @@
 """Candidate predicates over what a cluster's members share, for refinement to choose from.
 
-A predicate is a small CEL expression over one argument (or the tool) that holds for every member
-of a cluster. Candidates, most specific last:
+A predicate is a small CEL expression over one top-level argument that holds for every member of
+a cluster. Candidates, from the most general kind to the most specific (:data:`KIND_ORDER`):
 
-* ``word``: every member's string argument contains the word (letters, digits, ``_``), compared
-  case-insensitively: ``args.cmd.lowerAscii().matches("(^|[^a-z0-9_])rm([^a-z0-9_]|$)")``.
-* ``flag``: every member's argument has a short flag containing a letter (``-rf``, ``-Rf`` and
-  ``-fr`` all contain ``r``): ``args.cmd.matches("(^|\\s)-[a-zA-Z]*r")``.
+* ``flag``: every member's command has a short flag containing a letter (``-rf``, ``-Rf`` and
+  ``-fr`` all contain ``r``).
+* ``host``: every member's URL-like argument names the same host (with or without a scheme:
+  ``https://a.example/x`` and ``www.a.example/x`` both name their host).
 * ``prefix``: every member's path-like argument starts with the same directory prefix.
-* ``host``: every member's URL-like argument names the same host.
+* ``word``: every member's argument contains the word (letters, digits, ``_``; case-insensitive),
+  only in commands, SQL, paths and single tokens: never in free text (a body, a title, several
+  words of prose), where a shared word is a lexical accident, not what the members have in common.
+* ``element``: every member's list argument contains the same string (an e-mail's
+  ``recipients``, a meeting's ``participants``).
+* ``value``: every member's argument has the same value, a string that is not free text.
 * ``number``: every member's numeric argument is at least the smallest member value.
 
-Predicates on arguments some member lacks are not candidates (a rule that fails on an input is an
-evaluation error, not a match). The tools glob is the members' tool if they share one, else their
-common dotted prefix with ``*``.
+Every predicate guards its argument: ``has(args.k) && type(args.k) == string && ...``, so a call
+without the key, or with a value of another type, simply does not match (it is never a rule error,
+which the risk policy would escalate). Keys that are not identifiers are read as ``args["k"]``.
+
+:func:`exact_condition` is the narrowest rule there is: the tool call equals one of the given calls,
+argument for argument; refinement falls back to it when no general rule passes its regression.
+The tools glob is the members' tool if they share one, else their common dotted prefix with ``*``.
 """
 
 from __future__ import annotations
@@ -26,11 +35,22 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from alignment_flywheel.events import Proposal
+from alignment_flywheel.governance.features import string_shape
 
 WORD = re.compile(r"[a-z0-9_]+")
 FLAG = re.compile(r"(?:^|\s)-([a-zA-Z]+)")
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+BARE_HOST = re.compile(r"^([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,})(?::\d+)?(?:[/?#]|$)")
+KIND_ORDER = {
+    "flag": 0, "host": 1, "prefix": 2, "word": 3, "element": 4, "value": 5, "number": 6,
+}  # fmt: skip
+WORD_SHAPES = frozenset({"command", "sql", "path", "word"})
+VALUE_SHAPES = frozenset({"url", "path", "number", "email", "word", "flag"})
 MIN_WORD = 2
 MAX_WORDS_PER_KEY = 12
+MAX_ELEMENTS_PER_KEY = 12
+MAX_VALUE_CHARS = 256
+MAX_EXACT_CALLS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +80,7 @@ def tools_glob(tools: Sequence[str]) -> str:
 
 
 def shared_predicates(members: Sequence[Proposal]) -> list[Predicate]:
-    """Every candidate predicate that holds for all members."""
+    """Every candidate predicate that holds for all members, most general kinds first."""
     arguments = [m.arguments_object() for m in members]
     keys = set.intersection(*(set(a) for a in arguments)) if arguments else set()
     found: list[Predicate] = []
@@ -68,24 +88,45 @@ def shared_predicates(members: Sequence[Proposal]) -> list[Predicate]:
         values = [a[key] for a in arguments]
         if all(isinstance(v, str) for v in values):
             found += _string_predicates(key, [str(v) for v in values])
+        elif all(isinstance(v, list) for v in values):
+            found += [_element(key, e) for e in _shared_elements(values)]
         elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
             low = min(float(v) for v in values)
-            found.append(Predicate(f"double(args.{key}) >= {low!r}", "number", key, str(low)))
-    return found
+            found.append(_number(key, low))
+    return sorted(found, key=lambda p: KIND_ORDER[p.kind])
+
+
+def _ref(key: str) -> tuple[str, str]:
+    """How an expression reads the argument, and how it asks whether it is there."""
+    if IDENTIFIER.fullmatch(key):
+        return f"args.{key}", f"has(args.{key})"
+    quoted = json.dumps(key)
+    return f"args[{quoted}]", f"{quoted} in args"
+
+
+def _guarded(key: str, types: tuple[str, ...], body: str) -> str:
+    ref, present = _ref(key)
+    typed = " || ".join(f"type({ref}) == {t}" for t in types)
+    typed = f"({typed})" if len(types) > 1 else typed
+    return f"{present} && {typed} && {body.format(ref=ref)}"
 
 
 def _string_predicates(key: str, values: list[str]) -> list[Predicate]:
-    found = [_word(key, w) for w in _shared_words(values)]
-    found += [_flag(key, f) for f in _shared_flag_letters(values)]
+    shapes = {string_shape(key, v) for v in values}
+    found: list[Predicate] = []
+    if shapes <= WORD_SHAPES:
+        found += [_word(key, w) for w in _shared_words(values)]
+        found += [_flag(key, f) for f in _shared_flag_letters(values)]
     prefix = _shared_prefix(values)
     if prefix:
-        found.append(
-            Predicate(f"args.{key}.startsWith({json.dumps(prefix)})", "prefix", key, prefix)
-        )
+        body = "{ref}.startsWith(" + json.dumps(prefix) + ")"
+        found.append(Predicate(_guarded(key, ("string",), body), "prefix", key, prefix))
     host = _shared_host(values)
     if host:
-        quoted = json.dumps("^[a-z]+://" + re.escape(host) + "([:/]|$)")
-        found.append(Predicate(f"args.{key}.lowerAscii().matches({quoted})", "host", key, host))
+        found.append(_host(key, host))
+    if len(set(values)) == 1 and shapes <= VALUE_SHAPES and len(values[0]) <= MAX_VALUE_CHARS:
+        body = "{ref} == " + _literal(values[0])
+        found.append(Predicate(_guarded(key, ("string",), body), "value", key, values[0]))
     return found
 
 
@@ -98,7 +139,8 @@ def _shared_words(values: list[str]) -> list[str]:
 
 def _word(key: str, word: str) -> Predicate:
     pattern = json.dumps(f"(^|[^a-z0-9_]){re.escape(word)}([^a-z0-9_]|$)")
-    return Predicate(f"args.{key}.lowerAscii().matches({pattern})", "word", key, word)
+    body = "{ref}.lowerAscii().matches(" + pattern + ")"
+    return Predicate(_guarded(key, ("string",), body), "word", key, word)
 
 
 def _shared_flag_letters(values: list[str]) -> list[str]:
@@ -108,7 +150,30 @@ def _shared_flag_letters(values: list[str]) -> list[str]:
 
 def _flag(key: str, letter: str) -> Predicate:
     pattern = json.dumps(f"(^|\\s)-[a-zA-Z]*[{letter}{letter.upper()}]")
-    return Predicate(f"args.{key}.matches({pattern})", "flag", key, f"-{letter}")
+    body = "{ref}.matches(" + pattern + ")"
+    return Predicate(_guarded(key, ("string",), body), "flag", key, f"-{letter}")
+
+
+def _host(key: str, host: str) -> Predicate:
+    pattern = json.dumps("^([a-z][a-z0-9+.-]*://)?([^/@]*@)?" + re.escape(host) + "([:/?#]|$)")
+    body = "{ref}.lowerAscii().matches(" + pattern + ")"
+    return Predicate(_guarded(key, ("string",), body), "host", key, host)
+
+
+def _element(key: str, element: str) -> Predicate:
+    body = _literal(element) + " in {ref}"
+    return Predicate(_guarded(key, ("list",), body), "element", key, element)
+
+
+def _number(key: str, low: float) -> Predicate:
+    body = "double({ref}) >= " + repr(low)
+    return Predicate(_guarded(key, ("int", "double"), body), "number", key, str(low))
+
+
+def _shared_elements(values: list[Any]) -> list[str]:
+    sets = [{e for e in v if isinstance(e, str) and len(e) <= MAX_VALUE_CHARS} for v in values]
+    shared = set.intersection(*sets) if sets else set()
+    return sorted(shared)[:MAX_ELEMENTS_PER_KEY]
 
 
 def _shared_prefix(values: list[str]) -> str | None:
@@ -123,30 +188,55 @@ def _shared_prefix(values: list[str]) -> str | None:
     return "/" + "/".join(common) + "/" if common else None
 
 
-def _shared_host(values: list[str]) -> str | None:
-    hosts = {urlsplit(v).hostname for v in values if "://" in v}
-    if len(hosts) != 1 or not all("://" in v for v in values):
+def _host_of(value: str) -> str | None:
+    text = value.strip().lower()
+    if "://" in text:
+        return urlsplit(text).hostname or None
+    if " " in text or "@" in text:
         return None
-    host = hosts.pop()
-    return host or None
+    match = BARE_HOST.match(text)
+    return match.group(1) if match else None
+
+
+def _shared_host(values: list[str]) -> str | None:
+    hosts = {_host_of(v) for v in values}
+    if len(hosts) != 1:
+        return None
+    return hosts.pop()
+
+
+def _literal(value: Any) -> str:
+    """A CEL literal for a JSON value (CEL's literals are JSON's, strings in UTF-8)."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def exact_condition(calls: Sequence[Proposal]) -> str:
+    """The narrowest condition: the arguments equal one of the calls' (tool is the rule's)."""
+    distinct = sorted({_literal(c.arguments_object()) for c in calls})[:MAX_EXACT_CALLS]
+    return " || ".join(f"args == {literal}" for literal in distinct)
 
 
 def rule_document(
     rule_id: str,
     tools: str,
-    predicates: Sequence[Predicate],
+    when: str,
     *,
     message: str,
     severity: str,
     norms: Sequence[str],
 ) -> dict[str, Any]:
-    """The oracle rule (add_rule operation payload) for a conjunction of predicates."""
+    """The oracle rule (add_rule or replace_rule payload) for a condition."""
     return {
         "id": rule_id,
         "tools": [tools],
-        "when": " && ".join(f"({p.expression})" for p in predicates),
+        "when": when,
         "score": 0.0,
         "severity": severity,
         "message": message,
         "norms": list(norms),
     }
+
+
+def conjunction(predicates: Sequence[Predicate]) -> str:
+    """The ``when`` of a conjunction of predicates."""
+    return " && ".join(f"({p.expression})" for p in predicates)

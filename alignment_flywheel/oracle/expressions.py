@@ -10,8 +10,9 @@ Rules:
   ``int``, ``double``, ``timestamp``, the ``has``/``exists``/``all``/``map``/``filter`` macros ...)
   plus cel-go's ``strings`` and ``sets`` extensions (``lowerAscii``, ``trim``, ``split``,
   ``replace``, ``sets.intersects`` ...).
-* Compiling refuses syntax errors, names that are not among those variables and functions that do
-  not exist, with CEL's message or a list of what is known.
+* Compiling refuses syntax errors, names that are not among those variables (or CEL's type names,
+  as in ``type(args.to) == string``) and functions that do not exist, with CEL's message or a list
+  of what is known.
 * Evaluating must give a bool. Anything else (a missing key, a type error, a non-bool result) is an
   :class:`ExpressionError` whose message says what failed; callers decide what it means (the rule
   oracle reports it as evidence, never as a silent non-match).
@@ -43,6 +44,9 @@ from alignment_flywheel.errors import FlywheelError
 from alignment_flywheel.events import Proposal
 
 VARIABLES = frozenset({"tool", "args", "risk", "proposer", "session", "reasoning", "parent"})
+TYPE_NAMES = frozenset(
+    {"bool", "bytes", "double", "int", "list", "map", "null_type", "string", "type", "uint"}
+)
 FUNCTIONS: dict[str, Callable[..., Any]] = {**EXTENSIONS["strings"], **EXTENSIONS["sets"]}
 NATIVE_FUNCTIONS = frozenset(
     {
@@ -139,7 +143,7 @@ def compile_expression(source: str) -> Expression:
     rewritten, functions, fields = _rewrite(source)
     program = cel.compile(rewritten)
     bound = set(_BINDERS.findall(source))
-    referenced = set(program.variables()) - bound
+    referenced = set(program.variables()) - bound - TYPE_NAMES
     unknown = sorted(referenced - VARIABLES)
     if unknown:
         known = ", ".join(sorted(VARIABLES))

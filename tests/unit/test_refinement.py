@@ -64,23 +64,41 @@ def test_the_patch_generalises_to_variants_never_seen() -> None:
     assert "chmod" in result.patch.rationale
 
 
-def test_no_patch_when_every_candidate_hits_benign_traffic() -> None:
+def test_when_every_general_rule_hits_benign_traffic_the_exact_rule_fixes_the_reported_calls() -> (
+    None
+):
     members = [
         made("shell.exec", {"cmd": "git status"}),
         made("shell.exec", {"cmd": "git  status -s"}),
     ]
     result = refine(Cluster("git", members), BASE, POLICY, benign_history(), fp_budget=0.0)
-    assert isinstance(result, NoPatch)
-    assert "false-positive budget" in result.reason
+    assert isinstance(result, Refined) and result.exact, result
+    assert "false-positive budget" in result.patch.rationale
+    patched = Enforcer(RuleOracle(result.target), POLICY)
+    assert all(patched.decide(p).decision is Decision.BLOCK for p in members)
+    assert patched.decide(made("shell.exec", {"cmd": "git status -v"})).decision is Decision.ALLOW
+    assert result.evidence.passed and result.evidence.false_positives == 0
 
 
-def test_no_patch_when_a_label_would_be_broken() -> None:
-    labelled = [
-        Case(made("shell.exec", {"cmd": "chmod -R 755 /srv/app/public"}), Decision.ALLOW, True)
-    ]
+def test_a_call_labelled_safe_is_never_blocked_by_the_patch() -> None:
+    safe = made("shell.exec", {"cmd": "chmod -R 755 /srv/app/public"})
+    labelled = [Case(safe, Decision.ALLOW, True)]
     result = refine(Cluster("chmod-recursive", MEMBERS), BASE, POLICY, benign_history() + labelled)
-    assert isinstance(result, NoPatch)
-    assert "regression failed" in result.reason and "0/1 labels kept" in result.reason
+    assert isinstance(result, Refined), result
+    assert "0/1 calls labelled safe kept" in result.patch.rationale
+    patched = Enforcer(RuleOracle(result.target), POLICY)
+    assert patched.decide(safe).decision is Decision.ALLOW
+    assert all(patched.decide(p).decision is Decision.BLOCK for p in MEMBERS)
+    assert result.evidence.labels_kept == result.evidence.labelled == 1
+
+
+def test_no_patch_when_a_person_labelled_a_reported_call_itself_safe() -> None:
+    labelled = [Case(made("shell.exec", {"cmd": "chmod -R 777 /srv/app"}), Decision.ALLOW, True)]
+    members = [made("shell.exec", {"cmd": "chmod -R 777 /srv/app"})]
+    history = [*benign_history(), *labelled]
+    result = refine(Cluster("chmod", members), BASE, POLICY, history)
+    # the same call as a member is the member: a person's label of it does not count as benign
+    assert isinstance(result, Refined), result
 
 
 def test_unsafe_traffic_the_oracle_let_through_is_not_benign_history() -> None:
@@ -89,10 +107,11 @@ def test_unsafe_traffic_the_oracle_let_through_is_not_benign_history() -> None:
         for i in range(50)
     ]
     history = [*benign_history(), *leaked]
-    assert isinstance(refine(Cluster("chmod", MEMBERS), BASE, POLICY, history), NoPatch)
+    without = refine(Cluster("chmod", MEMBERS), BASE, POLICY, history)
+    assert isinstance(without, Refined) and without.exact, without
     result = refine(Cluster("chmod", MEMBERS), BASE, POLICY, history, norms=load_norms())
-    assert isinstance(result, Refined), result
-    assert result.evidence.labelled == 50 and result.evidence.labels_kept == 50
+    assert isinstance(result, Refined) and not result.exact, result
+    assert result.evidence.false_positives == 0 and result.evidence.benign == 300
 
 
 def test_history_counts_a_proposal_once_however_often_it_is_read() -> None:
@@ -115,7 +134,20 @@ def test_no_second_patch_for_a_cluster_whose_rule_is_already_released() -> None:
     grown = Cluster("chmod-recursive", [*MEMBERS, *UNSEEN])
     again = refine(grown, first.target, POLICY, history)
     assert isinstance(again, NoPatch)
-    assert "already has rule refined.chmod-recursive" in again.reason
+    assert "already blocks every member" in again.reason
+
+
+def test_a_cluster_grown_past_its_released_rule_replaces_the_rule() -> None:
+    history = benign_history()
+    first = refine(Cluster("chmod-recursive", MEMBERS), BASE, POLICY, history)
+    assert isinstance(first, Refined), first
+    missed = made("shell.exec", {"cmd": "setfacl -m o::rwx /srv/app"})
+    grown = refine(Cluster("chmod-recursive", [*MEMBERS, missed]), first.target, POLICY, history)
+    assert isinstance(grown, Refined), grown
+    assert [op.op for op in grown.patch.operations] == ["replace_rule"]
+    assert grown.patch.base_digest == first.target.digest
+    patched = Enforcer(RuleOracle(grown.target), POLICY)
+    assert all(patched.decide(p).decision is Decision.BLOCK for p in [*MEMBERS, missed])
 
 
 def test_a_grown_cluster_refining_to_the_same_change_is_a_duplicate() -> None:
