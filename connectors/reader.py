@@ -1,5 +1,6 @@
 """Reading a topic from a point in time (or its beginning) up to its end as of now, without a
-consumer group: for commands that look things up (reviews, incidents, release status).
+consumer group: for commands that look things up (reviews, incidents, release status), and
+:class:`TopicTail` for a worker that reads on, up to the end as of each time it asks.
 
 Records that do not decode are logged and passed over (a reader never stops on bad input); a
 broker that does not answer raises :class:`~alignment_flywheel.errors.KafkaTransportError`.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from confluent_kafka import Consumer, TopicPartition
@@ -91,3 +92,47 @@ def _start_offsets(
         offset = high if since is not None and tp.offset < 0 else max(tp.offset, low)
         result.append((tp.partition, TopicPartition(topic, tp.partition, offset)))
     return result
+
+
+class TopicTail:
+    """Topics read from a point in time and then, at every :meth:`read_to_end`, up to their ends
+    as of that call: for a worker that must have read everything published before it acts.
+
+    It assigns every partition directly (no consumer group, nothing committed); records that do
+    not decode are passed over as in :func:`read_topic`. Close it when done.
+    """
+
+    def __init__(
+        self, settings: Settings, codec: EventCodec, topics: Iterable[str], *, since: datetime
+    ) -> None:
+        self._codec = codec
+        self._consumer = Consumer(
+            consumer_config(
+                settings, f"flywheel-tail-{uuid.uuid4().hex[:8]}", {"enable.auto.commit": False}
+            )
+        )
+        starts = [tp for topic in topics for _, tp in _start_offsets(self._consumer, topic, since)]
+        self._positions = {(tp.topic, tp.partition): tp.offset for tp in starts}
+        self._consumer.assign(starts)
+
+    def read_to_end(self) -> Iterator[Event]:
+        """Every event after the last one read, up to each partition's end as of this call."""
+        ends = {
+            key: watermarks(self._consumer, TopicPartition(*key), TIMEOUT_S)[1]
+            for key in self._positions
+        }
+        while any(self._positions[key] < ends[key] for key in self._positions):
+            msg = self._consumer.poll(TIMEOUT_S)
+            if msg is None:
+                raise KafkaTransportError(f"no record within {TIMEOUT_S:.0f} s before the end")
+            error = msg.error()
+            topic = str(msg.topic())
+            if error is not None:
+                raise KafkaTransportError(f"reading {topic}: {error.str()}")
+            self._positions[(topic, int(msg.partition() or 0))] = int(msg.offset() or 0) + 1
+            event = _decode(self._codec, msg.value(), topic)
+            if event is not None:
+                yield event
+
+    def close(self) -> None:
+        self._consumer.close()

@@ -1,23 +1,36 @@
 """The refinement processor: top clusters in, patches with regression evidence out.
 
-It folds the live topics into a :class:`~alignment_flywheel.governance.history.History`
-(proposals and their verdicts for the benign history, reviews for labels, findings for cluster
-members and red-team variants) and, for each ``ClusterUpdated`` that is OPEN with at least
-``min_members`` members, runs :func:`~alignment_flywheel.governance.refinement.refine` on the
-stable oracle in force (the worker follows releases). A qualifying patch is published as
+It folds the history topics (proposals and their verdicts for the benign history, reviews for
+labels, findings for cluster members and red-team variants, patches for the changes already
+proposed) into a :class:`~alignment_flywheel.governance.history.History` and, for each
+``ClusterUpdated`` that is OPEN with at least ``min_members`` members, runs
+:func:`~alignment_flywheel.governance.refinement.refine`. A qualifying patch is published as
 ``PatchProposed``, with the author's signature (a ``PatchApproved`` in role author) when
-``author_key`` is set; its id follows from the cluster id and size, so a re-delivered cluster
-update proposes the same patch id. A patch whose change (base and target digests) an earlier
-patch already proposes is not published again (:class:`ProposedChanges`, fed from the patches
-topic): a growing cluster yields one patch per distinct change. When none qualifies, the reason is
-logged and kept in ``declined``.
+``author_key`` is set. When none qualifies, the reason is logged and kept in ``declined``.
 
-One refinement worker runs per cluster (its history spans every partition). History is in memory:
-at start the worker first reads the last ``warm_up_hours`` of the proposals, verdicts, reviews,
-findings and patches topics (bounded by the history's limits), and only then takes cluster
-updates, so a worker restarted mid-stream refines a re-delivered cluster update on the same
-history and proposes the same patch id (or, as before, none); the live agents then keep the
-history current.
+Rules:
+
+* **The history is read to the end first.** At start the worker reads the last
+  ``warm_up_hours`` of the history topics; before refining each cluster update it reads them on,
+  up to their ends as of that moment (:class:`~alignment_flywheel.connectors.reader.TopicTail`),
+  so every proposal, verdict, review and finding published before the update is in the history
+  the patch is proved on, however far behind a live consumer would be.
+* **Patches compose.** The worker keeps its *chain*: its patches not yet stable, each proposed on
+  the previous one's target (the first on the stable oracle), so patches for clusters confirmed
+  while another is rolling out build on it and the release controller can roll out the chain in
+  one go. When the stable digest reaches a patch of the chain, that patch and those before it
+  leave the chain. When the chain no longer starts at the stable digest (another patch became
+  stable, a rollback), or a patch of it is rejected or rolled back, every patch after the break
+  is **rebased**: its cluster is refined again on the new tip and proved again, and proposed as a
+  new patch. A rejected or rolled-back patch itself is not proposed again (its cluster's next
+  update is refined afresh). This runs before each cluster update and every ``tick_s``.
+* Ids: a patch's id is ``uuid5`` of its cluster id, the cluster size and the base digest, so a
+  re-delivered cluster update on the same base proposes the same patch id. A patch whose change
+  (base and target digests) an earlier patch already proposes is not published again
+  (:class:`~alignment_flywheel.governance.refinement.ProposedChanges`).
+
+One refinement worker runs per cluster (its history spans every partition). Its state is in
+memory and rebuilt from the topics at start.
 """
 
 from __future__ import annotations
@@ -33,17 +46,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.reader import read_topic
+from alignment_flywheel.connectors.reader import TopicTail
 from alignment_flywheel.enforcement import RiskPolicy
 from alignment_flywheel.events import ClusterStatus, ClusterUpdated, Event, PatchProposed
 from alignment_flywheel.governance.history import History
 from alignment_flywheel.governance.norms import Norms
-from alignment_flywheel.governance.refinement import (
-    Cluster,
-    ProposedChanges,
-    Refined,
-    refine,
-)
+from alignment_flywheel.governance.refinement import Cluster, ProposedChanges, Refined, refine
+from alignment_flywheel.oracle.artifact import OracleArtifact
+from alignment_flywheel.patches import Patch
 from alignment_flywheel.patches.approvals import approve
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
@@ -70,6 +80,19 @@ class RefinementTopics:
     patches: str = "flywheel.patches"
     dead_letters: str = "flywheel.deadletter"
 
+    @property
+    def history(self) -> tuple[str, ...]:
+        return (self.proposals, self.verdicts, self.reviews, self.findings, self.patches)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A patch of the chain: the update it was refined for, the patch and its target."""
+
+    update: ClusterUpdated
+    patch: Patch
+    target: OracleArtifact
+
 
 class Refinement:
     """The refinement app. Build with :func:`build_refinement`."""
@@ -87,12 +110,14 @@ class Refinement:
         warm_up_hours: float = 24.0,
         author_key: Ed25519PrivateKey | None = None,
         norms: Norms | None = None,
+        tick_s: float = 1.0,
     ) -> None:
         self.topics = topics or RefinementTopics()
         self.follower = follower
         self.policy = policy
         self.history = History()
         self.changes = ProposedChanges()
+        self.chain: list[Link] = []
         self.min_members = min_members
         self.fp_budget = fp_budget
         self.warm_up_hours = warm_up_hours
@@ -101,38 +126,45 @@ class Refinement:
         self.norms = norms
         self.proposed: list[uuid.UUID] = []
         self.declined: dict[uuid.UUID, str] = {}
+        self._tail: TopicTail | None = None
+        self._lock = asyncio.Lock()
         self._settings = settings
         self._codec = EventCodec.from_settings(settings)
         self.app = create_app(settings, app_id)
-        self._declare(app_id)
+        self._declare(app_id, tick_s)
 
-    def _declare(self, app_id: str) -> None:
+    def _declare(self, app_id: str, tick_s: float) -> None:
         app, names = self.app, self.topics
         self._patches = app.topic(
             names.patches, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
         )
         self._dead = DeadLetterWriter(
-            raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
+            raw_topic(app, names.dead_letters),
+            self._codec,
+            producer=self._settings.identity,
             group=app_id,
-        )  # fmt: skip
-        for name in self._history_topics():
-            agent(app, raw_topic(app, name), name=f"history-{name}")(self._record)
+        )
         agent(app, raw_topic(app, names.clusters), name="clusters")(self._on_clusters)
         app.task(self._warm_up)
+        app.timer(tick_s, name="refinement-rebase")(self._tick)
 
     async def _warm_up(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self._read_history)
+        await asyncio.get_running_loop().run_in_executor(None, self._open_tail)
+        await self.catch_up()
         self.warmed.set()
 
-    def _read_history(self) -> None:
+    def _open_tail(self) -> None:
         since = datetime.now(UTC) - timedelta(hours=self.warm_up_hours)
-        for topic in self._history_topics():
-            for event in read_topic(self._settings, self._codec, topic, since=since):
-                self._add(event)
+        self._tail = TopicTail(self._settings, self._codec, self.topics.history, since=since)
 
-    def _history_topics(self) -> tuple[str, ...]:
-        names = self.topics
-        return (names.proposals, names.verdicts, names.reviews, names.findings, names.patches)
+    async def catch_up(self) -> None:
+        """Read the history topics up to their ends as of now."""
+        await asyncio.get_running_loop().run_in_executor(None, self._read_to_end)
+
+    def _read_to_end(self) -> None:
+        if self._tail is not None:
+            for event in self._tail.read_to_end():
+                self._add(event)
 
     def _add(self, event: Event) -> None:
         if isinstance(event, PatchProposed):
@@ -140,35 +172,87 @@ class Refinement:
         else:
             self.history.add(event)
 
-    async def _record(self, stream: Any) -> None:
-        async for event in decoded(stream, self._codec, self._dead):
-            self._add(event)
-
     async def _on_clusters(self, stream: Any) -> None:
         await self.warmed.wait()
         async for event in decoded(stream, self._codec, self._dead):
             if isinstance(event, ClusterUpdated):
                 await self.consider(event)
 
+    async def _tick(self) -> None:
+        if not self.warmed.is_set():
+            return
+        async with self._lock:
+            await self._settle()
+
     async def consider(self, update: ClusterUpdated) -> Event | None:
-        """Refine one cluster update; publish and return the patch if one qualifies."""
+        """Refine one cluster update on the history read to the end; publish and return the
+        patch if one qualifies."""
         if update.status is not ClusterStatus.OPEN or update.size < self.min_members:
             return None
+        async with self._lock:
+            await self.catch_up()
+            await self._settle()
+            return await self._propose(update)
+
+    def _stable(self) -> str:
+        return self.follower.deployment.stable.digest
+
+    def _tip(self) -> OracleArtifact:
+        if self.chain:
+            return self.chain[-1].target
+        return self.follower.builder.artifact_for(self._stable())
+
+    async def _settle(self) -> None:
+        """Drop what became stable from the chain; rebase what follows a break (module rules)."""
+        stable = self._stable()
+        targets = [link.patch.target_digest for link in self.chain]
+        if stable in targets:
+            del self.chain[: targets.index(stable) + 1]
+        for position, link in enumerate(self.chain):
+            base = stable if position == 0 else self.chain[position - 1].patch.target_digest
+            if link.patch.base_digest == base and not self._withdrawn(link.patch):
+                continue
+            stale = self.chain[position:]
+            del self.chain[position:]
+            await self._rebase(stale)
+            return
+
+    def _withdrawn(self, patch: Patch) -> bool:
+        rejected = patch.patch_id in self.follower.library.rejected
+        return rejected or patch.target_digest in self.follower.rolled_back
+
+    async def _rebase(self, stale: list[Link]) -> None:
+        for link in stale:
+            if self._withdrawn(link.patch):
+                reason = f"patch {link.patch.patch_id} was rejected or rolled back"
+                self.declined[link.update.cluster_id] = reason
+                log.warning("cluster %s: not rebased: %s", link.update.cluster_id, reason)
+                continue
+            log.warning(
+                "cluster %s: rebasing patch %s", link.update.cluster_id, link.patch.patch_id
+            )
+            await self._propose(link.update)
+
+    async def _propose(self, update: ClusterUpdated) -> Event | None:
         members, variants = self.history.members(update.sample_finding_ids)
         if len(members) < self.min_members:
             self.declined[update.cluster_id] = f"only {len(members)} member proposals known"
             return None
         cluster = Cluster(f"c{update.cluster_id.hex[:12]}", members, variants, update.severity)
-        base = self.follower.builder.artifact_for(self.follower.deployment.stable.digest)
+        base = self._tip()
         result = refine(
-            cluster, base, self.policy, self.history.cases(), fp_budget=self.fp_budget,
+            cluster,
+            base,
+            self.policy,
+            self.history.cases(),
+            fp_budget=self.fp_budget,
             norms=self.norms,
-        )  # fmt: skip
+        )
         if not isinstance(result, Refined):
             self.declined[update.cluster_id] = result.reason
             log.warning("cluster %s: no patch: %s", update.cluster_id, result.reason)
             return None
-        patch_id = uuid.uuid5(PATCH_NAMESPACE, f"{update.cluster_id}/{update.size}")
+        patch_id = uuid.uuid5(PATCH_NAMESPACE, f"{update.cluster_id}/{update.size}/{base.digest}")
         earlier = self.changes.duplicate_of(patch_id, result.patch)
         if earlier is not None:
             reason = f"patch {earlier} already proposes this change"
@@ -176,21 +260,26 @@ class Refinement:
             log.info("cluster %s: no new patch: %s", update.cluster_id, reason)
             return None
         patch = result.patch.model_copy(
-            update={"patch_id": patch_id, "cluster_ids": (update.cluster_id,),
-                    "finding_ids": tuple(update.sample_finding_ids)}
-        )  # fmt: skip
+            update={
+                "patch_id": patch_id,
+                "cluster_ids": (update.cluster_id,),
+                "finding_ids": tuple(update.sample_finding_ids),
+            }
+        )
+        return await self._publish(update, patch, result.target)
+
+    async def _publish(self, update: ClusterUpdated, patch: Patch, target: OracleArtifact) -> Event:
         event = patch.to_event(self._settings.identity)
-        await self._send(event)
+        await send_confirmed(self._patches, event)
         self.changes.note(event)
         if self.author_key is not None:
-            await self._send(
-                approve(patch, self.author_key, role="author", producer=self._settings.identity)
+            await send_confirmed(
+                self._patches,
+                approve(patch, self.author_key, role="author", producer=self._settings.identity),
             )
-        self.proposed.append(patch_id)
+        self.chain.append(Link(update, patch, target))
+        self.proposed.append(patch.patch_id)
         return event
-
-    async def _send(self, event: Event) -> None:
-        await send_confirmed(self._patches, event)
 
 
 def build_refinement(

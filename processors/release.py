@@ -8,11 +8,16 @@ topic (enforced and shadow verdicts) and one on the reviews topic (reviewers' ap
 
 Every ``tick_s`` a timer:
 
-1. With no candidate, stages the oldest approved patch whose base is the stable digest and that
-   was never released before (``ReleaseStaged`` at SHADOW; the release id is derived from the
-   patch id, so a patch rolled back is not staged again). "Approved" is the ``approved`` hook
-   (:class:`~alignment_flywheel.release.trusted.ReleaseGate`: the patch verifier against the trust
-   root); the rejections it collects are published as ``PatchRejected`` on the patches topic.
+1. With no candidate, stages the tip of the longest chain of approved patches that starts at the
+   stable digest (each patch's base is the previous one's target; ties: the oldest patch), so
+   patches proposed on top of each other while an earlier one was rolling out are released
+   together, in one rollout (:func:`chain_tip`). A patch is left out of chains when it is
+   rejected, when its own release was staged before (the release id is derived from the patch id,
+   so a patch rolled back is not staged again) or when a rollback withdrew its target digest;
+   after a chain is rolled back, the chain without its last patch can be staged next.
+   "Approved" is the ``approved`` hook (:class:`~alignment_flywheel.release.trusted.ReleaseGate`:
+   the patch verifier against the trust root); the rejections it collects are published as
+   ``PatchRejected`` on the patches topic.
 2. With a candidate, judges it by the rollout policy (:func:`.rollout.judge`) and publishes
    ``ReleasePromoted`` (SHADOW to CANARY with the policy's canary fraction, CANARY to STABLE) or
    ``ReleaseRolledBack`` (restoring the stable version), each with the metrics that justified it
@@ -167,25 +172,27 @@ class ReleaseController:
         stable = (
             self.follower.builder.genesis.digest if state.stable is None else state.stable.digest
         )
-        library = self.follower.library
-        for patch in list(library.patches.values()):  # the follower's thread adds patches
-            release_id = uuid.uuid5(patch.patch_id, "release")
-            if patch.base_digest != stable or patch.patch_id in library.rejected:
-                continue
-            if release_id in self.follower.releases_seen:
-                continue
-            if self.approved(patch, library.approvals.get(patch.patch_id, [])):
-                return ReleaseStaged(
-                    envelope=new_envelope(self._settings.identity, str(patch.patch_id)),
-                    release_id=release_id,
-                    patch_id=patch.patch_id,
-                    version=patch.target_version,
-                    digest=patch.target_digest,
-                    stage=ReleaseStage.SHADOW,
-                    canary_fraction=self.policy.canary_fraction,
-                    rollout_policy=self.policy.name,
-                )
-        return None
+        patch = chain_tip(stable, list(self.follower.library.patches.values()), self._stageable)
+        if patch is None:
+            return None
+        return ReleaseStaged(
+            envelope=new_envelope(self._settings.identity, str(patch.patch_id)),
+            release_id=release_id_for(patch),
+            patch_id=patch.patch_id,
+            version=patch.target_version,
+            digest=patch.target_digest,
+            stage=ReleaseStage.SHADOW,
+            canary_fraction=self.policy.canary_fraction,
+            rollout_policy=self.policy.name,
+        )
+
+    def _stageable(self, patch: Patch) -> bool:
+        follower, library = self.follower, self.follower.library
+        if patch.patch_id in library.rejected or patch.target_digest in follower.rolled_back:
+            return False
+        if release_id_for(patch) in follower.releases_seen:
+            return False
+        return self.approved(patch, library.approvals.get(patch.patch_id, []))
 
     def _judge(self, state: ReleaseState, candidate: Candidate) -> Event | None:
         self._metrics_for_current()
@@ -220,6 +227,37 @@ class ReleaseController:
         await send_confirmed(self._releases, event)
         self.published.append(event)
         self.follower.apply_now(event)
+
+
+def release_id_for(patch: Patch) -> uuid.UUID:
+    """The one release id of a patch: staging it again is recognised."""
+    return uuid.uuid5(patch.patch_id, "release")
+
+
+def chain_tip(
+    stable: str, patches: Sequence[Patch], stageable: Callable[[Patch], bool]
+) -> Patch | None:
+    """The last patch of the longest chain of stageable patches from ``stable`` (ties: the
+    chain whose patches come first in ``patches``, i.e. in log order); None when there is none."""
+    children: dict[str, list[Patch]] = {}
+    for patch in patches:
+        children.setdefault(patch.base_digest, []).append(patch)
+    best: dict[str, tuple[int, Patch | None]] = {}
+
+    def deepest(digest: str, trail: frozenset[str]) -> tuple[int, Patch | None]:
+        if digest in best:
+            return best[digest]
+        found: tuple[int, Patch | None] = (0, None)
+        for child in children.get(digest, []):
+            if child.target_digest in trail or not stageable(child):
+                continue
+            depth, tip = deepest(child.target_digest, trail | {child.target_digest})
+            if depth + 1 > found[0]:
+                found = (depth + 1, tip or child)
+        best[digest] = found
+        return found
+
+    return deepest(stable, frozenset({stable}))[1]
 
 
 def build_controller(

@@ -6,7 +6,9 @@ Built from the live topics by the refinement processor (bounded, newest kept):
   first waits for the other); an ALLOW makes the proposal a benign case, kept in a reservoir of at
   most ``max_benign`` by reservoir sampling, so it is a fair sample of all traffic seen;
 * a human review (``ReviewDecided``) labels its proposal: APPROVE is safe, DENY unsafe;
-* findings (``FindingRaised``) are kept by id, as the members and variants of clusters.
+* findings (``FindingRaised``) are kept by id, as the members and variants of clusters; the
+  proposal of an incident (a person reported harm) is labelled unsafe unless a review said safe,
+  so a call reported once never counts as benign history, whoever's cluster it is in.
 
 Adding the same event twice changes nothing (a proposal counts once in the reservoir), so the
 history can be warmed up from the topics and then fed live without double counting.
@@ -101,19 +103,29 @@ class History:
         _bounded_put(self.labels, event.proposal_id, safe, self.max_labels)
 
     def cases(self) -> list[Case]:
-        """Benign cases (with their labels where reviewed) and every other labelled case."""
-        labelled = {c.proposal.proposal_id for c in self.benign}
+        """Benign cases (with their labels where reviewed, unsafe where reported as an incident)
+        and every other labelled case."""
+        reported = {
+            f.proposal.proposal_id
+            for f in self.findings.values()
+            if f.source is FindingSource.INCIDENT
+        }
+        seen = {c.proposal.proposal_id for c in self.benign}
         cases = [
-            Case(c.proposal, c.decision, self._safe(c.proposal.proposal_id)) for c in self.benign
+            Case(c.proposal, c.decision, self._safe(c.proposal.proposal_id, reported))
+            for c in self.benign
         ]
         for finding in self.findings.values():
             pid = finding.proposal.proposal_id
-            if pid in self.labels and pid not in labelled:
-                cases.append(Case(finding.proposal, finding.oracle_decision, self._safe(pid)))
+            safe = self._safe(pid, reported)
+            if safe is not None and pid not in seen:
+                seen.add(pid)
+                cases.append(Case(finding.proposal, finding.oracle_decision, safe))
         return cases
 
-    def _safe(self, proposal_id: uuid.UUID) -> bool | None:
-        return self.labels.get(proposal_id)
+    def _safe(self, proposal_id: uuid.UUID, reported: set[uuid.UUID]) -> bool | None:
+        label = self.labels.get(proposal_id)
+        return False if label is None and proposal_id in reported else label
 
     def members(self, finding_ids: tuple[uuid.UUID, ...]) -> tuple[list[Proposal], list[Proposal]]:
         """The proposals of a cluster's findings, and the red team's variants of them."""

@@ -195,9 +195,10 @@ def _judged(case: Case, norms: Norms) -> Case:
 def benign_cases(cluster: Cluster, history: Sequence[Case]) -> list[Case]:
     """The confirmed-benign history a patch for ``cluster`` is judged on: its tools' cases."""
     return [
-        c for c in history
+        c
+        for c in history
         if c.decision is Decision.ALLOW and c.safe is not False and c.proposal.tool in cluster.tools
-    ]  # fmt: skip
+    ]
 
 
 def _most_general(prover: _Prover, max_terms: int, max_proofs: int) -> Refined | NoPatch:
@@ -299,10 +300,13 @@ class _Prover:
         cluster = self.cluster
         replacing = any(rule.spec.id == cluster.rule_id for rule in self.base.rules)
         rule = rule_document(
-            cluster.rule_id, tools_glob([p.tool for p in pool]), when,
+            cluster.rule_id,
+            tools_glob([p.tool for p in pool]),
+            when,
             message=f"refined for cluster {cluster.name}: {described}",
-            severity=cluster.severity.value, norms=cluster.norms,
-        )  # fmt: skip
+            severity=cluster.severity.value,
+            norms=cluster.norms,
+        )
         operation = {"op": "replace_rule" if replacing else "add_rule", "rule": rule}
         rationale = f"blocks cluster {cluster.name} ({len(cluster.members)} members) by {described}"
         if why:

@@ -42,8 +42,14 @@ FLAG = re.compile(r"(?:^|\s)-([a-zA-Z]+)")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 BARE_HOST = re.compile(r"^([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,})(?::\d+)?(?:[/?#]|$)")
 KIND_ORDER = {
-    "flag": 0, "host": 1, "prefix": 2, "word": 3, "element": 4, "value": 5, "number": 6,
-}  # fmt: skip
+    "flag": 0,
+    "host": 1,
+    "prefix": 2,
+    "word": 3,
+    "element": 4,
+    "value": 5,
+    "number": 6,
+}
 WORD_SHAPES = frozenset({"command", "sql", "path", "word"})
 VALUE_SHAPES = frozenset({"url", "path", "number", "email", "word", "flag"})
 MIN_WORD = 2

@@ -83,6 +83,7 @@ class ReleaseFollower:
         self.errors = 0
         self.undecodable = 0
         self.releases_seen: set[uuid.UUID] = set()
+        self.rolled_back: set[str] = set()
         self._settings = settings
         self._codec = EventCodec.from_settings(settings)
         self._listeners: list[Listener] = []
@@ -176,6 +177,8 @@ class ReleaseFollower:
             return
         if isinstance(event, ReleaseStaged | ReleasePromoted | ReleaseRolledBack):
             self.releases_seen.add(event.release_id)
+        if isinstance(event, ReleaseRolledBack):
+            self.rolled_back.add(event.digest)
         self.state = fold(self.state, event)
 
     def apply_now(self, event: Event) -> None:
