@@ -13,6 +13,8 @@ Rules:
 * ``decide`` publishes ``ReviewDecided`` (APPROVE or DENY, reviewer, a non-empty reason) keyed by
   the proposal id, like the request, so both land on one partition in order. An unknown review id,
   a review already decided, or an empty reason raise :class:`InvalidInputError` naming the problem.
+  The decision carries the request's trace id and ``correlation_id`` (a verification review's is
+  its finding id: that is how the verification worker finds the finding a person has judged).
   Two reviewers deciding the same review at the same instant can both publish; readers take the
   first ``ReviewDecided`` of a review id as the answer.
 * Records on the reviews topic that do not decode are passed over with a warning (the gate's
@@ -142,6 +144,7 @@ class ReviewDesk:
                 self._settings.identity,
                 str(request.proposal_id),
                 trace_id=request.envelope.trace_id,
+                correlation_id=request.envelope.correlation_id,
             ),
             review_id=review_id,
             proposal_id=request.proposal_id,

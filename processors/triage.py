@@ -5,10 +5,13 @@ Two stages in one faust app (one triage worker per deployment: the clusters are 
 1. **Join** (agents on the findings and the verifications topics, both keyed by finding id and
    co-partitioned, ``partitions`` each). The table ``pending`` (changelog-backed, keyed by finding
    id) holds whichever half arrived first: a finding (``F`` + its bytes), a VIOLATION verification
-   (``V`` + its bytes) or the mark ``X`` of a verification that is not a violation. When both
-   halves of a violation are there, the joined
-   :class:`~alignment_flywheel.governance.triage.Violation` goes to the internal one-partition
-   topic ``<app id>-violations`` and the entry is deleted.
+   (``V`` + its bytes) or the mark ``X`` of a NO_VIOLATION verification. When both halves of a
+   violation are there, the joined :class:`~alignment_flywheel.governance.triage.Violation` goes
+   to the internal one-partition topic ``<app id>-violations`` and the entry is deleted; a
+   NO_VIOLATION deletes a waiting finding (a finding after an ``X`` is dropped). An INCONCLUSIVE
+   verification changes nothing: a person may still decide (their answer arrives as a later
+   VIOLATION or NO_VIOLATION of the same finding), so a finding stays pending until then, and an
+   INCONCLUSIVE that arrives before its finding blocks nothing.
 2. **Cluster** (agent on ``<app id>-violations``): one partition gives one total order, so
    clustering (:class:`~alignment_flywheel.governance.triage.Triage`) is deterministic. Its state
    lives in the tables ``clusters`` (cluster id → state) and ``assigned`` (finding id → cluster
@@ -21,8 +24,8 @@ Restarts: offsets are committed after the outputs are flushed, so nothing is los
 processed again after a crash is recognised (``assigned``) and re-publishes the cluster's current
 state (the latest value of a compacted topic, same event id when unchanged) instead of counting
 twice. A half redelivered after its join stays in ``pending`` (bounded by one commit interval of
-records). Records that do not decode, or a verification without a usable finding, are
-dead-lettered; any other failure stops the worker.
+records), and so does an inconclusive finding nobody reviews. Records that do not decode, or a
+verification without a usable finding, are dead-lettered; any other failure stops the worker.
 """
 
 from __future__ import annotations
@@ -138,18 +141,24 @@ class TriageWorker:
             if not isinstance(event, VerificationRecorded):
                 log.warning("triage: ignoring a %s on the verifications topic", event.event_type())
                 continue
-            key = str(event.finding_id)
-            waiting = self.pending.get(key)
-            violation = event.outcome is VerificationOutcome.VIOLATION
-            if waiting is None or not waiting.startswith(FINDING):
-                mark = VIOLATION + self._codec.encode(event) if violation else NOT_VIOLATION
-                self.pending[key] = mark
-                continue
-            if violation:
-                finding = self._codec.decode(waiting[1:])
-                assert isinstance(finding, FindingRaised)
-                await self._joined(finding, event)
-            del self.pending[key]
+            if event.outcome is not VerificationOutcome.INCONCLUSIVE:
+                await self._on_verdict(event)
+
+    async def _on_verdict(self, event: VerificationRecorded) -> None:
+        """Join or mark a VIOLATION or NO_VIOLATION verification (see the module rules)."""
+        key = str(event.finding_id)
+        waiting = self.pending.get(key)
+        violation = event.outcome is VerificationOutcome.VIOLATION
+        if waiting is None or not waiting.startswith(FINDING):
+            self.pending[key] = (
+                VIOLATION + self._codec.encode(event) if violation else NOT_VIOLATION
+            )
+            return
+        if violation:
+            finding = self._codec.decode(waiting[1:])
+            assert isinstance(finding, FindingRaised)
+            await self._joined(finding, event)
+        del self.pending[key]
 
     async def _joined(self, finding: FindingRaised, verification: VerificationRecorded) -> None:
         violation = violation_of(finding, verification)

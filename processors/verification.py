@@ -1,12 +1,20 @@
 """The verification processor: findings in, norms verdicts out (``governance.verification``).
 
-It consumes the findings topic and, for each ``FindingRaised``, publishes one
-``VerificationRecorded`` to the verifications topic (keyed by the finding id) and, when the norms
-are inconclusive, a ``ReviewRequested`` to the reviews topic. A record that does not decode, or is
-not a finding, is dead-lettered and the stream goes on; any other failure stops the worker. Every
-output is confirmed by the broker before the next record is read, and all ids (event ids too)
-follow from the finding id, so a restart re-emits the same events and loses none (offsets commit
-after the outputs are sent). The processor keeps no state.
+Two agents in one app:
+
+* **findings**: for each ``FindingRaised``, one ``VerificationRecorded`` to the verifications
+  topic (keyed by the finding id) and, when the norms are inconclusive, a ``ReviewRequested`` to
+  the reviews topic. A record that does not decode, or is not a finding, is dead-lettered.
+* **reviews**: a ``ReviewDecided`` that answers a verification review becomes that finding's
+  ``VerificationRecorded`` (:func:`~alignment_flywheel.governance.verification.review_verification`,
+  with this worker's norms version), published like the first. A record that does not decode is
+  dead-lettered; every other event on the reviews topic (requests, answers to the gate's reviews,
+  automatic decisions) is passed over.
+
+Any other failure stops the worker. Every output is confirmed by the broker before the next record
+is read, and all ids (event ids too) follow from the finding id or the review id, so a restart
+re-emits the same events and loses none (offsets commit after the outputs are sent). The
+processor keeps no state.
 """
 
 from __future__ import annotations
@@ -17,12 +25,17 @@ from typing import Any
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import InvalidInputError
-from alignment_flywheel.events import FindingRaised, VerificationOutcome
+from alignment_flywheel.events import FindingRaised, ReviewDecided, VerificationOutcome
 from alignment_flywheel.governance.norms import Norms
-from alignment_flywheel.governance.verification import verify
+from alignment_flywheel.governance.verification import review_verification, verify
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
-from alignment_flywheel.processors.streams import DeadLetterWriter, raw_topic, send_confirmed
+from alignment_flywheel.processors.streams import (
+    DeadLetterWriter,
+    decoded,
+    raw_topic,
+    send_confirmed,
+)
 
 DEFAULT_APP_ID = "flywheel-verification"
 
@@ -69,6 +82,7 @@ class Verification:
             group=app_id,
         )  # fmt: skip
         agent(self.app, raw_topic(self.app, topics.findings), name="verification")(self._run)
+        agent(self.app, raw_topic(self.app, topics.reviews), name="reviews")(self._on_reviews)
 
     async def _run(self, stream: Any) -> None:
         async for record in stream.events():
@@ -82,6 +96,11 @@ class Verification:
                 continue
             await self.handle(finding)
 
+    async def _on_reviews(self, stream: Any) -> None:
+        async for event in decoded(stream, self._codec, self._dead):
+            if isinstance(event, ReviewDecided):
+                await self.handle_decision(event)
+
     def _finding(self, raw: bytes) -> FindingRaised:
         event = self._codec.decode(raw)
         if not isinstance(event, FindingRaised):
@@ -94,7 +113,16 @@ class Verification:
         await send_confirmed(self._verifications, output.verification)
         if output.review is not None:
             await send_confirmed(self._reviews, output.review)
-        outcome = output.verification.outcome
+        self._count(output.verification.outcome)
+
+    async def handle_decision(self, decided: ReviewDecided) -> None:
+        """Publish the verification a person's review answer gives, if it answers one."""
+        recorded = review_verification(decided, self.norms.version, self._producer)
+        if recorded is not None:
+            await send_confirmed(self._verifications, recorded)
+            self._count(recorded.outcome)
+
+    def _count(self, outcome: VerificationOutcome) -> None:
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
 
 

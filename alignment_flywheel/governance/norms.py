@@ -22,6 +22,8 @@ Rules:
 * Judging a proposal: every norm whose ``tools`` globs match is evaluated. Any that holds gives
   VIOLATION (all such norm ids, the highest severity). Otherwise, if a norm failed on the input
   or no norm covers the tool, INCONCLUSIVE (a human decides); otherwise NO_VIOLATION.
+* A document may hold no norm (``norms: []``): then no norm covers any tool and every finding is
+  INCONCLUSIVE, i.e. every finding goes to a person.
 * Loading validates every norm and reports every problem (CEL errors by norm id, duplicates), then
   checks every labelled example against its norm: a norm that misjudges its own examples is
   refused. The examples are the norms' own conformance suite.
@@ -36,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, ValidationError
+from pydantic import StringConstraints, ValidationError
 
 from alignment_flywheel.errors import PolicyDocumentError
 from alignment_flywheel.events import Proposal, RiskContext, Severity, VerificationOutcome
@@ -79,7 +81,7 @@ class NormSpec(Spec):
 
 class NormsSpec(Spec):
     version: Annotated[str, StringConstraints(min_length=1)]
-    norms: Annotated[tuple[NormSpec, ...], Field(min_length=1)]
+    norms: tuple[NormSpec, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,9 @@ Rules:
   returns for it, by exact Jaccard similarity; it joins the most similar one whose similarity is
   at least ``threshold`` (ties: the smaller cluster id), else it starts a cluster. When a
   signature shrinks, the cluster is re-indexed.
+* Clusters never span tools: a violation may only join a cluster whose tools are exactly its own
+  tool, however alike the calls (``workspace.send_email`` and ``travel.send_email`` share most
+  features, yet are different failures of different applications).
 * The cluster id is ``uuid5(TRIAGE_NAMESPACE, "cluster/<first member's finding id>")``, so the
   same violations in the same order give the same ids after a restart. A finding already counted
   (same finding id) does not count again.
@@ -232,6 +235,8 @@ class Triage:
         scored: list[tuple[float, str]] = []
         for key in self._lsh.query(_minhash(violation.features)):
             state = self.clusters[uuid.UUID(str(key))]
+            if state.tools != {violation.tool}:
+                continue
             similarity = jaccard(state.features, violation.features)
             if similarity >= self.threshold:
                 scored.append((-similarity, str(key)))

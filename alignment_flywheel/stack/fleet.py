@@ -10,6 +10,9 @@ of its approvals is marked automatic. It makes the loop run without a human: nev
 set-up for production. Without it (``approve_automatically=False``) patches wait for a person.
 :meth:`GovernanceStack.wait_ready` waits until every worker has joined its consumer group and
 holds partitions, so that what follows measures the pipeline, not the workers' start-up.
+``GovernanceStack.options`` appends options to a worker's command line by worker name (e.g.
+``{"verify": ["--norms", "/x/norms.yaml"]}``); options for a worker the stack does not start are
+refused with :class:`UnknownWorkerError`.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from alignment_flywheel.config import Settings, load_settings
-from alignment_flywheel.errors import WorkerError
+from alignment_flywheel.errors import ConfigError, WorkerError
 from alignment_flywheel.patches.keys import KeyStore
 from alignment_flywheel.patches.signing import public_hex
 from alignment_flywheel.patches.trust import build_root, save_root, sign_root
@@ -88,6 +91,10 @@ LEDGER_KEY = "ledger"
 OPERATOR_KEY = "operator"
 
 
+class UnknownWorkerError(ConfigError, ValueError):
+    """Options were given for a worker the governance stack does not start."""
+
+
 def governance_settings(
     bootstrap: str,
     state_dir: Path,
@@ -125,13 +132,15 @@ def governance_settings(
 
 @dataclass
 class GovernanceStack:
-    """The worker processes; logs go to ``logs/<name>.log``. ``extras``: names of EXTRA_WORKERS."""
+    """The worker processes; logs go to ``logs/<name>.log``. ``extras``: names of EXTRA_WORKERS;
+    ``options``: extra command-line options by worker name."""
 
     settings: Settings
     logs: Path
     rollout: dict[str, Any] = field(default_factory=lambda: dict(FAST_ROLLOUT))
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     extras: tuple[str, ...] = ()
+    options: dict[str, list[str]] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         env = {
@@ -145,11 +154,19 @@ class GovernanceStack:
         return env
 
     def commands(self, policy: Path) -> dict[str, list[str]]:
-        """Every worker's command line (the auto-approver only when the settings name a key)."""
+        """Every worker's command line (the auto-approver only when the settings name a key), with
+        its ``options`` appended; UnknownWorkerError for options of a worker not started."""
         commands = {**WORKERS, "release": ["release", "run", "--policy", str(policy)]}
         if not self.settings.auto_approve_keys:
             del commands["autoapprove"]
-        return {**commands, **{name: EXTRA_WORKERS[name] for name in self.extras}}
+        commands.update({name: EXTRA_WORKERS[name] for name in self.extras})
+        unknown = sorted(set(self.options) - set(commands))
+        if unknown:
+            raise UnknownWorkerError(
+                f"options for {', '.join(unknown)}, which this stack does not start "
+                f"(workers started: {', '.join(sorted(commands))})"
+            )
+        return {name: [*args, *self.options.get(name, [])] for name, args in commands.items()}
 
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
