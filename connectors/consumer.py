@@ -75,6 +75,27 @@ def watermarks(consumer: Consumer, tp: TopicPartition, timeout: float) -> tuple[
             time.sleep(0.1)
 
 
+def offsets_for_times(
+    consumer: Consumer, asked: list[TopicPartition], timeout: float
+) -> list[TopicPartition]:
+    """The offsets of the first records at or after the times in ``asked``; retried like
+    :func:`watermarks` while leadership settles (right after a topic is created)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            found: list[TopicPartition] = consumer.offsets_for_times(
+                asked, timeout=max(remaining, 0.1)
+            )
+            return found
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            code = error.code() if isinstance(error, KafkaError) else None
+            if code not in _SETTLING or time.monotonic() >= deadline:
+                raise KafkaTransportError(f"offsets for times: {exc}") from exc
+            time.sleep(0.1)
+
+
 def consumer_config(
     settings: Settings, group_id: str, overrides: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:

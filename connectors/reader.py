@@ -9,17 +9,20 @@ broker that does not answer raises :class:`~alignment_flywheel.errors.KafkaTrans
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import consumer_config, watermarks
+from alignment_flywheel.connectors.consumer import consumer_config, offsets_for_times, watermarks
 from alignment_flywheel.errors import CodecError, KafkaTransportError
 from alignment_flywheel.events import Event
+from alignment_flywheel.stack.kafka import client_config
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 30.0
@@ -85,7 +88,7 @@ def _start_offsets(
     else:
         millis = int(since.timestamp() * 1000)
         asked = [TopicPartition(topic, p, millis) for p in partitions]
-        found = consumer.offsets_for_times(asked, timeout=TIMEOUT_S)
+        found = offsets_for_times(consumer, asked, TIMEOUT_S)
     result = []
     for tp in found:
         low, high = watermarks(consumer, tp, TIMEOUT_S)
@@ -111,16 +114,33 @@ class TopicTail:
                 settings, f"flywheel-tail-{uuid.uuid4().hex[:8]}", {"enable.auto.commit": False}
             )
         )
+        self._admin = AdminClient(client_config(settings, "flywheel-tail"))
         starts = [tp for topic in topics for _, tp in _start_offsets(self._consumer, topic, since)]
         self._positions = {(tp.topic, tp.partition): tp.offset for tp in starts}
         self._consumer.assign(starts)
 
+    def _ends(self) -> dict[tuple[str, int], int]:
+        """Every partition's end, in one request (the consumer's own connection would queue the
+        question behind its fetches)."""
+        asked = {TopicPartition(*key): OffsetSpec.latest() for key in self._positions}
+        deadline = time.monotonic() + TIMEOUT_S
+        while True:
+            try:
+                futures = self._admin.list_offsets(asked, request_timeout=TIMEOUT_S)
+                return {
+                    (tp.topic, tp.partition): int(future.result(timeout=TIMEOUT_S).offset)
+                    for tp, future in futures.items()
+                }
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else None
+                retriable = isinstance(error, KafkaError) and error.retriable()
+                if not retriable or time.monotonic() >= deadline:
+                    raise KafkaTransportError(f"the ends of the topics: {exc}") from exc
+                time.sleep(0.1)
+
     def read_to_end(self) -> Iterator[Event]:
         """Every event after the last one read, up to each partition's end as of this call."""
-        ends = {
-            key: watermarks(self._consumer, TopicPartition(*key), TIMEOUT_S)[1]
-            for key in self._positions
-        }
+        ends = self._ends()
         while any(self._positions[key] < ends[key] for key in self._positions):
             msg = self._consumer.poll(TIMEOUT_S)
             if msg is None:

@@ -64,14 +64,22 @@ def history(settings: Settings) -> list[tuple[str, Event]]:
 def _grown_cluster_gets_no_second_patch(
     settings: Settings, names: dict[str, str], cluster: ClusterUpdated, first: Event, log: Path
 ) -> None:
-    """The cluster grows but refines to the same change: no second patch for it. Another
-    cluster's update, sent after it on the one-partition topics, shows the update was read."""
+    """The cluster grows but its patch already blocks every member: no second patch for it.
+    Another cluster's update, sent after it on the one-partition topics, shows the update was
+    read; its patch builds on the first one (patches compose)."""
     codec = EventCodec.from_settings(settings)
     grown = cluster.model_copy(update={"envelope": new_envelope("t", "c"), "size": 4})
+    finding = FindingRaised(
+        envelope=new_envelope("t", "f"), finding_id=uuid.uuid4(), source=FindingSource.INCIDENT,
+        proposal=made("shell.exec", {"cmd": "setfacl -m o::rwx /srv/app"}), oracle_version=1,
+        oracle_decision=Decision.ALLOW, description="world-writable files",
+    )  # fmt: skip
     other = cluster.model_copy(
-        update={"envelope": new_envelope("t", "c"), "cluster_id": uuid.uuid4()}
-    )
+        update={"envelope": new_envelope("t", "c"), "cluster_id": uuid.uuid4(), "size": 1,
+                "sample_finding_ids": (finding.finding_id,)}
+    )  # fmt: skip
     with EventProducer(settings, codec) as producer:
+        producer.send(names["findings"], finding)
         producer.send(names["clusters"], grown)
         producer.send(names["clusters"], other)
     patches: list[PatchProposed] = []
@@ -86,6 +94,7 @@ def _grown_cluster_gets_no_second_patch(
     ends = next(i for i, p in enumerate(patches) if p.cluster_ids == (other.cluster_id,))
     assert {p.patch_id for p in patches[:ends]} == {first.patch_id}
     assert patches[ends].target_digest != first.target_digest
+    assert patches[ends].base_digest == first.target_digest
 
 
 def test_a_cluster_becomes_a_patch_with_evidence(
@@ -111,7 +120,7 @@ def test_a_cluster_becomes_a_patch_with_evidence(
     with EventProducer(kafka_settings, codec) as producer:
         for topic, event in events:
             producer.send(names[topic], event)
-    command = ["refine", "run"]
+    command = ["refine", "run", "--min-members", "1"]
     command += ["--app-id", unique_name("refine")]
     for key, topic in names.items():
         command += [f"--{key}-topic", topic]
@@ -120,17 +129,13 @@ def test_a_cluster_becomes_a_patch_with_evidence(
     )
     got: list[Event] = []
     try:
-        # The worker reads history and clusters on separate agents: re-send the (idempotent)
-        # cluster update until the worker knows its members and proposes the patch.
-        for _ in range(12):
-            with EventProducer(kafka_settings, codec) as producer:
-                producer.send(names["clusters"], cluster)
-            got = collect_events(
-                kafka_settings, codec, names["patches"], group=unique_name("p"), count=1,
-                dead_letter_topic=unique_name("x"), idle_timeout=5,
-            )  # fmt: skip
-            if got:
-                break
+        # The worker reads its history to the end before it refines: one update is enough.
+        with EventProducer(kafka_settings, codec) as producer:
+            producer.send(names["clusters"], cluster)
+        got = collect_events(
+            kafka_settings, codec, names["patches"], group=unique_name("p"), count=1,
+            dead_letter_topic=unique_name("x"),
+        )  # fmt: skip
     finally:
         stop_gate_worker(worker, kill=True)
     assert got, (tmp_path / "refine.log").read_text()[-3000:]
