@@ -15,7 +15,8 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._listoffsets import OffsetSpec
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
@@ -122,7 +123,8 @@ class TopicTail:
     def _ends(self) -> dict[tuple[str, int], int]:
         """Every partition's end, in one request (the consumer's own connection would queue the
         question behind its fetches)."""
-        asked = {TopicPartition(*key): OffsetSpec.latest() for key in self._positions}
+        latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+        asked = {TopicPartition(*key): latest for key in self._positions}
         deadline = time.monotonic() + TIMEOUT_S
         while True:
             try:
