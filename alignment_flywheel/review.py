@@ -10,7 +10,8 @@ Rules:
   (``VerdictIssued`` with the same decision id), reading each verdicts partition only from the
   offset of the oldest pending request's time minus :data:`JOIN_MARGIN`, so the join stays cheap on
   a long topic. A verdict that is not found leaves tool and proposer empty.
-* ``decide`` publishes ``ReviewDecided`` (APPROVE or DENY, reviewer, a non-empty reason) keyed by
+* ``decide`` (``decide_many`` for several reviews, checked against one read of the state, all or
+  nothing) publishes ``ReviewDecided`` (APPROVE or DENY, reviewer, a non-empty reason) keyed by
   the proposal id, like the request, so both land on one partition in order. An unknown review id,
   a review already decided, or an empty reason raise :class:`InvalidInputError` naming the problem.
   The decision carries the request's trace id and ``correlation_id`` (a verification review's is
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -127,9 +128,39 @@ class ReviewDesk:
         self, review_id: uuid.UUID, outcome: ReviewOutcome, *, reviewer: str, reason: str
     ) -> ReviewDecided:
         """Publish the answer to a pending review; raises InvalidInputError if it is not pending."""
+        (decided,) = self.decide_many([review_id], outcome, reviewer=reviewer, reason=reason)
+        return decided
+
+    def decide_many(
+        self,
+        review_ids: Sequence[uuid.UUID],
+        outcome: ReviewOutcome,
+        *,
+        reviewer: str,
+        reason: str,
+    ) -> list[ReviewDecided]:
+        """One answer for several pending reviews, checked against one read of the state; if any
+        is not pending, InvalidInputError names it and nothing is published."""
         if not reason.strip():
             raise InvalidInputError("a review decision needs a reason (--reason)")
         state = self.state()
+        decided = [
+            self._decision(state, review_id, outcome, reviewer, reason.strip())
+            for review_id in dict.fromkeys(review_ids)
+        ]
+        with EventProducer(self._settings, self._codec) as producer:
+            for event in decided:
+                producer.send(self.reviews_topic, event)
+        return decided
+
+    def _decision(
+        self,
+        state: ReviewState,
+        review_id: uuid.UUID,
+        outcome: ReviewOutcome,
+        reviewer: str,
+        reason: str,
+    ) -> ReviewDecided:
         request = state.requests.get(review_id)
         if request is None:
             raise InvalidInputError(f"no review {review_id} on {self.reviews_topic}")
@@ -139,7 +170,7 @@ class ReviewDesk:
                 f"review {review_id} was already decided: {earlier.outcome.value} by "
                 f"{earlier.reviewer} at {earlier.envelope.occurred_at.isoformat()}"
             )
-        decided = ReviewDecided(
+        return ReviewDecided(
             envelope=new_envelope(
                 self._settings.identity,
                 str(request.proposal_id),
@@ -150,11 +181,8 @@ class ReviewDesk:
             proposal_id=request.proposal_id,
             outcome=outcome,
             reviewer=reviewer,
-            reason=reason.strip(),
+            reason=reason,
         )
-        with EventProducer(self._settings, self._codec) as producer:
-            producer.send(self.reviews_topic, decided)
-        return decided
 
     def _read(self, topic: str, *, since: datetime | None) -> Iterator[Event]:
         return read_topic(self._settings, self._codec, topic, since=since)

@@ -275,31 +275,35 @@ class Reporter:
     def _run(self, consumer: Consumer) -> None:
         try:
             while not self._stop.is_set():
-                for message in consumer.consume(100, 0.05):
-                    if message.error() is None:
-                        self._read(message.value())
+                mine = [self._read(m.value()) for m in consumer.consume(100, 0.05) if not m.error()]
+                self._deny([review_id for review_id in mine if review_id is not None])
         finally:
             consumer.close()
 
-    def _read(self, value: bytes | None) -> None:
+    def _read(self, value: bytes | None) -> uuid.UUID | None:
+        """The review id of a request about a reported proposal, else None."""
         try:
             event = self._codec.decode(value or b"")
         except FlywheelError:
-            return
+            return None
         if not isinstance(event, ReviewRequested):
-            return
+            return None
         with self._lock:
             mine = event.proposal_id in self._reported
-        if mine:
-            self._deny(event.review_id)
+        return event.review_id if mine else None
 
-    def _deny(self, review_id: uuid.UUID) -> None:
+    def _deny(self, review_ids: list[uuid.UUID]) -> None:
+        """One look at the reviews, as a person answering the queue at once would."""
+        if not review_ids:
+            return
         try:
-            self._desk.decide(review_id, ReviewOutcome.DENY, reviewer=REVIEWER, reason=DENY_REASON)
+            self._desk.decide_many(
+                review_ids, ReviewOutcome.DENY, reviewer=REVIEWER, reason=DENY_REASON
+            )
         except FlywheelError as exc:
             self.refused.append(str(exc))
             return
-        self.denied.append(review_id)
+        self.denied += review_ids
 
 
 # --- one fold on the pipeline --------------------------------------------------------------------

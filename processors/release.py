@@ -9,15 +9,19 @@ topic (enforced and shadow verdicts) and one on the reviews topic (reviewers' ap
 Every ``tick_s`` a timer:
 
 1. With no candidate, stages the tip of the longest chain of approved patches that starts at the
-   stable digest (each patch's base is the previous one's target; ties: the oldest patch), so
-   patches proposed on top of each other while an earlier one was rolling out are released
-   together, in one rollout (:func:`chain_tip`). A patch is left out of chains when it is
-   rejected, when its own release was staged before (the release id is derived from the patch id,
-   so a patch rolled back is not staged again) or when a rollback withdrew its target digest;
-   after a chain is rolled back, the chain without its last patch can be staged next.
-   "Approved" is the ``approved`` hook (:class:`~alignment_flywheel.release.trusted.ReleaseGate`:
-   the patch verifier against the trust root); the rejections it collects are published as
-   ``PatchRejected`` on the patches topic.
+   stable digest (each patch's base is the previous one's target; ties: the oldest patches), so
+   patches proposed on top of each other roll out together, in one rollout
+   (:func:`longest_chain`). A patch is left out of chains when it is rejected or when a rollback
+   withdrew its target digest; the tip must be a patch whose own release was never staged (the
+   release id is derived from the patch id), so after a chain is rolled back the chain without its
+   last patch may go next. "Approved" is the ``approved`` hook
+   (:class:`~alignment_flywheel.release.trusted.ReleaseGate`: the patch verifier against the trust
+   root); the rejections it collects are published as ``PatchRejected`` on the patches topic.
+   A candidate still in SHADOW, which enforces nothing, is *superseded* by a longer approved chain
+   that extends it (a new ``ReleaseStaged`` replaces it) while less than the SHADOW stage's
+   ``min_duration_s`` has passed since the first candidate on this stable digest was staged, so
+   patches confirmed a moment apart do not wait for each other's rollouts, and a steady stream of
+   patches cannot hold a release back for more than twice that duration.
 2. With a candidate, judges it by the rollout policy (:func:`.rollout.judge`) and publishes
    ``ReleasePromoted`` (SHADOW to CANARY with the policy's canary fraction, CANARY to STABLE) or
    ``ReleaseRolledBack`` (restoring the stable version), each with the metrics that justified it
@@ -101,6 +105,7 @@ class ReleaseController:
         self.policy = policy
         self.approved = approved
         self.metrics: dict[uuid.UUID, RolloutMetrics] = {}
+        self._opened: dict[str, datetime] = {}
         self.published: list[Event] = []
         self.ready = False
         self._ready = asyncio.Event()
@@ -162,19 +167,49 @@ class ReleaseController:
         if not self.ready:
             return
         state = self.follower.state
-        event = (
-            self._stage(state) if state.candidate is None else self._judge(state, state.candidate)
-        )
+        candidate = state.candidate
+        if candidate is None:
+            event: Event | None = self._stage(state)
+        else:
+            event = self._supersede(state, candidate) or self._judge(state, candidate)
         if event is not None:
             await self._publish(event)
 
+    def _stable(self, state: ReleaseState) -> str:
+        return self.follower.builder.genesis.digest if state.stable is None else state.stable.digest
+
+    def _chain(self, state: ReleaseState) -> list[Patch]:
+        patches = list(self.follower.library.patches.values())  # the follower's thread adds some
+        return longest_chain(self._stable(state), patches, self._usable)
+
     def _stage(self, state: ReleaseState) -> ReleaseStaged | None:
-        stable = (
-            self.follower.builder.genesis.digest if state.stable is None else state.stable.digest
-        )
-        patch = chain_tip(stable, list(self.follower.library.patches.values()), self._stageable)
-        if patch is None:
+        chain = self._chain(state)
+        fresh = [p for p in chain if release_id_for(p) not in self.follower.releases_seen]
+        if not fresh:
             return None
+        self._opened.setdefault(self._stable(state), datetime.now(UTC))
+        return self._staged(fresh[-1])
+
+    def _supersede(self, state: ReleaseState, candidate: Candidate) -> ReleaseStaged | None:
+        if candidate.stage is not ReleaseStage.SHADOW:
+            return None
+        opened = self._opened.get(self._stable(state))
+        window = self.policy.rule_for(ReleaseStage.SHADOW).min_duration_s
+        if opened is None or (datetime.now(UTC) - opened).total_seconds() >= window:
+            return None
+        chain = self._chain(state)
+        targets = [p.target_digest for p in chain]
+        if candidate.digest not in targets or targets[-1] == candidate.digest:
+            return None
+        tip = chain[-1]
+        if release_id_for(tip) in self.follower.releases_seen:
+            return None
+        log.warning(
+            "release: patch %s supersedes candidate patch %s", tip.patch_id, candidate.patch_id
+        )
+        return self._staged(tip)
+
+    def _staged(self, patch: Patch) -> ReleaseStaged:
         return ReleaseStaged(
             envelope=new_envelope(self._settings.identity, str(patch.patch_id)),
             release_id=release_id_for(patch),
@@ -186,11 +221,9 @@ class ReleaseController:
             rollout_policy=self.policy.name,
         )
 
-    def _stageable(self, patch: Patch) -> bool:
+    def _usable(self, patch: Patch) -> bool:
         follower, library = self.follower, self.follower.library
         if patch.patch_id in library.rejected or patch.target_digest in follower.rolled_back:
-            return False
-        if release_id_for(patch) in follower.releases_seen:
             return False
         return self.approved(patch, library.approvals.get(patch.patch_id, []))
 
@@ -234,30 +267,30 @@ def release_id_for(patch: Patch) -> uuid.UUID:
     return uuid.uuid5(patch.patch_id, "release")
 
 
-def chain_tip(
-    stable: str, patches: Sequence[Patch], stageable: Callable[[Patch], bool]
-) -> Patch | None:
-    """The last patch of the longest chain of stageable patches from ``stable`` (ties: the
-    chain whose patches come first in ``patches``, i.e. in log order); None when there is none."""
+def longest_chain(
+    stable: str, patches: Sequence[Patch], usable: Callable[[Patch], bool]
+) -> list[Patch]:
+    """The longest chain of usable patches from ``stable``, each based on the previous one's
+    target (ties: the chain whose patches come first in ``patches``, i.e. in log order)."""
     children: dict[str, list[Patch]] = {}
     for patch in patches:
         children.setdefault(patch.base_digest, []).append(patch)
-    best: dict[str, tuple[int, Patch | None]] = {}
+    memo: dict[str, list[Patch]] = {}
 
-    def deepest(digest: str, trail: frozenset[str]) -> tuple[int, Patch | None]:
-        if digest in best:
-            return best[digest]
-        found: tuple[int, Patch | None] = (0, None)
+    def deepest(digest: str, trail: frozenset[str]) -> list[Patch]:
+        if digest in memo:
+            return memo[digest]
+        found: list[Patch] = []
         for child in children.get(digest, []):
-            if child.target_digest in trail or not stageable(child):
+            if child.target_digest in trail or not usable(child):
                 continue
-            depth, tip = deepest(child.target_digest, trail | {child.target_digest})
-            if depth + 1 > found[0]:
-                found = (depth + 1, tip or child)
-        best[digest] = found
+            chain = [child, *deepest(child.target_digest, trail | {child.target_digest})]
+            if len(chain) > len(found):
+                found = chain
+        memo[digest] = found
         return found
 
-    return deepest(stable, frozenset({stable}))[1]
+    return deepest(stable, frozenset({stable}))
 
 
 def build_controller(
