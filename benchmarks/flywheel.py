@@ -49,11 +49,10 @@ from alignment_flywheel.oracle.loader import load_oracle, risk_policy_path
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.release.follower import ReleaseFollower
 from alignment_flywheel.release.trusted import follower_check
-from alignment_flywheel.stack.broker import LocalBroker
+from alignment_flywheel.stack.broker import broker_for
 from alignment_flywheel.stack.catalog import load_catalog
 from alignment_flywheel.stack.fleet import GovernanceStack, governance_settings
 from alignment_flywheel.stack.kafka import admin_client
-from alignment_flywheel.stack.processes import free_ports
 from alignment_flywheel.stack.topics import apply_catalog
 
 TARGETS = {"time_to_mitigation_s": 10.0, "approval_to_enforcement_s": 1.0}
@@ -146,24 +145,11 @@ def main() -> None:
     base = load_settings()
     with tempfile.TemporaryDirectory(prefix="flywheel-bench-flywheel-") as tmp:
         state = Path(tmp)
-        broker = None
-        if base.uses_local_broker:
-            ports = free_ports(2)
-            broker_settings = base.model_copy(
-                update={"state_dir": state / "broker", "local_broker_port": ports[0],
-                        "local_controller_port": ports[1]}
-            )  # fmt: skip
-            broker = LocalBroker(broker_settings)
-            broker.start()
-            bootstrap = broker_settings.effective_bootstrap_servers
-        else:
-            bootstrap = base.effective_bootstrap_servers
-        try:
-            settings = governance_settings(bootstrap, state / "governance")
+        with broker_for(base, state / "broker") as cluster:
+            settings = governance_settings(
+                cluster.effective_bootstrap_servers, state / "governance"
+            )
             result = {"benchmark": "flywheel", **scenario(settings, state / "logs")}
-        finally:
-            if broker is not None:
-                broker.stop()
     result["targets"] = TARGETS
     result["pass"] = {k: result[k] <= v for k, v in TARGETS.items()}
     json.dump(result, sys.stdout, indent=2)

@@ -41,9 +41,8 @@ from alignment_flywheel.patches.trust import build_root
 from alignment_flywheel.patches.verify import OracleHead, PatchVerifier
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.rebuild import OracleBuilder, PatchLibrary
-from alignment_flywheel.stack.broker import LocalBroker
+from alignment_flywheel.stack.broker import broker_for
 from alignment_flywheel.stack.kafka import admin_client
-from alignment_flywheel.stack.processes import free_ports
 from alignment_flywheel.stack.topics import create_topic
 from alignment_flywheel.synthetic import synthetic_artifact
 
@@ -211,20 +210,11 @@ def _verification(genesis: OracleArtifact, count: int = 2_000) -> dict[str, Any]
 
 
 def _with_broker(base: Settings, run: Any) -> Any:
-    with tempfile.TemporaryDirectory(prefix="flywheel-bench-release-") as state:
-        if not base.uses_local_broker:
-            return run(base.model_copy(update={"state_dir": Path(state)}))
-        ports = free_ports(2)
-        settings = base.model_copy(
-            update={"state_dir": Path(state), "local_broker_port": ports[0],
-                    "local_controller_port": ports[1]}
-        )  # fmt: skip
-        broker = LocalBroker(settings)
-        broker.start()
-        try:
-            return run(settings)
-        finally:
-            broker.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="flywheel-bench-release-") as state,
+        broker_for(base, Path(state)) as settings,
+    ):
+        return run(settings)
 
 
 def main() -> None:

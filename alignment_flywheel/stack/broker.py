@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
@@ -45,6 +46,7 @@ from alignment_flywheel.stack.broker_files import (
 from alignment_flywheel.stack.kafka import list_metadata, quiet_admin_client
 from alignment_flywheel.stack.processes import (
     file_lock,
+    free_ports,
     port_in_use,
     process_alive,
     read_pid,
@@ -318,6 +320,30 @@ def require_cluster(settings: Settings, timeout: float = 10.0) -> BrokerStatus:
         topic_count=_user_topic_count(metadata.topics),
         broker_count=len(metadata.brokers),
     )
+
+
+@contextmanager
+def broker_for(base: Settings, state_dir: Path) -> Iterator[Settings]:
+    """``base`` with ``state_dir``, on its configured cluster or, when it names none, on a fresh
+    local broker on free loopback ports (stopped on exit): for benchmarks and tools that need a
+    cluster of their own for a while."""
+    if not base.uses_local_broker:
+        yield base.model_copy(update={"state_dir": state_dir})
+        return
+    broker_port, controller_port = free_ports(2)
+    settings = base.model_copy(
+        update={
+            "state_dir": state_dir,
+            "local_broker_port": broker_port,
+            "local_controller_port": controller_port,
+        }
+    )
+    broker = LocalBroker(settings)
+    broker.start()
+    try:
+        yield settings
+    finally:
+        broker.stop()
 
 
 def format_duration(seconds: float) -> str:
