@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/datasets/agentdojo-traces"
-SEED = 20240515
+SEED = 1
 FOLDS = 2
 REPORTS_PER_INJECTION = 3
 
