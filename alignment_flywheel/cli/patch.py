@@ -31,14 +31,20 @@ from alignment_flywheel.patches.approvals import (
     approve,
     export_envelope,
     patch_from_event,
+    sign_rejection,
 )
 from alignment_flywheel.patches.diff import diff_lines, evidence_lines
 from alignment_flywheel.patches.errors import PatchSecurityError
 from alignment_flywheel.patches.ledger import PATCHES_TOPIC, PatchLedger, PatchRecord
 from alignment_flywheel.patches.model import Patch
 from alignment_flywheel.patches.signing import key_id
-from alignment_flywheel.patches.trust import TrustRoot, load_root_file
-from alignment_flywheel.patches.verify import OracleHead, PatchVerifier, human_rejection
+from alignment_flywheel.patches.trust import IgnoredCounter, TrustRoot, load_root_file
+from alignment_flywheel.patches.verify import (
+    OracleHead,
+    PatchVerifier,
+    human_rejection,
+    rejection_counts,
+)
 
 app = typer.Typer(help="Review, approve (sign) or reject oracle patches.", no_args_is_help=True)
 
@@ -96,10 +102,19 @@ def approve_patch(
     """Check, show, confirm, sign and publish a PatchApproved."""
     cli = cli_context(ctx)
     record, patch = _load(cli, patch_id, patches_topic)
-    if record.rejections:
-        raise InvalidInputError(f"patch {patch.patch_id} was rejected; it cannot be approved")
     now = datetime.now(UTC)
     root = load_root_file(cli.settings.effective_trust_root_path, now).root
+    effective = [r for r in record.rejections if rejection_counts(root, r, IgnoredCounter())]
+    if effective:
+        raise InvalidInputError(
+            f"patch {patch.patch_id} was rejected by the releaser role "
+            f"({effective[0].rejected_by}: {effective[0].detail}); it cannot be approved"
+        )
+    for rejection in record.rejections:
+        cli.console.print(
+            f"note: an unsigned rejection by {rejection.rejected_by} ({rejection.detail}) is on "
+            "record; it takes nothing away"
+        )
     store = key_store(ctx)
     private = signing_key(store, key, passphrase)
     signing_role = _role(root, key_id(private.public_key()), role)
@@ -119,19 +134,28 @@ def approve_patch(
 def reject(
     ctx: typer.Context,
     patch_id: str,
+    *,
     reason: Annotated[str, typer.Option("--reason", help="Why (required, recorded).")] = "",
+    key: Annotated[
+        list[str] | None,
+        typer.Option("--key", help="A releaser key to sign with (repeat for the threshold)."),
+    ] = None,
+    passphrase: Passphrase = None,
     patches_topic: PatchesTopic = PATCHES_TOPIC,
 ) -> None:
-    """Publish a PatchRejected (HUMAN_REJECTED)."""
+    """Publish a PatchRejected (HUMAN_REJECTED): signed by releaser keys it takes the patch out of
+    every release; unsigned it is a note that changes nothing enforced."""
     if not reason.strip():
         raise InvalidInputError("a rejection needs a reason (--reason)")
     cli = cli_context(ctx)
     _, patch = _load(cli, patch_id, patches_topic)
-    ledger = PatchLedger(cli.settings, topic=patches_topic)
-    ledger.publish(
-        human_rejection(patch.patch_id, reason.strip(), rejected_by=cli.settings.identity)
-    )
-    cli.console.print(f"patch {patch.patch_id} rejected: {reason.strip()}")
+    event = human_rejection(patch.patch_id, reason.strip(), rejected_by=cli.settings.identity)
+    if key:
+        store = key_store(ctx)
+        event = sign_rejection(event, [signing_key(store, name, passphrase) for name in key])
+    PatchLedger(cli.settings, topic=patches_topic).publish(event)
+    effect = "signed" if key else "unsigned: a note, it takes nothing away"
+    cli.console.print(f"patch {patch.patch_id} rejected ({effect}): {reason.strip()}")
 
 
 @app.command("export")

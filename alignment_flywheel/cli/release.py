@@ -1,20 +1,29 @@
 """`flywheel release`: the rollout of oracle versions: run (the controller), status, promote,
-rollback.
+rollback, reject.
 
-``status`` folds the patch and release topics (as every gate does) and shows the stable version,
-the candidate and its stage. ``promote`` and ``rollback`` publish the transition a releaser asks
-for (``automatic`` false, the actor is the settings' identity); the gates follow within a second.
+``status`` folds the patch and release topics (as every gate does) and shows the stable version
+and the candidate the release topic names, then what a follower verifying against the trust root
+actually enforces (version and digest), whether it is degraded and why, and the records it
+ignored (security events). ``promote`` and ``rollback`` publish the transition a releaser asks for
+(``automatic`` false, the actor is the settings' identity); the gates follow within a second.
+``rollback`` signs with each ``--key`` (keys of the releaser role); with a trust root, a stable
+rollback needs them, since verifying followers do not go back to an older version for an
+unsigned one. ``reject`` publishes a ``PatchRejected`` signed by ``--key`` (releaser role): it
+keeps a patch from being released and takes it out of the chains followers rebuild.
 """
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.table import Table
 
-from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.cli.context import CliContext, cli_context, reports_errors
+from alignment_flywheel.cli.keys import Passphrase, key_store, signing_key
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.producer import EventProducer
@@ -22,6 +31,9 @@ from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import Event
 from alignment_flywheel.oracle.artifact import load_artifact
 from alignment_flywheel.oracle.loader import oracle_path
+from alignment_flywheel.patches.approvals import sign_rejection
+from alignment_flywheel.patches.signing import key_id
+from alignment_flywheel.patches.verify import REJECTER_ROLE, human_rejection
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.release import ControllerTopics, build_controller
 from alignment_flywheel.release import commands
@@ -39,6 +51,10 @@ _DEFAULT = ReleaseTopics()
 _CONTROLLER = ControllerTopics()
 PatchesTopic = Annotated[str, typer.Option("--patches-topic")]
 ReleasesTopic = Annotated[str, typer.Option("--releases-topic")]
+ReleaserKeys = Annotated[
+    list[str] | None,
+    typer.Option("--key", help="A key of the releaser role to sign with (repeat for several)."),
+]
 
 
 def _follower(settings: Settings, patches: str, releases: str) -> ReleaseFollower:
@@ -54,6 +70,44 @@ def _follower(settings: Settings, patches: str, releases: str) -> ReleaseFollowe
 def _publish(settings: Settings, topic: str, event: Event) -> None:
     with EventProducer(settings, EventCodec.from_settings(settings)) as producer:
         producer.send(topic, event)
+
+
+def _releaser_keys(
+    ctx: typer.Context, names: list[str], passphrase: str | None
+) -> list[Ed25519PrivateKey]:
+    """The named keys, each holding the releaser role in the trust root (when there is one)."""
+    settings = cli_context(ctx).settings
+    root = trust_root_for(settings)
+    store = key_store(ctx)
+    keys = [signing_key(store, name, passphrase) for name in names]
+    for name, private in zip(names, keys, strict=True):
+        if root is not None and REJECTER_ROLE not in root.roles_of(key_id(private.public_key())):
+            raise InvalidInputError(
+                f"key {name} does not hold the {REJECTER_ROLE} role in trust root v{root.version}"
+            )
+    return keys
+
+
+def _print_enforced(cli: CliContext, follower: ReleaseFollower) -> None:
+    status = follower.status
+    out = cli.console.print
+    verified = (
+        "verified against the trust root" if status.verifying else "NOT verified: no trust root"
+    )
+    enforced = status.enforced
+    line = f"enforced: v{enforced.version} {enforced.digest} ({verified})"
+    out(line, markup=False, highlight=False, soft_wrap=True)
+    if status.candidate is not None:
+        c = status.candidate
+        out(
+            f"candidate run: v{c.version} {c.digest} at {c.stage.value}",
+            markup=False,
+            soft_wrap=True,
+        )
+    degraded = "no" if status.reason is None else f"yes: {status.reason}"
+    out(f"degraded: {degraded}", markup=False, highlight=False, soft_wrap=True)
+    ignored = ", ".join(f"{k}={n}" for k, n in follower.ignored.snapshot().items()) or "none"
+    out(f"ignored records (security events): {ignored}", markup=False, soft_wrap=True)
 
 
 @app.command("run")
@@ -117,6 +171,7 @@ def status(
         )
         table.add_row(stage, str(c.version), c.digest[:16], str(c.release_id))
     cli.console.print(table)
+    _print_enforced(cli, follower)
     cli.console.print(
         f"patches in the log: {len(follower.library.patches)}, errors: {follower.errors}"
     )
@@ -141,18 +196,57 @@ def promote(
 @reports_errors
 def rollback(
     ctx: typer.Context,
+    *,
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the event).")],
     stable: Annotated[
         bool, typer.Option("--stable", help="Restore the version before stable.")
     ] = False,
+    key: ReleaserKeys = None,
+    passphrase: Passphrase = None,
     patches: PatchesTopic = _DEFAULT.patches,
     releases: ReleasesTopic = _DEFAULT.releases,
 ) -> None:
-    """Withdraw the candidate (or, with --stable, the stable version)."""
+    """Withdraw the candidate (or, with --stable and a releaser's --key, the stable version)."""
     cli = cli_context(ctx)
+    if stable and not key and trust_root_for(cli.settings) is not None:
+        raise InvalidInputError(
+            "a stable rollback needs --key (a releaser key): followers that verify do not go "
+            "back to an older version for an unsigned one"
+        )
+    signers = _releaser_keys(ctx, key or [], passphrase)
     follower = _follower(cli.settings, patches, releases)
+    actor = cli.settings.identity
     event = commands.rollback(
-        follower.state, follower.builder, actor=cli.settings.identity, reason=reason, stable=stable
+        follower.state, follower.builder, actor=actor, reason=reason, stable=stable, signers=signers
     )
     _publish(cli.settings, releases, event)
-    cli.console.print(f"rolled back v{event.version}; v{event.restored_version} restored")
+    signed = f", signed by {len(signers)} key(s)" if signers else ""
+    cli.console.print(f"rolled back v{event.version}; v{event.restored_version} restored{signed}")
+
+
+@app.command("reject")
+@reports_errors
+def reject(
+    ctx: typer.Context,
+    patch_id: str,
+    *,
+    key: ReleaserKeys = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why (required, recorded).")] = "",
+    passphrase: Passphrase = None,
+    patches: PatchesTopic = _DEFAULT.patches,
+) -> None:
+    """Publish a PatchRejected signed by releaser keys: the patch is never released, and leaves
+    the chains followers rebuild."""
+    if not reason.strip():
+        raise InvalidInputError("a rejection needs a reason (--reason)")
+    if not key:
+        raise InvalidInputError("a rejection with effect needs --key (a releaser key)")
+    try:
+        parsed = uuid.UUID(patch_id)
+    except ValueError:
+        raise InvalidInputError(f"{patch_id!r} is not a patch id (a UUID)") from None
+    cli = cli_context(ctx)
+    signers = _releaser_keys(ctx, key, passphrase)
+    event = human_rejection(parsed, reason.strip(), rejected_by=cli.settings.identity)
+    _publish(cli.settings, patches, sign_rejection(event, signers))
+    cli.console.print(f"patch {parsed} rejected by {len(signers)} releaser key(s): {reason}")

@@ -188,6 +188,15 @@ class PatchProposed(Event):
     expires: Timestamp | None = None
 
 
+class KeySignature(Record):
+    """One key's signature over the signed body of the record that carries it."""
+
+    avro_name: ClassVar[str] = f"{NAMESPACE}.KeySignature"
+
+    key_id: Identity
+    signature: bytes
+
+
 class PatchApproved(Event):
     """A key holder signed a patch."""
 
@@ -210,6 +219,7 @@ class PatchRejected(Event):
     security: bool
     detail: str
     rejected_by: Identity
+    signatures: tuple[KeySignature, ...] = ()
 
 
 class ReleaseStaged(Event):
@@ -255,6 +265,7 @@ class ReleaseRolledBack(Event):
     reason: str
     metrics: dict[str, float] = Field(default_factory=dict)
     automatic: bool = False
+    signatures: tuple[KeySignature, ...] = ()
 
 
 class TrustRootPublished(Event):

@@ -7,8 +7,14 @@ Rules:
 * :func:`export_envelope` puts the patch body and every approval's signature into one envelope.
   :func:`import_envelope` reads it back (strictly, see :mod:`.signing`): the patch from the
   payload, and one ``PatchApproved`` per signature with the role the trust root gives that key;
-  a key holding several patch roles is ambiguous and refused (:class:`MalformedError`).
-  Importing verifies nothing: pass the result to :class:`~.verify.PatchVerifier`.
+  a key holding several patch roles (or none) gets a placeholder role, so its signature does not
+  count (WRONG_ROLE, UNKNOWN_KEY). Importing verifies nothing: pass the result to
+  :class:`~.verify.PatchVerifier`.
+* A rejection is signed like an approval but over its own payload type,
+  :data:`REJECTION_PAYLOAD_TYPE`, and its own body (:func:`rejection_body`: the RFC 8785 JSON of
+  the patch id, reason, security flag, detail and rejecting identity), so an approval can never be
+  replayed as a rejection nor the reverse. :func:`sign_rejection` adds signatures to a
+  ``PatchRejected``; whether they count is :func:`~.verify.rejection_counts`'s decision.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ import base64
 import json
 from collections.abc import Iterable
 
+import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
-from alignment_flywheel.events import PatchApproved, PatchProposed, new_envelope
+from alignment_flywheel.events import PatchApproved, PatchProposed, PatchRejected, new_envelope
+from alignment_flywheel.events.governance import KeySignature
 from alignment_flywheel.patches.errors import MalformedError
 from alignment_flywheel.patches.model import PAYLOAD_TYPE, Patch, patch_body
 from alignment_flywheel.patches.operations import PatchApplyError, parse_operations
@@ -35,6 +43,7 @@ from alignment_flywheel.patches.signing import (
 from alignment_flywheel.patches.trust import TrustRoot
 
 PATCH_ROLES = ("author", "approver", "releaser")
+REJECTION_PAYLOAD_TYPE = "application/vnd.alignment-flywheel.patch-rejection+json"
 
 
 def approve(
@@ -123,7 +132,34 @@ def _patch_of(body: bytes) -> Patch:
 
 def _role_of(root: TrustRoot, keyid: str) -> str:
     roles = [role for role in root.roles_of(keyid) if role in PATCH_ROLES]
+    # placeholders: the verifier ignores an unknown key (UNKNOWN_KEY) or one whose role is
+    # ambiguous (WRONG_ROLE), and counts the other signatures
     if len(roles) > 1:
-        raise MalformedError(f"key {keyid[:12]} holds roles {', '.join(roles)}: ambiguous")
-    # an unknown key keeps a placeholder role: the verifier reports UNKNOWN_KEY for it
+        return "ambiguous"
     return roles[0] if roles else "unknown"
+
+
+def rejection_body(event: PatchRejected) -> bytes:
+    """The signed bytes of a rejection: RFC 8785 JSON of what it decides, not of its envelope."""
+    return rfc8785.dumps(
+        {
+            "patch_id": str(event.patch_id),
+            "reason": event.reason.value,
+            "security": event.security,
+            "detail": event.detail,
+            "rejected_by": event.rejected_by,
+        }
+    )
+
+
+def sign_rejection(event: PatchRejected, keys: Iterable[Ed25519PrivateKey]) -> PatchRejected:
+    """``event`` with a signature of each key added (kept signatures first)."""
+    body = rejection_body(event)
+    added = tuple(
+        KeySignature(
+            key_id=key_id(private.public_key()),
+            signature=sign(private, REJECTION_PAYLOAD_TYPE, body),
+        )
+        for private in keys
+    )
+    return event.model_copy(update={"signatures": (*event.signatures, *added)})

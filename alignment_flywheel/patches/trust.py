@@ -21,14 +21,23 @@ Rules (the TUF root rules, python-tuf's ``TrustedMetadataSet`` order):
   replace the trusted root.
 * On the trust topic the root is a ``TrustRootPublished`` keyed ``"root"``; the envelope is its
   ``signed_root`` text and is verified exactly like a file.
+* One signature counts for a role (:func:`check_key`, in this order) when its key is in the root
+  (UNKNOWN_KEY), it verifies over ``PAE(payload type, body)`` (BAD_SIGNATURE) and the key holds
+  the role (WRONG_ROLE). A signed record counts (:func:`signed_by_role`) when the role's threshold
+  of distinct keys signed it; what does not count is ignored, never fatal, and recorded once in
+  an :class:`IgnoredCounter` (by kind and :class:`Ignored` reason, and logged).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -37,14 +46,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import AwareDatetime, Field, StringConstraints, ValidationError, model_validator
 
 from alignment_flywheel.errors import InvalidInputError
-from alignment_flywheel.events import TrustRootPublished, new_envelope
+from alignment_flywheel.events import PatchRejectionReason, TrustRootPublished, new_envelope
+from alignment_flywheel.events.governance import KeySignature
 from alignment_flywheel.oracle.artifact import Spec
 from alignment_flywheel.patches.errors import (
+    BadSignatureError,
     ExpiredRootError,
     MalformedError,
+    PatchSecurityError,
     RootVersionError,
     RotationNotAuthorizedError,
     ThresholdNotMetError,
+    UnknownKeyError,
+    WrongRoleError,
 )
 from alignment_flywheel.patches.signing import (
     MAX_ENVELOPE_BYTES,
@@ -62,6 +76,56 @@ TRUST_TOPIC = "flywheel.trust"
 TRUST_KEY = "root"
 Role = Literal["root", "author", "approver", "releaser"]
 ROLES: tuple[Role, ...] = ("root", "author", "approver", "releaser")
+
+log = logging.getLogger(__name__)
+
+
+class Ignored(StrEnum):
+    """Why a signature, or a signed decision, does not count."""
+
+    OTHER_PATCH = "OTHER_PATCH"
+    UNKNOWN_KEY = "UNKNOWN_KEY"
+    BAD_SIGNATURE = "BAD_SIGNATURE"
+    WRONG_ROLE = "WRONG_ROLE"
+    DUPLICATE = "DUPLICATE"
+    NOT_AUTHORIZED = "NOT_AUTHORIZED"
+
+
+IGNORED_BY_REASON = {
+    PatchRejectionReason.MALFORMED: Ignored.OTHER_PATCH,
+    PatchRejectionReason.UNKNOWN_KEY: Ignored.UNKNOWN_KEY,
+    PatchRejectionReason.BAD_SIGNATURE: Ignored.BAD_SIGNATURE,
+    PatchRejectionReason.WRONG_ROLE: Ignored.WRONG_ROLE,
+}
+
+
+@dataclass
+class IgnoredCounter:
+    """Security events: signatures and signed records that did not count, by kind and reason.
+
+    Each distinct one is counted and logged once, however often it is checked again."""
+
+    counts: Counter[tuple[str, Ignored]] = field(default_factory=Counter)
+    _seen: set[bytes] = field(default_factory=set, repr=False)
+
+    def record(self, kind: str, reason: Ignored, detail: str, *identity: object) -> None:
+        fingerprint = hashlib.sha256(repr((kind, reason.value, identity)).encode()).digest()
+        if fingerprint in self._seen:
+            return
+        self._seen.add(fingerprint)
+        self.counts[(kind, reason)] += 1
+        level = logging.INFO if reason is Ignored.DUPLICATE else logging.WARNING
+        log.log(level, "security: %s ignored (%s): %s", kind, reason.value, detail)
+
+    def __getitem__(self, reason: Ignored) -> int:
+        return sum(count for (_, why), count in self.counts.items() if why is reason)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def snapshot(self) -> dict[str, int]:
+        return {f"{kind} {why.value}": n for (kind, why), n in sorted(self.counts.items())}
 
 
 class KeyEntry(Spec):
@@ -144,6 +208,60 @@ def count_signers(envelope: Envelope, by: TrustRoot, role: Role = "root") -> int
         if signature_valid(public, entry.signature, envelope.payloadType, body):
             valid.add(entry.keyid)
     return len(valid)
+
+
+def check_key(
+    root: TrustRoot, keyid: str, signature: bytes, *, role: str, payload_type: str, body: bytes
+) -> None:
+    """One signature, in this order: known key, valid signature, key holding ``role``."""
+    short = keyid[:12]
+    entry = root.keys.get(keyid)
+    if entry is None:
+        raise UnknownKeyError(f"key {short} is not in trust root v{root.version}")
+    if not signature_valid(public_from_hex(entry.public_key), signature, payload_type, body):
+        raise BadSignatureError(f"the signature of key {short} ({entry.name}) does not verify")
+    if role not in root.roles_of(keyid):
+        raise WrongRoleError(
+            f"key {short} ({entry.name}) signed as {role!r} but holds "
+            f"{', '.join(root.roles_of(keyid)) or 'no role'}"
+        )
+
+
+def signed_by_role(
+    root: TrustRoot,
+    role: Role,
+    signed: tuple[str, bytes],
+    signatures: Sequence[KeySignature],
+    *,
+    kind: str,
+    subject: str,
+    ignored: IgnoredCounter,
+    identity: object,
+) -> bool:
+    """Whether ``role``'s threshold of distinct keys validly signed ``signed`` (payload type,
+    body); the signatures that do not count, and a record short of the threshold
+    (NOT_AUTHORIZED), are recorded in ``ignored`` as ``kind``."""
+    payload_type, body = signed
+    valid: set[str] = set()
+    for entry in signatures:
+        try:
+            check_key(
+                root, entry.key_id, entry.signature, role=role, payload_type=payload_type, body=body
+            )
+        except PatchSecurityError as exc:
+            why = IGNORED_BY_REASON[exc.reason]
+            ignored.record(kind, why, f"{subject}: {exc}", identity, entry.key_id)
+            continue
+        if entry.key_id in valid:
+            detail = f"{subject}: key {entry.key_id[:12]} signed twice"
+            ignored.record(kind, Ignored.DUPLICATE, detail, identity, entry.key_id)
+        valid.add(entry.key_id)
+    need = root.roles[role].threshold
+    if len(valid) >= need:
+        return True
+    detail = f"{subject}: {len(valid)} of {need} valid {role} signature(s), so no effect"
+    ignored.record(kind, Ignored.NOT_AUTHORIZED, detail, identity)
+    return False
 
 
 def read_root(text: bytes | str, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> SignedRoot:

@@ -1,20 +1,25 @@
 """Verifying a signed patch against the trusted root and the oracle in force.
 
-:meth:`PatchVerifier.verify` runs these checks in this fixed order and stops at the first failure
-(the model is python-tuf's trusted-metadata state machine: one order, one error type per rule):
+The model is python-tuf's trusted-metadata rules: verification decides which signatures *count*,
+never which ones *break*. A signature that does not count is ignored, recorded as a security event
+(:class:`IgnoredCounter`, by reason, each distinct one once, and logged) and can never refuse
+anything; only the thresholds, the base and version, and freshness can refuse a patch.
+
+:meth:`PatchVerifier.verify` runs these steps in this fixed order and stops at the first failure:
 
 1. **Base**: the patch's base digest (and base version) is the current oracle's
    (:class:`BaseMismatchError`, BASE_MISMATCH). A patch made for an older oracle stops here.
 2. **Version**: the target version is strictly greater than the current version; an older one is
    a rollback (:class:`RollbackError`), an equal one a replay (:class:`ReplayError`), both
    VERSION_NOT_INCREASING.
-3. **Signatures**, each approval in turn: it is for this patch (:class:`MalformedError`); its key
-   is in the trust root (:class:`UnknownKeyError`); its signature verifies over
-   ``PAE(PAYLOAD_TYPE, patch_body(patch))`` (:class:`BadSignatureError`, so a tampered body fails
-   here); its key holds the role the approval claims (:class:`WrongRoleError`). One bad approval
-   rejects the patch: nothing is silently ignored.
+3. **Counting approvals**, each in turn. An approval counts toward the role it claims when it is
+   for this patch, its key is in the trust root, its signature verifies over
+   ``PAE(PAYLOAD_TYPE, patch_body(patch))`` (so a tampered body counts nothing) and its key holds
+   that role. Otherwise it is ignored with its reason (:class:`Ignored`): OTHER_PATCH,
+   UNKNOWN_KEY, BAD_SIGNATURE, WRONG_ROLE; a second approval by a key already counted in a role
+   is a DUPLICATE. Nothing here raises.
 4. **Thresholds**: for each required role (author, then approver) at least the role's threshold of
-   distinct keys approved in that role (:class:`ThresholdNotMetError`). The author's own sign-off
+   distinct keys counted in that role (:class:`ThresholdNotMetError`). The author's own sign-off
    is a ``PatchApproved`` with role ``author``.
 5. **Freshness**: the trust root has not expired (:class:`ExpiredRootError`), nor the patch
    (``expires``, :class:`ExpiredPatchError`), both EXPIRED.
@@ -23,15 +28,24 @@
 (:class:`OversizedEnvelopeError`), then its format (:class:`MalformedError`), both MALFORMED and
 before any signature is checked; then the same five steps.
 
+**Signed decisions** (:func:`signed_by_role`): a record that takes something away (a
+``PatchRejected``, a ``ReleaseRolledBack`` from STABLE) has effect only when distinct keys of the
+role allowed to make it (:data:`REJECTER_ROLE`, the releaser) reaching that role's threshold
+signed its body; its other signatures are ignored like approvals, and a record short of the
+threshold is ignored as NOT_AUTHORIZED. :func:`rejection_counts` applies this to rejections: an
+unsigned rejection (a person's refusal without a key, the release controller's record of a
+failed check) is informational and changes nothing that is enforced.
+
 Verifying never changes anything: the caller applies the patch (``apply_patch``) only after
 ``verify`` returns, and sets the new current oracle with :meth:`PatchVerifier.advance`. Every
-failure is counted by reason in :class:`RejectionCounter` and becomes a ``PatchRejected``
+refusal is counted by reason in :class:`RejectionCounter` and becomes a ``PatchRejected``
 (security=True) with :func:`rejection_event`. Errors reading the inputs (Kafka, files) are
 ``TransportError``/``InvalidInputError`` and are never counted as rejections.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -45,9 +59,12 @@ from alignment_flywheel.events import (
     PatchRejectionReason,
     new_envelope,
 )
-from alignment_flywheel.patches.approvals import import_envelope
+from alignment_flywheel.patches.approvals import (
+    REJECTION_PAYLOAD_TYPE,
+    import_envelope,
+    rejection_body,
+)
 from alignment_flywheel.patches.errors import (
-    BadSignatureError,
     BaseMismatchError,
     ExpiredPatchError,
     ExpiredRootError,
@@ -56,18 +73,26 @@ from alignment_flywheel.patches.errors import (
     ReplayError,
     RollbackError,
     ThresholdNotMetError,
-    UnknownKeyError,
-    WrongRoleError,
 )
 from alignment_flywheel.patches.model import PAYLOAD_TYPE, Patch, patch_body
 from alignment_flywheel.patches.signing import (
     MAX_ENVELOPE_BYTES,
-    public_from_hex,
-    signature_valid,
 )
-from alignment_flywheel.patches.trust import Role, TrustRoot
+from alignment_flywheel.patches.trust import (
+    IGNORED_BY_REASON,
+    Ignored,
+    IgnoredCounter,
+    Role,
+    TrustRoot,
+    check_key,
+    signed_by_role,
+)
+
+log = logging.getLogger(__name__)
 
 REQUIRED_ROLES: tuple[Role, ...] = ("author", "approver")
+REJECTER_ROLE: Role = "releaser"
+"""The role whose threshold of signatures gives a rejection or a stable rollback effect."""
 
 
 @dataclass(frozen=True)
@@ -115,12 +140,14 @@ class PatchVerifier:
         head: OracleHead,
         *,
         counter: RejectionCounter | None = None,
+        ignored: IgnoredCounter | None = None,
         required_roles: Sequence[Role] = REQUIRED_ROLES,
     ) -> None:
         self._root = root
         self._head = head
         self._required = tuple(required_roles)
         self.counter = counter if counter is not None else RejectionCounter()
+        self.ignored = ignored if ignored is not None else IgnoredCounter()
 
     @property
     def root(self) -> TrustRoot:
@@ -145,7 +172,7 @@ class PatchVerifier:
         try:
             self._check_base(patch)
             self._check_version(patch)
-            signers = self.check_signatures(patch, approvals)
+            signers = self.count_approvals(patch, approvals)
             self._check_thresholds(patch, signers)
             self.check_freshness(patch, now)
         except PatchSecurityError as exc:
@@ -166,10 +193,34 @@ class PatchVerifier:
             raise
         return self.verify(patch, approvals, now)
 
+    def count_approvals(
+        self, patch: Patch, approvals: Iterable[PatchApproved]
+    ) -> dict[str, frozenset[str]]:
+        """Step 3: role -> distinct key ids whose approval counts in that role; every other
+        approval is recorded in ``ignored`` with its reason."""
+        body = patch_body(patch)
+        found: dict[str, set[str]] = {}
+        for approval in approvals:
+            identity = (approval.patch_id, approval.key_id, approval.role, approval.signature)
+            try:
+                self._check_one(patch, body, approval)
+            except PatchSecurityError as exc:
+                why = IGNORED_BY_REASON[exc.reason]
+                self.ignored.record("approval", why, f"patch {patch.patch_id}: {exc}", *identity)
+                continue
+            keys = found.setdefault(approval.role, set())
+            if approval.key_id in keys:
+                detail = f"key {approval.key_id[:12]} approved {patch.patch_id} again"
+                self.ignored.record("approval", Ignored.DUPLICATE, detail, *identity)
+            keys.add(approval.key_id)
+        return {role: frozenset(keys) for role, keys in found.items()}
+
     def check_signatures(
         self, patch: Patch, approvals: Iterable[PatchApproved]
     ) -> dict[str, frozenset[str]]:
-        """Step 3 alone: role -> distinct key ids with a valid approval in that role."""
+        """Step 3 as a strict check, for tools that judge approvals one by one (``flywheel patch
+        approve`` warns about each earlier one): the first approval that would not count raises
+        its error. Nothing is recorded; verification itself uses :meth:`count_approvals`."""
         body = patch_body(patch)
         found: dict[str, set[str]] = {}
         for approval in approvals:
@@ -178,10 +229,10 @@ class PatchVerifier:
         return {role: frozenset(keys) for role, keys in found.items()}
 
     def check_approvals(self, patch: Patch, approvals: Iterable[PatchApproved]) -> None:
-        """Steps 3 and 4 alone (signatures and thresholds), counted like :meth:`verify`: what a
+        """Steps 3 and 4 alone (counting and thresholds), counted like :meth:`verify`: what a
         process rebuilding a released chain checks of every patch in it."""
         try:
-            self._check_thresholds(patch, self.check_signatures(patch, approvals))
+            self._check_thresholds(patch, self.count_approvals(patch, approvals))
         except PatchSecurityError as exc:
             self.counter.record(exc.reason)
             raise
@@ -213,20 +264,10 @@ class PatchVerifier:
             raise ReplayError(f"patch {patch.patch_id} targets v{target}, the current version")
 
     def _check_one(self, patch: Patch, body: bytes, approval: PatchApproved) -> None:
-        short = approval.key_id[:12]
         if approval.patch_id != patch.patch_id:
             raise MalformedError(f"an approval of {approval.patch_id} given for {patch.patch_id}")
-        entry = self._root.keys.get(approval.key_id)
-        if entry is None:
-            raise UnknownKeyError(f"key {short} is not in trust root v{self._root.version}")
-        public = public_from_hex(entry.public_key)
-        if not signature_valid(public, approval.signature, PAYLOAD_TYPE, body):
-            raise BadSignatureError(f"the signature of key {short} ({entry.name}) does not verify")
-        if approval.role not in self._root.roles_of(approval.key_id):
-            raise WrongRoleError(
-                f"key {short} ({entry.name}) signed as {approval.role!r} but holds "
-                f"{', '.join(self._root.roles_of(approval.key_id)) or 'no role'}"
-            )
+        key, signature, role = approval.key_id, approval.signature, approval.role
+        check_key(self._root, key, signature, role=role, payload_type=PAYLOAD_TYPE, body=body)
 
     def _check_thresholds(self, patch: Patch, signers: dict[str, frozenset[str]]) -> None:
         for role in self._required:
@@ -237,10 +278,25 @@ class PatchVerifier:
                 )
 
 
+def rejection_counts(root: TrustRoot, event: PatchRejected, ignored: IgnoredCounter) -> bool:
+    """Whether a ``PatchRejected`` takes effect: the releaser threshold signed its body."""
+    return signed_by_role(
+        root,
+        REJECTER_ROLE,
+        (REJECTION_PAYLOAD_TYPE, rejection_body(event)),
+        event.signatures,
+        kind="rejection",
+        subject=f"rejection of patch {event.patch_id} by {event.rejected_by}",
+        ignored=ignored,
+        identity=event.envelope.event_id,
+    )
+
+
 def rejection_event(
     patch_id: uuid.UUID, error: PatchSecurityError, *, rejected_by: str
 ) -> PatchRejected:
-    """The ``PatchRejected`` (security=True) recording a failed check."""
+    """The ``PatchRejected`` (security=True) recording a failed check; unsigned, so it informs and
+    takes nothing away (sign it with :func:`~.approvals.sign_rejection` to give it effect)."""
     return PatchRejected(
         envelope=new_envelope(rejected_by, str(patch_id)),
         patch_id=patch_id,
@@ -252,7 +308,7 @@ def rejection_event(
 
 
 def human_rejection(patch_id: uuid.UUID, reason: str, *, rejected_by: str) -> PatchRejected:
-    """A human's refusal: HUMAN_REJECTED, security=False."""
+    """A human's refusal: HUMAN_REJECTED, security=False (unsigned: see :func:`rejection_event`)."""
     return PatchRejected(
         envelope=new_envelope(rejected_by, str(patch_id)),
         patch_id=patch_id,

@@ -2,14 +2,25 @@
 
 Each is a command: a function of the current state that returns the event to publish (or raises
 :class:`ReleaseCommandError` saying why it cannot apply), so the CLI and the tests share it.
+
+A rollback is signed by the ``signers`` given (keys of the releaser role): followers that verify
+restore an older stable version only for a rollback the releaser threshold signed
+(:mod:`.follower`). A stable rollback restores the base of the patch the verified chain uses to
+reach the stable version (the first patch producing it in the log, if none verifies).
 """
 
 from __future__ import annotations
 
-from alignment_flywheel.errors import InvalidInputError
+from collections.abc import Sequence
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from alignment_flywheel.errors import FlywheelError, InvalidInputError
 from alignment_flywheel.events import ReleasePromoted, ReleaseRolledBack, ReleaseStage, new_envelope
+from alignment_flywheel.patches import Patch
 from alignment_flywheel.release.rebuild import OracleBuilder
 from alignment_flywheel.release.state import ReleaseState
+from alignment_flywheel.release.trusted import sign_rollback
 
 
 class ReleaseCommandError(InvalidInputError):
@@ -36,7 +47,13 @@ def promote(state: ReleaseState, *, actor: str, metrics: dict[str, float]) -> Re
 
 
 def rollback(
-    state: ReleaseState, builder: OracleBuilder, *, actor: str, reason: str, stable: bool = False
+    state: ReleaseState,
+    builder: OracleBuilder,
+    *,
+    actor: str,
+    reason: str,
+    stable: bool = False,
+    signers: Sequence[Ed25519PrivateKey] = (),
 ) -> ReleaseRolledBack:
     """Withdraw the candidate, or (``stable``) restore the version before the stable one."""
     if not stable:
@@ -59,7 +76,7 @@ def rollback(
     else:
         if state.stable is None or state.stable.release_id is None:
             raise ReleaseCommandError("the stable version is the bootstrap artifact or a restore")
-        patch = builder.library.by_target.get(state.stable.digest)
+        patch = _producer(builder, state.stable.digest)
         if patch is None:
             raise ReleaseCommandError("the stable version's patch is not in the log")
         restored = (patch.base_version, patch.base_digest)
@@ -67,7 +84,7 @@ def rollback(
             state.stable.release_id, state.stable.version, state.stable.digest,
             ReleaseStage.STABLE,
         )  # fmt: skip
-    return ReleaseRolledBack(
+    event = ReleaseRolledBack(
         envelope=new_envelope(actor, str(release_id)),
         release_id=release_id,
         version=version,
@@ -78,3 +95,11 @@ def rollback(
         reason=reason,
         automatic=False,
     )
+    return sign_rollback(event, signers) if signers else event
+
+
+def _producer(builder: OracleBuilder, digest: str) -> Patch | None:
+    try:
+        return builder.producer(digest)
+    except FlywheelError:
+        return builder.library.by_target.get(digest)

@@ -2,13 +2,22 @@
 
 * :class:`ReleaseGate` is the release controller's ``approved`` hook: a patch is released only
   when :class:`~alignment_flywheel.patches.verify.PatchVerifier` accepts it against the trust root
-  and the stable oracle (base, version, signatures, thresholds, freshness, in that order). A patch
-  that only lacks signatures (threshold not met) waits; any other security failure is a rejection,
-  kept in ``rejections`` for the controller to publish as ``PatchRejected`` (once per patch).
-* :func:`chain_check` is a follower's ``check`` hook: every patch in a released chain must carry
-  valid signatures meeting the thresholds of the trust root. Freshness is not checked there: an
-  expired patch or root must not stop a gate from rebuilding what was released while they were
-  valid. A failing chain is not deployed (the follower keeps its oracle and counts the error).
+  and the stable oracle (base, version, counted signatures against thresholds, freshness, in that
+  order). Approvals that do not count (unknown key, bad signature, wrong role, another patch,
+  duplicates) are ignored and recorded in ``verifier.ignored``; they never refuse a patch. A
+  patch that only lacks signatures (threshold not met) waits; any other failure (version,
+  expiry) is a refusal, kept in ``rejections`` for the controller to publish as an unsigned,
+  informational ``PatchRejected`` (once per patch).
+* :class:`ChainCheck` is a follower's trust (``rebuild.ReleaseTrust``): every patch in a released
+  chain must carry counted signatures meeting the thresholds of the trust root. Freshness is not
+  checked there: an expired patch or root must not stop a gate from rebuilding what was released
+  while they were valid. It also decides which decisions in the log take something away: a
+  ``PatchRejected`` (:func:`~alignment_flywheel.patches.verify.rejection_counts`) or a
+  ``ReleaseRolledBack`` (:meth:`ChainCheck.rollback_counts`) counts only when the releaser
+  threshold signed it; anything else is recorded in ``ignored`` and changes nothing enforced.
+* A rollback is signed (:func:`sign_rollback`) over :data:`ROLLBACK_PAYLOAD_TYPE` and
+  :func:`rollback_body`, the RFC 8785 JSON of what it decides (release, versions, digests, stage,
+  reason), never over its envelope.
 * :func:`trust_root_for` reads the trust root file of the settings; without one, releases are
   followed unverified and a warning says so (a development set-up), never silently.
 """
@@ -17,18 +26,35 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+import rfc8785
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from alignment_flywheel.config import Settings
-from alignment_flywheel.events import PatchApproved, PatchRejected
+from alignment_flywheel.events import PatchApproved, PatchRejected, ReleaseRolledBack
+from alignment_flywheel.events.governance import KeySignature
 from alignment_flywheel.patches import Patch
 from alignment_flywheel.patches.errors import PatchSecurityError, ThresholdNotMetError
-from alignment_flywheel.patches.trust import TrustRoot, load_root_file
-from alignment_flywheel.patches.verify import OracleHead, PatchVerifier, rejection_event
-from alignment_flywheel.release.rebuild import PatchCheck
+from alignment_flywheel.patches.signing import key_id, sign
+from alignment_flywheel.patches.trust import (
+    IgnoredCounter,
+    TrustRoot,
+    load_root_file,
+    signed_by_role,
+)
+from alignment_flywheel.patches.verify import (
+    REJECTER_ROLE,
+    OracleHead,
+    PatchVerifier,
+    rejection_counts,
+    rejection_event,
+)
 
 log = logging.getLogger(__name__)
+
+ROLLBACK_PAYLOAD_TYPE = "application/vnd.alignment-flywheel.release-rollback+json"
 
 
 class ReleaseGate:
@@ -50,7 +76,7 @@ class ReleaseGate:
             return False
         except PatchSecurityError as exc:
             self._rejected.add(patch.patch_id)
-            log.warning("patch %s rejected: %s", patch.patch_id, exc)
+            log.warning("patch %s refused: %s", patch.patch_id, exc)
             self.rejections.append(rejection_event(patch.patch_id, exc, rejected_by=self._producer))
             return False
         return True
@@ -60,13 +86,66 @@ class ReleaseGate:
         return drained
 
 
-def chain_check(root: TrustRoot) -> PatchCheck:
-    verifier = PatchVerifier(root, OracleHead(0, "0" * 64))
+class ChainCheck:
+    """A follower's trust: released chains verify, and which signed decisions count."""
 
-    def check(patch: Patch, approvals: Sequence[PatchApproved]) -> None:
-        verifier.check_approvals(patch, approvals)
+    def __init__(self, root: TrustRoot) -> None:
+        self.verifier = PatchVerifier(root, OracleHead(0, "0" * 64))
+        self.ignored: IgnoredCounter = self.verifier.ignored
 
-    return check
+    @property
+    def root(self) -> TrustRoot:
+        return self.verifier.root
+
+    def __call__(self, patch: Patch, approvals: Sequence[PatchApproved]) -> None:
+        self.verifier.check_approvals(patch, approvals)
+
+    def rejection_counts(self, event: PatchRejected) -> bool:
+        return rejection_counts(self.root, event, self.ignored)
+
+    def rollback_counts(self, event: ReleaseRolledBack) -> bool:
+        return signed_by_role(
+            self.root,
+            REJECTER_ROLE,
+            (ROLLBACK_PAYLOAD_TYPE, rollback_body(event)),
+            event.signatures,
+            kind="rollback",
+            subject=f"rollback of release {event.release_id} to v{event.restored_version}",
+            ignored=self.ignored,
+            identity=event.envelope.event_id,
+        )
+
+
+def rollback_body(event: ReleaseRolledBack) -> bytes:
+    """The signed bytes of a rollback: RFC 8785 JSON of what it decides."""
+    return rfc8785.dumps(
+        {
+            "release_id": str(event.release_id),
+            "version": event.version,
+            "digest": event.digest,
+            "from_stage": event.from_stage.value,
+            "restored_version": event.restored_version,
+            "restored_digest": event.restored_digest,
+            "reason": event.reason,
+        }
+    )
+
+
+def sign_rollback(event: ReleaseRolledBack, keys: Iterable[Ed25519PrivateKey]) -> ReleaseRolledBack:
+    """``event`` with a signature of each key added (kept signatures first)."""
+    body = rollback_body(event)
+    added = tuple(
+        KeySignature(
+            key_id=key_id(private.public_key()),
+            signature=sign(private, ROLLBACK_PAYLOAD_TYPE, body),
+        )
+        for private in keys
+    )
+    return event.model_copy(update={"signatures": (*event.signatures, *added)})
+
+
+def chain_check(root: TrustRoot) -> ChainCheck:
+    return ChainCheck(root)
 
 
 def trust_root_for(settings: Settings) -> TrustRoot | None:
@@ -77,6 +156,6 @@ def trust_root_for(settings: Settings) -> TrustRoot | None:
     return load_root_file(path, datetime.now(UTC)).root
 
 
-def follower_check(settings: Settings) -> PatchCheck | None:
+def follower_check(settings: Settings) -> ChainCheck | None:
     root = trust_root_for(settings)
     return None if root is None else chain_check(root)

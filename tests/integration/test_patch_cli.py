@@ -69,8 +69,18 @@ def test_patch_approve_publishes_an_approval_that_verifies(
     assert "+ rule b" in run("patch", "diff", str(patch.patch_id), *where)
     approved = run("patch", "approve", str(patch.patch_id), "--key", "alice", "--yes", *where)
     assert "as approver" in approved and "+ rule b" in approved
-    run("patch", "reject", str(other.patch_id), "--reason", "too broad", *where)
-    run("patch", "approve", str(other.patch_id), "--key", "alice", "--yes", *where, code=1)
+    # an unsigned rejection is a note: anyone who can write the topic could send one
+    noted = run("patch", "reject", str(other.patch_id), "--reason", "looks odd", *where)
+    assert "unsigned" in noted
+    assert "takes nothing away" in run(
+        "patch", "approve", str(other.patch_id), "--key", "alice", "--yes", *where
+    )
+    # the releaser's signed rejection takes effect: no approval after it
+    run("patch", "reject", str(other.patch_id), "--reason", "too broad", "--key", "root1", *where)
+    refused = run(
+        "patch", "approve", str(other.patch_id), "--key", "alice", "--yes", *where, code=1
+    )
+    assert "rejected by the releaser role" in refused
 
     records = PatchLedger(kafka_settings, codec, topic=topic).records()
     record = records[patch.patch_id]
@@ -88,8 +98,9 @@ def test_patch_approve_publishes_an_approval_that_verifies(
     from_file = PatchVerifier(root, verifier.head).verify_envelope(exported.read_text(), now)
     assert from_file.patch == patch
     rejected = records[other.patch_id].rejections
-    assert [(r.reason, r.security) for r in rejected] == [
-        (PatchRejectionReason.HUMAN_REJECTED, False)
+    assert [(r.reason, r.security, len(r.signatures)) for r in rejected] == [
+        (PatchRejectionReason.HUMAN_REJECTED, False, 0),
+        (PatchRejectionReason.HUMAN_REJECTED, False, 1),
     ]
 
 

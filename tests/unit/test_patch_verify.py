@@ -1,5 +1,7 @@
-"""Patch verification: the happy path, then every attack of issue 4, each rejected with its own
-error and reason, counted, recorded as PatchRejected and leaving the oracle unchanged."""
+"""Patch verification: the happy path; every attack of issue 4 either refuses the patch with its
+own error and reason (counted, recorded as PatchRejected, the oracle unchanged) or, for approvals
+that do not count, is ignored and recorded as a security event: only thresholds, base and version,
+and freshness refuse a patch."""
 
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ from alignment_flywheel.events import PatchApproved, PatchRejectionReason
 from alignment_flywheel.patches import Patch, apply_patch
 from alignment_flywheel.patches.approvals import approve, export_envelope
 from alignment_flywheel.patches.errors import (
-    BadSignatureError,
     BaseMismatchError,
     ExpiredPatchError,
     ExpiredRootError,
@@ -24,8 +25,8 @@ from alignment_flywheel.patches.errors import (
     RollbackError,
     ThresholdNotMetError,
     UnknownKeyError,
-    WrongRoleError,
 )
+from alignment_flywheel.patches.trust import Ignored
 from alignment_flywheel.patches.verify import (
     OracleHead,
     PatchVerifier,
@@ -65,9 +66,11 @@ Attack = Callable[[Keyring], tuple[PatchVerifier, Patch, list[PatchApproved]]]
 
 
 def tampered_body(ring: Keyring) -> tuple[PatchVerifier, Patch, list[PatchApproved]]:
+    """Bob signed another body under the same patch id: his approval counts for nothing."""
     patch = make_patch()
-    signed = approvals(ring, patch)
-    return verifier(ring), patch.model_copy(update={"rationale": "something else"}), signed
+    other = patch.model_copy(update={"rationale": "something else"})
+    signed = approvals(ring, patch)[:2] + approvals(ring, other, [("bob", "approver")])
+    return verifier(ring), patch, signed
 
 
 def unknown_key(ring: Keyring) -> tuple[PatchVerifier, Patch, list[PatchApproved]]:
@@ -136,9 +139,6 @@ def approval_of_another_patch(ring: Keyring) -> tuple[PatchVerifier, Patch, list
 
 
 ATTACKS: list[tuple[Attack, type[PatchSecurityError], PatchRejectionReason]] = [
-    (tampered_body, BadSignatureError, PatchRejectionReason.BAD_SIGNATURE),
-    (unknown_key, UnknownKeyError, PatchRejectionReason.UNKNOWN_KEY),
-    (wrong_role, WrongRoleError, PatchRejectionReason.WRONG_ROLE),
     (under_threshold, ThresholdNotMetError, PatchRejectionReason.THRESHOLD_NOT_MET),
     (no_author, ThresholdNotMetError, PatchRejectionReason.THRESHOLD_NOT_MET),
     (older_version, RollbackError, PatchRejectionReason.VERSION_NOT_INCREASING),
@@ -146,7 +146,12 @@ ATTACKS: list[tuple[Attack, type[PatchSecurityError], PatchRejectionReason]] = [
     (stale_base, BaseMismatchError, PatchRejectionReason.BASE_MISMATCH),
     (expired_root, ExpiredRootError, PatchRejectionReason.EXPIRED),
     (expired_patch, ExpiredPatchError, PatchRejectionReason.EXPIRED),
-    (approval_of_another_patch, MalformedError, PatchRejectionReason.MALFORMED),
+]
+IGNORED: list[tuple[Attack, Ignored]] = [
+    (tampered_body, Ignored.BAD_SIGNATURE),
+    (unknown_key, Ignored.UNKNOWN_KEY),
+    (wrong_role, Ignored.WRONG_ROLE),
+    (approval_of_another_patch, Ignored.OTHER_PATCH),
 ]
 
 
@@ -170,6 +175,23 @@ def test_each_attack_is_rejected_counted_recorded_and_changes_nothing(
     assert type(caught.value).__name__ in event.detail
 
 
+@pytest.mark.parametrize(("attack", "why"), IGNORED, ids=[a[0].__name__ for a in IGNORED])
+def test_an_approval_that_does_not_count_is_ignored_and_recorded_never_fatal(
+    attack: Attack, why: Ignored
+) -> None:
+    ring = Keyring()
+    check, patch, signed = attack(ring)
+    with pytest.raises(ThresholdNotMetError):  # the bad approval was one of the two needed
+        check.verify(patch, signed, NOW)
+    assert check.ignored[why] >= 1 and check.ignored.total == check.ignored[why]
+    assert check.counter.snapshot() == {"THRESHOLD_NOT_MET": 1}
+    carol = approvals(ring, patch, [("carol", "approver")])
+    verified = check.verify(patch, [*signed, *carol], NOW)  # one more valid approval is enough
+    assert len(verified.signers["approver"]) == 2
+    check.verify(patch, [*signed, *carol], NOW)
+    assert check.ignored.total == check.ignored[why], "each ignored approval is counted once"
+
+
 def test_checks_run_in_the_documented_order() -> None:
     ring = Keyring()
     patch = make_patch(expires=NOW - timedelta(hours=1))
@@ -178,19 +200,27 @@ def test_checks_run_in_the_documented_order() -> None:
     check.advance(OracleHead(2, patch.target_digest))
     with pytest.raises(BaseMismatchError):  # base first, before signatures and expiry
         check.verify(patch, bad, NOW)
+    assert check.ignored.total == 0, "no signature is looked at before the base and version"
     check.advance(HEAD)
-    with pytest.raises(UnknownKeyError):  # signatures before thresholds and expiry
+    with pytest.raises(ThresholdNotMetError):  # counting, then thresholds, before expiry
         check.verify(patch, bad, NOW)
-    with pytest.raises(ThresholdNotMetError):  # thresholds before expiry
-        check.verify(patch, [], NOW)
+    assert check.ignored.snapshot() == {"approval UNKNOWN_KEY": 1}
     with pytest.raises(ExpiredRootError):  # the root's expiry before the patch's
-        check.verify(patch, approvals(ring, patch), NOW)
+        check.verify(patch, [*bad, *approvals(ring, patch)], NOW)
     assert check.counter.snapshot() == {
         "BASE_MISMATCH": 1,
         "EXPIRED": 1,
         "THRESHOLD_NOT_MET": 1,
-        "UNKNOWN_KEY": 1,
     }
+
+
+def test_the_strict_check_still_names_the_first_bad_approval() -> None:
+    """``check_signatures`` is for tools that judge approvals one by one (``patch approve``)."""
+    ring = Keyring()
+    patch = make_patch()
+    mallory = approvals(ring, patch, [("mallory", "approver")])
+    with pytest.raises(UnknownKeyError):
+        verifier(ring).check_signatures(patch, [*approvals(ring, patch), *mallory])
 
 
 def test_a_human_rejection_is_not_a_security_event() -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from alignment_flywheel.events import PatchRejectionReason
-from alignment_flywheel.patches.errors import BadSignatureError, ThresholdNotMetError
+from alignment_flywheel.patches.errors import ThresholdNotMetError
+from alignment_flywheel.patches.trust import Ignored
 from alignment_flywheel.release.rebuild import OracleBuilder, PatchLibrary
 from alignment_flywheel.release.trusted import ReleaseGate, chain_check
 from tests.support.signing import BASE, Keyring, approvals, make_patch
@@ -23,19 +26,27 @@ def test_the_gate_releases_a_fully_signed_patch_and_waits_for_signatures() -> No
     assert gate(patch, approvals(ring, patch)) is True
 
 
-def test_a_forged_approval_is_rejected_once_and_published() -> None:
+def test_a_forged_approval_is_ignored_and_the_patch_waits_for_valid_ones() -> None:
     ring, other = Keyring(), Keyring()
     gate = ReleaseGate(ring.root().root, "controller")
     patch = make_patch()
     forged = approvals(ring, patch)[:2] + approvals(other, patch, [("bob", "approver")])
-    assert gate(patch, forged) is False
-    assert gate(patch, approvals(ring, patch)) is False, "a rejected patch stays rejected"
+    assert gate(patch, forged) is False, "one approver short: the patch waits"
+    assert gate.drain() == [], "a forged approval is not a reason to reject"
+    assert gate.verifier.ignored[Ignored.UNKNOWN_KEY] == 1
+    assert gate(patch, [*forged, *approvals(ring, patch, [("carol", "approver")])]) is True
+
+
+def test_a_patch_refused_for_good_is_rejected_once_unsigned() -> None:
+    ring = Keyring()
+    gate = ReleaseGate(ring.root().root, "controller")
+    patch = make_patch(expires=datetime.now(UTC) - timedelta(hours=1))
+    assert gate(patch, approvals(ring, patch)) is False
+    assert gate(patch, approvals(ring, patch)) is False, "a refused patch stays refused"
     (rejection,) = gate.drain()
     assert rejection.patch_id == patch.patch_id and rejection.security
-    assert rejection.reason in (
-        PatchRejectionReason.UNKNOWN_KEY,
-        PatchRejectionReason.BAD_SIGNATURE,
-    )
+    assert rejection.reason is PatchRejectionReason.EXPIRED
+    assert rejection.signatures == (), "informational: it takes nothing away"
 
 
 def test_a_follower_refuses_a_chain_with_missing_or_bad_signatures() -> None:
@@ -49,8 +60,9 @@ def test_a_follower_refuses_a_chain_with_missing_or_bad_signatures() -> None:
     with pytest.raises(ThresholdNotMetError):
         OracleBuilder(BASE, library, check).artifact_for(patch.target_digest)
     tampered = patch.model_copy(update={"rationale": "something else"})
-    with pytest.raises(BadSignatureError):
+    with pytest.raises(ThresholdNotMetError):  # no signature counts for a tampered body
         check(tampered, approvals(ring, patch))
+    assert check.ignored[Ignored.BAD_SIGNATURE] == 3
     library.add(approvals(ring, patch, [("bob", "approver")])[0])
     assert OracleBuilder(BASE, library, check).artifact_for(patch.target_digest).version == 2
 
