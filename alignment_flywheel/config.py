@@ -122,6 +122,22 @@ class Settings(BaseSettings):
     allow_auto_approve_in_production: bool = Field(
         default=False, description="Explicitly enable the auto-approver in production."
     )
+    http_tokens_path: Path | None = Field(
+        default=None,
+        description="The API tokens of the HTTP ingest endpoint (flywheel tokens). "
+        "None: <state_dir>/http/tokens.json.",
+    )
+    http_insecure_no_auth: bool = Field(
+        default=False,
+        description="Serve the HTTP ingest endpoint without API tokens (development only; "
+        "refused in production).",
+    )
+    http_rate_per_s: float = Field(
+        default=50.0, gt=0, description="Ingest requests per second allowed to each API token."
+    )
+    http_rate_burst: int = Field(
+        default=100, ge=1, description="Ingest requests an API token may make at once."
+    )
 
     @model_validator(mode="after")
     def _no_silent_auto_approval(self) -> Settings:
@@ -134,6 +150,12 @@ class Settings(BaseSettings):
                 "auto_approve_keys is refused in production unless "
                 "allow_auto_approve_in_production is set"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _no_unauthenticated_production(self) -> Settings:
+        if self.http_insecure_no_auth and self.deployment == "production":
+            raise ValueError("http_insecure_no_auth is refused in production")
         return self
 
     @field_validator("clickhouse_url")
@@ -165,6 +187,10 @@ class Settings(BaseSettings):
     @property
     def effective_keys_dir(self) -> Path:
         return self.keys_dir or self.state_dir / "keys"
+
+    @property
+    def effective_http_tokens_path(self) -> Path:
+        return self.http_tokens_path or self.state_dir / "http" / "tokens.json"
 
     @property
     def effective_clickhouse_url(self) -> str:

@@ -14,7 +14,9 @@ Rules:
 * Every state-changing request carries the session's CSRF token (header ``X-CSRF-Token`` or form
   field ``csrf``), compared in constant time, on top of SameSite=Strict.
 * Failed logins are throttled per operator name: after :data:`MAX_FAILURES` failures within
-  :data:`FAILURE_WINDOW_S`, that name is refused until the oldest failure leaves the window.
+  :data:`FAILURE_WINDOW_S`, that name is refused until the oldest failure leaves the window
+  (:class:`NameLocked`). The limits per client address and across names, and the executor the
+  hashing runs on, are in :mod:`.login`.
 * Failures are :class:`ConsoleAuthError` (a security failure, never a transport one).
 """
 
@@ -30,7 +32,7 @@ import re
 import secrets
 import threading
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +51,7 @@ SESSION_TTL_S = 8 * 3600
 COOKIE = "flywheel_console"
 MAX_FAILURES = 5
 FAILURE_WINDOW_S = 300.0
+MAX_TRACKED = 100_000
 OPERATOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 KEY_ID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -172,31 +175,70 @@ class Operators:
         return name
 
 
+class NameLocked(ConsoleAuthError):
+    """Too many recent failed logins for this operator name."""
+
+
+class FailureWindow:
+    """Failures per key within a sliding window; forgets keys whose last failure left it (oldest
+    first), and the oldest beyond :data:`MAX_TRACKED` keys. Not thread-safe on its own."""
+
+    def __init__(self, limit: int, window_s: float = FAILURE_WINDOW_S) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def wait_s(self, key: str, now: float) -> float:
+        """0 when ``key`` may try; else the seconds until its oldest failure leaves the window."""
+        recent = self._failures.get(key)
+        if recent is None:
+            return 0.0
+        while recent and now - recent[0] >= self.window_s:
+            recent.popleft()
+        if len(recent) < self.limit:
+            return 0.0
+        return recent[0] + self.window_s - now
+
+    def failed(self, key: str, now: float) -> None:
+        self._failures.setdefault(key, deque()).append(now)
+        self._failures.move_to_end(key)
+        while self._failures:
+            oldest_key, oldest = next(iter(self._failures.items()))
+            if now - oldest[-1] < self.window_s and len(self._failures) <= MAX_TRACKED:
+                break
+            del self._failures[oldest_key]
+
+    def forget(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._failures)
+
+
 class LoginThrottle:
     """Counts failed logins per name; refuses a name with too many recent failures."""
 
     def __init__(self, limit: int = MAX_FAILURES, window_s: float = FAILURE_WINDOW_S) -> None:
-        self.limit = limit
-        self.window_s = window_s
-        self._failures: defaultdict[str, deque[float]] = defaultdict(deque)
+        self._window = FailureWindow(limit, window_s)
         self._lock = threading.Lock()
 
     def check(self, name: str, now: float | None = None) -> None:
         moment = time.monotonic() if now is None else now
         with self._lock:
-            recent = self._failures[name]
-            while recent and moment - recent[0] >= self.window_s:
-                recent.popleft()
-            if len(recent) >= self.limit:
-                raise ConsoleAuthError("too many failed logins for this operator; try later")
+            if self._window.wait_s(name, moment) > 0:
+                raise NameLocked("too many failed logins for this operator; try later")
 
     def failed(self, name: str, now: float | None = None) -> None:
         with self._lock:
-            self._failures[name].append(time.monotonic() if now is None else now)
+            self._window.failed(name, time.monotonic() if now is None else now)
 
     def succeeded(self, name: str) -> None:
         with self._lock:
-            self._failures.pop(name, None)
+            self._window.forget(name)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._window)
 
 
 @dataclass(frozen=True)

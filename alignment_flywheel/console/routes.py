@@ -2,6 +2,12 @@
 
 Rules:
 
+* Login (``POST /console/login``) is limited per name, per client address and across names,
+  and its password hashing runs on its own bounded executor (:mod:`.login`): a spray of logins
+  never takes the threads that decide proposals. A login refused by a limit is answered after
+  ``ConsoleOptions.refusal_delay_s`` (without holding a thread), so a spraying client slows down
+  by itself; an address or server limit is 429 with ``Retry-After``. A form that repeats a field
+  is 400.
 * Pages (``GET /console``) need a session: without one they redirect (303) to
   ``/console/login``. API calls (``/console/api/...``) without a session answer 401; a POST
   without the session's CSRF token answers 403; a login form posted from another origin (its
@@ -12,7 +18,8 @@ Rules:
   whose read fails (Kafka down, no oracle file) shows why, the others still render.
 * Every decision is made in the name of the logged-in operator (see :mod:`.desk`).
 * The routes stay out of the OpenAPI spec (``include_in_schema=False``): the spec describes the
-  ingest API only. Handlers are plain ``def`` (they read Kafka) and run in the thread pool.
+  ingest API only. Handlers are plain ``def`` (they read Kafka) and run in the thread pool, except
+  the login, which awaits its own executor. The app passes its route class (strict JSON bodies).
 * Every answer carries a strict Content-Security-Policy (scripts only from ``/console/static``),
   ``X-Frame-Options: DENY``, ``no-store`` caching and no referrer to other sites (same-origin
   referrers keep the browser's ``Origin`` header on the login form).
@@ -20,7 +27,9 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import math
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,14 +41,16 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict
+from starlette.datastructures import FormData
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.console import views
 from alignment_flywheel.console.auth import (
     COOKIE,
     ConsoleAuthError,
-    LoginThrottle,
+    NameLocked,
     Operators,
     Session,
     Sessions,
@@ -48,6 +59,7 @@ from alignment_flywheel.console.auth import (
 )
 from alignment_flywheel.console.charts import CHARTS, ChartUnavailableError, chart_png
 from alignment_flywheel.console.desk import ConsoleDesk, ConsoleTopics, Unavailable
+from alignment_flywheel.console.login import LoginLimited, LoginLimits, PasswordChecker
 from alignment_flywheel.console.signing import signing_request
 from alignment_flywheel.errors import FlywheelError, InvalidInputError, TransportError
 from alignment_flywheel.events import ReviewOutcome
@@ -69,11 +81,13 @@ HEADERS = {
 
 @dataclass(frozen=True)
 class ConsoleOptions:
-    """Where the operators are, which topics the console reads, how long a session lasts."""
+    """Where the operators are, which topics the console reads, how long a session lasts, how
+    long a login refused by a limit waits for its answer."""
 
     operators: Path | None = None
     topics: ConsoleTopics = field(default_factory=ConsoleTopics)
     session_ttl_s: int = 8 * 3600
+    refusal_delay_s: float = 1.0
 
 
 class ReviewBody(BaseModel):
@@ -117,13 +131,18 @@ def _fail(exc: Exception) -> JSONResponse:
     return error_response(403, "untrusted", None, str(exc))
 
 
-def console_router(settings: Settings, options: ConsoleOptions | None = None) -> APIRouter:
+def console_router(
+    settings: Settings,
+    options: ConsoleOptions | None = None,
+    *,
+    route_class: type[APIRoute] = APIRoute,
+) -> APIRouter:
     """The console's routes for ``settings``."""
     options = options or ConsoleOptions()
     operators = Operators(options.operators or operators_path(settings))
     sessions = Sessions(ttl_s=options.session_ttl_s)
     desk = ConsoleDesk(settings, options.topics)
-    router = APIRouter(prefix=PREFIX, include_in_schema=False)
+    router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=route_class)
 
     def session_of(request: Request) -> Session:
         return sessions.read(request.cookies.get(COOKIE))
@@ -138,44 +157,83 @@ def console_router(settings: Settings, options: ConsoleOptions | None = None) ->
             return _fail(exc)
         return JSONResponse(result, headers=HEADERS)
 
-    _page_routes(router, operators, sessions, desk, session_of)
+    _login_routes(router, operators, sessions, options.refusal_delay_s)
+    _page_routes(router, desk, session_of)
     _api_routes(router, desk, operators, api)
     _asset_routes(router, settings, session_of)
     return router
 
 
-def _page_routes(
-    router: APIRouter,
-    operators: Operators,
-    sessions: Sessions,
-    desk: ConsoleDesk,
-    session_of: Callable[[Request], Session],
+def _login_routes(
+    router: APIRouter, operators: Operators, sessions: Sessions, refusal_delay_s: float
 ) -> None:
-    throttle = LoginThrottle()
+    limits = LoginLimits()
+    checker = PasswordChecker(operators)
 
     @router.get("/login")
     def login_form() -> Response:
         return _html(views.login_page())
 
     @router.post("/login")
-    def login(request: Request, name: str = Form(""), password: str = Form("")) -> Response:
+    async def login(request: Request) -> Response:
         if not _same_origin(request):
             return _html(views.login_page("cross-site login refused"), status=403)
         try:
-            throttle.check(name)
-            operator = operators.check(name, password)
+            name, password = _credentials(await request.form())
+        except InvalidInputError as exc:
+            return _html(views.login_page(str(exc)), status=400)
+        address = request.client.host if request.client is not None else "unknown"
+        try:
+            limits.check(name, address)
+            operator = await checker.check(name, password)
+        except (LoginLimited, NameLocked) as exc:
+            await asyncio.sleep(refusal_delay_s)
+            return _refused(exc)
         except ConsoleAuthError as exc:
-            throttle.failed(name)
+            limits.failed(name, address)
             return _html(views.login_page(str(exc)), status=401)
-        throttle.succeeded(name)
-        _, cookie = sessions.issue(operator)
-        response = RedirectResponse(PREFIX, status_code=303, headers=HEADERS)
-        response.set_cookie(
-            COOKIE, cookie, max_age=sessions.ttl_s, path=PREFIX, httponly=True,
-            samesite="strict", secure=request.url.scheme == "https",
-        )  # fmt: skip
-        return response
+        limits.succeeded(name)
+        return _logged_in(request, sessions, operator)
 
+
+def _credentials(form: FormData) -> tuple[str, str]:
+    """The name and password of a login form; InvalidInputError when a field is repeated."""
+    for key in form:
+        if len(form.getlist(key)) > 1:
+            raise InvalidInputError(f"the login form repeats the field {key!r}")
+    name, password = form.get("name", ""), form.get("password", "")
+    if not isinstance(name, str) or not isinstance(password, str):
+        raise InvalidInputError("the login form has a file where text belongs")
+    return name, password
+
+
+def _refused(exc: ConsoleAuthError) -> Response:
+    if not isinstance(exc, LoginLimited):
+        return _html(views.login_page(str(exc)), status=401)
+    response = _html(views.login_page(str(exc)), status=429)
+    response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+    return response
+
+
+def _logged_in(request: Request, sessions: Sessions, operator: str) -> Response:
+    _, cookie = sessions.issue(operator)
+    response = RedirectResponse(PREFIX, status_code=303, headers=HEADERS)
+    secure = request.url.scheme == "https"
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=sessions.ttl_s,
+        path=PREFIX,
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+    )
+    return response
+
+
+def _page_routes(
+    router: APIRouter, desk: ConsoleDesk, session_of: Callable[[Request], Session]
+) -> None:
     @router.post("/logout")
     def logout(request: Request, csrf: str = Form("")) -> Response:
         try:

@@ -13,10 +13,18 @@ Rules:
   oracle and policy versions.
 * Errors: see :mod:`.errors`. The handlers are plain ``def``: FastAPI runs them in its thread
   pool, so a decision never blocks the event loop.
+* Every body is read as strict JSON, and the three POST endpoints need an API token of their
+  kind (proposer: decisions and proposals; reporter: incidents) when the app has an ``auth``,
+  checked before the body is read (:mod:`.auth`, :mod:`.tokens`). ``GET /v1/health`` and
+  ``GET /v1/oracle`` need none. ``auth=None`` checks nothing: for tests, and for
+  ``flywheel serve --insecure-no-auth`` in development.
+* With ``follow`` (release topics) the endpoint follows oracle releases like the gate
+  (:mod:`.releases`): the newest verified stable, and the candidate per the rollout.
 * The review console (:mod:`alignment_flywheel.console`) is mounted under ``/console``, outside
   the OpenAPI spec.
 * :func:`create_http_app` has no side effect beyond building the guard (and its publisher thread
-  when ``publish``); the app's shutdown publishes what is left (up to :data:`CLOSE_TIMEOUT_S`).
+  when ``publish``); the app's start reads the release topics (when ``follow``), its shutdown
+  stops the follower and publishes what is left (up to :data:`CLOSE_TIMEOUT_S`).
 """
 
 from __future__ import annotations
@@ -25,10 +33,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+import anyio
+from fastapi import FastAPI, Request, Security
 
 from alignment_flywheel import __version__
 from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.http.auth import (
+    API_TOKEN,
+    ApiAuth,
+    EdgeRoute,
+    caller_of,
+    requires,
+)
 from alignment_flywheel.connectors.http.errors import BodyLimit, install_handlers
 from alignment_flywheel.connectors.http.models import (
     AcceptedResponse,
@@ -40,17 +56,19 @@ from alignment_flywheel.connectors.http.models import (
     OracleResponse,
     ProposalRequest,
 )
+from alignment_flywheel.connectors.http.releases import ReleaseFollowing
 from alignment_flywheel.connectors.http.service import HttpService
 from alignment_flywheel.connectors.sdk.decision import Decider
 from alignment_flywheel.connectors.sdk.guard import Guard
 from alignment_flywheel.connectors.sdk.records import DECIDED_BY_HTTP, SdkTopics
 from alignment_flywheel.console.routes import ConsoleOptions, console_router
+from alignment_flywheel.release.follower import ReleaseTopics
 
 CLOSE_TIMEOUT_S = 30.0
 GUARD_PROPOSER = "http-endpoint"
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "The body is not JSON."},
+    400: {"model": ErrorBody, "description": "The body is not (strict) JSON."},
     413: {"model": ErrorBody, "description": "The body or the proposal is too large."},
     422: {"model": ErrorBody, "description": "A field is missing or invalid; `field` names it."},
 }
@@ -75,10 +93,14 @@ def create_http_app(
     publish: bool = True,
     topics: SdkTopics | None = None,
     console: ConsoleOptions | None = None,
+    auth: ApiAuth | None = None,
+    follow: ReleaseTopics | None = None,
 ) -> FastAPI:
     """The ingest app. ``enforcer`` defaults to ``build_enforcer(settings)``; ``publish=False``
     decides and validates without any Kafka client; ``topics`` default to the catalog's;
-    ``console`` configures the review console (default: operators in the state directory)."""
+    ``console`` configures the review console (default: operators in the state directory);
+    ``auth`` the API tokens (None: none needed); ``follow`` the release topics to follow (None:
+    the enforcer keeps its oracle)."""
     enforcer = enforcer if enforcer is not None else _default_enforcer(settings)
     guard = Guard(
         settings,
@@ -88,12 +110,19 @@ def create_http_app(
         topics=topics,
         decided_by=DECIDED_BY_HTTP,
     )
-    service = HttpService.build(settings, enforcer, guard, publish)
+    following = None if follow is None else ReleaseFollowing(settings, follow)
+    service = HttpService.build(settings, enforcer, guard, publish, following)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        service.close(CLOSE_TIMEOUT_S)
+        try:
+            if following is not None:
+                await anyio.to_thread.run_sync(following.start, guard)
+            yield
+        finally:
+            if following is not None:
+                following.stop()
+            service.close(CLOSE_TIMEOUT_S)
 
     app = FastAPI(
         title="Alignment Flywheel ingest",
@@ -102,18 +131,25 @@ def create_http_app(
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.auth = auth
+    app.router.route_class = EdgeRoute
     install_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.max_event_bytes)
     _routes(app)
-    app.include_router(console_router(settings, console))
+    app.include_router(console_router(settings, console, route_class=EdgeRoute))
     return app
 
 
+_TOKEN = [Security(API_TOKEN)]
+
+
 def _routes(app: FastAPI) -> None:
-    @app.post("/v1/decisions", responses=_ERRORS)
+    @app.post("/v1/decisions", responses=_ERRORS, dependencies=_TOKEN)
+    @requires("proposer")
     def decide(body: ProposalRequest, request: Request) -> DecisionResponse:
-        """Decide on one tool call now; the decision is published to Kafka in the background."""
-        return service_of(request).decide(body)
+        """Decide on one tool call now; the decision is published to Kafka in the background.
+        Needs a proposer token (see the `apiToken` security scheme)."""
+        return service_of(request).decide(body, caller_of(request))
 
     @app.post(
         "/v1/proposals",
@@ -122,11 +158,13 @@ def _routes(app: FastAPI) -> None:
             **_ERRORS,
             503: {"model": ErrorBody, "description": "The local buffer is full; retry later."},
         },
+        dependencies=_TOKEN,
     )
+    @requires("proposer")
     def propose(body: ProposalRequest, request: Request) -> AcceptedResponse:
         """Hand a tool call to the gate on Kafka (fire-and-forget); the verdict comes later on
-        the verdicts topic."""
-        return service_of(request).accept(body)
+        the verdicts topic. Needs a proposer token."""
+        return service_of(request).accept(body, caller_of(request))
 
     @app.post(
         "/v1/incidents",
@@ -135,18 +173,22 @@ def _routes(app: FastAPI) -> None:
             **_ERRORS,
             404: {"model": ErrorBody, "description": "The proposal was not decided here recently."},
         },
+        dependencies=_TOKEN,
     )
+    @requires("reporter")
     def incident(body: IncidentRequest, request: Request) -> IncidentResponse:
         """Report that a decision made here was wrong (harm, or a false positive); the incident
-        carries the proposal and enters the governance pipeline."""
-        return service_of(request).report(body)
+        carries the proposal, names the token as its reporter and enters the governance
+        pipeline. Needs a reporter token."""
+        return service_of(request).report(body, caller_of(request))
 
     @app.get("/v1/health")
     def health(request: Request) -> HealthResponse:
         """Broker reachability, the publisher's backlog and the journal's size."""
         return service_of(request).health()
 
-    @app.get("/v1/oracle")
+    @app.get("/v1/oracle", response_model_exclude_unset=True)
     def oracle(request: Request) -> OracleResponse:
-        """The version and digest of the oracle and the policy version decisions are made with."""
+        """The version and digest of the stable oracle and the policy version decisions are made
+        with; while releases are followed, also the rollout's candidate and the follower."""
         return service_of(request).oracle()

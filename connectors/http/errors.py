@@ -2,7 +2,12 @@
 
 Rules (every error answer has the body ``{"error": {"type", "field", "message"}}``):
 
-* 400 ``malformed_body``: the body is not JSON (or nests too deeply to be read at all).
+* 400 ``malformed_body``: the body is not JSON (or nests too deeply to be read at all), or not
+  strict JSON (:mod:`.strict_json`: a duplicate key, a lone surrogate, NaN or Infinity, bytes
+  that are not UTF-8); ``field`` names where, when it can.
+* 401 ``unauthorized`` (with ``WWW-Authenticate: Bearer``): no API token, or an unknown one.
+* 403 ``forbidden``: the token lacks the endpoint's kind, or names another proposer.
+* 429 ``rate_limited`` (with ``Retry-After`` in seconds): the token's identity is over its rate.
 * 413 ``payload_too_large``: the body is larger than ``settings.max_event_bytes``, checked before it
   is parsed; or the proposal would be (:class:`OversizedProposalError`).
 * 422 ``invalid_field``: a field is missing, of the wrong type or unknown (FastAPI's validation),
@@ -27,8 +32,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from alignment_flywheel.connectors.http.strict_json import StrictJsonError
 from alignment_flywheel.connectors.sdk.errors import InvalidProposalError, OversizedProposalError
-from alignment_flywheel.errors import InvalidInputError, TransportError
+from alignment_flywheel.errors import InvalidInputError, TransportError, UntrustedError
 from alignment_flywheel.oracle import UnknownToolError
 
 log = logging.getLogger(__name__)
@@ -45,10 +51,36 @@ class IngestBufferFull(TransportError):
     """The fire-and-forget producer's local buffer stayed full for longer than the bound."""
 
 
-def error_response(status: int, kind: str, field: str | None, message: str) -> JSONResponse:
+class Unauthenticated(UntrustedError):
+    """No API token, or one the store does not know (revoked, mistyped)."""
+
+
+class Forbidden(UntrustedError):
+    """A known token used outside its kind or its proposer id; ``field`` names the culprit."""
+
+    def __init__(self, message: str, field: str | None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class RateLimited(TransportError):
+    """The identity made more requests than its rate allows; retry after ``retry_after_s``."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+def error_response(
+    status: int,
+    kind: str,
+    field: str | None,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     """The JSON answer of one error."""
     body = {"error": {"type": kind, "field": field, "message": message}}
-    return JSONResponse(status_code=status, content=body)
+    return JSONResponse(status_code=status, content=body, headers=headers)
 
 
 def _snake(name: str) -> str:
@@ -88,6 +120,28 @@ def input_answer(exc: InvalidInputError) -> JSONResponse:
     return error_response(422, _snake(type(exc).__name__), getattr(exc, "field", None), str(exc))
 
 
+def http_answer(exc: HTTPException) -> JSONResponse:
+    """A Starlette HTTP error: 400 for a body FastAPI could not read, else its own status."""
+    if exc.status_code == 400:
+        cause = exc.__cause__
+        if isinstance(cause, StrictJsonError):
+            return error_response(400, "malformed_body", cause.field, cause.problem)
+        why = "JSON nested too deeply" if isinstance(cause, RecursionError) else exc.detail
+        return error_response(400, "malformed_body", None, f"unreadable body: {why}")
+    return error_response(exc.status_code, "http_error", None, str(exc.detail))
+
+
+def refusal_answer(exc: Exception) -> JSONResponse:
+    """A request refused by the API tokens or the rate limit."""
+    if isinstance(exc, Forbidden):
+        return error_response(403, "forbidden", exc.field, str(exc))
+    if isinstance(exc, RateLimited):
+        retry = {"Retry-After": str(exc.retry_after_s)}
+        return error_response(429, "rate_limited", None, str(exc), retry)
+    challenge = {"WWW-Authenticate": "Bearer"}
+    return error_response(401, "unauthorized", None, str(exc), challenge)
+
+
 def install_handlers(app: FastAPI) -> None:
     """Register the answers above on ``app``."""
 
@@ -104,16 +158,17 @@ def install_handlers(app: FastAPI) -> None:
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
-        if exc.status_code == 400:
-            cause = exc.__cause__
-            why = "JSON nested too deeply" if isinstance(cause, RecursionError) else exc.detail
-            return error_response(400, "malformed_body", None, f"unreadable body: {why}")
-        return error_response(exc.status_code, "http_error", None, str(exc.detail))
+        return http_answer(exc)
+
+    async def on_refused(_: Request, exc: Exception) -> JSONResponse:
+        return refusal_answer(exc)
 
     async def on_bug(request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(500, "internal_error", None, f"{type(exc).__name__}: {exc}")
 
+    for refusal in (Unauthenticated, Forbidden, RateLimited):
+        app.add_exception_handler(refusal, on_refused)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(InvalidInputError, on_input)
     app.add_exception_handler(IngestBufferFull, on_buffer_full)

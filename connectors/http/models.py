@@ -25,6 +25,7 @@ from alignment_flywheel.events import (
     EvidenceKind,
     IncidentKind,
     Origin,
+    ReleaseStage,
     Severity,
 )
 
@@ -46,7 +47,12 @@ class ProposalRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    proposer_id: str = Field(min_length=1, description="Stable identity of the proposing agent.")
+    proposer_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Stable identity of the proposing agent. With an API token it may be left "
+        "out (the token's proposer id is used); given, it must be the token's.",
+    )
     session_id: str | None = Field(
         default=None, description="The agent session; a fresh id when omitted."
     )
@@ -156,12 +162,47 @@ class HealthResponse(BaseModel):
     publisher: PublisherHealth
 
 
+class CandidateOut(BaseModel):
+    """The candidate oracle of a rollout: at SHADOW it only records shadow verdicts; at CANARY it
+    decides for the sessions in ``canary_fraction``."""
+
+    oracle_version: int
+    oracle_digest: str
+    stage: ReleaseStage
+    canary_fraction: float
+
+
+class ReleasesOut(BaseModel):
+    """How the endpoint follows oracle releases on Kafka."""
+
+    following: bool = Field(description="True when the endpoint follows the release topic.")
+    patches_topic: str
+    releases_topic: str
+    errors: int = Field(description="Releases the follower refused or could not deploy.")
+    degraded: bool | None = Field(
+        default=None,
+        description="True when what is enforced is not what the release topic says (null: the "
+        "follower does not tell).",
+    )
+    reason: str | None = Field(default=None, description="Why it is degraded.")
+    released_version: int | None = Field(
+        default=None, description="The stable version the release topic names, if any."
+    )
+
+
 class OracleResponse(BaseModel):
-    """The oracle and risk policy the endpoint decides with."""
+    """The oracle and risk policy the endpoint decides with: the stable oracle (enforced outside
+    a canary) and, while following releases, the candidate and the follower's state."""
 
     oracle_version: int
     oracle_digest: str
     policy_version: str | None
+    candidate: CandidateOut | None = Field(
+        default=None, description="Present while following releases: the rollout's candidate."
+    )
+    releases: ReleasesOut | None = Field(
+        default=None, description="Present while following releases."
+    )
 
 
 class ErrorDetail(BaseModel):

@@ -6,10 +6,17 @@ Rules:
   proposer (:meth:`Guard.check_as`), so validation, revise-chain depths, publishing, the journal and
   its replay are exactly the SDK's. Its records carry ``flywheel-decided-by: http``.
 * A request without ``session_id`` gets a fresh one (``http-<hex>``).
+* Identity (when the app checks API tokens, :mod:`.auth`): a proposal's ``proposer_id`` is the
+  token's proposer id (given, it must be that one: :class:`Forbidden` otherwise); an incident's
+  ``reporter`` is the token's name. Without tokens the body's ``proposer_id`` is required and
+  incidents are reported as ``http-endpoint``.
 * Fire-and-forget proposals go through the same validation (:func:`validation.build_proposal`) and
   encoding, then to :class:`~alignment_flywheel.connectors.http.ingest.ProposalIngest`.
-* Health is ``ok`` when the broker answers and no decision record waits in the journal, otherwise
-  ``degraded``; the broker is asked with a short timeout (:data:`BROKER_CHECK_TIMEOUT_S`).
+* Health is ``ok`` when the broker answers, no decision record waits in the journal and the
+  release follower (if any) is not degraded, otherwise ``degraded``; the broker is asked with a
+  short timeout (:data:`BROKER_CHECK_TIMEOUT_S`).
+* ``oracle()`` reports the stable oracle the enforcer holds; while releases are followed
+  (:mod:`.releases`) also the candidate and the follower's state.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from confluent_kafka.admin import AdminClient
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.http.errors import UnknownProposalError
+from alignment_flywheel.connectors.http.errors import Forbidden, UnknownProposalError
 from alignment_flywheel.connectors.http.ingest import ProposalIngest
 from alignment_flywheel.connectors.http.models import (
     AcceptedResponse,
@@ -39,13 +46,19 @@ from alignment_flywheel.connectors.http.models import (
     ProposalRequest,
     PublisherHealth,
 )
+from alignment_flywheel.connectors.http.releases import ReleaseFollowing, candidate_of
+from alignment_flywheel.connectors.http.tokens import Caller
 from alignment_flywheel.connectors.sdk import validation
 from alignment_flywheel.connectors.sdk.decision import Decider, GuardDecision
+from alignment_flywheel.connectors.sdk.errors import InvalidProposalError
 from alignment_flywheel.connectors.sdk.guard import DEFAULT_RISK, Guard
 from alignment_flywheel.connectors.sdk.records import RecordBuilder
+from alignment_flywheel.governance.intake import incident_report
 from alignment_flywheel.stack.kafka import quiet_admin_client
 
 MAX_RECENT_DECISIONS = 10_000
+INCIDENTS_TOPIC = "flywheel.incidents"
+ANONYMOUS_REPORTER = "http-endpoint"
 
 
 BROKER_CHECK_TIMEOUT_S = 1.0
@@ -53,6 +66,20 @@ BROKER_CHECK_TIMEOUT_S = 1.0
 
 def _session(request: ProposalRequest) -> str:
     return request.session_id if request.session_id is not None else f"http-{uuid.uuid4().hex}"
+
+
+def proposer_of(request: ProposalRequest, caller: Caller | None) -> str:
+    """The proposer id a request proposes as (see the module docstring)."""
+    if caller is None or caller.proposer is None:
+        if request.proposer_id is None:
+            raise InvalidProposalError("proposer_id", "Field required (no API token names one)")
+        return request.proposer_id
+    if request.proposer_id is not None and request.proposer_id != caller.proposer:
+        raise Forbidden(
+            f"this token proposes as {caller.proposer!r}, not as {request.proposer_id!r}",
+            "proposer_id",
+        )
+    return caller.proposer
 
 
 def decision_response(result: GuardDecision) -> DecisionResponse:
@@ -101,22 +128,28 @@ class HttpService:
     builder: RecordBuilder
     enforcer: Decider
     publish: bool
+    following: ReleaseFollowing | None = None
     _admin: AdminClient | None = None
     _recent: OrderedDict[uuid.UUID, GuardDecision] = field(default_factory=OrderedDict)
 
     @classmethod
     def build(
-        cls, settings: Settings, enforcer: Decider, guard: Guard, publish: bool
+        cls,
+        settings: Settings,
+        enforcer: Decider,
+        guard: Guard,
+        publish: bool,
+        following: ReleaseFollowing | None = None,
     ) -> HttpService:
         builder = RecordBuilder(
             EventCodec.from_settings(settings), guard.topics, settings.identity, headers=()
         )
         ingest = ProposalIngest(settings, publish=publish)
-        return cls(settings, guard, ingest, builder, enforcer, publish)
+        return cls(settings, guard, ingest, builder, enforcer, publish, following)
 
-    def decide(self, request: ProposalRequest) -> DecisionResponse:
+    def decide(self, request: ProposalRequest, caller: Caller | None = None) -> DecisionResponse:
         result = self.guard.check_as(
-            request.proposer_id,
+            proposer_of(request, caller),
             _session(request),
             request.tool,
             request.arguments,
@@ -129,22 +162,30 @@ class HttpService:
             self._recent.popitem(last=False)
         return decision_response(result)
 
-    def report(self, request: IncidentRequest) -> IncidentResponse:
-        """An incident about a proposal this endpoint decided (the last ones are kept)."""
+    def report(self, request: IncidentRequest, caller: Caller | None = None) -> IncidentResponse:
+        """An incident about a proposal this endpoint decided (the last ones are kept), reported
+        in the caller's name."""
         decided = self._recent.get(request.proposal_id)
         if decided is None:
             raise UnknownProposalError(
                 f"proposal {request.proposal_id} was not decided here recently; report it "
                 "with `flywheel incident report` (which finds it on the proposals topic)"
             )
-        incident_id = self.guard.report_incident(
-            decided, kind=request.kind, severity=request.severity, description=request.description
+        incident = incident_report(
+            decided.proposal,
+            kind=request.kind,
+            severity=request.severity,
+            description=request.description,
+            reporter=ANONYMOUS_REPORTER if caller is None else caller.name,
         )
-        return IncidentResponse(incident_id=incident_id, proposal_id=request.proposal_id)
+        publisher = self.guard.publisher
+        if publisher is not None:
+            publisher.submit([self.builder.record(INCIDENTS_TOPIC, incident)])
+        return IncidentResponse(incident_id=incident.incident_id, proposal_id=request.proposal_id)
 
-    def accept(self, request: ProposalRequest) -> AcceptedResponse:
+    def accept(self, request: ProposalRequest, caller: Caller | None = None) -> AcceptedResponse:
         proposal, _ = validation.build_proposal(
-            proposer_id=request.proposer_id,
+            proposer_id=proposer_of(request, caller),
             session_id=_session(request),
             tool=request.tool,
             arguments=request.arguments,
@@ -162,10 +203,17 @@ class HttpService:
     def oracle(self) -> OracleResponse:
         oracle = self.enforcer.oracle
         policy = getattr(self.enforcer, "policy", None)
+        following = {}
+        if self.following is not None:
+            following = {
+                "candidate": candidate_of(self.enforcer),
+                "releases": self.following.report(),
+            }
         return OracleResponse(
             oracle_version=oracle.version,
             oracle_digest=oracle.digest,
             policy_version=None if policy is None else str(policy.version),
+            **following,
         )
 
     def health(self) -> HealthResponse:
@@ -182,7 +230,8 @@ class HttpService:
             ingest_queued=self.ingest.queued,
             ingest_failed=self.ingest.failed,
         )
-        healthy = broker.reachable is not False and journal_bytes == 0
+        following = self.following is None or not self.following.degraded
+        healthy = broker.reachable is not False and journal_bytes == 0 and following
         return HealthResponse(
             status="ok" if healthy else "degraded", broker=broker, publisher=report
         )
