@@ -46,6 +46,7 @@ from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.release.rebuild import OracleBuilder, PatchCheck, PatchLibrary
 from alignment_flywheel.release.state import ReleaseState, fold
 from alignment_flywheel.stack.catalog import load_catalog
+from alignment_flywheel.stack.kafka import reader_group
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class ReleaseFollower:
 
     def start(self, timeout: float = 30.0) -> ReleaseFollower:
         consumer = Consumer(
-            consumer_config(self._settings, "unused", {"enable.auto.commit": False})
+            consumer_config(self._settings, reader_group("follower"), {"enable.auto.commit": False})
         )
         ends = self._assign(consumer)
         self._catch_up(consumer, ends, timeout)
