@@ -22,12 +22,12 @@ from confluent_kafka.admin._metadata import ClusterMetadata
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import KafkaTransportError
+from alignment_flywheel.stack.catalog import READER_GROUP_PREFIX
 from alignment_flywheel.stack.credentials import security_config
 
 CLIENT_ID_BASE = "flywheel"
 METADATA_TIMEOUT_S = 10.0
 CLIENT_LOG = logging.getLogger("flywheel.kafka")
-READER_GROUP_PREFIX = "flywheel-reader-"
 
 
 def client_config(settings: Settings, client_id: str | None = None) -> dict[str, Any]:
