@@ -19,6 +19,7 @@ from alignment_flywheel.stack.broker import (
 from alignment_flywheel.stack.credentials import ensure_credentials
 from alignment_flywheel.stack.kafka import CLIENT_LOG, client_config
 from alignment_flywheel.stack.processes import (
+    ephemeral_range,
     free_ports,
     port_in_use,
     process_alive,
@@ -47,10 +48,11 @@ def test_port_in_use_sees_a_listening_socket(listening_port):
     assert port_in_use(listening_port)
 
 
-def test_free_ports_are_distinct_and_free():
+def test_free_ports_are_distinct_free_and_below_the_ephemeral_range():
     ports = free_ports(3)
     assert len(set(ports)) == 3
     assert not any(port_in_use(port) for port in ports)
+    assert all(20000 <= port < ephemeral_range()[0] for port in ports)
 
 
 def test_start_on_an_occupied_port_fails_before_fetching_anything(
