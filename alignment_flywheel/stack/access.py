@@ -87,6 +87,19 @@ class Binding:
             AclPermissionType[self.permission.upper()],
         )
 
+    def to_filter(self) -> AclBindingFilter:
+        """A filter matching exactly this binding (to delete it)."""
+        acl = self.to_kafka()
+        return AclBindingFilter(
+            acl.restype,
+            acl.name,
+            acl.resource_pattern_type,
+            acl.principal,
+            acl.host,
+            acl.operation,
+            acl.permission_type,
+        )
+
 
 @dataclass(frozen=True)
 class AccessDrift:
@@ -171,7 +184,7 @@ def apply_access(admin: AdminClient, catalog: Catalog, *, prune: bool = False) -
         )
         _results(created.values(), "creating ACLs")
     if prune and drift.extra:
-        filters = [_exact_filter(b) for b in drift.extra]
+        filters = [b.to_filter() for b in drift.extra]
         deleted = admin.delete_acls(filters, request_timeout=ADMIN_TIMEOUT_S)
         _results(deleted.values(), "deleting ACLs")
     if drift.missing or (prune and drift.extra):
@@ -259,19 +272,6 @@ def _from_kafka(acl: AclBinding) -> Binding | None:
         operation=operation.name,
         host=acl.host,
         permission=permission.name.lower(),
-    )
-
-
-def _exact_filter(binding: Binding) -> AclBindingFilter:
-    acl = binding.to_kafka()
-    return AclBindingFilter(
-        acl.restype,
-        acl.name,
-        acl.resource_pattern_type,
-        acl.principal,
-        acl.host,
-        acl.operation,
-        acl.permission_type,
     )
 
 
