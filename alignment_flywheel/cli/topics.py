@@ -99,6 +99,7 @@ def check(ctx: typer.Context, catalog: CatalogOption = None, no_acls: NoAclsOpti
 @app.command("rights")
 @reports_errors
 def rights(
+    ctx: typer.Context,
     catalog: CatalogOption = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="As a Markdown table.")] = False,
 ) -> None:
@@ -112,7 +113,7 @@ def rights(
         table.add_column(column)
     for row in rights_rows(loaded):
         table.add_row(*row)
-    Console().print(table)
+    cli_context(ctx).console.print(table)
 
 
 @app.command("list")

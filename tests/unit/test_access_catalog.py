@@ -4,9 +4,12 @@ bindings they turn into, and their agreement with the code (app ids, workers, to
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from alignment_flywheel.cli import topics as topics_cli
 from alignment_flywheel.connectors.clickhouse.sink import default_topics
 from alignment_flywheel.errors import CatalogError
 from alignment_flywheel.processors import (
@@ -33,7 +36,9 @@ from alignment_flywheel.stack.access import (
 )
 from alignment_flywheel.stack.catalog import READER_GROUP_PREFIX, load_catalog, parse_catalog
 from alignment_flywheel.stack.fleet import EXTRA_WORKERS, GROUPS, WORKERS
-from alignment_flywheel.stack.rights import rights_rows
+from alignment_flywheel.stack.rights import rights_markdown, rights_rows
+
+ROOT = Path(__file__).resolve().parents[2]
 
 MINIMAL = {
     "kind_defaults": {"event": {"cleanup.policy": "delete", "retention.ms": 1000}},
@@ -164,3 +169,17 @@ def test_the_rights_table_lists_every_role():
     owned = "groups app-writer*; topics app-writer*"
     assert rows["writer"] == ("writer", "User:flywheel-writer", "a.events", "-", owned)
     assert rows["reader"][2:] == ("-", "a.events", f"groups {READER_GROUP_PREFIX}*")
+
+
+def test_docs_operations_md_shows_the_current_rights_table():
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    block = text.split("<!-- rights -->\n", 1)[1].split("<!-- /rights -->", 1)[0]
+    assert block == rights_markdown(load_catalog()), (
+        "docs/operations.md is out of date: paste `flywheel topics rights --markdown`"
+    )
+
+
+def test_topics_rights_prints_the_table():
+    result = CliRunner().invoke(topics_cli.app, ["rights", "--markdown"])
+    assert result.exit_code == 0, result.output
+    assert result.output == rights_markdown(load_catalog())
