@@ -3,9 +3,9 @@
 ``apply`` creates, reconfigures and grows topics, never deletes or shrinks, and creates the ACLs
 the catalog's roles need (deleting extra ones only with ``--prune-acls``); it exits 1 when
 differences it must not fix remain. ``check`` changes nothing and exits 1 on any difference:
-topic drift, missing and extra ACL bindings. ``--no-acls`` leaves access control alone (a cluster
-without an authorizer). ``rights`` prints who may write and read what (``--markdown`` renders the
-table of docs/operations.md).
+topic drift, missing and extra ACL bindings. On a cluster without an authorizer both say so, in a
+warning, and leave the ACLs alone; ``--no-acls`` leaves them alone anyway. ``rights`` prints who
+may write and read what (``--markdown`` renders the table of docs/operations.md).
 """
 
 from __future__ import annotations
@@ -20,7 +20,13 @@ from rich.table import Table
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.config import Settings
-from alignment_flywheel.stack.access import AccessDrift, AccessReport, apply_access, check_access
+from alignment_flywheel.stack.access import (
+    AccessDrift,
+    AccessReport,
+    NoAuthorizerError,
+    apply_access,
+    check_access,
+)
 from alignment_flywheel.stack.broker import require_cluster
 from alignment_flywheel.stack.kafka import admin_client
 from alignment_flywheel.stack.rights import rights_markdown, rights_rows
@@ -67,8 +73,9 @@ def apply(
     admin = _admin(cli.settings)
     report = apply_catalog(admin, loaded)
     print_apply_report(cli.console, report)
-    access = None if no_acls else apply_access(admin, loaded, prune=prune_acls)
-    if access is not None:
+    access = None
+    if not no_acls:
+        access = apply_access(admin, loaded, prune=prune_acls, require_authorizer=False)
         print_access_report(cli.console, access)
     if report.drift or (access is not None and access.extra):
         raise typer.Exit(1)
@@ -87,11 +94,9 @@ def check(ctx: typer.Context, catalog: CatalogOption = None, no_acls: NoAclsOpti
         print_drift(cli.console, drift, title=f"{len(drift)} differences from the catalog")
     else:
         cli.console.print(f"[green]{len(loaded.topics)} topics match the catalog[/]")
-    access = AccessDrift() if no_acls else check_access(admin, loaded)
+    access = AccessDrift() if no_acls else _acl_drift(cli.console, admin, loaded)
     if access:
         print_access_drift(cli.console, access)
-    elif not no_acls:
-        cli.console.print(f"[green]the ACLs of {len(loaded.roles)} roles match the catalog[/]")
     if drift or access:
         raise typer.Exit(1)
 
@@ -124,6 +129,17 @@ def list_topics(ctx: typer.Context, catalog: CatalogOption = None) -> None:
     cli.console.print(catalog_table(load_catalog(catalog)))
 
 
+def _acl_drift(console: Console, admin: AdminClient, catalog: Catalog) -> AccessDrift:
+    try:
+        drift = check_access(admin, catalog)
+    except NoAuthorizerError as exc:
+        console.print(f"[yellow]warning[/]: {exc}: any client may write any topic")
+        return AccessDrift()
+    if not drift:
+        console.print(f"[green]the ACLs of {len(catalog.roles)} roles match the catalog[/]")
+    return drift
+
+
 def _admin(settings: Settings) -> AdminClient:
     require_cluster(settings)
     return admin_client(settings)
@@ -149,7 +165,7 @@ def print_access_report(console: Console, report: AccessReport) -> None:
         console.print(f"ACL created: {binding}")
     for binding in report.deleted:
         console.print(f"ACL deleted: {binding}")
-    console.print(report.summary())
+    console.print(("[yellow]warning[/]: " if report.no_authorizer else "") + report.summary())
     if report.extra:
         print_access_drift(console, AccessDrift(extra=report.extra))
 

@@ -16,9 +16,10 @@ Rules:
   authorizer through the metadata log, a moment after the request is answered). Applying twice
   changes nothing the second time.
 * A cluster without an authorizer answers ``SECURITY_DISABLED``: a :class:`NoAuthorizerError`
-  saying so. Any other failure is a :class:`KafkaTransportError`.
+  saying so, or with ``require_authorizer=False`` a report that says no ACL was applied. Any
+  other failure is a :class:`KafkaTransportError`.
 * :func:`provision` applies the topics, then the ACLs: what ``infra up``, the demo and the
-  benchmarks do; ``require_authorizer=False`` lets it pass over a cluster without an authorizer.
+  benchmarks do.
 """
 
 from __future__ import annotations
@@ -123,7 +124,9 @@ class AccessReport:
 
     def summary(self) -> str:
         if self.no_authorizer:
-            return "ACLs: not applied, the cluster has no authorizer"
+            return (
+                "ACLs: not applied, the cluster has no authorizer (any client may write any topic)"
+            )
         text = f"ACLs: {len(self.created)} created, {len(self.deleted)} deleted"
         return text + (f"; {len(self.extra)} extra left (see check)" if self.extra else "")
 
@@ -133,12 +136,7 @@ def provision(
 ) -> tuple[ApplyReport, AccessReport]:
     """The catalog's topics, then its ACLs, on the cluster."""
     topics = apply_catalog(admin, catalog)
-    try:
-        return topics, apply_access(admin, catalog)
-    except NoAuthorizerError:
-        if require_authorizer:
-            raise
-        return topics, AccessReport(no_authorizer=True)
+    return topics, apply_access(admin, catalog, require_authorizer=require_authorizer)
 
 
 def role_bindings(catalog: Catalog, role: str) -> set[Binding]:
@@ -175,9 +173,21 @@ def check_access(admin: AdminClient, catalog: Catalog) -> AccessDrift:
     return AccessDrift(missing=sorted(wanted - present), extra=sorted(present - wanted))
 
 
-def apply_access(admin: AdminClient, catalog: Catalog, *, prune: bool = False) -> AccessReport:
-    """Create the missing bindings (and delete the extra ones when ``prune``)."""
-    drift = check_access(admin, catalog)
+def apply_access(
+    admin: AdminClient,
+    catalog: Catalog,
+    *,
+    prune: bool = False,
+    require_authorizer: bool = True,
+) -> AccessReport:
+    """Create the missing bindings (and delete the extra ones when ``prune``); on a cluster
+    without an authorizer, a report saying so unless ``require_authorizer``."""
+    try:
+        drift = check_access(admin, catalog)
+    except NoAuthorizerError:
+        if require_authorizer:
+            raise
+        return AccessReport(no_authorizer=True)
     if drift.missing:
         created = admin.create_acls(
             [b.to_kafka() for b in drift.missing], request_timeout=ADMIN_TIMEOUT_S
@@ -284,8 +294,7 @@ def _results(futures: Iterable[Any], what: str) -> list[Any]:
             error = exc.args[0] if exc.args else None
             if isinstance(error, KafkaError) and error.code() == KafkaError.SECURITY_DISABLED:
                 raise NoAuthorizerError(
-                    "the cluster has no authorizer (authorizer.class.name), so it enforces no "
-                    "ACLs; configure one, or leave access control alone with --no-acls"
+                    "the cluster has no authorizer (authorizer.class.name), so it enforces no ACLs"
                 ) from exc
             raise KafkaTransportError(f"{what}: {exc}") from exc
         except TimeoutError as exc:

@@ -4,9 +4,12 @@ bindings they turn into, and their agreement with the code (app ids, workers, to
 from __future__ import annotations
 
 import copy
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from typer.testing import CliRunner
 
 from alignment_flywheel.cli import topics as topics_cli
@@ -30,6 +33,9 @@ from alignment_flywheel.stack.access import (
     PREFIXED,
     TOPIC,
     Binding,
+    NoAuthorizerError,
+    apply_access,
+    check_access,
     desired_bindings,
     in_scope,
     role_bindings,
@@ -183,3 +189,20 @@ def test_topics_rights_prints_the_table():
     result = CliRunner().invoke(topics_cli.app, ["rights", "--markdown"])
     assert result.exit_code == 0, result.output
     assert result.output == rights_markdown(load_catalog())
+
+
+class _NoAuthorizer:
+    """An admin client of a cluster without an authorizer: describing ACLs is refused."""
+
+    def describe_acls(self, *_args: object, **_kwargs: object) -> Future[object]:
+        future: Future[object] = Future()
+        future.set_exception(KafkaException(KafkaError(KafkaError.SECURITY_DISABLED)))
+        return future
+
+
+def test_a_cluster_without_an_authorizer_is_named_or_passed_over():
+    admin: Any = _NoAuthorizer()
+    with pytest.raises(NoAuthorizerError, match="no authorizer"):
+        check_access(admin, load_catalog())
+    report = apply_access(admin, load_catalog(), require_authorizer=False)
+    assert report.no_authorizer and "not applied" in report.summary()
