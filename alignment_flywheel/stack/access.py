@@ -10,7 +10,8 @@ Rules:
   Nothing else: no ``ALTER``, no ``DELETE``, no cluster rights, no transactional ids.
 * :func:`check_access` changes nothing. It lists the missing bindings and the extra ones: bindings
   on the cluster for a catalog principal, or on a catalog topic or a role's group or topic prefix
-  (also by a wildcard or a wider prefix), that the catalog does not ask for.
+  (also by a wildcard or a wider prefix), that the catalog does not ask for. The reader groups
+  belong to a catalog that has roles; a catalog without roles concerns its topics only.
 * :func:`apply_access` creates the missing bindings; extra ones are deleted only with ``prune``
   and are otherwise reported. It returns once the broker lists what it changed (ACLs reach the
   authorizer through the metadata log, a moment after the request is answered). Applying twice
@@ -246,7 +247,7 @@ def in_scope(binding: Binding, catalog: Catalog) -> bool:
     else:
         names = []
         prefixes = [p for spec in catalog.roles.values() for p in spec.group_prefixes]
-        prefixes.append(READER_GROUP_PREFIX)
+        prefixes += [READER_GROUP_PREFIX] if catalog.roles else []
     return _covers(binding, names, prefixes)
 
 

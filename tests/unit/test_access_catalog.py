@@ -145,6 +145,12 @@ def test_bindings_in_scope_are_the_catalogs_principals_topics_and_prefixes():
     assert in_scope(Binding(other, TOPIC, changelog, LITERAL, "READ"), catalog)
     assert not in_scope(Binding(other, TOPIC, "orders", LITERAL, "WRITE"), catalog)
     assert not in_scope(Binding(other, GROUP, "billing", PREFIXED, "READ"), catalog)
+    reader_groups = Binding("User:flywheel-gate", GROUP, READER_GROUP_PREFIX, PREFIXED, "READ")
+    assert in_scope(reader_groups, catalog)
+    without_roles = parse_catalog(
+        {**MINIMAL, "roles": {}, "topics": [{"name": "a.events", "kind": "event", "partitions": 1}]}
+    )
+    assert not in_scope(reader_groups, without_roles)
 
 
 @pytest.mark.parametrize(
