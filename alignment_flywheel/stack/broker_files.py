@@ -32,6 +32,7 @@ from alignment_flywheel.stack.broker_auth import (
     scram_arguments,
     template_values,
 )
+from alignment_flywheel.stack.credentials import write_private
 
 SERVER_TEMPLATE = INFRA_DIR / "kafka" / "server.properties.template"
 LOG4J2_CONFIG = INFRA_DIR / "kafka" / "log4j2.properties"
@@ -151,14 +152,13 @@ def jvm_logging_options(layout: BrokerLayout) -> list[str]:
 
 
 def format_storage(java: str, libs: Path, layout: BrokerLayout, settings: Settings) -> None:
-    """Format ``data/`` for a one-node KRaft quorum with the super users, unless it already is."""
+    """Format ``data/`` for a one-node KRaft quorum with the super users, unless it already is.
+
+    The storage tool's arguments (the SCRAM passwords among them) go in a 0600 argument file
+    (``java @file``), not on a command line that other local users can read in ``/proc``."""
     if layout.formatted:
         return
-    command = [
-        java,
-        *jvm_logging_options(layout),
-        "-cp",
-        f"{libs}/*",
+    arguments = [
         "kafka.tools.StorageTool",
         "format",
         "--standalone",
@@ -168,17 +168,27 @@ def format_storage(java: str, libs: Path, layout: BrokerLayout, settings: Settin
         str(layout.server_properties),
         *scram_arguments(local_secrets(settings)),
     ]
+    argfile = layout.home / "format.args"
+    write_private(argfile, " ".join(_argfile_quoted(argument) for argument in arguments))
+    command = [java, *jvm_logging_options(layout), "-cp", f"{libs}/*", f"@{argfile}"]
     try:
         result = subprocess.run(
             command, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise BrokerError(f"cannot run the Kafka storage tool: {exc}") from exc
+    finally:
+        argfile.unlink(missing_ok=True)
     if result.returncode != 0:
         raise BrokerError(
             f"formatting the broker storage in {layout.data_dir} failed "
             f"(exit {result.returncode}):\n{tail(result.stdout + result.stderr)}"
         )
+
+
+def _argfile_quoted(argument: str) -> str:
+    """One argument of a java ``@file``: double-quoted, backslashes and quotes escaped."""
+    return '"' + argument.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def broker_command(java: str, libs: Path, layout: BrokerLayout, heap_mb: int) -> list[str]:

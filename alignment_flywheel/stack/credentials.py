@@ -69,11 +69,12 @@ def ensure_credentials(directory: Path, role: str, username: str) -> KafkaCreden
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
     created = KafkaCredentials(username, secrets.token_hex(PASSWORD_BYTES))
-    _write_private(path, json.dumps({"username": username, "password": created.password}))
+    write_private(path, json.dumps({"username": username, "password": created.password}))
     return created
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, readable by its owner only (0600)."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:

@@ -23,6 +23,7 @@ from alignment_flywheel.stack.broker_files import (
     BrokerLayout,
     broker_command,
     cluster_id,
+    format_storage,
     new_cluster_id,
     render_server_properties,
     write_config_files,
@@ -308,3 +309,27 @@ def test_the_repository_holds_no_jars():
     assert tracked == []
     assert not (repo / "infra" / "kafka" / "target").exists()
     assert os.path.isfile(repo / "infra" / "kafka" / "pom.xml")
+
+
+def test_the_storage_tool_reads_the_passwords_from_a_private_argument_file(
+    settings_factory, tmp_path, fake_path
+):
+    settings = settings_factory()
+    layout = BrokerLayout.for_settings(settings)
+    write_config_files(settings, layout)
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    fake_tool(
+        fake_path,
+        "java",
+        f'for a in "$@"; do echo "$a" >> {seen}/args; case "$a" in @*)\n'
+        f'  cat "${{a#@}}" > {seen}/file; stat -c %a "${{a#@}}" > {seen}/mode;; esac; done\n',
+    )
+    format_storage(str(fake_path / "java"), tmp_path / "libs", layout, settings)
+    secrets = local_secrets(settings)
+    assert secrets.admin.password not in (seen / "args").read_text()
+    argfile = (seen / "file").read_text()
+    assert f'"SCRAM-SHA-512=[name=flywheel-admin,password={secrets.admin.password}]"' in argfile
+    assert argfile.startswith('"kafka.tools.StorageTool" "format" "--standalone"')
+    assert (seen / "mode").read_text().strip() == "600"
+    assert not (layout.home / "format.args").exists()
