@@ -11,7 +11,12 @@ For each record, in order:
 4. The offset is stored; stored offsets are committed by the client in the background and on close.
 
 A dead letter is confirmed by the broker before its record's offset is stored, so a bad record is
-never lost and never stops the stream.
+never lost and never stops the stream. It carries the original bytes, or, when they would not fit
+the producer's ``message.max.bytes``, an excerpt with their length and SHA-256 (see
+:mod:`~alignment_flywheel.connectors.deadletter`). A dead letter the broker does not confirm is a
+:class:`~alignment_flywheel.errors.KafkaTransportError`: the consumer stops with the offset not
+stored (a broker that refuses is not bad input), and so do security failures
+(:class:`~alignment_flywheel.errors.UntrustedError`), which are never dead-lettered.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ Rules:
   written by other clients (librdkafka's own default, CRC32, would not agree).
 * Delivery is acknowledged by all in-sync replicas (``acks=all``) with idempotence on: a retry
   inside the client never duplicates a record.
+* A ``DeadLettered`` event is fitted to the client's ``message.max.bytes`` (its original bytes, or
+  an excerpt with their length and SHA-256 when the whole would not fit), so a dead letter never
+  fails for the size of the record it carries.
 * ``send`` never blocks on the network: when the client's local queue is full it serves delivery
   callbacks until there is room. Failures are collected and raised by :meth:`EventProducer.flush`
   as :class:`~alignment_flywheel.errors.KafkaTransportError`, so no failed delivery goes unnoticed.
@@ -23,8 +26,9 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.deadletter import fit_dead_letter
 from alignment_flywheel.errors import KafkaTransportError
-from alignment_flywheel.events import Event
+from alignment_flywheel.events import DeadLettered, Event
 from alignment_flywheel.stack.kafka import client_config
 
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
@@ -60,15 +64,21 @@ class EventProducer:
         *,
         overrides: Mapping[str, Any] | None = None,
     ) -> None:
+        config = producer_config(settings, overrides)
         self._codec = codec
-        self._producer = Producer(producer_config(settings, overrides))
+        self._producer = Producer(config)
         self._failures: list[str] = []
+        self.max_message_bytes = int(config["message.max.bytes"])
 
     def send(
         self, topic: str, event: Event, *, on_delivery: DeliveryCallback | None = None
     ) -> None:
         """Queue one event for delivery; raises CodecError if it cannot be encoded."""
-        self.send_bytes(topic, event.envelope.key.encode(), self._codec.encode(event), on_delivery)
+        if isinstance(event, DeadLettered):
+            value = fit_dead_letter(self._codec, event, self.max_message_bytes)
+        else:
+            value = self._codec.encode(event)
+        self.send_bytes(topic, event.envelope.key.encode(), value, on_delivery)
 
     def send_bytes(
         self,

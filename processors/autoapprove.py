@@ -3,7 +3,9 @@
 It consumes the patches topic and answers each ``PatchProposed`` whose regression evidence passed
 with the automatic approvals of its keys, on the same topic (keyed by patch id). Signatures are
 deterministic (Ed25519), so an approval re-sent after a restart is the same signature by the same
-key, which the verifier counts once.
+key, which the verifier counts once. Records that do not decode, and valid events of a type the
+patches topic does not carry, are dead-lettered; approvals and rejections are passed over. A
+record is acknowledged, and its offset committed, only after its approvals are confirmed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
     decoded,
+    expected_on,
     raw_topic,
     send_confirmed,
 )
@@ -50,7 +53,8 @@ class AutoApproval:
         agent(self.app, source, name="auto-approve")(self._run)
 
     async def _run(self, stream: Any) -> None:
-        async for event in decoded(stream, self._codec, self._dead):
+        patches = expected_on("flywheel.patches")
+        async for event in decoded(stream, self._codec, self._dead, patches):
             if not isinstance(event, PatchProposed):
                 continue
             for approval in self.approver.approvals_for(event):

@@ -11,15 +11,17 @@ the subject, the metric and the triggering proposal id.
 
 One drift worker runs per deployment (a subject's traffic spans every partition). Detector state
 is in memory and documented as such (see the domain module): after a restart the detectors learn
-their baselines again, so a restart loses no output already sent (offsets commit after the
-outputs are flushed) and a re-emitted detection carries the same id. Records that do not decode
-are dead-lettered; any other failure stops the worker.
+their baselines again, so a restart loses no output already sent (a record is acknowledged, and
+its offset committed, only after its outputs are confirmed) and a re-emitted detection carries the
+same id. Records that do not decode, and valid events of a type the proposals or verdicts topic
+does not carry, are dead-lettered; any other failure stops the worker.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -31,7 +33,9 @@ from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
+    Expected,
     decoded,
+    expected_on,
     raw_topic,
     send_confirmed,
 )
@@ -81,12 +85,19 @@ class DriftWorker:
             raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
             group=app_id,
         )  # fmt: skip
-        agent(app, raw_topic(app, names.proposals), name="proposals")(self._consume)
-        agent(app, raw_topic(app, names.verdicts), name="verdicts")(self._consume)
+        proposals = self._consumer(expected_on("flywheel.proposals"))
+        agent(app, raw_topic(app, names.proposals), name="proposals")(proposals)
+        verdicts = self._consumer(expected_on("flywheel.verdicts"))
+        agent(app, raw_topic(app, names.verdicts), name="verdicts")(verdicts)
 
-    async def _consume(self, stream: Any) -> None:
-        async for event in decoded(stream, self._codec, self._dead):
-            await self.handle(event)
+    def _consumer(self, expected: Expected) -> Callable[[Any], Awaitable[None]]:
+        """An agent that hands each event of its input to :meth:`handle`."""
+
+        async def consume(stream: Any) -> None:
+            async for event in decoded(stream, self._codec, self._dead, expected):
+                await self.handle(event)
+
+        return consume
 
     async def handle(self, event: Event) -> None:
         """Join one proposal or verdict with its other half; observe the pair when complete."""

@@ -5,7 +5,8 @@ Flow, per record of the proposals topic (raw bytes):
 1. A record with the header ``flywheel-decided-by`` (``sdk``, ``http``) was already decided in
    process by its producer; the gate counts it and passes over it (no decision, no verdict).
 2. The bytes are decoded with the shared codec. A record that does not decode (garbage, unknown
-   fingerprint, schema or model violation, oversized) is dead-lettered with its original bytes and
+   fingerprint, schema or model violation, oversized) is dead-lettered with its original bytes (an
+   excerpt with their length and SHA-256 when they would not fit the producer's request limit) and
    the reason; a decoded event that is not a ``ProposalSubmitted`` is dead-lettered too, and so is
    a record nested so deeply that decoding its JSON overflows the recursion limit.
 3. The :class:`Decider` (the enforcer, in process and synchronous) decides. It fails closed on
@@ -34,14 +35,16 @@ Exactly one verdict per proposal, across restarts:
   timestamp seen on the partition (stream time, not wall-clock time, so downtime does not expire
   anything), and a redelivered record is at most one commit interval (~3 s) older in stream time
   than the newest one processed before the crash. Memory: about rate * DEDUP_EXPIRES verdicts.
-* Faust flushes the producer (verdicts and changelog) before it commits offsets, so a committed
-  proposal always has its verdict on the broker, and only records after the last commit are ever
-  redelivered. The verdict (and review) is handed to the aiokafka producer before the agent moves
-  past the record, and the changelog record of the ``decided`` write just before it
-  (:meth:`Gate._publish_changelog`): with ``linger`` 0 both leave in the same produce request or
-  the changelog first, unless its partition already has a full 16 KiB batch waiting. A record the
-  producer finally fails to deliver stops the worker at the next record
-  (:class:`~alignment_flywheel.errors.KafkaTransportError`), never a silent loss. If a crash
+* A proposal is acknowledged (so faust may commit past it) only once the broker has confirmed its
+  verdict and review, in offset order per partition
+  (:class:`~alignment_flywheel.processors.streams.DeliveryAcks`; faust's own acks are off), and
+  faust flushes the producer before it commits, so a committed proposal always has its verdict on
+  the broker, and only records after the last commit are ever redelivered. The verdict (and
+  review) is handed to the aiokafka producer without waiting, and the changelog record of the
+  ``decided`` write just before it (:meth:`Gate._publish_changelog`): with ``linger`` 0 both leave
+  in the same produce request or the changelog first, unless its partition already has a full
+  16 KiB batch waiting. A record the producer fails to deliver is never acknowledged and stops the
+  worker at the next record (:class:`~alignment_flywheel.errors.KafkaTransportError`). If a crash
   loses the changelog write but not the verdict, the redelivered proposal is decided again with
   the same decision id (new event id); its content could differ only if the oracle had been
   swapped in between. Faust's ``processing_guarantee="exactly_once"`` (transactions) was tried
@@ -80,7 +83,7 @@ from typing import Any
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.enforcement.verdict import Verdict
-from alignment_flywheel.errors import CodecError, InvalidInputError, KafkaTransportError
+from alignment_flywheel.errors import CodecError, InvalidInputError
 from alignment_flywheel.events import (
     Decision,
     Proposal,
@@ -105,7 +108,12 @@ from alignment_flywheel.processors.gate_events import (
     review_request,
     verdict_record,
 )
-from alignment_flywheel.processors.streams import DeadLetterWriter, raw_topic
+from alignment_flywheel.processors.streams import (
+    DeadLetterWriter,
+    DeliveryAcks,
+    raw_topic,
+    unacknowledged,
+)
 from alignment_flywheel.stack.catalog import load_catalog
 
 __all__ = [
@@ -179,7 +187,8 @@ class Gate:
         self._settings = settings
         self._producer_id = settings.identity
         self._codec = EventCodec.from_settings(settings)
-        self._send_failure: BaseException | None = None
+        self._acks = DeliveryAcks()
+        self._deliveries: list[asyncio.Future[Any]] = []
         options = {"topic_partitions": self.topics.partitions, **GATE_APP_OPTIONS}
         self.app = create_app(settings, app_id, **{**options, **app_overrides})
         self._declare(app_id)
@@ -202,12 +211,14 @@ class Gate:
         agent(app, self._source, name="gate")(self._run)
 
     async def _run(self, stream: Any) -> None:
-        async for record in stream.events():
-            await self.handle(record.message)
+        async for event in unacknowledged(stream):
+            await self.handle(event.message)
+            deliveries, self._deliveries = self._deliveries, []
+            self._acks.track(event, deliveries)
 
     async def handle(self, message: Any) -> None:
         """Apply the rules of the module docstring to one raw record."""
-        self._check_sends()
+        self._acks.check()
         if decided_elsewhere(message.headers) is not None:
             self.stats.skipped_decided_elsewhere += 1
             return
@@ -310,25 +321,11 @@ class Gate:
         buffer.message_sent.set()
 
     async def _send(self, topic: str, key: bytes, value: bytes) -> None:
-        """Hand a record to the app's producer (flushed by faust before every offset commit)."""
+        """Hand a record to the app's producer; its record is acknowledged once it is delivered."""
         pending = await self.app.producer.send(
             topic, key, value, partition=None, timestamp=None, headers=None
         )
-        asyncio.ensure_future(pending).add_done_callback(self._sent)
-
-    def _sent(self, delivery: asyncio.Future[Any]) -> None:
-        if delivery.cancelled():
-            self._send_failure = self._send_failure or asyncio.CancelledError()
-        elif (exc := delivery.exception()) is not None:
-            log.error("the gate could not deliver a record: %r", exc)
-            self._send_failure = self._send_failure or exc
-
-    def _check_sends(self) -> None:
-        """Stop the worker (no silent loss) once a verdict or review could not be delivered."""
-        if self._send_failure is not None:
-            raise KafkaTransportError(
-                f"a verdict or review was not delivered: {self._send_failure!r}"
-            ) from self._send_failure
+        self._deliveries.append(asyncio.ensure_future(pending))
 
     def _count(self, decision: Decision) -> None:
         self.stats.decided += 1

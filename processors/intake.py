@@ -1,10 +1,12 @@
 """The intake processor: incidents become findings (see ``alignment_flywheel.governance.intake``).
 
 It consumes the incidents topic and publishes one ``FindingRaised`` per incident to the findings
-topic, judged by the oracle in force (the worker follows releases like a gate). An incident that
-cannot become a finding (no proposal in it) or does not decode is dead-lettered; any other failure
+topic, judged by the oracle in force (the worker follows releases like a gate). A record that does
+not decode (oversized ones included), is not an ``IncidentReported``, or cannot become a finding
+(no proposal in it, or a finding over ``max_event_bytes``) is dead-lettered; any other failure
 stops the worker. The finding id follows from the incident id, so a restart re-emits the same
-findings and loses none (offsets commit after the findings are sent).
+findings and loses none: an incident is acknowledged, and its offset committed, only after its
+finding or its dead letter is confirmed by the broker (:func:`~.streams.handled`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ from alignment_flywheel.events import IncidentReported
 from alignment_flywheel.governance.intake import Decider, incident_finding
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
-from alignment_flywheel.processors.streams import DeadLetterWriter, raw_topic, send_confirmed
+from alignment_flywheel.processors.streams import (
+    DeadLetterWriter,
+    handled,
+    raw_topic,
+    send_confirmed,
+)
 
 DEFAULT_APP_ID = "flywheel-intake"
 
@@ -63,7 +70,7 @@ class Intake:
         agent(app, self._source, name="intake")(self._run)
 
     async def _run(self, stream: Any) -> None:
-        async for record in stream.events():
+        async for record in handled(stream):
             message = record.message
             if message.value is None:
                 continue
@@ -74,10 +81,11 @@ class Intake:
                         f"expected an IncidentReported, got {incident.event_type()}"
                     )
                 finding = incident_finding(incident, self.decider, self._settings.identity)
+                encoded = self._codec.encode(finding)
             except InvalidInputError as exc:
                 await self._dead.publish(message, exc)
                 continue
-            await send_confirmed(self._findings, finding)
+            await send_confirmed(self._findings, finding, encoded)
             self.findings_sent += 1
 
 

@@ -23,8 +23,9 @@ Findings the red team raised itself (source RED_TEAM) are paired like the others
 as seeds: variants of variants would not end. The oracles attacked are the ones in force when the
 pair completes (``attacked``: the stable oracle and a rollout's candidate). Each miss is published
 to the findings topic and confirmed by the broker before the entry is deleted and the input is
-passed; all ids follow from the seed, so a restart re-emits the same findings, never others.
-Records that do not decode are dead-lettered; any other failure stops the worker.
+passed (acknowledged, so faust may commit its offset); all ids follow from the seed, so a restart
+re-emits the same findings, never others. Records that do not decode, and valid events of a type
+their topic does not carry, are dead-lettered; any other failure stops the worker.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from alignment_flywheel.processors.pairs import Pair, PairBook, Seed
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
     decoded,
+    expected_on,
     raw_topic,
     send_confirmed,
 )
@@ -139,26 +141,30 @@ class RedTeamWorker:
         agent(app, raw_topic(app, names.verdicts), name="verdicts")(self._on_verdicts)
 
     async def _on_findings(self, stream: Any) -> None:
-        async for event in decoded(stream, self._codec, self._dead):
+        findings = expected_on("flywheel.findings")
+        async for event in decoded(stream, self._codec, self._dead, findings):
             if isinstance(event, FindingRaised):
                 eligible = event.source is not FindingSource.RED_TEAM
                 seed = Seed(event.proposal, event.finding_id, eligible)
                 await self._seed_side(self.finding_pairs, str(event.finding_id), seed)
 
     async def _on_verified(self, stream: Any) -> None:
-        async for event in decoded(stream, self._codec, self._dead):
+        verifications = expected_on("flywheel.verifications")
+        async for event in decoded(stream, self._codec, self._dead, verifications):
             if isinstance(event, VerificationRecorded):
                 confirmed = event.outcome is VerificationOutcome.VIOLATION
                 await self._outcome_side(self.finding_pairs, str(event.finding_id), confirmed)
 
     async def _on_proposals(self, stream: Any) -> None:
-        async for event in decoded(stream, self._codec, self._dead):
+        proposals = expected_on("flywheel.proposals")
+        async for event in decoded(stream, self._codec, self._dead, proposals):
             if isinstance(event, ProposalSubmitted):
                 seed = Seed(event.proposal, None, eligible=True)
                 await self._seed_side(self.proposal_pairs, str(event.proposal.proposal_id), seed)
 
     async def _on_verdicts(self, stream: Any) -> None:
-        async for event in decoded(stream, self._codec, self._dead):
+        verdicts = expected_on("flywheel.verdicts")
+        async for event in decoded(stream, self._codec, self._dead, verdicts):
             if isinstance(event, VerdictIssued) and event.enforced:
                 blocked = event.decision is Decision.BLOCK
                 await self._outcome_side(self.proposal_pairs, str(event.proposal_id), blocked)

@@ -16,7 +16,8 @@ Every ``tick_s`` a timer:
    release id is derived from the patch id), so after a chain is rolled back the chain without its
    last patch may go next. "Approved" is the ``approved`` hook
    (:class:`~alignment_flywheel.release.trusted.ReleaseGate`: the patch verifier against the trust
-   root); the rejections it collects are published as ``PatchRejected`` on the patches topic.
+   root); the refusals it collects are published as unsigned, informational ``PatchRejected``
+   on the patches topic (they change nothing enforced; approvals that do not count are ignored).
    A candidate still in SHADOW, which enforces nothing, is *superseded* by a longer approved chain
    that extends it (a new ``ReleaseStaged`` replaces it) while less than the SHADOW stage's
    ``min_duration_s`` has passed since the first candidate on this stable digest was staged, so
@@ -29,7 +30,10 @@ Every ``tick_s`` a timer:
 
 Metrics count from when the controller first sees the candidate; after a restart they count again
 from the restart (the stage's elapsed time still counts from the stage's event). Records that do
-not decode are dead-lettered; an agent that fails stops the worker.
+not decode, and valid events of a type the verdicts or reviews topic does not carry, are
+dead-lettered (types the topic carries but the controller does not read are passed over); a
+record is acknowledged once read and its dead letter, if any, confirmed; an agent that fails stops
+the worker.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
     decoded,
+    expected_on,
     raw_topic,
     send_confirmed,
 )
@@ -70,6 +75,7 @@ from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.rebuild import PatchCheck
 from alignment_flywheel.release.rollout import Judgement, RolloutMetrics, RolloutPolicy, judge
 from alignment_flywheel.release.state import Candidate, ReleaseState
+from alignment_flywheel.release.trusted import ReleaseGate
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +145,8 @@ class ReleaseController:
 
     async def _on_verdicts(self, stream: Any) -> None:
         await self._ready.wait()
-        async for event in decoded(stream, self._codec, self._dead):
+        verdicts = expected_on("flywheel.verdicts")
+        async for event in decoded(stream, self._codec, self._dead, verdicts):
             if isinstance(event, VerdictIssued):
                 self._metrics_for_current()
                 for metrics in self._active():
@@ -147,7 +154,8 @@ class ReleaseController:
 
     async def _on_reviews(self, stream: Any) -> None:
         await self._ready.wait()
-        async for event in decoded(stream, self._codec, self._dead):
+        reviews = expected_on("flywheel.reviews")
+        async for event in decoded(stream, self._codec, self._dead, reviews):
             if isinstance(event, ReviewDecided) and event.outcome is ReviewOutcome.APPROVE:
                 for metrics in self._active():
                     metrics.review_approved(event.proposal_id)
@@ -174,6 +182,7 @@ class ReleaseController:
             event = self._supersede(state, candidate) or self._judge(state, candidate)
         if event is not None:
             await self._publish(event)
+        await self._publish_rejections()
 
     def _stable(self, state: ReleaseState) -> str:
         return self.follower.builder.genesis.digest if state.stable is None else state.stable.digest
@@ -260,6 +269,13 @@ class ReleaseController:
         await send_confirmed(self._releases, event)
         self.published.append(event)
         self.follower.apply_now(event)
+
+    async def _publish_rejections(self) -> None:
+        """The gate's refusals (version, expiry) as unsigned ``PatchRejected``: information for
+        people and tools; they take nothing away from anyone (only signed rejections do)."""
+        if isinstance(self.approved, ReleaseGate):
+            for rejection in self.approved.drain():
+                await send_confirmed(self._patches, rejection)
 
 
 def release_id_for(patch: Patch) -> uuid.UUID:

@@ -20,11 +20,13 @@ Two stages in one faust app (one triage worker per deployment: the clusters are 
    violation publishes ``ClusterUpdated`` on the compacted clusters topic, keyed by cluster id,
    with the event id ``uuid5(cluster id, size)``.
 
-Restarts: offsets are committed after the outputs are flushed, so nothing is lost; a record
-processed again after a crash is recognised (``assigned``) and re-publishes the cluster's current
-state (the latest value of a compacted topic, same event id when unchanged) instead of counting
-twice. A half redelivered after its join stays in ``pending`` (bounded by one commit interval of
-records), and so does an inconclusive finding nobody reviews. Records that do not decode, or a
+Restarts: a record is acknowledged, and its offset committed, only after its outputs are
+confirmed by the broker (:func:`~.streams.handled`), so nothing is lost; a record processed again
+after a crash is recognised (``assigned``) and re-publishes the cluster's current state (the
+latest value of a compacted topic, same event id when unchanged) instead of counting twice. A half
+redelivered after its join stays in ``pending`` (bounded by one commit interval of records), and
+so does an inconclusive finding nobody reviews. Records that do not decode (oversized ones
+included), valid events of a type the findings or verifications topic does not carry, or a
 verification without a usable finding, are dead-lettered; any other failure stops the worker.
 """
 
@@ -56,6 +58,8 @@ from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
     decoded,
+    expected_on,
+    handled,
     raw_topic,
     send_confirmed,
 )
@@ -121,9 +125,9 @@ class TriageWorker:
         agent(app, self._violations, name="cluster")(self._on_violations)
 
     async def _on_findings(self, stream: Any) -> None:
-        async for event in decoded(stream, self._codec, self._dead):
+        findings = expected_on("flywheel.findings")
+        async for event in decoded(stream, self._codec, self._dead, findings):
             if not isinstance(event, FindingRaised):
-                log.warning("triage: ignoring a %s on the findings topic", event.event_type())
                 continue
             key = str(event.finding_id)
             waiting = self.pending.get(key)
@@ -137,9 +141,9 @@ class TriageWorker:
             del self.pending[key]
 
     async def _on_verifications(self, stream: Any) -> None:
-        async for event in decoded(stream, self._codec, self._dead):
+        verifications = expected_on("flywheel.verifications")
+        async for event in decoded(stream, self._codec, self._dead, verifications):
             if not isinstance(event, VerificationRecorded):
-                log.warning("triage: ignoring a %s on the verifications topic", event.event_type())
                 continue
             if event.outcome is not VerificationOutcome.INCONCLUSIVE:
                 await self._on_verdict(event)
@@ -167,7 +171,7 @@ class TriageWorker:
         await pending
 
     async def _on_violations(self, stream: Any) -> None:
-        async for record in stream.events():
+        async for record in handled(stream):
             if record.message.value is None:
                 continue
             self._load_once()

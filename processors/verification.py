@@ -4,17 +4,19 @@ Two agents in one app:
 
 * **findings**: for each ``FindingRaised``, one ``VerificationRecorded`` to the verifications
   topic (keyed by the finding id) and, when the norms are inconclusive, a ``ReviewRequested`` to
-  the reviews topic. A record that does not decode, or is not a finding, is dead-lettered.
+  the reviews topic. A record that does not decode (oversized ones included), or is not a
+  finding, is dead-lettered.
 * **reviews**: a ``ReviewDecided`` that answers a verification review becomes that finding's
   ``VerificationRecorded`` (:func:`~alignment_flywheel.governance.verification.review_verification`,
-  with this worker's norms version), published like the first. A record that does not decode is
-  dead-lettered; every other event on the reviews topic (requests, answers to the gate's reviews,
-  automatic decisions) is passed over.
+  with this worker's norms version), published like the first. A record that does not decode, or
+  is an event the reviews topic does not carry, is dead-lettered; every other event on the
+  reviews topic (requests, answers to the gate's reviews, automatic decisions) is passed over.
 
 Any other failure stops the worker. Every output is confirmed by the broker before the next record
 is read, and all ids (event ids too) follow from the finding id or the review id, so a restart
-re-emits the same events and loses none (offsets commit after the outputs are sent). The
-processor keeps no state.
+re-emits the same events and loses none: a record is acknowledged, and its offset committed, only
+after its outputs or its dead letter are confirmed (:func:`~.streams.handled`). The processor
+keeps no state.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
     decoded,
+    expected_on,
+    handled,
     raw_topic,
     send_confirmed,
 )
@@ -85,7 +89,7 @@ class Verification:
         agent(self.app, raw_topic(self.app, topics.reviews), name="reviews")(self._on_reviews)
 
     async def _run(self, stream: Any) -> None:
-        async for record in stream.events():
+        async for record in handled(stream):
             message = record.message
             if message.value is None:
                 continue
@@ -97,7 +101,8 @@ class Verification:
             await self.handle(finding)
 
     async def _on_reviews(self, stream: Any) -> None:
-        async for event in decoded(stream, self._codec, self._dead):
+        reviews = expected_on("flywheel.reviews")
+        async for event in decoded(stream, self._codec, self._dead, reviews):
             if isinstance(event, ReviewDecided):
                 await self.handle_decision(event)
 

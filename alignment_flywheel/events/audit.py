@@ -33,6 +33,9 @@ class DeadLettered(Event):
     """A record could not be processed and was set aside, with the reason.
 
     Position fields are not range-checked: a dead letter must record whatever the client reported.
+    When the whole letter would not fit the producer's request limit, ``original_key`` and
+    ``original_value`` hold only their first bytes (``truncated``); the sizes and SHA-256 digests
+    always describe the whole originals.
     """
 
     avro_name: ClassVar[str] = f"{NAMESPACE}.DeadLettered"
@@ -45,3 +48,8 @@ class DeadLettered(Event):
     reason: str
     error_type: str
     consumer_group: str | None = None
+    original_key_size: Count | None = None
+    original_key_sha256: Sha256Hex | None = None
+    original_value_size: Count | None = None
+    original_value_sha256: Sha256Hex | None = None
+    truncated: bool = False
