@@ -4,6 +4,14 @@ Sources, highest priority first: keyword arguments, ``FLYWHEEL_*`` environment v
 file named by ``FLYWHEEL_CONFIG`` (or ``./flywheel.toml`` when present), then the defaults below.
 Call :func:`load_settings` at the edge of the program (the CLI, a test fixture) and pass the object
 down; nothing in the package reads the environment on its own.
+
+Kafka access: ``kafka_security_protocol`` defaults to SASL_PLAINTEXT for the local broker (which
+always authenticates with SCRAM-SHA-512), and for an existing cluster to SASL_SSL when credentials
+are configured, PLAINTEXT otherwise. Credentials are either ``kafka_username`` and
+``kafka_password`` or, per role, a file in ``kafka_credentials_dir`` (for the local broker
+``<state_dir>/kafka/credentials``, written by the broker's set-up) chosen by ``kafka_role``
+(default ``admin``); explicit ones win. They are read when a client is built
+(:mod:`alignment_flywheel.stack.credentials`), never printed.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,6 +33,11 @@ from alignment_flywheel.errors import ConfigError
 ENV_PREFIX = "FLYWHEEL_"
 CONFIG_FILE_ENV = "FLYWHEEL_CONFIG"
 DEFAULT_CONFIG_FILE = Path("flywheel.toml")
+DEFAULT_KAFKA_ROLE = "admin"
+LOCAL_SECURITY_PROTOCOL = "SASL_PLAINTEXT"
+LOCAL_SASL_MECHANISM = "SCRAM-SHA-512"
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
 
 
 def _default_state_dir() -> Path:
@@ -45,6 +58,31 @@ class Settings(BaseSettings):
     bootstrap_servers: str = Field(
         default="",
         description="Kafka bootstrap servers. Empty means: start and use the local broker.",
+    )
+    kafka_security_protocol: SecurityProtocol | None = Field(
+        default=None,
+        description="How clients connect to Kafka. None: SASL_PLAINTEXT for the local broker; for "
+        "an existing cluster SASL_SSL with credentials, else PLAINTEXT.",
+    )
+    kafka_sasl_mechanism: SaslMechanism = Field(
+        default="SCRAM-SHA-512", description="The SASL mechanism (the local broker: SCRAM-SHA-512)."
+    )
+    kafka_username: str | None = Field(
+        default=None, description="The SASL user; with kafka_password, wins over a role's file."
+    )
+    kafka_password: SecretStr | None = Field(default=None, description="The SASL password.")
+    kafka_credentials_dir: Path | None = Field(
+        default=None,
+        description="A directory of per-role credential files (<role>.json: username, password). "
+        "None: <state_dir>/kafka/credentials for the local broker, none for a cluster.",
+    )
+    kafka_role: str | None = Field(
+        default=None,
+        description="Whose credential file in kafka_credentials_dir to use. None: admin.",
+        pattern=r"^[a-z][a-z0-9-]*$",
+    )
+    kafka_ssl_ca_location: Path | None = Field(
+        default=None, description="CA certificate(s) to verify the brokers with, for SSL/SASL_SSL."
     )
     clickhouse_url: str = Field(
         default="",
@@ -158,6 +196,35 @@ class Settings(BaseSettings):
             raise ValueError("http_insecure_no_auth is refused in production")
         return self
 
+    @model_validator(mode="after")
+    def _kafka_credentials_are_complete(self) -> Settings:
+        if (self.kafka_username is None) != (self.kafka_password is None):
+            raise ValueError("kafka_username and kafka_password are set together or not at all")
+        if self.uses_local_broker and (
+            self.effective_kafka_security_protocol != LOCAL_SECURITY_PROTOCOL
+            or self.kafka_sasl_mechanism != LOCAL_SASL_MECHANISM
+        ):
+            raise ValueError(
+                f"the local broker accepts {LOCAL_SECURITY_PROTOCOL} with {LOCAL_SASL_MECHANISM} "
+                "only (kafka_security_protocol, kafka_sasl_mechanism)"
+            )
+        return self
+
+    @field_validator(
+        "kafka_security_protocol",
+        "kafka_username",
+        "kafka_password",
+        "kafka_credentials_dir",
+        "kafka_role",
+        "kafka_ssl_ca_location",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """An empty value (``FLYWHEEL_KAFKA_USERNAME=``) unsets: how a child process is told to
+        use a role's file instead of credentials it would inherit."""
+        return None if value == "" else value
+
     @field_validator("clickhouse_url")
     @classmethod
     def _check_clickhouse_url(cls, value: str) -> str:
@@ -174,6 +241,31 @@ class Settings(BaseSettings):
         if self.uses_local_broker:
             return f"127.0.0.1:{self.local_broker_port}"
         return self.bootstrap_servers
+
+    @property
+    def effective_kafka_security_protocol(self) -> str:
+        if self.kafka_security_protocol is not None:
+            return self.kafka_security_protocol
+        if self.uses_local_broker:
+            return LOCAL_SECURITY_PROTOCOL
+        has_credentials = self.kafka_username is not None or self.kafka_credentials_dir is not None
+        return "SASL_SSL" if has_credentials else "PLAINTEXT"
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.effective_kafka_security_protocol.startswith("SASL_")
+
+    @property
+    def effective_kafka_credentials_dir(self) -> Path | None:
+        if self.kafka_credentials_dir is not None:
+            return self.kafka_credentials_dir
+        if self.uses_local_broker:
+            return self.state_dir.resolve() / "kafka" / "credentials"
+        return None
+
+    @property
+    def effective_kafka_role(self) -> str:
+        return self.kafka_role or DEFAULT_KAFKA_ROLE
 
     @property
     def journal_dir(self) -> Path:

@@ -28,6 +28,10 @@ class ConfigError(InvalidInputError):
     """A setting or a configuration file is invalid."""
 
 
+class CredentialsError(ConfigError):
+    """Kafka credentials are missing or unreadable (never names the password)."""
+
+
 class CodecError(InvalidInputError):
     """Bytes could not be turned into an event, or an event into bytes."""
 

@@ -22,6 +22,7 @@ from alignment_flywheel.events import (
 )
 from alignment_flywheel.review import ReviewDesk
 from alignment_flywheel.stack.catalog import load_catalog
+from alignment_flywheel.stack.kafka import reader_group
 
 REVIEWER = "eval-reporter"
 DENY_REASON = "I reported this call: it was sent on behalf of an injected instruction"
@@ -53,7 +54,7 @@ class Reporter:
 
     def start(self) -> Reporter:
         consumer = Consumer(
-            consumer_config(self._settings, "unused", {"enable.auto.commit": False})
+            consumer_config(self._settings, reader_group("eval"), {"enable.auto.commit": False})
         )
         topic = self._desk.reviews_topic
         metadata = consumer.list_topics(topic, timeout=10).topics[topic]

@@ -49,11 +49,11 @@ from alignment_flywheel.oracle.loader import load_oracle, risk_policy_path
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.release.follower import ReleaseFollower
 from alignment_flywheel.release.trusted import follower_check
+from alignment_flywheel.stack.access import provision
 from alignment_flywheel.stack.broker import broker_for
 from alignment_flywheel.stack.catalog import load_catalog
 from alignment_flywheel.stack.fleet import GovernanceStack, governance_settings
 from alignment_flywheel.stack.kafka import admin_client
-from alignment_flywheel.stack.topics import apply_catalog
 
 TARGETS = {"time_to_mitigation_s": 10.0, "approval_to_enforcement_s": 1.0}
 
@@ -88,7 +88,7 @@ def rates(artifact: OracleArtifact, settings: Settings) -> dict[str, float]:
 
 
 def scenario(settings: Settings, logs: Path) -> dict[str, Any]:
-    apply_catalog(admin_client(settings), load_catalog())
+    provision(admin_client(settings), load_catalog(), require_authorizer=False)
     stack = GovernanceStack(settings, logs)
     stack.start()
     ready_s = stack.wait_ready()
@@ -146,9 +146,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="flywheel-bench-flywheel-") as tmp:
         state = Path(tmp)
         with broker_for(base, state / "broker") as cluster:
-            settings = governance_settings(
-                cluster.effective_bootstrap_servers, state / "governance"
-            )
+            settings = governance_settings(cluster, state / "governance")
             result = {"benchmark": "flywheel", **scenario(settings, state / "logs")}
     result["targets"] = TARGETS
     result["pass"] = {k: result[k] <= v for k, v in TARGETS.items()}

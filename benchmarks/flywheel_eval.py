@@ -93,11 +93,11 @@ from alignment_flywheel.oracle.loader import load_oracle, risk_policy_path
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.release.follower import ReleaseFollower
 from alignment_flywheel.release.trusted import follower_check
+from alignment_flywheel.stack.access import provision
 from alignment_flywheel.stack.broker import broker_for
 from alignment_flywheel.stack.catalog import load_catalog
 from alignment_flywheel.stack.fleet import GovernanceStack, governance_settings
 from alignment_flywheel.stack.kafka import admin_client
-from alignment_flywheel.stack.topics import apply_catalog
 
 TARGETS: dict[str, float] = {
     "reported_stopped": 0.99,
@@ -226,7 +226,7 @@ class PipelineRun:
 def run_pipeline(
     settings: Settings, logs: Path, sets: EvalSets, suites: Sequence[str], deadline_s: float
 ) -> PipelineRun:
-    apply_catalog(admin_client(settings), load_catalog())
+    provision(admin_client(settings), load_catalog(), require_authorizer=False)
     stack = GovernanceStack(settings, logs, options=REFINE_OPTIONS)
     stack.start()
     try:
@@ -274,9 +274,7 @@ def run_fold(
         tempfile.TemporaryDirectory(prefix="flywheel-eval-") as tmp,
         broker_for(base, Path(tmp) / "broker") as cluster,
     ):
-        settings = governance_settings(
-            cluster.effective_bootstrap_servers, Path(tmp) / "governance"
-        )
+        settings = governance_settings(cluster, Path(tmp) / "governance")
         run = run_pipeline(settings, logs, sets, suites, deadline_s)
     return fold_report(fold, sets, run, settings, logs)
 

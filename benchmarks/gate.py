@@ -63,6 +63,7 @@ from alignment_flywheel.connectors.consumer import consumer_config
 from alignment_flywheel.connectors.producer import producer_config
 from alignment_flywheel.events import ProposalSubmitted, new_envelope
 from alignment_flywheel.stack.broker import LocalBroker
+from alignment_flywheel.stack.credentials import connection_env
 from alignment_flywheel.stack.kafka import admin_client
 from alignment_flywheel.stack.processes import free_ports
 from alignment_flywheel.stack.topics import create_topic
@@ -197,10 +198,9 @@ def _start_worker(
     settings: Settings, topics: dict[str, Any], oracle: Path | None, log: Path, app_id: str
 ) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "FLYWHEEL_STATE_DIR": str(settings.state_dir)}
-    env["FLYWHEEL_BOOTSTRAP_SERVERS"] = settings.effective_bootstrap_servers
+    env.update(connection_env(settings))
     if oracle is None:
         spec = {
-            "bootstrap": settings.effective_bootstrap_servers,
             "app_id": app_id,
             "topics": topics,
             "settings": {"state_dir": str(settings.state_dir)},

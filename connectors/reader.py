@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
@@ -23,7 +22,7 @@ from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.consumer import consumer_config, offsets_for_times, watermarks
 from alignment_flywheel.errors import CodecError, KafkaTransportError
 from alignment_flywheel.events import Event
-from alignment_flywheel.stack.kafka import client_config
+from alignment_flywheel.stack.kafka import client_config, reader_group
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 30.0
@@ -34,9 +33,7 @@ def read_topic(
 ) -> Iterator[Event]:
     """Every event on ``topic`` (from ``since``, or the beginning) up to its end as of now."""
     consumer = Consumer(
-        consumer_config(
-            settings, f"flywheel-reader-{uuid.uuid4().hex[:8]}", {"enable.auto.commit": False}
-        )
+        consumer_config(settings, reader_group("topic"), {"enable.auto.commit": False})
     )
     try:
         yield from _read_assigned(consumer, codec, topic, since)
@@ -111,9 +108,7 @@ class TopicTail:
     ) -> None:
         self._codec = codec
         self._consumer = Consumer(
-            consumer_config(
-                settings, f"flywheel-tail-{uuid.uuid4().hex[:8]}", {"enable.auto.commit": False}
-            )
+            consumer_config(settings, reader_group("tail"), {"enable.auto.commit": False})
         )
         self._admin = AdminClient(client_config(settings, "flywheel-tail"))
         starts = [tp for topic in topics for _, tp in _start_offsets(self._consumer, topic, since)]

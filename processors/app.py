@@ -1,13 +1,14 @@
 """Building faust apps from the settings: one function, no app created at import time.
 
-Rules: the broker comes from the settings (the local broker or ``FLYWHEEL_BOOTSTRAP_SERVERS``); the
-web server is off; tables live in memory (state topics are compacted changelogs on Kafka, so a
-restarted worker rebuilds them); the flow control keeps records fetched after a rebalance
-(:class:`SettledFlowControl`); a group whose new changelog topic the leader's metadata does not
-list yet waits for it instead of hanging (:class:`SettledPartitionAssignor`). Agents are
-declared with :func:`agent`, which gives them mode's ``CrashingSupervisor``: an agent that raises
-stops the worker instead of being restarted in a silent loop, and the process supervisor
-(systemd, Kubernetes, the test) sees the failure.
+Rules: the broker comes from the settings (the local broker or ``FLYWHEEL_BOOTSTRAP_SERVERS``), and
+so do the credentials (:func:`broker_credentials`: SASL as the settings' principal, TLS when the
+protocol says so); the web server is off; tables live in memory (state topics are compacted
+changelogs on Kafka, so a restarted worker rebuilds them); the flow control keeps records fetched
+after a rebalance (:class:`SettledFlowControl`); a group whose new changelog topic the leader's
+metadata does not list yet waits for it instead of hanging (:class:`SettledPartitionAssignor`).
+Agents are declared with :func:`agent`, which gives them mode's ``CrashingSupervisor``: an agent
+that raises stops the worker instead of being restarted in a silent loop, and the process
+supervisor (systemd, Kubernetes, the test) sees the failure.
 :func:`run_worker` also turns off faust's startup spinner (it sets the root logger to DEBUG) and
 tunes the garbage collector for a long-running worker (:func:`tune_gc`).
 """
@@ -26,6 +27,7 @@ from mode import CrashingSupervisor
 from mode.utils.queues import FlowControlEvent
 
 from alignment_flywheel.config import Settings
+from alignment_flywheel.stack.credentials import kafka_credentials, ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +52,26 @@ def create_app(settings: Settings, app_id: str, **overrides: Any) -> faust.App:
         "producer_acks": -1,
         "consumer_metadata_max_age_ms": METADATA_MAX_AGE_MS,
         "PartitionAssignor": SettledPartitionAssignor,
+        "broker_credentials": broker_credentials(settings),
     }
     options.update(overrides)
     app = faust.App(app_id, **options)
     app.flow_control = SettledFlowControl(loop=app.loop)
     return app
+
+
+def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    """faust's (aiokafka's) credentials for the settings' principal; None for PLAINTEXT."""
+    context = ssl_context(settings)
+    credentials = kafka_credentials(settings)
+    if credentials is not None:
+        return faust.SASLCredentials(
+            username=credentials.username,
+            password=credentials.password,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context) if context is not None else None
 
 
 class SettledPartitionAssignor(PartitionAssignor):

@@ -1,9 +1,13 @@
 """Fixtures shared by every test tier.
 
 * ``kafka_settings`` (session): settings pointing at a running broker. With
-  ``FLYWHEEL_BOOTSTRAP_SERVERS`` set, that cluster; otherwise a local broker started once for the
-  session, on free ports, under a temporary state directory, and stopped at the end. If the broker
-  cannot start, the fixture fails: integration tests are never skipped for want of Kafka.
+  ``FLYWHEEL_BOOTSTRAP_SERVERS`` set, that cluster (and the ``FLYWHEEL_KAFKA_*`` credentials of the
+  environment); otherwise a local broker started once for the session, on free ports, under a
+  temporary state directory, and stopped at the end. The local broker authenticates and
+  authorizes like any other: the settings connect as its admin (super user); a test that wants a
+  role's principal uses ``as_role(kafka_settings, "gate")``, and processes started by tests get
+  the same cluster and principal from ``tests.support.env.worker_env``. If the broker cannot
+  start, the fixture fails: integration tests are never skipped for want of Kafka.
 * ``unique_name``: ``unique_name("orders")`` → ``"orders-1a2b3c4d5e"``, for per-test topics/groups.
 * ``make_topic``: creates a topic on that broker, waits until it is usable, returns its name, and
   deletes it after the test.
@@ -42,10 +46,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def local_broker_settings(state_dir: Path, **overrides: Any) -> Settings:
-    """Settings for a local broker of its own: free ports, the given state directory."""
+    """Settings for a local broker of its own: free ports, the given state directory, its own
+    credentials (none inherited from the environment)."""
     broker_port, controller_port = free_ports(2)
     values: dict[str, Any] = {
         "bootstrap_servers": "",
+        "kafka_username": None,
+        "kafka_password": None,
+        "kafka_credentials_dir": None,
+        "kafka_role": None,
+        "kafka_security_protocol": None,
         "state_dir": state_dir,
         "local_broker_port": broker_port,
         "local_controller_port": controller_port,

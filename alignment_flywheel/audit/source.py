@@ -11,7 +11,6 @@ does not answer, or a missing topic, is a :class:`~alignment_flywheel.errors.Kaf
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -24,7 +23,7 @@ from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.consumer import consumer_config, watermarks
 from alignment_flywheel.errors import CodecError, KafkaTransportError
 from alignment_flywheel.events import LedgerCheckpoint
-from alignment_flywheel.stack.kafka import admin_client
+from alignment_flywheel.stack.kafka import admin_client, reader_group
 
 TIMEOUT_S = 30.0
 BATCH = 1000
@@ -32,7 +31,7 @@ POLL_S = 1.0
 
 
 def reader(settings: Settings) -> Consumer:
-    group = f"flywheel-audit-{uuid.uuid4().hex[:8]}"
+    group = reader_group("audit")
     return Consumer(consumer_config(settings, group, {"enable.auto.commit": False}))
 
 

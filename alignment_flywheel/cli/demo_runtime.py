@@ -8,10 +8,13 @@ Rules:
 * Each run has its own directory ``<state_dir>/demo/<stamp>``: keys, trust root, worker state and
   logs, the leaf store of the ledger, and (unless a ClickHouse URL is configured) the embedded
   chDB data. It is removed at the end unless ``keep``.
-* Workers: intake, verification, triage, refinement, release (fast rollout policy), drift,
-  red team and the ledger, plus the demo approver unless patches are approved by hand; see
-  :mod:`alignment_flywheel.stack.fleet`. :meth:`DemoStack.down` stops every one of them (unless
-  ``keep``), also after Ctrl-C or a failure.
+* Topics and ACLs: the catalog is provisioned (a cluster without an authorizer gets the topics
+  only). Workers: intake, verification, triage, refinement, release (fast rollout policy), drift,
+  red team and the ledger, plus the demo approver unless patches are approved by hand, each as its
+  own Kafka principal; see :mod:`alignment_flywheel.stack.fleet`. The demo process itself (the
+  simulated agents, the live view, the sink) connects with the settings' principal.
+  :meth:`DemoStack.down` stops every one of them (unless ``keep``), also after Ctrl-C or a
+  failure.
 * ClickHouse is opened only by this process, at the end (:func:`store_and_report`): the sink
   reads the topics up to their current end, then the report is rendered from the same client.
 """
@@ -33,12 +36,12 @@ from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.oracle.loader import load_oracle
 from alignment_flywheel.release.follower import ReleaseFollower
 from alignment_flywheel.release.trusted import follower_check
+from alignment_flywheel.stack.access import provision
 from alignment_flywheel.stack.broker import LocalBroker
 from alignment_flywheel.stack.catalog import load_catalog
 from alignment_flywheel.stack.clickhouse import clickhouse_client, redact
 from alignment_flywheel.stack.fleet import GovernanceStack, governance_settings
 from alignment_flywheel.stack.kafka import admin_client
-from alignment_flywheel.stack.topics import apply_catalog
 
 EXTRAS = ("drift", "redteam", "ledger")
 SINK_NAME = "demo"
@@ -67,13 +70,14 @@ class DemoStack:
         if self.base.uses_local_broker:
             self._start_broker()
         bootstrap = self.base.effective_bootstrap_servers
-        with self.console.status("provisioning topics"):
-            report = apply_catalog(admin_client(self.base), load_catalog())
-        self.console.print(f"topics on {bootstrap}: {report.summary()}")
+        with self.console.status("provisioning topics and ACLs"):
+            topics, access = provision(
+                admin_client(self.base), load_catalog(), require_authorizer=False
+            )
+        self.console.print(f"topics on {bootstrap}: {topics.summary()}; {access.summary()}")
         self.settings = governance_settings(
-            bootstrap, self.run_dir, base=self.base,
-            approve_automatically=not self.approve_by_hand,
-        )  # fmt: skip
+            self.base, self.run_dir, approve_automatically=not self.approve_by_hand
+        )
         self.workers = GovernanceStack(self.settings, self.run_dir / "logs", extras=EXTRAS)
         self.workers.start()
         with self.console.status("waiting for the workers to join their consumer groups"):

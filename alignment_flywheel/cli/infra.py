@@ -1,7 +1,9 @@
 """`flywheel infra`: the local stack (Kafka broker, topics, ClickHouse).
 
 ``up`` fetches the broker's jars if needed, starts the broker detached (it keeps running after the
-command returns), applies the topic catalog and the ClickHouse migrations, and prints the status.
+command returns; it authenticates every client and authorizes with ACLs), applies the topic
+catalog with its ACLs and the ClickHouse migrations, and prints the status. It names the
+credentials directory but never prints a password.
 ``down`` stops the broker. With ``FLYWHEEL_BOOTSTRAP_SERVERS`` set there is no local broker: ``up``
 and ``down`` say so and do nothing, and ``status`` reports on that cluster.
 """
@@ -19,12 +21,13 @@ from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.cli.status import render_status
 from alignment_flywheel.cli.topics import print_apply_report
 from alignment_flywheel.config import Settings
+from alignment_flywheel.stack.access import provision
 from alignment_flywheel.stack.artifacts import ensure_kafka_artifacts, kafka_version
 from alignment_flywheel.stack.broker import BrokerStatus, LocalBroker, broker_status
 from alignment_flywheel.stack.broker import format_duration as duration
 from alignment_flywheel.stack.clickhouse import apply_migrations, clickhouse_client
 from alignment_flywheel.stack.kafka import admin_client
-from alignment_flywheel.stack.topics import apply_catalog, load_catalog
+from alignment_flywheel.stack.topics import load_catalog
 
 app = typer.Typer(
     help="The local stack: Kafka broker, topic catalog, ClickHouse.", no_args_is_help=True
@@ -48,9 +51,12 @@ def up(ctx: typer.Context, timeout: Timeout = 60.0) -> None:
         started = time.perf_counter()
         status = LocalBroker(settings).start(timeout=timeout)
     console.print(f"broker ready in {time.perf_counter() - started:.1f} s: {status.describe()}")
-    with console.status("applying the topic catalog"):
-        report = apply_catalog(admin_client(settings), load_catalog())
+    where = settings.effective_kafka_credentials_dir
+    console.print(f"Kafka credentials (one file per role, mode 0600): {where}")
+    with console.status("applying the topic catalog and its ACLs"):
+        report, access = provision(admin_client(settings), load_catalog())
     print_apply_report(console, report)
+    console.print(access.summary())
     with console.status("applying the ClickHouse migrations"), clickhouse_client(settings) as ch:
         applied = apply_migrations(ch)
     console.print(f"ClickHouse migrations applied: {', '.join(applied) or 'none pending'}")

@@ -1,16 +1,21 @@
-"""The status of the stack as one table: broker, topic catalog, ClickHouse."""
+"""The status of the stack as one table: broker, topic catalog (topics and ACLs), ClickHouse.
+
+A cluster without an authorizer has no ACLs to compare: the topics row says so, and is healthy
+when the topics match."""
 
 from __future__ import annotations
 
+from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.table import Table
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import FlywheelError
+from alignment_flywheel.stack.access import NoAuthorizerError, check_access
 from alignment_flywheel.stack.broker import LocalBroker, remote_status
 from alignment_flywheel.stack.clickhouse import clickhouse_client
 from alignment_flywheel.stack.kafka import admin_client
-from alignment_flywheel.stack.topics import check_catalog, load_catalog
+from alignment_flywheel.stack.topics import Catalog, check_catalog, load_catalog
 
 
 def stack_status(settings: Settings) -> list[tuple[str, bool, str]]:
@@ -49,12 +54,25 @@ def _broker_row(settings: Settings) -> tuple[str, bool, str]:
 def _topics_row(settings: Settings) -> tuple[str, bool, str]:
     try:
         catalog = load_catalog()
-        drift = check_catalog(admin_client(settings), catalog)
+        admin = admin_client(settings)
+        drift = [str(d) for d in check_catalog(admin, catalog)]
+        acls = _acl_lines(admin, catalog)
     except FlywheelError as exc:
         return ("topics", False, str(exc))
-    if drift:
-        return ("topics", False, f"{len(drift)} differences from the catalog: {drift[0]}")
-    return ("topics", True, f"{len(catalog.topics)} topics match infra/topics.yaml")
+    differences = drift + (acls or [])
+    if differences:
+        detail = f"{len(differences)} differences from the catalog: {differences[0]}"
+        return ("topics", False, detail)
+    ok = f"{len(catalog.topics)} topics match infra/topics.yaml"
+    return ("topics", True, ok + (", and their ACLs" if acls is not None else ""))
+
+
+def _acl_lines(admin: AdminClient, catalog: Catalog) -> list[str] | None:
+    """The ACL differences, or None when the cluster has no authorizer."""
+    try:
+        return list(check_access(admin, catalog).lines())
+    except NoAuthorizerError:
+        return None
 
 
 def _clickhouse_row(settings: Settings) -> tuple[str, bool, str]:

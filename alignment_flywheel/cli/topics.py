@@ -1,7 +1,11 @@
-"""`flywheel topics`: apply the topic catalog, check a cluster against it, list it.
+"""`flywheel topics`: apply the topic catalog and its ACLs, check a cluster against them, list them.
 
-``apply`` creates, reconfigures and grows topics, never deletes or shrinks; it exits 1 when
-differences it must not fix remain. ``check`` changes nothing and exits 1 on any difference.
+``apply`` creates, reconfigures and grows topics, never deletes or shrinks, and creates the ACLs
+the catalog's roles need (deleting extra ones only with ``--prune-acls``); it exits 1 when
+differences it must not fix remain. ``check`` changes nothing and exits 1 on any difference:
+topic drift, missing and extra ACL bindings. On a cluster without an authorizer both say so, in a
+warning, and leave the ACLs alone; ``--no-acls`` leaves them alone anyway. ``rights`` prints who
+may write and read what (``--markdown`` renders the table of docs/operations.md).
 """
 
 from __future__ import annotations
@@ -16,8 +20,16 @@ from rich.table import Table
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.config import Settings
+from alignment_flywheel.stack.access import (
+    AccessDrift,
+    AccessReport,
+    NoAuthorizerError,
+    apply_access,
+    check_access,
+)
 from alignment_flywheel.stack.broker import require_cluster
 from alignment_flywheel.stack.kafka import admin_client
+from alignment_flywheel.stack.rights import rights_markdown, rights_rows
 from alignment_flywheel.stack.topics import (
     ApplyReport,
     Catalog,
@@ -41,30 +53,72 @@ CatalogOption = Annotated[
 ]
 
 
+NoAclsOption = Annotated[bool, typer.Option("--no-acls", help="Leave access control (ACLs) alone.")]
+
+
 @app.command("apply")
 @reports_errors
-def apply(ctx: typer.Context, catalog: CatalogOption = None) -> None:
-    """Create missing topics, set differing configs, add partitions. Idempotent."""
+def apply(
+    ctx: typer.Context,
+    catalog: CatalogOption = None,
+    no_acls: NoAclsOption = False,
+    prune_acls: Annotated[
+        bool, typer.Option("--prune-acls", help="Delete ACL bindings the catalog does not ask for.")
+    ] = False,
+) -> None:
+    """Create missing topics, set differing configs, add partitions; create the roles' ACLs.
+    Idempotent."""
     cli = cli_context(ctx)
     loaded = load_catalog(catalog)
-    report = apply_catalog(_admin(cli.settings), loaded)
+    admin = _admin(cli.settings)
+    report = apply_catalog(admin, loaded)
     print_apply_report(cli.console, report)
-    if report.drift:
+    access = None
+    if not no_acls:
+        access = apply_access(admin, loaded, prune=prune_acls, require_authorizer=False)
+        print_access_report(cli.console, access)
+    if report.drift or (access is not None and access.extra):
         raise typer.Exit(1)
 
 
 @app.command("check")
 @reports_errors
-def check(ctx: typer.Context, catalog: CatalogOption = None) -> None:
-    """Report every difference between the catalog and the cluster (exit 1 if any)."""
+def check(ctx: typer.Context, catalog: CatalogOption = None, no_acls: NoAclsOption = False) -> None:
+    """Report every difference between the catalog and the cluster, topics and ACLs (exit 1 if
+    any)."""
     cli = cli_context(ctx)
     loaded = load_catalog(catalog)
-    drift = check_catalog(_admin(cli.settings), loaded)
-    if not drift:
+    admin = _admin(cli.settings)
+    drift = check_catalog(admin, loaded)
+    if drift:
+        print_drift(cli.console, drift, title=f"{len(drift)} differences from the catalog")
+    else:
         cli.console.print(f"[green]{len(loaded.topics)} topics match the catalog[/]")
+    access = AccessDrift() if no_acls else _acl_drift(cli.console, admin, loaded)
+    if access:
+        print_access_drift(cli.console, access)
+    if drift or access:
+        raise typer.Exit(1)
+
+
+@app.command("rights")
+@reports_errors
+def rights(
+    ctx: typer.Context,
+    catalog: CatalogOption = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="As a Markdown table.")] = False,
+) -> None:
+    """Each role's principal and the topics it writes and reads, from the catalog."""
+    loaded = load_catalog(catalog)
+    if markdown:
+        typer.echo(rights_markdown(loaded), nl=False)
         return
-    print_drift(cli.console, drift, title=f"{len(drift)} differences from the catalog")
-    raise typer.Exit(1)
+    table = Table(title=f"roles and rights ({len(loaded.roles)} roles)")
+    for column in ("role", "principal", "writes", "reads", "groups and internal topics"):
+        table.add_column(column)
+    for row in rights_rows(loaded):
+        table.add_row(*row)
+    cli_context(ctx).console.print(table)
 
 
 @app.command("list")
@@ -73,6 +127,17 @@ def list_topics(ctx: typer.Context, catalog: CatalogOption = None) -> None:
     """Show the catalog: every topic, its kind, partitions, settings and event types."""
     cli = cli_context(ctx)
     cli.console.print(catalog_table(load_catalog(catalog)))
+
+
+def _acl_drift(console: Console, admin: AdminClient, catalog: Catalog) -> AccessDrift:
+    try:
+        drift = check_access(admin, catalog)
+    except NoAuthorizerError as exc:
+        console.print(f"[yellow]warning[/]: {exc}: any client may write any topic")
+        return AccessDrift()
+    if not drift:
+        console.print(f"[green]the ACLs of {len(catalog.roles)} roles match the catalog[/]")
+    return drift
 
 
 def _admin(settings: Settings) -> AdminClient:
@@ -92,6 +157,29 @@ def print_apply_report(console: Console, report: ApplyReport) -> None:
     console.print(f"topics: {report.summary()}")
     if report.drift:
         print_drift(console, report.drift, title="differences apply does not fix")
+
+
+def print_access_report(console: Console, report: AccessReport) -> None:
+    """The ACL bindings created or deleted, then the extra ones left."""
+    for binding in report.created:
+        console.print(f"ACL created: {binding}")
+    for binding in report.deleted:
+        console.print(f"ACL deleted: {binding}")
+    console.print(("[yellow]warning[/]: " if report.no_authorizer else "") + report.summary())
+    if report.extra:
+        print_access_drift(console, AccessDrift(extra=report.extra))
+
+
+def print_access_drift(console: Console, drift: AccessDrift) -> None:
+    table = Table(title=f"{len(drift.missing) + len(drift.extra)} ACL differences")
+    for column in ("binding", "principal", "operation", "resource"):
+        table.add_column(column)
+    for kind, bindings in (("missing", drift.missing), ("[red]extra[/]", drift.extra)):
+        for b in bindings:
+            star = "*" if b.pattern == "prefixed" else ""
+            resource = f"{b.resource} {b.name}{star}"
+            table.add_row(kind, b.principal, f"{b.permission} {b.operation}", resource)
+    console.print(table)
 
 
 def print_drift(console: Console, drift: list[Drift], title: str) -> None:

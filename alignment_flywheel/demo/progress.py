@@ -42,6 +42,7 @@ from alignment_flywheel.events import (
     VerificationRecorded,
 )
 from alignment_flywheel.stack.catalog import load_catalog
+from alignment_flywheel.stack.kafka import reader_group
 
 WATCHED = ("IncidentReported", "FindingRaised", "VerificationRecorded", "DriftDetected",
            "PatchProposed", "ReleaseStaged")  # fmt: skip
@@ -162,7 +163,7 @@ class GovernanceWatch:
         self.thread.join(15)
 
     def _run(self) -> None:
-        group = f"flywheel-demo-watch-{uuid.uuid4().hex[:8]}"
+        group = reader_group("demo-watch")
         consumer = Consumer(consumer_config(self.settings, group, {"enable.auto.commit": False}))
         consumer.subscribe(self.topics)
         try:

@@ -64,6 +64,7 @@ from alignment_flywheel.patches.trust import IgnoredCounter
 from alignment_flywheel.release.rebuild import OracleBuilder, PatchCheck, PatchLibrary, ReleaseTrust
 from alignment_flywheel.release.state import Candidate, Deployed, ReleaseState, fold
 from alignment_flywheel.stack.catalog import load_catalog
+from alignment_flywheel.stack.kafka import reader_group
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ class ReleaseFollower:
 
     def start(self, timeout: float = 30.0) -> ReleaseFollower:
         consumer = Consumer(
-            consumer_config(self._settings, "unused", {"enable.auto.commit": False})
+            consumer_config(self._settings, reader_group("follower"), {"enable.auto.commit": False})
         )
         ends = self._assign(consumer)
         self._catch_up(consumer, ends, timeout)

@@ -40,6 +40,7 @@ from alignment_flywheel.errors import CodecError, InvalidInputError, KafkaTransp
 from alignment_flywheel.events import Decision, Proposal
 from alignment_flywheel.replay.engine import Case
 from alignment_flywheel.replay.report import Skipped
+from alignment_flywheel.stack.kafka import reader_group
 
 TIMEOUT_S = 30.0
 WAIT_S = 0.2
@@ -108,7 +109,7 @@ class RangeReader:
     def read(
         self, topic: str, start: Bound | None, end: Bound | None
     ) -> Iterator[Fetched | Skipped]:
-        group = f"flywheel-replay-{uuid.uuid4().hex[:8]}"
+        group = reader_group("replay")
         consumer = Consumer(consumer_config(self.settings, group, {"enable.auto.commit": False}))
         try:
             todo = [s for s in self.spans(consumer, topic, start, end) if s.start < s.end]

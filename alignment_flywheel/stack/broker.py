@@ -8,6 +8,9 @@ Rules:
   It fetches the jars if needed, formats the storage on first start only, and returns once an
   AdminClient can read metadata. If the JVM dies or does not answer in time, it is stopped and a
   :class:`BrokerError` carries the end of its log. Nothing is ever restarted automatically.
+* The broker authenticates every client and authorizes with ACLs
+  (:mod:`~alignment_flywheel.stack.broker_auth`); the broker's own clients (readiness, status)
+  connect as its admin. Once it answers, every catalog role's SCRAM user is set.
 * Before starting, both ports are checked: a port held by another process is a clear error.
 * :meth:`LocalBroker.stop` sends SIGTERM, then SIGKILL after the timeout.
 * Starts and stops of one state directory are serialised by a lock file.
@@ -35,6 +38,7 @@ from alignment_flywheel.stack.artifacts import (
     java_executable,
     kafka_version,
 )
+from alignment_flywheel.stack.broker_auth import ensure_role_users, local_admin_settings
 from alignment_flywheel.stack.broker_files import (
     BrokerLayout,
     broker_command,
@@ -43,6 +47,7 @@ from alignment_flywheel.stack.broker_files import (
     render_server_properties,
     write_config_files,
 )
+from alignment_flywheel.stack.catalog import load_catalog
 from alignment_flywheel.stack.kafka import list_metadata, quiet_admin_client
 from alignment_flywheel.stack.processes import (
     file_lock,
@@ -101,6 +106,7 @@ class LocalBroker:
             )
         self.settings = settings
         self.layout = BrokerLayout.for_settings(settings)
+        self._admin_settings = local_admin_settings(settings)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -131,9 +137,11 @@ class LocalBroker:
             libs = ensure_kafka_artifacts(self.settings)
             java = java_executable()
             write_config_files(self.settings, self.layout)
-            format_storage(java, libs, self.layout)
+            format_storage(java, libs, self.layout, self.settings)
             pid = self._launch(java, libs)
             self._wait_until_ready(pid, timeout, launched=True)
+            admin = quiet_admin_client(self._admin_settings)
+            ensure_role_users(admin, self.settings, load_catalog())
         return self.status()
 
     def stop(self, timeout: float = 30) -> int | None:
@@ -162,7 +170,8 @@ class LocalBroker:
         if pid is None:
             return replace(base, detail="local broker not running (start it: flywheel infra up)")
         try:
-            metadata = list_metadata(quiet_admin_client(self.settings), timeout=STATUS_TIMEOUT_S)
+            admin = quiet_admin_client(self._admin_settings)
+            metadata = list_metadata(admin, timeout=STATUS_TIMEOUT_S)
         except KafkaTransportError as exc:
             return replace(base, pid=pid, detail=f"process {pid} runs but does not answer: {exc}")
         return replace(
@@ -231,7 +240,7 @@ class LocalBroker:
         return self._process.pid
 
     def _wait_until_ready(self, pid: int, timeout: float, *, launched: bool) -> None:
-        admin = quiet_admin_client(self.settings)
+        admin = quiet_admin_client(self._admin_settings)
         deadline = time.monotonic() + timeout
         while not _answers(admin):
             if not self._alive(pid):

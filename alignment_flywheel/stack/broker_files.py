@@ -4,8 +4,10 @@ Layout: ``server.properties`` and ``log4j2.properties`` (rendered from ``infra/k
 start), ``data/`` (the KRaft log directory), ``logs/`` (``server.log`` and the JVM's own output in
 ``kafka.out``), ``broker.pid`` and ``cluster.id``.
 
-Rules: the storage is formatted once, when ``data/meta.properties`` is missing; the cluster id is
-kept in ``cluster.id`` and reused if the data directory is formatted again. A cluster id is 16
+Rules: the storage is formatted once, when ``data/meta.properties`` is missing, with the SCRAM users
+of the broker's super users (:mod:`~alignment_flywheel.stack.broker_auth`); the cluster id is kept
+in ``cluster.id`` and reused if the data directory is formatted again. ``server.properties`` holds
+passwords: it is written with mode 0600, in a 0700 directory. A cluster id is 16
 random bytes in URL-safe base64 without padding, and never starts with ``-`` (the storage tool
 would read it as an option).
 """
@@ -24,6 +26,13 @@ from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import BrokerError
 from alignment_flywheel.resources import INFRA_DIR
 from alignment_flywheel.stack.artifacts import tail
+from alignment_flywheel.stack.broker_auth import (
+    local_secrets,
+    missing_super_users,
+    scram_arguments,
+    template_values,
+)
+from alignment_flywheel.stack.credentials import write_private
 
 SERVER_TEMPLATE = INFRA_DIR / "kafka" / "server.properties.template"
 LOG4J2_CONFIG = INFRA_DIR / "kafka" / "log4j2.properties"
@@ -82,12 +91,14 @@ class BrokerLayout:
 
 
 def render_server_properties(settings: Settings, layout: BrokerLayout) -> str:
-    """The broker's ``server.properties``: ports from the settings, data in ``layout.data_dir``."""
+    """The broker's ``server.properties``: ports from the settings, data in ``layout.data_dir``,
+    the super users' credentials from the credentials directory (generated on first use)."""
     template = Template(SERVER_TEMPLATE.read_text(encoding="utf-8"))
     return template.substitute(
         broker_port=settings.local_broker_port,
         controller_port=settings.local_controller_port,
         data_dir=layout.data_dir,
+        **template_values(local_secrets(settings)),
     )
 
 
@@ -100,9 +111,17 @@ def write_config_files(settings: Settings, layout: BrokerLayout) -> None:
         )
     for directory in (layout.home, layout.data_dir, layout.logs_dir):
         directory.mkdir(parents=True, exist_ok=True)
-    layout.server_properties.write_text(
-        render_server_properties(settings, layout), encoding="utf-8"
-    )
+    layout.home.chmod(0o700)
+    if layout.formatted and (missing := missing_super_users(settings)):
+        raise BrokerError(
+            f"the broker data in {layout.data_dir} was formatted without the credentials of "
+            f"{', '.join(missing)} (before access control, or they were deleted): remove that "
+            "directory to start from an empty broker"
+        )
+    rendered = render_server_properties(settings, layout)
+    layout.server_properties.touch(mode=0o600)
+    layout.server_properties.chmod(0o600)
+    layout.server_properties.write_text(rendered, encoding="utf-8")
     shutil.copyfile(LOG4J2_CONFIG, layout.log4j2_properties)
 
 
@@ -132,15 +151,14 @@ def jvm_logging_options(layout: BrokerLayout) -> list[str]:
     ]
 
 
-def format_storage(java: str, libs: Path, layout: BrokerLayout) -> None:
-    """Format ``data/`` for a one-node KRaft quorum, unless it already is."""
+def format_storage(java: str, libs: Path, layout: BrokerLayout, settings: Settings) -> None:
+    """Format ``data/`` for a one-node KRaft quorum with the super users, unless it already is.
+
+    The storage tool's arguments (the SCRAM passwords among them) go in a 0600 argument file
+    (``java @file``), not on a command line that other local users can read in ``/proc``."""
     if layout.formatted:
         return
-    command = [
-        java,
-        *jvm_logging_options(layout),
-        "-cp",
-        f"{libs}/*",
+    arguments = [
         "kafka.tools.StorageTool",
         "format",
         "--standalone",
@@ -148,18 +166,29 @@ def format_storage(java: str, libs: Path, layout: BrokerLayout) -> None:
         cluster_id(layout),
         "-c",
         str(layout.server_properties),
+        *scram_arguments(local_secrets(settings)),
     ]
+    argfile = layout.home / "format.args"
+    write_private(argfile, " ".join(_argfile_quoted(argument) for argument in arguments))
+    command = [java, *jvm_logging_options(layout), "-cp", f"{libs}/*", f"@{argfile}"]
     try:
         result = subprocess.run(
             command, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise BrokerError(f"cannot run the Kafka storage tool: {exc}") from exc
+    finally:
+        argfile.unlink(missing_ok=True)
     if result.returncode != 0:
         raise BrokerError(
             f"formatting the broker storage in {layout.data_dir} failed "
             f"(exit {result.returncode}):\n{tail(result.stdout + result.stderr)}"
         )
+
+
+def _argfile_quoted(argument: str) -> str:
+    """One argument of a java ``@file``: double-quoted, backslashes and quotes escaped."""
+    return '"' + argument.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def broker_command(java: str, libs: Path, layout: BrokerLayout, heap_mb: int) -> list[str]:

@@ -9,7 +9,14 @@ Rules, each enforced with a :class:`CatalogError` naming the entry at fault:
   the strings Kafka reports (YAML numbers and booleans are converted);
 * ``state`` topics are compacted (``cleanup.policy`` contains ``compact``); ``event`` and
   ``deadletter`` topics are ``cleanup.policy=delete`` and set ``retention.ms``;
-* an event type is carried by at most one topic.
+* an event type is carried by at most one topic;
+* access control: ``roles`` are the principals of the platform (``principal`` turns a role into a
+  Kafka principal, e.g. ``User:flywheel-gate``). A topic names the roles that write it
+  (``writers``) and read it (``readers``), and every name there is a role. A role's ``app_id`` (a
+  faust app id) is the prefix of its consumer groups and internal topics, ``groups`` lists further
+  group prefixes; no prefix covers another role's or a catalog topic, or the prefix of the reader
+  groups every role may use (:data:`READER_GROUP_PREFIX`). ``admin``, ``broker`` and ``controller``
+  are reserved: the local broker's super users.
 """
 
 from __future__ import annotations
@@ -30,6 +37,10 @@ from alignment_flywheel.resources import INFRA_DIR
 DEFAULT_CATALOG = INFRA_DIR / "topics.yaml"
 _CONFIG_KEY = re.compile(r"^[a-z0-9]+(\.[a-z0-9]+)*$")
 _EVENT_TYPE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+_ROLE = re.compile(r"^[a-z][a-z0-9-]*$")
+RESERVED_ROLES = frozenset({"admin", "broker", "controller"})
+READER_GROUP_PREFIX = "flywheel-reader-"
+"""The consumer groups of readers that assign partitions themselves and commit nothing."""
 
 
 class TopicKind(StrEnum):
@@ -72,6 +83,8 @@ class TopicSpec(BaseModel):
     config: dict[str, str] = Field(default_factory=dict)
     events: tuple[str, ...] = ()
     description: str = ""
+    writers: tuple[str, ...] = ()
+    readers: tuple[str, ...] = ()
 
     @field_validator("config", mode="before")
     @classmethod
@@ -108,12 +121,29 @@ class TopicSpec(BaseModel):
         return self
 
 
+class RoleSpec(BaseModel):
+    """A principal of the platform: its consumer groups and internal topics (by prefix)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    description: str = ""
+    app_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,200}$")
+    groups: tuple[str, ...] = ()
+
+    @property
+    def group_prefixes(self) -> tuple[str, ...]:
+        return ((self.app_id,) if self.app_id else ()) + self.groups
+
+
 class Catalog(BaseModel):
-    """Every topic of the platform, with the replication factor to create them with."""
+    """Every topic of the platform, with the replication factor to create them with, and the roles
+    that may read and write them."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     replication_factor: int = Field(default=1, ge=1)
+    principal: str = Field(default="User:flywheel-{role}", pattern=r"^[A-Za-z]+:.*\{role\}")
+    roles: dict[str, RoleSpec] = Field(default_factory=dict)
     kind_defaults: dict[TopicKind, dict[str, str]] = Field(default_factory=dict)
     topics: tuple[TopicSpec, ...]
 
@@ -155,6 +185,29 @@ class Catalog(BaseModel):
                 carriers[event] = topic.name
         return self
 
+    @model_validator(mode="after")
+    def _check_roles(self) -> Catalog:
+        for role in self.roles:
+            if not _ROLE.match(role) or role in RESERVED_ROLES:
+                raise ValueError(f"{role!r} cannot name a role (lower case; not reserved)")
+        for topic in self.topics:
+            for field_name in ("writers", "readers"):
+                names: tuple[str, ...] = getattr(topic, field_name)
+                unknown = sorted(set(names) - set(self.roles))
+                if unknown or len(set(names)) != len(names):
+                    raise ValueError(
+                        f"topic {topic.name} {field_name}: unknown or repeated roles "
+                        f"{', '.join(unknown) or '(repeated)'}"
+                    )
+        _check_prefixes(self)
+        return self
+
+    def principal_of(self, role: str) -> str:
+        """The Kafka principal of ``role``: ``User:flywheel-gate``."""
+        if role not in self.roles:
+            raise CatalogError(f"no role named {role} in the catalog")
+        return self.principal.replace("{role}", role)
+
     @property
     def names(self) -> list[str]:
         return [topic.name for topic in self.topics]
@@ -174,6 +227,20 @@ class Catalog(BaseModel):
 
     def replication_for(self, topic: TopicSpec) -> int:
         return topic.replication_factor or self.replication_factor
+
+
+def _check_prefixes(catalog: Catalog) -> None:
+    """No group prefix covers another role's or the reader groups; no app id covers a topic."""
+    owned = [(p, role) for role, spec in catalog.roles.items() for p in spec.group_prefixes]
+    owned.append((READER_GROUP_PREFIX, "every role (reader groups)"))
+    for index, (prefix, role) in enumerate(owned):
+        for other, other_role in owned[index + 1 :]:
+            if prefix.startswith(other) or other.startswith(prefix):
+                raise ValueError(f"group prefix {prefix} ({role}) overlaps {other} ({other_role})")
+    for role, spec in catalog.roles.items():
+        covered = [t.name for t in catalog.topics if spec.app_id and t.name.startswith(spec.app_id)]
+        if covered:
+            raise ValueError(f"the app id of role {role} covers catalog topic {covered[0]}")
 
 
 def _with_defaults(topic: object, defaults: Mapping[Any, Any]) -> object:

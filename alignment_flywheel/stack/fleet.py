@@ -13,6 +13,10 @@ holds partitions, so that what follows measures the pipeline, not the workers' s
 ``GovernanceStack.options`` appends options to a worker's command line by worker name (e.g.
 ``{"verify": ["--norms", "/x/norms.yaml"]}``); options for a worker the stack does not start are
 refused with :class:`UnknownWorkerError`.
+Each worker connects to Kafka as the catalog role of its name (``intake``, ``verify``, ...): with
+that role's file of the credentials directory (the local broker's, or
+``FLYWHEEL_KAFKA_CREDENTIALS_DIR``); settings with one explicit user and no directory run every
+worker as that user. The stack itself (``wait_ready``) uses the settings' own principal.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from alignment_flywheel.processors import (
     triage,
     verification,
 )
+from alignment_flywheel.stack.credentials import connection_env, connection_settings
 from alignment_flywheel.stack.kafka import admin_client, assigned_members
 
 FLYWHEEL = str(Path(sys.executable).with_name("flywheel"))
@@ -96,21 +101,20 @@ class UnknownWorkerError(ConfigError, ValueError):
 
 
 def governance_settings(
-    bootstrap: str,
-    state_dir: Path,
-    *,
-    base: Settings | None = None,
-    approve_automatically: bool = True,
+    base: Settings, state_dir: Path, *, approve_automatically: bool = True
 ) -> Settings:
     """Settings with a trust root: root, an author key for refinement, the demo approver.
 
-    ``base`` carries its other settings over (ClickHouse URL, schema registry, policies)."""
-    carried = base.model_dump(exclude_unset=True) if base is not None else {}
-    for name in ("bootstrap_servers", "state_dir", "author_key", "auto_approve_keys"):
+    ``base`` names the cluster and the principal (:func:`connection_settings`: the local broker's
+    too, as a cluster with its credentials directory) and carries its other settings over
+    (ClickHouse URL, schema registry, policies)."""
+    connection = connection_settings(base)
+    carried = base.model_dump(exclude_unset=True)
+    for name in ("state_dir", "author_key", "auto_approve_keys", *connection):
         carried.pop(name, None)
     settings = load_settings(
         **carried,
-        bootstrap_servers=bootstrap,
+        **connection,
         state_dir=state_dir,
         author_key="refinement",
         auto_approve_keys=(APPROVER_KEY,) if approve_automatically else (),
@@ -142,10 +146,11 @@ class GovernanceStack:
     extras: tuple[str, ...] = ()
     options: dict[str, list[str]] = field(default_factory=dict)
 
-    def env(self) -> dict[str, str]:
+    def env(self, role: str | None = None) -> dict[str, str]:
+        """The environment of a worker connecting as ``role`` (None: the settings' principal)."""
         env = {
             **os.environ,
-            "FLYWHEEL_BOOTSTRAP_SERVERS": self.settings.effective_bootstrap_servers,
+            **connection_env(self.settings, role),
             "FLYWHEEL_STATE_DIR": str(self.settings.state_dir),
             "FLYWHEEL_AUTHOR_KEY": self.settings.author_key or "",
             "FLYWHEEL_AUTO_APPROVE_KEYS": json.dumps(list(self.settings.auto_approve_keys)),
@@ -173,7 +178,7 @@ class GovernanceStack:
         policy = self.logs / "rollout.json"
         policy.write_text(json.dumps(self.rollout))
         for name, args in self.commands(policy).items():
-            env = self.env()
+            env = self.env(role=name)
             if name == "autoapprove":
                 env["FLYWHEEL_IDENTITY"] = APPROVER_IDENTITY
             with (self.logs / f"{name}.log").open("wb") as log:

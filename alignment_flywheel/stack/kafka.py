@@ -1,7 +1,10 @@
 """The configuration every Kafka client starts from, and the admin client.
 
 Rules: clients never build ``bootstrap.servers`` themselves; they start from :func:`client_config`
-and add their own keys (``group.id``, ``acks``...). librdkafka's log goes to the Python logger
+(which also carries the TLS and SASL settings of :mod:`~alignment_flywheel.stack.credentials`) and
+add their own keys (``group.id``, ``acks``...). Consumers that assign partitions themselves and
+commit nothing use a throwaway group from :func:`reader_group`, under the one prefix every role
+may use (:data:`READER_GROUP_PREFIX`). librdkafka's log goes to the Python logger
 ``flywheel.kafka`` instead of stderr, so the application decides what is shown. Admin calls that
 can fail go through :func:`list_metadata`, which turns librdkafka errors into
 :class:`KafkaTransportError` naming the cluster.
@@ -10,6 +13,7 @@ can fail go through :func:`list_metadata`, which turns librdkafka errors into
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from confluent_kafka import ConsumerGroupState, KafkaError, KafkaException
@@ -18,6 +22,8 @@ from confluent_kafka.admin._metadata import ClusterMetadata
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import KafkaTransportError
+from alignment_flywheel.stack.catalog import READER_GROUP_PREFIX
+from alignment_flywheel.stack.credentials import security_config
 
 CLIENT_ID_BASE = "flywheel"
 METADATA_TIMEOUT_S = 10.0
@@ -25,13 +31,20 @@ CLIENT_LOG = logging.getLogger("flywheel.kafka")
 
 
 def client_config(settings: Settings, client_id: str | None = None) -> dict[str, Any]:
-    """``bootstrap.servers`` and ``client.id`` for any confluent-kafka client."""
+    """``bootstrap.servers``, ``client.id`` and the security settings for any confluent-kafka
+    client."""
     suffix = f"-{client_id}" if client_id else ""
     return {
         "bootstrap.servers": settings.effective_bootstrap_servers,
         "client.id": f"{CLIENT_ID_BASE}{suffix}",
         "logger": CLIENT_LOG,
+        **security_config(settings),
     }
+
+
+def reader_group(purpose: str) -> str:
+    """A fresh consumer group for a reader that assigns partitions itself and commits nothing."""
+    return f"{READER_GROUP_PREFIX}{purpose}-{uuid.uuid4().hex[:8]}"
 
 
 def admin_client(settings: Settings, **overrides: Any) -> AdminClient:

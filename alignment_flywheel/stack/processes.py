@@ -1,6 +1,7 @@
 """Operating-system helpers for the local broker: pid files, liveness, signals, ports.
 
-Rules: a pid file is trusted only while its process is alive and, where ``/proc`` exists, its
+Rules: free ports are taken below the kernel's ephemeral range (never handed out to outgoing
+connections); a pid file is trusted only while its process is alive and, where ``/proc`` exists, its
 command line names the expected main class and configuration file; otherwise it is stale. A
 process is stopped with SIGTERM, then SIGKILL after the timeout; nothing is ever restarted here.
 """
@@ -11,6 +12,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import random
 import signal
 import socket
 import time
@@ -21,6 +23,9 @@ from pathlib import Path
 from alignment_flywheel.errors import BrokerError
 
 POLL_INTERVAL_S = 0.1
+PORT_FLOOR = 20000
+EPHEMERAL_RANGE_FILE = "/proc/sys/net/ipv4/ip_local_port_range"
+DEFAULT_EPHEMERAL_RANGE = (32768, 60999)
 
 
 def read_pid(pid_file: Path) -> int | None:
@@ -112,17 +117,26 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` distinct ports that are free on ``host`` right now."""
-    sockets: list[socket.socket] = []
+    """``count`` distinct ports that are free on ``host`` right now, below the kernel's ephemeral
+    range, so that no outgoing connection takes one between this answer and the broker's bind."""
+    top = ephemeral_range()[0]
+    candidates = random.sample(range(PORT_FLOOR, top), k=top - PORT_FLOOR)
+    picked: list[int] = []
+    for port in candidates:
+        if not port_in_use(port, host):
+            picked.append(port)
+            if len(picked) == count:
+                return picked
+    raise BrokerError(f"fewer than {count} free ports on {host} in {PORT_FLOOR}-{top - 1}")
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections (Linux default where it cannot be read)."""
     try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sockets.append(sock)
-            sock.bind((host, 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+        low, high = Path(EPHEMERAL_RANGE_FILE).read_text(encoding="utf-8").split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return DEFAULT_EPHEMERAL_RANGE
 
 
 @contextmanager

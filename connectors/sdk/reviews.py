@@ -28,6 +28,7 @@ from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.consumer import consumer_config, watermarks
 from alignment_flywheel.errors import CodecError, KafkaTransportError
 from alignment_flywheel.events import ReviewDecided
+from alignment_flywheel.stack.kafka import reader_group
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,7 @@ class ReviewWaiter:
         self._codec = codec
         self._topic = topic
         self._timeout_s = max(min(timeout_s, 10.0), 0.5)
-        config = consumer_config(
-            settings, f"flywheel-sdk-review-{uuid.uuid4().hex}", {"enable.auto.commit": False}
-        )
+        config = consumer_config(settings, reader_group("review"), {"enable.auto.commit": False})
         self._consumer = Consumer(config)
 
     @classmethod

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build (once) and run the Java example that produces an Avro ProposalSubmitted to Kafka.
-#   examples/java-producer/run.sh --bootstrap 127.0.0.1:19092 --topic flywheel.proposals \
+#   KAFKA_PASSWORD=... examples/java-producer/run.sh --bootstrap 127.0.0.1:19092 \
+#       --topic flywheel.proposals --username flywheel-proposer \
 #       --tool shell.exec --arguments '{"cmd": "ls"}' [--proposer ID] [--session ID] ...
 # Prints the proposal id. The writer schema defaults to the newest released snapshot of
 # ProposalSubmitted in schemas/history/ (pass --schema to use another kept version).

@@ -20,6 +20,7 @@ from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import Event, LedgerCheckpoint
 from alignment_flywheel.patches.keys import KeyStore
+from alignment_flywheel.stack.credentials import connection_env
 from alignment_flywheel.stack.kafka import admin_client
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance import verdict
@@ -69,7 +70,7 @@ def _run_until(
 
 def _verifier(settings: Settings, state: Path, ledger: str) -> Callable[..., dict[str, Any]]:
     env = {
-        "FLYWHEEL_BOOTSTRAP_SERVERS": settings.effective_bootstrap_servers,
+        **connection_env(settings),
         "FLYWHEEL_STATE_DIR": str(state),
         "COLUMNS": "250",
     }

@@ -65,19 +65,19 @@ def test_a_sigkilled_auto_approver_loses_no_approval_and_resends_only_the_same_s
 
     def spec(n: int) -> dict[str, object]:
         return {
-            "role": "autoapprove", "bootstrap": kafka_settings.effective_bootstrap_servers,
+            "role": "autoapprove",
             "app_id": app_id, "topics": topics, "delay_ms": 20, "app_options": FAST_FAILOVER,
             "keys": [k.private_bytes_raw().hex() for k in keys],
             "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
         }  # fmt: skip
 
     logs = [tmp_path / f"w{n}.log" for n in range(2)]
-    first = start_worker(spec(0), logs[0])
+    first = start_worker(spec(0), logs[0], kafka_settings)
     replacement = None
     try:
         wait_for_records(kafka_settings, topics["patches"], 3, PATCHES + len(expected) // 4)
         assert stop_gate_worker(first, kill=True) == -9
-        replacement = start_worker(spec(1), logs[1])
+        replacement = start_worker(spec(1), logs[1], kafka_settings)
         read_until(
             kafka_settings, codec, topics["patches"], lambda e: _approved(e) >= set(expected)
         )

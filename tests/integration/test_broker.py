@@ -125,7 +125,7 @@ def test_a_broker_that_dies_during_start_up_raises_with_its_log(broker_settings_
     settings = broker_settings_factory()
     layout = BrokerLayout.for_settings(settings)
     write_config_files(settings, layout)
-    format_storage(java_executable(), ensure_kafka_artifacts(settings), layout)
+    format_storage(java_executable(), ensure_kafka_artifacts(settings), layout, settings)
     meta = layout.data_dir / "meta.properties"
     meta.write_text(meta.read_text().replace("node.id=1", "node.id=7"))
     broker = LocalBroker(settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from alignment_flywheel.config import ENV_PREFIX
 from alignment_flywheel.stack.broker import LocalBroker
+from alignment_flywheel.stack.credentials import connection_env, read_credentials
 from alignment_flywheel.stack.topics import load_catalog
 
 FLYWHEEL = [str(Path(sys.executable).with_name("flywheel"))]
@@ -56,7 +58,14 @@ def test_infra_up_status_down(local_stack, tmp_path):
     assert up.returncode == 0, up.stdout + up.stderr
     assert "broker ready in" in up.stdout
     assert f"{topics} created" in up.stdout
+    assert re.search(r"ACLs: [1-9]\d* created, 0 deleted", up.stdout)
     assert "001_flywheel_database.sql" in up.stdout
+    credentials = settings.state_dir.resolve() / "kafka" / "credentials"
+    assert str(credentials) in " ".join(up.stdout.split())
+    files = sorted(credentials.glob("*.json"))
+    assert {f.stem for f in files} >= {"admin", "broker", "controller", "gate", "operator"}
+    for file in files:  # nothing secret is printed
+        assert read_credentials(file).password not in up.stdout + up.stderr
 
     status = LocalBroker(settings).status()
     assert status.running, "the broker keeps running after `infra up` returns"
@@ -66,6 +75,7 @@ def test_infra_up_status_down(local_stack, tmp_path):
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert str(status.pid) in shown.stdout
     assert f"{topics} topics match" in shown.stdout
+    assert "and their ACLs" in shown.stdout
 
     again = flywheel(env, tmp_path, "infra", "up")
     assert again.returncode == 0, again.stdout + again.stderr
@@ -85,10 +95,7 @@ def test_infra_up_status_down(local_stack, tmp_path):
 
 
 def test_infra_with_a_configured_cluster_starts_nothing(kafka_settings, tmp_path):
-    env = clean_env(
-        bootstrap_servers=kafka_settings.effective_bootstrap_servers,
-        state_dir=str(tmp_path / "state"),
-    )
+    env = {**clean_env(state_dir=str(tmp_path / "state")), **connection_env(kafka_settings)}
     up = flywheel(env, tmp_path, "infra", "up")
     assert up.returncode == 0, up.stdout + up.stderr
     assert "there is no local broker to start" in up.stdout

@@ -33,6 +33,7 @@ from alignment_flywheel.events import (
 from alignment_flywheel.oracle.artifact import build_artifact
 from alignment_flywheel.patches.signing import key_id
 from alignment_flywheel.patches.trust import save_root
+from alignment_flywheel.stack.credentials import connection_settings
 from tests.support.oracles import artifact_doc, rule
 from tests.support.releases import patch_chain, promoted, staged
 from tests.support.signing import Keyring
@@ -59,7 +60,7 @@ def settings(kafka_settings: Settings, tmp_path: Path) -> Settings:
     oracle = tmp_path / "oracle.json"
     oracle.write_text(json.dumps(GENESIS_DOC))
     return load_settings(
-        bootstrap_servers=kafka_settings.effective_bootstrap_servers,
+        **connection_settings(kafka_settings),
         state_dir=tmp_path / "server",
         oracle_path=oracle,
         identity="console-api-test",

@@ -41,6 +41,7 @@ from alignment_flywheel.events import (
 from alignment_flywheel.oracle.artifact import build_artifact
 from alignment_flywheel.patches.trust import save_root
 from alignment_flywheel.patches.verify import OracleHead, PatchVerifier
+from alignment_flywheel.stack.credentials import connection_settings
 from alignment_flywheel.stack.processes import free_ports
 from tests.support.oracles import artifact_doc, rule
 from tests.support.releases import patch_chain, staged
@@ -102,7 +103,7 @@ def test_operator_approves_an_escalation_and_signs_a_patch_in_the_browser(
         releases=make_topic(unique_name("releases")),
     )
     settings = load_settings(
-        bootstrap_servers=kafka_settings.effective_bootstrap_servers,
+        **connection_settings(kafka_settings),
         state_dir=tmp_path / "server",
         identity="console-test",
     )
@@ -173,7 +174,7 @@ def test_operator_rolls_back_the_candidate_in_the_browser(
     oracle = tmp_path / "oracle.json"
     oracle.write_text(json.dumps(GENESIS_DOC))
     settings = load_settings(
-        bootstrap_servers=kafka_settings.effective_bootstrap_servers,
+        **connection_settings(kafka_settings),
         state_dir=tmp_path / "server",
         oracle_path=oracle,
     )

@@ -28,6 +28,7 @@ from alignment_flywheel.config import Settings
 from alignment_flywheel.demo.progress import DEMO_APPROVER
 from alignment_flywheel.events import PatchApproved
 from alignment_flywheel.stack.broker import LocalBroker
+from alignment_flywheel.stack.credentials import connection_env
 from tests.support.workers import REPO, read_events
 
 FLYWHEEL = str(Path(sys.executable).with_name("flywheel"))
@@ -37,7 +38,7 @@ def _run_demo(settings: Settings, tmp_path: Path) -> tuple[subprocess.CompletedP
     summary = tmp_path / "summary.json"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("FLYWHEEL_")},
-        "FLYWHEEL_BOOTSTRAP_SERVERS": settings.effective_bootstrap_servers,
+        **connection_env(settings),
         "FLYWHEEL_STATE_DIR": str(tmp_path / "demo-state"),
         "COLUMNS": "120",
     }

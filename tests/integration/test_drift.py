@@ -120,7 +120,7 @@ def test_a_sigkilled_drift_worker_loses_no_detection_and_resends_one_only_under_
 
     def spec(n: int) -> dict[str, object]:
         return {
-            "role": "drift", "bootstrap": kafka_settings.effective_bootstrap_servers,
+            "role": "drift",
             "app_id": app_id, "topics": topics, "delay_ms": 20, "app_options": FAST_FAILOVER,
             "warmup": 50, "tool_warmup": 10,
             "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
@@ -134,12 +134,12 @@ def test_a_sigkilled_drift_worker_loses_no_detection_and_resends_one_only_under_
     sent = _traffic(kafka_settings, codec, topics, first_batch)
     triggers = {"db.drop": sent[200].proposal_id}
     logs = [tmp_path / f"w{n}.log" for n in range(2)]
-    first = start_worker(spec(0), logs[0])
+    first = start_worker(spec(0), logs[0], kafka_settings)
     replacement = None
     try:
         wait_for_records(kafka_settings, topics["drift"], 3, 1)
         assert stop_gate_worker(first, kill=True) == -9
-        replacement = start_worker(spec(1), logs[1])
+        replacement = start_worker(spec(1), logs[1], kafka_settings)
         more = [*reads(60, 600), ("fs.read", {"path": "/srv/x", "recursive": True})]
         triggers["fs.read"] = _traffic(kafka_settings, codec, topics, more)[-1].proposal_id
         subjects = {"db.drop", "fs.read"}

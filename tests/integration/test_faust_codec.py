@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import DeadLettered
 from alignment_flywheel.samples import sample_proposal_submitted
+from tests.support.env import worker_env
 from tests.support.kafka import collect_events
 
 pytestmark = pytest.mark.integration
@@ -49,7 +49,7 @@ def test_faust_worker_relays_events_and_dead_letters_garbage(
         cwd=REPO,
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "FLYWHEEL_STATE_DIR": str(tmp_path)},
+        env=worker_env(kafka_settings, FLYWHEEL_STATE_DIR=str(tmp_path)),
     )
     try:
         relayed = collect_events(

@@ -21,25 +21,27 @@ from alignment_flywheel.events import Decision, IncidentKind, Severity
 from alignment_flywheel.oracle.loader import load_oracle
 from alignment_flywheel.release.follower import ReleaseFollower
 from alignment_flywheel.release.trusted import follower_check
+from alignment_flywheel.stack.access import provision
 from alignment_flywheel.stack.catalog import load_catalog
+from alignment_flywheel.stack.credentials import as_role
 from alignment_flywheel.stack.fleet import GovernanceStack as Stack
 from alignment_flywheel.stack.fleet import governance_settings
 from alignment_flywheel.stack.kafka import admin_client
-from alignment_flywheel.stack.topics import apply_catalog
 
 
 def test_a_new_unsafe_behaviour_is_detected_patched_released_and_blocked(
     kafka_settings: Settings, tmp_path: Path
 ) -> None:
-    settings = governance_settings(kafka_settings.effective_bootstrap_servers, tmp_path / "state")
-    apply_catalog(admin_client(settings), load_catalog())
+    settings = governance_settings(kafka_settings, tmp_path / "state")
+    provision(admin_client(settings), load_catalog())
     stack = Stack(settings, tmp_path)
     stack.start()
     stack.wait_ready()
     genesis = load_oracle(settings).artifact
     follower = ReleaseFollower(settings, genesis, check=follower_check(settings)).start()
+    proposer = as_role(settings, "proposer")  # the agents' own Kafka principal
     guards = [
-        Guard(settings, proposer_id=name) for name in ("coding-agent", "ops-agent", "data-agent")
+        Guard(proposer, proposer_id=name) for name in ("coding-agent", "ops-agent", "data-agent")
     ]
     for guard in guards:
         guard.follow(follower)

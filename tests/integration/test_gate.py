@@ -57,7 +57,6 @@ def run_gate(kafka_settings, unique_name, tmp_path) -> Iterator[Callable[..., Pa
     def start(topics: dict[str, Any], **spec: Any) -> Path:
         log = tmp_path / f"gate-{len(workers)}.log"
         full = {
-            "bootstrap": kafka_settings.effective_bootstrap_servers,
             "app_id": spec.pop("app_id", unique_name("gate")),
             "topics": topics,
             "settings": {
@@ -66,7 +65,7 @@ def run_gate(kafka_settings, unique_name, tmp_path) -> Iterator[Callable[..., Pa
             },
             **spec,
         }
-        workers.append(start_gate_worker(full, log))
+        workers.append(start_gate_worker(full, log, kafka_settings))
         return log
 
     yield start

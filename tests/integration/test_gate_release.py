@@ -16,6 +16,7 @@ from alignment_flywheel.events import Decision, ReleaseStage, VerdictIssued
 from alignment_flywheel.oracle.loader import load_oracle
 from alignment_flywheel.patches import parse_operations, propose_patch
 from alignment_flywheel.samples import sample_proposal_submitted
+from alignment_flywheel.stack.credentials import connection_env
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import collect_events, wait_for_group
 from tests.support.releases import promoted, staged
@@ -60,7 +61,7 @@ def test_a_released_version_is_enforced_and_survives_a_killed_gate(
         )
     env = {
         **os.environ,
-        "FLYWHEEL_BOOTSTRAP_SERVERS": kafka_settings.effective_bootstrap_servers,
+        **connection_env(kafka_settings),
         "FLYWHEEL_STATE_DIR": str(tmp_path / "state"),
     }
     verdicts: list[VerdictIssued] = []

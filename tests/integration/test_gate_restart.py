@@ -48,7 +48,6 @@ def test_sigkilled_worker_loses_nothing_and_never_changes_a_verdict(
 
     def spec(n: int) -> dict[str, object]:
         return {
-            "bootstrap": kafka_settings.effective_bootstrap_servers,
             "app_id": app_id,
             "topics": topics,
             "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
@@ -57,12 +56,12 @@ def test_sigkilled_worker_loses_nothing_and_never_changes_a_verdict(
         }
 
     logs = [tmp_path / f"w{n}.log" for n in range(2)]
-    first = start_gate_worker(spec(0), logs[0])
+    first = start_gate_worker(spec(0), logs[0], kafka_settings)
     replacement = None
     try:
         wait_for_records(kafka_settings, topics["verdicts"], 6, PROPOSALS // 4, timeout=150)
         assert stop_gate_worker(first, kill=True) == -9
-        replacement = start_gate_worker(spec(1), logs[1])
+        replacement = start_gate_worker(spec(1), logs[1], kafka_settings)
         verdicts = collect_events(
             kafka_settings,
             codec,
@@ -117,7 +116,6 @@ def test_two_workers_in_one_group_share_the_partitions(
     app_id = unique_name("gate")
     specs = [
         {
-            "bootstrap": kafka_settings.effective_bootstrap_servers,
             "app_id": app_id,
             "topics": topics,
             # faust's default timeouts, not FAST_FAILOVER: nothing is killed here, and on a loaded
@@ -127,7 +125,9 @@ def test_two_workers_in_one_group_share_the_partitions(
         for n in range(2)
     ]
     logs = [tmp_path / f"w{n}.log" for n in range(2)]
-    workers = [start_gate_worker(spec, log) for spec, log in zip(specs, logs, strict=True)]
+    workers = [
+        start_gate_worker(spec, log, kafka_settings) for spec, log in zip(specs, logs, strict=True)
+    ]
     try:
         wait_for_group(kafka_settings, app_id, 2, logs)
         events = [sample_proposal_submitted(i) for i in range(300)]

@@ -16,6 +16,7 @@ from alignment_flywheel.connectors.http.auth import ApiAuth
 from alignment_flywheel.connectors.http.tokens import TokenStore
 from alignment_flywheel.connectors.sdk import SdkTopics
 from alignment_flywheel.events import IncidentReported, ProposalSubmitted
+from alignment_flywheel.stack.credentials import connection_settings
 from tests.support.kafka import read_records
 from tests.unit.test_sdk_fakes import ToolEnforcer
 
@@ -29,9 +30,7 @@ def test_events_carry_the_identity_of_the_token(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = load_settings(
-        bootstrap_servers=kafka_settings.effective_bootstrap_servers, state_dir=tmp_path
-    )
+    settings = load_settings(**connection_settings(kafka_settings), state_dir=tmp_path)
     topics = SdkTopics(
         proposals=make_topic(unique_name("id-proposals")),
         verdicts=make_topic(unique_name("id-verdicts")),

@@ -14,14 +14,13 @@ from alignment_flywheel.connectors.http import create_http_app
 from alignment_flywheel.connectors.sdk import DECIDED_BY_HEADER, SdkTopics
 from alignment_flywheel.events import ProposalSubmitted, ReviewRequested, VerdictIssued
 from alignment_flywheel.processors.gate import decided_elsewhere
+from alignment_flywheel.stack.credentials import connection_settings
 from tests.support.kafka import read_records
 from tests.unit.test_sdk_fakes import ToolEnforcer
 
 
 def _settings(kafka_settings: Settings, state_dir: Path) -> Settings:
-    return load_settings(
-        bootstrap_servers=kafka_settings.effective_bootstrap_servers, state_dir=state_dir
-    )
+    return load_settings(**connection_settings(kafka_settings), state_dir=state_dir)
 
 
 def _topics(make_topic: Callable[..., str], unique_name: Callable[[str], str]) -> SdkTopics:

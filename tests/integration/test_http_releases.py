@@ -31,6 +31,7 @@ from alignment_flywheel.patches import Patch
 from alignment_flywheel.patches.trust import save_root
 from alignment_flywheel.release.follower import ReleaseTopics
 from alignment_flywheel.stack.broker import LocalBroker
+from alignment_flywheel.stack.credentials import connection_env, connection_settings
 from alignment_flywheel.stack.kafka import admin_client
 from alignment_flywheel.stack.processes import free_ports
 from alignment_flywheel.stack.topics import create_topic
@@ -66,11 +67,11 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
     return condition()
 
 
-def server_settings(bootstrap: str, state: Path) -> Settings:
+def server_settings(cluster: Settings, state: Path) -> Settings:
     oracle = state.parent / "genesis.json"
     oracle.write_text(json.dumps(GENESIS_DOC))
     return load_settings(
-        bootstrap_servers=bootstrap, state_dir=state, oracle_path=oracle, identity="serve-test"
+        **connection_settings(cluster), state_dir=state, oracle_path=oracle, identity="serve-test"
     )
 
 
@@ -111,7 +112,7 @@ class ServeProcess:
         (self.port,) = free_ports(1)
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLYWHEEL_")}
         env.update(
-            FLYWHEEL_BOOTSTRAP_SERVERS=settings.effective_bootstrap_servers,
+            connection_env(settings),
             FLYWHEEL_STATE_DIR=str(settings.state_dir),
             FLYWHEEL_ORACLE_PATH=str(settings.oracle_path),
             FLYWHEEL_HTTP_INSECURE_NO_AUTH="true",
@@ -147,7 +148,7 @@ class ServeProcess:
 def test_flywheel_serve_enforces_the_released_stable_after_a_restart(
     private_broker: Settings, tmp_path: Path
 ) -> None:
-    settings = server_settings(private_broker.effective_bootstrap_servers, tmp_path / "serve")
+    settings = server_settings(private_broker, tmp_path / "serve")
     ring = trusted(settings)
     topics = ReleaseTopics()
     (first, v2), (second, _) = patch_chain(GENESIS, 2)
@@ -187,7 +188,7 @@ def test_the_endpoint_follows_releases_live_and_only_verified_ones(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    settings = server_settings(kafka_settings.effective_bootstrap_servers, tmp_path / "state")
+    settings = server_settings(kafka_settings, tmp_path / "state")
     ring = trusted(settings)
     topics = ReleaseTopics(make_topic(unique_name("patches")), make_topic(unique_name("releases")))
     chain: list[tuple[Patch, OracleArtifact]] = patch_chain(GENESIS, 3)

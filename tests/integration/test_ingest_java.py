@@ -20,6 +20,7 @@ from alignment_flywheel.codec.framing import SINGLE_OBJECT_MARKER
 from alignment_flywheel.config import Settings
 from alignment_flywheel.events import BlastRadius, Origin, ProposalSubmitted
 from alignment_flywheel.processors.gate import decided_elsewhere
+from alignment_flywheel.stack.credentials import kafka_credentials
 from tests.support.kafka import read_records
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "java-producer"
@@ -34,17 +35,24 @@ def test_the_java_example_produces_a_proposal_the_gate_decodes(
     topic = make_topic(unique_name("java-proposals"))
     arguments = {"cmd": "ls -la", "dry_run": True}
     build_dir = kafka_settings.cache_dir / "examples" / "java-producer"
+    admin = kafka_credentials(kafka_settings)  # the test topic is not in the catalog: as admin
+    assert admin is not None
     run = subprocess.run(
         [
             "bash",
             str(EXAMPLE / "run.sh"),
             *("--bootstrap", kafka_settings.effective_bootstrap_servers, "--topic", topic),
+            *("--username", admin.username),
             *("--tool", "shell.exec", "--arguments", json.dumps(arguments)),
             *("--proposer", "java-agent", "--session", "j-1", "--reasoning", "list files"),
             *("--origin", "HUMAN", "--confidence", "0.8", "--blast-radius", "LOW"),
             *("--environment", "staging"),
         ],
-        env={**os.environ, "FLYWHEEL_EXAMPLE_BUILD_DIR": str(build_dir)},
+        env={
+            **os.environ,
+            "FLYWHEEL_EXAMPLE_BUILD_DIR": str(build_dir),
+            "KAFKA_PASSWORD": admin.password,
+        },
         capture_output=True,
         text=True,
         timeout=BUILD_TIMEOUT_S,

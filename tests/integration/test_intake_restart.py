@@ -62,18 +62,18 @@ def test_a_sigkilled_intake_worker_loses_no_finding_and_never_duplicates_one(
 
     def spec(n: int) -> dict[str, object]:
         return {
-            "role": "intake", "bootstrap": kafka_settings.effective_bootstrap_servers,
+            "role": "intake",
             "app_id": app_id, "topics": topics, "delay_ms": 10, "app_options": FAST_FAILOVER,
             "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
         }  # fmt: skip
 
     logs = [tmp_path / f"w{n}.log" for n in range(2)]
-    first = start_worker(spec(0), logs[0])
+    first = start_worker(spec(0), logs[0], kafka_settings)
     replacement = None
     try:
         wait_for_records(kafka_settings, topics["findings"], 3, INCIDENTS // 4)
         assert stop_gate_worker(first, kill=True) == -9
-        replacement = start_worker(spec(1), logs[1])
+        replacement = start_worker(spec(1), logs[1], kafka_settings)
         read_until(
             kafka_settings, codec, topics["findings"], lambda e: _finding_ids(e) >= set(expected)
         )

@@ -19,6 +19,7 @@ from alignment_flywheel.patches.keys import KeyStore
 from alignment_flywheel.patches.ledger import PatchLedger
 from alignment_flywheel.patches.trust import bootstrap, follow, load_root_file
 from alignment_flywheel.patches.verify import OracleHead, PatchVerifier
+from alignment_flywheel.stack.credentials import connection_env
 from tests.support.oracles import artifact_doc, rule
 from tests.support.signing import BASE, make_patch
 
@@ -33,7 +34,7 @@ def test_patch_approve_publishes_an_approval_that_verifies(
     base_file.write_text(json.dumps(artifact_doc(rule("a", "true", score=0.5))))
     state = tmp_path / "cli"
     env = {
-        "FLYWHEEL_BOOTSTRAP_SERVERS": kafka_settings.effective_bootstrap_servers,
+        **connection_env(kafka_settings),
         "FLYWHEEL_STATE_DIR": str(state),
         "FLYWHEEL_ORACLE_PATH": str(base_file),
         "FLYWHEEL_IDENTITY": "alice@example.com",
@@ -108,7 +109,7 @@ def test_trust_rotate_and_publish(kafka_settings, make_topic, unique_name, tmp_p
     topic = make_topic(unique_name("trust"), config={"cleanup.policy": "compact"})
     state = tmp_path / "cli"
     env = {
-        "FLYWHEEL_BOOTSTRAP_SERVERS": kafka_settings.effective_bootstrap_servers,
+        **connection_env(kafka_settings),
         "FLYWHEEL_STATE_DIR": str(state),
         "COLUMNS": "250",
     }

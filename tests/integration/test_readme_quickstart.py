@@ -2,7 +2,8 @@
 
 The shell block after ``<!-- quickstart -->`` in README.md is executed with ``bash -euo pipefail``
 in an empty directory, with the environment a reader has after activating ``.venv``, pointed at
-the test broker (``FLYWHEEL_BOOTSTRAP_SERVERS``, so ``infra up``/``down`` are no-ops). The block
+the test broker (``FLYWHEEL_BOOTSTRAP_SERVERS``, so ``infra up``/``down`` are no-ops) as its admin,
+the way a reader's local broker is used without ``FLYWHEEL_KAFKA_ROLE``. The block
 sets its own state directory (keys, ledger store, embedded ClickHouse) under the empty directory.
 """
 
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 
 from alignment_flywheel.config import Settings
+from alignment_flywheel.stack.credentials import connection_env
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 BLOCK = re.compile(r"<!-- quickstart -->\n```bash\n(.*?)\n```", re.DOTALL)
@@ -35,11 +37,11 @@ def _environment(kafka_settings: Settings, state_dir: Path) -> dict[str, str]:
     env.update(
         PATH=f"{venv_bin}{os.pathsep}{env.get('PATH', '')}",
         VIRTUAL_ENV=str(Path(venv_bin).parent),
-        FLYWHEEL_BOOTSTRAP_SERVERS=kafka_settings.effective_bootstrap_servers,
         FLYWHEEL_STATE_DIR=str(state_dir),
         COLUMNS="200",
         NO_COLOR="1",
     )
+    env.update(connection_env(kafka_settings))  # the cluster and its admin credentials
     return env
 
 

@@ -184,20 +184,20 @@ def test_a_sigkilled_red_team_loses_no_finding_and_raises_no_other(
 
     def spec(n: int) -> dict[str, object]:
         return {
-            "role": "redteam", "bootstrap": kafka_settings.effective_bootstrap_servers,
+            "role": "redteam",
             "app_id": app_id, "topics": topics, "delay_ms": 10, "app_options": FAST_FAILOVER,
             "seed": SEED, "budget": BUDGET,
             "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
         }  # fmt: skip
 
     logs = [tmp_path / f"w{n}.log" for n in range(2)]
-    first = start_worker(spec(0), logs[0])
+    first = start_worker(spec(0), logs[0], kafka_settings)
     replacement = None
     total = len(seeds) + len(want)
     try:
         wait_for_records(kafka_settings, topics["findings"], 3, len(seeds) + len(want) // 4)
         assert stop_gate_worker(first, kill=True) == -9
-        replacement = start_worker(spec(1), logs[1])
+        replacement = start_worker(spec(1), logs[1], kafka_settings)
         _collect(kafka_settings, topics["findings"], total, unique_name, 60)
         every = _collect(kafka_settings, topics["findings"], 3 * total, unique_name, 12)
     finally:

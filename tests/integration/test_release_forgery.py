@@ -32,6 +32,7 @@ from alignment_flywheel.patches.keys import KeyStore
 from alignment_flywheel.patches.trust import save_root
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.trusted import follower_check
+from alignment_flywheel.stack.credentials import connection_env, connection_settings
 from tests.support.releases import patch_chain, promoted, staged
 from tests.support.signing import Keyring, approvals
 
@@ -70,8 +71,7 @@ def test_forged_records_do_not_move_a_restarted_follower_off_the_release(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    bootstrap = kafka_settings.effective_bootstrap_servers
-    settings = load_settings(bootstrap_servers=bootstrap, state_dir=tmp_path / "state")
+    settings = load_settings(**connection_settings(kafka_settings), state_dir=tmp_path / "state")
     ring = Keyring()
     ring.keys["rel"] = KeyStore(settings.effective_keys_dir).new("rel")  # for the CLI
     save_root(
@@ -94,7 +94,7 @@ def test_forged_records_do_not_move_a_restarted_follower_off_the_release(
     assert follower.ignored.total >= 2, "the forged records are counted as security events"
 
     where = ["--patches-topic", topics.patches, "--releases-topic", topics.releases]
-    env = {"FLYWHEEL_BOOTSTRAP_SERVERS": bootstrap, "FLYWHEEL_STATE_DIR": str(tmp_path / "state")}
+    env = {**connection_env(kafka_settings), "FLYWHEEL_STATE_DIR": str(tmp_path / "state")}
     shown = CliRunner().invoke(app, ["release", "status", *where], env=env)
     assert shown.exit_code == 0, shown.output
     assert f"enforced: v2 {target.digest}" in shown.output

@@ -85,13 +85,12 @@ def test_a_rollout_that_breaches_its_gates_rolls_back_by_itself(
         producer.send(names["patches"], approval)
 
     spec = {
-        "bootstrap": kafka_settings.effective_bootstrap_servers,
         "state_dir": str(tmp_path / "controller"),
         "app_id": unique_name("release"),
         "topics": names,
         "policy": POLICY,
     }
-    controller = start_release_worker(spec, tmp_path / "controller.log")
+    controller = start_release_worker(spec, tmp_path / "controller.log", kafka_settings)
     follower = ReleaseFollower(
         kafka_settings, genesis, topics=ReleaseTopics(names["patches"], names["releases"])
     ).start()
@@ -111,7 +110,7 @@ def test_a_rollout_that_breaches_its_gates_rolls_back_by_itself(
         # topic, does not stage the patch again, and finishes the rollout.
         stop_gate_worker(controller, kill=True)
         spec["app_id"] = unique_name("release-again")
-        controller = start_release_worker(spec, tmp_path / "controller-again.log")
+        controller = start_release_worker(spec, tmp_path / "controller-again.log", kafka_settings)
         decisions = []
         deadline = time.monotonic() + 120
         while follower.deployment.candidate is not None and time.monotonic() < deadline:

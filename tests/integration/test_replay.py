@@ -24,6 +24,7 @@ from alignment_flywheel.events import Decision, ProposalSubmitted, VerdictIssued
 from alignment_flywheel.oracle.artifact import load_artifact
 from alignment_flywheel.patches import parse_operations, propose_patch
 from alignment_flywheel.samples import sample_proposal_submitted
+from alignment_flywheel.stack.credentials import connection_env
 from tests.support.kafka import collect_events
 from tests.support.oracles import artifact_doc, rule
 
@@ -131,7 +132,7 @@ def test_replay_reproduces_the_gate_and_reports_a_patch_s_flips(
     oracle_file = tmp_path / "oracle.json"
     oracle_file.write_text(json.dumps(GENESIS))
     env = {
-        "FLYWHEEL_BOOTSTRAP_SERVERS": kafka_settings.effective_bootstrap_servers,
+        **connection_env(kafka_settings),
         "FLYWHEEL_STATE_DIR": str(tmp_path / "state"),
         "FLYWHEEL_ORACLE_PATH": str(oracle_file),
     }

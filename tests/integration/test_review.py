@@ -13,6 +13,7 @@ from alignment_flywheel.events import ReviewDecided, ReviewOutcome
 from alignment_flywheel.processors.gate import review_id_for
 from alignment_flywheel.review import ReviewDesk
 from alignment_flywheel.samples import sample_proposal_submitted
+from alignment_flywheel.stack.credentials import connection_env
 from tests.support.gate_worker import start_gate_worker, stop_gate_worker
 from tests.support.kafka import collect_events
 
@@ -35,12 +36,11 @@ def test_escalation_is_listed_approved_once_and_leaves_the_list(
         for event in [sample_proposal_submitted(0), *escalated]:
             producer.send(topics["proposals"], event)
     spec = {
-        "bootstrap": kafka_settings.effective_bootstrap_servers,
         "app_id": unique_name("gate"),
         "topics": topics,
         "settings": {"state_dir": str(tmp_path / "gate")},
     }
-    worker = start_gate_worker(spec, tmp_path / "gate.log")
+    worker = start_gate_worker(spec, tmp_path / "gate.log", kafka_settings)
     try:
         requested = collect_events(
             kafka_settings,
@@ -63,7 +63,7 @@ def test_escalation_is_listed_approved_once_and_leaves_the_list(
     assert len(requested) == 2 and len(verdicts) == 3, (tmp_path / "gate.log").read_text()
 
     env = {
-        "FLYWHEEL_BOOTSTRAP_SERVERS": kafka_settings.effective_bootstrap_servers,
+        **connection_env(kafka_settings),
         "FLYWHEEL_STATE_DIR": str(tmp_path / "cli"),
         "FLYWHEEL_IDENTITY": "alice@example.com",
         "COLUMNS": "250",

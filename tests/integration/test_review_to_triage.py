@@ -70,14 +70,13 @@ def test_a_denied_review_of_an_inconclusive_finding_becomes_a_cluster(
     verify_command += ["--dead-letter-topic", topics["dead_letters"]]
     logs = {name: tmp_path / f"{name}.log" for name in ("verify", "triage")}
     triage_spec = {
-        "bootstrap": kafka_settings.effective_bootstrap_servers,
         "state_dir": str(tmp_path / "triage"),
         "app_id": unique_name("triage"),
         "topics": {**{k: topics[k] for k in topics if k != "reviews"}, "partitions": 3},
     }
     workers = [
         start_cli_worker(kafka_settings, verify_command, tmp_path / "verify", logs["verify"]),
-        start_triage_worker(triage_spec, logs["triage"]),
+        start_triage_worker(triage_spec, logs["triage"], kafka_settings),
     ]
     try:
         requested = read_events(kafka_settings, codec, topics["reviews"], 1)

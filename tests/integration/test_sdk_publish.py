@@ -24,6 +24,7 @@ from alignment_flywheel.events import (
     ReviewRequested,
     VerdictIssued,
 )
+from alignment_flywheel.stack.credentials import connection_settings
 from alignment_flywheel.stack.processes import free_ports
 from tests.unit.test_sdk_fakes import ToolEnforcer
 
@@ -78,9 +79,7 @@ def test_decisions_are_published_with_the_sdk_marker(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    settings = load_settings(
-        bootstrap_servers=kafka_settings.effective_bootstrap_servers, state_dir=tmp_path
-    )
+    settings = load_settings(**connection_settings(kafka_settings), state_dir=tmp_path)
     topics = _topics(make_topic, unique_name)
     codec = EventCodec.from_settings(settings)
     with Guard(settings, enforcer=ToolEnforcer(), proposer_id="agent-p", topics=topics) as guard:
@@ -142,9 +141,7 @@ def test_outage_journals_every_decision_and_recovery_replays_them_in_order(
     journals = list(down.journal_dir.glob("*.journal"))
     assert len(journals) == 1
 
-    up = load_settings(
-        bootstrap_servers=kafka_settings.effective_bootstrap_servers, state_dir=tmp_path
-    )
+    up = load_settings(**connection_settings(kafka_settings), state_dir=tmp_path)
     codec = EventCodec.from_settings(up)
     replaying = Guard(up, enforcer=ToolEnforcer(), proposer_id="agent-o", topics=topics)
     assert replaying.close(timeout=30.0) is True
@@ -196,9 +193,7 @@ def test_a_journal_left_by_a_killed_process_is_replayed(
     ids = [uuid.UUID(line) for line in agent.stdout.split()]
     assert len(ids) == count
 
-    up = load_settings(
-        bootstrap_servers=kafka_settings.effective_bootstrap_servers, state_dir=tmp_path
-    )
+    up = load_settings(**connection_settings(kafka_settings), state_dir=tmp_path)
     codec = EventCodec.from_settings(up)
     with Guard(up, enforcer=ToolEnforcer(), proposer_id="agent-k2", topics=topics) as guard:
         assert guard.close(timeout=30.0) is True

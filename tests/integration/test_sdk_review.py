@@ -26,6 +26,7 @@ from alignment_flywheel.events import (
     ReviewRequested,
     new_envelope,
 )
+from alignment_flywheel.stack.credentials import connection_settings
 from tests.integration.test_sdk_publish import _read
 from tests.unit.test_sdk_fakes import ToolEnforcer
 
@@ -37,9 +38,7 @@ def setup(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> tuple[Settings, SdkTopics, EventCodec]:
-    settings = load_settings(
-        bootstrap_servers=kafka_settings.effective_bootstrap_servers, state_dir=tmp_path
-    )
+    settings = load_settings(**connection_settings(kafka_settings), state_dir=tmp_path)
     topics = SdkTopics(
         proposals=make_topic(unique_name("sdk-proposals")),
         verdicts=make_topic(unique_name("sdk-verdicts")),

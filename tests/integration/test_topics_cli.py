@@ -7,6 +7,7 @@ import yaml
 from typer.testing import CliRunner
 
 from alignment_flywheel.cli.main import app
+from alignment_flywheel.stack.credentials import connection_env
 from alignment_flywheel.stack.kafka import admin_client
 from alignment_flywheel.stack.topics import load_catalog
 
@@ -43,7 +44,7 @@ def test_topics_cli_check_apply_and_list(kafka_settings, unique_name, cleanup, t
     names = [t["name"] for t in data["topics"]]
     cleanup += names
     env = {
-        "FLYWHEEL_BOOTSTRAP_SERVERS": kafka_settings.effective_bootstrap_servers,
+        **connection_env(kafka_settings),
         "FLYWHEEL_STATE_DIR": str(tmp_path / "state"),
         "FLYWHEEL_CONFIG": "",
         "COLUMNS": "200",

@@ -69,7 +69,6 @@ def test_violations_cluster_by_structure_and_a_killed_worker_loses_and_duplicate
         "dead_letters": make_topic(unique_name("dlq")),
     }
     spec = {
-        "bootstrap": kafka_settings.effective_bootstrap_servers,
         "state_dir": str(tmp_path / "state"),
         "app_id": unique_name("triage"),
         "topics": {**topics, "partitions": 3},
@@ -78,14 +77,14 @@ def test_violations_cluster_by_structure_and_a_killed_worker_loses_and_duplicate
     benign = finding("fs.read", {"path": "README.md"})
     _produce(kafka_settings, codec, topics, shell + sql, benign=benign)
     log = tmp_path / "triage.log"
-    worker = start_triage_worker(spec, log)
+    worker = start_triage_worker(spec, log, kafka_settings)
     try:
         first = _updates(read_events(kafka_settings, codec, topics["clusters"], 6))
         assert len(first) == 6, log.read_text()[-3000:]
         stop_gate_worker(worker, kill=True)
         more_shell, more_sql = _batch(["d"])
         _produce(kafka_settings, codec, topics, more_shell + more_sql)
-        worker = start_triage_worker(spec, log)
+        worker = start_triage_worker(spec, log, kafka_settings)
         updates = _updates(
             read_until(kafka_settings, codec, topics["clusters"], lambda e: _sizes(e) >= 8)
         )

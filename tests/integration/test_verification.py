@@ -131,18 +131,18 @@ def test_a_sigkilled_worker_loses_no_verification_and_never_duplicates_one(
 
     def spec(n: int) -> dict[str, object]:
         return {
-            "role": "verification", "bootstrap": kafka_settings.effective_bootstrap_servers,
+            "role": "verification",
             "app_id": app_id, "topics": topics, "delay_ms": 10, "app_options": FAST_FAILOVER,
             "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
         }  # fmt: skip
 
     logs = [tmp_path / f"w{n}.log" for n in range(2)]
-    first = start_worker(spec(0), logs[0])
+    first = start_worker(spec(0), logs[0], kafka_settings)
     replacement = None
     try:
         wait_for_records(kafka_settings, topics["verifications"], 3, len(findings) // 4)
         assert stop_gate_worker(first, kill=True) == -9
-        replacement = start_worker(spec(1), logs[1])
+        replacement = start_worker(spec(1), logs[1], kafka_settings)
         _collect(
             kafka_settings, topics["verifications"], len(findings), unique_name, idle_timeout=40
         )

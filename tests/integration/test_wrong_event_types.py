@@ -113,7 +113,7 @@ def test_the_release_controller_dead_letters_valid_events_of_another_type(
         "policy": POLICY,
     }
     log = tmp_path / "controller.log"
-    controller = start_release_worker(spec, log)
+    controller = start_release_worker(spec, log, kafka_settings)
     try:
         wait_for_group(kafka_settings, app_id, 1, [log])
         found = read_events(kafka_settings, codec, names["dead_letters"], 2, timeout=60)

@@ -1,9 +1,10 @@
 """A gate worker for the integration tests and the benchmark, run in a subprocess.
 
-Run as ``python -m tests.support.gate_worker SPEC_JSON`` where the spec names the bootstrap
-servers, the app id (consumer group), the topics with the partition count, settings and faust
-overrides, and an optional per-decision delay in milliseconds (so a test can kill the worker
-mid-stream). The worker decides with :class:`ScriptedDecider`.
+Run as ``python -m tests.support.gate_worker SPEC_JSON`` (the cluster and its credentials come from
+the environment, see :func:`start_gate_worker`) where the spec names the app id (consumer group),
+the topics with the partition count, settings and faust overrides, and an optional per-decision
+delay in milliseconds (so a test can kill the worker mid-stream). The worker decides with
+:class:`ScriptedDecider`.
 
 With ``catalog`` (a list of tool globs) the worker decides instead with the real enforcer over an
 artifact that declares that tool catalog and no rules, so a tool outside it is bad input.
@@ -17,7 +18,6 @@ any other tool BLOCK.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alignment_flywheel.config import load_settings
+from alignment_flywheel.config import Settings, load_settings
 from alignment_flywheel.enforcement import Enforcer, load_policy
 from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.events import Decision, Proposal
@@ -36,6 +36,7 @@ from alignment_flywheel.oracle.loader import DEFAULT_RISK_POLICY
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.gate import Decider, GateTopics, build_gate
+from tests.support.env import worker_env
 
 REVISE_BUDGET = 2
 _BY_TOOL = {
@@ -85,7 +86,7 @@ def _decider(spec: dict[str, Any]) -> Decider:
 
 def main(spec_text: str) -> None:
     spec = json.loads(spec_text)
-    settings = load_settings(bootstrap_servers=spec["bootstrap"], **spec.get("settings", {}))
+    settings = load_settings(**spec.get("settings", {}))
     topics = GateTopics(**spec["topics"])
     gate = build_gate(
         settings,
@@ -100,7 +101,9 @@ def main(spec_text: str) -> None:
 REPO = Path(__file__).resolve().parents[2]
 
 
-def start_gate_worker(spec: dict[str, Any], log_path: Path) -> subprocess.Popen[bytes]:
+def start_gate_worker(
+    spec: dict[str, Any], log_path: Path, cluster: Settings
+) -> subprocess.Popen[bytes]:
     """Start a gate worker in a subprocess, its output going to ``log_path``."""
     with log_path.open("ab") as log:
         return subprocess.Popen(
@@ -108,7 +111,7 @@ def start_gate_worker(spec: dict[str, Any], log_path: Path) -> subprocess.Popen[
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env=worker_env(cluster),
         )
 
 

@@ -1,11 +1,12 @@
 """Governance workers for the integration tests, run in a subprocess.
 
-Run as ``python -m tests.support.governance_worker SPEC_JSON``; the spec names the role
-(``verification``, ``redteam``, ``intake``, ``autoapprove`` or ``drift``), the bootstrap
-servers, the app id, the topics (the processor's topics dataclass fields, or for
-``autoapprove`` its ``patches`` and ``dead_letters`` arguments), settings overrides, faust
-overrides (``app_options``), and ``delay_ms``: a pause per record (per norms judgement, intake
-decision, auto-approval or drift observation), so a test can kill the worker mid-stream.
+The cluster and its credentials come from the environment (``start_*`` sets them). Run as
+``python -m tests.support.governance_worker SPEC_JSON``; the spec names the role (``verification``,
+``redteam``, ``intake``, ``autoapprove`` or ``drift``), the app id, the topics (the processor's
+topics dataclass fields, or for ``autoapprove`` its ``patches`` and ``dead_letters`` arguments),
+settings overrides, faust overrides (``app_options``), and ``delay_ms``: a pause per record (per
+norms judgement, intake decision, auto-approval or drift observation), so a test can kill the worker
+mid-stream.
 
 * The red team attacks the shipped oracle through the shipped risk policy (no release
   following), with ``seed`` and ``budget``.
@@ -17,7 +18,6 @@ decision, auto-approval or drift observation), so a test can kill the worker mid
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -41,6 +41,7 @@ from alignment_flywheel.processors.drift import DriftTopics, build_drift
 from alignment_flywheel.processors.intake import IntakeTopics, build_intake
 from alignment_flywheel.processors.redteam import RedTeamTopics, build_redteam
 from alignment_flywheel.processors.verification import VerificationTopics, build_verification
+from tests.support.env import worker_env
 from tests.support.gate_worker import ScriptedDecider
 
 REPO = Path(__file__).resolve().parents[2]
@@ -110,7 +111,7 @@ def _governance_app(spec: dict[str, Any], settings: Settings, delay_s: float) ->
 
 def main(spec_text: str) -> None:
     spec = json.loads(spec_text)
-    settings = load_settings(bootstrap_servers=spec["bootstrap"], **spec.get("settings", {}))
+    settings = load_settings(**spec.get("settings", {}))
     delay_s = float(spec.get("delay_ms", 0)) / 1000
     if spec["role"] in {"intake", "autoapprove", "drift"}:
         run_worker(_governance_app(spec, settings, delay_s))
@@ -131,7 +132,9 @@ def main(spec_text: str) -> None:
     run_worker(app)
 
 
-def start_worker(spec: dict[str, Any], log_path: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    spec: dict[str, Any], log_path: Path, cluster: Settings
+) -> subprocess.Popen[bytes]:
     """Start a worker in a subprocess, its output going to ``log_path``."""
     with log_path.open("ab") as log:
         return subprocess.Popen(
@@ -139,7 +142,7 @@ def start_worker(spec: dict[str, Any], log_path: Path) -> subprocess.Popen[bytes
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env=worker_env(cluster),
         )
 
 

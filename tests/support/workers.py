@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.events import Event
+from tests.support.env import worker_env
 from tests.support.kafka import read_records
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,13 +20,10 @@ REPO = Path(__file__).resolve().parents[2]
 def start_cli_worker(
     settings: Settings, args: list[str], state_dir: Path, log_path: Path
 ) -> subprocess.Popen[bytes]:
-    """``flywheel *args`` against the test broker, its output appended to ``log_path``."""
+    """``flywheel *args`` against the test broker, as the principal of ``settings``, its output
+    appended to ``log_path``."""
     command = [str(Path(sys.executable).with_name("flywheel")), *args]
-    env = {
-        **os.environ,
-        "FLYWHEEL_BOOTSTRAP_SERVERS": settings.effective_bootstrap_servers,
-        "FLYWHEEL_STATE_DIR": str(state_dir),
-    }
+    env = worker_env(settings, FLYWHEEL_STATE_DIR=str(state_dir))
     with log_path.open("ab") as log:
         return subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
 

@@ -18,10 +18,12 @@ from alignment_flywheel.stack.artifacts import (
     kafka_version,
     libs_dir,
 )
+from alignment_flywheel.stack.broker_auth import local_secrets, scram_arguments
 from alignment_flywheel.stack.broker_files import (
     BrokerLayout,
     broker_command,
     cluster_id,
+    format_storage,
     new_cluster_id,
     render_server_properties,
     write_config_files,
@@ -37,12 +39,14 @@ def test_server_properties_use_the_ports_and_the_data_dir(settings_factory):
     settings = settings_factory(local_broker_port=31001, local_controller_port=31002)
     layout = BrokerLayout.for_settings(settings)
     props = parse_properties(render_server_properties(settings, layout))
-    assert props["listeners"] == "PLAINTEXT://127.0.0.1:31001,CONTROLLER://127.0.0.1:31002"
+    assert props["listeners"] == "CLIENT://127.0.0.1:31001,CONTROLLER://127.0.0.1:31002"
     assert props["advertised.listeners"] == props["listeners"]
     assert props["controller.quorum.bootstrap.servers"] == "127.0.0.1:31002"
     assert props["log.dirs"] == str(settings.state_dir.resolve() / "kafka" / "data")
     assert props["process.roles"] == "broker,controller"
-    assert props["listener.security.protocol.map"] == "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+    assert props["listener.security.protocol.map"] == (
+        "CONTROLLER:SASL_PLAINTEXT,CLIENT:SASL_PLAINTEXT"
+    )
     for key in (
         "offsets.topic.replication.factor",
         "transaction.state.log.replication.factor",
@@ -53,6 +57,62 @@ def test_server_properties_use_the_ports_and_the_data_dir(settings_factory):
         assert props[key] == "1", key
     assert props["group.initial.rebalance.delay.ms"] == "0"
     assert "$" not in "".join(props.values())
+
+
+def test_the_broker_authenticates_every_listener_and_authorizes_with_acls(settings_factory):
+    settings = settings_factory()
+    layout = BrokerLayout.for_settings(settings)
+    props = parse_properties(render_server_properties(settings, layout))
+    secrets = local_secrets(settings)
+    assert props["authorizer.class.name"] == (
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    )
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert props["super.users"] == (
+        "User:flywheel-admin;User:flywheel-broker;User:flywheel-controller"
+    )
+    assert props["listener.name.client.sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["sasl.mechanism.inter.broker.protocol"] == "SCRAM-SHA-512"
+    assert props["inter.broker.listener.name"] == "CLIENT"
+    client_jaas = props["listener.name.client.scram-sha-512.sasl.jaas.config"]
+    assert f'username="flywheel-broker" password="{secrets.broker.password}"' in client_jaas
+    assert props["listener.name.controller.sasl.enabled.mechanisms"] == "PLAIN"
+    assert props["sasl.mechanism.controller.protocol"] == "PLAIN"
+    controller_jaas = props["listener.name.controller.plain.sasl.jaas.config"]
+    assert f'user_flywheel-controller="{secrets.controller.password}"' in controller_jaas
+    assert secrets.admin.password not in "".join(props.values())  # only the broker's own users
+
+
+def test_the_storage_is_formatted_with_the_admin_and_broker_scram_users(settings_factory):
+    secrets = local_secrets(settings_factory())
+    arguments = scram_arguments(secrets)
+    assert arguments == [
+        "--add-scram",
+        f"SCRAM-SHA-512=[name=flywheel-admin,password={secrets.admin.password}]",
+        "--add-scram",
+        f"SCRAM-SHA-512=[name=flywheel-broker,password={secrets.broker.password}]",
+    ]
+
+
+def test_the_server_properties_and_the_credentials_are_private(settings_factory):
+    settings = settings_factory()
+    layout = BrokerLayout.for_settings(settings)
+    write_config_files(settings, layout)
+    assert stat.S_IMODE(layout.server_properties.stat().st_mode) == 0o600
+    assert stat.S_IMODE(layout.home.stat().st_mode) == 0o700
+    credentials = layout.home / "credentials"
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o700
+    for name in ("admin", "broker", "controller"):
+        assert stat.S_IMODE((credentials / f"{name}.json").stat().st_mode) == 0o600
+
+
+def test_data_formatted_without_the_super_users_is_refused(settings_factory):
+    settings = settings_factory()
+    layout = BrokerLayout.for_settings(settings)
+    layout.data_dir.mkdir(parents=True)
+    (layout.data_dir / "meta.properties").write_text("node.id=1\n")
+    with pytest.raises(BrokerError, match="formatted without the credentials of admin, broker"):
+        write_config_files(settings, layout)
 
 
 def test_config_files_are_written_under_the_state_dir(settings_factory):
@@ -249,3 +309,27 @@ def test_the_repository_holds_no_jars():
     assert tracked == []
     assert not (repo / "infra" / "kafka" / "target").exists()
     assert os.path.isfile(repo / "infra" / "kafka" / "pom.xml")
+
+
+def test_the_storage_tool_reads_the_passwords_from_a_private_argument_file(
+    settings_factory, tmp_path, fake_path
+):
+    settings = settings_factory()
+    layout = BrokerLayout.for_settings(settings)
+    write_config_files(settings, layout)
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    fake_tool(
+        fake_path,
+        "java",
+        f'for a in "$@"; do echo "$a" >> {seen}/args; case "$a" in @*)\n'
+        f'  cat "${{a#@}}" > {seen}/file; stat -c %a "${{a#@}}" > {seen}/mode;; esac; done\n',
+    )
+    format_storage(str(fake_path / "java"), tmp_path / "libs", layout, settings)
+    secrets = local_secrets(settings)
+    assert secrets.admin.password not in (seen / "args").read_text()
+    argfile = (seen / "file").read_text()
+    assert f'"SCRAM-SHA-512=[name=flywheel-admin,password={secrets.admin.password}]"' in argfile
+    assert argfile.startswith('"kafka.tools.StorageTool" "format" "--standalone"')
+    assert (seen / "mode").read_text().strip() == "600"
+    assert not (layout.home / "format.args").exists()

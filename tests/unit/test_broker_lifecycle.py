@@ -16,8 +16,10 @@ from alignment_flywheel.stack.broker import (
     format_duration,
     require_cluster,
 )
+from alignment_flywheel.stack.credentials import ensure_credentials
 from alignment_flywheel.stack.kafka import CLIENT_LOG, client_config
 from alignment_flywheel.stack.processes import (
+    ephemeral_range,
     free_ports,
     port_in_use,
     process_alive,
@@ -46,10 +48,11 @@ def test_port_in_use_sees_a_listening_socket(listening_port):
     assert port_in_use(listening_port)
 
 
-def test_free_ports_are_distinct_and_free():
+def test_free_ports_are_distinct_free_and_below_the_ephemeral_range():
     ports = free_ports(3)
     assert len(set(ports)) == 3
     assert not any(port_in_use(port) for port in ports)
+    assert all(20000 <= port < ephemeral_range()[0] for port in ports)
 
 
 def test_start_on_an_occupied_port_fails_before_fetching_anything(
@@ -164,11 +167,17 @@ def test_require_cluster_says_how_to_start_the_local_broker(settings_factory):
 
 
 def test_client_config_names_the_cluster_and_the_client(settings_factory):
-    local = client_config(settings_factory(local_broker_port=31333))
+    settings = settings_factory(local_broker_port=31333)
+    admin = ensure_credentials(settings.state_dir / "kafka" / "credentials", "admin", "u")
+    local = client_config(settings)
     assert local == {
         "bootstrap.servers": "127.0.0.1:31333",
         "client.id": "flywheel",
         "logger": CLIENT_LOG,
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "u",
+        "sasl.password": admin.password,
     }
     remote = client_config(settings_factory(bootstrap_servers="k1:9092,k2:9092"), "gate")
     assert remote["bootstrap.servers"] == "k1:9092,k2:9092"

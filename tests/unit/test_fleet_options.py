@@ -49,3 +49,12 @@ def test_options_for_a_worker_that_is_not_started_are_refused(tmp_path: Path, na
 def test_options_for_an_extra_worker_apply_when_it_is_started(tmp_path: Path) -> None:
     stack = _stack(tmp_path, extras=("drift",), options={"drift": ["--warmup", "5"]})
     assert stack.commands(POLICY)["drift"][-2:] == ["--warmup", "5"]
+
+
+def test_each_worker_connects_as_the_role_of_its_name(tmp_path: Path) -> None:
+    stack = _stack(tmp_path)
+    env = stack.env(role="refine")
+    assert env["FLYWHEEL_KAFKA_ROLE"] == "refine"
+    assert env["FLYWHEEL_KAFKA_CREDENTIALS_DIR"] == str(tmp_path.resolve() / "kafka/credentials")
+    assert env["FLYWHEEL_KAFKA_USERNAME"] == ""  # nothing inherited chooses another principal
+    assert stack.env()["FLYWHEEL_KAFKA_ROLE"] == "admin"

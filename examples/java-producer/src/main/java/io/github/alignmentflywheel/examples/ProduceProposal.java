@@ -39,7 +39,11 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *
  * <p>Usage: {@code --bootstrap HOST:PORT --topic T --schema FILE.avsc --tool NAME --arguments JSON
  * [--proposer ID] [--session ID] [--reasoning TEXT] [--origin UNKNOWN|HUMAN|AUTOMATED]
- * [--confidence 0..1] [--blast-radius NONE|LOW|...] [--environment NAME]}. Prints the proposal id.
+ * [--confidence 0..1] [--blast-radius NONE|LOW|...] [--environment NAME]
+ * [--username USER [--security-protocol SASL_PLAINTEXT|SASL_SSL] [--sasl-mechanism M]]}.
+ * Prints the proposal id. With {@code --username} the producer authenticates with SASL (default
+ * SASL_PLAINTEXT with SCRAM-SHA-512, as the local broker wants) and the password is read from the
+ * {@code KAFKA_PASSWORD} environment variable, never from the command line.
  */
 public final class ProduceProposal {
 
@@ -115,6 +119,21 @@ public final class ProduceProposal {
         props.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
         props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
         props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        String username = opts.get("username");
+        if (username != null) {
+            String password = System.getenv("KAFKA_PASSWORD");
+            if (password == null) {
+                throw new IllegalArgumentException("--username needs KAFKA_PASSWORD in the environment");
+            }
+            String mechanism = opts.getOrDefault("sasl-mechanism", "SCRAM-SHA-512");
+            String module = mechanism.equals("PLAIN")
+                    ? "org.apache.kafka.common.security.plain.PlainLoginModule"
+                    : "org.apache.kafka.common.security.scram.ScramLoginModule";
+            props.put("security.protocol", opts.getOrDefault("security-protocol", "SASL_PLAINTEXT"));
+            props.put("sasl.mechanism", mechanism);
+            props.put("sasl.jaas.config", module + " required username=\"" + username
+                    + "\" password=\"" + password + "\";");
+        }
         return props;
     }
 
