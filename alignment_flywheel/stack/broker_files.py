@@ -15,10 +15,12 @@ would read it as an option).
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import shutil
 import subprocess
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from string import Template
 
@@ -27,12 +29,15 @@ from alignment_flywheel.errors import BrokerError
 from alignment_flywheel.resources import INFRA_DIR
 from alignment_flywheel.stack.artifacts import tail
 from alignment_flywheel.stack.broker_auth import (
+    credentials_dir,
     local_secrets,
     missing_super_users,
     scram_arguments,
     template_values,
 )
 from alignment_flywheel.stack.credentials import write_private
+
+log = logging.getLogger(__name__)
 
 SERVER_TEMPLATE = INFRA_DIR / "kafka" / "server.properties.template"
 LOG4J2_CONFIG = INFRA_DIR / "kafka" / "log4j2.properties"
@@ -112,6 +117,8 @@ def write_config_files(settings: Settings, layout: BrokerLayout) -> None:
     for directory in (layout.home, layout.data_dir, layout.logs_dir):
         directory.mkdir(parents=True, exist_ok=True)
     layout.home.chmod(0o700)
+    if layout.formatted and not credentials_dir(settings).exists():
+        set_aside_unauthenticated_data(layout)
     if layout.formatted and (missing := missing_super_users(settings)):
         raise BrokerError(
             f"the broker data in {layout.data_dir} was formatted without the credentials of "
@@ -123,6 +130,20 @@ def write_config_files(settings: Settings, layout: BrokerLayout) -> None:
     layout.server_properties.chmod(0o600)
     layout.server_properties.write_text(rendered, encoding="utf-8")
     shutil.copyfile(LOG4J2_CONFIG, layout.log4j2_properties)
+
+
+def set_aside_unauthenticated_data(layout: BrokerLayout) -> Path:
+    """Move broker data formatted before access control (no credentials were ever made for it)
+    aside, under a dated name beside it, so the broker starts empty and authenticated; the old
+    data is kept, never deleted."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    kept = layout.data_dir.with_name(f"{layout.data_dir.name}.before-access-control-{stamp}")
+    layout.data_dir.rename(kept)
+    layout.data_dir.mkdir()
+    log.warning(
+        "the broker data predates access control: moved to %s; the broker starts empty", kept
+    )
+    return kept
 
 
 def new_cluster_id() -> str:

@@ -106,13 +106,26 @@ def test_the_server_properties_and_the_credentials_are_private(settings_factory)
         assert stat.S_IMODE((credentials / f"{name}.json").stat().st_mode) == 0o600
 
 
-def test_data_formatted_without_the_super_users_is_refused(settings_factory):
+def test_data_whose_super_users_credentials_were_deleted_is_refused(settings_factory):
+    settings = settings_factory()
+    layout = BrokerLayout.for_settings(settings)
+    write_config_files(settings, layout)
+    (layout.data_dir / "meta.properties").write_text("node.id=1\n")
+    for name in ("admin", "broker"):
+        (layout.home / "credentials" / f"{name}.json").unlink()
+    with pytest.raises(BrokerError, match="formatted without the credentials of admin, broker"):
+        write_config_files(settings, layout)
+
+
+def test_data_formatted_before_access_control_is_set_aside_and_kept(settings_factory):
     settings = settings_factory()
     layout = BrokerLayout.for_settings(settings)
     layout.data_dir.mkdir(parents=True)
     (layout.data_dir / "meta.properties").write_text("node.id=1\n")
-    with pytest.raises(BrokerError, match="formatted without the credentials of admin, broker"):
-        write_config_files(settings, layout)
+    write_config_files(settings, layout)
+    assert not layout.formatted
+    (kept,) = layout.home.glob("data.before-access-control-*")
+    assert (kept / "meta.properties").read_text() == "node.id=1\n"
 
 
 def test_config_files_are_written_under_the_state_dir(settings_factory):
