@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from agentdojo_traces import (
+from eval_traces import (
     Fold,
     Step,
     Trace,

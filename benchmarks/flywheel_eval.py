@@ -1,7 +1,7 @@
 """The flywheel evaluated on external data: AgentDojo traces in, what the released oracle learned.
 
 Data: ``<repo root>/../shared/datasets/agentdojo-traces`` (``--data DIR``), read and split by
-:mod:`agentdojo_traces`, whose docstring states the data protocol in full: tools are named
+:mod:`eval_traces`, whose docstring states the data protocol in full: tools are named
 ``<suite>.<tool>``; figures count side-effecting calls only; per suite, with a fixed seed, the
 injection tasks that have a malicious side-effecting step and the user tasks are each split into 2
 halves, and fold k trains on half k of both (every suite in the same fold, one pipeline); the
@@ -57,14 +57,6 @@ from itertools import cycle
 from pathlib import Path
 from typing import Any
 
-from agentdojo_traces import (
-    DEFAULT_DATA,
-    Fold,
-    Step,
-    Trace,
-    load_traces,
-    make_folds,
-)
 from eval_reporter import Reporter
 from eval_scoring import (
     TOTAL,
@@ -76,6 +68,14 @@ from eval_scoring import (
     pooled,
     score,
     stops_all,
+)
+from eval_traces import (
+    DEFAULT_DATA,
+    Fold,
+    Step,
+    Trace,
+    load_traces,
+    make_folds,
 )
 
 from alignment_flywheel.config import Settings, load_settings

@@ -1,4 +1,4 @@
-"""The AgentDojo traces and the flywheel evaluation's fold protocol (benchmarks/agentdojo_traces).
+"""The AgentDojo traces and the flywheel evaluation's fold protocol (benchmarks/eval_traces).
 
 These read the shared data (``<repo>/../shared/datasets/agentdojo-traces``); when it is missing they
 fail, they do not skip: the evaluation cannot run without it.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.agentdojo_traces import (
+from benchmarks.eval_traces import (
     DEFAULT_DATA,
     REPORTS_PER_INJECTION,
     DataMissingError,
