@@ -152,14 +152,19 @@ def rejection_body(event: PatchRejected) -> bytes:
     )
 
 
-def sign_rejection(event: PatchRejected, keys: Iterable[Ed25519PrivateKey]) -> PatchRejected:
-    """``event`` with a signature of each key added (kept signatures first)."""
-    body = rejection_body(event)
-    added = tuple(
+def key_signatures(
+    keys: Iterable[Ed25519PrivateKey], payload_type: str, body: bytes
+) -> tuple[KeySignature, ...]:
+    """One signature of ``body`` (under ``payload_type``) by each key, named by its key id."""
+    return tuple(
         KeySignature(
-            key_id=key_id(private.public_key()),
-            signature=sign(private, REJECTION_PAYLOAD_TYPE, body),
+            key_id=key_id(private.public_key()), signature=sign(private, payload_type, body)
         )
         for private in keys
     )
+
+
+def sign_rejection(event: PatchRejected, keys: Iterable[Ed25519PrivateKey]) -> PatchRejected:
+    """``event`` with a signature of each key added (kept signatures first)."""
+    added = key_signatures(keys, REJECTION_PAYLOAD_TYPE, rejection_body(event))
     return event.model_copy(update={"signatures": (*event.signatures, *added)})

@@ -34,10 +34,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.events import PatchApproved, PatchRejected, ReleaseRolledBack
-from alignment_flywheel.events.governance import KeySignature
 from alignment_flywheel.patches import Patch
+from alignment_flywheel.patches.approvals import key_signatures
 from alignment_flywheel.patches.errors import PatchSecurityError, ThresholdNotMetError
-from alignment_flywheel.patches.signing import key_id, sign
 from alignment_flywheel.patches.trust import (
     IgnoredCounter,
     TrustRoot,
@@ -133,14 +132,7 @@ def rollback_body(event: ReleaseRolledBack) -> bytes:
 
 def sign_rollback(event: ReleaseRolledBack, keys: Iterable[Ed25519PrivateKey]) -> ReleaseRolledBack:
     """``event`` with a signature of each key added (kept signatures first)."""
-    body = rollback_body(event)
-    added = tuple(
-        KeySignature(
-            key_id=key_id(private.public_key()),
-            signature=sign(private, ROLLBACK_PAYLOAD_TYPE, body),
-        )
-        for private in keys
-    )
+    added = key_signatures(keys, ROLLBACK_PAYLOAD_TYPE, rollback_body(event))
     return event.model_copy(update={"signatures": (*event.signatures, *added)})
 
 
