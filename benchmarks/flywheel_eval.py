@@ -13,7 +13,10 @@ of the data: the pipeline has to learn it.
 Run, per fold (each on a fresh local broker, or on ``FLYWHEEL_BOOTSTRAP_SERVERS``, which then
 carries one fold per run: ``--fold K``):
 
-1. The topic catalog is applied and :class:`~alignment_flywheel.stack.fleet.GovernanceStack`
+1. The deployment declares its agents' tools, as any deployment must (the default oracle escalates
+   tools outside its catalog): the bootstrap artifact is the settings' oracle with ``<suite>.*``
+   added to its tool catalog for each suite in the data, and every worker starts from it. The
+   topic catalog is applied and :class:`~alignment_flywheel.stack.fleet.GovernanceStack`
    starts every worker (refinement with ``--min-members 1``, the fleet's FAST rollout, the demo
    auto-approver); traffic starts once every worker holds its partitions (``wait_ready``).
 2. One :class:`~alignment_flywheel.connectors.sdk.Guard` per suite follows a
@@ -88,8 +91,8 @@ from alignment_flywheel.events import (
     Severity,
 )
 from alignment_flywheel.oracle import Oracle
-from alignment_flywheel.oracle.artifact import OracleArtifact
-from alignment_flywheel.oracle.loader import load_oracle, risk_policy_path
+from alignment_flywheel.oracle.artifact import OracleArtifact, canonical_json
+from alignment_flywheel.oracle.loader import load_oracle, oracle_path, risk_policy_path
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.release.follower import ReleaseFollower
 from alignment_flywheel.release.trusted import follower_check
@@ -275,8 +278,20 @@ def run_fold(
         broker_for(base, Path(tmp) / "broker") as cluster,
     ):
         settings = governance_settings(cluster, Path(tmp) / "governance")
+        declared = declare_tools(settings, suites, Path(tmp) / "oracle.json")
+        settings = settings.model_copy(update={"oracle_path": declared})
         run = run_pipeline(settings, logs, sets, suites, deadline_s)
     return fold_report(fold, sets, run, settings, logs)
+
+
+def declare_tools(settings: Settings, suites: Sequence[str], path: Path) -> Path:
+    """The settings' oracle artifact with each suite's tools (``<suite>.*``) in its catalog."""
+    spec = load_oracle(settings).artifact.spec
+    if spec.tools is None:
+        return oracle_path(settings)
+    catalog = (*spec.tools, *(f"{suite}.*" for suite in suites))
+    path.write_bytes(canonical_json(spec.model_copy(update={"tools": catalog})))
+    return path
 
 
 def fold_report(

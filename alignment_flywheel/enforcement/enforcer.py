@@ -8,7 +8,9 @@ Rules (see :mod:`alignment_flywheel.enforcement.policy` for how a tier decides):
   :class:`~alignment_flywheel.oracle.OracleTimeoutError`, or an answer that arrives after
   ``oracle_timeout_ms``, gives ``on_oracle_timeout``. The verdict's ``error`` says what failed.
 * Bad input is not an oracle failure: an :class:`~alignment_flywheel.errors.InvalidInputError`
-  (an unknown tool) propagates to the edge, which refuses the proposal.
+  propagates to the edge, which refuses the proposal. An unknown tool (outside the artifact's
+  tool catalog) gets the policy's ``on_unknown_tool``: a BLOCK or ESCALATE verdict naming the
+  tool, or REFUSE, which propagates like other bad input.
 * Every verdict records the oracle version and digest, the policy version, the tier, the reasons
   (the deciding one first, then each matching or failing rule), the evidence and the latency.
 * :meth:`Enforcer.swap_oracle` replaces the oracle atomically: a decision in flight finishes with
@@ -38,6 +40,7 @@ from alignment_flywheel.oracle.contract import (
     OracleError,
     OracleSignal,
     OracleTimeoutError,
+    UnknownToolError,
 )
 from alignment_flywheel.oracle.loader import load_oracle, risk_policy_path
 
@@ -67,6 +70,8 @@ class Enforcer:
         choice = with_overrides(policy.tier_for(proposal), oracle)
         try:
             signal = oracle.evaluate(proposal)
+        except UnknownToolError as exc:
+            return self._unknown_tool(oracle, choice, started, exc)
         except InvalidInputError:
             raise
         except OracleTimeoutError as exc:
@@ -92,6 +97,25 @@ class Enforcer:
             amendment=amendment,
             oracle_version=signal.version,
             oracle_digest=signal.digest,
+        )
+
+    def _unknown_tool(
+        self, oracle: Oracle, choice: TierChoice, started: int, exc: UnknownToolError
+    ) -> Verdict:
+        policy = self.policy
+        action = policy.spec.on_unknown_tool
+        if action == "REFUSE":
+            raise exc
+        version, digest = _identity(oracle)
+        why = f"tool {exc.tool!r} is not in the oracle's tool catalog (on_unknown_tool: {action})"
+        return Verdict(
+            decision=Decision(action),
+            tier=choice.tier.name,
+            reasons=(why,),
+            policy_version=policy.version,
+            latency_us=(time.perf_counter_ns() - started) // 1000,
+            oracle_version=version,
+            oracle_digest=digest,
         )
 
     def _failed(

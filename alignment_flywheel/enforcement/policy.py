@@ -8,6 +8,7 @@ A policy is a YAML document (``policies/risk-policy.yaml`` is the default)::
     on_oracle_error: BLOCK         # fail closed: BLOCK or ESCALATE, never ALLOW
     on_oracle_timeout: ESCALATE
     on_revise_exhausted: ESCALATE  # an amendment is offered but the budget is spent
+    on_unknown_tool: ESCALATE      # a tool outside the oracle's catalog: REFUSE, BLOCK or ESCALATE
     oracle_timeout_ms: 100
     tiers:
       - name: critical
@@ -31,6 +32,10 @@ Rules:
   when matching rules offer amendments and the chain's depth is under the revise budget (the
   amendments are merged: set_arguments in rule order, first wins; removals and constraints
   united); ``on_revise_exhausted`` when amendments are offered and the budget is spent; else ALLOW.
+* A tool outside the oracle artifact's tool catalog gets ``on_unknown_tool``: BLOCK or ESCALATE
+  is a verdict like any other (its reason names the tool); REFUSE (the default when the key is
+  absent) treats the proposal as bad input, refused at the edge (HTTP 422, dead letter, SDK error).
+  Never ALLOW: a tool nobody declared is not judged by rules written for other tools.
 * Loading reports every problem at once: unknown ``default_tier``, duplicate tier names, CEL errors
   by tier name, thresholds out of range, a fail-closed action that is not BLOCK or ESCALATE.
 """
@@ -79,6 +84,7 @@ class RiskPolicySpec(Spec):
     on_oracle_error: FailClosed = "BLOCK"
     on_oracle_timeout: FailClosed = "ESCALATE"
     on_revise_exhausted: Literal["ALLOW", "BLOCK", "ESCALATE"] = "ESCALATE"
+    on_unknown_tool: Literal["REFUSE", "BLOCK", "ESCALATE"] = "REFUSE"
     oracle_timeout_ms: Annotated[float, Field(gt=0, le=600_000)] = 100.0
     tiers: Annotated[tuple[TierSpec, ...], Field(min_length=1)]
 

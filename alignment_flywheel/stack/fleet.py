@@ -156,6 +156,10 @@ class GovernanceStack:
             "FLYWHEEL_AUTO_APPROVE_KEYS": json.dumps(list(self.settings.auto_approve_keys)),
             "FLYWHEEL_CLICKHOUSE_URL": self.settings.effective_clickhouse_url,
         }
+        for name in ("oracle_path", "risk_policy_path"):
+            path = getattr(self.settings, name)
+            if path is not None:
+                env[f"FLYWHEEL_{name.upper()}"] = str(path)
         return env
 
     def commands(self, policy: Path) -> dict[str, list[str]]:

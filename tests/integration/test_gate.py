@@ -221,7 +221,29 @@ def test_revise_chain_counts_depth_until_the_budget_is_spent(
     assert chain[2].proposal.parent_proposal_id == chain[1].proposal.proposal_id
 
 
-def test_a_tool_outside_the_oracle_catalog_is_dead_lettered_and_the_stream_goes_on(
+def test_a_tool_outside_the_oracle_catalog_is_escalated_by_the_default_policy(
+    kafka_settings, gate_topics, run_gate, unique_name
+):
+    codec = EventCodec.from_settings(kafka_settings)
+    topics = gate_topics(1)
+    known, unknown = _with_tool(1, "fs.read"), _with_tool(2, "warp.drive")
+    with EventProducer(kafka_settings, codec) as producer:
+        for event in (known, unknown):
+            producer.send(topics["proposals"], event)
+    log = run_gate(topics, catalog=["fs.*"])
+
+    verdicts = _collect(kafka_settings, codec, topics["verdicts"], 2, unique_name)
+    decided = {v.proposal_id: v for v in verdicts if isinstance(v, VerdictIssued)}
+    assert set(decided) == {known.proposal.proposal_id, unknown.proposal.proposal_id}, (
+        log.read_text()[-2000:]
+    )
+    escalated = decided[unknown.proposal.proposal_id]
+    assert escalated.decision is Decision.ESCALATE
+    assert "'warp.drive' is not in the oracle's tool catalog" in escalated.reasons[0]
+    assert decided[known.proposal.proposal_id].decision is Decision.ALLOW
+
+
+def test_a_tool_outside_the_oracle_catalog_is_dead_lettered_when_refused_and_the_stream_goes_on(
     kafka_settings, gate_topics, run_gate, unique_name
 ):
     codec = EventCodec.from_settings(kafka_settings)
@@ -234,7 +256,7 @@ def test_a_tool_outside_the_oracle_catalog_is_dead_lettered_and_the_stream_goes_
     with EventProducer(kafka_settings, codec) as producer:
         for event in (known, unknown, after):
             producer.send(topics["proposals"], event)
-    log = run_gate(topics, catalog=["fs.*"])
+    log = run_gate(topics, catalog=["fs.*"], on_unknown_tool="REFUSE")
 
     verdicts = _collect(kafka_settings, codec, topics["verdicts"], 2, unique_name)
     letters = _collect(kafka_settings, codec, topics["dead_letters"], 1, unique_name)

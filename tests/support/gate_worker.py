@@ -7,7 +7,8 @@ delay in milliseconds (so a test can kill the worker mid-stream). The worker dec
 :class:`ScriptedDecider`.
 
 With ``catalog`` (a list of tool globs) the worker decides instead with the real enforcer over an
-artifact that declares that tool catalog and no rules, so a tool outside it is bad input.
+artifact that declares that tool catalog and no rules, and the default risk policy, whose
+``on_unknown_tool`` the spec may set (``REFUSE``: a tool outside the catalog is bad input).
 
 The scripted decider decides by tool, so tests know the expected verdicts:
 ``fs.read``/``crm.update`` ALLOW, ``shell.exec`` BLOCK, ``email.send`` ESCALATE, ``sql.query``
@@ -27,11 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from alignment_flywheel.config import Settings, load_settings
-from alignment_flywheel.enforcement import Enforcer, load_policy
+from alignment_flywheel.enforcement import Enforcer
+from alignment_flywheel.enforcement.policy import build_policy
 from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.events import Decision, Proposal
 from alignment_flywheel.oracle import Amendment
-from alignment_flywheel.oracle.artifact import build_artifact
+from alignment_flywheel.oracle.artifact import build_artifact, read_document
 from alignment_flywheel.oracle.loader import DEFAULT_RISK_POLICY
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.processors.app import run_worker
@@ -80,7 +82,9 @@ def _decider(spec: dict[str, Any]) -> Decider:
     if catalog is not None:
         document = {"name": "catalog", "version": 1, "tools": catalog, "rules": []}
         oracle = RuleOracle(build_artifact(document))
-        return Enforcer(oracle, load_policy(DEFAULT_RISK_POLICY))
+        policy = dict(read_document(DEFAULT_RISK_POLICY))
+        policy.update({k: spec[k] for k in ("on_unknown_tool",) if k in spec})
+        return Enforcer(oracle, build_policy(policy))
     return ScriptedDecider(delay_s=float(spec.get("delay_ms", 0)) / 1000)
 
 

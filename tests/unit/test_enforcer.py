@@ -145,10 +145,36 @@ def test_timeout_oracle_gives_up_on_a_hanging_oracle() -> None:
         bounded.close()
 
 
-def test_unknown_tool_is_bad_input_not_a_verdict() -> None:
+def test_unknown_tool_is_bad_input_when_the_policy_refuses_it() -> None:
     gate = Enforcer(rule_oracle(rule("a", "true"), tools=["shell.exec"]), policy())
     with pytest.raises(UnknownToolError):
         gate.decide(proposal("rocket.launch", {}))
+
+
+@pytest.mark.parametrize("action", ["BLOCK", "ESCALATE"])
+def test_unknown_tool_gets_the_policys_verdict(action: str) -> None:
+    oracle = rule_oracle(rule("a", "false"), tools=["shell.exec"])
+    gate = Enforcer(oracle, policy(on_unknown_tool=action))
+    verdict = gate.decide(proposal("rocket.launch", {}))
+    assert verdict.decision is Decision(action)
+    assert verdict.reasons == (
+        f"tool 'rocket.launch' is not in the oracle's tool catalog (on_unknown_tool: {action})",
+    )
+    assert (verdict.oracle_digest, verdict.signal) == (oracle.digest, None)
+    assert gate.decide(proposal("shell.exec", {"cmd": "ls"})).decision is Decision.ALLOW
+
+
+def test_unknown_tool_is_never_allowed_by_the_policy() -> None:
+    with pytest.raises(PolicyDocumentError, match="on_unknown_tool"):
+        policy(on_unknown_tool="ALLOW")
+
+
+def test_the_default_oracle_declares_its_tools_and_escalates_others(tmp_path: Path) -> None:
+    from alignment_flywheel.config import load_settings  # noqa: PLC0415
+
+    gate = build_enforcer(load_settings(state_dir=tmp_path))
+    assert gate.decide(proposal("warp.drive", {"x": 1})).decision is Decision.ESCALATE
+    assert gate.decide(proposal("shell.exec", {"cmd": "ls"})).decision is Decision.ALLOW
 
 
 def test_verdict_records_versions_tier_evidence_and_latency() -> None:

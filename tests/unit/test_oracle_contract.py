@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from alignment_flywheel.events import EvidenceKind
-from alignment_flywheel.oracle import Oracle
+from alignment_flywheel.oracle import Oracle, UnknownToolError
 from alignment_flywheel.oracle.artifact import load_artifact
 from alignment_flywheel.oracle.composite import CompositeOracle
 from alignment_flywheel.oracle.loader import DEFAULT_ORACLE
@@ -26,7 +26,7 @@ PROPOSALS = [
     proposal("shell.exec", {"cmd": "ls"}),
     proposal("shell.exec", {"no_cmd": True}),
     proposal("sql.query", {"sql": "select 1"}),
-    proposal("unknown.tool", {}),
+    proposal("crm.update", {}),
 ]
 
 
@@ -47,6 +47,11 @@ def test_signals_are_in_range_named_and_deterministic(oracle: Oracle, index: int
     assert 0.0 <= signal.uncertainty <= 1.0
     assert (signal.version, signal.digest) == (oracle.version, oracle.digest)
     assert oracle.evaluate(PROPOSALS[index]) == signal
+
+
+def test_a_tool_outside_the_catalog_is_bad_input_not_a_signal(oracle: Oracle) -> None:
+    with pytest.raises(UnknownToolError, match=r"unknown tool 'warp\.drive'"):
+        oracle.evaluate(proposal("warp.drive", {}))
 
 
 def test_rule_errors_are_evidence_and_raise_uncertainty(oracle: Oracle) -> None:
