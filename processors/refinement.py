@@ -60,6 +60,7 @@ from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
     decoded,
+    expected_on,
     raw_topic,
     send_confirmed,
 )
@@ -174,7 +175,8 @@ class Refinement:
 
     async def _on_clusters(self, stream: Any) -> None:
         await self.warmed.wait()
-        async for event in decoded(stream, self._codec, self._dead):
+        clusters = expected_on("flywheel.clusters")
+        async for event in decoded(stream, self._codec, self._dead, clusters):
             if isinstance(event, ClusterUpdated):
                 await self.consider(event)
 

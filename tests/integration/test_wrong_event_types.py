@@ -127,3 +127,33 @@ def test_the_release_controller_dead_letters_valid_events_of_another_type(
     assert "VerdictIssued" in letters[names["verdicts"]].reason
     assert "VerificationRecorded" in letters[names["reviews"]].reason
     assert {x.error_type for x in letters.values()} == {"UnexpectedEventError"}
+
+
+def test_refinement_dead_letters_valid_events_of_another_type_on_its_clusters_input(
+    kafka_settings: Settings,
+    make_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    keys = ("proposals", "verdicts", "reviews", "findings", "clusters", "patches", "releases")
+    names = {key: make_topic(unique_name(key)) for key in keys}
+    names["dead-letter"] = make_topic(unique_name("dlq"))
+    stray = finding("shell.exec", {"cmd": "ls"})
+    codec = EventCodec.from_settings(kafka_settings)
+    with EventProducer(kafka_settings, codec) as producer:
+        producer.send(names["clusters"], stray)
+    app_id = unique_name("refine")
+    command = ["refine", "run", "--min-members", "1", "--app-id", app_id]
+    for key, topic in names.items():
+        command += [f"--{key}-topic", topic]
+    log = tmp_path / "refine.log"
+    worker = start_cli_worker(kafka_settings, command, tmp_path / "state", log)
+    try:
+        letters = _letters(read_events(kafka_settings, codec, names["dead-letter"], 1, timeout=90))
+        assert worker.poll() is None, log.read_text()[-3000:]
+    finally:
+        stop_gate_worker(worker)
+    letter = letters[names["clusters"]]
+    assert "FindingRaised" in letter.reason and "ClusterUpdated" in letter.reason
+    assert (letter.error_type, letter.consumer_group) == ("UnexpectedEventError", app_id)
+    assert letter.original_value == codec.encode(stray)
