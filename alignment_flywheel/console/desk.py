@@ -11,6 +11,15 @@ Rules:
   trust root's approver threshold (1 when there is no trust root yet).
 * An operator bound to keys (``flywheel console operator add --key``) can approve only with
   those keys.
+* A rollback is built by :func:`~alignment_flywheel.release.commands.rollback` on the follower's
+  current state. With a trust root, a rollback of the stable version is published only signed
+  by the releaser threshold, in the operator's browser (:mod:`.signing`): the page asks
+  :meth:`ConsoleDesk.rollback_request` what to sign, and :meth:`ConsoleDesk.rollback` rebuilds
+  the same event, checks the posted signatures and publishes it (refused unsigned, since
+  followers that verify would ignore it). When the page names the body SHA-256 it signed and
+  the state has changed since, nothing is published. A candidate rollback needs no signature;
+  without a trust root (development) rollbacks are unsigned. An operator bound to keys signs
+  rollbacks only with those keys too.
 * Every write is attributed to the logged-in operator: ``ReviewDecided.reviewer``, the
   ``PatchApproved`` producer (``console:<operator>``), the ``ReleaseRolledBack`` producer.
 * A Kafka client failure (a broker that does not answer, a missing topic) becomes
@@ -22,11 +31,12 @@ Rules:
 from __future__ import annotations
 
 import functools
+import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from confluent_kafka import KafkaException
 
@@ -34,7 +44,14 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.connectors.reader import read_topic
-from alignment_flywheel.console.signing import ConsoleSignatureError, browser_approval
+from alignment_flywheel.console.signing import (
+    BrowserSignature,
+    ConsoleSignatureError,
+    browser_approval,
+    rollback_signatures_needed,
+    rollback_signing_request,
+    signed_rollback,
+)
 from alignment_flywheel.errors import (
     FlywheelError,
     InvalidInputError,
@@ -58,7 +75,7 @@ from alignment_flywheel.patches.trust import TrustRoot, load_root_file
 from alignment_flywheel.release import commands
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.state import ReleaseState
-from alignment_flywheel.release.trusted import follower_check
+from alignment_flywheel.release.trusted import ChainCheck, follower_check, rollback_body
 from alignment_flywheel.review import REVIEWS_TOPIC, VERDICTS_TOPIC, PendingReview, ReviewDesk
 
 RELEASES_TOPIC = "flywheel.releases"
@@ -210,12 +227,11 @@ class ConsoleDesk:
 
     # releases
 
-    def _follower(self) -> ReleaseFollower:
+    def _follower(self, check: ChainCheck | None) -> ReleaseFollower:
         genesis = load_artifact(oracle_path(self.settings))
         follower = ReleaseFollower(
             self.settings, genesis,
-            topics=ReleaseTopics(self.topics.patches, self.topics.releases),
-            check=follower_check(self.settings),
+            topics=ReleaseTopics(self.topics.patches, self.topics.releases), check=check,
         )  # fmt: skip
         follower.start()
         follower.stop()
@@ -224,7 +240,7 @@ class ConsoleDesk:
     @_kafka
     def releases(self) -> ReleaseView | Unavailable:
         try:
-            follower = self._follower()
+            follower = self._follower(follower_check(self.settings))
         except FlywheelError as exc:
             return Unavailable(f"release state: {exc}")
         genesis = follower.builder.genesis
@@ -238,11 +254,14 @@ class ConsoleDesk:
             follower.state, genesis.version, genesis.digest, recent[:RECENT_RELEASE_EVENTS]
         )
 
-    @_kafka
-    def rollback(self, *, operator: str, reason: str, stable: bool) -> ReleaseRolledBack:
+    def _rollback_event(
+        self, operator: str, reason: str, stable: bool
+    ) -> tuple[ReleaseRolledBack, TrustRoot | None]:
+        """The rollback the current state gives, unsigned, and the trust root (None without)."""
         if not reason.strip():
             raise InvalidInputError("a rollback needs a reason")
-        follower = self._follower()
+        check = follower_check(self.settings)
+        follower = self._follower(check)
         event = commands.rollback(
             follower.state,
             follower.builder,
@@ -250,6 +269,37 @@ class ConsoleDesk:
             reason=reason.strip(),
             stable=stable,
         )
+        return event, None if check is None else check.root
+
+    @_kafka
+    def rollback_request(self, *, operator: str, reason: str, stable: bool) -> dict[str, Any]:
+        """What the page signs for this rollback (see :func:`.signing.rollback_signing_request`)."""
+        event, root = self._rollback_event(operator, reason, stable)
+        return rollback_signing_request(event, rollback_signatures_needed(root, event))
+
+    @_kafka
+    def rollback(
+        self,
+        *,
+        operator: str,
+        reason: str,
+        stable: bool,
+        signatures: Sequence[BrowserSignature] = (),
+        body_sha256: str | None = None,
+        keys: tuple[str, ...] = (),
+    ) -> ReleaseRolledBack:
+        """Check the browser signatures of the rollback and publish it; ``keys``, when not empty,
+        are the only key ids ``operator`` may sign with."""
+        event, root = self._rollback_event(operator, reason, stable)
+        digest = hashlib.sha256(rollback_body(event)).hexdigest()
+        if body_sha256 not in (None, digest):
+            raise InvalidInputError("the release state changed since the page asked; reload")
+        foreign = [s.key_id[:12] for s in signatures if keys and s.key_id not in keys]
+        if foreign:
+            raise ConsoleSignatureError(
+                f"key {foreign[0]} is not one of operator {operator}'s keys"
+            )
+        event = signed_rollback(root, event, signatures)
         with EventProducer(self.settings, self.codec) as producer:
             producer.send(self.topics.releases, event)
         return event

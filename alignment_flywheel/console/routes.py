@@ -13,7 +13,11 @@ Rules:
   without the session's CSRF token answers 403; a login form posted from another origin (its
   ``Origin`` header names another host, or is ``null``) answers 403. Errors have the ingest
   endpoint's body ``{"error": {"type", "field", "message"}}``: 400 for bad input (unknown review,
-  empty reason), 403 for a signature that does not verify, 503 when Kafka does not answer.
+  empty reason, a stable rollback without the releaser's signature), 403 for a signature that
+  does not verify, 503 when Kafka does not answer.
+* What the page signs comes from the server: ``GET /api/patches/{id}/signing-request`` for an
+  approval, ``POST /api/releases/rollback/signing-request`` (``{reason, stable}``) for a rollback;
+  the page posts the signatures back with the body SHA-256 it showed (see :mod:`.signing`).
 * The dashboard reads its three sections (reviews, patches, releases) in parallel; a section
   whose read fails (Kafka down, no oracle file) shows why, the others still render.
 * Every decision is made in the name of the logged-in operator (see :mod:`.desk`).
@@ -42,7 +46,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import FormData
 
 from alignment_flywheel.config import Settings
@@ -60,7 +64,7 @@ from alignment_flywheel.console.auth import (
 from alignment_flywheel.console.charts import CHARTS, ChartUnavailableError, chart_png
 from alignment_flywheel.console.desk import ConsoleDesk, ConsoleTopics, Unavailable
 from alignment_flywheel.console.login import LoginLimited, LoginLimits, PasswordChecker
-from alignment_flywheel.console.signing import signing_request
+from alignment_flywheel.console.signing import BrowserSignature, signing_request
 from alignment_flywheel.errors import FlywheelError, InvalidInputError, TransportError
 from alignment_flywheel.events import ReviewOutcome
 from alignment_flywheel.patches.model import patch_body
@@ -70,6 +74,7 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+MAX_SIGNATURES = 16
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
@@ -102,10 +107,21 @@ class ApprovalBody(BaseModel):
     body_sha256: str
 
 
-class RollbackBody(BaseModel):
+class RollbackRequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str
     stable: bool = False
+
+
+class SignatureBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key_id: str = Field(max_length=128)
+    signature: str = Field(max_length=256)
+
+
+class RollbackBody(RollbackRequestBody):
+    signatures: list[SignatureBody] = Field(default_factory=list, max_length=MAX_SIGNATURES)
+    body_sha256: str | None = None
 
 
 def error_response(status: int, kind: str, field: str | None, message: str) -> JSONResponse:
@@ -160,6 +176,7 @@ def console_router(
     _login_routes(router, operators, sessions, options.refusal_delay_s)
     _page_routes(router, desk, session_of)
     _api_routes(router, desk, operators, api)
+    _release_routes(router, desk, operators, api)
     _asset_routes(router, settings, session_of)
     return router
 
@@ -320,14 +337,35 @@ def _api_routes(
 
         return api(request, act)
 
+
+def _release_routes(
+    router: APIRouter, desk: ConsoleDesk, operators: Operators, api: Callable[..., Response]
+) -> None:
+    @router.post("/api/releases/rollback/signing-request")
+    def rollback_to_sign(body: RollbackRequestBody, request: Request) -> Response:
+        def act(session: Session) -> dict[str, Any]:
+            return desk.rollback_request(
+                operator=session.operator, reason=body.reason, stable=body.stable
+            )
+
+        return api(request, act)
+
     @router.post("/api/releases/rollback")
     def rollback(body: RollbackBody, request: Request) -> Response:
         def act(session: Session) -> dict[str, Any]:
-            event = desk.rollback(operator=session.operator, reason=body.reason, stable=body.stable)
+            event = desk.rollback(
+                operator=session.operator,
+                reason=body.reason,
+                stable=body.stable,
+                signatures=[BrowserSignature(s.key_id, s.signature) for s in body.signatures],
+                body_sha256=body.body_sha256,
+                keys=operators.keys_of(session.operator),
+            )
             return {
                 "version": event.version,
                 "restored_version": event.restored_version,
                 "from_stage": event.from_stage.value,
+                "signatures": len(event.signatures),
             }
 
         return api(request, act)

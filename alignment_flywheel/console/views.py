@@ -232,7 +232,10 @@ def _releases(view: ReleaseView | Unavailable, csrf: str) -> str:
         f'<p>candidate: <b id="candidate">{e(candidate)}</b></p>{history}'
         '<h4>Roll back</h4><p><input type="text" id="rollback-reason" placeholder="reason">'
         ' <label><input type="checkbox" id="rollback-stable"> the stable version</label> '
-        '<button id="rollback">roll back</button></p></section>'
+        '<button id="rollback">roll back</button></p><p class="note">Rolling back the stable '
+        "version is signed with your releaser key (PKCS#8 PEM, unencrypted; it stays in this "
+        'browser): <input type="file" class="keyfile" id="rollback-key" accept=".key,.pem" '
+        "multiple></p></section>"
     )
 
 

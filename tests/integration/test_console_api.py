@@ -1,6 +1,7 @@
 """The review console's API on the real broker (no browser): the dashboard shows the topics;
 deny, signatures (refused, bound to the operator's keys, accepted) and rollback act on them in the
-operator's name."""
+operator's name; a stable rollback under a trust root is published only signed by the releaser,
+and a verifying follower obeys it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import base64
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -30,13 +32,16 @@ from alignment_flywheel.events import (
     ReviewRequested,
     new_envelope,
 )
-from alignment_flywheel.oracle.artifact import build_artifact
+from alignment_flywheel.oracle.artifact import build_artifact, load_artifact
+from alignment_flywheel.oracle.loader import oracle_path
 from alignment_flywheel.patches.signing import key_id
 from alignment_flywheel.patches.trust import save_root
+from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
+from alignment_flywheel.release.trusted import follower_check
 from alignment_flywheel.stack.credentials import connection_settings
 from tests.support.oracles import artifact_doc, rule
 from tests.support.releases import patch_chain, promoted, staged
-from tests.support.signing import Keyring
+from tests.support.signing import Keyring, approvals
 from tests.unit.test_sdk_fakes import ToolEnforcer
 
 pytestmark = pytest.mark.integration
@@ -186,3 +191,89 @@ def test_release_status_with_metrics_and_rollback(
     )
     after = client.get("/console").text.split('id="releases"')[1].split("</section>")[0]
     assert 'id="candidate">none<' in after
+
+
+def rollbacks(settings: Settings, topics: ConsoleTopics) -> list[ReleaseRolledBack]:
+    codec = EventCodec.from_settings(settings)
+    return [
+        e for e in read_topic(settings, codec, topics.releases) if isinstance(e, ReleaseRolledBack)
+    ]
+
+
+def follow_stable(settings: Settings, topics: ConsoleTopics) -> int:
+    """The stable version a follower verifying with the trust root enforces (nothing ignored)."""
+    genesis = load_artifact(oracle_path(settings))
+    follow = ReleaseTopics(topics.patches, topics.releases)
+    follower = ReleaseFollower(settings, genesis, topics=follow, check=follower_check(settings))
+    follower.start().stop()
+    assert follower.ignored.total == 0 and not follower.status.degraded
+    stable = follower.deployment.stable
+    assert stable.version != genesis.version or stable.digest == genesis.digest
+    return stable.version
+
+
+@pytest.fixture
+def released(settings: Settings, topics: ConsoleTopics) -> Keyring:
+    """A trust root, and a patch its keys signed released to STABLE (v2 over the genesis v1)."""
+    ring = Keyring()
+    save_root(
+        settings.effective_trust_root_path,
+        ring.root(expires=datetime.now(UTC) + timedelta(days=1)),
+    )
+    ((patch, _),) = patch_chain(build_artifact(GENESIS_DOC), 1)
+    release = staged(patch)
+    with EventProducer(settings, EventCodec.from_settings(settings)) as producer:
+        for event in (patch.to_event("refinement"), *approvals(ring, patch)):
+            producer.send(topics.patches, event)
+        producer.send(topics.releases, release)
+        producer.send(topics.releases, promoted(release, ReleaseStage.STABLE, ReleaseStage.SHADOW))
+    return ring
+
+
+def test_an_unsigned_stable_rollback_is_refused_under_a_trust_root(
+    client: TestClient, settings: Settings, topics: ConsoleTopics, released: Keyring
+) -> None:
+    headers, url = csrf_of(client), "/console/api/releases/rollback"
+    unsigned = client.post(url, json={"reason": "bad", "stable": True}, headers=headers)
+    assert unsigned.status_code == 400, unsigned.text
+    assert "releaser signature" in unsigned.json()["error"]["message"]
+    asked = {"reason": "bad", "stable": True}
+    to_sign = client.post(f"{url}/signing-request", json=asked, headers=headers).json()
+    alice = released["alice"]
+    forged = {
+        "key_id": key_id(alice.public_key()),
+        "signature": base64.b64encode(alice.sign(base64.b64decode(to_sign["pae"]))).decode(),
+    }
+    refused = client.post(url, json={**asked, "signatures": [forged]}, headers=headers)
+    assert refused.status_code == 403 and refused.json()["error"]["type"] == "untrusted"
+    assert rollbacks(settings, topics) == []
+
+
+def test_a_stable_rollback_signed_by_the_releaser_is_obeyed(
+    client: TestClient, settings: Settings, topics: ConsoleTopics, released: Keyring
+) -> None:
+    headers, url = csrf_of(client), "/console/api/releases/rollback"
+    asked = {"reason": "v2 blocks too much", "stable": True}
+    to_sign = client.post(f"{url}/signing-request", json=asked, headers=headers)
+    assert to_sign.status_code == 200, to_sign.text
+    request = to_sign.json()
+    summary = (request["version"], request["restored_version"], request["signatures_needed"])
+    assert summary == (2, 1, 1)
+    releaser = released["rel"]
+    signature = releaser.sign(base64.b64decode(request["pae"]))  # what the page's WebCrypto does
+    posted = {
+        "key_id": key_id(releaser.public_key()),
+        "signature": base64.b64encode(signature).decode(),
+    }
+    body = {**asked, "signatures": [posted]}
+    stale = client.post(url, json={**body, "body_sha256": "0" * 64}, headers=headers)
+    assert stale.status_code == 400 and "changed" in stale.json()["error"]["message"]
+    assert follow_stable(settings, topics) == 2
+    answer = client.post(url, json={**body, "body_sha256": request["body_sha256"]}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    expected = {"version": 2, "restored_version": 1, "from_stage": "STABLE", "signatures": 1}
+    assert answer.json() == expected
+    (rolled,) = rollbacks(settings, topics)
+    assert rolled.envelope.producer == "console:alice" and len(rolled.signatures) == 1
+
+    assert follow_stable(settings, topics) == 1, "a verifying follower restores v1"

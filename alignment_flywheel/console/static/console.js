@@ -1,5 +1,6 @@
-// Review console: decisions, browser-side Ed25519 signing of patches, rollback, chart fallbacks.
-// The private key file is read and used only here (WebCrypto); the server sees the signature.
+// Review console: decisions, browser-side Ed25519 signing of patches and stable rollbacks,
+// chart fallbacks. Private key files are read and used only here (WebCrypto); the server sees
+// the signatures and key ids.
 "use strict";
 
 function csrf() {
@@ -66,15 +67,27 @@ async function decide(button) {
   done("review " + data.review_id + " " + data.outcome + " by " + data.reviewer);
 }
 
+async function signingKey(file, extractable) {
+  if (!window.crypto || !crypto.subtle) {
+    throw new Error("WebCrypto needs a secure context: open the console over HTTPS or localhost");
+  }
+  const der = pemToDer(await file.text());
+  return crypto.subtle.importKey("pkcs8", der, { name: "Ed25519" }, extractable, ["sign"]);
+}
+
+async function keyIdOf(key) {
+  // The key id is the hex SHA-256 of the raw public key (JWK "x", base64url).
+  const jwk = await crypto.subtle.exportKey("jwk", key);
+  const raw = b64ToBytes(jwk.x.replace(/-/g, "+").replace(/_/g, "/"));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", raw));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 async function sign(button) {
   const id = button.dataset.patch;
   const input = document.getElementById("key-" + id);
   if (!input.files.length) throw new Error("choose your approver key file first");
-  if (!window.crypto || !crypto.subtle) {
-    throw new Error("WebCrypto needs a secure context: open the console over HTTPS or localhost");
-  }
-  const der = pemToDer(await input.files[0].text());
-  const key = await crypto.subtle.importKey("pkcs8", der, { name: "Ed25519" }, false, ["sign"]);
+  const key = await signingKey(input.files[0], false);
   const response = await fetch("/console/api/patches/" + id + "/signing-request", {
     credentials: "same-origin",
   });
@@ -89,14 +102,55 @@ async function sign(button) {
     " by " + data.operator);
 }
 
+async function rollbackSignatures(request) {
+  // The releaser key files the operator picked, each signing the server's rollback bytes.
+  const files = Array.from(document.getElementById("rollback-key").files);
+  if (files.length < request.signatures_needed) {
+    throw new Error("rolling back the stable version needs " + request.signatures_needed +
+      " releaser signature(s): choose your releaser key file first");
+  }
+  const bytes = b64ToBytes(request.pae);
+  return Promise.all(files.map(async (file) => {
+    const key = await signingKey(file, true);
+    const signature = await crypto.subtle.sign({ name: "Ed25519" }, key, bytes);
+    return { key_id: await keyIdOf(key), signature: bytesToB64(signature) };
+  }));
+}
+
+async function rollbackStable(reason) {
+  const request = await postJson("/console/api/releases/rollback/signing-request", {
+    reason: reason,
+    stable: true,
+  });
+  const signatures = request.signatures_needed > 0 ? await rollbackSignatures(request) : [];
+  const signed = signatures.length ? "\nSigned body SHA-256: " + request.body_sha256 : "";
+  if (!confirm("Roll back the STABLE version v" + request.version + " (release " +
+    request.release_id + ") to v" + request.restored_version + "?" + signed)) {
+    return null;
+  }
+  return postJson("/console/api/releases/rollback", {
+    reason: reason,
+    stable: true,
+    signatures: signatures,
+    body_sha256: request.body_sha256,
+  });
+}
+
 async function rollback() {
   const reason = document.getElementById("rollback-reason").value;
   const stable = document.getElementById("rollback-stable").checked;
-  if (!confirm(stable ? "Roll back the STABLE version?" : "Withdraw the candidate release?")) {
+  let data;
+  if (stable) {
+    data = await rollbackStable(reason);
+  } else if (confirm("Withdraw the candidate release?")) {
+    data = await postJson("/console/api/releases/rollback", { reason: reason, stable: false });
+  }
+  if (!data) {
+    showStatus("rollback cancelled", true);
     return;
   }
-  const data = await postJson("/console/api/releases/rollback", { reason: reason, stable: stable });
-  done("rolled back v" + data.version + "; v" + data.restored_version + " restored");
+  const signed = data.signatures ? ", signed by " + data.signatures + " key(s)" : "";
+  done("rolled back v" + data.version + "; v" + data.restored_version + " restored" + signed);
 }
 
 function guarded(action) {
