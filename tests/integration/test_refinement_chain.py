@@ -38,7 +38,7 @@ from tests.support.kafka import wait_for_group
 from tests.support.workers import read_until, start_cli_worker
 
 pytestmark = pytest.mark.integration
-TOOL = "mail.send"
+TOOL = "crm.message"
 KEYS = (
     "proposals",
     "verdicts",
