@@ -42,7 +42,9 @@ from alignment_flywheel.events import (
     ReviewOutcome,
     ReviewRequested,
     RiskContext,
+    SessionStarted,
     Severity,
+    ToolResultObserved,
     TrustRootPublished,
     VerdictIssued,
     VerificationOutcome,
@@ -144,6 +146,26 @@ def sample_runtime_events(proposal: Proposal) -> list[Event]:
         reason="touches files outside the workspace",
     )
     return [verdict, requested, decided]
+
+
+def sample_session_events(proposal: Proposal) -> list[Event]:
+    """The session context of a proposal: the user's request, then a tool output the agent saw."""
+    key = proposal.session_id
+    started = SessionStarted(
+        envelope=new_envelope(PRODUCER, key),
+        session_id=key,
+        proposer_id=proposal.proposer_id,
+        request="Please run the tests of the settings module and tell me what fails.",
+    )
+    observed = ToolResultObserved(
+        envelope=new_envelope(PRODUCER, key),
+        session_id=key,
+        proposer_id=proposal.proposer_id,
+        proposal_id=uuid.uuid4(),
+        tool="fs.read",
+        output="# settings\nDATABASE_URL = 'postgres://db.internal/app'\n",
+    )
+    return [started, observed]
 
 
 def sample_governance_events(proposal: Proposal) -> list[Event]:
@@ -325,6 +347,7 @@ def sample_events() -> list[Event]:
     return [
         submitted,
         *sample_runtime_events(proposal),
+        *sample_session_events(proposal),
         *sample_governance_events(proposal),
         *sample_release_events(),
         *sample_audit_events(),

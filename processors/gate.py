@@ -8,7 +8,9 @@ Flow, per record of the proposals topic (raw bytes):
    fingerprint, schema or model violation, oversized) is dead-lettered with its original bytes (an
    excerpt with their length and SHA-256 when they would not fit the producer's request limit) and
    the reason; a decoded event that is not a ``ProposalSubmitted`` is dead-lettered too, and so is
-   a record nested so deeply that decoding its JSON overflows the recursion limit.
+   a record nested so deeply that decoding its JSON overflows the recursion limit. The session
+   events the topic also carries (``SessionStarted``, ``ToolResultObserved``, keyed by session)
+   are validated and passed over (counted): this gate decides without session context.
 3. The :class:`Decider` (the enforcer, in process and synchronous) decides. It fails closed on
    oracle failures; if it raises :class:`~alignment_flywheel.errors.InvalidInputError` the record
    is dead-lettered. Any other exception stops the worker (mode's crashing supervisor): no silent
@@ -139,6 +141,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_APP_ID = "flywheel-gate"
+SESSION_EVENTS = frozenset({"SessionStarted", "ToolResultObserved"})
 DEDUP_WINDOW = timedelta(seconds=30)
 DEDUP_EXPIRES = timedelta(minutes=2)
 GATE_APP_OPTIONS: dict[str, Any] = {
@@ -166,6 +169,7 @@ class GateStats:
     skipped_decided_elsewhere: int = 0
     already_decided: int = 0
     dead_lettered: int = 0
+    session_events: int = 0
     by_decision: dict[str, int] = field(default_factory=dict)
 
 
@@ -225,16 +229,23 @@ class Gate:
         if message.value is None:
             return
         try:
-            envelope, proposal = self._decode(message.value)
-            await self._decide(envelope, proposal)
+            decoded = self._decode(message.value)
+            if decoded is None:
+                self.stats.session_events += 1
+                return
+            await self._decide(*decoded)
         except InvalidInputError as exc:
             await self._dead_letters.publish(message, exc)
             self.stats.dead_lettered += 1
 
-    def _decode(self, raw: bytes) -> tuple[dict[str, Any], Proposal]:
-        """The envelope (a dict) and the proposal (a model) of a ``ProposalSubmitted``."""
+    def _decode(self, raw: bytes) -> tuple[dict[str, Any], Proposal] | None:
+        """The envelope (a dict) and the proposal (a model) of a ``ProposalSubmitted``; None for
+        a valid session event."""
         try:
             event, record = self._codec.decode_record(raw)
+            if event in SESSION_EVENTS:
+                self._codec.validate(event, record)
+                return None
             if event != "ProposalSubmitted":
                 raise CodecError(
                     f"expected a ProposalSubmitted on the proposals topic, got {event}"

@@ -44,6 +44,8 @@ EVENT_KEYS: dict[str, str] = {
     "TrustRootPublished": '`"root"` (compacted: the latest event is the trust root in force)',
     "LedgerCheckpoint": "the log id `<topic>/<partition>` the checkpoint signs",
     "DeadLettered": "the source position `<topic>/<partition>/<offset>`",
+    "SessionStarted": "`session_id` (every event of one session on one partition, in order)",
+    "ToolResultObserved": "`session_id` of the session the output was observed in",
 }
 """The Kafka key (``envelope.key``) each event is produced with, as its producers set it."""
 

@@ -17,6 +17,10 @@ Rules (see :mod:`alignment_flywheel.enforcement.policy` for how a tier decides):
   the oracle it started with. This is the hot-reload seam for oracle releases.
 * :class:`TimeoutOracle` bounds an oracle that can hang (a remote service) by running it on a
   worker thread; the in-process rule oracle does not need it (its deadline is checked after).
+* ``decide(proposal, session=context)`` decides in the proposal's session context (the user's
+  request and the tool outputs seen, :mod:`alignment_flywheel.oracle.provenance`), passed to the
+  oracle when it takes one (:func:`~alignment_flywheel.oracle.contract.evaluate_oracle`); without
+  it (the default) rules see an empty ``provenance``.
 """
 
 from __future__ import annotations
@@ -41,8 +45,10 @@ from alignment_flywheel.oracle.contract import (
     OracleSignal,
     OracleTimeoutError,
     UnknownToolError,
+    evaluate_oracle,
 )
 from alignment_flywheel.oracle.loader import load_oracle, risk_policy_path
+from alignment_flywheel.oracle.provenance import SessionContext
 
 if TYPE_CHECKING:
     from alignment_flywheel.enforcement.staged import StagedEnforcer
@@ -64,12 +70,18 @@ class Enforcer:
     def swap_oracle(self, oracle: Oracle) -> None:
         self._oracle = oracle
 
-    def decide(self, proposal: Proposal, *, revision_depth: int = 0) -> Verdict:
+    def decide(
+        self,
+        proposal: Proposal,
+        *,
+        revision_depth: int = 0,
+        session: SessionContext | None = None,
+    ) -> Verdict:
         started = time.perf_counter_ns()
         oracle, policy = self._oracle, self.policy
         choice = with_overrides(policy.tier_for(proposal), oracle)
         try:
-            signal = oracle.evaluate(proposal)
+            signal = evaluate_oracle(oracle, proposal, session)
         except UnknownToolError as exc:
             return self._unknown_tool(oracle, choice, started, exc)
         except InvalidInputError:
@@ -237,8 +249,8 @@ class TimeoutOracle:
     def digest(self) -> str:
         return self.inner.digest
 
-    def evaluate(self, proposal: Proposal) -> OracleSignal:
-        future = self._pool.submit(self.inner.evaluate, proposal)
+    def evaluate(self, proposal: Proposal, session: SessionContext | None = None) -> OracleSignal:
+        future = self._pool.submit(evaluate_oracle, self.inner, proposal, session)
         try:
             return future.result(timeout=self.timeout_s)
         except concurrent.futures.TimeoutError:

@@ -12,6 +12,7 @@ Rules:
 * :meth:`StagedEnforcer.deploy` swaps the whole deployment atomically (a decision in flight
   finishes with the deployment it started with); :meth:`swap_oracle` replaces the stable oracle
   and drops the candidate. Both sides fail closed as the plain :class:`Enforcer` does.
+* Both sides decide in the same session context (``session``), when one is given.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from alignment_flywheel.enforcement.policy import RiskPolicy
 from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.events import Proposal, ReleaseStage
 from alignment_flywheel.oracle.contract import Oracle
+from alignment_flywheel.oracle.provenance import SessionContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +83,27 @@ class StagedEnforcer:
     def swap_oracle(self, oracle: Oracle) -> None:
         self.deploy(Deployment(oracle))
 
-    def decide(self, proposal: Proposal, *, revision_depth: int = 0) -> Verdict:
-        return self.decide_staged(proposal, revision_depth=revision_depth).enforced
+    def decide(
+        self,
+        proposal: Proposal,
+        *,
+        revision_depth: int = 0,
+        session: SessionContext | None = None,
+    ) -> Verdict:
+        return self.decide_staged(proposal, revision_depth=revision_depth, session=session).enforced
 
-    def decide_staged(self, proposal: Proposal, *, revision_depth: int = 0) -> StagedVerdict:
+    def decide_staged(
+        self,
+        proposal: Proposal,
+        *,
+        revision_depth: int = 0,
+        session: SessionContext | None = None,
+    ) -> StagedVerdict:
         pair = self._pair
-        stable = pair.stable.decide(proposal, revision_depth=revision_depth)
+        stable = pair.stable.decide(proposal, revision_depth=revision_depth, session=session)
         if pair.candidate is None:
             return StagedVerdict(stable, None)
-        candidate = pair.candidate.decide(proposal, revision_depth=revision_depth)
+        candidate = pair.candidate.decide(proposal, revision_depth=revision_depth, session=session)
         deployment = pair.deployment
         if deployment.stage is not ReleaseStage.CANARY:
             return StagedVerdict(stable, _shadow(candidate, ReleaseStage.SHADOW))

@@ -46,10 +46,14 @@ from alignment_flywheel.events.governance import (
     VerificationRecorded,
 )
 from alignment_flywheel.events.runtime import (
+    MAX_OUTPUT_CHARS,
+    MAX_REQUEST_CHARS,
     ProposalSubmitted,
     ReviewDecided,
     ReviewOutcome,
     ReviewRequested,
+    SessionStarted,
+    ToolResultObserved,
     VerdictIssued,
 )
 
@@ -74,12 +78,16 @@ EVENT_TYPES: dict[str, type[Event]] = {
         TrustRootPublished,
         LedgerCheckpoint,
         DeadLettered,
+        SessionStarted,
+        ToolResultObserved,
     )
 }
 """Every event class, by short name (the Avro record name without namespace)."""
 
 __all__ = [
     "EVENT_TYPES",
+    "MAX_OUTPUT_CHARS",
+    "MAX_REQUEST_CHARS",
     "NAMESPACE",
     "BlastRadius",
     "ClusterStatus",
@@ -113,7 +121,9 @@ __all__ = [
     "ReviewOutcome",
     "ReviewRequested",
     "RiskContext",
+    "SessionStarted",
     "Severity",
+    "ToolResultObserved",
     "TrustRootPublished",
     "VerdictIssued",
     "VerificationOutcome",

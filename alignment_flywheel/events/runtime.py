@@ -1,10 +1,13 @@
-"""Events of the runtime path: a proposal, its verdict, and the human review of escalations."""
+"""Events of the runtime path: a proposal, its verdict, the human review of escalations, and the
+session context a proposal is judged in (the user's request, the outputs of the tools run)."""
 
 from __future__ import annotations
 
 import uuid
 from enum import StrEnum
-from typing import ClassVar
+from typing import Annotated, ClassVar
+
+from pydantic import StringConstraints
 
 from alignment_flywheel.events.common import (
     NAMESPACE,
@@ -21,6 +24,11 @@ from alignment_flywheel.events.common import (
     Sha256Hex,
     Timestamp,
 )
+
+MAX_REQUEST_CHARS = 32_768
+"""The longest user request a ``SessionStarted`` carries, in characters."""
+MAX_OUTPUT_CHARS = 32_768
+"""The longest tool output a ``ToolResultObserved`` carries, in characters (producers truncate)."""
 
 
 class ReviewOutcome(StrEnum):
@@ -87,3 +95,27 @@ class ReviewDecided(Event):
     reviewer: Identity
     reason: str
     automatic: bool = False
+
+
+class SessionStarted(Event):
+    """A user's request started (or restarted) an agent session. Keyed by the session id."""
+
+    avro_name: ClassVar[str] = f"{NAMESPACE}.SessionStarted"
+
+    session_id: str
+    proposer_id: Identity
+    request: Annotated[str, StringConstraints(max_length=MAX_REQUEST_CHARS)]
+
+
+class ToolResultObserved(Event):
+    """The agent ran a tool and saw its output (at most :data:`MAX_OUTPUT_CHARS`, ``truncated``
+    when it was longer). Keyed by the session id."""
+
+    avro_name: ClassVar[str] = f"{NAMESPACE}.ToolResultObserved"
+
+    session_id: str
+    proposer_id: Identity
+    proposal_id: uuid.UUID | None = None
+    tool: Identity
+    output: Annotated[str, StringConstraints(max_length=MAX_OUTPUT_CHARS)]
+    truncated: bool = False

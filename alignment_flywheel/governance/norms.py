@@ -42,14 +42,8 @@ from pydantic import StringConstraints, ValidationError
 
 from alignment_flywheel.errors import PolicyDocumentError
 from alignment_flywheel.events import Proposal, RiskContext, Severity, VerificationOutcome
-from alignment_flywheel.oracle.artifact import (
-    RULE_ID,
-    Spec,
-    ToolGlob,
-    read_document,
-    tool_matcher,
-    validation_problems,
-)
+from alignment_flywheel.oracle.artifact import RULE_ID, Spec, read_document, validation_problems
+from alignment_flywheel.oracle.catalog import ToolGlob, tool_matcher
 from alignment_flywheel.oracle.expressions import (
     ContextPlan,
     Expression,

@@ -7,7 +7,9 @@ An artifact is a YAML (or JSON) document::
     description: ...
     thresholds: {base_score: 1.0, base_uncertainty: 0.02, rule_error_uncertainty: 0.5}
     tiers: {critical: {block_below: 0.8}}  # optional: thresholds over the risk policy's tiers
-    tools: ["shell.*", "sql.query"]      # optional catalog; absent means any tool is known
+    tools: ["shell.*", {name: email.send, effect: side_effect, arguments: {to: recipient}}]
+                                         # optional catalog; absent means any tool is known
+    data: {known_recipients: [alice@example.com]}  # optional named sets rules read as `data`
     rules:
       - id: shell.recursive-delete
         tools: ["shell.exec"]             # glob patterns; default ["*"]
@@ -29,30 +31,56 @@ Rules of this module:
   defaults filled in: two files that mean the same artifact have the same digest, and the digest
   changes with any change of meaning. Formatting, comments and key order do not count.
 * The artifact is immutable; a patch (issue 4) produces a new artifact from a new spec.
+* ``data`` (named sets, :mod:`~alignment_flywheel.oracle.data`) and the catalog's entries
+  (:mod:`~alignment_flywheel.oracle.catalog`) are stored canonical, and ``data`` is left out of the
+  canonical JSON when empty: artifacts that use neither keep the digest they had before both
+  existed.
+* A rule that names a set the artifact does not hold (``data.x``, ``data["x"]``) is a load error
+  listing the sets there are. Each tool's rules get, once per tool and not per proposal, the
+  artifact variables they reference (:meth:`OracleArtifact.variables_for`): only the sets they
+  name, the tool's ``effect`` and ``roles``.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
-import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import rfc8785
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    ValidationError,
+    model_serializer,
+)
 
 from alignment_flywheel.errors import PolicyDocumentError
 from alignment_flywheel.events import Severity
+from alignment_flywheel.oracle.catalog import (
+    CatalogItem,
+    ToolCatalog,
+    ToolGlob,
+    canonical_catalog,
+)
 from alignment_flywheel.oracle.contract import Amendment
-from alignment_flywheel.oracle.expressions import Expression, compile_expression
+from alignment_flywheel.oracle.data import DataSets, cel_data
+from alignment_flywheel.oracle.expressions import (
+    ARTIFACT_VARIABLES,
+    Expression,
+    compile_expression,
+    data_references,
+)
 
 RULE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
-ToolGlob = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.*?\[\]-]{1,200}$")]
 
 
 class Spec(BaseModel):
@@ -108,8 +136,16 @@ class ArtifactSpec(Spec):
     description: str = ""
     thresholds: Thresholds = Thresholds()
     tiers: dict[str, TierOverride] = Field(default_factory=dict)
-    tools: tuple[ToolGlob, ...] | None = None
+    tools: Annotated[tuple[CatalogItem, ...] | None, AfterValidator(canonical_catalog)] = None
     rules: tuple[RuleSpec, ...] = ()
+    data: DataSets = Field(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _without_empty_data(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        document: dict[str, Any] = handler(self)
+        if not document.get("data"):
+            document.pop("data", None)
+        return document
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +155,10 @@ class CompiledRule:
     spec: RuleSpec
     expression: Expression
     amendment: Amendment | None
+    data_sets: frozenset[str] | None = frozenset()
+    """The named sets the rule reads; None when it may read any."""
+    reads_artifact: bool = False
+    """Whether the rule reads artifact variables (``data``, ``effect``, ``roles``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,13 +168,36 @@ class OracleArtifact:
     spec: ArtifactSpec
     digest: str
     rules: tuple[CompiledRule, ...]
+    catalog: ToolCatalog
 
     @property
     def version(self) -> int:
         return self.spec.version
 
+    def variables_for(self, tool: str, rules: Iterable[CompiledRule]) -> dict[str, Any]:
+        """The artifact variables (``data``, ``effect``, ``roles``) these rules of ``tool`` read."""
+        rules = tuple(rules)
+        wanted = frozenset().union(*(r.expression.variables for r in rules)) & ARTIFACT_VARIABLES
+        values: dict[str, Any] = {}
+        if "data" in wanted:
+            values["data"] = cel_data(self.spec.data, _sets_read(rules))
+        if wanted & {"effect", "roles"}:
+            described = self.catalog.describe(tool).variables()
+            values.update((k, v) for k, v in described.items() if k in wanted)
+        return values
+
     def canonical_json(self) -> bytes:
         return canonical_json(self.spec)
+
+
+def _sets_read(rules: Iterable[CompiledRule]) -> frozenset[str] | None:
+    names: set[str] = set()
+    for rule in rules:
+        if "data" in rule.expression.variables:
+            if rule.data_sets is None:
+                return None
+            names |= rule.data_sets
+    return frozenset(names)
 
 
 def canonical_json(spec: ArtifactSpec) -> bytes:
@@ -164,10 +227,24 @@ def build_artifact(
             problems.append(f"rule {rule.id}: when: {exc}")
             continue
         amendment = None if rule.amendment is None else rule.amendment.to_amendment()
-        compiled.append(CompiledRule(rule, expression, amendment))
+        sets = data_references(rule.when) if "data" in expression.variables else frozenset()
+        problems += _unknown_sets(rule.id, sets, spec.data)
+        reads = bool(expression.variables & ARTIFACT_VARIABLES)
+        compiled.append(CompiledRule(rule, expression, amendment, sets, reads))
     if problems:
         raise PolicyDocumentError(source, problems)
-    return OracleArtifact(spec, artifact_digest(spec), tuple(compiled))
+    catalog = ToolCatalog(spec.tools)
+    return OracleArtifact(spec, artifact_digest(spec), tuple(compiled), catalog)
+
+
+def _unknown_sets(
+    rule_id: str, sets: frozenset[str] | None, data: Mapping[str, object]
+) -> list[str]:
+    unknown = sorted((sets or frozenset()) - data.keys())
+    if not unknown:
+        return []
+    known = ", ".join(sorted(data)) or "none (the artifact has no data)"
+    return [f"rule {rule_id}: unknown data set(s) {', '.join(unknown)}; known: {known}"]
 
 
 def load_artifact(path: Path) -> OracleArtifact:
@@ -201,7 +278,7 @@ def validation_problems(exc: ValidationError, document: Mapping[str, Any]) -> li
 
 
 def _where(loc: tuple[int | str, ...], document: Mapping[str, Any]) -> str:
-    if len(loc) >= 2 and loc[0] in ("rules", "tiers") and isinstance(loc[1], int):
+    if len(loc) >= 2 and loc[0] in ("rules", "tiers", "tools") and isinstance(loc[1], int):
         items = document.get(str(loc[0]))
         item = items[loc[1]] if isinstance(items, list) and loc[1] < len(items) else None
         name = item.get("id", item.get("name")) if isinstance(item, Mapping) else None
@@ -209,8 +286,3 @@ def _where(loc: tuple[int | str, ...], document: Mapping[str, Any]) -> str:
         rest = ".".join(str(p) for p in loc[2:])
         return f"{label}: {rest}" if rest else label
     return ".".join(str(p) for p in loc) or "document"
-
-
-def tool_matcher(patterns: tuple[str, ...]) -> re.Pattern[str]:
-    """One regular expression matching any of the tool globs (fnmatch syntax, case-sensitive)."""
-    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))

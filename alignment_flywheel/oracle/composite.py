@@ -5,6 +5,8 @@ Combination rule (the most cautious member wins):
 * ``safety_score`` = the minimum of the members' scores.
 * ``uncertainty`` = the maximum of the members' uncertainties.
 * ``evidence`` = every member's evidence, in member order.
+* The session context is passed to every member that takes one
+  (:func:`~alignment_flywheel.oracle.contract.evaluate_oracle`).
 * A member that raises :class:`~alignment_flywheel.oracle.contract.OracleError` does not make the
   composite fail: its place in the result is one ``ORACLE_ERROR`` evidence naming it, and the
   uncertainty becomes 1.0, so every risk tier escalates (never a silent allow). An
@@ -23,7 +25,14 @@ from collections.abc import Sequence
 import rfc8785
 
 from alignment_flywheel.events import EvidenceKind, Proposal
-from alignment_flywheel.oracle.contract import Oracle, OracleError, OracleSignal, Signal
+from alignment_flywheel.oracle.contract import (
+    Oracle,
+    OracleError,
+    OracleSignal,
+    Signal,
+    evaluate_oracle,
+)
+from alignment_flywheel.oracle.provenance import SessionContext
 
 
 class CompositeOracle:
@@ -46,12 +55,12 @@ class CompositeOracle:
         listed: list[list[int | str]] = [[m.version, m.digest] for m in self.members]
         return hashlib.sha256(rfc8785.dumps(listed)).hexdigest()
 
-    def evaluate(self, proposal: Proposal) -> OracleSignal:
+    def evaluate(self, proposal: Proposal, session: SessionContext | None = None) -> OracleSignal:
         score, uncertainty = 1.0, 0.0
         evidence: list[Signal] = []
         for name, member in zip(self.names, self.members, strict=True):
             try:
-                signal = member.evaluate(proposal)
+                signal = evaluate_oracle(member, proposal, session)
             except OracleError as exc:
                 uncertainty = 1.0
                 message = f"oracle {name} failed: {exc}"

@@ -1,7 +1,10 @@
 """The Safety Oracle contract: what any oracle returns, whoever implements it.
 
-An oracle is a versioned policy artifact behind one call, ``evaluate(proposal) -> OracleSignal``. It
-returns raw signals only; it never decides. The enforcement layer turns signals into verdicts.
+An oracle is a versioned policy artifact behind one call, ``evaluate(proposal, session=None) ->
+OracleSignal``. It returns raw signals only; it never decides. The enforcement layer turns signals
+into verdicts. ``session`` is the proposal's session context
+(:class:`~alignment_flywheel.oracle.provenance.SessionContext`: the user's request and the tool
+outputs seen), or None when the caller keeps none.
 
 Rules every implementation honours (``tests/unit/test_oracle_contract.py`` checks them for each):
 
@@ -12,12 +15,16 @@ Rules every implementation honours (``tests/unit/test_oracle_contract.py`` check
   evidence of kind ``RULE_ERROR`` and raises the uncertainty; it never turns into a silent allow.
 * An oracle that cannot evaluate at all raises :class:`OracleError`; the enforcement layer then
   fails closed.
-* ``evaluate`` is pure with respect to the proposal: the same artifact and proposal give the same
-  signal.
+* ``evaluate`` is pure with respect to the proposal and the session context: the same artifact,
+  proposal and context give the same signal.
+* An oracle written before session contexts (``evaluate(proposal)`` only) still honours the
+  contract: :func:`evaluate_oracle` passes the context only to an ``evaluate`` that takes a
+  ``session`` parameter, so such an oracle simply does not read it.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +32,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from alignment_flywheel.errors import FlywheelError, InvalidInputError
 from alignment_flywheel.events import EvidenceKind, Proposal
+from alignment_flywheel.oracle.provenance import SessionContext
 
 
 class OracleError(FlywheelError):
@@ -136,6 +144,32 @@ class Oracle(Protocol):
     @property
     def digest(self) -> str: ...
 
-    def evaluate(self, proposal: Proposal) -> OracleSignal:
-        """Signals for one proposal; raises OracleError when it cannot evaluate at all."""
+    def evaluate(self, proposal: Proposal, session: SessionContext | None = None) -> OracleSignal:
+        """Signals for one proposal in its session context (None: none kept); raises OracleError
+        when it cannot evaluate at all."""
         ...
+
+
+_TAKES_SESSION: dict[type, bool] = {}
+
+
+def takes_session(oracle: Oracle) -> bool:
+    """True when the oracle's ``evaluate`` has a ``session`` parameter (cached per class)."""
+    kind = type(oracle)
+    known = _TAKES_SESSION.get(kind)
+    if known is None:
+        try:
+            known = "session" in inspect.signature(oracle.evaluate).parameters
+        except (TypeError, ValueError):
+            known = False
+        _TAKES_SESSION[kind] = known
+    return known
+
+
+def evaluate_oracle(
+    oracle: Oracle, proposal: Proposal, session: SessionContext | None = None
+) -> OracleSignal:
+    """``oracle.evaluate`` with the session context when there is one and the oracle takes it."""
+    if session is None or not takes_session(oracle):
+        return oracle.evaluate(proposal)
+    return oracle.evaluate(proposal, session=session)

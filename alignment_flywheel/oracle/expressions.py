@@ -6,6 +6,15 @@ Rules:
   ``tool`` (string), ``args`` (the arguments object), ``risk`` (``origin``, ``blast_radius``,
   ``proposer_confidence``, ``environment``), ``proposer``, ``session``, ``reasoning`` (``""`` when
   absent) and ``parent`` (the parent proposal id, ``""`` when absent).
+* ``provenance`` maps each top-level argument key to where its value came from (``"user"``,
+  ``"tool:<name>"``, ``"none"``, ``"trivial"``), judged against the session context
+  (:mod:`alignment_flywheel.oracle.provenance`); an empty map without one, so rules guard with
+  ``has(provenance.key)``. It is computed only for expressions that reference it.
+* An oracle rule also sees what its artifact says (:data:`ARTIFACT_VARIABLES`): ``data`` (the
+  artifact's named sets, each a list), ``effect`` (the tool's effect class: ``"read_only"``,
+  ``"side_effect"`` or ``"unknown"``) and ``roles`` (argument name to role); see
+  :mod:`alignment_flywheel.oracle.catalog` and :mod:`alignment_flywheel.oracle.data`. Callers
+  that have no artifact (norms, tier expressions) do not provide them.
 * The functions are CEL's standard ones (``size``, ``matches``, ``startsWith``, ``contains``,
   ``int``, ``double``, ``timestamp``, the ``has``/``exists``/``all``/``map``/``filter`` macros ...)
   plus cel-go's ``strings`` and ``sets`` extensions (``lowerAscii``, ``trim``, ``split``,
@@ -27,6 +36,9 @@ evaluating a simple rule, and CEL's ``matches`` compiles its pattern on every ca
   pattern with Python's ``re`` (``search``, as CEL's ``matches`` is unanchored). Patterns Python
   cannot compile are left to CEL. The two engines agree on the RE2 syntax used in practice;
   Python additionally accepts look-around and back-references.
+* ``data.name`` is compiled as ``data["name"]``: the CEL binding copies a list reached by field
+  selection on every evaluation, but not one reached by index. :func:`data_references` names the
+  sets an expression reads, so that the artifact can refuse a rule naming a set it does not hold.
 """
 
 from __future__ import annotations
@@ -42,8 +54,12 @@ from cel.stdlib import EXTENSIONS
 
 from alignment_flywheel.errors import FlywheelError
 from alignment_flywheel.events import Proposal
+from alignment_flywheel.oracle.provenance import SessionContext, provenance_variable
 
+ARTIFACT_VARIABLES = frozenset({"data", "effect", "roles"})
 VARIABLES = frozenset({"tool", "args", "risk", "proposer", "session", "reasoning", "parent"})
+VARIABLES |= ARTIFACT_VARIABLES
+VARIABLES |= {"provenance"}
 TYPE_NAMES = frozenset(
     {"bool", "bytes", "double", "int", "list", "map", "null_type", "string", "type", "uint"}
 )
@@ -89,6 +105,11 @@ _TOKENS = re.compile(
 )
 
 _BINDERS = re.compile(r"\b(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+_DATA = re.compile(
+    rf"(?P<literal>{_LITERAL})|(?<![.\w])data\b\s*"
+    rf"(?:\.\s*(?P<name>[A-Za-z_]\w*)\b(?!\s*\()|\[\s*(?P<key>{_LITERAL})\s*\])?"
+)
+_IN_HAS = re.compile(r"\bhas\s*\(\s*$")
 
 
 class ExpressionError(FlywheelError):
@@ -141,7 +162,7 @@ def compile_expression(source: str) -> Expression:
     except ValueError as exc:
         raise ValueError(" ".join(str(exc).split())) from None
     rewritten, functions, fields = _rewrite(source)
-    program = cel.compile(rewritten)
+    program = cel.compile(_index_data(rewritten))
     bound = set(_BINDERS.findall(source))
     referenced = set(program.variables()) - bound - TYPE_NAMES
     unknown = sorted(referenced - VARIABLES)
@@ -200,12 +221,48 @@ def _regex_call(literal: str, functions: dict[str, Callable[..., Any]]) -> str |
     return f".{name}()"
 
 
+def data_references(source: str) -> frozenset[str] | None:
+    """The named sets the expression reads (``data.x``, ``data["x"]``); None when it uses ``data``
+    otherwise (``data[args.kind]``, ``data`` as a whole), so that any set may be read."""
+    if "data" in _BINDERS.findall(source):
+        return frozenset()
+    names: set[str] = set()
+    for token in _DATA.finditer(source):
+        if token.group("literal"):
+            continue
+        name = token.group("name") or _literal_value(token.group("key"))
+        if name is None:
+            return None
+        names.add(name)
+    return frozenset(names)
+
+
+def _index_data(source: str) -> str:
+    """``data.x`` as ``data["x"]`` (not inside ``has()``, nor when a macro binds ``data``)."""
+    if "data" in _BINDERS.findall(source):
+        return source
+    parts: list[str] = []
+    position = 0
+    for token in _DATA.finditer(source):
+        name = token.group("name")
+        if name is not None and not _IN_HAS.search(source, 0, token.start()):
+            parts += [source[position : token.start()], f'data["{name}"]']
+            position = token.end()
+    parts.append(source[position:])
+    return "".join(parts)
+
+
 def proposal_variables(
-    proposal: Proposal, arguments: Mapping[str, Any], plan: ContextPlan | None = None
+    proposal: Proposal,
+    arguments: Mapping[str, Any],
+    plan: ContextPlan | None = None,
+    session: SessionContext | None = None,
 ) -> dict[str, Any]:
     """The variables the plan's expressions see for this proposal (all of them without a plan)."""
     wanted = VARIABLES if plan is None else plan.variables
     values: dict[str, Any] = {}
+    if "provenance" in wanted:
+        values["provenance"] = provenance_variable(session, arguments)
     if "args" in wanted:
         fields = None if plan is None else plan.args_fields
         values["args"] = (

@@ -14,28 +14,36 @@ Signal of one proposal (the combination rule, documented for users writing rules
   non-match: it raises the uncertainty and the risk policy sees it.
 * With a tool catalog in the artifact, a tool outside it raises
   :class:`~alignment_flywheel.oracle.contract.UnknownToolError` (bad input, refused at the edge).
+* The artifact variables a tool's rules read (``data``, ``effect``, ``roles``) are computed once
+  per tool and converted into CEL once per tool and thread: each thread keeps, per tool, a
+  context holding them that proposals never change (:class:`ReusedContext`).
+* ``evaluate(proposal, session)``: rules that reference ``provenance`` see the provenance of the
+  arguments in that session context (:mod:`alignment_flywheel.oracle.provenance`), an empty map
+  without one; it is computed only when one of the tool's rules references it.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import cel
 
 from alignment_flywheel.events import EvidenceKind, Proposal
-from alignment_flywheel.oracle.artifact import (
-    CompiledRule,
-    OracleArtifact,
-    TierOverride,
-    tool_matcher,
-)
+from alignment_flywheel.oracle.artifact import CompiledRule, OracleArtifact, TierOverride
+from alignment_flywheel.oracle.catalog import tool_matcher
 from alignment_flywheel.oracle.contract import OracleSignal, Signal, UnknownToolError
 from alignment_flywheel.oracle.expressions import (
     ContextPlan,
     ExpressionError,
     evaluate_bool,
-    proposal_context,
+    make_context,
+    proposal_variables,
 )
+from alignment_flywheel.oracle.provenance import SessionContext
 
 GLOB_CHARS = frozenset("*?[")
 MAX_CACHED_TOOLS = 50_000
@@ -43,16 +51,71 @@ MAX_CACHED_TOOLS = 50_000
 
 @dataclass(frozen=True, slots=True)
 class ToolRules:
-    """The rules that apply to one tool and what their shared context must hold."""
+    """The rules that apply to one tool and what their contexts must hold."""
 
     rules: tuple[CompiledRule, ...]
     plan: ContextPlan
+    """The context of the rules that read only the proposal."""
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    """Artifact variables the other rules read: the same for every proposal."""
+    fixed_plan: ContextPlan | None = None
+    """The context of the rules that read artifact variables; None when none does."""
+    plain: bool = True
+    """Whether any rule reads only the proposal."""
+    local: threading.local = field(default_factory=threading.local, compare=False)
+
+    def contexts(
+        self, proposal: Proposal, session: SessionContext | None = None
+    ) -> tuple[cel.Context, cel.Context]:
+        """The contexts of this proposal: for the rules that read only the proposal, and for those
+        that read artifact variables (this thread's :class:`ReusedContext`)."""
+        arguments = proposal.arguments_object()
+        if self.fixed_plan is None:
+            context = self._plain(proposal, arguments, session)
+            return context, context
+        reused: ReusedContext | None = getattr(self.local, "reused", None)
+        if reused is None:
+            reused = self.local.reused = ReusedContext(self.fixed, self.fixed_plan.functions)
+        reused.variables = proposal_variables(proposal, arguments, self.fixed_plan, session)
+        plain = self._plain(proposal, arguments, session) if self.plain else reused.context
+        return plain, reused.context
+
+    def _plain(
+        self, proposal: Proposal, arguments: Mapping[str, Any], session: SessionContext | None
+    ) -> cel.Context:
+        variables = proposal_variables(proposal, arguments, self.plan, session)
+        return make_context(variables, self.plan.functions)
+
+
+class ReusedContext:
+    """A context whose artifact variables are converted into CEL once, then never changed.
+
+    The binding converts a context's variables again on the first evaluation after any change to
+    them, so the proposal's variables are not set in it: a resolver hands them over, converted at
+    each reference, and names it does not know fall through to the artifact variables.
+    """
+
+    def __init__(
+        self, fixed: Mapping[str, Any], functions: Mapping[str, Callable[..., Any]]
+    ) -> None:
+        self.variables: Mapping[str, Any] = {}
+        self.context = make_context(fixed, functions)
+        self.context.set_variable_resolver(self._resolve)
+
+    def _resolve(self, name: str) -> Any:
+        return self.variables.get(name)
+
+
+ArtifactVariables = Callable[[str, tuple[CompiledRule, ...]], Mapping[str, Any]]
 
 
 class RuleIndex:
     """Which rules apply to a tool: exact names by dict, globs by regex, results cached."""
 
-    def __init__(self, rules: tuple[CompiledRule, ...]) -> None:
+    def __init__(
+        self, rules: tuple[CompiledRule, ...], variables: ArtifactVariables | None = None
+    ) -> None:
+        self._variables = variables
         self._exact: dict[str, list[tuple[int, CompiledRule]]] = defaultdict(list)
         self._globbed: list[tuple[int, CompiledRule]] = []
         for position, rule in enumerate(rules):
@@ -78,7 +141,13 @@ class RuleIndex:
         found = list(self._exact.get(tool, ()))
         found += [(p, r) for p, r in self._globbed if self._matchers[id(r)].match(tool)]
         rules = tuple(rule for _, rule in sorted(found, key=lambda item: item[0]))
-        return ToolRules(rules, ContextPlan.of(rule.expression for rule in rules))
+        readers = tuple(rule for rule in rules if rule.reads_artifact)
+        plain = ContextPlan.of(rule.expression for rule in rules if not rule.reads_artifact)
+        if not readers:
+            return ToolRules(rules, plain)
+        fixed = {} if self._variables is None else self._variables(tool, readers)
+        readers_plan = ContextPlan.of(rule.expression for rule in readers)
+        return ToolRules(rules, plain, fixed, readers_plan, len(readers) < len(rules))
 
 
 class RuleOracle:
@@ -86,8 +155,8 @@ class RuleOracle:
 
     def __init__(self, artifact: OracleArtifact) -> None:
         self.artifact = artifact
-        self._index = RuleIndex(artifact.rules)
-        self._catalog = None if artifact.spec.tools is None else tool_matcher(artifact.spec.tools)
+        self._index = RuleIndex(artifact.rules, artifact.variables_for)
+        self._catalog = artifact.catalog.matcher
         thresholds = artifact.spec.thresholds
         self._base_score = thresholds.base_score
         self._base_keep = 1.0 - thresholds.base_uncertainty
@@ -112,20 +181,20 @@ class RuleOracle:
     def rules_for(self, tool: str) -> tuple[CompiledRule, ...]:
         return self._index.rules_for(tool).rules
 
-    def evaluate(self, proposal: Proposal) -> OracleSignal:
+    def evaluate(self, proposal: Proposal, session: SessionContext | None = None) -> OracleSignal:
         tool = proposal.tool
         if self._catalog is not None and self._catalog.match(tool) is None:
             raise UnknownToolError(tool)
         applicable = self._index.rules_for(tool)
         if not applicable.rules:
             return self._quiet
-        context = proposal_context(proposal, proposal.arguments_object(), applicable.plan)
+        contexts = applicable.contexts(proposal, session)
         score, keep = self._base_score, self._base_keep
         evidence: list[Signal] = []
         for rule in applicable.rules:
             spec = rule.spec
             try:
-                matched = evaluate_bool(rule.expression.program, context)
+                matched = evaluate_bool(rule.expression.program, contexts[rule.reads_artifact])
             except ExpressionError as exc:
                 keep *= self._error_keep
                 message = f"rule failed on this input: {exc}"

@@ -4,22 +4,38 @@ Each operation becomes lines prefixed ``+`` (added), ``-`` (removed) or ``~`` (c
 shown by id, tools, severity, score and its CEL ``when``. When the base artifact is known (its
 digest is the patch's base digest), removed and replaced rules also show what they were, and
 threshold changes show the old value; otherwise only the new side is shown.
+
+A set operation shows one line per value: ``+ set NAME: VALUE`` added, ``- set NAME: VALUE``
+removed (values as JSON, non-ASCII escaped so that look-alike characters show). ``set_data`` is
+headed by ``~ set NAME: ...`` and, against the base, lists only the values it adds and removes;
+without the base it lists every value it sets. Against the base, the sets are followed through the
+patch, so that a later operation is read against what the earlier ones left.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 from alignment_flywheel.events import RegressionEvidence
 from alignment_flywheel.oracle.artifact import ArtifactSpec, RuleSpec
+from alignment_flywheel.oracle.data import Scalar, value_key
 from alignment_flywheel.patches.model import Patch
 from alignment_flywheel.patches.operations import (
     AddRule,
-    Operation,
+    AddToSet,
+    RemoveFromSet,
     RemoveRule,
     ReplaceRule,
+    SetData,
+    SetOperation,
     SetThreshold,
+    SetTier,
+    changed_set,
 )
+
+Sets = dict[str, tuple[Scalar, ...]]
+RuleOperation = AddRule | RemoveRule | ReplaceRule | SetThreshold | SetTier
 
 
 def rule_line(sign: str, rule: RuleSpec) -> list[str]:
@@ -33,18 +49,52 @@ def rule_line(sign: str, rule: RuleSpec) -> list[str]:
 def diff_lines(patch: Patch, base: ArtifactSpec | None = None) -> list[str]:
     """The patch's operations as diff lines, against ``base`` when it is the patch's base."""
     rules = {r.id: r for r in base.rules} if base is not None else {}
+    sets = dict(base.data) if base is not None else None
     lines = [
         f"v{patch.base_version} ({patch.base_digest[:12]}) -> v{patch.target_version} "
         f"({patch.target_digest[:12]})"
     ]
     for number, operation in enumerate(patch.operations, start=1):
         lines.append(f"@@ operation {number}: {operation.op}")
-        lines.extend(_operation_lines(operation, rules, base))
+        if isinstance(operation, AddToSet | RemoveFromSet | SetData):
+            lines.extend(_set_lines(operation, sets))
+        else:
+            lines.extend(_operation_lines(operation, rules, base))
     return lines
 
 
+def _set_lines(operation: SetOperation, sets: Sets | None) -> list[str]:
+    """The operation's lines; ``sets`` (the sets so far, None without a base) follows it."""
+    name = operation.set
+    before = None if sets is None else sets.get(name)
+    try:
+        after = changed_set(before, operation) if sets is not None else None
+    except KeyError:
+        after = None  # it does not apply to the base: show what it says
+    if sets is not None and after is not None:
+        sets[name] = after
+    if isinstance(operation, AddToSet):
+        head = [f"+ set {name} (new)"] if sets is not None and before is None else []
+        return head + _values("+", name, operation.values)
+    if not isinstance(operation, SetData):
+        return _values("-", name, operation.values)
+    if before is None or after is None:
+        added = _values("+", name, operation.values)
+        return [f"~ set {name}: set to {len(operation.values)} value(s)", *added]
+    old, new = {value_key(v) for v in before}, {value_key(v) for v in after}
+    return [
+        f"~ set {name}: {len(before)} -> {len(after)} value(s)",
+        *_values("-", name, tuple(v for v in before if value_key(v) not in new)),
+        *_values("+", name, tuple(v for v in after if value_key(v) not in old)),
+    ]
+
+
+def _values(sign: str, name: str, values: tuple[Scalar, ...]) -> list[str]:
+    return [f"{sign} set {name}: {json.dumps(value)}" for value in values]
+
+
 def _operation_lines(
-    operation: Operation, rules: dict[str, RuleSpec], base: ArtifactSpec | None
+    operation: RuleOperation, rules: dict[str, RuleSpec], base: ArtifactSpec | None
 ) -> Iterator[str]:
     if isinstance(operation, AddRule):
         yield from rule_line("+", operation.rule)

@@ -10,12 +10,20 @@ Operations (JSON objects, discriminated by ``op``):
 * ``{"op": "set_tier", "tier": "critical", "block_below": 0.8, "escalate_uncertainty": null,
   "revise_budget": null}``: set the thresholds the artifact imposes on a risk-policy tier (null
   leaves that threshold to the policy).
+* ``{"op": "add_to_set", "set": "known_recipients", "values": ["a@example.com"]}``: add values to
+  a named set of the artifact's ``data``, creating the set if it is missing; a value already in it
+  does not apply.
+* ``{"op": "remove_from_set", "set": "payees", "values": ["DE89..."]}``: remove values from a set
+  that exists; a value not in it does not apply. The set stays, possibly empty.
+* ``{"op": "set_data", "set": "payees", "values": [...]}``: replace a set's values (create it).
 
 Rules:
 
 * :func:`apply_operations` works on specs only (no CEL compilation, no digest) so that folding a
   long history stays cheap; it raises :class:`PatchApplyError` naming the first operation that does
   not apply (an id that exists or does not), and returns a new spec: the input is never changed.
+  The values of one set operation are distinct; sets are stored canonical (sorted, see
+  :mod:`alignment_flywheel.oracle.data`) and the result must stay within the data size bound.
 * :class:`ArtifactFold` folds many patches in a row on a mutable working copy and produces one
   spec at the end; callers check the final digest, which pins every intermediate state because
   applying is deterministic.
@@ -23,10 +31,11 @@ Rules:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
 
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.oracle.artifact import (
@@ -37,6 +46,14 @@ from alignment_flywheel.oracle.artifact import (
     Thresholds,
     TierOverride,
     Unit,
+)
+from alignment_flywheel.oracle.data import (
+    DataValue,
+    Scalar,
+    SetName,
+    canonical_data,
+    canonical_values,
+    value_key,
 )
 
 
@@ -70,8 +87,37 @@ class SetTier(TierOverride):
     tier: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
 
+def _distinct(values: tuple[Scalar, ...]) -> tuple[Scalar, ...]:
+    if len(canonical_values(values)) != len(values):
+        raise ValueError("values repeat")
+    return values
+
+
+Values = Annotated[tuple[DataValue, ...], AfterValidator(_distinct)]
+
+
+class AddToSet(Spec):
+    op: Literal["add_to_set"]
+    set: SetName
+    values: Annotated[Values, Field(min_length=1)]
+
+
+class RemoveFromSet(Spec):
+    op: Literal["remove_from_set"]
+    set: SetName
+    values: Annotated[Values, Field(min_length=1)]
+
+
+class SetData(Spec):
+    op: Literal["set_data"]
+    set: SetName
+    values: Values
+
+
+SetOperation = AddToSet | RemoveFromSet | SetData
 Operation = Annotated[
-    AddRule | ReplaceRule | RemoveRule | SetThreshold | SetTier, Field(discriminator="op")
+    AddRule | ReplaceRule | RemoveRule | SetThreshold | SetTier | SetOperation,
+    Field(discriminator="op"),
 ]
 OPERATIONS: TypeAdapter[tuple[Operation, ...]] = TypeAdapter(tuple[Operation, ...])
 
@@ -101,6 +147,7 @@ class ArtifactFold:
         self.rules: dict[str, RuleSpec] = {rule.id: rule for rule in spec.rules}
         self.thresholds: dict[str, float] = spec.thresholds.model_dump()
         self.tiers: dict[str, TierOverride] = dict(spec.tiers)
+        self.data: dict[str, tuple[Scalar, ...]] = dict(spec.data)
         self.version = spec.version
 
     def apply(self, operations: Iterable[Operation], version: int) -> None:
@@ -113,7 +160,9 @@ class ArtifactFold:
         self.version = version
 
     def _apply(self, operation: Operation) -> None:
-        if isinstance(operation, AddRule):
+        if isinstance(operation, AddToSet | RemoveFromSet | SetData):
+            self.data[operation.set] = changed_set(self.data.get(operation.set), operation)
+        elif isinstance(operation, AddRule):
             if operation.rule.id in self.rules:
                 raise KeyError(f"add_rule: rule {operation.rule.id} already exists")
             self.rules[operation.rule.id] = operation.rule
@@ -132,15 +181,44 @@ class ArtifactFold:
             )
 
     def spec(self) -> ArtifactSpec:
-        """The spec as it stands (a new immutable object)."""
+        """The spec as it stands (a new immutable object); PatchApplyError if data is too large."""
+        try:
+            data = canonical_data(self.data)
+        except ValueError as exc:
+            raise PatchApplyError(f"the patched artifact is invalid: data: {exc}") from None
         return self.base.model_copy(
             update={
                 "version": self.version,
                 "rules": tuple(self.rules.values()),
                 "thresholds": Thresholds.model_validate(self.thresholds),
                 "tiers": dict(self.tiers),
+                "data": data,
             }
         )
+
+
+def changed_set(current: tuple[Scalar, ...] | None, operation: SetOperation) -> tuple[Scalar, ...]:
+    """The set's values after the operation (canonical); KeyError when it does not apply."""
+    if isinstance(operation, SetData):
+        return canonical_values(operation.values)
+    have = {value_key(v) for v in current or ()}
+    if isinstance(operation, AddToSet):
+        present = [v for v in operation.values if value_key(v) in have]
+        if present:
+            raise KeyError(f"add_to_set: {_shown(present)} already in set {operation.set}")
+        return canonical_values((*(current or ()), *operation.values))
+    if current is None:
+        raise KeyError(f"remove_from_set: no set {operation.set}")
+    absent = [v for v in operation.values if value_key(v) not in have]
+    if absent:
+        raise KeyError(f"remove_from_set: {_shown(absent)} not in set {operation.set}")
+    removed = {value_key(v) for v in operation.values}
+    return tuple(v for v in current if value_key(v) not in removed)
+
+
+def _shown(values: list[Scalar], most: int = 5) -> str:
+    shown = ", ".join(json.dumps(v) for v in values[:most])
+    return shown + (f" and {len(values) - most} more" if len(values) > most else "")
 
 
 def apply_operations(

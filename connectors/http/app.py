@@ -9,12 +9,16 @@ Rules:
 * ``POST /v1/proposals`` validates exactly like the decision endpoint, then hands a
   ProposalSubmitted without that header to Kafka for the gate to decide: 202, or 503 when the
   local buffer stays full (:mod:`.ingest`).
+* ``POST /v1/sessions`` starts a session with the user's request and
+  ``POST /v1/sessions/{session_id}/results`` records a tool output the agent saw; a decision of
+  the same proposer and session is judged in that context (rules read ``provenance``). Both
+  publish their event (SessionStarted, ToolResultObserved) in the background, like decisions.
 * ``GET /v1/health`` and ``GET /v1/oracle`` report the broker, the backlog, the journal and the
   oracle and policy versions.
 * Errors: see :mod:`.errors`. The handlers are plain ``def``: FastAPI runs them in its thread
   pool, so a decision never blocks the event loop.
-* Every body is read as strict JSON, and the three POST endpoints need an API token of their
-  kind (proposer: decisions and proposals; reporter: incidents) when the app has an ``auth``,
+* Every body is read as strict JSON, and the POST endpoints need an API token of their kind
+  (proposer: decisions, proposals and sessions; reporter: incidents) when the app has an ``auth``,
   checked before the body is read (:mod:`.auth`, :mod:`.tokens`). ``GET /v1/health`` and
   ``GET /v1/oracle`` need none. ``auth=None`` checks nothing: for tests, and for
   ``flywheel serve --insecure-no-auth`` in development.
@@ -55,6 +59,10 @@ from alignment_flywheel.connectors.http.models import (
     IncidentResponse,
     OracleResponse,
     ProposalRequest,
+    SessionRequest,
+    SessionResponse,
+    ToolResultRequest,
+    ToolResultResponse,
 )
 from alignment_flywheel.connectors.http.releases import ReleaseFollowing
 from alignment_flywheel.connectors.http.service import HttpService
@@ -165,6 +173,21 @@ def _routes(app: FastAPI) -> None:
         """Hand a tool call to the gate on Kafka (fire-and-forget); the verdict comes later on
         the verdicts topic. Needs a proposer token."""
         return service_of(request).accept(body, caller_of(request))
+
+    @app.post("/v1/sessions", status_code=201, responses=_ERRORS, dependencies=_TOKEN)
+    @requires("proposer")
+    def start_session(body: SessionRequest, request: Request) -> SessionResponse:
+        """Start (or restart) an agent session with the user's request; decisions of this
+        proposer with the session id are then judged in its context (where each argument value
+        came from). Needs a proposer token."""
+        return service_of(request).start_session(body, caller_of(request))
+
+    @app.post("/v1/sessions/{session_id}/results", responses=_ERRORS, dependencies=_TOKEN)
+    @requires("proposer")
+    def observe(session_id: str, body: ToolResultRequest, request: Request) -> ToolResultResponse:
+        """Record the output of a tool the agent ran in the session; later decisions see which
+        argument values it holds. Needs a proposer token."""
+        return service_of(request).observe(session_id, body, caller_of(request))
 
     @app.post(
         "/v1/incidents",

@@ -20,6 +20,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from alignment_flywheel.events import (
+    MAX_OUTPUT_CHARS,
+    MAX_REQUEST_CHARS,
     BlastRadius,
     Decision,
     EvidenceKind,
@@ -69,6 +71,65 @@ class ProposalRequest(BaseModel):
         if self.risk is None:
             return None
         return self.risk.model_dump(exclude_none=True)
+
+
+class SessionRequest(BaseModel):
+    """The user's request that starts (or restarts) an agent session (``POST /v1/sessions``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    proposer_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The proposing agent, as for /v1/decisions (left out: the token's).",
+    )
+    session_id: str | None = Field(
+        default=None,
+        description="The session to start; a fresh id when omitted. Decisions of this proposer "
+        "with this session id are judged in its context.",
+    )
+    request: str = Field(
+        description="The user's request, as the agent received it; only its first "
+        f"{MAX_REQUEST_CHARS} characters are kept."
+    )
+
+
+class SessionResponse(BaseModel):
+    """A session started; decisions with its ``session_id`` are judged in its context."""
+
+    session_id: str
+    proposer_id: str
+    event_id: uuid.UUID = Field(description="The SessionStarted event published.")
+    truncated: bool = Field(description="True when only the first part of the request was kept.")
+
+
+class ToolResultRequest(BaseModel):
+    """The output of a tool the agent ran (``POST /v1/sessions/{session_id}/results``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    proposer_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The proposing agent, as for /v1/decisions (left out: the token's).",
+    )
+    tool: str = Field(description="The tool that produced the output, e.g. email.read.")
+    output: str = Field(
+        description=f"The tool's output as text; only its first {MAX_OUTPUT_CHARS} characters "
+        "are kept (`truncated` in the answer)."
+    )
+    proposal_id: uuid.UUID | None = Field(
+        default=None, description="The decided proposal of the call that produced it, if known."
+    )
+
+
+class ToolResultResponse(BaseModel):
+    """A tool output recorded in the session's context."""
+
+    session_id: str
+    event_id: uuid.UUID = Field(description="The ToolResultObserved event published.")
+    truncated: bool = Field(description="True when only the first part of the output was kept.")
+    outputs: int = Field(description="Tool outputs the session's context now holds.")
 
 
 class EvidenceOut(BaseModel):

@@ -6,6 +6,11 @@ Rules:
   proposer (:meth:`Guard.check_as`), so validation, revise-chain depths, publishing, the journal and
   its replay are exactly the SDK's. Its records carry ``flywheel-decided-by: http``.
 * A request without ``session_id`` gets a fresh one (``http-<hex>``).
+* Session context: ``start_session`` and ``observe`` record the user's request and the tool outputs
+  of a session through the guard (:mod:`alignment_flywheel.connectors.sdk.sessions`: the store is
+  in process, keyed by proposer and session, bounded by count, size and idle time); a decision of
+  the same proposer and session is judged in that context. The proposer is the token's, as for
+  decisions, so a proposer can neither feed nor use another proposer's session.
 * Identity (when the app checks API tokens, :mod:`.auth`): a proposal's ``proposer_id`` is the
   token's proposer id (given, it must be that one: :class:`Forbidden` otherwise); an incident's
   ``reporter`` is the token's name. Without tokens the body's ``proposer_id`` is required and
@@ -45,6 +50,10 @@ from alignment_flywheel.connectors.http.models import (
     OracleResponse,
     ProposalRequest,
     PublisherHealth,
+    SessionRequest,
+    SessionResponse,
+    ToolResultRequest,
+    ToolResultResponse,
 )
 from alignment_flywheel.connectors.http.releases import ReleaseFollowing, candidate_of
 from alignment_flywheel.connectors.http.tokens import Caller
@@ -53,6 +62,7 @@ from alignment_flywheel.connectors.sdk.decision import Decider, GuardDecision
 from alignment_flywheel.connectors.sdk.errors import InvalidProposalError
 from alignment_flywheel.connectors.sdk.guard import DEFAULT_RISK, Guard
 from alignment_flywheel.connectors.sdk.records import RecordBuilder
+from alignment_flywheel.events import MAX_REQUEST_CHARS
 from alignment_flywheel.governance.intake import incident_report
 from alignment_flywheel.stack.kafka import quiet_admin_client
 
@@ -64,11 +74,13 @@ ANONYMOUS_REPORTER = "http-endpoint"
 BROKER_CHECK_TIMEOUT_S = 1.0
 
 
-def _session(request: ProposalRequest) -> str:
+def _session(request: ProposalRequest | SessionRequest) -> str:
     return request.session_id if request.session_id is not None else f"http-{uuid.uuid4().hex}"
 
 
-def proposer_of(request: ProposalRequest, caller: Caller | None) -> str:
+def proposer_of(
+    request: ProposalRequest | SessionRequest | ToolResultRequest, caller: Caller | None
+) -> str:
     """The proposer id a request proposes as (see the module docstring)."""
     if caller is None or caller.proposer is None:
         if request.proposer_id is None:
@@ -161,6 +173,37 @@ class HttpService:
         while len(self._recent) > MAX_RECENT_DECISIONS:
             self._recent.popitem(last=False)
         return decision_response(result)
+
+    def start_session(
+        self, request: SessionRequest, caller: Caller | None = None
+    ) -> SessionResponse:
+        """Start (or restart) a session with the user's request."""
+        proposer, session = proposer_of(request, caller), _session(request)
+        event = self.guard.sessions.start(proposer, session, request.request)
+        truncated = len(request.request) > MAX_REQUEST_CHARS
+        return SessionResponse(
+            session_id=session,
+            proposer_id=proposer,
+            event_id=event.envelope.event_id,
+            truncated=truncated,
+        )
+
+    def observe(
+        self, session_id: str, request: ToolResultRequest, caller: Caller | None = None
+    ) -> ToolResultResponse:
+        """Record a tool output the agent saw in the session."""
+        proposer = proposer_of(request, caller)
+        sessions = self.guard.sessions
+        event = sessions.observe(
+            proposer, session_id, request.tool, request.output, request.proposal_id
+        )
+        context = sessions.context(proposer, session_id)
+        return ToolResultResponse(
+            session_id=session_id,
+            event_id=event.envelope.event_id,
+            truncated=event.truncated,
+            outputs=0 if context is None else len(context.outputs),
+        )
 
     def report(self, request: IncidentRequest, caller: Caller | None = None) -> IncidentResponse:
         """An incident about a proposal this endpoint decided (the last ones are kept), reported

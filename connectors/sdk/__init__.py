@@ -20,7 +20,11 @@ from alignment_flywheel.connectors.sdk.errors import (
 )
 from alignment_flywheel.connectors.sdk.guard import DEFAULT_RISK, Guard
 from alignment_flywheel.connectors.sdk.journal import Journal, JournalRecord
-from alignment_flywheel.connectors.sdk.openai import ToolCall, parse_tool_call
+from alignment_flywheel.connectors.sdk.openai import (
+    ToolCall,
+    catalog_from_openai_tools,
+    parse_tool_call,
+)
 from alignment_flywheel.connectors.sdk.records import (
     DECIDED_BY_HEADER,
     DECIDED_BY_HTTP,
@@ -51,5 +55,6 @@ __all__ = [
     "ReviewTimeout",
     "SdkTopics",
     "ToolCall",
+    "catalog_from_openai_tools",
     "parse_tool_call",
 ]

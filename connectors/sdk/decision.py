@@ -15,7 +15,12 @@ from alignment_flywheel.oracle import Amendment, Oracle
 
 
 class Decider(Protocol):
-    """What the guard needs of an enforcer (``alignment_flywheel.enforcement.Enforcer``)."""
+    """What the guard needs of an enforcer (``alignment_flywheel.enforcement.Enforcer``).
+
+    A decider whose ``decide`` also takes ``session`` (a
+    :class:`~alignment_flywheel.oracle.provenance.SessionContext`, as the enforcers do) decides in
+    the session's context; the guard passes it only to a decider that takes it, so one without
+    the keyword decides as before."""
 
     @property
     def oracle(self) -> Oracle: ...

@@ -23,6 +23,13 @@ Rules:
   ``decided_by`` names the deciding component in the records' header (``sdk`` by default).
 * Hot reload: :meth:`Guard.swap_oracle` swaps the enforcer's oracle atomically. Following oracle
   releases on Kafka is issue #4; a release follower plugs in as an :class:`OracleSource`.
+* Session context (:mod:`.sessions`): :meth:`Guard.start_session` records the user's request that
+  starts the session (``SessionStarted``), :meth:`Guard.observe` a tool output the agent saw
+  (``ToolResultObserved``); both are folded into the guard's in-process context of that session
+  and published in the background. Every check of a session with a context decides in it (rules
+  read ``provenance``), passing ``session=`` to the enforcer when its ``decide`` takes it (a
+  decider without the keyword decides as before). ``guard.sessions`` does the same for any
+  proposer and session.
 """
 
 from __future__ import annotations
@@ -55,6 +62,13 @@ from alignment_flywheel.connectors.sdk.records import (
 from alignment_flywheel.connectors.sdk.records import decided_by as decided_by_headers
 from alignment_flywheel.connectors.sdk.review_wait import ReviewAwait, describe
 from alignment_flywheel.connectors.sdk.reviews import ReviewWaiter
+from alignment_flywheel.connectors.sdk.sessions import (
+    MAX_SESSIONS,
+    SESSION_TTL_S,
+    SessionRecorder,
+    SessionStore,
+    takes_keyword,
+)
 from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.errors import KafkaTransportError
 from alignment_flywheel.events import (
@@ -64,9 +78,11 @@ from alignment_flywheel.events import (
     Proposal,
     RiskContext,
     Severity,
+    ToolResultObserved,
 )
 from alignment_flywheel.governance.intake import incident_report
 from alignment_flywheel.oracle import Oracle
+from alignment_flywheel.oracle.provenance import SessionContext
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +115,8 @@ class Guard:
         delivery_timeout_s: float = 10.0,
         retry_interval_s: float = 5.0,
         decided_by: bytes = DECIDED_BY_SDK,
+        max_sessions: int = MAX_SESSIONS,
+        session_ttl_s: float = SESSION_TTL_S,
     ) -> None:
         if not proposer_id:
             raise InvalidProposalError("proposer_id", "must not be empty")
@@ -129,6 +147,10 @@ class Guard:
                 retry_interval_s=retry_interval_s,
             )
         self._reviews = ReviewAwait(settings, self._codec, self._builder, self._publish)
+        store = SessionStore(max_sessions, session_ttl_s)
+        self.sessions = SessionRecorder(store, self._builder, settings.identity, self._publish)
+        decide = getattr(self._enforcer, "decide_staged", self._enforcer.decide)
+        self._takes_session = takes_keyword(decide, "session")
 
     @property
     def enforcer(self) -> Decider:
@@ -141,6 +163,23 @@ class Guard:
     @property
     def topics(self) -> SdkTopics:
         return self._builder.topics
+
+    # --- session context -------------------------------------------------------------------------
+
+    def start_session(self, request: str, *, session_id: str | None = None) -> str:
+        """Start (or restart) the guard's session with the user's request (switching to
+        ``session_id`` first when given); returns the session id."""
+        if session_id is not None:
+            self.session_id = session_id
+        self.sessions.start(self.proposer_id, self.session_id, request)
+        return self.session_id
+
+    def observe(
+        self, tool: str, output: str, *, proposal_id: uuid.UUID | None = None
+    ) -> ToolResultObserved:
+        """Record a tool output the agent saw in the guard's session (``proposal_id``: the call
+        that produced it, when known); later checks judge argument values against it."""
+        return self.sessions.observe(self.proposer_id, self.session_id, tool, output, proposal_id)
 
     # --- deciding --------------------------------------------------------------------------------
 
@@ -221,7 +260,7 @@ class Guard:
         trace_id = uuid.uuid4().hex
         records = [validation.encoded(lambda: self._builder.proposal(proposal, trace_id))]
         depth = self._depth(proposal.proposal_id, parent_proposal_id)
-        verdict, shadow = self._verdicts(proposal, depth)
+        verdict, shadow = self._verdicts(proposal, depth, self.sessions.context(*who))
         if shadow is not None:
             records.append(self._builder.shadow(shadow, proposal, trace_id))
         revised = None
@@ -242,12 +281,17 @@ class Guard:
         )
         return result, records
 
-    def _verdicts(self, proposal: Proposal, depth: int) -> tuple[Verdict, Verdict | None]:
+    def _verdicts(
+        self, proposal: Proposal, depth: int, session: SessionContext | None
+    ) -> tuple[Verdict, Verdict | None]:
         """The enforced verdict and, during a rollout, the shadow verdict beside it."""
+        options: dict[str, Any] = {"revision_depth": depth}
+        if session is not None and self._takes_session:
+            options["session"] = session
         staged = getattr(self._enforcer, "decide_staged", None)
         if staged is None:
-            return self._enforcer.decide(proposal, revision_depth=depth), None
-        both = staged(proposal, revision_depth=depth)
+            return self._enforcer.decide(proposal, **options), None
+        both = staged(proposal, **options)
         return both.enforced, both.shadow
 
     def _depth(self, proposal_id: uuid.UUID, parent: uuid.UUID | None) -> int:

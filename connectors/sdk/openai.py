@@ -5,6 +5,13 @@ Accepted forms: the dict ``{"id": ..., "type": "function", "function": {"name": 
 (the OpenAI Python SDK's ``ChatCompletionMessageToolCall``). ``arguments`` is JSON text of one
 object; empty text means no arguments; an already parsed mapping is accepted as is. Anything else
 raises :class:`InvalidToolCallError` naming the call id and what was wrong.
+
+The tool *schemas* an agent is given become the oracle artifact's catalog with
+:func:`catalog_from_openai_tools` (from :mod:`alignment_flywheel.oracle.catalog`): one entry per
+function, its effect class and its arguments' roles, to put under ``tools:`` in the artifact::
+
+    entries = catalog_from_openai_tools(tools, read_only_prefixes=("get_", "list_"))
+    document["tools"] = [entry.model_dump(mode="json") for entry in entries]
 """
 
 from __future__ import annotations
@@ -15,6 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from alignment_flywheel.connectors.sdk.errors import InvalidToolCallError
+from alignment_flywheel.oracle.catalog import catalog_from_openai_tools
+
+__all__ = ["ToolCall", "catalog_from_openai_tools", "parse_tool_call"]
 
 
 @dataclass(frozen=True, slots=True)

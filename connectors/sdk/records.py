@@ -5,7 +5,8 @@ the verdicts topic); an ESCALATE also gives a ``ReviewRequested`` (to the review
 keyed by the proposal id, share one trace id, and carry the header :data:`DECIDED_BY_HEADER`
 naming where it was decided (``sdk`` by default, ``http`` for the HTTP endpoint): the gate must not
 decide such a proposal again. A builder made with ``headers=()`` writes records without it (a
-fire-and-forget proposal left to the gate).
+fire-and-forget proposal left to the gate). Session events (:mod:`.sessions`) go to the proposals
+topic keyed by the session id, without the header: they are not decisions.
 """
 
 from __future__ import annotations
@@ -70,10 +71,12 @@ class RecordBuilder:
         self._producer = producer
         self.headers = headers
 
-    def record(self, topic: str, event: Event) -> JournalRecord:
-        """One encoded record; raises CodecError (e.g. OversizedEventError)."""
+    def record(self, topic: str, event: Event, headers: Headers | None = None) -> JournalRecord:
+        """One encoded record with the builder's headers (or ``headers``); raises CodecError
+        (e.g. OversizedEventError)."""
         key = event.envelope.key.encode()
-        return JournalRecord(topic, key, self._codec.encode(event), self.headers)
+        chosen = self.headers if headers is None else headers
+        return JournalRecord(topic, key, self._codec.encode(event), chosen)
 
     def proposal(self, proposal: Proposal, trace_id: str) -> JournalRecord:
         envelope = new_envelope(self._producer, str(proposal.proposal_id), trace_id=trace_id)

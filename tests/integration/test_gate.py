@@ -29,7 +29,11 @@ from alignment_flywheel.processors.gate import (
     decision_id_for,
     review_id_for,
 )
-from alignment_flywheel.samples import sample_proposal_submitted, sample_runtime_events
+from alignment_flywheel.samples import (
+    sample_proposal_submitted,
+    sample_runtime_events,
+    sample_session_events,
+)
 from tests.support.gate_worker import start_gate_worker, stop_gate_worker
 from tests.support.kafka import collect_events
 
@@ -125,6 +129,8 @@ def test_gate_decides_escalates_skips_and_dead_letters(
             producer.send(topics["proposals"], event)
         producer.send_bytes(topics["proposals"], b"k", b"\xc3\x01garbage")
         producer.send(topics["proposals"], sample_runtime_events(samples[0].proposal)[1])
+        for event in sample_session_events(samples[0].proposal):  # carried: passed over
+            producer.send(topics["proposals"], event)
         producer.send(topics["proposals"], oversized)
         producer.send_bytes(topics["proposals"], b"deep", too_deep)
         producer.send(topics["proposals"], unknown_tool)

@@ -22,6 +22,8 @@ from alignment_flywheel.events import (
     Event,
     ProposalSubmitted,
     ReviewRequested,
+    SessionStarted,
+    ToolResultObserved,
     VerdictIssued,
 )
 from alignment_flywheel.stack.credentials import connection_settings
@@ -108,6 +110,29 @@ def test_decisions_are_published_with_the_sdk_marker(
     for event, headers in proposals + verdicts + reviews:
         assert headers[DECIDED_BY_HEADER] == b"sdk"
         assert event.envelope.key in {str(r.proposal_id) for r in results}
+
+
+def test_session_events_are_published_keyed_by_session_without_the_marker(
+    kafka_settings: Settings,
+    make_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(**connection_settings(kafka_settings), state_dir=tmp_path)
+    topics = _topics(make_topic, unique_name)
+    codec = EventCodec.from_settings(settings)
+    with Guard(settings, enforcer=ToolEnforcer(), proposer_id="agent-s", topics=topics) as guard:
+        session = guard.start_session("Summarise my inbox", session_id=f"s-{uuid.uuid4().hex}")
+        read = guard.check("email.read", {"folder": "inbox"})
+        observed = guard.observe("email.read", "3 new mails", proposal_id=read.proposal_id)
+    found = _read(settings, codec, topics.proposals, 3)
+    assert [type(e) for e, _ in found] == [SessionStarted, ProposalSubmitted, ToolResultObserved]
+    started, submitted, result = (e for e, _ in found)
+    assert isinstance(started, SessionStarted) and started.request == "Summarise my inbox"
+    assert isinstance(submitted, ProposalSubmitted) and submitted.proposal.session_id == session
+    assert result == observed and observed.proposal_id == read.proposal_id
+    assert started.envelope.key == result.envelope.key == session
+    assert [DECIDED_BY_HEADER in headers for _, headers in found] == [False, True, False]
 
 
 def test_outage_journals_every_decision_and_recovery_replays_them_in_order(

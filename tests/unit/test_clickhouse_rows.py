@@ -13,8 +13,10 @@ from alignment_flywheel.samples import sample_events
 from alignment_flywheel.stack.clickhouse import apply_migrations, clickhouse_client
 
 
-def test_every_event_type_but_trust_roots_and_dead_letters_has_a_table():
-    assert set(EVENT_TYPES) - set(ROUTES) == {"TrustRootPublished", "DeadLettered"}
+def test_every_event_type_but_trust_roots_dead_letters_and_session_context_has_a_table():
+    # the session context (a user's request, tool outputs) stays out of analytics
+    unrouted = {"TrustRootPublished", "DeadLettered", "SessionStarted", "ToolResultObserved"}
+    assert set(EVENT_TYPES) - set(ROUTES) == unrouted
     assert set(ROUTES) <= set(EVENT_TYPES)
     assert set(routed_event_types()) == set(ROUTES)
 

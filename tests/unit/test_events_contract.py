@@ -156,7 +156,7 @@ def repository() -> SchemaRepository:
 
 def test_every_schema_event_has_a_model_and_back(repository: SchemaRepository) -> None:
     assert set(EVENT_TYPES) == set(repository.events)
-    assert len(EVENT_TYPES) == 18
+    assert len(EVENT_TYPES) == 20
 
 
 @pytest.mark.parametrize("event", sorted(EVENT_TYPES))

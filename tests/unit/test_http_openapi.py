@@ -35,6 +35,8 @@ def test_the_spec_documents_every_endpoint_and_the_error_body() -> None:
         "/v1/decisions",
         "/v1/proposals",
         "/v1/incidents",
+        "/v1/sessions",
+        "/v1/sessions/{session_id}/results",
         "/v1/health",
         "/v1/oracle",
     }

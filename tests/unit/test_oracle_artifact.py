@@ -11,6 +11,7 @@ import yaml
 
 from alignment_flywheel.errors import InvalidInputError, PolicyDocumentError
 from alignment_flywheel.oracle.artifact import artifact_digest, build_artifact, load_artifact
+from alignment_flywheel.oracle.expressions import VARIABLES
 from alignment_flywheel.oracle.loader import DEFAULT_ORACLE
 from tests.support.oracles import artifact_doc, rule
 
@@ -69,8 +70,7 @@ def test_every_bad_rule_is_reported_by_id_with_the_cel_error() -> None:
     assert len(problems) == 5, problems
     assert problems[0].startswith("rule syntax: when: Failed to parse expression")
     assert problems[1] == (
-        "rule unknown-var: when: unknown variable(s) argz; known: "
-        "args, parent, proposer, reasoning, risk, session, tool"
+        "rule unknown-var: when: unknown variable(s) argz; known: " + ", ".join(sorted(VARIABLES))
     )
     assert problems[2] == "rule unknown-fn: when: unknown function(s) shout"
     assert problems[3] == "rule good: duplicate id"

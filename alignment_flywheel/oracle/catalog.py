@@ -1,0 +1,246 @@
+"""The artifact's tool catalog: which tools exist, what effect each has, what its arguments are.
+
+The catalog (``tools:`` in the artifact) lists plain globs, entries, or both::
+
+    tools:
+      - "shell.*"                                   # known; effect unknown, no roles
+      - name: email.send
+        effect: side_effect                         # read_only | side_effect | unknown
+        arguments: {to: recipient, body: content}
+      - {name: "crm.get_*", effect: read_only}
+
+Rules of this module:
+
+* A tool is known when any plain glob or entry matches it (fnmatch syntax, case-sensitive);
+  without a catalog every tool is known.
+* A known tool's description (its :class:`Effect` and argument :class:`Role`\\ s) comes from the
+  entry that names it exactly, else from the first entry, in document order, whose glob matches.
+  Plain globs describe nothing: a tool only they match has effect ``unknown`` and no roles.
+* Rules see the description as the CEL variables ``effect`` (a string) and ``roles`` (argument
+  name to role); an undeclared argument has no role (``has(roles.x)`` is false).
+* An entry that adds nothing to its glob (effect ``unknown``, no arguments) is stored as the
+  plain glob, so that it does not change the artifact's digest; two entries may not share a name.
+
+Roles, what an argument *is* to the tool (:class:`Role`): ``recipient`` (a person or address a
+message goes to: e-mail, phone, handle), ``payee`` (who receives money: account, IBAN, wallet),
+``amount`` (a quantity of money or of a resource), ``destination`` (where data or resources go,
+other than a URL or a path: host, bucket, table, channel), ``url``, ``path`` (a file-system
+path), ``content`` (free text or a body the tool sends or writes), ``command`` (code or a command
+the tool runs: shell, SQL, script), ``identifier`` (the id of an existing record the call acts on)
+and ``other``.
+
+:func:`catalog_from_openai_tools` derives entries from OpenAI-style function tool schemas
+(see its docstring): it never guesses an effect unless told how.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    ValidationError,
+)
+
+ToolGlob = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.*?\[\]-]{1,200}$")]
+ArgumentName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+GLOB_CHARS = frozenset("*?[")
+
+
+class Effect(StrEnum):
+    """What calling the tool does to the world."""
+
+    READ_ONLY = "read_only"
+    SIDE_EFFECT = "side_effect"
+    UNKNOWN = "unknown"
+
+
+class Role(StrEnum):
+    """What an argument is to its tool (see the module docstring)."""
+
+    RECIPIENT = "recipient"
+    PAYEE = "payee"
+    AMOUNT = "amount"
+    DESTINATION = "destination"
+    URL = "url"
+    PATH = "path"
+    CONTENT = "content"
+    COMMAND = "command"
+    IDENTIFIER = "identifier"
+    OTHER = "other"
+
+
+class ToolEntry(BaseModel):
+    """A catalog entry: a tool glob with its effect and its arguments' roles."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: ToolGlob
+    effect: Effect = Effect.UNKNOWN
+    arguments: dict[ArgumentName, Role] = Field(default_factory=dict)
+
+
+def _kind(item: object) -> str:
+    return "glob" if isinstance(item, str) else "entry"
+
+
+CatalogItem = Annotated[
+    Annotated[ToolGlob, Tag("glob")] | Annotated[ToolEntry, Tag("entry")], Discriminator(_kind)
+]
+
+
+def canonical_catalog(items: tuple[CatalogItem, ...] | None) -> tuple[CatalogItem, ...] | None:
+    """Entries that add nothing stored as plain globs; ValueError when two entries share a name."""
+    if items is None:
+        return None
+    names = [
+        _name(item) for item in items if isinstance(item, ToolEntry) and not _adds_nothing(item)
+    ]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"tool entries declared more than once: {', '.join(twice)}")
+    return tuple(_name(item) if _adds_nothing(item) else item for item in items)
+
+
+def _adds_nothing(item: CatalogItem) -> bool:
+    return isinstance(item, ToolEntry) and item.effect is Effect.UNKNOWN and not item.arguments
+
+
+@dataclass(frozen=True, slots=True)
+class ToolInfo:
+    """What the catalog says about one tool."""
+
+    effect: Effect = Effect.UNKNOWN
+    roles: Mapping[str, Role] = field(default_factory=dict)
+
+    def variables(self) -> dict[str, Any]:
+        """The CEL values of ``effect`` and ``roles``."""
+        return {"effect": self.effect.value, "roles": {k: v.value for k, v in self.roles.items()}}
+
+
+UNDESCRIBED = ToolInfo()
+
+
+class ToolCatalog:
+    """The catalog of one artifact: which tools are known and how each is described."""
+
+    def __init__(self, items: tuple[CatalogItem, ...] | None) -> None:
+        self.items = items
+        globs = None if items is None else [_name(item) for item in items]
+        self.matcher = None if globs is None else tool_matcher(tuple(globs))
+        entries = [item for item in items or () if isinstance(item, ToolEntry)]
+        self._exact: dict[str, ToolEntry] = {}
+        for entry in entries:
+            if not GLOB_CHARS & set(entry.name):
+                self._exact.setdefault(entry.name, entry)
+        self._globbed = [(tool_matcher((e.name,)), e) for e in entries if e.name not in self._exact]
+
+    def knows(self, tool: str) -> bool:
+        return self.matcher is None or self.matcher.match(tool) is not None
+
+    def describe(self, tool: str) -> ToolInfo:
+        """The tool's effect and roles (unknown and none when no entry describes it)."""
+        entry = self._exact.get(tool)
+        if entry is None:
+            entry = next((e for matcher, e in self._globbed if matcher.match(tool)), None)
+        return UNDESCRIBED if entry is None else ToolInfo(entry.effect, dict(entry.arguments))
+
+
+def _name(item: CatalogItem) -> str:
+    return item.name if isinstance(item, ToolEntry) else item
+
+
+def tool_matcher(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One regular expression matching any of the tool globs (fnmatch syntax, case-sensitive);
+    no glob matches no tool."""
+    if not patterns:
+        return re.compile(r"(?!)")
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+
+
+FORMAT_ROLES = {
+    "email": Role.RECIPIENT,
+    "idn-email": Role.RECIPIENT,
+    "uri": Role.URL,
+    "iri": Role.URL,
+}
+
+
+def catalog_from_openai_tools(
+    tools: Iterable[Mapping[str, Any]], *, read_only_prefixes: Sequence[str] = ()
+) -> tuple[ToolEntry, ...]:
+    """Catalog entries for OpenAI-style function tools, in order; ValueError naming a bad tool.
+
+    Each tool is ``{"type": "function", "function": {"name", "description", "parameters"}}`` or the
+    bare ``{"name", "description", "parameters"}``. The effect is the tool's explicit ``x-effect``
+    (on the function or its wrapper: ``read_only``, ``side_effect`` or ``unknown``), else its MCP
+    annotation ``annotations.readOnlyHint`` (true: read_only, false: side_effect), else
+    ``read_only`` when the name starts with one of ``read_only_prefixes`` (empty by default: a
+    deployment opts in, as with ``("get_", "list_", "search_")``), else ``unknown``. Each
+    top-level parameter gets its explicit ``x-role``, else a role from its JSON-schema ``format``
+    (``email`` is a recipient, ``uri`` a url), else ``other``.
+    """
+    prefixes = tuple(read_only_prefixes)
+    return tuple(_entry(tool, number, prefixes) for number, tool in enumerate(tools, start=1))
+
+
+def _entry(tool: Mapping[str, Any], position: int, prefixes: tuple[str, ...]) -> ToolEntry:
+    kind = tool.get("type", "function")
+    if kind != "function":
+        raise ValueError(f"tool #{position}: type {kind!r} is not a function tool")
+    function = tool.get("function", tool)
+    if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
+        raise ValueError(f"tool #{position}: has no function name")
+    name: str = function["name"]
+    try:
+        return ToolEntry(
+            name=name,
+            effect=_effect(tool, function, name, prefixes),
+            arguments=_roles(function.get("parameters")),
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"tool {name!r}: {problems}") from None
+    except ValueError as exc:
+        raise ValueError(f"tool {name!r}: {exc}") from None
+
+
+def _effect(
+    tool: Mapping[str, Any], function: Mapping[str, Any], name: str, prefixes: tuple[str, ...]
+) -> Effect:
+    explicit = function.get("x-effect", tool.get("x-effect"))
+    if explicit is not None:
+        return Effect(explicit)
+    annotations = function.get("annotations", tool.get("annotations"))
+    hint = annotations.get("readOnlyHint") if isinstance(annotations, Mapping) else None
+    if isinstance(hint, bool):
+        return Effect.READ_ONLY if hint else Effect.SIDE_EFFECT
+    if prefixes and name.startswith(prefixes):
+        return Effect.READ_ONLY
+    return Effect.UNKNOWN
+
+
+def _roles(parameters: object) -> dict[str, Role]:
+    properties = parameters.get("properties") if isinstance(parameters, Mapping) else None
+    if not isinstance(properties, Mapping):
+        return {}
+    return {str(arg): _role(schema) for arg, schema in properties.items()}
+
+
+def _role(schema: object) -> Role:
+    if not isinstance(schema, Mapping):
+        return Role.OTHER
+    explicit = schema.get("x-role")
+    if explicit is not None:
+        return Role(explicit)
+    return FORMAT_ROLES.get(str(schema.get("format", "")), Role.OTHER)

@@ -1,0 +1,247 @@
+"""Session context and provenance (:mod:`alignment_flywheel.oracle.provenance`): the fold, the
+matching rules, the bounds, and seeded random properties (hypothesis is not installed)."""
+
+from __future__ import annotations
+
+import random
+import string
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from alignment_flywheel.events import (
+    MAX_OUTPUT_CHARS,
+    SessionStarted,
+    ToolResultObserved,
+    new_envelope,
+)
+from alignment_flywheel.oracle import provenance as prov
+from alignment_flywheel.oracle.provenance import (
+    EMPTY,
+    MAX_LEAVES,
+    SessionContext,
+    fold,
+    leaf_text,
+    normalise,
+    occurs,
+    provenance,
+    provenance_variable,
+    step,
+)
+
+
+def started(request: str, session: str = "s-1") -> SessionStarted:
+    return SessionStarted(
+        envelope=new_envelope("test", session), session_id=session, proposer_id="a", request=request
+    )
+
+
+def observed(tool: str, output: str, session: str = "s-1") -> ToolResultObserved:
+    return ToolResultObserved(
+        envelope=new_envelope("test", session),
+        session_id=session,
+        proposer_id="a",
+        proposal_id=uuid.uuid4(),
+        tool=tool,
+        output=output,
+    )
+
+
+EMAIL = "Hi Ann, my new IBAN is DE89 3704 0044 0532 0130 00. Please send the 1200 EUR there. Bob"
+CONTEXT = fold(
+    [
+        started("Pay my landlord Bob 1200 EUR for the rent, as every month."),
+        observed("email.read", EMAIL),
+        observed("contacts.lookup", "Bob: bob@example.com, IBAN GB33 BUKB 2020 1555 5555 55"),
+    ]
+)
+
+
+# --- the fold -------------------------------------------------------------------------------------
+
+
+def test_a_started_session_holds_the_request_and_no_output() -> None:
+    context = step(EMPTY, started("Book a table"))
+    assert context == SessionContext("Book a table")
+    assert [s.name for s in context.sources] == ["user"]
+
+
+def test_outputs_are_kept_in_order_and_a_restart_forgets_them() -> None:
+    assert CONTEXT.request.startswith("Pay my landlord")
+    assert [tool for tool, _ in CONTEXT.outputs] == ["email.read", "contacts.lookup"]
+    assert [s.name for s in CONTEXT.sources] == ["user", "tool:email.read", "tool:contacts.lookup"]
+    restarted = step(CONTEXT, started("Something else"))
+    assert restarted == SessionContext("Something else")
+
+
+def test_a_result_before_any_start_counts_with_an_empty_request() -> None:
+    context = step(EMPTY, observed("web.get", "call 555-0199 now"))
+    assert context.request == ""
+    assert provenance(context, {"phone": "555-0199"}) == {"phone": ["tool:web.get"]}
+
+
+def test_the_fold_is_a_pure_function_of_the_events() -> None:
+    events = [started("a request"), observed("t.one", "x y z"), observed("t.two", "more text")]
+    assert fold(events) == fold(events)
+    assert fold(events[1:], fold(events[:1])) == fold(events)
+    built = SessionContext(fold(events).request, fold(events).outputs)
+    assert built.sources == fold(events).sources
+
+
+def test_the_oldest_outputs_are_dropped_beyond_the_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prov, "MAX_OUTPUTS", 3)
+    context = fold([started("r")] + [observed(f"t.n{i}", f"output {i}") for i in range(5)])
+    assert [tool for tool, _ in context.outputs] == ["t.n2", "t.n3", "t.n4"]
+    assert [s.name for s in context.sources] == ["user", "tool:t.n2", "tool:t.n3", "tool:t.n4"]
+    monkeypatch.setattr(prov, "MAX_OUTPUTS", 64)
+    monkeypatch.setattr(prov, "MAX_CONTEXT_CHARS", 2 * MAX_OUTPUT_CHARS)
+    big = "w " * (MAX_OUTPUT_CHARS // 2)
+    context = fold([started("r")] + [observed(f"t.b{i}", big) for i in range(4)])
+    assert [tool for tool, _ in context.outputs] == ["t.b2", "t.b3"]
+
+
+# --- matching -------------------------------------------------------------------------------------
+
+
+def test_the_sources_of_each_argument() -> None:
+    found = provenance(
+        CONTEXT,
+        {
+            "iban": "DE89 3704 0044 0532 0130 00",
+            "amount": 1200,
+            "payee": "Bob",
+            "memo": "invoice 77",
+            "email": "BOB@example.com",
+        },
+    )
+    assert found == {
+        "iban": ["tool:email.read"],
+        "amount": ["user", "tool:email.read"],
+        "payee": ["user", "tool:email.read", "tool:contacts.lookup"],
+        "memo": ["none"],
+        "email": ["tool:contacts.lookup"],
+    }
+
+
+def test_strings_are_compared_case_folded_with_whitespace_collapsed() -> None:
+    assert normalise("  De89\t3704\n\n0044 ") == "de89 3704 0044"
+    assert provenance(CONTEXT, {"iban": "de89   3704  0044"}) == {"iban": ["tool:email.read"]}
+    assert provenance(CONTEXT, {"iban": "DE8937040044"}) == {"iban": ["none"]}
+    assert normalise("\uff24\uff25\uff18\uff19") == "de89"  # NFKC folds full-width forms
+
+
+def test_a_value_never_matches_inside_a_longer_word() -> None:
+    context = SessionContext("transfer 1000 dollars to account acme-corporation")
+    assert provenance(context, {"a": 100, "b": "acme", "c": "1000", "d": "corp"}) == {
+        "a": ["none"],
+        "b": ["user"],  # "-" is not a word character
+        "c": ["user"],
+        "d": ["none"],
+    }
+    assert occurs("abc", "xabc abc")
+    assert not occurs("abc", "xabc abcx")
+    assert occurs("$100", "pay $100 now") and occurs("!!!", "wow!!!!")
+
+
+def test_numbers_match_by_their_canonical_text() -> None:
+    assert leaf_text(1200) == "1200" and leaf_text(1200.0) == "1200"
+    assert leaf_text(12.5) == "12.5" and leaf_text(-300) == "-300"
+    assert provenance(CONTEXT, {"amount": 1200.0, "cents": "1200"}) == {
+        "amount": ["user", "tool:email.read"],
+        "cents": ["user", "tool:email.read"],
+    }
+
+
+@pytest.mark.parametrize("value", [None, True, False, "", "ok", "  a ", 7, 42, [], {}, [True, 1]])
+def test_plain_values_are_trivial(value: Any) -> None:
+    assert provenance(CONTEXT, {"k": value}) == {"k": ["trivial"]}
+
+
+def test_lists_and_objects_unite_their_elements_sources() -> None:
+    found = provenance(
+        CONTEXT,
+        {
+            "to": ["bob@example.com", "eve@evil.test", True],
+            "payment": {"iban": "DE89 3704 0044 0532 0130 00", "rent": {"amount": 1200}},
+            "only_known": ["bob@example.com", "landlord"],
+        },
+    )
+    assert found == {
+        "to": ["tool:contacts.lookup", "none"],
+        "payment": ["user", "tool:email.read"],
+        "only_known": ["user", "tool:contacts.lookup"],
+    }
+
+
+def test_the_work_per_proposal_is_bounded() -> None:
+    many = {"rows": ["bob"] * (MAX_LEAVES + 10), "later": "landlord"}
+    found = provenance(CONTEXT, many)
+    assert found["rows"] == ["user", "tool:email.read", "tool:contacts.lookup", "none"]
+    assert found["later"] == ["none"]
+
+
+def test_without_a_session_the_variable_is_an_empty_map() -> None:
+    assert provenance_variable(None, {"iban": "x"}) == {}
+    assert provenance_variable(EMPTY, {"iban": "xyz"}) == {"iban": ["none"]}
+
+
+def test_a_decision_takes_microseconds_on_a_full_context() -> None:
+    words = [f"w{i}" for i in range(5000)]
+    context = fold(
+        [started(" ".join(words[:200]))]
+        + [observed(f"t.r{i}", " ".join(words[i * 70 : i * 70 + 4000])) for i in range(64)]
+    )
+    arguments = {"a": "w10 w11", "b": 4999, "c": ["w4000", "nowhere at all"], "d": "w3"}
+    provenance(context, arguments)
+    runs = 200
+    started_at = time.perf_counter()
+    for _ in range(runs):
+        provenance(context, arguments)
+    per_call_us = (time.perf_counter() - started_at) / runs * 1e6
+    assert per_call_us < 2000, per_call_us
+
+
+# --- properties (seeded random, many cases) -------------------------------------------------------
+
+ALPHABET = string.ascii_letters + string.digits + "  .,:-_@/ÄéßΣ\t\n"
+
+
+def _text(rng: random.Random, size: int) -> str:
+    return "".join(rng.choice(ALPHABET) for _ in range(size))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_value_copied_from_the_request_always_has_the_user(seed: int) -> None:
+    rng = random.Random(seed)
+    request = _text(rng, rng.randint(20, 300))
+    tools = [(f"t.x{i}", _text(rng, rng.randint(0, 200))) for i in range(rng.randint(0, 4))]
+    context = fold([started(request)] + [observed(tool, text) for tool, text in tools])
+    words = request.split()
+    for _ in range(20):
+        if not words:
+            break
+        start = rng.randrange(len(words))
+        value = " ".join(words[start : start + rng.randint(1, 4)])
+        sources = provenance(context, {"v": value})["v"]
+        assert sources == ["trivial"] or sources[0] == "user", (request, value, sources)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_sources_are_only_places_that_hold_the_value(seed: int) -> None:
+    rng = random.Random(1000 + seed)
+    request = _text(rng, rng.randint(0, 200))
+    tools = [(f"t.y{i}", _text(rng, rng.randint(0, 200))) for i in range(rng.randint(0, 4))]
+    context = fold([started(request)] + [observed(tool, text) for tool, text in tools])
+    texts = {"user": normalise(request)} | {f"tool:{t}": "" for t, _ in tools}
+    for tool, text in tools:
+        texts[f"tool:{tool}"] += " " + normalise(text)
+    for _ in range(20):
+        value = _text(rng, rng.randint(0, 8))
+        (sources,) = provenance(context, {"v": value}).values()
+        if sources in (["trivial"], ["none"]):
+            continue
+        assert len(set(sources)) == len(sources)
+        for name in sources:
+            assert normalise(value) in texts[name], (value, name)
