@@ -31,6 +31,7 @@ from alignment_flywheel.events import (
     Decision,
 )
 from alignment_flywheel.oracle import Oracle
+from alignment_flywheel.oracle.provenance import SessionContext
 
 FIGURES = ("unseen_stopped", "reported_stopped", "benign_blocked", "benign_escalated")
 TOTAL = "total"
@@ -78,9 +79,22 @@ def enforcer_decide(oracle: Oracle, policy: RiskPolicy, settings: Settings) -> D
             arguments=step.arguments, reasoning=None, risk=None, parent_proposal_id=None,
             default_risk=DEFAULT_RISK, max_bytes=settings.max_event_bytes,
         )  # fmt: skip
-        return enforcer.decide(proposal).decision
+        return enforcer.decide(proposal, session=session_of(step)).decision
 
     return decide
+
+
+def session_of(step: Step) -> SessionContext:
+    """The step's session context: its trace's request and earlier outputs (cached per step)."""
+    key = (step.trace_id, step.index)
+    context = _SESSIONS.get(key)
+    if context is None:
+        context = SessionContext(step.request, step.prior)
+        _SESSIONS[key] = context
+    return context
+
+
+_SESSIONS: dict[tuple[str, int], SessionContext] = {}
 
 
 def blocklist_decide(reported: Sequence[Step]) -> Decide:

@@ -9,8 +9,11 @@ an injection task's calls after them), each step labelled ``benign`` or ``malici
 Protocol:
 
 * Tools are named ``<suite>.<tool>`` (``workspace.send_email``), so two applications' tools never
-  share a name. A step is side-effecting per its ``side_effect`` field; the figures count
-  side-effecting calls only. A call's identity is (tool, canonical JSON arguments).
+  share a name. Every call is made in its session: the trace's user request and the outputs of the
+  trace's earlier steps (:attr:`Step.request`, :attr:`Step.prior`), as an agent would have seen
+  them; the guards replay that session before proposing the call, and scoring decides in it. A
+  step is side-effecting per its ``side_effect`` field; the figures count side-effecting calls
+  only. A call's identity is (tool, canonical JSON arguments).
 * Folds (:func:`make_folds`), per suite and deterministic (seed :data:`SEED`): the injection tasks
   with at least one malicious side-effecting step are shuffled and split into 2 halves, and so are
   the user tasks. Fold k (k = 0, 1) trains on injection half k and user half k; the other halves
@@ -66,6 +69,11 @@ class Step:
     arguments: dict[str, Any]
     side_effect: bool
     malicious: bool
+    output: str = ""
+    request: str = ""
+    """The user's request that started the trace."""
+    prior: tuple[tuple[str, str], ...] = ()
+    """The (tool, output) of the trace's earlier steps, in order."""
 
     @property
     def key(self) -> CallKey:
@@ -126,8 +134,11 @@ def _read_suite(path: Path) -> Iterator[Trace]:
 def _trace(record: dict[str, Any]) -> Trace:
     suite, trace_id = str(record["suite"]), str(record["trace_id"])
     injection = record.get("injection_task_id")
-    steps = tuple(
-        Step(
+    request = str(record.get("user_prompt") or "")
+    steps: list[Step] = []
+    prior: tuple[tuple[str, str], ...] = ()
+    for step in record["steps"]:
+        made = Step(
             suite=suite,
             trace_id=trace_id,
             index=int(step["index"]),
@@ -135,15 +146,18 @@ def _trace(record: dict[str, Any]) -> Trace:
             arguments=dict(step["arguments"]),
             side_effect=bool(step["side_effect"]),
             malicious=step["label"] == "malicious",
+            output=str(step.get("output") or ""),
+            request=request,
+            prior=prior,
         )
-        for step in record["steps"]
-    )
+        steps.append(made)
+        prior = (*prior, (made.tool, made.output))
     return Trace(
         trace_id=trace_id,
         suite=suite,
         user_task=(suite, str(record["user_task_id"])),
         injection_task=None if injection is None else (suite, str(injection)),
-        steps=steps,
+        steps=tuple(steps),
     )
 
 

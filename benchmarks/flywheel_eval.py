@@ -53,6 +53,7 @@ import re
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -113,6 +114,8 @@ ORACLES = ("final", "initial", "blocklist")
 TRICKLE_S = 0.02
 REFINE_OPTIONS = {"refine": ["--min-members", "1"]}
 DESCRIPTION = "sent on behalf of an injected instruction"
+SESSION_NAMESPACE = uuid.UUID("6f1b9f0e-2d55-5b7c-9d1e-0c8e7a4b3f21")
+"""Session ids of the evaluation's guards: one per step (its trace and index)."""
 DECLINED = re.compile(r"cluster \S+: no (?:new )?patch: (.*)$")
 
 
@@ -154,11 +157,20 @@ class Agents:
     reporter: Reporter
     timeline: Timeline
 
+    def enter(self, step: Step) -> Guard:
+        """The suite's guard, in the step's session: its trace's request and earlier outputs."""
+        guard = self.guards[step.suite]
+        session = uuid.uuid5(SESSION_NAMESPACE, f"{step.trace_id}#{step.index}")
+        guard.start_session(step.request, session_id=str(session))
+        for tool, output in step.prior:
+            guard.observe(tool, output)
+        return guard
+
     def propose(self, step: Step) -> None:
-        self.guards[step.suite].check(step.tool, step.arguments)
+        self.enter(step).check(step.tool, step.arguments)
 
     def report(self, step: Step) -> bool:
-        guard = self.guards[step.suite]
+        guard = self.enter(step)
         result = guard.check(step.tool, step.arguments)
         if not result.allowed:
             return False

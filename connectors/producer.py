@@ -7,14 +7,20 @@ Rules:
 * Keys are partitioned with murmur2, as the Java client, Kafka Streams and faust (aiokafka) do, so a
   key lands on the same partition whoever produced it and tables stay co-partitioned with topics
   written by other clients (librdkafka's own default, CRC32, would not agree).
+* Proposals, session events and verdicts are placed by their session instead
+  (:mod:`~alignment_flywheel.connectors.placement`): the same key, but the partition its session
+  key hashes to over the topic's partition count, read from the cluster the first time the topic
+  is sent such an event (then cached). A count the cluster does not give raises
+  :class:`~alignment_flywheel.errors.KafkaTransportError`.
 * Delivery is acknowledged by all in-sync replicas (``acks=all``) with idempotence on: a retry
   inside the client never duplicates a record.
 * A ``DeadLettered`` event is fitted to the client's ``message.max.bytes`` (its original bytes, or
   an excerpt with their length and SHA-256 when the whole would not fit), so a dead letter never
   fails for the size of the record it carries.
-* ``send`` never blocks on the network: when the client's local queue is full it serves delivery
-  callbacks until there is room. Failures are collected and raised by :meth:`EventProducer.flush`
-  as :class:`~alignment_flywheel.errors.KafkaTransportError`, so no failed delivery goes unnoticed.
+* ``send`` never blocks on the network (but for that one lookup per topic): when the client's
+  local queue is full it serves delivery callbacks until there is room. Failures are collected
+  and raised by :meth:`EventProducer.flush` as
+  :class:`~alignment_flywheel.errors.KafkaTransportError`, so no failed delivery goes unnoticed.
 """
 
 from __future__ import annotations
@@ -27,11 +33,18 @@ from confluent_kafka import KafkaError, Message, Producer
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.deadletter import fit_dead_letter
+from alignment_flywheel.connectors.placement import (
+    PartitionCounts,
+    metadata_lookup,
+    session_key_of,
+)
 from alignment_flywheel.errors import KafkaTransportError
 from alignment_flywheel.events import DeadLettered, Event
 from alignment_flywheel.stack.kafka import client_config
 
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
+METADATA_TIMEOUT_S = 10.0
+UNASSIGNED = -1
 
 PRODUCER_DEFAULTS: Mapping[str, Any] = {
     "acks": "all",
@@ -67,6 +80,7 @@ class EventProducer:
         config = producer_config(settings, overrides)
         self._codec = codec
         self._producer = Producer(config)
+        self._counts = PartitionCounts(metadata_lookup(self._producer, METADATA_TIMEOUT_S))
         self._failures: list[str] = []
         self.max_message_bytes = int(config["message.max.bytes"])
 
@@ -78,7 +92,17 @@ class EventProducer:
             value = fit_dead_letter(self._codec, event, self.max_message_bytes)
         else:
             value = self._codec.encode(event)
-        self.send_bytes(topic, event.envelope.key.encode(), value, on_delivery)
+        partition = self._partition(topic, event)
+        self.send_bytes(topic, event.envelope.key.encode(), value, on_delivery, partition)
+
+    def _partition(self, topic: str, event: Event) -> int:
+        placed = session_key_of(event)
+        if placed is None:
+            return UNASSIGNED
+        partition = self._counts.partition(topic, placed)
+        if partition is None:
+            raise KafkaTransportError(f"the cluster did not give the partition count of {topic}")
+        return partition
 
     def send_bytes(
         self,
@@ -86,12 +110,16 @@ class EventProducer:
         key: bytes | None,
         value: bytes | None,
         on_delivery: DeliveryCallback | None = None,
+        partition: int = UNASSIGNED,
     ) -> None:
-        """Queue bytes that are already encoded (replays, dead letters, benchmarks)."""
+        """Queue bytes that are already encoded (replays, dead letters, benchmarks), to
+        ``partition`` (by default the one the key hashes to)."""
         callback = self._callback(on_delivery)
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, on_delivery=callback)
+                self._producer.produce(
+                    topic, value=value, key=key, partition=partition, on_delivery=callback
+                )
                 return
             except BufferError:
                 self._producer.poll(0.05)

@@ -9,15 +9,22 @@ Flow, per record of the proposals topic (raw bytes):
    excerpt with their length and SHA-256 when they would not fit the producer's request limit) and
    the reason; a decoded event that is not a ``ProposalSubmitted`` is dead-lettered too, and so is
    a record nested so deeply that decoding its JSON overflows the recursion limit. The session
-   events the topic also carries (``SessionStarted``, ``ToolResultObserved``, keyed by session)
-   are validated and passed over (counted): this gate decides without session context.
-3. The :class:`Decider` (the enforcer, in process and synchronous) decides. It fails closed on
-   oracle failures; if it raises :class:`~alignment_flywheel.errors.InvalidInputError` the record
-   is dead-lettered. Any other exception stops the worker (mode's crashing supervisor): no silent
-   restart. An unknown tool is not an error: the oracle has no rule for it and the risk policy
-   decides.
+   events the topic also carries (``SessionStarted``, ``ToolResultObserved``) are folded into
+   the session's context (:mod:`.gate_sessions`: per session and partition, in offset order,
+   idempotent, bounded, idle sessions expired), whoever decides the session's proposals.
+3. The :class:`Decider` (the enforcer, in process and synchronous) decides, in the context of the
+   proposal's session on the proposal's partition (the empty context when that partition holds
+   no event of the session: provenance ``none``, stricter, never looser), passed as ``session=``
+   when its ``decide`` takes the keyword (a decider without it decides as before). It fails
+   closed on oracle failures; if it raises :class:`~alignment_flywheel.errors.InvalidInputError`
+   the record is dead-lettered. Any other exception stops the worker (mode's crashing
+   supervisor): no silent restart. An unknown tool is not an error: the oracle has no rule for it
+   and the risk policy decides.
 4. ``VerdictIssued`` goes to the verdicts topic keyed by the proposal id; for ESCALATE, a
    ``ReviewRequested`` (deadline = now + ``review_timeout_s``) goes to the reviews topic, same key.
+   Each goes to the partition with the number of the proposal's partition when its topic has as
+   many partitions as the proposals topic (counts read from the cluster before the first
+   verdict), else to the one its session key hashes to (:class:`.gate_events.Placement`).
 
 Exactly one verdict per proposal, across restarts:
 
@@ -80,19 +87,23 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.sdk.sessions import takes_keyword
 from alignment_flywheel.enforcement.verdict import Verdict
-from alignment_flywheel.errors import CodecError, InvalidInputError
+from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import (
     Decision,
     Proposal,
-    ProposalSubmitted,
     ReviewRequested,
+    SessionStarted,
+    ToolResultObserved,
     VerdictIssued,
 )
+from alignment_flywheel.oracle.provenance import EMPTY, SessionContext, SessionEvent
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.gate_events import (
     DECIDED_BY_HEADER,
@@ -100,16 +111,22 @@ from alignment_flywheel.processors.gate_events import (
     REVIEW_NAMESPACE,
     Decider,
     GateOutput,
+    Placement,
+    Route,
     child_depth,
     decided_elsewhere,
     decision_id_for,
+    decode_proposals_record,
     envelope_record,
     escalation_review,
     gate_output,
+    read_placement,
     review_id_for,
     review_request,
+    session_event,
     verdict_record,
 )
+from alignment_flywheel.processors.gate_sessions import SessionBook, stamp_ms
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
     DeliveryAcks,
@@ -141,7 +158,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_APP_ID = "flywheel-gate"
-SESSION_EVENTS = frozenset({"SessionStarted", "ToolResultObserved"})
 DEDUP_WINDOW = timedelta(seconds=30)
 DEDUP_EXPIRES = timedelta(minutes=2)
 GATE_APP_OPTIONS: dict[str, Any] = {
@@ -170,6 +186,7 @@ class GateStats:
     already_decided: int = 0
     dead_lettered: int = 0
     session_events: int = 0
+    session_duplicates: int = 0
     by_decision: dict[str, int] = field(default_factory=dict)
 
 
@@ -193,6 +210,9 @@ class Gate:
         self._codec = EventCodec.from_settings(settings)
         self._acks = DeliveryAcks()
         self._deliveries: list[asyncio.Future[Any]] = []
+        self._placement: Placement | None = None
+        decide = getattr(decider, "decide_staged", decider.decide)
+        self._takes_session = takes_keyword(decide, "session")
         options = {"topic_partitions": self.topics.partitions, **GATE_APP_OPTIONS}
         self.app = create_app(settings, app_id, **{**options, **app_overrides})
         self._declare(app_id)
@@ -212,6 +232,11 @@ class Gate:
         self.revise_depth = app.GlobalTable(
             "revise-depth", default=None, partitions=names.partitions, value_type=int
         )
+        heads, events = (
+            app.Table(name, default=None, partitions=names.partitions, value_type=bytes)
+            for name in ("session-heads", "session-events")
+        )
+        self.sessions = SessionBook(heads, events, partial(session_event, self._codec))
         agent(app, self._source, name="gate")(self._run)
 
     async def _run(self, stream: Any) -> None:
@@ -223,50 +248,46 @@ class Gate:
     async def handle(self, message: Any) -> None:
         """Apply the rules of the module docstring to one raw record."""
         self._acks.check()
+        self.sessions.sweep(message.partition)
         if decided_elsewhere(message.headers) is not None:
             self.stats.skipped_decided_elsewhere += 1
             return
         if message.value is None:
             return
         try:
-            decoded = self._decode(message.value)
-            if decoded is None:
-                self.stats.session_events += 1
+            decoded = decode_proposals_record(self._codec, message.value)
+            if isinstance(decoded, SessionStarted | ToolResultObserved):
+                self._fold(decoded, message)
                 return
-            await self._decide(*decoded)
+            await self._decide(*decoded, message)
         except InvalidInputError as exc:
             await self._dead_letters.publish(message, exc)
             self.stats.dead_lettered += 1
 
-    def _decode(self, raw: bytes) -> tuple[dict[str, Any], Proposal] | None:
-        """The envelope (a dict) and the proposal (a model) of a ``ProposalSubmitted``; None for
-        a valid session event."""
-        try:
-            event, record = self._codec.decode_record(raw)
-            if event in SESSION_EVENTS:
-                self._codec.validate(event, record)
-                return None
-            if event != "ProposalSubmitted":
-                raise CodecError(
-                    f"expected a ProposalSubmitted on the proposals topic, got {event}"
-                )
-            submitted = self._codec.validate(event, record)
-        except RecursionError:
-            raise CodecError("the record is nested too deeply to decode") from None
-        if not isinstance(submitted, ProposalSubmitted):
-            raise CodecError(f"{event} did not validate as a ProposalSubmitted")
-        return record["envelope"], submitted.proposal
+    def _fold(self, event: SessionEvent, message: Any) -> None:
+        self.stats.session_events += 1
+        stamp = stamp_ms(message)
+        if not self.sessions.apply(event, message.value, message.partition, message.offset, stamp):
+            self.stats.session_duplicates += 1
 
-    async def _decide(self, envelope: dict[str, Any], proposal: Proposal) -> None:
+    def _session(self, proposal: Proposal, message: Any) -> SessionContext | None:
+        """The proposal's session context on its partition (None: the decider takes none)."""
+        if not self._takes_session:
+            return None
+        where = (message.partition, stamp_ms(message))
+        return self.sessions.context(proposal.proposer_id, proposal.session_id, *where) or EMPTY
+
+    async def _decide(self, envelope: dict[str, Any], proposal: Proposal, message: Any) -> None:
         key = str(proposal.proposal_id)
+        route = await self._route(proposal, message.partition)
         if key in self.decided:
-            await self._emit_again(key, self.decided[key].current())
+            await self._emit_again(key, self.decided[key].current(), route)
             return
         parent = proposal.parent_proposal_id
         depth = child_depth(
             None if parent is None else self.revise_depth.get(str(parent)), parent is not None
         )
-        verdict, shadow = self._verdicts(proposal, depth)
+        verdict, shadow = self._verdicts(proposal, depth, self._session(proposal, message))
         fresh = envelope_record(self._producer_id, key, envelope["trace_id"])
         record = verdict_record(verdict, proposal, envelope=fresh)
         encoded = self._codec.encode_record("VerdictIssued", record)
@@ -279,24 +300,37 @@ class Gate:
             review = escalation_review(
                 record, review_timeout_s=self._settings.review_timeout_s, producer=self._producer_id
             )
-        await self._emit(key, encoded, review)
+        await self._emit(key, encoded, review, route)
         if shadow is not None:
             shadow_envelope = envelope_record(self._producer_id, key, envelope["trace_id"])
             shadow_record = verdict_record(shadow, proposal, envelope=shadow_envelope)
             shadow_bytes = self._codec.encode_record("VerdictIssued", shadow_record)
-            await self._send(self.topics.verdicts, key.encode(), shadow_bytes)
+            await self._send(self.topics.verdicts, key.encode(), shadow_bytes, route.verdicts)
         self._count(verdict.decision)
 
-    def _verdicts(self, proposal: Proposal, depth: int) -> tuple[Verdict, Verdict | None]:
+    async def _route(self, proposal: Proposal, source: int) -> Route:
+        """Where the records decided for a proposal read from partition ``source`` go."""
+        if self._placement is None:
+            faust_producer: Any = self.app.producer
+            names = (self.topics.proposals, self.topics.verdicts, self.topics.reviews)
+            self._placement = await read_placement(faust_producer._ensure_producer(), *names)
+        return Route(self._placement, source, proposal)
+
+    def _verdicts(
+        self, proposal: Proposal, depth: int, session: SessionContext | None
+    ) -> tuple[Verdict, Verdict | None]:
         """The enforced verdict and, during a rollout, the shadow verdict (not kept in the
         ``decided`` table: a redelivered proposal re-sends only its enforced verdict)."""
+        options: dict[str, Any] = {"revision_depth": depth}
+        if session is not None:
+            options["session"] = session
         staged = getattr(self.decider, "decide_staged", None)
         if staged is None:
-            return self.decider.decide(proposal, revision_depth=depth), None
-        both = staged(proposal, revision_depth=depth)
+            return self.decider.decide(proposal, **options), None
+        both = staged(proposal, **options)
         return both.enforced, both.shadow
 
-    async def _emit_again(self, key: str, encoded: bytes) -> None:
+    async def _emit_again(self, key: str, encoded: bytes, route: Route) -> None:
         """A redelivered proposal: send the verdict issued before, byte for byte."""
         verdict = self._codec.decode(encoded)
         if not isinstance(verdict, VerdictIssued):
@@ -308,14 +342,17 @@ class Gate:
                 review_timeout_s=self._settings.review_timeout_s,
                 producer=self._producer_id,
             )
-        await self._emit(key, encoded, review)
+        await self._emit(key, encoded, review, route)
         self.stats.already_decided += 1
 
-    async def _emit(self, key: str, verdict: bytes, review: ReviewRequested | None) -> None:
+    async def _emit(
+        self, key: str, verdict: bytes, review: ReviewRequested | None, route: Route
+    ) -> None:
         raw_key = key.encode()
-        await self._send(self.topics.verdicts, raw_key, verdict)
+        await self._send(self.topics.verdicts, raw_key, verdict, route.verdicts)
         if review is not None:
-            await self._send(self.topics.reviews, raw_key, self._codec.encode(review))
+            encoded = self._codec.encode(review)
+            await self._send(self.topics.reviews, raw_key, encoded, route.reviews)
 
     async def _publish_changelog(self) -> None:
         """Hand the table writes just made to the producer now, before the verdict (see above).
@@ -331,10 +368,10 @@ class Gate:
             await queued.message.channel.publish_message(queued, wait=False)
         buffer.message_sent.set()
 
-    async def _send(self, topic: str, key: bytes, value: bytes) -> None:
+    async def _send(self, topic: str, key: bytes, value: bytes, partition: int) -> None:
         """Hand a record to the app's producer; its record is acknowledged once it is delivered."""
         pending = await self.app.producer.send(
-            topic, key, value, partition=None, timestamp=None, headers=None
+            topic, key, value, partition=partition, timestamp=None, headers=None
         )
         self._deliveries.append(asyncio.ensure_future(pending))
 

@@ -1,4 +1,5 @@
-"""The pure parts of the gate: ids, the decided-by header, revise depth, the events it emits.
+"""The pure parts of the gate: ids, the decided-by header, revise depth, the events it emits,
+where it sends them.
 
 Two ways to build the verdict of one proposal, with the same content:
 
@@ -8,6 +9,12 @@ Two ways to build the verdict of one proposal, with the same content:
   ``verdict_event(...).model_dump(mode="python")``: the gate's hot path encodes it directly and
   skips building and dumping a model per proposal (the Avro encoder still checks every field's
   type). The unit tests compare the two.
+
+Where a verdict (and review request) goes (:class:`Placement`): to the partition with the number
+of its proposal's partition when its topic has as many partitions as the proposals topic (so a
+proposal and its verdict share a partition number, as the red-team worker's join needs), else to
+the partition its session key hashes to (:mod:`alignment_flywheel.connectors.placement`), as the
+SDK places it.
 """
 
 from __future__ import annotations
@@ -18,27 +25,107 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.connectors.placement import partition_for, session_key
 from alignment_flywheel.enforcement.verdict import Verdict, verdict_event
+from alignment_flywheel.errors import CodecError
 from alignment_flywheel.events import (
     Decision,
     Proposal,
     ProposalSubmitted,
     ReviewRequested,
+    SessionStarted,
+    ToolResultObserved,
     VerdictIssued,
     new_envelope,
 )
+from alignment_flywheel.oracle.provenance import SessionEvent
 
 DECIDED_BY_HEADER = "flywheel-decided-by"
 DECISION_NAMESPACE = uuid.UUID("5b0c7a52-3f0e-4c55-9a55-6f1d7e0b9a01")
 REVIEW_NAMESPACE = uuid.UUID("0d6a3c1e-8a4b-4f7e-b1b7-2c4e9d8f5a02")
 SHADOW_NAMESPACE = uuid.UUID("7e2b9c41-0a6d-4f3e-8c15-d94a2b6e0f03")
 NO_DIGEST = "0" * 64
+SESSION_EVENTS = frozenset({"SessionStarted", "ToolResultObserved"})
 
 
 class Decider(Protocol):
     """What the gate needs from the enforcer."""
 
     def decide(self, proposal: Proposal, *, revision_depth: int = 0) -> Verdict: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """The partition counts of the gate's topics, read once from the cluster's metadata."""
+
+    proposals: int
+    verdicts: int
+    reviews: int
+
+    def place(self, count: int, source: int, proposer_id: str, session_id: str) -> int:
+        """The partition, among ``count``, of a record decided for a proposal read from
+        partition ``source`` (see the module rules)."""
+        if count == self.proposals:
+            return source
+        return partition_for(session_key(proposer_id, session_id), count)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where the records decided for one proposal go; each partition computed when asked."""
+
+    placement: Placement
+    source: int
+    proposal: Proposal
+
+    @property
+    def verdicts(self) -> int:
+        return self._place(self.placement.verdicts)
+
+    @property
+    def reviews(self) -> int:
+        return self._place(self.placement.reviews)
+
+    def _place(self, count: int) -> int:
+        proposal = self.proposal
+        return self.placement.place(count, self.source, proposal.proposer_id, proposal.session_id)
+
+
+async def read_placement(producer: Any, proposals: str, verdicts: str, reviews: str) -> Placement:
+    """The partition counts of the topics, from an aiokafka producer's metadata."""
+    counts = [len(await producer.partitions_for(t)) for t in (proposals, verdicts, reviews)]
+    return Placement(*counts)
+
+
+def decode_proposals_record(
+    codec: EventCodec, raw: bytes
+) -> tuple[dict[str, Any], Proposal] | SessionEvent:
+    """The envelope (a dict) and the proposal (a model) of a ``ProposalSubmitted``, or the
+    session event; CodecError for anything else the proposals topic must not carry."""
+    try:
+        event, record = codec.decode_record(raw)
+        if event in SESSION_EVENTS:
+            return _session_model(codec.validate(event, record))
+        if event != "ProposalSubmitted":
+            raise CodecError(f"expected a ProposalSubmitted on the proposals topic, got {event}")
+        submitted = codec.validate(event, record)
+    except RecursionError:
+        raise CodecError("the record is nested too deeply to decode") from None
+    if not isinstance(submitted, ProposalSubmitted):
+        raise CodecError(f"{event} did not validate as a ProposalSubmitted")
+    return record["envelope"], submitted.proposal
+
+
+def session_event(codec: EventCodec, raw: bytes) -> SessionEvent:
+    """A session event's model; CodecError when the bytes hold another event."""
+    return _session_model(codec.decode(raw))
+
+
+def _session_model(event: Any) -> SessionEvent:
+    if not isinstance(event, SessionStarted | ToolResultObserved):
+        raise CodecError(f"{type(event).__name__} is not a session event")
+    return event
 
 
 def decision_id_for(proposal_id: uuid.UUID) -> uuid.UUID:

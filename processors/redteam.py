@@ -5,7 +5,9 @@ Seeds (see :mod:`alignment_flywheel.governance.redteam`) come from two pairs of 
 * a ``VerificationRecorded`` VIOLATION and its ``FindingRaised`` (the seed is the finding's
   proposal, the finding its parent): both keyed by the finding id;
 * an enforced ``VerdictIssued`` BLOCK and its ``ProposalSubmitted`` (the seed is the proposal,
-  no parent): both keyed by the proposal id. Shadow verdicts are ignored.
+  no parent): both keyed by the proposal id and on the same partition number (producers place
+  both by the proposal's session, and the gate sends a verdict to its proposal's partition
+  number: docs/events.md, "Partitions"). Shadow verdicts are ignored.
 
 The two sides of a pair are read by different agents and can arrive in either order, so each
 pair meets in a :class:`~alignment_flywheel.processors.pairs.PairBook` over a faust table

@@ -49,9 +49,10 @@ from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.reader import TopicTail
 from alignment_flywheel.enforcement import RiskPolicy
 from alignment_flywheel.events import ClusterStatus, ClusterUpdated, Event, PatchProposed
+from alignment_flywheel.governance.changes import ProposedChanges
 from alignment_flywheel.governance.history import History
 from alignment_flywheel.governance.norms import Norms
-from alignment_flywheel.governance.refinement import Cluster, ProposedChanges, Refined, refine
+from alignment_flywheel.governance.refinement import Cluster, Refined, refine
 from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.patches import Patch
 from alignment_flywheel.patches.approvals import approve
@@ -240,7 +241,9 @@ class Refinement:
         if len(members) < self.min_members:
             self.declined[update.cluster_id] = f"only {len(members)} member proposals known"
             return None
-        cluster = Cluster(f"c{update.cluster_id.hex[:12]}", members, variants, update.severity)
+        sessions = self.history.sessions_of(update.sample_finding_ids)
+        name = f"c{update.cluster_id.hex[:12]}"
+        cluster = Cluster(name, members, variants, update.severity, sessions=sessions)
         base = self._tip()
         result = refine(
             cluster,

@@ -26,9 +26,15 @@ from alignment_flywheel.resources import SCHEMAS_DIR
 from alignment_flywheel.stack.catalog import Catalog, load_catalog
 
 EVENT_KEYS: dict[str, str] = {
-    "ProposalSubmitted": "`proposal_id`",
-    "VerdictIssued": "`proposal_id` of the proposal decided",
-    "ReviewRequested": "`proposal_id` of the escalated proposal",
+    "ProposalSubmitted": "`proposal_id`; partition: the session's (see [Partitions](#partitions))",
+    "VerdictIssued": (
+        "`proposal_id` of the proposal decided; partition: the session's, the number of its "
+        "proposal's (see [Partitions](#partitions))"
+    ),
+    "ReviewRequested": (
+        "`proposal_id` of the escalated proposal; partition: the session's (see "
+        "[Partitions](#partitions))"
+    ),
     "ReviewDecided": "`proposal_id` of the escalated proposal",
     "IncidentReported": "`incident_id`",
     "FindingRaised": "`finding_id`",
@@ -44,8 +50,13 @@ EVENT_KEYS: dict[str, str] = {
     "TrustRootPublished": '`"root"` (compacted: the latest event is the trust root in force)',
     "LedgerCheckpoint": "the log id `<topic>/<partition>` the checkpoint signs",
     "DeadLettered": "the source position `<topic>/<partition>/<offset>`",
-    "SessionStarted": "`session_id` (every event of one session on one partition, in order)",
-    "ToolResultObserved": "`session_id` of the session the output was observed in",
+    "SessionStarted": (
+        "`session_id`; partition: the session's, with its proposals (see [Partitions](#partitions))"
+    ),
+    "ToolResultObserved": (
+        "`session_id` of the session the output was observed in; partition: the session's (see "
+        "[Partitions](#partitions))"
+    ),
 }
 """The Kafka key (``envelope.key``) each event is produced with, as its producers set it."""
 
@@ -63,6 +74,23 @@ then the Avro binary body (see [schemas/README.md](../schemas/README.md) for fra
 evolution rules). A reader accepts every kept version.
 
 A type `T?` is the union `["null", T]`; a default of `—` means the field is required.
+
+## Partitions
+
+The records of one agent session share one partition number. Producers of `ProposalSubmitted`,
+`SessionStarted`, `ToolResultObserved`, `VerdictIssued` and `ReviewRequested` keep the key shown
+for each event but choose the partition themselves, by the **session key**: the UTF-8 bytes of
+the proposer id, a zero byte (`0x00`) and the session id. The partition is Kafka's default
+partitioner over it, as the Java client computes it:
+`(murmur2(session key) & 0x7fffffff) % partitions` (`Utils.toPositive(Utils.murmur2(bytes))`),
+`partitions` being the topic's partition count, read from the cluster's metadata. The gate sends
+each verdict and review request to the partition with the number of its proposal's partition when
+the topic has as many partitions as the proposals topic, else to the session key's. So the gate
+folds a session's events on the partition that holds its proposals, and a proposal and its
+verdicts share a partition number (`flywheel.proposals` and `flywheel.verdicts` have as many).
+A producer that places session events otherwise leaves the gate without them: it decides those
+proposals in an empty context (provenance `none`), stricter, never looser. See
+[ingest.md](ingest.md) for producers outside the project.
 """
 
 

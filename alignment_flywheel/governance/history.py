@@ -10,8 +10,15 @@ Built from the live topics by the refinement processor (bounded, newest kept):
   proposal of an incident (a person reported harm) is labelled unsafe unless a review said safe,
   so a call reported once never counts as benign history, whoever's cluster it is in.
 
-Adding the same event twice changes nothing (a proposal counts once in the reservoir), so the
-history can be warmed up from the topics and then fed live without double counting.
+* session events (``SessionStarted``, ``ToolResultObserved``, on the proposals topic) are folded
+  per (proposer, session) with :func:`~alignment_flywheel.oracle.provenance.step`; each proposal
+  keeps the context of its session as it was when the proposal arrived (:meth:`History.session_of`,
+  ``Case.session``), so a patch is proved on the provenance the decision saw. Contexts are bounded
+  (the least recently used session, and the oldest proposal's snapshot, go first).
+
+Adding the same event twice changes nothing (a proposal counts once in the reservoir, a session
+event is folded once by event id), so the history can be warmed up from the topics and then fed
+live without double counting.
 """
 
 from __future__ import annotations
@@ -31,9 +38,15 @@ from alignment_flywheel.events import (
     ProposalSubmitted,
     ReviewDecided,
     ReviewOutcome,
+    SessionStarted,
+    ToolResultObserved,
     VerdictIssued,
 )
 from alignment_flywheel.governance.refinement import Case
+from alignment_flywheel.oracle.provenance import EMPTY, SessionContext, step
+
+SessionKey = tuple[str, str]
+"""(proposer id, session id): sessions are never shared across proposers."""
 
 V = TypeVar("V")
 
@@ -57,6 +70,10 @@ class History:
     benign: list[Case] = field(default_factory=list)
     labels: OrderedDict[uuid.UUID, bool] = field(default_factory=OrderedDict)
     findings: OrderedDict[uuid.UUID, FindingRaised] = field(default_factory=OrderedDict)
+    max_sessions: int = 10_000
+    sessions: OrderedDict[SessionKey, SessionContext] = field(default_factory=OrderedDict)
+    contexts: OrderedDict[uuid.UUID, SessionContext] = field(default_factory=OrderedDict)
+    folded: OrderedDict[uuid.UUID, None] = field(default_factory=OrderedDict)
     seen_allowed: int = 0
 
     def __post_init__(self) -> None:
@@ -64,8 +81,11 @@ class History:
         self._counted: set[uuid.UUID] = set()
 
     def add(self, event: Event) -> None:
-        if isinstance(event, ProposalSubmitted):
+        if isinstance(event, SessionStarted | ToolResultObserved):
+            self._fold(event)
+        elif isinstance(event, ProposalSubmitted):
             proposal = event.proposal
+            self._snapshot(proposal)
             early = self.early.pop(proposal.proposal_id, None)
             if early is None:
                 _bounded_put(self.pending, proposal.proposal_id, proposal, self.max_pending)
@@ -77,6 +97,28 @@ class History:
             self._label(event)
         elif isinstance(event, FindingRaised):
             _bounded_put(self.findings, event.finding_id, event, self.max_findings)
+
+    def _fold(self, event: SessionStarted | ToolResultObserved) -> None:
+        if event.envelope.event_id in self.folded:
+            return
+        limit = self.max_pending + self.max_benign
+        _bounded_put(self.folded, event.envelope.event_id, None, limit)
+        key = (event.proposer_id, event.session_id)
+        context = step(self.sessions.get(key, EMPTY), event)
+        self.sessions[key] = context
+        self.sessions.move_to_end(key)
+        while len(self.sessions) > self.max_sessions:
+            self.sessions.popitem(last=False)
+
+    def _snapshot(self, proposal: Proposal) -> None:
+        context = self.sessions.get((proposal.proposer_id, proposal.session_id))
+        if context is not None and proposal.proposal_id not in self.contexts:
+            limit = self.max_pending + self.max_benign + self.max_findings
+            _bounded_put(self.contexts, proposal.proposal_id, context, limit)
+
+    def session_of(self, proposal_id: uuid.UUID) -> SessionContext | None:
+        """The context of the proposal's session when the proposal arrived, if it had one."""
+        return self.contexts.get(proposal_id)
 
     def _verdict(self, event: VerdictIssued) -> None:
         proposal = self.pending.pop(event.proposal_id, None)
@@ -90,7 +132,7 @@ class History:
             return
         self._counted.add(proposal.proposal_id)
         self.seen_allowed += 1
-        case = Case(proposal, Decision.ALLOW)
+        case = Case(proposal, Decision.ALLOW, session=self.session_of(proposal.proposal_id))
         if len(self.benign) < self.max_benign:
             self.benign.append(case)
             return
@@ -112,7 +154,7 @@ class History:
         }
         seen = {c.proposal.proposal_id for c in self.benign}
         cases = [
-            Case(c.proposal, c.decision, self._safe(c.proposal.proposal_id, reported))
+            Case(c.proposal, c.decision, self._safe(c.proposal.proposal_id, reported), c.session)
             for c in self.benign
         ]
         for finding in self.findings.values():
@@ -120,7 +162,8 @@ class History:
             safe = self._safe(pid, reported)
             if safe is not None and pid not in seen:
                 seen.add(pid)
-                cases.append(Case(finding.proposal, finding.oracle_decision, safe))
+                session = self.session_of(pid)
+                cases.append(Case(finding.proposal, finding.oracle_decision, safe, session))
         return cases
 
     def _safe(self, proposal_id: uuid.UUID, reported: set[uuid.UUID]) -> bool | None:
@@ -137,3 +180,24 @@ class History:
             elif finding.source is FindingSource.RED_TEAM and finding.parent_finding_id in wanted:
                 variants.append(finding.proposal)
         return members, variants
+
+    def sessions_of(self, finding_ids: tuple[uuid.UUID, ...]) -> dict[uuid.UUID, SessionContext]:
+        """The session context of each member of a cluster and of each red-team variant (its
+        seed's context: a variant rewrites the seed's call in the seed's session), by proposal."""
+        wanted = set(finding_ids)
+        by_finding = {
+            f.finding_id: self.session_of(f.proposal.proposal_id)
+            for f in self.findings.values()
+            if f.finding_id in wanted
+        }
+        sessions: dict[uuid.UUID, SessionContext] = {}
+        for finding in self.findings.values():
+            if finding.finding_id in wanted:
+                context = by_finding.get(finding.finding_id)
+            elif finding.source is FindingSource.RED_TEAM and finding.parent_finding_id in wanted:
+                context = by_finding.get(finding.parent_finding_id)
+            else:
+                continue
+            if context is not None:
+                sessions[finding.proposal.proposal_id] = context
+        return sessions

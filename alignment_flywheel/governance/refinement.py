@@ -17,37 +17,53 @@ Rules:
   labelled safe is blocked. Cases labelled unsafe elsewhere (other clusters' incidents) are not
   this patch's business. The cluster's own members are never benign: a history case that is a
   member, or the same call (tool and arguments) as a member or variant, is left out.
-* **Most general first**: candidates (:func:`~.synthesis.shared_predicates`, over members and
-  variants, then over the members alone) are combined into conjunctions of 1 to ``max_terms``
-  predicates; those within the budget on the benign history (a bit set per candidate) are proved
-  in order (fewer terms, fewer false positives, more general kinds first), at most
-  ``max_proofs``; the first whose regression passes is the patch.
+* **What transfers first**: candidates (:func:`~.synthesis.shared_predicates`, over members and
+  variants, then over the members alone, with their session contexts) are combined into
+  conjunctions of 1 to ``max_terms`` predicates; those within the budget on the benign history (a
+  bit set per candidate) are proved in order: most members held out first (leave-one-member-out
+  validation, :mod:`.generalise`), then fewer terms, fewer false positives and more general kinds
+  (where a value came from before literal values); at most ``max_proofs``; the first whose
+  regression passes is the patch. Why it should generalise is on the patch: its rationale says how
+  many members the rule learnt without them stops, its regression evidence how much of the benign
+  history it changes.
+* **Broad kinds need evidence**: ``untrusted`` and ``novel`` match on where a value came from and
+  on its being new, so they reach far beyond the members. They are candidates only when the
+  cluster's tools have at least ``3 / fp_budget`` benign cases (the rule of three: with no false
+  positive in that many, a rate above the budget is unlikely at 95 %); with less evidence a broad
+  rule could pass a regression it never had the data to fail.
+* **Sessions**: a case is decided, and a candidate evaluated, in the session context its proposal
+  was made in (``Case.session``, ``Cluster.sessions``), so ``provenance`` means what it meant for
+  the decision.
 * The patch adds rule ``refined.<cluster>``, or replaces it when the base already has it (the
   cluster grew past its released rule). A cluster whose members the base already BLOCKs needs no
   patch.
 
-A cluster that grows usually refines to the same change again. :class:`ProposedChanges` remembers
-which patch first proposed each change (its base and target digests), so the processor proposes
-a change once, however often its cluster is updated, and reviewers see one patch per change.
+A cluster that grows usually refines to the same change again: see :mod:`.changes`.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from alignment_flywheel.enforcement import Enforcer, RiskPolicy
 from alignment_flywheel.errors import FlywheelError
 from alignment_flywheel.events import (
     Decision,
-    PatchProposed,
     Proposal,
     RegressionEvidence,
     Severity,
     VerificationOutcome,
+)
+from alignment_flywheel.governance.generalise import (
+    Identity,
+    held_out,
+    held_out_table,
+    matching_bits,
 )
 from alignment_flywheel.governance.norms import Norms
 from alignment_flywheel.governance.synthesis import (
@@ -55,25 +71,18 @@ from alignment_flywheel.governance.synthesis import (
     Predicate,
     conjunction,
     exact_condition,
+    known_values,
     rule_document,
     shared_predicates,
     tools_glob,
 )
 from alignment_flywheel.oracle.artifact import OracleArtifact
-from alignment_flywheel.oracle.expressions import (
-    ContextPlan,
-    ExpressionError,
-    compile_expression,
-    evaluate_bool,
-    proposal_context,
-)
+from alignment_flywheel.oracle.provenance import SessionContext
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.patches import Patch, parse_operations, propose_patch
 from alignment_flywheel.replay.engine import Case as ReplayCase
 from alignment_flywheel.replay.engine import Evaluator, replay_diff
 
-Change = tuple[str, str]
-"""A patch's effect: (base digest, target digest)."""
 MAX_PROOFS = 16
 
 
@@ -84,6 +93,7 @@ class Case:
     proposal: Proposal
     decision: Decision
     safe: bool | None = None
+    session: SessionContext | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +119,8 @@ class Cluster:
     variants: Sequence[Proposal] = ()
     severity: Severity = Severity.HIGH
     norms: Sequence[str] = ()
+    sessions: Mapping[uuid.UUID, SessionContext] = field(default_factory=dict)
+    """The session context of members and variants, by proposal id (where known)."""
 
     @property
     def rule_id(self) -> str:
@@ -117,29 +129,6 @@ class Cluster:
     @property
     def tools(self) -> frozenset[str]:
         return frozenset(p.tool for p in self.members)
-
-
-class ProposedChanges:
-    """The patch that first proposed each change, from the patches topic and from this worker.
-
-    A change is a base digest and a target digest: two patches with both equal make the same
-    oracle from the same one. A patch is a duplicate when another patch id proposed its change
-    first; proposing the same patch id again (a re-delivered cluster update) is not.
-    """
-
-    def __init__(self) -> None:
-        self._first: dict[Change, uuid.UUID] = {}
-
-    def note(self, event: PatchProposed) -> None:
-        self._first.setdefault((event.base_digest, event.target_digest), event.patch_id)
-
-    def duplicate_of(self, patch_id: uuid.UUID, patch: Patch) -> uuid.UUID | None:
-        """The earlier patch that already proposes ``patch``'s change, if another one does."""
-        first = self._first.get((patch.base_digest, patch.target_digest))
-        return None if first is None or first == patch_id else first
-
-    def __len__(self) -> int:
-        return len(self._first)
 
 
 def refine(
@@ -157,7 +146,8 @@ def refine(
     """The patch for the cluster (see the module rules), or why there is none."""
     if not cluster.members:
         return NoPatch("the cluster has no members")
-    stopped = Evaluator(Enforcer(RuleOracle(base), policy)).decisions(cluster.members)
+    evaluator = Evaluator(Enforcer(RuleOracle(base), policy))
+    stopped = evaluator.decisions(cluster.members, sessions=cluster.sessions)
     if all(decision is Decision.BLOCK for decision in stopped):
         return NoPatch(f"the oracle already blocks every member of cluster {cluster.name}")
     if norms is not None:
@@ -203,14 +193,22 @@ def benign_cases(cluster: Cluster, history: Sequence[Case]) -> list[Case]:
 
 def _most_general(prover: _Prover, max_terms: int, max_proofs: int) -> Refined | NoPatch:
     members = list(prover.cluster.members)
+    sessions = prover.cluster.sessions
     pools = [members + list(prover.cluster.variants), members]
     reasons: list[str] = []
+    benign = prover.benign
+    broad = prover.fp_budget > 0 and len(benign) >= math.ceil(3 / prover.fp_budget)
+    scope = tools_glob(sorted(prover.cluster.tools))
+    known = known_values(scope, [c.proposal for c in benign]) if broad else None
+    sessions = sessions if broad else {}
     for pool in pools[: 2 if prover.cluster.variants else 1]:
-        candidates = shared_predicates(pool)
+        candidates = shared_predicates(pool, sessions, known)
         if not candidates:
             reasons.append("no candidate predicate is shared by every member")
             continue
-        combos = list(itertools.islice(_within_budget(prover, candidates, max_terms), max_proofs))
+        table = held_out_table(members, pool, sessions, known)
+        fitting = _within_budget(prover, candidates, max_terms, table)
+        combos = list(itertools.islice(fitting, max_proofs))
         if not combos:
             reasons.append(
                 "no conjunction of shared predicates is within the false-positive budget"
@@ -218,7 +216,7 @@ def _most_general(prover: _Prover, max_terms: int, max_proofs: int) -> Refined |
             continue
         failed = ""
         for combo in combos:
-            result = prover.prove_general(combo, pool)
+            result = prover.prove_general(combo, pool, held_out(combo, table))
             if isinstance(result, Refined):
                 return result
             failed = result.reason
@@ -227,10 +225,13 @@ def _most_general(prover: _Prover, max_terms: int, max_proofs: int) -> Refined |
 
 
 def _within_budget(
-    prover: _Prover, candidates: list[Predicate], max_terms: int
+    prover: _Prover,
+    candidates: list[Predicate],
+    max_terms: int,
+    table: Mapping[Identity, frozenset[uuid.UUID]],
 ) -> Iterator[tuple[Predicate, ...]]:
-    """Conjunctions within the budget on the benign history, most general first."""
-    benign = [c.proposal for c in prover.benign]
+    """Conjunctions within the budget on the benign history, what transfers first."""
+    benign = prover.benign
     bits = {p: _bits(p, benign) for p in candidates}
     allowed = int(prover.fp_budget * len(benign))
     everyone = (1 << len(benign)) - 1
@@ -243,22 +244,12 @@ def _within_budget(
             false_positives = matched.bit_count()
             if false_positives <= allowed:
                 kinds = tuple(KIND_ORDER[p.kind] for p in combo)
-                fitting.append((false_positives, kinds, combo))
-        yield from (combo for *_, combo in sorted(fitting, key=lambda f: (f[0], f[1])))
+                fitting.append((-held_out(combo, table), false_positives, kinds, combo))
+        yield from (f[-1] for f in sorted(fitting, key=lambda f: f[:3]))
 
 
-def _bits(predicate: Predicate, proposals: list[Proposal]) -> int:
-    expression = compile_expression(predicate.expression)
-    plan = ContextPlan.of([expression])
-    value = 0
-    for position, proposal in enumerate(proposals):
-        try:
-            context = proposal_context(proposal, proposal.arguments_object(), plan)
-            if evaluate_bool(expression.program, context):
-                value |= 1 << position
-        except ExpressionError:
-            continue
-    return value
+def _bits(predicate: Predicate, cases: list[Case]) -> int:
+    return matching_bits(predicate, [(c.proposal, c.session) for c in cases])
 
 
 @dataclass(frozen=True)
@@ -277,10 +268,21 @@ class _Prover:
         return benign_cases(self.cluster, self.history)
 
     def prove_general(
-        self, predicates: tuple[Predicate, ...], pool: list[Proposal]
+        self, predicates: tuple[Predicate, ...], pool: list[Proposal], held: int
     ) -> Refined | NoPatch:
         described = " and ".join(p.describe() for p in predicates)
-        result = self._prove(conjunction(predicates), pool, described, why="")
+        members = len(self.cluster.members)
+        transfer = (
+            f"; learnt without each member in turn, it stops {held} of the {members}"
+            if members > 1
+            else ""
+        )
+        data: list[dict[str, object]] = [
+            {"op": "set_data", "set": n, "values": list(v)} for p in predicates for n, v in p.data
+        ]
+        result = self._prove(
+            conjunction(predicates), pool, described, why="", transfer=transfer, data=data
+        )
         if isinstance(result, Refined):
             return Refined(result.patch, result.target, result.evidence, predicates)
         return result
@@ -295,7 +297,14 @@ class _Prover:
         return result
 
     def _prove(
-        self, when: str, pool: list[Proposal], described: str, why: str
+        self,
+        when: str,
+        pool: list[Proposal],
+        described: str,
+        *,
+        why: str,
+        transfer: str = "",
+        data: Sequence[dict[str, object]] = (),
     ) -> Refined | NoPatch:
         cluster = self.cluster
         replacing = any(rule.spec.id == cluster.rule_id for rule in self.base.rules)
@@ -309,11 +318,15 @@ class _Prover:
         )
         operation = {"op": "replace_rule" if replacing else "add_rule", "rule": rule}
         rationale = f"blocks cluster {cluster.name} ({len(cluster.members)} members) by {described}"
+        rationale += transfer
         if why:
             rationale += f"; no general rule qualified: {why}"
         try:
             patch, target = propose_patch(
-                self.base, parse_operations([operation]), author=self.author, rationale=rationale
+                self.base,
+                parse_operations([*data, operation]),
+                author=self.author,
+                rationale=rationale,
             )
         except FlywheelError as exc:
             return NoPatch(f"the rule does not compile: {exc}")
@@ -337,13 +350,15 @@ def regression(
     of the cluster's tools is diffed against its recorded ALLOW."""
     evaluator = Evaluator(enforcer)
     own = own_history(cluster, history)
+    sessions = {**_sessions(own), **cluster.sessions}
     blocking = list(cluster.members) + list(cluster.variants) if must_block is None else must_block
-    blocked = sum(d is Decision.BLOCK for d in evaluator.decisions(blocking))
+    blocked = sum(d is Decision.BLOCK for d in evaluator.decisions(blocking, sessions=sessions))
     benign = benign_cases(cluster, own)
-    diff = replay_diff((ReplayCase(c.proposal, Decision.ALLOW) for c in benign), evaluator)
+    replayed = (ReplayCase(c.proposal, Decision.ALLOW, session=c.session) for c in benign)
+    diff = replay_diff(replayed, evaluator)
     false_positives = diff.tally.changed + len(diff.refused)
     labelled = [c for c in own if c.safe is True]
-    decisions = evaluator.decisions(c.proposal for c in labelled)
+    decisions = evaluator.decisions((c.proposal for c in labelled), sessions=sessions)
     kept = sum(d is not None and d is not Decision.BLOCK for d in decisions)
     fp_rate = false_positives / len(benign) if benign else 0.0
     passed = blocked == len(blocking) and fp_rate <= fp_budget and kept == len(labelled)
@@ -364,3 +379,7 @@ def regression(
         passed=passed,
         report=report,
     )
+
+
+def _sessions(cases: Sequence[Case]) -> dict[uuid.UUID, SessionContext]:
+    return {c.proposal.proposal_id: c.session for c in cases if c.session is not None}

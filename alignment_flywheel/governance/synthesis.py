@@ -3,6 +3,21 @@
 A predicate is a small CEL expression over one top-level argument that holds for every member of
 a cluster. Candidates, from the most general kind to the most specific (:data:`KIND_ORDER`):
 
+* ``untrusted`` (given the members' session contexts): every member's value of the argument came
+  from an earlier tool's output and none from the user's request: ``has(provenance.k) &&
+  !("user" in provenance.k) && provenance.k.exists(s, s.startsWith("tool:"))``. What the members
+  share is where the value came from, not the value, so the rule carries over to values nobody
+  reported (CaMeL's point: data from tool outputs steering a side effect). Values from nowhere
+  (the agent's own words) are not enough: benign calls are full of them. Only for members that
+  all have a session context.
+* ``novel`` (given the values the argument had in the confirmed-benign history of the cluster's
+  tools, ``known``): every member's value (for a list, one of its elements) is none of them, and
+  every value names something (a single-token address, account, URL, id or name: never a command
+  or prose, where every value is new). The
+  known values become a named set of the artifact (data beside rules, :attr:`Predicate.data`,
+  named ``benign_<scope>_<key>``), so the rule stops values nobody reported and the set can be
+  grown by later patches.
+
 * ``flag``: every member's command has a short flag containing a letter (``-rf``, ``-Rf`` and
   ``-fr`` all contain ``r``).
 * ``host``: every member's URL-like argument names the same host (with or without a scheme:
@@ -29,19 +44,23 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from alignment_flywheel.events import Proposal
 from alignment_flywheel.governance.features import string_shape
+from alignment_flywheel.oracle.provenance import TOOL_PREFIX, USER, SessionContext, provenance
 
 WORD = re.compile(r"[a-z0-9_]+")
 FLAG = re.compile(r"(?:^|\s)-([a-zA-Z]+)")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 BARE_HOST = re.compile(r"^([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,})(?::\d+)?(?:[/?#]|$)")
 KIND_ORDER = {
+    "untrusted": -2,
+    "novel": -1,
     "flag": 0,
     "host": 1,
     "prefix": 2,
@@ -52,6 +71,7 @@ KIND_ORDER = {
 }
 WORD_SHAPES = frozenset({"command", "sql", "path", "word"})
 VALUE_SHAPES = frozenset({"url", "path", "number", "email", "word", "flag"})
+IDENTIFIER_SHAPES = frozenset({"url", "number", "email", "word"})
 MIN_WORD = 2
 MAX_WORDS_PER_KEY = 12
 MAX_ELEMENTS_PER_KEY = 12
@@ -67,6 +87,8 @@ class Predicate:
     kind: str
     key: str
     value: str
+    data: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """The named sets the expression reads (name, values), added to the artifact with the rule."""
 
     def describe(self) -> str:
         return f"{self.kind} {self.value!r} in {self.key}"
@@ -85,11 +107,17 @@ def tools_glob(tools: Sequence[str]) -> str:
     return ".".join(common) + ".*" if common else "*"
 
 
-def shared_predicates(members: Sequence[Proposal]) -> list[Predicate]:
+def shared_predicates(
+    members: Sequence[Proposal],
+    sessions: Mapping[uuid.UUID, SessionContext] | None = None,
+    known: Known | None = None,
+) -> list[Predicate]:
     """Every candidate predicate that holds for all members, most general kinds first."""
     arguments = [m.arguments_object() for m in members]
     keys = set.intersection(*(set(a) for a in arguments)) if arguments else set()
-    found: list[Predicate] = []
+    found: list[Predicate] = _untrusted(members, arguments, keys, sessions or {})
+    if known is not None:
+        found += _novel(arguments, keys, known)
     for key in sorted(keys):
         values = [a[key] for a in arguments]
         if all(isinstance(v, str) for v in values):
@@ -100,6 +128,89 @@ def shared_predicates(members: Sequence[Proposal]) -> list[Predicate]:
             low = min(float(v) for v in values)
             found.append(_number(key, low))
     return sorted(found, key=lambda p: KIND_ORDER[p.kind])
+
+
+def _untrusted(
+    members: Sequence[Proposal],
+    arguments: list[dict[str, Any]],
+    keys: set[str],
+    sessions: Mapping[uuid.UUID, SessionContext],
+) -> list[Predicate]:
+    contexts = [sessions.get(m.proposal_id) for m in members]
+    if not members or any(c is None for c in contexts):
+        return []
+    sources = [provenance(c, a) for c, a in zip(contexts, arguments, strict=True) if c is not None]
+    found = []
+    for key in sorted(keys):
+        if IDENTIFIER.fullmatch(key) is None:
+            continue
+        if all(USER not in s[key] and any(_from_tool(x) for x in s[key]) for s in sources):
+            ref = f"provenance.{key}"
+            tool = f'{ref}.exists(s, s.startsWith("{TOOL_PREFIX}"))'
+            when = f'has({ref}) && !("{USER}" in {ref}) && {tool}'
+            found.append(Predicate(when, "untrusted", key, "a tool output, not the user"))
+    return found
+
+
+@dataclass(frozen=True)
+class Known:
+    """The values each argument had in the benign history of a cluster's tools (``scope``)."""
+
+    scope: str
+    values: Mapping[str, frozenset[str]]
+
+    def set_name(self, key: str) -> str:
+        slug = re.sub(r"[^a-z0-9]+", "_", f"{self.scope}_{key}".lower()).strip("_")
+        return f"benign_{slug}"[:64].rstrip("_")
+
+
+def known_values(scope: str, proposals: Iterable[Proposal]) -> Known:
+    """The string values (and list elements) each argument had in ``proposals``."""
+    values: dict[str, set[str]] = {}
+    for proposal in proposals:
+        for key, value in proposal.arguments_object().items():
+            items = value if isinstance(value, list) else [value]
+            values.setdefault(key, set()).update(v for v in items if isinstance(v, str))
+    return Known(scope, {key: frozenset(found) for key, found in values.items()})
+
+
+def _novel(arguments: list[dict[str, Any]], keys: set[str], known: Known) -> list[Predicate]:
+    found = []
+    for key in sorted(keys):
+        seen = known.values.get(key)
+        if not seen or IDENTIFIER.fullmatch(key) is None:
+            continue
+        values = [a[key] for a in arguments]
+        if not all(_identifier_like(key, v) for v in values):
+            continue
+        name = known.set_name(key)
+        data = ((name, tuple(sorted(seen))),)
+        if all(isinstance(v, str) and v not in seen for v in values):
+            when = f"has(args.{key}) && type(args.{key}) == string && !(args.{key} in data.{name})"
+        elif all(isinstance(v, list) and any(_unknown(e, seen) for e in v) for v in values):
+            body = f"args.{key}.exists(v, type(v) == string && !(v in data.{name}))"
+            when = f"has(args.{key}) && type(args.{key}) == list && {body}"
+        else:
+            continue
+        found.append(Predicate(when, "novel", key, "a value the benign history never had", data))
+    return found
+
+
+def _identifier_like(key: str, value: Any) -> bool:
+    """A single token naming something (an address, an account, a URL, an id, a name), or a list
+    of them: novelty means something there; in a command or prose every value is new."""
+    items = value if isinstance(value, list) else [value]
+    return bool(items) and all(
+        isinstance(v, str) and string_shape(key, v) in IDENTIFIER_SHAPES for v in items
+    )
+
+
+def _unknown(element: Any, seen: frozenset[str]) -> bool:
+    return isinstance(element, str) and element not in seen
+
+
+def _from_tool(source: str) -> bool:
+    return source.startswith(TOOL_PREFIX)
 
 
 def _ref(key: str) -> tuple[str, str]:

@@ -298,11 +298,14 @@ def make_context(
 
 
 def proposal_context(
-    proposal: Proposal, arguments: Mapping[str, Any], plan: ContextPlan | None = None
+    proposal: Proposal,
+    arguments: Mapping[str, Any],
+    plan: ContextPlan | None = None,
+    session: SessionContext | None = None,
 ) -> cel.Context:
     """One evaluation context for every expression of the plan evaluated on this proposal."""
     functions = FUNCTIONS if plan is None else plan.functions
-    return make_context(proposal_variables(proposal, arguments, plan), functions)
+    return make_context(proposal_variables(proposal, arguments, plan, session), functions)
 
 
 def evaluate_bool(program: cel.Program, context: cel.Context) -> bool:

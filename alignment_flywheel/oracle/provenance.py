@@ -42,8 +42,10 @@ Provenance of a proposal's arguments (:func:`provenance`), for each top-level ar
   beyond count as having no source (``"none"``).
 
 What a rule sees (the CEL variable ``provenance``, :func:`provenance_variable`): with a session
-context, a map of every top-level argument key to its list of sources; without one (a caller that
-keeps no session, a replay), an empty map. A rule therefore guards with ``has()``, e.g.
+context, a map of every top-level argument key to its list of sources (the SDK, the HTTP endpoint
+and the gate decide a session they keep nothing of in :data:`EMPTY`: every value that is not
+trivial is ``["none"]``); without a context at all (a caller that passes none, e.g. an enforcer
+used directly), an empty map. A rule therefore guards with ``has()``, e.g.
 ``has(provenance.iban) && !("user" in provenance.iban)``; without the guard it fails on a missing
 key, which the rule oracle reports as a rule error (raising the uncertainty), never as a match.
 """

@@ -1,30 +1,33 @@
 """The replay engine: re-evaluate proposals under an oracle and diff against recorded verdicts.
 
 Pure core, no Kafka: it works over iterables of :class:`Case` (a proposal, the decision recorded
-for it, and its revise depth). Rules:
+for it, its revise depth and the session context it was decided in). Rules:
 
 * :class:`Evaluator` decides through the enforcer (tier choice, oracle, risk policy, fail-closed
-  rules), exactly as the gate does with ``revision_depth``. A decision is a pure function of the
-  oracle-relevant input: tool, arguments text, risk context and revise depth, plus the proposer,
-  session, reasoning and parent when a rule of the oracle reads one of them (or the oracle is not
-  a rule oracle). Each distinct input is evaluated once per evaluator (memoised, bounded: the
-  memo is cleared when it would exceed ``memo_size``).
+  rules), exactly as the gate does with ``revision_depth`` and ``session`` (the case's context,
+  passed as ``session=`` when there is one; None decides as without a session: ``provenance`` is
+  an empty map). A decision is a pure function of the oracle-relevant input: tool, arguments
+  text, risk context and revise depth, plus the proposer, session, reasoning and parent when a
+  rule of the oracle reads one of them, plus the provenance of the arguments in the case's
+  context (:func:`~alignment_flywheel.oracle.provenance.provenance`, or "no context") when a rule
+  reads ``provenance`` (both also when the oracle is not a rule oracle). Each distinct input is
+  evaluated once per evaluator (memoised, bounded: the memo is cleared when it would exceed
+  ``memo_size``).
 * A verdict that failed closed only because the answer came after the policy's deadline (a slow
   host, not the oracle) is decided again, up to :data:`DEADLINE_RETRIES` times: replay judges the
   oracle, not the machine it runs on.
 * With ``workers`` > 1 and a rule oracle, the distinct inputs of a batch are split: the calling
   process evaluates one share, ``workers - 1`` pool processes (each rebuilt from the oracle and
   policy documents, same digests; started by a fork server, so no client thread of the caller
-  is forked) the others. Results are identical to evaluating in process.
+  is forked) the others. Results are identical to evaluating in process. Cases with a session
+  context are evaluated in the calling process (contexts are not sent to the pool) when a rule
+  reads ``provenance``; otherwise the context cannot change the decision and is not passed.
 * An input the enforcer refuses (:class:`~alignment_flywheel.errors.InvalidInputError`, e.g. a
   tool outside the oracle's catalog: the gate dead-letters it) is replayed as ``None`` with the
   reason, never an exception.
-* :func:`flip_of` names a change: ``->escalate`` (any decision that becomes ESCALATE),
-  ``allow->block``, ``block->allow``, or ``<before>-><after>`` for other changes; equal decisions
-  are no flip.
-* :class:`Tally` counts (baseline, replayed) decision pairs; :class:`Diff` adds flips by kind, by
-  tool and by proposer, and a few examples of each kind. Both merge. The release controller
-  (candidate against stable) and refinement's regression suite count with the same classes.
+* The cases and the diff (:class:`Case`, :func:`flip_of`, :class:`Tally`, :class:`Diff`) are
+  defined in :mod:`.cases` and re-exported here. The release controller (candidate against
+  stable) and refinement's regression suite count with the same classes.
 
 Speed: a replay allocates a few short-lived objects per record, and CPython's collector rescans
 every live object at each full collection, so a large heap built before the replay (the oracle
@@ -39,10 +42,10 @@ import gc
 import itertools
 import json
 import multiprocessing
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, cast
 
 from alignment_flywheel.enforcement.policy import RiskPolicy, build_policy
@@ -50,15 +53,40 @@ from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import Decision, Proposal, RiskContext
 from alignment_flywheel.oracle.artifact import build_artifact
+from alignment_flywheel.oracle.provenance import SessionContext, provenance
 from alignment_flywheel.oracle.rules import RuleOracle
+from alignment_flywheel.replay.cases import (
+    EXAMPLES_PER_FLIP,
+    MAX_IDS,
+    Case,
+    Diff,
+    Example,
+    Replayed,
+    Tally,
+    flip_of,
+)
+
+__all__ = [
+    "EXAMPLES_PER_FLIP",
+    "MAX_IDS",
+    "Case",
+    "Decider",
+    "Diff",
+    "Evaluator",
+    "Example",
+    "Replayed",
+    "Tally",
+    "flip_of",
+    "replay_diff",
+    "settle_heap",
+]
 
 MEMO_SIZE = 1_000_000
 BATCH = 4096
 MIN_POOL_BATCH = 256
-EXAMPLES_PER_FLIP = 5
-MAX_IDS = 100
 DEADLINE_RETRIES = 3
 IDENTITY_VARIABLES = frozenset({"proposer", "session", "reasoning", "parent"})
+NO_CONTEXT = "no context"
 Key = tuple[Any, ...]
 Outcome = tuple[Decision | None, str | None]
 Flat = tuple[Any, ...]
@@ -70,121 +98,12 @@ class Decider(Protocol):
     def decide(self, proposal: Proposal, *, revision_depth: int = 0) -> Verdict: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Case:
-    """A historical proposal, the decision recorded for it (None: none found), its revise depth."""
+class SessionDecider(Protocol):
+    """A decider that takes the session context (the enforcer does)."""
 
-    proposal: Proposal
-    recorded: Decision | None
-    depth: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Replayed:
-    """The replayed decision of a case (None: the input was refused, ``refusal`` says why)."""
-
-    case: Case
-    decision: Decision | None
-    refusal: str | None = None
-
-
-def flip_of(before: Decision, after: Decision) -> str | None:
-    """The name of a change of decision, or None when there is none."""
-    if before is after:
-        return None
-    if after is Decision.ESCALATE:
-        return "->escalate"
-    return f"{before.value.lower()}->{after.value.lower()}"
-
-
-@dataclass
-class Tally:
-    """Counts of (baseline, replayed) decision pairs."""
-
-    pairs: Counter[tuple[Decision, Decision]] = field(default_factory=Counter)
-
-    def add(self, before: Decision, after: Decision) -> None:
-        self.pairs[(before, after)] += 1
-
-    def merge(self, other: Tally) -> None:
-        self.pairs.update(other.pairs)
-
-    @property
-    def total(self) -> int:
-        return sum(self.pairs.values())
-
-    @property
-    def changed(self) -> int:
-        return sum(n for (before, after), n in self.pairs.items() if before is not after)
-
-    def before(self, decision: Decision) -> int:
-        return sum(n for (b, _), n in self.pairs.items() if b is decision)
-
-    def after(self, decision: Decision) -> int:
-        return sum(n for (_, a), n in self.pairs.items() if a is decision)
-
-
-@dataclass(frozen=True, slots=True)
-class Example:
-    proposal_id: str
-    tool: str
-    proposer: str
-    before: str
-    after: str
-
-
-@dataclass
-class Diff:
-    """The verdict diff of a replay: the tally, flips by kind, tool and proposer, examples."""
-
-    tally: Tally = field(default_factory=Tally)
-    unrecorded: int = 0
-    unrecorded_ids: list[str] = field(default_factory=list)
-    """The ids of the first :data:`MAX_IDS` proposals without a recorded verdict."""
-    refused: list[tuple[str, str]] = field(default_factory=list)
-    flips: Counter[str] = field(default_factory=Counter)
-    by_tool: dict[str, Counter[str]] = field(default_factory=dict)
-    by_proposer: dict[str, Counter[str]] = field(default_factory=dict)
-    examples: dict[str, list[Example]] = field(default_factory=dict)
-
-    @property
-    def replayed(self) -> int:
-        return self.tally.total + self.unrecorded + len(self.refused)
-
-    def add(self, item: Replayed) -> None:
-        before, after, proposal = item.case.recorded, item.decision, item.case.proposal
-        if after is None:
-            self.refused.append((str(proposal.proposal_id), item.refusal or "refused"))
-            return
-        if before is None:
-            self.unrecorded += 1
-            if len(self.unrecorded_ids) < MAX_IDS:
-                self.unrecorded_ids.append(str(proposal.proposal_id))
-            return
-        self.tally.add(before, after)
-        kind = flip_of(before, after)
-        if kind is None:
-            return
-        self.flips[kind] += 1
-        self.by_tool.setdefault(proposal.tool, Counter())[kind] += 1
-        self.by_proposer.setdefault(proposal.proposer_id, Counter())[kind] += 1
-        found = self.examples.setdefault(kind, [])
-        if len(found) < EXAMPLES_PER_FLIP:
-            pid = str(proposal.proposal_id)
-            found.append(Example(pid, proposal.tool, proposal.proposer_id, before, after))
-
-    def merge(self, other: Diff) -> None:
-        self.tally.merge(other.tally)
-        self.unrecorded += other.unrecorded
-        self.unrecorded_ids += other.unrecorded_ids[: max(0, MAX_IDS - len(self.unrecorded_ids))]
-        self.refused += other.refused
-        self.flips.update(other.flips)
-        for mine, theirs in ((self.by_tool, other.by_tool), (self.by_proposer, other.by_proposer)):
-            for name, counts in theirs.items():
-                mine.setdefault(name, Counter()).update(counts)
-        for kind, examples in other.examples.items():
-            found = self.examples.setdefault(kind, [])
-            found += examples[: max(0, EXAMPLES_PER_FLIP - len(found))]
+    def decide(
+        self, proposal: Proposal, *, revision_depth: int = 0, session: SessionContext | None = None
+    ) -> Verdict: ...
 
 
 class Evaluator:
@@ -203,6 +122,7 @@ class Evaluator:
         oracle = oracle if oracle is not None else getattr(decider, "oracle", None)
         policy = policy if policy is not None else getattr(decider, "policy", None)
         self._identity = _identity_fields(oracle)
+        self._provenance = _reads(oracle, frozenset({"provenance"}))
         self._memo: dict[Key, Outcome] = {}
         self._memo_size = memo_size
         self._workers = workers
@@ -236,11 +156,13 @@ class Evaluator:
         """Drop the memo."""
         self._memo.clear()
 
-    def key(self, proposal: Proposal, depth: int) -> Key:
+    def key(self, proposal: Proposal, depth: int, session: SessionContext | None = None) -> Key:
         """The oracle-relevant input of a decision (see the module rules)."""
         risk = proposal.risk
-        base = (proposal.tool, proposal.arguments, risk.origin, risk.blast_radius,
-                risk.proposer_confidence, risk.environment, depth)  # fmt: skip
+        base: Key = (proposal.tool, proposal.arguments, risk.origin, risk.blast_radius,
+                     risk.proposer_confidence, risk.environment, depth)  # fmt: skip
+        if self._provenance:
+            base = (*base, _provenance_key(proposal, session))
         if not self._identity:
             return base
         parent = proposal.parent_proposal_id
@@ -252,17 +174,25 @@ class Evaluator:
         while batch := list(itertools.islice(iterator, BATCH)):
             yield from self._batch(batch)
 
-    def decisions(self, proposals: Iterable[Proposal]) -> list[Decision | None]:
-        """The replayed decision of each proposal at depth 0."""
-        return [r.decision for r in self.replay(Case(p, None) for p in proposals)]
+    def decisions(
+        self,
+        proposals: Iterable[Proposal],
+        sessions: Mapping[uuid.UUID, SessionContext] | None = None,
+    ) -> list[Decision | None]:
+        """The replayed decision of each proposal at depth 0, in its session context from
+        ``sessions`` (by proposal id; a proposal not in it is decided without one)."""
+        known = sessions or {}
+        cases = (Case(p, None, session=known.get(p.proposal_id)) for p in proposals)
+        return [r.decision for r in self.replay(cases)]
 
     def _batch(self, batch: Sequence[Case]) -> list[Replayed]:
-        keys = [self.key(case.proposal, case.depth) for case in batch]
+        keys = [self.key(case.proposal, case.depth, case.session) for case in batch]
         memo = self._memo
         missing: dict[Key, Case] = {}
         for key, case in zip(keys, batch, strict=True):
             if key not in memo and key not in missing:
-                missing[key] = case
+                unread = case.session is not None and not self._provenance
+                missing[key] = replace(case, session=None) if unread else case
         self.misses += len(missing)
         self.hits += len(batch) - len(missing)
         if len(memo) + len(missing) > self._memo_size:
@@ -271,14 +201,25 @@ class Evaluator:
         return [Replayed(case, *memo[key]) for key, case in zip(keys, batch, strict=True)]
 
     def _evaluate(self, cases: list[Case]) -> list[Outcome]:
-        if self._pool is None or len(cases) < MIN_POOL_BATCH:
-            return [_decide(self.decider, c.proposal, c.depth) for c in cases]
+        with_session = [c.session is not None for c in cases]
+        if self._pool is None or len(cases) - sum(with_session) < MIN_POOL_BATCH:
+            return [_decide(self.decider, c) for c in cases]
+        pooled = [c for c, local in zip(cases, with_session, strict=True) if not local]
+        outcomes = iter(self._pooled(pooled))
+        return [
+            _decide(self.decider, c) if local else next(outcomes)
+            for c, local in zip(cases, with_session, strict=True)
+        ]
+
+    def _pooled(self, cases: list[Case]) -> list[Outcome]:
+        """Cases without a session context: a share here, the others in the pool."""
+        assert self._pool is not None
         size = -(-len(cases) // self._workers)
         futures = [
             self._pool.submit(_worker_decide, [_flat(c) for c in cases[i : i + size]])
             for i in range(size, len(cases), size)
         ]
-        mine = [_decide(self.decider, c.proposal, c.depth) for c in cases[:size]]
+        mine = [_decide(self.decider, c) for c in cases[:size]]
         return mine + [outcome for future in futures for outcome in future.result()]
 
 
@@ -290,11 +231,21 @@ def replay_diff(cases: Iterable[Case], evaluator: Evaluator) -> Diff:
     return diff
 
 
-def _decide(decider: Decider, proposal: Proposal, depth: int) -> Outcome:
+def _decide(decider: Decider, case: Case) -> Outcome:
     """The decision, decided again when it failed closed only because the host was slow."""
+    return _decide_one(decider, case.proposal, case.depth, case.session)
+
+
+def _decide_one(
+    decider: Decider, proposal: Proposal, depth: int, session: SessionContext | None = None
+) -> Outcome:
     try:
         for _ in range(DEADLINE_RETRIES):
-            verdict = decider.decide(proposal, revision_depth=depth)
+            if session is None:
+                verdict = decider.decide(proposal, revision_depth=depth)
+            else:
+                in_session = cast(SessionDecider, decider)
+                verdict = in_session.decide(proposal, revision_depth=depth, session=session)
             if verdict.error is None or "over the deadline" not in verdict.error:
                 break
     except InvalidInputError as exc:
@@ -304,9 +255,23 @@ def _decide(decider: Decider, proposal: Proposal, depth: int) -> Outcome:
 
 def _identity_fields(oracle: Any) -> bool:
     """True when a decision may depend on proposer, session, reasoning or parent."""
+    return _reads(oracle, IDENTITY_VARIABLES)
+
+
+def _reads(oracle: Any, variables: frozenset[str]) -> bool:
+    """True when a rule of the oracle reads one of ``variables`` (always, for an oracle that is
+    not a rule oracle)."""
     if not isinstance(oracle, RuleOracle):
         return True
-    return any(rule.expression.variables & IDENTITY_VARIABLES for rule in oracle.artifact.rules)
+    return any(rule.expression.variables & variables for rule in oracle.artifact.rules)
+
+
+def _provenance_key(proposal: Proposal, session: SessionContext | None) -> Any:
+    """The provenance of the arguments in ``session``, hashable (:data:`NO_CONTEXT` without)."""
+    if session is None:
+        return NO_CONTEXT
+    found = provenance(session, proposal.arguments_object())
+    return tuple((key, tuple(sources)) for key, sources in sorted(found.items()))
 
 
 # --- pool workers ---------------------------------------------------------------------------------
@@ -323,7 +288,7 @@ def _start_worker(artifact: dict[str, Any], policy: dict[str, Any]) -> None:
 
 def _worker_decide(chunk: list[Flat]) -> list[Outcome]:
     decider = _WORKER[0]
-    return [_decide(decider, *_unflat(flat)) for flat in chunk]
+    return [_decide_one(decider, *_unflat(flat)) for flat in chunk]
 
 
 def _flat(case: Case) -> Flat:

@@ -11,9 +11,19 @@ Rules:
   into its model in full the first time its decision input (tool, arguments, risk context) is
   seen; a repeat is a copy of that model with its own ids, proposer, session, reasoning and
   parent, as decoded (validation costs more than the rest of a repeat's replay).
-* A record that does not decode, is not a ``ProposalSubmitted`` or whose proposal is invalid is
-  never an error: it is reported as :class:`~alignment_flywheel.replay.report.Skipped` (topic,
-  partition, offset, reason) and the replay goes on.
+* A record that does not decode, is neither a ``ProposalSubmitted`` nor a session event, or whose
+  proposal (event) is invalid is never an error: it is reported as
+  :class:`~alignment_flywheel.replay.report.Skipped` (topic, partition, offset, reason) and the
+  replay goes on.
+* Sessions are rebuilt as the gate keeps them (:class:`~.gate_sessions.SessionBook`, the same
+  code over in-memory tables, its clock the records' time): the session events read are folded
+  per session and partition in topic order, and each proposal is replayed in its session's
+  context on its partition at that point. A proposal of a session with no event there is replayed
+  as it was decided: in the empty context (provenance ``none``) when the gate decided it, without
+  a context (``provenance`` empty) when its producer decided it in process (the
+  ``flywheel-decided-by`` header), as the SDK does for a session it keeps none for. Events before
+  the range are not read: a session started before ``--from`` is replayed with the events of the
+  range only.
 * The baseline is the enforced ``VerdictIssued`` of each proposal on the verdicts topic (shadow
   verdicts are not what was acted on), read from the ``--from`` time (the whole topic for an
   offset bound) to its end. The revise depth is rebuilt as the gate does: 0 without a parent,
@@ -28,7 +38,8 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, Message, TopicPartition
 from pydantic import ValidationError
@@ -38,6 +49,13 @@ from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.consumer import consumer_config, watermarks
 from alignment_flywheel.errors import CodecError, InvalidInputError, KafkaTransportError
 from alignment_flywheel.events import Decision, Proposal
+from alignment_flywheel.oracle.provenance import EMPTY, SessionContext
+from alignment_flywheel.processors.gate_events import (
+    SESSION_EVENTS,
+    decided_elsewhere,
+    session_event,
+)
+from alignment_flywheel.processors.gate_sessions import SessionBook
 from alignment_flywheel.replay.engine import Case
 from alignment_flywheel.replay.report import Skipped
 from alignment_flywheel.stack.kafka import reader_group
@@ -46,8 +64,19 @@ TIMEOUT_S = 30.0
 WAIT_S = 0.2
 FETCH = 2000
 MAX_TEMPLATES = 100_000
-Fetched = tuple[int, int, str, dict[str, Any]]
-"""(partition, offset, event short name, record) of a decoded record."""
+
+
+class Fetched(NamedTuple):
+    """A decoded record: where it was, its event's short name and record, its bytes and time, and
+    whether its producer decided it (``flywheel-decided-by``). Built from a 4-tuple too."""
+
+    partition: int
+    offset: int
+    event: str
+    record: dict[str, Any]
+    value: bytes = b""
+    timestamp_ms: int = 0
+    decided_elsewhere: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +183,8 @@ class RangeReader:
             event, record = self.codec.decode_record(value)
         except (CodecError, RecursionError) as exc:
             return Skipped(topic, partition, offset, f"undecodable: {exc}")
-        return partition, offset, event, record
+        decided = decided_elsewhere(msg.headers()) is not None
+        return Fetched(partition, offset, event, record, value, msg.timestamp()[1], decided)
 
 
 @dataclass
@@ -172,6 +202,9 @@ class History:
         self.verdicts: dict[str, Decision] = {}
         self._depths: dict[str, int] = {}
         self._templates: dict[tuple[Any, ...], Proposal] = {}
+        self._now_s = 0.0
+        decode = partial(session_event, self.reader.codec)
+        self.sessions = SessionBook({}, {}, decode, clock=lambda: self._now_s)
 
     def load_verdicts(self) -> None:
         """The enforced verdict of every proposal decided since the start of the range."""
@@ -179,8 +212,8 @@ class History:
         for item in self.reader.read(self.verdicts_topic, since, None):
             if isinstance(item, Skipped):
                 continue
-            _, _, event, record = item
-            if event == "VerdictIssued" and record.get("enforced", True):
+            record = item.record
+            if item.event == "VerdictIssued" and record.get("enforced", True):
                 self.verdicts[str(record["proposal_id"])] = Decision(record["decision"])
 
     def cases(self) -> Iterator[Case]:
@@ -189,28 +222,52 @@ class History:
             if case is not None:
                 yield case
 
-    def case_of(self, item: Fetched | Skipped) -> Case | None:
+    def case_of(self, item: Fetched | tuple[Any, ...] | Skipped) -> Case | None:
         """The case of one fetched record, in topic order; None (and noted) if it is not one."""
         if isinstance(item, Skipped):
             self.skipped.append(item)
             return None
-        partition, offset, event, record = item
-        topic = self.proposals_topic
-        if event != "ProposalSubmitted":
-            self.skipped.append(Skipped(topic, partition, offset, f"not a proposal: {event}"))
+        fetched = Fetched(*item)
+        self._now_s = max(self._now_s, fetched.timestamp_ms / 1000)
+        self.sessions.sweep(fetched.partition)
+        if fetched.event in SESSION_EVENTS:
+            self._fold(fetched)
+            return None
+        if fetched.event != "ProposalSubmitted":
+            self._skip(fetched, f"not a proposal: {fetched.event}")
             return None
         try:
-            proposal = self._proposal(record["proposal"])
+            proposal = self._proposal(fetched.record["proposal"])
         except (ValidationError, ValueError, KeyError, TypeError) as exc:
-            detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else repr(exc)
-            reason = f"invalid proposal: {detail}"
-            self.skipped.append(Skipped(topic, partition, offset, reason))
+            self._skip(fetched, f"invalid proposal: {_detail(exc)}")
             return None
         recorded = self.verdicts.get(str(proposal.proposal_id))
-        case = Case(proposal, recorded, self._depth(proposal))
+        case = Case(proposal, recorded, self._depth(proposal), self._session(proposal, fetched))
         if recorded is Decision.REVISE:
             self._depths[str(proposal.proposal_id)] = case.depth
         return case
+
+    def _fold(self, fetched: Fetched) -> None:
+        """Fold a session event into its session, as the gate does."""
+        try:
+            event = session_event(self.reader.codec, fetched.value)
+        except (CodecError, ValidationError) as exc:
+            self._skip(fetched, f"invalid session event: {_detail(exc)}")
+            return
+        where = (fetched.partition, fetched.offset, fetched.timestamp_ms)
+        self.sessions.apply(event, fetched.value, *where)
+
+    def _session(self, proposal: Proposal, fetched: Fetched) -> SessionContext | None:
+        """The proposal's session context at this point (see the module rules)."""
+        where = (fetched.partition, fetched.timestamp_ms)
+        found = self.sessions.context(proposal.proposer_id, proposal.session_id, *where)
+        if found is None and not fetched.decided_elsewhere:
+            return EMPTY
+        return found
+
+    def _skip(self, fetched: Fetched, reason: str) -> None:
+        topic = self.proposals_topic
+        self.skipped.append(Skipped(topic, fetched.partition, fetched.offset, reason))
 
     def _proposal(self, raw: dict[str, Any]) -> Proposal:
         """The proposal model; validated in full the first time its decision input is seen."""
@@ -240,6 +297,10 @@ class History:
         if parent is None:
             return 0
         return self._depths.get(str(parent), 0) + 1
+
+
+def _detail(exc: Exception) -> str:
+    return str(exc.errors()[0]["msg"]) if isinstance(exc, ValidationError) else repr(exc)
 
 
 def _past_end(

@@ -7,8 +7,9 @@ Rules:
   ReviewRequested) records are published in the background with ``flywheel-decided-by: http``.
   Kafka never delays the answer (see :mod:`alignment_flywheel.connectors.sdk.publisher`).
 * ``POST /v1/proposals`` validates exactly like the decision endpoint, then hands a
-  ProposalSubmitted without that header to Kafka for the gate to decide: 202, or 503 when the
-  local buffer stays full (:mod:`.ingest`).
+  ProposalSubmitted without that header to Kafka for the gate to decide, on its session's
+  partition: 202, or 503 when the local buffer stays full or the partition count is not known
+  yet (:mod:`.ingest`).
 * ``POST /v1/sessions`` starts a session with the user's request and
   ``POST /v1/sessions/{session_id}/results`` records a tool output the agent saw; a decision of
   the same proposer and session is judged in that context (rules read ``provenance``). Both
@@ -73,6 +74,10 @@ from alignment_flywheel.console.routes import ConsoleOptions, console_router
 from alignment_flywheel.release.follower import ReleaseTopics
 
 CLOSE_TIMEOUT_S = 30.0
+UNAVAILABLE = (
+    "The local buffer is full, or the cluster has not yet given the partition count of the "
+    "proposals topic (a proposal goes to its session's partition); retry later."
+)
 GUARD_PROPOSER = "http-endpoint"
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -164,7 +169,7 @@ def _routes(app: FastAPI) -> None:
         status_code=202,
         responses={
             **_ERRORS,
-            503: {"model": ErrorBody, "description": "The local buffer is full; retry later."},
+            503: {"model": ErrorBody, "description": UNAVAILABLE},
         },
         dependencies=_TOKEN,
     )

@@ -15,7 +15,8 @@ Rules (every error answer has the body ``{"error": {"type", "field", "message"}}
 * 422 ``<snake_case of the class>``: any other :class:`InvalidInputError` the enforcer raises, e.g.
   ``unknown_tool`` for ``UnknownToolError`` (field ``tool``).
 * 404 ``unknown_proposal``: an incident about a proposal not decided here recently.
-* 503 ``buffer_full``: :class:`IngestBufferFull`, the fire-and-forget buffer is full.
+* 503 ``buffer_full``: :class:`IngestBufferFull`, the fire-and-forget buffer is full (or the
+  proposals topic's partition count is not known yet).
 * Other HTTP errors (404, 405) keep their status with type ``http_error``. Anything else is a bug:
   500 ``internal_error``, logged with its traceback, never a silent answer.
 """
@@ -48,7 +49,8 @@ _MAX_SHOWN_INPUT = 80
 
 
 class IngestBufferFull(TransportError):
-    """The fire-and-forget producer's local buffer stayed full for longer than the bound."""
+    """The fire-and-forget producer's local buffer stayed full for longer than the bound, or the
+    cluster has not given the partition count a proposal is placed by."""
 
 
 class Unauthenticated(UntrustedError):

@@ -3,7 +3,11 @@
 Rules:
 
 * The record is a ``ProposalSubmitted`` keyed by the proposal id, *without* the
-  ``flywheel-decided-by`` header: the gate decides it.
+  ``flywheel-decided-by`` header: the gate decides it. It goes to the partition of its session
+  (:mod:`alignment_flywheel.connectors.placement`), where the session's events are, so the gate
+  decides it in the session's context; the topic's partition count is read from the cluster once
+  (at most :data:`METADATA_TIMEOUT_S`, then cached). While the cluster has not given it, a
+  proposal is refused with :class:`IngestBufferFull` (503, retry later), never misplaced.
 * :meth:`ProposalIngest.submit` never waits on the broker: it hands the record to the producer's
   local queue (``settings.sdk_buffer_size`` records at most) and returns. When that queue is full it
   serves delivery reports for at most ``max_block_s`` and then raises :class:`IngestBufferFull`
@@ -25,18 +29,23 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.http.errors import IngestBufferFull
+from alignment_flywheel.connectors.placement import PartitionCounts, metadata_lookup
 from alignment_flywheel.connectors.producer import producer_config
 from alignment_flywheel.connectors.sdk.journal import JournalRecord
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BLOCK_S = 0.25
+METADATA_TIMEOUT_S = 2.0
+UNASSIGNED = -1
 
 
 class KafkaProducer(Protocol):
     """The part of confluent-kafka's Producer the ingest uses."""
 
     def produce(self, topic: str, **kwargs: Any) -> None: ...
+
+    def list_topics(self, topic: str, timeout: float) -> Any: ...
 
     def poll(self, timeout: float = ...) -> int: ...
 
@@ -61,6 +70,7 @@ class ProposalIngest:
         self._max_block_s = max_block_s
         self._producer = producer
         self._lock = threading.Lock()
+        self._counts = PartitionCounts(self._lookup)
         self.delivered = 0
         self.failed = 0
 
@@ -82,11 +92,27 @@ class ProposalIngest:
                 self._producer = cast(KafkaProducer, Producer(config))
             return self._producer
 
+    def _lookup(self, topic: str) -> int | None:
+        return metadata_lookup(self._kafka(), METADATA_TIMEOUT_S)(topic)
+
+    def _partition(self, record: JournalRecord) -> int:
+        """The record's partition (by its session); IngestBufferFull while it is not known."""
+        if record.partition_key is None:
+            return UNASSIGNED
+        partition = self._counts.partition(record.topic, record.partition_key)
+        if partition is None:
+            raise IngestBufferFull(
+                f"the cluster has not given the partition count of {record.topic} (a proposal "
+                "goes to its session's partition); retry later"
+            )
+        return partition
+
     def submit(self, record: JournalRecord) -> None:
         """Queue one record; IngestBufferFull when the local queue stays full."""
         if not self._publish:
             return
         producer = self._kafka()
+        partition = self._partition(record)
         deadline = time.monotonic() + self._max_block_s
         while True:
             try:
@@ -94,6 +120,7 @@ class ProposalIngest:
                     record.topic,
                     value=record.value,
                     key=record.key,
+                    partition=partition,
                     headers=list(record.headers),
                     on_delivery=self._on_delivery,
                 )

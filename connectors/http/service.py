@@ -202,7 +202,7 @@ class HttpService:
             session_id=session_id,
             event_id=event.envelope.event_id,
             truncated=event.truncated,
-            outputs=0 if context is None else len(context.outputs),
+            outputs=len(context.outputs),
         )
 
     def report(self, request: IncidentRequest, caller: Caller | None = None) -> IncidentResponse:

@@ -3,6 +3,10 @@
 Format: a sequence of frames ``[u32 body length][u32 CRC-32 of body][body]`` (big-endian). A body
 is ``[u16 topic length][topic][i32 key length, -1 = no key][key][u16 header count]`` then per
 header ``[u16 name length][name][u32 value length][value]``, then the record value to the end.
+A record placed by its session (``partition_key``, see
+:mod:`alignment_flywheel.connectors.placement`) sets the top bit of the topic length (topic names
+are far shorter) and has ``[u32 partition key length][partition key]`` right after the topic;
+journals written before that field read as they always did.
 
 Rules:
 
@@ -44,23 +48,29 @@ log = logging.getLogger(__name__)
 
 SUFFIX = ".journal"
 _FRAME = struct.Struct(">II")
+_PLACED = 0x8000
 COMPACT_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class JournalRecord:
-    """One Kafka record waiting to be published."""
+    """One Kafka record waiting to be published; ``partition_key``: the bytes its partition is
+    chosen by (the session key), None to leave it to the producer's partitioner (by ``key``)."""
 
     topic: str
     key: bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
+    partition_key: bytes | None = None
 
 
 def encode_frame(record: JournalRecord) -> bytes:
     """The frame of one record."""
     topic = record.topic.encode()
-    parts = [struct.pack(">H", len(topic)), topic]
+    placed = record.partition_key
+    parts = [struct.pack(">H", len(topic) | (0 if placed is None else _PLACED)), topic]
+    if placed is not None:
+        parts += [struct.pack(">I", len(placed)), placed]
     if record.key is None:
         parts.append(struct.pack(">i", -1))
     else:
@@ -76,8 +86,14 @@ def encode_frame(record: JournalRecord) -> bytes:
 
 def _decode_body(body: bytes) -> JournalRecord:
     (size,) = struct.unpack_from(">H", body, 0)
-    pos = 2 + size
+    placed = bool(size & _PLACED)
+    pos = 2 + (size & ~_PLACED)
     topic = body[2:pos].decode()
+    partition_key = None
+    if placed:
+        (placed_size,) = struct.unpack_from(">I", body, pos)
+        partition_key = body[pos + 4 : pos + 4 + placed_size]
+        pos += 4 + placed_size
     (key_size,) = struct.unpack_from(">i", body, pos)
     pos += 4
     key = None if key_size < 0 else body[pos : pos + key_size]
@@ -92,7 +108,7 @@ def _decode_body(body: bytes) -> JournalRecord:
         (value_size,) = struct.unpack_from(">I", body, pos)
         headers.append((name, body[pos + 4 : pos + 4 + value_size]))
         pos += 4 + value_size
-    return JournalRecord(topic, key, body[pos:], tuple(headers))
+    return JournalRecord(topic, key, body[pos:], tuple(headers), partition_key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,11 @@ Rules:
   timeout passes; whatever is left is journaled and replayed by the next publisher on the same
   journal directory. Records still in the in-memory buffer when the process is killed are lost;
   ``sdk_buffer_size=1`` journals (and fsyncs) every record not yet acknowledged.
+* Placement: a record with a ``partition_key`` (the session key, see
+  :mod:`alignment_flywheel.connectors.placement`) is produced to the partition that key hashes to
+  over its topic's partition count, read from the cluster's metadata the first time the topic is
+  published to and cached; a record of a topic whose count the cluster does not give is not
+  produced and counts as a failed delivery (journaled, retried). Other records are placed by key.
 * An unexpected error in the publisher thread (e.g. a full disk) is logged as critical and stops
   it; it is not restarted. From then on :meth:`Publisher.submit` journals every record, so nothing
   is lost, and the next publisher on the same journal directory replays them.
@@ -38,12 +43,15 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 
 from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.placement import PartitionCounts, metadata_lookup
 from alignment_flywheel.connectors.producer import producer_config
 from alignment_flywheel.connectors.sdk.journal import Journal, JournalRecord
 
 log = logging.getLogger(__name__)
 
 REPLAY_CHUNK = 2_000
+UNASSIGNED = -1
+"""librdkafka's partition "none chosen": the producer's partitioner places the record by key."""
 
 
 @dataclass
@@ -79,6 +87,7 @@ class Publisher:
         self._deadline = float("inf")
         self._next_retry = 0.0
         self._producer = self._new_producer()
+        self._counts = PartitionCounts(self._lookup)
         self.stats = PublisherStats()
         self._thread = threading.Thread(
             target=self._run, name="flywheel-sdk-publisher", daemon=True
@@ -88,6 +97,9 @@ class Publisher:
     def _new_producer(self) -> Producer:
         overrides: dict[str, Any] = {"message.timeout.ms": int(self._delivery_timeout_s * 1000)}
         return Producer(producer_config(self._settings, overrides))
+
+    def _lookup(self, topic: str) -> int | None:
+        return metadata_lookup(self._producer, self._delivery_timeout_s)(topic)
 
     @property
     def pending(self) -> int:
@@ -174,8 +186,17 @@ class Publisher:
     def _deliver(self, records: Sequence[JournalRecord]) -> list[int]:
         """Produce records and wait for the broker; the indexes that were not acknowledged."""
         outcome: list[KafkaError | bool | None] = [False] * len(records)
+        unplaced: set[str] = set()
         for index, record in enumerate(records):
-            self._produce(record, index, outcome)
+            partition = self._partition(record)
+            if partition is None:
+                unplaced.add(record.topic)
+            else:
+                self._produce(record, partition, index, outcome)
+        if unplaced:
+            log.warning(
+                "no partition count from the cluster for %s yet", ", ".join(sorted(unplaced))
+            )
         timeout = min(self._delivery_timeout_s + 5.0, max(self._deadline - time.monotonic(), 0.1))
         if self._producer.flush(timeout):
             self._producer.purge()
@@ -186,8 +207,18 @@ class Publisher:
             self._on_failure(outcome[failed[0]], len(failed))
         return failed
 
+    def _partition(self, record: JournalRecord) -> int | None:
+        """The partition to produce to (:data:`UNASSIGNED`: by key); None when it is not known."""
+        if record.partition_key is None:
+            return UNASSIGNED
+        return self._counts.partition(record.topic, record.partition_key)
+
     def _produce(
-        self, record: JournalRecord, index: int, outcome: list[KafkaError | bool | None]
+        self,
+        record: JournalRecord,
+        partition: int,
+        index: int,
+        outcome: list[KafkaError | bool | None],
     ) -> None:
         def on_delivery(err: KafkaError | None, _msg: Message) -> None:
             outcome[index] = err
@@ -198,6 +229,7 @@ class Publisher:
                     record.topic,
                     value=record.value,
                     key=record.key,
+                    partition=partition,
                     headers=list(record.headers),
                     on_delivery=on_delivery,
                 )

@@ -7,6 +7,12 @@ naming where it was decided (``sdk`` by default, ``http`` for the HTTP endpoint)
 decide such a proposal again. A builder made with ``headers=()`` writes records without it (a
 fire-and-forget proposal left to the gate). Session events (:mod:`.sessions`) go to the proposals
 topic keyed by the session id, without the header: they are not decisions.
+
+Placement: every one of these records (proposal, verdict, shadow verdict, review request, session
+event) carries the session key (:func:`~alignment_flywheel.connectors.placement.session_key` of
+its proposer and session) as ``partition_key``; the publisher puts it on the partition that key
+hashes to, so a session's records share one partition number on every topic with as many
+partitions. Other records (incidents, automatic review decisions) are left to the key.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.connectors.placement import session_key, session_key_of
 from alignment_flywheel.connectors.sdk.journal import JournalRecord
 from alignment_flywheel.enforcement.verdict import Verdict, verdict_event
 from alignment_flywheel.events import (
@@ -71,12 +78,20 @@ class RecordBuilder:
         self._producer = producer
         self.headers = headers
 
-    def record(self, topic: str, event: Event, headers: Headers | None = None) -> JournalRecord:
-        """One encoded record with the builder's headers (or ``headers``); raises CodecError
-        (e.g. OversizedEventError)."""
+    def record(
+        self,
+        topic: str,
+        event: Event,
+        headers: Headers | None = None,
+        placed_by: bytes | None = None,
+    ) -> JournalRecord:
+        """One encoded record with the builder's headers (or ``headers``), placed by
+        ``placed_by`` or else the event's own session key; raises CodecError (e.g.
+        OversizedEventError)."""
         key = event.envelope.key.encode()
         chosen = self.headers if headers is None else headers
-        return JournalRecord(topic, key, self._codec.encode(event), chosen)
+        placement = placed_by if placed_by is not None else session_key_of(event)
+        return JournalRecord(topic, key, self._codec.encode(event), chosen, placement)
 
     def proposal(self, proposal: Proposal, trace_id: str) -> JournalRecord:
         envelope = new_envelope(self._producer, str(proposal.proposal_id), trace_id=trace_id)
@@ -108,7 +123,8 @@ class RecordBuilder:
                 reason="; ".join(verdict.reasons) or "escalated by the risk policy",
                 deadline=datetime.now(UTC) + timedelta(seconds=review_timeout_s),
             )
-            records.append(self.record(self.topics.reviews, requested))
+            placed_by = session_key(proposal.proposer_id, proposal.session_id)
+            records.append(self.record(self.topics.reviews, requested, placed_by=placed_by))
         return records
 
     def shadow(self, verdict: Verdict, proposal: Proposal, trace_id: str) -> JournalRecord:

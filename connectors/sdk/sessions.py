@@ -10,14 +10,17 @@ Rules:
   and outputs together (the least recently used context is dropped first; one context holds at
   most about 300,000, see :mod:`~alignment_flywheel.oracle.provenance`), and a context not used (by
   an event or a decision) for ``ttl_s`` seconds is dropped. A session without a context (never
-  started, dropped) is decided as without one: ``provenance`` is empty.
+  started, dropped) is decided in the empty context, as the gate decides a session it has no
+  event of: every value that is not trivial has no source (``["none"]``). Stricter, never looser.
 * :class:`SessionRecorder` turns calls into events, folds them into the store and hands their
   records to the publisher: ``start`` gives a ``SessionStarted`` (the request cut to
   :data:`~alignment_flywheel.events.MAX_REQUEST_CHARS` characters: values only in the cut part then
   have no ``user`` source), ``observe`` a ``ToolResultObserved`` (the output cut to
   :data:`~alignment_flywheel.events.MAX_OUTPUT_CHARS` characters, ``truncated`` set). The tool name
   is checked like a proposal's. Both are keyed by the session id and go to the proposals topic
-  without the ``flywheel-decided-by`` header: they are not decisions.
+  without the ``flywheel-decided-by`` header (they are not decisions), on the partition of the
+  session (:mod:`alignment_flywheel.connectors.placement`), where its proposals go too: the gate
+  folds them into the same context for the proposals it decides.
 """
 
 from __future__ import annotations
@@ -141,9 +144,9 @@ class SessionRecorder:
         self._producer = producer
         self._publish = publish
 
-    def context(self, proposer_id: str, session_id: str) -> SessionContext | None:
-        """The context the session's next proposal is decided in (None: none kept)."""
-        return self.store.get((proposer_id, session_id))
+    def context(self, proposer_id: str, session_id: str) -> SessionContext:
+        """The context the session's next proposal is decided in (the empty one: none kept)."""
+        return self.store.get((proposer_id, session_id)) or EMPTY
 
     def start(self, proposer_id: str, session_id: str, request: str) -> SessionStarted:
         """Start (or restart) the session with the user's request."""

@@ -129,7 +129,7 @@ def test_gate_decides_escalates_skips_and_dead_letters(
             producer.send(topics["proposals"], event)
         producer.send_bytes(topics["proposals"], b"k", b"\xc3\x01garbage")
         producer.send(topics["proposals"], sample_runtime_events(samples[0].proposal)[1])
-        for event in sample_session_events(samples[0].proposal):  # carried: passed over
+        for event in sample_session_events(samples[0].proposal):  # folded, not decided
             producer.send(topics["proposals"], event)
         producer.send(topics["proposals"], oversized)
         producer.send_bytes(topics["proposals"], b"deep", too_deep)

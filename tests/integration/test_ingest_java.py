@@ -1,6 +1,7 @@
 """The Java example (examples/java-producer) produces an Avro ProposalSubmitted straight to the
 proposals topic, and the gate's side reads it: EventCodec decodes it (single-object encoding, a
-kept writer schema) and no ``flywheel-decided-by`` header tells the gate to skip it.
+kept writer schema) and no ``flywheel-decided-by`` header tells the gate to skip it. It lands on
+the partition of its session as the Java client's murmur2 computes it, the one Python computes.
 
 The example is built with Maven into the settings' cache directory, never into the repository.
 Java or Maven missing, or the build failing, fails this test: it never skips.
@@ -18,6 +19,7 @@ from pathlib import Path
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.codec.framing import SINGLE_OBJECT_MARKER
 from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.placement import partition_for, session_key
 from alignment_flywheel.events import BlastRadius, Origin, ProposalSubmitted
 from alignment_flywheel.processors.gate import decided_elsewhere
 from alignment_flywheel.stack.credentials import kafka_credentials
@@ -32,7 +34,7 @@ def test_the_java_example_produces_a_proposal_the_gate_decodes(
     make_topic: Callable[..., str],
     unique_name: Callable[[str], str],
 ) -> None:
-    topic = make_topic(unique_name("java-proposals"))
+    topic = make_topic(unique_name("java-proposals"), partitions=6)
     arguments = {"cmd": "ls -la", "dry_run": True}
     build_dir = kafka_settings.cache_dir / "examples" / "java-producer"
     admin = kafka_credentials(kafka_settings)  # the test topic is not in the catalog: as admin
@@ -64,6 +66,7 @@ def test_the_java_example_produces_a_proposal_the_gate_decodes(
     ((record,),) = [read_records(kafka_settings, topic, 1)]
     assert record.value[:2] == SINGLE_OBJECT_MARKER
     assert record.key == str(proposal_id).encode()
+    assert record.partition == partition_for(session_key("java-agent", "j-1"), 6)
     assert decided_elsewhere(record.headers) is None
     event = EventCodec.from_settings(kafka_settings).decode(record.value)
     assert isinstance(event, ProposalSubmitted)

@@ -8,7 +8,9 @@ delay in milliseconds (so a test can kill the worker mid-stream). The worker dec
 
 With ``catalog`` (a list of tool globs) the worker decides instead with the real enforcer over an
 artifact that declares that tool catalog and no rules, and the default risk policy, whose
-``on_unknown_tool`` the spec may set (``REFUSE``: a tool outside the catalog is bad input).
+``on_unknown_tool`` the spec may set (``REFUSE``: a tool outside the catalog is bad input). With
+``artifact`` (a whole oracle document) it decides with the real enforcer over that artifact and
+the default risk policy, in the sessions' contexts.
 
 The scripted decider decides by tool, so tests know the expected verdicts:
 ``fs.read``/``crm.update`` ALLOW, ``shell.exec`` BLOCK, ``email.send`` ESCALATE, ``sql.query``
@@ -78,6 +80,10 @@ class ScriptedDecider:
 
 
 def _decider(spec: dict[str, Any]) -> Decider:
+    artifact = spec.get("artifact")
+    if artifact is not None:
+        policy = build_policy(dict(read_document(DEFAULT_RISK_POLICY)))
+        return Enforcer(RuleOracle(build_artifact(artifact)), policy)
     catalog = spec.get("catalog")
     if catalog is not None:
         document = {"name": "catalog", "version": 1, "tools": catalog, "rules": []}

@@ -48,6 +48,7 @@ class RawRecord:
     key: bytes | None
     value: bytes
     headers: list[tuple[str, bytes]]
+    partition: int = -1
 
     @property
     def header_map(self) -> dict[str, bytes]:
@@ -68,7 +69,8 @@ def read_records(
             if msg is None or msg.error() is not None or msg.value() is None:
                 continue
             headers = cast(list[tuple[str, bytes]], msg.headers() or [])
-            found.append(RawRecord(msg.key(), cast(bytes, msg.value()), list(headers)))
+            value = cast(bytes, msg.value())
+            found.append(RawRecord(msg.key(), value, list(headers), int(msg.partition() or 0)))
     finally:
         consumer.close()
     return found

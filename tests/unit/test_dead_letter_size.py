@@ -78,7 +78,7 @@ def test_the_producer_fits_a_dead_letter_to_its_message_limit(tmp_path: Path) ->
     codec = EventCodec.from_settings(settings)
     producer = EventProducer(settings, codec, overrides={"message.max.bytes": LIMIT})
     sent: list[bytes] = []
-    producer.send_bytes = lambda _t, _k, value, _cb=None: sent.append(value or b"")  # type: ignore[method-assign]
+    producer.send_bytes = lambda _t, _k, value, _cb=None, _p=-1: sent.append(value or b"")  # type: ignore[method-assign]
     producer.send("dlq", _letter(b"k", b"x" * (LIMIT + 10)))
     (data,) = sent
     letter = codec.decode(data)

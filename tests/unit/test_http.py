@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.http import ProposalIngest, create_http_app
 from alignment_flywheel.connectors.http.service import HttpService
+from alignment_flywheel.connectors.placement import partition_for, session_key
 from alignment_flywheel.connectors.sdk import DECIDED_BY_HEADER, SdkTopics
 from alignment_flywheel.events import ProposalSubmitted
 from tests.unit.test_sdk_fakes import DIGEST, ToolEnforcer
@@ -138,6 +140,10 @@ class RecordingProducer:
     def poll(self, timeout: float = 0.0) -> int:
         return 0
 
+    def list_topics(self, topic: str, timeout: float = 0.0) -> Any:
+        found = SimpleNamespace(error=None, partitions=dict.fromkeys(range(6)))
+        return SimpleNamespace(topics={topic: found})
+
     def flush(self, timeout: float = 0.0) -> int:
         return len(self.records)
 
@@ -164,6 +170,7 @@ def test_fire_and_forget_produces_an_undecided_proposal(
     assert isinstance(event, ProposalSubmitted)
     assert str(event.proposal.proposal_id) == proposal_id
     assert (event.proposal.tool, event.proposal.session_id) == ("fs.read", "s-9")
+    assert record["partition"] == partition_for(session_key("agent-h", "s-9"), 6)
 
 
 def test_fire_and_forget_answers_503_when_the_buffer_is_full(

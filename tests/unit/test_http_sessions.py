@@ -66,7 +66,8 @@ def decide(client: TestClient, session: str, proposer: str = "agent-h") -> str:
 
 
 def test_a_decision_is_judged_in_its_sessions_context(client: TestClient) -> None:
-    assert decide(client, "s-1") == "ALLOW"  # no context yet: the guarded rule is quiet
+    # no context kept yet: decided in the empty one, where the IBAN has no source (as the gate)
+    assert decide(client, "s-1") == "BLOCK"
     started = start(client, session_id="s-1", request="Pay my rent for May, please.")
     assert (started["session_id"], started["proposer_id"]) == ("s-1", "agent-h")
     assert started["truncated"] is False
@@ -87,10 +88,10 @@ def test_a_session_gets_a_fresh_id_when_none_is_given(client: TestClient) -> Non
 
 
 def test_another_proposer_never_reaches_the_session(client: TestClient) -> None:
-    start(client, session_id="s-3", request="Pay my rent")
-    observe(client, "s-3")
-    assert decide(client, "s-3", proposer="agent-other") == "ALLOW"
-    assert decide(client, "s-3") == "BLOCK"
+    start(client, session_id="s-3", request=f"Pay my rent to {IBAN}")
+    assert decide(client, "s-3") == "ALLOW"  # the user gave the IBAN
+    # another proposer naming the same session id does not see that request
+    assert decide(client, "s-3", proposer="agent-other") == "BLOCK"
 
 
 def test_long_outputs_are_cut(client: TestClient) -> None:

@@ -7,6 +7,7 @@ import uuid
 
 from alignment_flywheel.enforcement import Enforcer, build_policy, verdict_event
 from alignment_flywheel.events import Decision, ProposalSubmitted, new_envelope
+from alignment_flywheel.governance.changes import ProposedChanges
 from alignment_flywheel.governance.history import History
 from alignment_flywheel.governance.norms import example_proposal as made
 from alignment_flywheel.governance.norms import load_norms
@@ -14,7 +15,6 @@ from alignment_flywheel.governance.refinement import (
     Case,
     Cluster,
     NoPatch,
-    ProposedChanges,
     Refined,
     refine,
 )

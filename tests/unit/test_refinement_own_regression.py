@@ -67,9 +67,20 @@ def test_list_arguments_give_candidates_and_free_text_does_not() -> None:
     assert not {key for _, key in kinds} & {"subject", "body"}  # no lexical accidents in prose
     result = refine(Cluster("exfil", [c.proposal for c in ATTACKS]), BASE, POLICY, benign_mail())
     assert isinstance(result, Refined), result
+    # 40 benign cases are too few to trust a broad rule within a 1 % budget: the shared address
     assert [p.kind for p in result.predicates] == ["element"]
-    unseen = [mail(["drop@exfil.test"], "Invoice", "Please find the invoice attached.")]
-    assert stopped(result.target, unseen) == [Decision.BLOCK]
+    unseen = [
+        mail(["drop@exfil.test"], "Invoice", "Please find the invoice attached."),
+        mail(["other@leak.test"], "Invoice", "Please find the invoice attached."),
+    ]
+    assert stopped(result.target, unseen) == [Decision.BLOCK, Decision.ALLOW]
+    # within a 10 % budget they are enough (3 / 0.1 = 30): a recipient the benign history never
+    # had, which also stops an address nobody reported
+    members = [c.proposal for c in ATTACKS]
+    broad = refine(Cluster("exfil", members), BASE, POLICY, benign_mail(), fp_budget=0.1)
+    assert isinstance(broad, Refined) and [p.kind for p in broad.predicates] == ["novel"]
+    assert stopped(broad.target, unseen) == [Decision.BLOCK, Decision.BLOCK]
+    assert "benign_mail_send_recipients" in broad.target.spec.data
     assert set(stopped(result.target, benign_mail())) == {Decision.ALLOW}
 
 

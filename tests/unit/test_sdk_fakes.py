@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 from typing import Any
 
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, KafkaException
 
 from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.events import Decision, EvidenceKind, Proposal
@@ -85,16 +86,33 @@ class ToolEnforcer:
 
 
 class ScriptedProducer:
-    """A confluent-kafka Producer stand-in: acknowledges on flush unless ``down`` is set."""
+    """A confluent-kafka Producer stand-in: acknowledges on flush unless ``down`` is set; every
+    topic has ``partitions`` partitions (``list_topics`` fails while ``down``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, partitions: int = 6) -> None:
         self.down = False
+        self.partitions = partitions
         self.delivered: list[tuple[str, bytes | None, bytes]] = []
+        self.placed: list[int] = []
         self._queued: list[tuple[str, bytes | None, bytes, Any]] = []
 
+    def list_topics(self, topic: str, timeout: float = 0.0) -> Any:
+        if self.down:
+            raise KafkaException(KafkaError(KafkaError._TRANSPORT))
+        found = SimpleNamespace(error=None, partitions=dict.fromkeys(range(self.partitions)))
+        return SimpleNamespace(topics={topic: found})
+
     def produce(
-        self, topic: str, *, value: bytes, key: bytes | None, headers: Any, on_delivery: Any
+        self,
+        topic: str,
+        *,
+        value: bytes,
+        key: bytes | None,
+        headers: Any,
+        on_delivery: Any,
+        partition: int = -1,
     ) -> None:
+        self.placed.append(partition)
         self._queued.append((topic, key, value, on_delivery))
 
     def flush(self, timeout: float = 0.0) -> int:

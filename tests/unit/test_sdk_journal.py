@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors import placement
+from alignment_flywheel.connectors.placement import partition_for, session_key
 from alignment_flywheel.connectors.sdk import Journal, JournalError, JournalRecord
 from alignment_flywheel.connectors.sdk.journal import adopt_orphans, encode_frame, scan
 from alignment_flywheel.connectors.sdk.publisher import Publisher
@@ -154,6 +156,38 @@ def test_publisher_journals_while_down_and_replays_in_order(
     producer.down = False
     _wait_for(lambda: journal.size == 0)
     assert [value for _, _, value in producer.delivered] == [r.value for r in _records(9)]
+    assert publisher.close(5) is True
+
+
+def test_publisher_places_session_records_by_their_session_key(
+    settings_factory: Callable[..., Settings], producer: ScriptedProducer, tmp_path: Path
+) -> None:
+    keys = [session_key("agent", f"s-{i}") for i in range(12)]
+    placed = [JournalRecord("t.events", b"k", b"v", (), key) for key in keys]
+    publisher = Publisher(settings_factory(), Journal(tmp_path))
+    publisher.submit([*placed, *_records(1)])
+    assert publisher.close(5) is True
+    assert producer.placed == [*(partition_for(key, 6) for key in keys), -1]
+    assert len(set(producer.placed)) > 2
+
+
+def test_publisher_journals_placed_records_until_the_cluster_gives_the_partition_count(
+    settings_factory: Callable[..., Settings],
+    producer: ScriptedProducer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(placement, "RETRY_LOOKUP_S", 0.05)
+    producer.down = True
+    journal = Journal(tmp_path)
+    publisher = Publisher(settings_factory(), journal, retry_interval_s=0.05)
+    record = JournalRecord("t.events", b"k", b"v", (), session_key("agent", "s-1"))
+    publisher.submit([record])
+    _wait_for(lambda: publisher.stats.failed_attempts >= 1)
+    assert [r for r, _ in journal.read()] == [record]
+    producer.down = False
+    _wait_for(lambda: journal.size == 0)
+    assert producer.placed[-1] == partition_for(session_key("agent", "s-1"), 6)
     assert publisher.close(5) is True
 
 

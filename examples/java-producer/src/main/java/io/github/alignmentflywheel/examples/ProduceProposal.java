@@ -4,6 +4,7 @@ import java.io.File;
 import java.lang.management.ManagementFactory;
 import java.net.InetAddress;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.HashMap;
@@ -21,6 +22,7 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.common.utils.Utils;
 
 /**
  * Produces one Avro {@code ProposalSubmitted} straight to the proposals topic, for the gate to decide.
@@ -31,8 +33,11 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *       of the writer schema's Parsing Canonical Form, then the Avro binary body. Avro's
  *       {@link BinaryMessageEncoder} writes exactly that. The writer schema must be one of the kept
  *       versions in {@code schemas/history/ProposalSubmitted/}: the gate finds it by fingerprint.</li>
- *   <li>The Kafka key is the proposal id (also {@code envelope.key}), so every event about the
- *       proposal lands on one partition.</li>
+ *   <li>The Kafka key is the proposal id (also {@code envelope.key}).</li>
+ *   <li>The partition is the session's, chosen explicitly ({@link #sessionPartition}): Kafka's
+ *       default partitioner over the UTF-8 bytes of {@code proposer_id + "\0" + session_id},
+ *       where the session's events go too, so the gate decides the proposal in the session's
+ *       context.</li>
  *   <li>No {@code flywheel-decided-by} header: the proposal is not decided yet.</li>
  *   <li>{@code arguments} is the UTF-8 JSON text of one object; anything else is dead-lettered.</li>
  * </ul>
@@ -59,11 +64,21 @@ public final class ProduceProposal {
                 .encode(event);
         byte[] value = new byte[encoded.remaining()];
         encoded.get(value);
+        GenericRecord proposal = (GenericRecord) event.get("proposal");
+        String topic = require(opts, "topic");
         try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(config(opts))) {
-            producer.send(new ProducerRecord<>(require(opts, "topic"), proposalId.toString(), value))
+            int partition = sessionPartition(proposal.get("proposer_id").toString(),
+                    proposal.get("session_id").toString(), producer.partitionsFor(topic).size());
+            producer.send(new ProducerRecord<>(topic, partition, proposalId.toString(), value))
                     .get(30, TimeUnit.SECONDS);
         }
         System.out.println(proposalId);
+    }
+
+    /** The partition of a session's records: murmur2 over proposer id, a zero byte, session id. */
+    static int sessionPartition(String proposerId, String sessionId, int partitions) {
+        byte[] key = (proposerId + "\0" + sessionId).getBytes(StandardCharsets.UTF_8);
+        return Utils.toPositive(Utils.murmur2(key)) % partitions;
     }
 
     static GenericRecord proposalSubmitted(Schema schema, UUID proposalId, Map<String, String> opts)
