@@ -32,7 +32,8 @@ from alignment_flywheel.events import (
 )
 from alignment_flywheel.governance.norms import example_proposal as made
 from alignment_flywheel.oracle.loader import load_oracle
-from alignment_flywheel.patches import parse_operations, propose_patch
+from alignment_flywheel.oracle.rules import RuleOracle
+from alignment_flywheel.patches import Patch, apply_patch, parse_operations, propose_patch
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import wait_for_group
 from tests.support.workers import read_until, start_cli_worker
@@ -122,14 +123,16 @@ def test_refinement_reads_the_history_to_the_end_and_chains_and_rebases_its_patc
     try:
         wait_for_group(kafka_settings, app_id, 1, [log])
         # the backlog and the cluster update arrive together, after the worker started: the
-        # patch must be proved on all 300 benign cases, not on what a live consumer had read
+        # patch must be proved on all 200 benign cases, not on what a live consumer had read (fewer
+        # than the 300 a 1 % budget needs before broad rules are tried: each incident needs its
+        # own patch here, so there is a chain to rebase)
         with EventProducer(kafka_settings, codec) as producer:
-            for topic, event in [*benign(kafka_settings, 300), ("findings", first)]:
+            for topic, event in [*benign(kafka_settings, 200), ("findings", first)]:
                 producer.send(names[topic], event)
             producer.send(names["clusters"], cluster_of(first))
         events = read_until(kafka_settings, codec, names["patches"], lambda e: bool(patches_of(e)))
         (p1,) = patches_of(events)
-        assert p1.regression is not None and p1.regression.benign == 300, log.read_text()[-3000:]
+        assert p1.regression is not None and p1.regression.benign == 200, log.read_text()[-3000:]
         genesis = load_oracle(kafka_settings).artifact
         assert p1.base_digest == genesis.digest
         # a second cluster while the first patch is out: proposed on top of it
@@ -206,3 +209,40 @@ def test_refinement_reads_the_history_to_the_end_and_chains_and_rebases_its_patc
     assert rebased[1].base_digest == rebased[0].target_digest
     assert [r.cluster_ids for r in rebased] == [p1.cluster_ids, p2.cluster_ids]
     assert all(r.regression is not None and r.regression.passed for r in rebased)
+
+
+def test_with_enough_benign_history_one_report_fixes_the_unreported_ones_of_its_kind(
+    kafka_settings: Settings,
+    names: dict[str, str],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """300 benign cases (3 / the 1 % budget) let refinement try broad rules: the patch for one
+    reported address stops mail to an address nobody reported, and no benign mail."""
+    codec = EventCodec.from_settings(kafka_settings)
+    app_id = unique_name("refine")
+    command = ["refine", "run", "--app-id", app_id, "--min-members", "1"]
+    for key, topic in names.items():
+        command += [f"--{key}-topic", topic]
+    log = tmp_path / "refine.log"
+    worker = start_cli_worker(kafka_settings, command, tmp_path / "state", log)
+    reported, unreported = incident("drop@exfil.test"), incident("box@leak.test")
+    history = benign(kafka_settings, 300)
+    try:
+        wait_for_group(kafka_settings, app_id, 1, [log])
+        with EventProducer(kafka_settings, codec) as producer:
+            for topic, event in [*history, ("findings", reported)]:
+                producer.send(names[topic], event)
+            producer.send(names["clusters"], cluster_of(reported))
+        events = read_until(kafka_settings, codec, names["patches"], lambda e: bool(patches_of(e)))
+    finally:
+        stop_gate_worker(worker)
+    (proposed,) = patches_of(events)
+    assert proposed.regression is not None and proposed.regression.passed, log.read_text()[-3000:]
+    target = apply_patch(load_oracle(kafka_settings).artifact, Patch.from_event(proposed))
+    assert target.spec.data, "the benign recipients are a named set beside the rule"
+    gate = build_enforcer(kafka_settings)
+    gate.swap_oracle(RuleOracle(target))
+    assert gate.decide(unreported.proposal).decision is Decision.BLOCK
+    benign_proposals = [e.proposal for _, e in history if isinstance(e, ProposalSubmitted)]
+    assert {gate.decide(p).decision for p in benign_proposals} == {Decision.ALLOW}
