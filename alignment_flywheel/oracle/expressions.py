@@ -110,6 +110,10 @@ _DATA = re.compile(
     rf"(?:\.\s*(?P<name>[A-Za-z_]\w*)\b(?!\s*\()|\[\s*(?P<key>{_LITERAL})\s*\])?"
 )
 _IN_HAS = re.compile(r"\bhas\s*\(\s*$")
+_PROVENANCE = re.compile(
+    rf"(?P<literal>{_LITERAL})|(?<![.\w])provenance\b\s*"
+    rf"(?:\.\s*(?P<field>[A-Za-z_]\w*)\b(?!\s*\()|\[\s*(?P<key>{_LITERAL})\s*\])?"
+)
 
 
 class ExpressionError(FlywheelError):
@@ -120,7 +124,8 @@ class ExpressionError(FlywheelError):
 class Expression:
     """A compiled expression and what its context must hold.
 
-    ``args_fields`` is None when the expression uses ``args`` as a whole.
+    ``args_fields`` is None when the expression uses ``args`` as a whole; ``provenance_fields``
+    likewise for ``provenance``.
     """
 
     source: str
@@ -128,6 +133,7 @@ class Expression:
     functions: Mapping[str, Callable[..., Any]]
     variables: frozenset[str]
     args_fields: frozenset[str] | None
+    provenance_fields: frozenset[str] | None = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,20 +143,29 @@ class ContextPlan:
     functions: Mapping[str, Callable[..., Any]]
     variables: frozenset[str]
     args_fields: frozenset[str] | None
+    provenance_fields: frozenset[str] | None = frozenset()
 
     @classmethod
     def of(cls, expressions: Iterable[Expression]) -> ContextPlan:
         functions: dict[str, Callable[..., Any]] = {}
         variables: set[str] = set()
-        fields: set[str] | None = set()
-        for expression in expressions:
+        listed = list(expressions)
+        for expression in listed:
             functions.update(expression.functions)
             variables |= expression.variables
-            if expression.args_fields is None or fields is None:
-                fields = None
-            else:
-                fields |= expression.args_fields
-        return cls(functions, frozenset(variables), None if fields is None else frozenset(fields))
+        fields = _union(e.args_fields for e in listed)
+        provenance = _union(e.provenance_fields for e in listed)
+        return cls(functions, frozenset(variables), fields, provenance)
+
+
+def _union(parts: Iterable[frozenset[str] | None]) -> frozenset[str] | None:
+    """The union of field sets; None (every field) as soon as one is None."""
+    found: set[str] = set()
+    for part in parts:
+        if part is None:
+            return None
+        found |= part
+    return frozenset(found)
 
 
 def compile_expression(source: str) -> Expression:
@@ -176,7 +191,23 @@ def compile_expression(source: str) -> Expression:
     if missing:
         raise ValueError(f"unknown function(s) {', '.join(missing)}")
     used = {name: FUNCTIONS[name] for name in called if name in FUNCTIONS}
-    return Expression(source, program, {**used, **functions}, frozenset(referenced), fields)
+    provenance = _provenance_fields(source)
+    return Expression(
+        source, program, {**used, **functions}, frozenset(referenced), fields, provenance
+    )
+
+
+def _provenance_fields(source: str) -> frozenset[str] | None:
+    """The argument keys whose provenance the expression reads (None: it reads the whole map)."""
+    fields: set[str] = set()
+    for token in _PROVENANCE.finditer(source):
+        if token.group("literal"):
+            continue
+        field = token.group("field") or _literal_value(token.group("key"))
+        if field is None:
+            return None
+        fields.add(field)
+    return frozenset(fields)
 
 
 def _rewrite(source: str) -> tuple[str, dict[str, Callable[..., Any]], frozenset[str] | None]:
@@ -262,7 +293,9 @@ def proposal_variables(
     wanted = VARIABLES if plan is None else plan.variables
     values: dict[str, Any] = {}
     if "provenance" in wanted:
-        values["provenance"] = provenance_variable(session, arguments)
+        keys = None if plan is None else plan.provenance_fields
+        chosen = arguments if keys is None else {k: arguments[k] for k in keys if k in arguments}
+        values["provenance"] = provenance_variable(session, chosen)
     if "args" in wanted:
         fields = None if plan is None else plan.args_fields
         values["args"] = (

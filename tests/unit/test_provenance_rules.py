@@ -124,3 +124,30 @@ def test_provenance_is_a_known_variable_and_maps_keys_to_lists() -> None:
     assert compiled.variables == {"provenance"}
     oracle = rule_oracle(rule("exact", 'provenance.iban == ["tool:email.read"]'))
     assert oracle.evaluate(PAY, SESSION).evidence[0].rule_id == "exact"
+
+
+@pytest.mark.parametrize(
+    ("source", "fields"),
+    [
+        ('has(provenance.to) && !("user" in provenance.to)', frozenset({"to"})),
+        ('provenance["to"].size() > 0 && "provenance.cc" != ""', frozenset({"to"})),
+        ("size(provenance) > 0", None),
+        ("args.to != ''", frozenset()),
+    ],
+)
+def test_only_the_provenance_a_rule_reads_is_computed(
+    source: str, fields: frozenset[str] | None
+) -> None:
+    expression = expr.compile_expression(source)
+    assert expression.provenance_fields == fields
+    plan = expr.ContextPlan.of([expression])
+    context = SessionContext("mail a@x.org", (("mail.read", "b@y.org and c@z.org"),))
+    arguments = {"to": "b@y.org", "cc": "c@z.org", "body": "hello there"}
+    made = proposal("mail.send", arguments)
+    seen = expr.proposal_variables(made, arguments, plan, context).get("provenance")
+    if "provenance" not in expression.variables:
+        assert seen is None
+    elif fields is None:
+        assert seen is not None and set(seen) == set(arguments)
+    else:
+        assert seen == {"to": ["tool:mail.read"]}
