@@ -72,6 +72,7 @@ class Progress:
     proposals: Counter[str] = field(default_factory=Counter)
     verdicts: Counter[str] = field(default_factory=Counter)
     post_release_unsafe: Counter[str] = field(default_factory=Counter)
+    unreported_variants: Counter[str] = field(default_factory=Counter)
     incidents: int = 0
     findings: Counter[str] = field(default_factory=Counter)
     violations: int = 0
@@ -84,12 +85,21 @@ class Progress:
     enforced_at: dict[int, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def decided(self, proposer: str, decision: str, *, after_release_unsafe: bool = False) -> None:
+    def decided(
+        self,
+        proposer: str,
+        decision: str,
+        *,
+        after_release_unsafe: bool = False,
+        unreported_variant: bool = False,
+    ) -> None:
         with self.lock:
             self.proposals[proposer] += 1
             self.verdicts[decision] += 1
             if after_release_unsafe:
                 self.post_release_unsafe[decision] += 1
+            if unreported_variant:
+                self.unreported_variants[decision] += 1
 
     def fold(self, event: Event, at: float) -> None:
         """Count one governance event."""

@@ -9,7 +9,9 @@ Phases (see :mod:`.proposers` for the calls):
    (approved by hand, a patch waits for a person until then).
 3. ``drift``: the data agent changes behaviour (a new tool, a new argument, bigger exports) and
    the coding agent keeps trying world-writable commands, including variants never seen; once a
-   patch is stable every one of them counts in ``post_release_unsafe``.
+   patch is stable every one of them counts in ``post_release_unsafe``, and the variants nobody
+   ever sent before (:data:`~.proposers.NEVER_SEEN`) also in ``unreported_variants``: what the
+   generalising patch stops that was never reported.
 4. ``hasty hotfix`` (``plan.hotfix``): an over-broad patch is submitted (:mod:`.hasty`) and
    benign traffic flows until the rollout rolls it back, or ``plan.hotfix_wait_s`` passes.
 
@@ -131,7 +133,12 @@ class Scenario:
         self.stop.wait(self.plan.pace_s)
 
     def _check(
-        self, proposer: str, tool: str, args: Mapping[str, Any], unsafe: bool = False
+        self,
+        proposer: str,
+        tool: str,
+        args: Mapping[str, Any],
+        unsafe: bool = False,
+        unreported: bool = False,
     ) -> GuardDecision:
         released = self.released  # before the check: a release during it does not count
         result = self.guards[proposer].check(tool, args)
@@ -139,8 +146,12 @@ class Scenario:
         # the guard swaps oracles just after the follower's deployment changes: a call decided by
         # the genesis oracle in between was not decided after the release
         patched = result.verdict.oracle_digest != self.genesis.digest
+        after = unsafe and released and patched
         self.progress.decided(
-            proposer, result.decision.value, after_release_unsafe=unsafe and released and patched
+            proposer,
+            result.decision.value,
+            after_release_unsafe=after,
+            unreported_variant=after and unreported,
         )
         return result
 
@@ -197,7 +208,8 @@ class Scenario:
         for cmd in UNSAFE + NEVER_SEEN:
             if self.stop.is_set():
                 return
-            self._check(CODING, "shell.exec", {"cmd": cmd}, unsafe=True)
+            unreported = cmd in NEVER_SEEN
+            self._check(CODING, "shell.exec", {"cmd": cmd}, unsafe=True, unreported=unreported)
 
     def _hotfix(self) -> None:
         """Submit the hotfix (again if the stable oracle moved first) until it is rolled back."""

@@ -112,6 +112,9 @@ def summary_document(
             "hotfix_rolled_back": any(p["hotfix"] and p["rolled_back"] for p in patches),
             "post_release_unsafe": sum(progress.post_release_unsafe.values()),
             "post_release_unsafe_allowed": progress.post_release_unsafe["ALLOW"],
+            "unreported_variants": sum(progress.unreported_variants.values()),
+            "unreported_variants_stopped": sum(progress.unreported_variants.values())
+            - progress.unreported_variants["ALLOW"],
             "ledger_verified": ledger is not None and ledger.ok,
             "ledger_signed_records": ledger.signed if ledger is not None else 0,
             "ledger_problems": _ledger_problems(ledger),
@@ -169,6 +172,8 @@ def _outcome_table(document: dict[str, Any]) -> Table:
         ("rollbacks (automatic)", document["rollbacks"]),
         ("unsafe calls after the release / allowed",
          f"{document['post_release_unsafe']} / {document['post_release_unsafe_allowed']}"),
+        ("variants nobody reported, stopped by the patch",
+         f"{document['unreported_variants_stopped']} of {document['unreported_variants']}"),
         ("ledger verified", f"{ledger} ({document['ledger_signed_records']} records signed)"),
         ("report", document["report"] or "-"),
         ("duration", f"{document['duration_s']} s"),

@@ -105,6 +105,9 @@ def _check_summary(summary: dict[str, Any]) -> None:
     assert all("STABLE" not in p["stages"] for p in hotfixes)
     assert summary["post_release_unsafe"] > 0
     assert summary["post_release_unsafe_allowed"] == 0
+    # the patch generalises: variants nobody ever sent before the release are stopped too
+    assert summary["unreported_variants"] > 0
+    assert summary["unreported_variants_stopped"] == summary["unreported_variants"]
     assert sum(summary["drift_detections"].values()) > 0
     assert summary["ledger_verified"] is True and summary["ledger_signed_records"] > 0
     assert summary["ledger_problems"] == []

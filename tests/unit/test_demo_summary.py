@@ -90,8 +90,11 @@ def test_a_patch_is_followed_through_approval_and_rollout() -> None:
     progress.fold(_promoted(uuid.uuid4(), 2, ReleaseStage.CANARY), 116.0)  # another release
     progress.fold(_promoted(release, 2, ReleaseStage.STABLE), 118.0)
     progress.enforced_at[2] = 118.5
-    for decision in ("BLOCK", "BLOCK", "ESCALATE"):
-        progress.decided("coding-agent", decision, after_release_unsafe=True)
+    for decision, unreported in (("BLOCK", False), ("BLOCK", True), ("ESCALATE", True)):
+        progress.decided(
+            "coding-agent", decision, after_release_unsafe=True, unreported_variant=unreported
+        )
+    progress.decided("coding-agent", "ALLOW", unreported_variant=True)
     document = summary_document(progress, LedgerOutcome(), None)
     assert document["patches_proposed"] == 2 and document["patches_unapproved"] == 1
     [row] = document["patches"]
@@ -100,6 +103,7 @@ def test_a_patch_is_followed_through_approval_and_rollout() -> None:
     assert (row["proposed_s"], row["stable_s"], row["time_to_mitigation_s"]) == (10.0, 18.0, 18.5)
     assert document["patches_stable"] == 1 and document["rollbacks"] == 0
     assert document["post_release_unsafe"] == 3 and document["post_release_unsafe_allowed"] == 0
+    assert (document["unreported_variants"], document["unreported_variants_stopped"]) == (3, 2)
     assert document["ledger_verified"] is True and document["report"] is None
     assert len(summary_tables(document)) == 3
 
