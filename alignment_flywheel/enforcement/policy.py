@@ -52,7 +52,7 @@ import rfc8785
 from pydantic import Field, StringConstraints, ValidationError
 
 from alignment_flywheel.errors import PolicyDocumentError
-from alignment_flywheel.events import Decision, Proposal, RiskContext
+from alignment_flywheel.events import Proposal, RiskContext
 from alignment_flywheel.oracle.artifact import Spec, Unit, read_document, validation_problems
 from alignment_flywheel.oracle.expressions import (
     ContextPlan,
@@ -191,6 +191,3 @@ def load_policy(path: Path) -> RiskPolicy:
     """Read, validate and compile the risk policy at ``path``."""
     return build_policy(read_document(path), str(path))
 
-
-def fail_closed_decision(action: FailClosed) -> Decision:
-    return Decision(action)

@@ -117,12 +117,6 @@ class Envelope(_Strict):
         """The envelope as canonical JSON text."""
         return rfc8785.dumps(self.model_dump(mode="json")).decode()
 
-    def with_signatures(self, extra: Iterable[Signature]) -> Envelope:
-        """The same payload with more signatures (a key already present is not added twice)."""
-        present = {s.keyid for s in self.signatures}
-        added = [s for s in extra if s.keyid not in present]
-        return self.model_copy(update={"signatures": [*self.signatures, *added]})
-
 
 def signature_entry(private: Ed25519PrivateKey, payload_type: str, body: bytes) -> Signature:
     raw = sign(private, payload_type, body)

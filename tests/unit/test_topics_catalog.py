@@ -35,7 +35,6 @@ EXPECTED_PARTITIONS = {
     "flywheel.releases": 1,
     "flywheel.clusters": 3,
     "flywheel.trust": 1,
-    "flywheel.oracle-state": 1,
     "flywheel.deadletter": 3,
 }
 
@@ -75,7 +74,7 @@ def test_shipped_catalog_kinds_and_their_settings():
             assert topic.config["cleanup.policy"] == "delete"
             assert int(topic.config["retention.ms"]) == -1 or int(topic.config["retention.ms"]) > 0
     kinds = {t.name: t.kind for t in catalog.topics}
-    state = {"flywheel.releases", "flywheel.clusters", "flywheel.trust", "flywheel.oracle-state"}
+    state = {"flywheel.releases", "flywheel.clusters", "flywheel.trust"}
     assert {name for name, kind in kinds.items() if kind is TopicKind.STATE} == state
     assert kinds["flywheel.deadletter"] is TopicKind.DEADLETTER
 
