@@ -190,4 +190,3 @@ def _compile_tier(source: str) -> Expression:
 def load_policy(path: Path) -> RiskPolicy:
     """Read, validate and compile the risk policy at ``path``."""
     return build_policy(read_document(path), str(path))
-

@@ -10,8 +10,9 @@ Flow, per record of the proposals topic (raw bytes):
    the reason; a decoded event that is not a ``ProposalSubmitted`` is dead-lettered too, and so is
    a record nested so deeply that decoding its JSON overflows the recursion limit. The session
    events the topic also carries (``SessionStarted``, ``ToolResultObserved``) are folded into
-   the session's context (:mod:`.gate_sessions`: per session and partition, in offset order,
-   idempotent, bounded, idle sessions expired), whoever decides the session's proposals.
+   the session's context (:mod:`~alignment_flywheel.oracle.session_book`: per session and
+   partition, in offset order, idempotent, bounded, idle sessions expired), whoever decides the
+   session's proposals.
 3. The :class:`Decider` (the enforcer, in process and synchronous) decides, in the context of the
    proposal's session on the proposal's partition (the empty context when that partition holds
    no event of the session: provenance ``none``, stricter, never looser), passed as ``session=``
@@ -92,6 +93,7 @@ from typing import Any
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.headers import DECIDED_BY_HEADER, decided_elsewhere
 from alignment_flywheel.connectors.sdk.sessions import takes_keyword
 from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.errors import InvalidInputError
@@ -104,9 +106,9 @@ from alignment_flywheel.events import (
     VerdictIssued,
 )
 from alignment_flywheel.oracle.provenance import EMPTY, SessionContext, SessionEvent
+from alignment_flywheel.oracle.session_book import SessionBook, session_event, stamp_ms
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.gate_events import (
-    DECIDED_BY_HEADER,
     DECISION_NAMESPACE,
     REVIEW_NAMESPACE,
     Decider,
@@ -114,7 +116,6 @@ from alignment_flywheel.processors.gate_events import (
     Placement,
     Route,
     child_depth,
-    decided_elsewhere,
     decision_id_for,
     decode_proposals_record,
     envelope_record,
@@ -123,10 +124,8 @@ from alignment_flywheel.processors.gate_events import (
     read_placement,
     review_id_for,
     review_request,
-    session_event,
     verdict_record,
 )
-from alignment_flywheel.processors.gate_sessions import SessionBook, stamp_ms
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
     DeliveryAcks,

@@ -20,7 +20,6 @@ SDK places it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -34,19 +33,16 @@ from alignment_flywheel.events import (
     Proposal,
     ProposalSubmitted,
     ReviewRequested,
-    SessionStarted,
-    ToolResultObserved,
     VerdictIssued,
     new_envelope,
 )
 from alignment_flywheel.oracle.provenance import SessionEvent
+from alignment_flywheel.oracle.session_book import SESSION_EVENTS, session_model
 
-DECIDED_BY_HEADER = "flywheel-decided-by"
 DECISION_NAMESPACE = uuid.UUID("5b0c7a52-3f0e-4c55-9a55-6f1d7e0b9a01")
 REVIEW_NAMESPACE = uuid.UUID("0d6a3c1e-8a4b-4f7e-b1b7-2c4e9d8f5a02")
 SHADOW_NAMESPACE = uuid.UUID("7e2b9c41-0a6d-4f3e-8c15-d94a2b6e0f03")
 NO_DIGEST = "0" * 64
-SESSION_EVENTS = frozenset({"SessionStarted", "ToolResultObserved"})
 
 
 class Decider(Protocol):
@@ -106,7 +102,7 @@ def decode_proposals_record(
     try:
         event, record = codec.decode_record(raw)
         if event in SESSION_EVENTS:
-            return _session_model(codec.validate(event, record))
+            return session_model(codec.validate(event, record))
         if event != "ProposalSubmitted":
             raise CodecError(f"expected a ProposalSubmitted on the proposals topic, got {event}")
         submitted = codec.validate(event, record)
@@ -115,17 +111,6 @@ def decode_proposals_record(
     if not isinstance(submitted, ProposalSubmitted):
         raise CodecError(f"{event} did not validate as a ProposalSubmitted")
     return record["envelope"], submitted.proposal
-
-
-def session_event(codec: EventCodec, raw: bytes) -> SessionEvent:
-    """A session event's model; CodecError when the bytes hold another event."""
-    return _session_model(codec.decode(raw))
-
-
-def _session_model(event: Any) -> SessionEvent:
-    if not isinstance(event, SessionStarted | ToolResultObserved):
-        raise CodecError(f"{type(event).__name__} is not a session event")
-    return event
 
 
 def decision_id_for(proposal_id: uuid.UUID) -> uuid.UUID:
@@ -141,17 +126,6 @@ def shadow_decision_id_for(proposal_id: uuid.UUID) -> uuid.UUID:
 def review_id_for(proposal_id: uuid.UUID) -> uuid.UUID:
     """The one review id of an escalated proposal."""
     return uuid.uuid5(REVIEW_NAMESPACE, str(proposal_id))
-
-
-def decided_elsewhere(headers: Any) -> str | None:
-    """The value of the ``flywheel-decided-by`` header, or None when the gate must decide."""
-    if not headers:
-        return None
-    items: Any = headers.items() if isinstance(headers, Mapping) else headers
-    for name, value in items:
-        if name == DECIDED_BY_HEADER:
-            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    return None
 
 
 def child_depth(parent_depth: int | None, has_parent: bool) -> int:

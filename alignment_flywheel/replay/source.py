@@ -15,13 +15,12 @@ Rules:
   proposal (event) is invalid is never an error: it is reported as
   :class:`~alignment_flywheel.replay.report.Skipped` (topic, partition, offset, reason) and the
   replay goes on.
-* Sessions are rebuilt as the gate keeps them (:class:`~.gate_sessions.SessionBook`, the same
-  code over in-memory tables, its clock the records' time): the session events read are folded
-  per session and partition in topic order, and each proposal is replayed in its session's
-  context on its partition at that point. A proposal of a session with no event there is replayed
-  as it was decided: in the empty context (provenance ``none``) when the gate decided it, without
-  a context (``provenance`` empty) when its producer decided it in process (the
-  ``flywheel-decided-by`` header), as the SDK does for a session it keeps none for. Events before
+* Sessions are rebuilt as the gate keeps them
+  (:class:`~alignment_flywheel.oracle.session_book.SessionBook`, the same code over in-memory
+  tables, its clock the records' time): the session events read are folded per session and
+  partition in topic order, and each proposal is replayed in its session's context on its
+  partition at that point. A proposal of a session with no event there is replayed in the empty
+  context (provenance ``none``), as the gate, the SDK and the HTTP endpoint decide it. Events before
   the range are not read: a session started before ``--from`` is replayed with the events of the
   range only.
 * The baseline is the enforced ``VerdictIssued`` of each proposal on the verdicts topic (shadow
@@ -47,15 +46,11 @@ from pydantic import ValidationError
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.consumer import consumer_config, watermarks
+from alignment_flywheel.connectors.headers import decided_elsewhere
 from alignment_flywheel.errors import CodecError, InvalidInputError, KafkaTransportError
 from alignment_flywheel.events import Decision, Proposal
 from alignment_flywheel.oracle.provenance import EMPTY, SessionContext
-from alignment_flywheel.processors.gate_events import (
-    SESSION_EVENTS,
-    decided_elsewhere,
-    session_event,
-)
-from alignment_flywheel.processors.gate_sessions import SessionBook
+from alignment_flywheel.oracle.session_book import SESSION_EVENTS, SessionBook, session_event
 from alignment_flywheel.replay.engine import Case
 from alignment_flywheel.replay.report import Skipped
 from alignment_flywheel.stack.kafka import reader_group
@@ -257,13 +252,11 @@ class History:
         where = (fetched.partition, fetched.offset, fetched.timestamp_ms)
         self.sessions.apply(event, fetched.value, *where)
 
-    def _session(self, proposal: Proposal, fetched: Fetched) -> SessionContext | None:
+    def _session(self, proposal: Proposal, fetched: Fetched) -> SessionContext:
         """The proposal's session context at this point (see the module rules)."""
         where = (fetched.partition, fetched.timestamp_ms)
         found = self.sessions.context(proposal.proposer_id, proposal.session_id, *where)
-        if found is None and not fetched.decided_elsewhere:
-            return EMPTY
-        return found
+        return EMPTY if found is None else found
 
     def _skip(self, fetched: Fetched, reason: str) -> None:
         topic = self.proposals_topic

@@ -10,13 +10,14 @@ from alignment_flywheel.codec.codec import default_repository
 from alignment_flywheel.connectors.placement import partition_for, session_key
 from alignment_flywheel.events import SessionStarted, ToolResultObserved, new_envelope
 from alignment_flywheel.oracle.provenance import MAX_OUTPUTS, SessionEvent, fold, provenance
-from alignment_flywheel.processors.gate_events import Placement, Route, session_event
-from alignment_flywheel.processors.gate_sessions import (
+from alignment_flywheel.oracle.session_book import (
     SESSION_IDLE_MS,
     SWEEP_EVERY_S,
     SessionBook,
+    session_event,
     session_name,
 )
+from alignment_flywheel.processors.gate_events import Placement, Route
 from alignment_flywheel.samples import sample_proposal
 
 PROPOSER, SESSION = "agent-1", "s-1"

@@ -66,9 +66,10 @@ def test_a_proposal_is_replayed_in_its_session_context_on_its_partition(
     assert history.skipped == []
 
 
-def test_without_an_event_on_its_partition_a_proposal_is_replayed_as_it_was_decided(
+def test_without_an_event_on_its_partition_a_proposal_is_replayed_in_the_empty_context(
     settings_factory: Callable[..., Settings],
 ) -> None:
+    """The gate, the SDK and the HTTP endpoint all decide such a proposal in the empty context."""
     history, topic = _history(settings_factory)
     submitted = sample_proposal_submitted(2)
     for event in _session_events(submitted):
@@ -76,7 +77,7 @@ def test_without_an_event_on_its_partition_a_proposal_is_replayed_as_it_was_deci
     by_gate = history.case_of(topic.fetched(submitted, partition=3))
     in_process = history.case_of(topic.fetched(submitted, partition=3, decided=True))
     assert by_gate is not None and by_gate.session == EMPTY
-    assert in_process is not None and in_process.session is None
+    assert in_process is not None and in_process.session == EMPTY
 
 
 def test_a_plain_four_tuple_is_still_a_fetched_record(

@@ -5,6 +5,7 @@ decision to Kafka in the background (journaling it locally while Kafka is unreac
 decisions into exceptions for the agent. See ``docs/sdk.md``.
 """
 
+from alignment_flywheel.connectors.headers import DECIDED_BY_HEADER
 from alignment_flywheel.connectors.sdk.async_guard import AsyncGuard
 from alignment_flywheel.connectors.sdk.decision import Decider, GuardDecision, OracleSource
 from alignment_flywheel.connectors.sdk.errors import (
@@ -26,7 +27,6 @@ from alignment_flywheel.connectors.sdk.openai import (
     parse_tool_call,
 )
 from alignment_flywheel.connectors.sdk.records import (
-    DECIDED_BY_HEADER,
     DECIDED_BY_HTTP,
     DECIDED_BY_SDK,
     SdkTopics,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.connectors.headers import DECIDED_BY_HEADER
 from alignment_flywheel.connectors.placement import session_key, session_key_of
 from alignment_flywheel.connectors.sdk.journal import JournalRecord
 from alignment_flywheel.enforcement.verdict import Verdict, verdict_event
@@ -37,7 +38,6 @@ from alignment_flywheel.events import (
 )
 from alignment_flywheel.stack.catalog import load_catalog
 
-DECIDED_BY_HEADER = "flywheel-decided-by"
 DECIDED_BY_SDK = b"sdk"
 DECIDED_BY_HTTP = b"http"
 Headers = tuple[tuple[str, bytes], ...]

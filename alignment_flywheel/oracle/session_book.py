@@ -1,4 +1,6 @@
-"""The gate's session contexts: each session's events, folded on the partition that carries them.
+"""Session contexts as the gate keeps them: each session's events, folded on their partition.
+
+A pure state machine over two mappings (faust tables in the gate, dicts in replay).
 
 The proposals topic carries the session events (``SessionStarted``, ``ToolResultObserved``) beside
 the proposals, every record of one session on one partition (producers place them by the session
@@ -41,8 +43,26 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from alignment_flywheel.events import SessionStarted
+from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.errors import CodecError
+from alignment_flywheel.events import SessionStarted, ToolResultObserved
 from alignment_flywheel.oracle.provenance import EMPTY, SessionContext, SessionEvent, fold, step
+
+SESSION_EVENTS = frozenset({"SessionStarted", "ToolResultObserved"})
+"""The event types of a session, beside the proposals on their topic."""
+
+
+def session_event(codec: EventCodec, raw: bytes) -> SessionEvent:
+    """A session event's model; CodecError when the bytes hold another event."""
+    return session_model(codec.decode(raw))
+
+
+def session_model(event: Any) -> SessionEvent:
+    """``event`` as a session event; CodecError when it is another event."""
+    if not isinstance(event, SessionStarted | ToolResultObserved):
+        raise CodecError(f"{type(event).__name__} is not a session event")
+    return event
+
 
 SESSION_IDLE_MS = 3_600_000
 RENEW_EVERY_MS = 60_000
