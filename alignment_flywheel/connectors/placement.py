@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from aiokafka.partitioner import murmur2 as kafka_murmur2
+
 from alignment_flywheel.events import (
     Event,
     ProposalSubmitted,
@@ -31,32 +33,14 @@ from alignment_flywheel.events import (
     VerdictIssued,
 )
 
-_M = 0x5BD1E995
-_SEED = 0x9747B28C
-_MASK = 0xFFFFFFFF
 RETRY_LOOKUP_S = 5.0
 """How long a failed partition-count lookup is not asked again (callers retry later)."""
 
 
 def murmur2(data: bytes) -> int:
-    """Kafka's murmur2 hash of ``data`` (``org.apache.kafka.common.utils.Utils.murmur2``), as the
-    signed 32-bit integer Java returns."""
-    length = len(data)
-    h = (_SEED ^ length) & _MASK
-    whole = length - length % 4
-    for i in range(0, whole, 4):
-        k = int.from_bytes(data[i : i + 4], "little")
-        k = (k * _M) & _MASK
-        k ^= k >> 24
-        k = (k * _M) & _MASK
-        h = ((h * _M) & _MASK) ^ k
-    tail = data[whole:]
-    if tail:
-        h ^= int.from_bytes(tail, "little")
-        h = (h * _M) & _MASK
-    h ^= h >> 13
-    h = (h * _M) & _MASK
-    h ^= h >> 15
+    """Kafka's murmur2 hash of ``data`` (``org.apache.kafka.common.utils.Utils.murmur2``, as
+    aiokafka's partitioner computes it), as the signed 32-bit integer Java returns."""
+    h = int(kafka_murmur2(data))
     return h - (1 << 32) if h & 0x80000000 else h
 
 
