@@ -105,15 +105,19 @@ _TOKENS = re.compile(
 )
 
 _BINDERS = re.compile(r"\b(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
-_DATA = re.compile(
-    rf"(?P<literal>{_LITERAL})|(?<![.\w])data\b\s*"
-    rf"(?:\.\s*(?P<name>[A-Za-z_]\w*)\b(?!\s*\()|\[\s*(?P<key>{_LITERAL})\s*\])?"
-)
+
+
+def _field_access(variable: str) -> re.Pattern[str]:
+    """A string literal (skipped), or ``variable``, ``variable.name`` or ``variable["key"]``."""
+    return re.compile(
+        rf"(?P<literal>{_LITERAL})|(?<![.\w]){variable}\b\s*"
+        rf"(?:\.\s*(?P<name>[A-Za-z_]\w*)\b(?!\s*\()|\[\s*(?P<key>{_LITERAL})\s*\])?"
+    )
+
+
+_DATA = _field_access("data")
+_PROVENANCE = _field_access("provenance")
 _IN_HAS = re.compile(r"\bhas\s*\(\s*$")
-_PROVENANCE = re.compile(
-    rf"(?P<literal>{_LITERAL})|(?<![.\w])provenance\b\s*"
-    rf"(?:\.\s*(?P<field>[A-Za-z_]\w*)\b(?!\s*\()|\[\s*(?P<key>{_LITERAL})\s*\])?"
-)
 
 
 class ExpressionError(FlywheelError):
@@ -199,15 +203,21 @@ def compile_expression(source: str) -> Expression:
 
 def _provenance_fields(source: str) -> frozenset[str] | None:
     """The argument keys whose provenance the expression reads (None: it reads the whole map)."""
-    fields: set[str] = set()
-    for token in _PROVENANCE.finditer(source):
+    return _fields_read(_PROVENANCE, source)
+
+
+def _fields_read(access: re.Pattern[str], source: str) -> frozenset[str] | None:
+    """The names read through ``access`` (a :func:`_field_access` pattern) outside string
+    literals; None when the variable is also used otherwise (whole, or by a computed key)."""
+    names: set[str] = set()
+    for token in access.finditer(source):
         if token.group("literal"):
             continue
-        field = token.group("field") or _literal_value(token.group("key"))
-        if field is None:
+        name = token.group("name") or _literal_value(token.group("key"))
+        if name is None:
             return None
-        fields.add(field)
-    return frozenset(fields)
+        names.add(name)
+    return frozenset(names)
 
 
 def _rewrite(source: str) -> tuple[str, dict[str, Callable[..., Any]], frozenset[str] | None]:
@@ -257,15 +267,7 @@ def data_references(source: str) -> frozenset[str] | None:
     otherwise (``data[args.kind]``, ``data`` as a whole), so that any set may be read."""
     if "data" in _BINDERS.findall(source):
         return frozenset()
-    names: set[str] = set()
-    for token in _DATA.finditer(source):
-        if token.group("literal"):
-            continue
-        name = token.group("name") or _literal_value(token.group("key"))
-        if name is None:
-            return None
-        names.add(name)
-    return frozenset(names)
+    return _fields_read(_DATA, source)
 
 
 def _index_data(source: str) -> str:
