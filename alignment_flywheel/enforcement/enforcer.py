@@ -114,21 +114,11 @@ class Enforcer:
     def _unknown_tool(
         self, oracle: Oracle, choice: TierChoice, started: int, exc: UnknownToolError
     ) -> Verdict:
-        policy = self.policy
-        action = policy.spec.on_unknown_tool
+        action = self.policy.spec.on_unknown_tool
         if action == "REFUSE":
             raise exc
-        version, digest = _identity(oracle)
         why = f"tool {exc.tool!r} is not in the oracle's tool catalog (on_unknown_tool: {action})"
-        return Verdict(
-            decision=Decision(action),
-            tier=choice.tier.name,
-            reasons=(why,),
-            policy_version=policy.version,
-            latency_us=(time.perf_counter_ns() - started) // 1000,
-            oracle_version=version,
-            oracle_digest=digest,
-        )
+        return self._unjudged(oracle, choice, started, action, why)
 
     def _failed(
         self,
@@ -143,12 +133,27 @@ class Enforcer:
         policy = self.policy
         action = policy.spec.on_oracle_timeout if timeout else policy.spec.on_oracle_error
         rule = "on_oracle_timeout" if timeout else "on_oracle_error"
+        why = f"fail closed ({rule}: {action}): {error}"
+        return self._unjudged(oracle, choice, started, action, why, error=error, signal=signal)
+
+    def _unjudged(
+        self,
+        oracle: Oracle,
+        choice: TierChoice,
+        started: int,
+        action: str,
+        why: str,
+        *,
+        error: str | None = None,
+        signal: OracleSignal | None = None,
+    ) -> Verdict:
+        """A verdict the policy gives without judging a signal (unknown tool, failed oracle)."""
         version, digest = _identity(oracle)
         return Verdict(
             decision=Decision(action),
             tier=choice.tier.name,
-            reasons=(f"fail closed ({rule}: {action}): {error}",),
-            policy_version=policy.version,
+            reasons=(why,),
+            policy_version=self.policy.version,
             latency_us=(time.perf_counter_ns() - started) // 1000,
             signal=signal,
             error=error,
