@@ -8,6 +8,7 @@ ESCALATE.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -85,16 +86,13 @@ def enforcer_decide(oracle: Oracle, policy: RiskPolicy, settings: Settings) -> D
 
 
 def session_of(step: Step) -> SessionContext:
-    """The step's session context: its trace's request and earlier outputs (cached per step)."""
-    key = (step.trace_id, step.index)
-    context = _SESSIONS.get(key)
-    if context is None:
-        context = SessionContext(step.request, step.prior)
-        _SESSIONS[key] = context
-    return context
+    """The step's session context: its trace's request and earlier outputs."""
+    return _context(step.request, step.prior)
 
 
-_SESSIONS: dict[tuple[str, int], SessionContext] = {}
+@functools.cache
+def _context(request: str, prior: tuple[tuple[str, str], ...]) -> SessionContext:
+    return SessionContext(request, prior)
 
 
 def blocklist_decide(reported: Sequence[Step]) -> Decide:
