@@ -28,12 +28,11 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
 
-from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
 from alignment_flywheel.connectors.consumer import consumer_config
-from alignment_flywheel.connectors.producer import EventProducer, producer_config
+from alignment_flywheel.connectors.producer import producer_config
 from alignment_flywheel.enforcement.staged import Deployment
-from alignment_flywheel.events import Event, ReleaseStage
+from alignment_flywheel.events import ReleaseStage
 from alignment_flywheel.patches import Patch, parse_operations, propose_patch
 from alignment_flywheel.patches.approvals import approve
 from alignment_flywheel.release.follower import ReleaseFollower
@@ -52,6 +51,7 @@ from alignment_flywheel.stack.credentials import as_role
 from alignment_flywheel.stack.kafka import admin_client
 from alignment_flywheel.stack.processes import free_ports
 from tests.support.env import worker_env
+from tests.support.kafka import publish
 from tests.support.oracles import rule
 from tests.support.releases import promoted, staged
 from tests.support.signing import BASE, Keyring, approvals, make_patch
@@ -104,12 +104,6 @@ def first_error(consumer: Consumer, timeout: float = 20.0) -> KafkaError | None:
     finally:
         consumer.close()
     raise AssertionError("the consumer neither read a record nor reported an error")
-
-
-def publish(settings: Settings, topic: str, events: list[Event]) -> None:
-    with EventProducer(settings, EventCodec.from_settings(settings)) as producer:
-        for event in events:
-            producer.send(topic, event)
 
 
 def test_nothing_gets_in_without_valid_credentials(secured: Settings) -> None:

@@ -6,7 +6,6 @@ comes back on the same digest, never on the bootstrap artifact."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 from collections.abc import Callable
@@ -18,17 +17,12 @@ from fastapi.testclient import TestClient
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
 from alignment_flywheel.connectors.http import create_http_app
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.connectors.sdk import Guard
 from alignment_flywheel.events import (
     Decision,
     Event,
-    PatchApproved,
-    PatchRejected,
-    PatchRejectionReason,
     ReleaseStage,
     VerdictIssued,
-    new_envelope,
 )
 from alignment_flywheel.oracle.artifact import OracleArtifact, load_artifact
 from alignment_flywheel.oracle.loader import oracle_path
@@ -40,8 +34,8 @@ from alignment_flywheel.samples import sample_proposal_submitted
 from alignment_flywheel.stack.credentials import connection_env, connection_settings
 from tests.integration.test_gate_release import REPO, gate_command
 from tests.support.gate_worker import stop_gate_worker
-from tests.support.kafka import collect_events, wait_for_group
-from tests.support.releases import patch_chain, promoted, rolled_back, staged
+from tests.support.kafka import collect_events, publish, wait_for_group
+from tests.support.releases import forged_votes, patch_chain, promoted, rolled_back, staged
 from tests.support.signing import Keyring, approvals
 
 ST, S = ReleaseStage.STABLE, ReleaseStage.SHADOW
@@ -49,33 +43,12 @@ BAD = {"cmd": "bad-0"}
 """Blocked by the released patch only (``tests.support.releases.patch_chain``)."""
 
 
-def publish(settings: Settings, topic: str, events: list[Event]) -> None:
-    with EventProducer(settings, EventCodec.from_settings(settings)) as producer:
-        for event in events:
-            producer.send(topic, event)
-
-
 def forgeries(patch: Patch, unsigned: Patch, genesis: OracleArtifact) -> dict[str, list[Event]]:
     """What anyone able to write the two topics can append, with no private key, by topic."""
-    approval = PatchApproved(
-        envelope=new_envelope("mallory", str(patch.patch_id)),
-        patch_id=patch.patch_id,
-        key_id=hashlib.sha256(os.urandom(32)).hexdigest(),
-        role="approver",
-        signature=os.urandom(64),
-    )
-    rejection = PatchRejected(
-        envelope=new_envelope("mallory", str(patch.patch_id)),
-        patch_id=patch.patch_id,
-        reason=PatchRejectionReason.BAD_SIGNATURE,
-        security=True,
-        detail="forged",
-        rejected_by="release-controller",
-    )
     release, other = staged(patch), staged(unsigned)
     back = rolled_back(release, ST, (genesis.version, genesis.digest))
     return {
-        "patches": [approval, rejection, unsigned.to_event("mallory")],
+        "patches": [*forged_votes(patch), unsigned.to_event("mallory")],
         "releases": [back, other, promoted(other, ST, S)],
     }
 

@@ -21,10 +21,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
 from alignment_flywheel.connectors.http import create_http_app
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import Event, ReleaseStage
 from alignment_flywheel.oracle.artifact import OracleArtifact, build_artifact
 from alignment_flywheel.patches import Patch
@@ -35,6 +33,7 @@ from alignment_flywheel.stack.credentials import connection_env, connection_sett
 from alignment_flywheel.stack.kafka import admin_client
 from alignment_flywheel.stack.processes import free_ports
 from alignment_flywheel.stack.topics import create_topic
+from tests.support.kafka import publish
 from tests.support.oracles import artifact_doc, rule
 from tests.support.releases import patch_chain, promoted, staged
 from tests.support.signing import Keyring, approvals
@@ -50,12 +49,6 @@ FLYWHEEL = str(Path(sys.executable).with_name("flywheel"))
 
 def signed(ring: Keyring, patch: Patch) -> list[Event]:
     return [patch.to_event("test"), *approvals(ring, patch)]
-
-
-def publish(settings: Settings, topic: str, events: list[Event]) -> None:
-    with EventProducer(settings, EventCodec.from_settings(settings)) as producer:
-        for event in events:
-            producer.send(topic, event)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:

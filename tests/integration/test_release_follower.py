@@ -6,24 +6,17 @@ import threading
 import time
 from collections.abc import Callable
 
-from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.enforcement.staged import Deployment
-from alignment_flywheel.events import Event, ReleaseStage
+from alignment_flywheel.events import ReleaseStage
 from alignment_flywheel.oracle.artifact import build_artifact
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
+from tests.support.kafka import publish
 from tests.support.oracles import artifact_doc, rule
 from tests.support.releases import patch_chain, promoted, staged
 
 GENESIS = build_artifact(artifact_doc(rule("base", "false")))
 S, C, ST = ReleaseStage.SHADOW, ReleaseStage.CANARY, ReleaseStage.STABLE
-
-
-def publish(settings: Settings, topic: str, events: list[Event]) -> None:
-    with EventProducer(settings, EventCodec.from_settings(settings)) as producer:
-        for event in events:
-            producer.send(topic, event)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> bool:

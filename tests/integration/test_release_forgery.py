@@ -5,8 +5,6 @@ and ``flywheel release status`` says which digest a verifying follower enforces.
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,55 +12,22 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from alignment_flywheel.cli.main import app
-from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import (
-    Event,
-    PatchApproved,
-    PatchRejected,
-    PatchRejectionReason,
     ReleaseStage,
-    new_envelope,
 )
 from alignment_flywheel.oracle.artifact import load_artifact
 from alignment_flywheel.oracle.loader import oracle_path
-from alignment_flywheel.patches import Patch
 from alignment_flywheel.patches.keys import KeyStore
 from alignment_flywheel.patches.trust import save_root
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.trusted import follower_check
 from alignment_flywheel.stack.credentials import connection_env, connection_settings
-from tests.support.releases import patch_chain, promoted, staged
+from tests.support.kafka import publish
+from tests.support.releases import forged_votes, patch_chain, promoted, staged
 from tests.support.signing import Keyring, approvals
 
 ST, S = ReleaseStage.STABLE, ReleaseStage.SHADOW
-
-
-def publish(settings: Settings, topic: str, events: list[Event]) -> None:
-    with EventProducer(settings, EventCodec.from_settings(settings)) as producer:
-        for event in events:
-            producer.send(topic, event)
-
-
-def forged(patch: Patch) -> list[Event]:
-    """What anyone able to write the patches topic can append, with no private key."""
-    approval = PatchApproved(
-        envelope=new_envelope("mallory", str(patch.patch_id)),
-        patch_id=patch.patch_id,
-        key_id=hashlib.sha256(os.urandom(32)).hexdigest(),
-        role="approver",
-        signature=os.urandom(64),
-    )
-    rejection = PatchRejected(
-        envelope=new_envelope("mallory", str(patch.patch_id)),
-        patch_id=patch.patch_id,
-        reason=PatchRejectionReason.BAD_SIGNATURE,
-        security=True,
-        detail="forged",
-        rejected_by="release-controller",
-    )
-    return [approval, rejection]
 
 
 def test_forged_records_do_not_move_a_restarted_follower_off_the_release(
@@ -84,7 +49,7 @@ def test_forged_records_do_not_move_a_restarted_follower_off_the_release(
     release = staged(good)
     publish(settings, topics.patches, [good.to_event("refinement"), *approvals(ring, good)])
     publish(settings, topics.releases, [release, promoted(release, ST, S)])
-    publish(settings, topics.patches, forged(good))
+    publish(settings, topics.patches, forged_votes(good))
 
     follower = ReleaseFollower(settings, genesis, topics=topics, check=follower_check(settings))
     follower.start().stop()

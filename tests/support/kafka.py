@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, TopicPartition
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.consumer import EventConsumer, consumer_config, watermarks
+from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import Event
 from alignment_flywheel.stack.kafka import admin_client, assigned_members
 
@@ -118,3 +119,10 @@ def wait_for_group(
                 f"\n{output}"
             )
         time.sleep(0.5)
+
+
+def publish(settings: Settings, topic: str, events: Sequence[Event]) -> None:
+    """Send ``events`` to ``topic``, in order, then flush the producer."""
+    with EventProducer(settings, EventCodec.from_settings(settings)) as producer:
+        for event in events:
+            producer.send(topic, event)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import uuid
 
 from alignment_flywheel.events import (
+    Event,
+    PatchApproved,
+    PatchRejected,
+    PatchRejectionReason,
     ReleasePromoted,
     ReleaseRolledBack,
     ReleaseStage,
@@ -72,3 +78,25 @@ def rolled_back(
 
 def release_id() -> uuid.UUID:
     return uuid.uuid4()
+
+
+def forged_votes(patch: Patch) -> list[Event]:
+    """What anyone able to write the patches topic can append about ``patch`` with no private key:
+    an approval under an unknown key id with 64 junk bytes as signature, and an unsigned
+    rejection."""
+    approval = PatchApproved(
+        envelope=new_envelope("mallory", str(patch.patch_id)),
+        patch_id=patch.patch_id,
+        key_id=hashlib.sha256(os.urandom(32)).hexdigest(),
+        role="approver",
+        signature=os.urandom(64),
+    )
+    rejection = PatchRejected(
+        envelope=new_envelope("mallory", str(patch.patch_id)),
+        patch_id=patch.patch_id,
+        reason=PatchRejectionReason.BAD_SIGNATURE,
+        security=True,
+        detail="forged",
+        rejected_by="release-controller",
+    )
+    return [approval, rejection]
