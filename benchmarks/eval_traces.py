@@ -119,6 +119,26 @@ def suites(data: Path) -> list[str]:
     return found
 
 
+def tool_schemas(data: Path = DEFAULT_DATA) -> list[dict[str, Any]]:
+    """The suites' tools from ``tools.json`` as OpenAI-style function tools named
+    ``<suite>.<tool>``, each with the effect the data declares (``read_only_by_prefix``) as its
+    ``x-effect``; empty when the file is missing."""
+    path = data / "tools.json"
+    if not path.is_file():
+        return []
+    suites_tools = json.loads(path.read_text(encoding="utf-8"))
+    return [
+        {
+            "name": f"{suite}.{tool['name']}",
+            "description": tool.get("description", ""),
+            "parameters": tool.get("json_schema", {}),
+            "x-effect": "read_only" if tool.get("read_only_by_prefix") else "side_effect",
+        }
+        for suite, tools in sorted(suites_tools.items())
+        for tool in tools
+    ]
+
+
 def load_traces(data: Path = DEFAULT_DATA) -> list[Trace]:
     """Every trace of every suite in ``data``, in file order."""
     return [trace for suite in suites(data) for trace in _read_suite(data / f"{suite}.jsonl")]

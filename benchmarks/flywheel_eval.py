@@ -80,6 +80,7 @@ from eval_traces import (
     Trace,
     load_traces,
     make_folds,
+    tool_schemas,
 )
 
 from alignment_flywheel.config import Settings, load_settings
@@ -93,6 +94,7 @@ from alignment_flywheel.events import (
 )
 from alignment_flywheel.oracle import Oracle
 from alignment_flywheel.oracle.artifact import OracleArtifact, canonical_json
+from alignment_flywheel.oracle.catalog import catalog_from_openai_tools
 from alignment_flywheel.oracle.loader import load_oracle, oracle_path, risk_policy_path
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.release.follower import ReleaseFollower
@@ -280,7 +282,13 @@ def declined(logs: Path) -> list[dict[str, Any]]:
 
 
 def run_fold(
-    base: Settings, traces: Sequence[Trace], fold: Fold, logs: Path, deadline_s: float
+    base: Settings,
+    traces: Sequence[Trace],
+    fold: Fold,
+    logs: Path,
+    *,
+    deadline_s: float,
+    tools: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     sets = EvalSets.of(traces, fold)
     suites = sorted({t.suite for t in traces})
@@ -290,18 +298,23 @@ def run_fold(
         broker_for(base, Path(tmp) / "broker") as cluster,
     ):
         settings = governance_settings(cluster, Path(tmp) / "governance")
-        declared = declare_tools(settings, suites, Path(tmp) / "oracle.json")
+        declared = declare_tools(settings, suites, tools, Path(tmp) / "oracle.json")
         settings = settings.model_copy(update={"oracle_path": declared})
         run = run_pipeline(settings, logs, sets, suites, deadline_s)
     return fold_report(fold, sets, run, settings, logs)
 
 
-def declare_tools(settings: Settings, suites: Sequence[str], path: Path) -> Path:
-    """The settings' oracle artifact with each suite's tools (``<suite>.*``) in its catalog."""
+def declare_tools(
+    settings: Settings, suites: Sequence[str], tools: Sequence[dict[str, Any]], path: Path
+) -> Path:
+    """The settings' oracle artifact with the suites' tools in its catalog: each tool of ``tools``
+    (OpenAI-style schemas, :func:`eval_traces.tool_schemas`) described by its declared effect and
+    the roles its argument names say, and ``<suite>.*`` for any other tool of a suite."""
     spec = load_oracle(settings).artifact.spec
     if spec.tools is None:
         return oracle_path(settings)
-    catalog = (*spec.tools, *(f"{suite}.*" for suite in suites))
+    described = catalog_from_openai_tools(tools, roles_from_names=True)
+    catalog = (*spec.tools, *described, *(f"{suite}.*" for suite in suites))
     path.write_bytes(canonical_json(spec.model_copy(update={"tools": catalog})))
     return path
 
@@ -382,7 +395,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit("a configured cluster carries one fold's topics: pass --fold K")
     logs = args.logs or Path(tempfile.mkdtemp(prefix="flywheel-eval-logs-"))
     started = time.monotonic()
-    results = [run_fold(base, traces, f, logs / f"fold-{f.index}", args.deadline_s) for f in folds]
+    tools = tool_schemas(args.data)
+    results = [
+        run_fold(base, traces, f, logs / f"fold-{f.index}", deadline_s=args.deadline_s, tools=tools)
+        for f in folds
+    ]
     summary = overall(results)
     report = {
         "benchmark": "flywheel_eval",

@@ -11,8 +11,8 @@ members play the unreported ones:
 * A candidate's identity is its kind and argument, plus its value for the kinds whose value is the
   literal that was shared (``word``, ``element``, ``value``, ``flag``); a ``number``'s bound, a
   ``prefix``, a ``host``, ``untrusted`` or ``novel`` are re-learnt, so only kind and argument
-  count. A candidate is evaluated by an oracle of that rule alone (:func:`probe`), named sets and
-  provenance included, exactly as the patched oracle would.
+  count. A candidate is evaluated by an oracle of that rule alone (:func:`probe`), named sets,
+  provenance and the base oracle's tool catalog included, exactly as the patched oracle would.
 * A conjunction holds out the members every one of its predicates holds out (:func:`held_out`).
   With fewer than two members nothing can be held out: every conjunction scores 0, and the other
   criteria (false positives, generality) decide alone.
@@ -21,12 +21,14 @@ members play the unreported ones:
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 
 from alignment_flywheel.events import EvidenceKind, Proposal
 from alignment_flywheel.governance.synthesis import Known, Predicate, shared_predicates
 from alignment_flywheel.oracle.artifact import build_artifact
+from alignment_flywheel.oracle.catalog import ToolCatalog
 from alignment_flywheel.oracle.provenance import SessionContext
 from alignment_flywheel.oracle.rules import RuleOracle
 
@@ -41,29 +43,44 @@ def identity(predicate: Predicate) -> Identity:
     return (predicate.kind, predicate.key)
 
 
+def catalog_json(catalog: ToolCatalog | None) -> str:
+    """The catalog's items as canonical JSON (how :func:`probe` is keyed), ``""`` without one."""
+    if catalog is None or catalog.items is None:
+        return ""
+    items = [i if isinstance(i, str) else i.model_dump(mode="json") for i in catalog.items]
+    return json.dumps(items, sort_keys=True)
+
+
 @functools.lru_cache(maxsize=4096)
-def probe(predicate: Predicate) -> RuleOracle:
-    """An oracle of the predicate alone (with the named sets it reads): it evaluates the predicate
-    exactly as the patched oracle will, ``data`` and ``provenance`` included."""
+def probe(predicate: Predicate, tools: str = "") -> RuleOracle:
+    """An oracle of the predicate alone (with the named sets it reads and the catalog ``tools``,
+    from :func:`catalog_json`): it evaluates the predicate exactly as the patched oracle will,
+    ``data``, ``provenance``, ``effect`` and ``roles`` included."""
     rule = {"id": "probe", "when": predicate.expression, "score": 0.0, "message": "probe"}
     data = {name: list(values) for name, values in predicate.data}
-    document = {"name": "probe", "version": 1, "data": data, "rules": [rule]}
+    document: dict[str, object] = {"name": "probe", "version": 1, "data": data, "rules": [rule]}
+    if tools:
+        document["tools"] = json.loads(tools)
     return RuleOracle(build_artifact(document))
 
 
-def matches(predicate: Predicate, proposal: Proposal, session: SessionContext | None) -> bool:
+def matches(
+    predicate: Predicate, proposal: Proposal, session: SessionContext | None, tools: str = ""
+) -> bool:
     """Whether the predicate holds for the proposal (a failing expression does not)."""
-    signal = probe(predicate).evaluate(proposal, session=session)
+    signal = probe(predicate, tools).evaluate(proposal, session=session)
     return any(item.kind is EvidenceKind.RULE_MATCH for item in signal.evidence)
 
 
 def matching_bits(
-    predicate: Predicate, cases: Sequence[tuple[Proposal, SessionContext | None]]
+    predicate: Predicate,
+    cases: Sequence[tuple[Proposal, SessionContext | None]],
+    tools: str = "",
 ) -> int:
     """Bit ``i`` set when the predicate holds for case ``i`` (a proposal in its session)."""
     value = 0
     for position, (proposal, session) in enumerate(cases):
-        if matches(predicate, proposal, session):
+        if matches(predicate, proposal, session, tools):
             value |= 1 << position
     return value
 
@@ -73,16 +90,21 @@ def held_out_table(
     pool: Sequence[Proposal],
     sessions: Mapping[uuid.UUID, SessionContext],
     known: Known | None = None,
+    *,
+    catalog: ToolCatalog | None = None,
+    untrusted: bool = True,
 ) -> dict[Identity, frozenset[uuid.UUID]]:
     """For each candidate identity, the members it holds out (see the module rules)."""
     if len(members) < 2:
         return {}
+    tools = catalog_json(catalog)
     table: dict[Identity, set[uuid.UUID]] = {}
     for member in members:
         rest = [p for p in pool if p.proposal_id != member.proposal_id]
         session = sessions.get(member.proposal_id)
-        for predicate in shared_predicates(rest, sessions, known):
-            if matches(predicate, member, session):
+        found = shared_predicates(rest, sessions, known, catalog=catalog, untrusted=untrusted)
+        for predicate in found:
+            if matches(predicate, member, session, tools):
                 table.setdefault(identity(predicate), set()).add(member.proposal_id)
     return {key: frozenset(ids) for key, ids in table.items()}
 

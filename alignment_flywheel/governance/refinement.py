@@ -26,6 +26,9 @@ Rules:
   regression passes is the patch. Why it should generalise is on the patch: its rationale says how
   many members the rule learnt without them stops, its regression evidence how much of the benign
   history it changes.
+* **A rule for the application**: a ``steered`` candidate (:mod:`.steered`) makes a rule for
+  every tool of the members' application, so its budget is judged on the benign history of all
+  those tools, and its regression too.
 * **Broad kinds need evidence**: ``untrusted`` and ``novel`` match on where a value came from and
   on its being new, so they reach far beyond the members. They are candidates only when the
   cluster's tools have at least ``3 / fp_budget`` benign cases (the rule of three: with no false
@@ -43,6 +46,8 @@ A cluster that grows usually refines to the same change again: see :mod:`.change
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import itertools
 import json
 import math
@@ -61,6 +66,7 @@ from alignment_flywheel.events import (
 )
 from alignment_flywheel.governance.generalise import (
     Identity,
+    catalog_json,
     held_out,
     held_out_table,
     matching_bits,
@@ -77,6 +83,7 @@ from alignment_flywheel.governance.synthesis import (
     tools_glob,
 )
 from alignment_flywheel.oracle.artifact import OracleArtifact
+from alignment_flywheel.oracle.catalog import ToolCatalog
 from alignment_flywheel.oracle.provenance import SessionContext
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.patches import Patch, parse_operations, propose_patch
@@ -182,12 +189,17 @@ def _judged(case: Case, norms: Norms) -> Case:
     return case
 
 
-def benign_cases(cluster: Cluster, history: Sequence[Case]) -> list[Case]:
-    """The confirmed-benign history a patch for ``cluster`` is judged on: its tools' cases."""
+def benign_cases(cluster: Cluster, history: Sequence[Case], tools: str | None = None) -> list[Case]:
+    """The confirmed-benign history a patch for ``cluster`` is judged on: the cases of its tools,
+    or of the tools the glob ``tools`` names when the rule reaches beyond them."""
+
+    def covered(tool: str) -> bool:
+        return tool in cluster.tools if tools is None else fnmatch.fnmatchcase(tool, tools)
+
     return [
         c
         for c in history
-        if c.decision is Decision.ALLOW and c.safe is not False and c.proposal.tool in cluster.tools
+        if c.decision is Decision.ALLOW and c.safe is not False and covered(c.proposal.tool)
     ]
 
 
@@ -200,13 +212,13 @@ def _most_general(prover: _Prover, max_terms: int, max_proofs: int) -> Refined |
     broad = prover.fp_budget > 0 and len(benign) >= math.ceil(3 / prover.fp_budget)
     scope = tools_glob(sorted(prover.cluster.tools))
     known = known_values(scope, [c.proposal for c in benign]) if broad else None
-    sessions = sessions if broad else {}
+    catalog = prover.catalog
     for pool in pools[: 2 if prover.cluster.variants else 1]:
-        candidates = shared_predicates(pool, sessions, known)
+        candidates = shared_predicates(pool, sessions, known, catalog=catalog, untrusted=broad)
         if not candidates:
             reasons.append("no candidate predicate is shared by every member")
             continue
-        table = held_out_table(members, pool, sessions, known)
+        table = held_out_table(members, pool, sessions, known, catalog=catalog, untrusted=broad)
         fitting = _within_budget(prover, candidates, max_terms, table)
         combos = list(itertools.islice(fitting, max_proofs))
         if not combos:
@@ -230,26 +242,42 @@ def _within_budget(
     max_terms: int,
     table: Mapping[Identity, frozenset[uuid.UUID]],
 ) -> Iterator[tuple[Predicate, ...]]:
-    """Conjunctions within the budget on the benign history, what transfers first."""
-    benign = prover.benign
-    bits = {p: _bits(p, benign) for p in candidates}
-    allowed = int(prover.fp_budget * len(benign))
-    everyone = (1 << len(benign)) - 1
+    """Conjunctions within the budget on the benign history of the tools each one would rule,
+    what transfers first."""
+    tools = catalog_json(prover.catalog)
+    scopes: dict[str | None, list[Case]] = {None: prover.benign}
+    for wide in {p.tools for p in candidates if p.tools is not None}:
+        scopes[wide] = prover.benign_of(wide)
+    bits = {
+        (p, scope): _bits(p, cases, tools)
+        for scope, cases in scopes.items()
+        for p in candidates
+        if scope is None or p.tools == scope
+    }
     for size in range(1, max_terms + 1):
         fitting = []
         for combo in itertools.combinations(candidates, size):
-            matched = everyone
+            scope = rule_tools(combo)
+            cases = scopes[scope]
+            matched = (1 << len(cases)) - 1
             for predicate in combo:
-                matched &= bits[predicate]
+                matched &= bits[predicate, scope]
             false_positives = matched.bit_count()
-            if false_positives <= allowed:
+            if false_positives <= int(prover.fp_budget * len(cases)):
                 kinds = tuple(KIND_ORDER[p.kind] for p in combo)
                 fitting.append((-held_out(combo, table), false_positives, kinds, combo))
         yield from (f[-1] for f in sorted(fitting, key=lambda f: f[:3]))
 
 
-def _bits(predicate: Predicate, cases: list[Case]) -> int:
-    return matching_bits(predicate, [(c.proposal, c.session) for c in cases])
+def _bits(predicate: Predicate, cases: list[Case], tools: str) -> int:
+    return matching_bits(predicate, [(c.proposal, c.session) for c in cases], tools)
+
+
+def rule_tools(predicates: Sequence[Predicate]) -> str | None:
+    """The glob of a conjunction's rule when every predicate reaches the same tools beyond the
+    members' (``*``); None for the members' own tools."""
+    wide = {p.tools for p in predicates}
+    return wide.pop() if len(wide) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -267,6 +295,13 @@ class _Prover:
     def benign(self) -> list[Case]:
         return benign_cases(self.cluster, self.history)
 
+    def benign_of(self, tools: str) -> list[Case]:
+        return benign_cases(self.cluster, self.history, tools)
+
+    @functools.cached_property
+    def catalog(self) -> ToolCatalog:
+        return ToolCatalog(self.base.spec.tools)
+
     def prove_general(
         self, predicates: tuple[Predicate, ...], pool: list[Proposal], held: int
     ) -> Refined | NoPatch:
@@ -281,7 +316,13 @@ class _Prover:
             {"op": "set_data", "set": n, "values": list(v)} for p in predicates for n, v in p.data
         ]
         result = self._prove(
-            conjunction(predicates), pool, described, why="", transfer=transfer, data=data
+            conjunction(predicates),
+            pool,
+            described,
+            why="",
+            transfer=transfer,
+            data=data,
+            tools=rule_tools(predicates),
         )
         if isinstance(result, Refined):
             return Refined(result.patch, result.target, result.evidence, predicates)
@@ -305,12 +346,13 @@ class _Prover:
         why: str,
         transfer: str = "",
         data: Sequence[dict[str, object]] = (),
+        tools: str | None = None,
     ) -> Refined | NoPatch:
         cluster = self.cluster
         replacing = any(rule.spec.id == cluster.rule_id for rule in self.base.rules)
         rule = rule_document(
             cluster.rule_id,
-            tools_glob([p.tool for p in pool]),
+            tools or tools_glob([p.tool for p in pool]),
             when,
             message=f"refined for cluster {cluster.name}: {described}",
             severity=cluster.severity.value,
@@ -331,7 +373,9 @@ class _Prover:
         except FlywheelError as exc:
             return NoPatch(f"the rule does not compile: {exc}")
         enforcer = Enforcer(RuleOracle(target), self.policy)
-        evidence = regression(cluster, enforcer, self.history, self.fp_budget, must_block=pool)
+        evidence = regression(
+            cluster, enforcer, self.history, self.fp_budget, must_block=pool, tools=tools
+        )
         if not evidence.passed:
             return NoPatch(f"regression failed: {evidence.report}")
         return Refined(patch.model_copy(update={"regression": evidence}), target, evidence, ())
@@ -344,16 +388,18 @@ def regression(
     fp_budget: float,
     *,
     must_block: Sequence[Proposal] | None = None,
+    tools: str | None = None,
 ) -> RegressionEvidence:
     """The cluster's own regression (module rules), replayed with ``enforcer`` (the patched
     oracle) through the replay engine: each distinct proposal is decided once; the benign history
-    of the cluster's tools is diffed against its recorded ALLOW."""
+    of the cluster's tools (or of the rule's ``tools`` glob when it reaches beyond them) is
+    diffed against its recorded ALLOW."""
     evaluator = Evaluator(enforcer)
     own = own_history(cluster, history)
     sessions = {**_sessions(own), **cluster.sessions}
     blocking = list(cluster.members) + list(cluster.variants) if must_block is None else must_block
     blocked = sum(d is Decision.BLOCK for d in evaluator.decisions(blocking, sessions=sessions))
-    benign = benign_cases(cluster, own)
+    benign = benign_cases(cluster, own, tools)
     replayed = (ReplayCase(c.proposal, Decision.ALLOW, session=c.session) for c in benign)
     diff = replay_diff(replayed, evaluator)
     false_positives = diff.tally.changed + len(diff.refused)

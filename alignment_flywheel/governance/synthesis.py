@@ -3,9 +3,14 @@
 A predicate is a small CEL expression over one top-level argument that holds for every member of
 a cluster. Candidates, from the most general kind to the most specific (:data:`KIND_ORDER`):
 
+* ``steered`` (given the members' session contexts and the oracle's tool catalog): every member
+  is a side effect aimed at a recipient, payee, destination or URL that only the text of an
+  earlier tool output mentioned, and nothing in it came from the user's request
+  (:mod:`.steered`). Its rule applies to every tool of the members' application.
 * ``untrusted`` (given the members' session contexts): every member's value of the argument came
   from an earlier tool's output and none from the user's request: ``has(provenance.k) &&
-  !("user" in provenance.k) && provenance.k.exists(s, s.startsWith("tool:"))``. What the members
+  !("user" in provenance.k) && provenance.k.exists(s, s.startsWith("tool:") ||
+  s.startsWith("text:"))``. What the members
   share is where the value came from, not the value, so the rule carries over to values nobody
   reported (CaMeL's point: data from tool outputs steering a side effect). Values from nowhere
   (the agent's own words) are not enough: benign calls are full of them. Only for members that
@@ -51,14 +56,23 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from alignment_flywheel.events import Proposal
+from alignment_flywheel.governance import steered
 from alignment_flywheel.governance.features import string_shape
-from alignment_flywheel.oracle.provenance import TOOL_PREFIX, USER, SessionContext, provenance
+from alignment_flywheel.oracle.catalog import ToolCatalog
+from alignment_flywheel.oracle.provenance import (
+    TEXT_PREFIX,
+    TOOL_PREFIX,
+    USER,
+    SessionContext,
+    provenance,
+)
 
 WORD = re.compile(r"[a-z0-9_]+")
 FLAG = re.compile(r"(?:^|\s)-([a-zA-Z]+)")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 BARE_HOST = re.compile(r"^([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,})(?::\d+)?(?:[/?#]|$)")
 KIND_ORDER = {
+    "steered": -3,
     "untrusted": -2,
     "novel": -1,
     "flag": 0,
@@ -89,6 +103,8 @@ class Predicate:
     value: str
     data: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """The named sets the expression reads (name, values), added to the artifact with the rule."""
+    tools: str | None = None
+    """The rule's tools glob when it reaches beyond the members' tools (``*``)."""
 
     def describe(self) -> str:
         return f"{self.kind} {self.value!r} in {self.key}"
@@ -111,11 +127,17 @@ def shared_predicates(
     members: Sequence[Proposal],
     sessions: Mapping[uuid.UUID, SessionContext] | None = None,
     known: Known | None = None,
+    *,
+    catalog: ToolCatalog | None = None,
+    untrusted: bool = True,
 ) -> list[Predicate]:
-    """Every candidate predicate that holds for all members, most general kinds first."""
+    """Every candidate predicate that holds for all members, most general kinds first
+    (``untrusted``: whether that kind is a candidate at all)."""
     arguments = [m.arguments_object() for m in members]
     keys = set.intersection(*(set(a) for a in arguments)) if arguments else set()
-    found: list[Predicate] = _untrusted(members, arguments, keys, sessions or {})
+    found = _wide(members, arguments, sessions or {}, catalog)
+    if untrusted:
+        found += _untrusted(members, arguments, keys, sessions or {})
     if known is not None:
         found += _novel(arguments, keys, known)
     for key in sorted(keys):
@@ -128,6 +150,19 @@ def shared_predicates(
             low = min(float(v) for v in values)
             found.append(_number(key, low))
     return sorted(found, key=lambda p: KIND_ORDER[p.kind])
+
+
+def _wide(
+    members: Sequence[Proposal],
+    arguments: list[dict[str, Any]],
+    sessions: Mapping[uuid.UUID, SessionContext],
+    catalog: ToolCatalog | None,
+) -> list[Predicate]:
+    if not steered.all_steered(members, arguments, sessions, catalog):
+        return []
+    scope = steered.application_glob([m.tool for m in members])
+    why = "only a tool output's text named its target and nothing came from the user"
+    return [Predicate(steered.steered_expression(), "steered", "*", why, tools=scope)]
 
 
 def _untrusted(
@@ -146,7 +181,9 @@ def _untrusted(
             continue
         if all(USER not in s[key] and any(_from_tool(x) for x in s[key]) for s in sources):
             ref = f"provenance.{key}"
-            tool = f'{ref}.exists(s, s.startsWith("{TOOL_PREFIX}"))'
+            tool = (
+                f'{ref}.exists(s, s.startsWith("{TOOL_PREFIX}") || s.startsWith("{TEXT_PREFIX}"))'
+            )
             when = f'has({ref}) && !("{USER}" in {ref}) && {tool}'
             found.append(Predicate(when, "untrusted", key, "a tool output, not the user"))
     return found
@@ -210,7 +247,7 @@ def _unknown(element: Any, seen: frozenset[str]) -> bool:
 
 
 def _from_tool(source: str) -> bool:
-    return source.startswith(TOOL_PREFIX)
+    return source.startswith((TOOL_PREFIX, TEXT_PREFIX))
 
 
 def _ref(key: str) -> tuple[str, str]:

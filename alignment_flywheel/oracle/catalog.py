@@ -176,8 +176,31 @@ FORMAT_ROLES = {
 }
 
 
+NAME_ROLES: tuple[tuple[re.Pattern[str], Role], ...] = tuple(
+    (re.compile(pattern), role)
+    for pattern, role in (
+        (r"\b(id|ids|uuid)$", Role.IDENTIFIER),
+        (r"\b(iban|payee|beneficiary|wallet|account)\b", Role.PAYEE),
+        (r"\b(amount|price|total|sum|quantity)\b", Role.AMOUNT),
+        (r"\b(url|urls|uri|link|links|website|webpage)\b", Role.URL),
+        (
+            r"\b(recipients?|to|cc|bcc|participants?|attendees?|invitees?|emails?|phone|addressee)\b",
+            Role.RECIPIENT,
+        ),
+        (r"\b(destination|host|bucket|channel|table|target)\b", Role.DESTINATION),
+        (r"\b(path|paths|directory|dir|folder)\b", Role.PATH),
+        (r"\b(command|cmd|script|code|sql|shell)\b", Role.COMMAND),
+        (r"\b(body|content|text|message|subject|title|description|note|comment)\b", Role.CONTENT),
+    )
+)
+"""Argument-name words and the role they say, first match first (``roles_from_names``)."""
+
+
 def catalog_from_openai_tools(
-    tools: Iterable[Mapping[str, Any]], *, read_only_prefixes: Sequence[str] = ()
+    tools: Iterable[Mapping[str, Any]],
+    *,
+    read_only_prefixes: Sequence[str] = (),
+    roles_from_names: bool = False,
 ) -> tuple[ToolEntry, ...]:
     """Catalog entries for OpenAI-style function tools, in order; ValueError naming a bad tool.
 
@@ -188,13 +211,21 @@ def catalog_from_openai_tools(
     ``read_only`` when the name starts with one of ``read_only_prefixes`` (empty by default: a
     deployment opts in, as with ``("get_", "list_", "search_")``), else ``unknown``. Each
     top-level parameter gets its explicit ``x-role``, else a role from its JSON-schema ``format``
-    (``email`` is a recipient, ``uri`` a url), else ``other``.
+    (``email`` is a recipient, ``uri`` a url), else, when ``roles_from_names`` (a deployment opts
+    in), the role its name says by the words of :data:`NAME_ROLES` (the first role whose pattern
+    matches the name's words: ``recipients``, ``cc`` and ``user_email`` are recipients,
+    ``channel`` a destination, ``file_id`` an identifier), else ``other``.
     """
     prefixes = tuple(read_only_prefixes)
-    return tuple(_entry(tool, number, prefixes) for number, tool in enumerate(tools, start=1))
+    return tuple(
+        _entry(tool, number, prefixes, roles_from_names)
+        for number, tool in enumerate(tools, start=1)
+    )
 
 
-def _entry(tool: Mapping[str, Any], position: int, prefixes: tuple[str, ...]) -> ToolEntry:
+def _entry(
+    tool: Mapping[str, Any], position: int, prefixes: tuple[str, ...], by_name: bool = False
+) -> ToolEntry:
     kind = tool.get("type", "function")
     if kind != "function":
         raise ValueError(f"tool #{position}: type {kind!r} is not a function tool")
@@ -206,7 +237,7 @@ def _entry(tool: Mapping[str, Any], position: int, prefixes: tuple[str, ...]) ->
         return ToolEntry(
             name=name,
             effect=_effect(tool, function, name, prefixes),
-            arguments=_roles(function.get("parameters")),
+            arguments=_roles(function.get("parameters"), by_name),
         )
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
@@ -230,17 +261,28 @@ def _effect(
     return Effect.UNKNOWN
 
 
-def _roles(parameters: object) -> dict[str, Role]:
+def _roles(parameters: object, by_name: bool = False) -> dict[str, Role]:
     properties = parameters.get("properties") if isinstance(parameters, Mapping) else None
     if not isinstance(properties, Mapping):
         return {}
-    return {str(arg): _role(schema) for arg, schema in properties.items()}
+    return {str(arg): _role(str(arg), schema, by_name) for arg, schema in properties.items()}
 
 
-def _role(schema: object) -> Role:
-    if not isinstance(schema, Mapping):
-        return Role.OTHER
-    explicit = schema.get("x-role")
+def _role(name: str, schema: object, by_name: bool) -> Role:
+    explicit = schema.get("x-role") if isinstance(schema, Mapping) else None
     if explicit is not None:
         return Role(explicit)
-    return FORMAT_ROLES.get(str(schema.get("format", "")), Role.OTHER)
+    form = schema.get("format", "") if isinstance(schema, Mapping) else ""
+    found = FORMAT_ROLES.get(str(form))
+    if found is not None:
+        return found
+    return role_of_name(name) if by_name else Role.OTHER
+
+
+def role_of_name(name: str) -> Role:
+    """The role an argument's name says (:data:`NAME_ROLES`), or ``other``."""
+    words = " ".join(re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", name).lower()))
+    for pattern, role in NAME_ROLES:
+        if pattern.search(words):
+            return role
+    return Role.OTHER

@@ -10,6 +10,10 @@ Rules:
   ``"tool:<name>"``, ``"none"``, ``"trivial"``), judged against the session context
   (:mod:`alignment_flywheel.oracle.provenance`); an empty map without one, so rules guard with
   ``has(provenance.key)``. It is computed only for expressions that reference it.
+* ``requested`` (bool) says whether the session's request names the tool's action
+  (:func:`~alignment_flywheel.oracle.provenance.requested`); false without a session context.
+  ``provenance`` and ``requested`` are the :data:`SESSION_VARIABLES`: a decision that reads them
+  depends on the session context.
 * An oracle rule also sees what its artifact says (:data:`ARTIFACT_VARIABLES`): ``data`` (the
   artifact's named sets, each a list), ``effect`` (the tool's effect class: ``"read_only"``,
   ``"side_effect"`` or ``"unknown"``) and ``roles`` (argument name to role); see
@@ -54,12 +58,13 @@ from cel.stdlib import EXTENSIONS
 
 from alignment_flywheel.errors import FlywheelError
 from alignment_flywheel.events import Proposal
-from alignment_flywheel.oracle.provenance import SessionContext, provenance_variable
+from alignment_flywheel.oracle.provenance import SessionContext, provenance_variable, requested
 
 ARTIFACT_VARIABLES = frozenset({"data", "effect", "roles"})
 VARIABLES = frozenset({"tool", "args", "risk", "proposer", "session", "reasoning", "parent"})
 VARIABLES |= ARTIFACT_VARIABLES
-VARIABLES |= {"provenance"}
+SESSION_VARIABLES = frozenset({"provenance", "requested"})
+VARIABLES |= SESSION_VARIABLES
 TYPE_NAMES = frozenset(
     {"bool", "bytes", "double", "int", "list", "map", "null_type", "string", "type", "uint"}
 )
@@ -298,6 +303,8 @@ def proposal_variables(
         keys = None if plan is None else plan.provenance_fields
         chosen = arguments if keys is None else {k: arguments[k] for k in keys if k in arguments}
         values["provenance"] = provenance_variable(session, chosen)
+    if "requested" in wanted:
+        values["requested"] = requested(session, proposal.tool)
     if "args" in wanted:
         fields = None if plan is None else plan.args_fields
         values["args"] = (

@@ -15,14 +15,20 @@ The fold (events of one session, in order):
   ``SessionStarted`` still counts; the request is then empty, so no value comes from the user.
 * Bounds: a context keeps the last :data:`MAX_OUTPUTS` outputs and at most
   :data:`MAX_CONTEXT_CHARS` characters of them; older outputs are dropped first (a value only they
-  held then has no source). Each source's normalised text and word set are computed once, when its
-  event is folded, never per proposal.
+  held then has no source). Each source's normalised text, word set and whole values are computed
+  once, when its event is folded, never per proposal; at most :data:`MAX_FIELDS` scalars of a
+  structured output are read (the rest of it is not structured: see :func:`output_values`).
 
 Provenance of a proposal's arguments (:func:`provenance`), for each top-level argument key:
 
-* The sources, in this order: ``"user"`` when the value occurs in the request, then
-  ``"tool:<name>"`` for each earlier tool whose output contains it (each name once, in the order
-  the tools were first observed).
+* The sources, in this order: ``"user"`` when the value occurs in the request, then one entry
+  for each earlier tool whose output contains it (each tool once, in the order the tools were
+  first observed): ``"tool:<name>"`` when the output holds it as a whole value, ``"text:<name>"``
+  when the output only mentions it inside a longer text. An output that parses as JSON or YAML
+  into a list or a map is structured: its whole values are its scalars (a field, a list element),
+  its text is its keys and scalars; any other output is one whole value, its text. So a payee
+  that is the ``sender`` field of a read e-mail is ``tool:``, an account that only its ``body``
+  mentions is ``text:`` (the difference between a record and what someone wrote in it).
 * ``["none"]`` when a value occurs nowhere; ``["trivial"]`` when it is too plain to attribute.
 * Matching: a string is normalised (Unicode NFKC, case-folded, runs of whitespace collapsed to one
   space, trimmed) and must occur in a source's normalised text as a whole: not inside a longer
@@ -41,6 +47,16 @@ Provenance of a proposal's arguments (:func:`provenance`), for each top-level ar
 * Work is bounded: at most :data:`MAX_LEAVES` scalar values are examined per proposal; the ones
   beyond count as having no source (``"none"``).
 
+Whether the user asked for this kind of action (the CEL variable ``requested``,
+:func:`requested`): the tool's action word (:func:`action_word`: the first word of the last
+dotted segment of its name, split at ``_``, ``-`` and lower-to-upper case changes, lower-cased:
+``send`` for ``workspace.send_email``, ``transfer`` for ``bank.transfer``) begins a word of the
+request (``send`` matches "sending", not "resend"); a word of fewer than :data:`MIN_CHARS`
+characters must be a whole word. Without a session context, or with an empty request, it is
+false. The least-privilege idea of Progent in its plainest form: the request names the actions a
+task needs; a side effect the request never named and that nothing in the request steered is
+what an injection adds.
+
 What a rule sees (the CEL variable ``provenance``, :func:`provenance_variable`): with a session
 context, a map of every top-level argument key to its list of sources (the SDK, the HTTP endpoint
 and the gate decide a session they keep nothing of in :data:`EMPTY`: every value that is not
@@ -52,12 +68,15 @@ key, which the rule oracle reports as a rule error (raising the uncertainty), ne
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import yaml
 
 from alignment_flywheel.events import (
     MAX_OUTPUT_CHARS,
@@ -74,6 +93,8 @@ USER = "user"
 NONE = "none"
 TRIVIAL = "trivial"
 TOOL_PREFIX = "tool:"
+TEXT_PREFIX = "text:"
+MAX_FIELDS = 4_096
 SessionEvent = SessionStarted | ToolResultObserved
 
 _WORDS = re.compile(r"\w+")
@@ -85,18 +106,86 @@ def normalise(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 @dataclass(frozen=True, slots=True)
 class Source:
-    """One place a value can come from: its name, normalised text and set of words."""
+    """One place a value can come from: its name, normalised text, set of words and whole values.
+
+    The request (``name`` ``"user"``) has no whole values: a value occurs in it or not.
+    """
 
     name: str
     text: str
     words: frozenset[str]
+    fields: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, name: str, raw: str) -> Source:
         text = normalise(raw)
         return cls(name, text, frozenset(_WORDS.findall(text)))
+
+    @classmethod
+    def of_output(cls, tool: str, raw: str) -> Source:
+        text, fields = output_values(raw)
+        return cls(TOOL_PREFIX + tool, text, frozenset(_WORDS.findall(text)), fields)
+
+    def label(self, text: str) -> str:
+        """The source's name for a value found in it: ``text:<tool>`` when only mentioned."""
+        if self.name == USER or text in self.fields:
+            return self.name
+        return TEXT_PREFIX + self.name.removeprefix(TOOL_PREFIX)
+
+
+def output_values(raw: str) -> tuple[str, frozenset[str]]:
+    """A tool output's normalised text and its whole values (the rules of the module docstring).
+
+    A structured output's text is its keys and scalars, one per line, so that quoting and escapes
+    of the format do not split a value; past :data:`MAX_FIELDS` scalars it is read as plain text.
+    """
+    document = _parse(raw)
+    if isinstance(document, Mapping | list):
+        texts, values = _scalars(document)
+        if texts is not None:
+            return normalise("\n".join(texts)), values
+    text = normalise(raw)
+    return text, frozenset((text,))
+
+
+def _parse(raw: str) -> Any:
+    stripped = raw.lstrip()
+    if not stripped or (stripped[0] not in "{[-" and ":" not in raw):
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        pass
+    try:
+        return yaml.load(raw, Loader=_LOADER)
+    except yaml.YAMLError:
+        return raw
+
+
+def _scalars(document: Any) -> tuple[list[str] | None, frozenset[str]]:
+    texts: list[str] = []
+    values: set[str] = set()
+    stack = [document]
+    while stack:
+        item = stack.pop()
+        if len(texts) > MAX_FIELDS:
+            return None, frozenset()
+        if isinstance(item, Mapping):
+            texts.extend(str(key) for key in item)
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list | tuple):
+            stack.extend(reversed(item))
+        elif item is not None and not isinstance(item, bool):
+            text = leaf_text(item) if isinstance(item, int | float) else str(item)
+            if text is not None:
+                texts.append(text)
+                values.add(normalise(text))
+    return texts, frozenset(values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +202,7 @@ class SessionContext:
 
     def __post_init__(self) -> None:
         if len(self.sources) != 1 + len(self.outputs):
-            outputs = (Source.of(TOOL_PREFIX + tool, text) for tool, text in self.outputs)
+            outputs = (Source.of_output(tool, text) for tool, text in self.outputs)
             built = (Source.of(USER, self.request), *outputs)
             object.__setattr__(self, "sources", built)
 
@@ -133,7 +222,7 @@ def step(context: SessionContext, event: SessionEvent) -> SessionContext:
         return SessionContext(event.request[:MAX_REQUEST_CHARS])
     output = event.output[:MAX_OUTPUT_CHARS]
     outputs = (*context.outputs, (event.tool, output))
-    sources = (*context.sources, Source.of(TOOL_PREFIX + event.tool, output))
+    sources = (*context.sources, Source.of_output(event.tool, output))
     return _bounded(SessionContext(context.request, outputs, sources))
 
 
@@ -164,6 +253,24 @@ def provenance(context: SessionContext, arguments: Mapping[str, Any]) -> dict[st
     """For each top-level argument key, the sources of its value (see the module docstring)."""
     matcher = _Matcher(context.sources)
     return {key: matcher.key_sources(value) for key, value in arguments.items()}
+
+
+def action_word(tool: str) -> str:
+    """The tool's action word (see the module docstring)."""
+    last = tool.rsplit(".", 1)[-1]
+    words = re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", last)
+    return words[0].lower() if words else last.lower()
+
+
+def requested(context: SessionContext | None, tool: str) -> bool:
+    """Whether the session's request names the tool's action (see the module docstring)."""
+    if context is None or not context.request:
+        return False
+    word = action_word(tool)
+    words = context.sources[0].words
+    if len(word) < MIN_CHARS:
+        return word in words
+    return any(w.startswith(word) for w in words)
 
 
 def provenance_variable(
@@ -215,21 +322,26 @@ class _Matcher:
             names.update(found)
         if plain:
             return [TRIVIAL]
-        ordered = sorted(names, key=self.rank.__getitem__)
+        ordered = sorted(names, key=self._order)
         return [*ordered, NONE] if missing else ordered
+
+    def _order(self, label: str) -> tuple[int, bool]:
+        mentioned = label.startswith(TEXT_PREFIX)
+        name = TOOL_PREFIX + label.removeprefix(TEXT_PREFIX) if mentioned else label
+        return self.rank[name], mentioned
 
     def _sources_of(self, text: str) -> tuple[str, ...]:
         found = self.seen.get(text)
         if found is None:
             words = frozenset(_WORDS.findall(text))
             whole_word = words == {text}
-            found = tuple(
-                dict.fromkeys(
-                    s.name
-                    for s in self.sources
-                    if words <= s.words and (whole_word or occurs(text, s.text))
-                )
-            )
+            labels: dict[str, str] = {}
+            for s in self.sources:
+                if words <= s.words and (whole_word or occurs(text, s.text)):
+                    label = s.label(text)
+                    if labels.get(s.name, label) == label or label == s.name:
+                        labels[s.name] = label
+            found = tuple(labels.values())
             self.seen[text] = found
         return found
 

@@ -53,7 +53,8 @@ from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import Decision, Proposal, RiskContext
 from alignment_flywheel.oracle.artifact import build_artifact
-from alignment_flywheel.oracle.provenance import SessionContext, provenance
+from alignment_flywheel.oracle.expressions import SESSION_VARIABLES
+from alignment_flywheel.oracle.provenance import SessionContext, provenance, requested
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.replay.cases import (
     EXAMPLES_PER_FLIP,
@@ -122,7 +123,7 @@ class Evaluator:
         oracle = oracle if oracle is not None else getattr(decider, "oracle", None)
         policy = policy if policy is not None else getattr(decider, "policy", None)
         self._identity = _identity_fields(oracle)
-        self._provenance = _reads(oracle, frozenset({"provenance"}))
+        self._provenance = _reads(oracle, SESSION_VARIABLES)
         self._memo: dict[Key, Outcome] = {}
         self._memo_size = memo_size
         self._workers = workers
@@ -267,11 +268,13 @@ def _reads(oracle: Any, variables: frozenset[str]) -> bool:
 
 
 def _provenance_key(proposal: Proposal, session: SessionContext | None) -> Any:
-    """The provenance of the arguments in ``session``, hashable (:data:`NO_CONTEXT` without)."""
+    """What the session variables are for the proposal in ``session`` (the provenance of its
+    arguments and whether the request names its action), hashable (:data:`NO_CONTEXT` without)."""
     if session is None:
         return NO_CONTEXT
     found = provenance(session, proposal.arguments_object())
-    return tuple((key, tuple(sources)) for key, sources in sorted(found.items()))
+    asked = requested(session, proposal.tool)
+    return (asked, *((key, tuple(sources)) for key, sources in sorted(found.items())))
 
 
 # --- pool workers ---------------------------------------------------------------------------------

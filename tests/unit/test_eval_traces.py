@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from alignment_flywheel.oracle.catalog import Effect, Role, catalog_from_openai_tools
 from benchmarks.eval_traces import (
     DEFAULT_DATA,
     REPORTS_PER_INJECTION,
@@ -24,6 +25,7 @@ from benchmarks.eval_traces import (
     make_folds,
     reported_calls,
     suites,
+    tool_schemas,
     unseen_attacks,
 )
 
@@ -141,3 +143,17 @@ def test_held_out_sets_come_from_held_out_tasks(traces: list[Trace], folds: list
         for step in heldout_benign(traces, fold):
             assert not step.malicious and step.side_effect
             assert by_id[step.trace_id].user_task in fold.heldout_users
+
+
+def test_the_suites_tools_are_declared_with_the_effect_the_data_states() -> None:
+    schemas = tool_schemas(DEFAULT_DATA)
+    entries = catalog_from_openai_tools(schemas, roles_from_names=True)
+    catalog = json.loads((DEFAULT_DATA / "tools.json").read_text())
+    expected = {
+        f"{suite}.{t['name']}": t["read_only_by_prefix"]
+        for suite, ts in catalog.items()
+        for t in ts
+    }
+    assert {e.name: e.effect is Effect.READ_ONLY for e in entries} == expected
+    assert any(Role.RECIPIENT in e.arguments.values() for e in entries)
+    assert tool_schemas(DEFAULT_DATA / "missing") == []

@@ -90,7 +90,7 @@ def test_a_proposal_sees_the_fold_of_its_session_on_its_partition(codec: EventCo
     assert feed.context(partition=3) is None
     assert feed.book.context(PROPOSER, "other", 2, feed.time_ms) is None
     found = provenance(fold(events), {"iban": "DE89 3704", "n": "999"})
-    assert found == {"iban": ["user"], "n": ["tool:mail.read"]}
+    assert found == {"iban": ["user"], "n": ["text:mail.read"]}
 
 
 def test_a_redelivered_or_duplicated_event_is_not_applied_twice(codec: EventCodec) -> None:

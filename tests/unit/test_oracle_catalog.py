@@ -152,6 +152,41 @@ def test_read_only_prefixes_are_an_explicit_opt_in_below_explicit_annotations() 
     assert effects["get_secret"] is Effect.SIDE_EFFECT
 
 
+def test_roles_from_argument_names_are_an_explicit_opt_in_below_schema_hints() -> None:
+    tool = {
+        "name": "share",
+        "parameters": {
+            "properties": {
+                "recipients": {"type": "array"},
+                "user_email": {"type": "string"},
+                "channel": {"type": "string"},
+                "file_id": {"type": "string"},
+                "webpage": {"type": "string"},
+                "iban": {"type": "string"},
+                "subject": {"type": "string"},
+                "user": {"type": "string"},
+                "to": {"type": "string", "x-role": "destination"},
+                "link": {"type": "string", "format": "email"},
+            }
+        },
+    }
+    (plain,) = catalog_from_openai_tools([tool])
+    assert set(plain.arguments.values()) == {Role.OTHER, Role.DESTINATION, Role.RECIPIENT}
+    (named,) = catalog_from_openai_tools([tool], roles_from_names=True)
+    assert named.arguments == {
+        "recipients": Role.RECIPIENT,
+        "user_email": Role.RECIPIENT,
+        "channel": Role.DESTINATION,
+        "file_id": Role.IDENTIFIER,
+        "webpage": Role.URL,
+        "iban": Role.PAYEE,
+        "subject": Role.CONTENT,
+        "user": Role.OTHER,
+        "to": Role.DESTINATION,
+        "link": Role.RECIPIENT,
+    }
+
+
 @pytest.mark.parametrize(
     ("tool", "message"),
     [

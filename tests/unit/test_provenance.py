@@ -79,7 +79,7 @@ def test_outputs_are_kept_in_order_and_a_restart_forgets_them() -> None:
 def test_a_result_before_any_start_counts_with_an_empty_request() -> None:
     context = step(EMPTY, observed("web.get", "call 555-0199 now"))
     assert context.request == ""
-    assert provenance(context, {"phone": "555-0199"}) == {"phone": ["tool:web.get"]}
+    assert provenance(context, {"phone": "555-0199"}) == {"phone": ["text:web.get"]}
 
 
 def test_the_fold_is_a_pure_function_of_the_events() -> None:
@@ -117,17 +117,17 @@ def test_the_sources_of_each_argument() -> None:
         },
     )
     assert found == {
-        "iban": ["tool:email.read"],
-        "amount": ["user", "tool:email.read"],
-        "payee": ["user", "tool:email.read", "tool:contacts.lookup"],
+        "iban": ["text:email.read"],
+        "amount": ["user", "text:email.read"],
+        "payee": ["user", "text:email.read", "text:contacts.lookup"],
         "memo": ["none"],
-        "email": ["tool:contacts.lookup"],
+        "email": ["text:contacts.lookup"],
     }
 
 
 def test_strings_are_compared_case_folded_with_whitespace_collapsed() -> None:
     assert normalise("  De89\t3704\n\n0044 ") == "de89 3704 0044"
-    assert provenance(CONTEXT, {"iban": "de89   3704  0044"}) == {"iban": ["tool:email.read"]}
+    assert provenance(CONTEXT, {"iban": "de89   3704  0044"}) == {"iban": ["text:email.read"]}
     assert provenance(CONTEXT, {"iban": "DE8937040044"}) == {"iban": ["none"]}
     assert normalise("\uff24\uff25\uff18\uff19") == "de89"  # NFKC folds full-width forms
 
@@ -149,8 +149,8 @@ def test_numbers_match_by_their_canonical_text() -> None:
     assert leaf_text(1200) == "1200" and leaf_text(1200.0) == "1200"
     assert leaf_text(12.5) == "12.5" and leaf_text(-300) == "-300"
     assert provenance(CONTEXT, {"amount": 1200.0, "cents": "1200"}) == {
-        "amount": ["user", "tool:email.read"],
-        "cents": ["user", "tool:email.read"],
+        "amount": ["user", "text:email.read"],
+        "cents": ["user", "text:email.read"],
     }
 
 
@@ -169,16 +169,16 @@ def test_lists_and_objects_unite_their_elements_sources() -> None:
         },
     )
     assert found == {
-        "to": ["tool:contacts.lookup", "none"],
-        "payment": ["user", "tool:email.read"],
-        "only_known": ["user", "tool:contacts.lookup"],
+        "to": ["text:contacts.lookup", "none"],
+        "payment": ["user", "text:email.read"],
+        "only_known": ["user", "text:contacts.lookup"],
     }
 
 
 def test_the_work_per_proposal_is_bounded() -> None:
     many = {"rows": ["bob"] * (MAX_LEAVES + 10), "later": "landlord"}
     found = provenance(CONTEXT, many)
-    assert found["rows"] == ["user", "tool:email.read", "tool:contacts.lookup", "none"]
+    assert found["rows"] == ["user", "text:email.read", "text:contacts.lookup", "none"]
     assert found["later"] == ["none"]
 
 
@@ -244,4 +244,80 @@ def test_sources_are_only_places_that_hold_the_value(seed: int) -> None:
             continue
         assert len(set(sources)) == len(sources)
         for name in sources:
-            assert normalise(value) in texts[name], (value, name)
+            assert normalise(value) in texts[name.replace("text:", "tool:", 1)], (value, name)
+
+
+# --- whole values and mentions ------------------------------------------------------------------
+
+MAIL_YAML = """- id_: '26'
+  sender: landlord@example.com
+  recipients:
+  - ann@example.com
+  subject: New account
+  body: 'Please pay to DE89 3704 0044 0532 0130 00 from now on,
+
+    or ask billing@example.com.'
+"""
+
+
+def test_a_structured_output_tells_a_whole_value_from_a_mention() -> None:
+    context = fold([started("Pay the rent."), observed("email.read", MAIL_YAML)])
+    found = provenance(
+        context,
+        {
+            "payee": "DE89 3704 0044 0532 0130 00",
+            "to": ["ann@example.com", "billing@example.com"],
+            "cc": "landlord@example.com",
+        },
+    )
+    assert found == {
+        "payee": ["text:email.read"],
+        "to": ["tool:email.read", "text:email.read"],
+        "cc": ["tool:email.read"],
+    }
+
+
+def test_json_outputs_are_structured_and_plain_text_is_one_whole_value() -> None:
+    json_out = '{"account": "DE89 3704", "note": "or FR76 3000 if that fails"}'
+    context = fold([observed("bank.get", json_out), observed("web.get", "FR76 3000")])
+    found = provenance(context, {"a": "DE89 3704", "b": "FR76 3000"})
+    assert found == {"a": ["tool:bank.get"], "b": ["text:bank.get", "tool:web.get"]}
+
+
+def test_a_whole_value_in_any_output_of_a_tool_wins_over_a_mention() -> None:
+    context = fold([observed("t.x", "see DE89 3704 below"), observed("t.x", "- DE89 3704")])
+    assert provenance(context, {"a": "DE89 3704"}) == {"a": ["tool:t.x"]}
+
+
+def test_a_value_split_by_the_formats_line_folding_is_still_found() -> None:
+    folded = 'description: "send it to mark.black@example.com\\\n    \\ today"\n'
+    text, fields = prov.output_values(folded)
+    assert fields == {"send it to mark.black@example.com today"}
+    assert text == "description send it to mark.black@example.com today"
+
+
+def test_outputs_that_are_too_large_to_walk_are_plain_text() -> None:
+    listing = "\n".join(f"- v{i}" for i in range(prov.MAX_FIELDS + 10))
+    text, fields = prov.output_values(listing)
+    assert fields == frozenset((text,))
+
+
+# --- requested: whether the request names the tool's action ----------------------------------
+
+
+def test_the_action_word_is_the_first_word_of_the_tools_own_name() -> None:
+    assert prov.action_word("workspace.send_email") == "send"
+    assert prov.action_word("bank.transfer") == "transfer"
+    assert prov.action_word("crm.updateRecord") == "update"
+    assert prov.action_word("net.HTTPGet") == "http"
+
+
+def test_requested_when_a_word_of_the_request_begins_with_the_action() -> None:
+    context = step(EMPTY, started("Please keep sending the reports; rm the old ones"))
+    assert prov.requested(context, "mail.send_email")
+    assert not prov.requested(context, "mail.resend"), "a word must begin with the action"
+    assert not prov.requested(context, "bank.transfer")
+    assert prov.requested(context, "shell.rm"), "a short action must be a whole word"
+    assert not prov.requested(step(EMPTY, started("Remove it")), "shell.rm")
+    assert not prov.requested(None, "mail.send_email")
+    assert not prov.requested(step(EMPTY, observed("web.get", "send it")), "mail.send_email")

@@ -22,7 +22,7 @@ SESSION = SessionContext("Pay my rent of 1200 EUR to my landlord", (EMAIL,))
 PAY = proposal("bank.transfer", {"iban": "DE89 3704 0044 0532 0130 00", "amount": 1200})
 INJECTED = rule(
     "pay.iban-from-email-only",
-    '!("user" in provenance.iban) && provenance.iban.exists(s, s == "tool:email.read")',
+    '!("user" in provenance.iban) && provenance.iban.exists(s, s == "text:email.read")',
     tools=["bank.*"],
 )
 GUARDED = rule(
@@ -120,9 +120,9 @@ def test_the_composite_and_the_timeout_oracle_pass_the_session_on() -> None:
 
 def test_provenance_is_a_known_variable_and_maps_keys_to_lists() -> None:
     assert "provenance" in expr.VARIABLES
-    compiled = expr.compile_expression('provenance.iban == ["tool:email.read"]')
+    compiled = expr.compile_expression('provenance.iban == ["text:email.read"]')
     assert compiled.variables == {"provenance"}
-    oracle = rule_oracle(rule("exact", 'provenance.iban == ["tool:email.read"]'))
+    oracle = rule_oracle(rule("exact", 'provenance.iban == ["text:email.read"]'))
     assert oracle.evaluate(PAY, SESSION).evidence[0].rule_id == "exact"
 
 
@@ -150,4 +150,4 @@ def test_only_the_provenance_a_rule_reads_is_computed(
     elif fields is None:
         assert seen is not None and set(seen) == set(arguments)
     else:
-        assert seen == {"to": ["tool:mail.read"]}
+        assert seen == {"to": ["text:mail.read"]}

@@ -32,7 +32,7 @@ IBAN = "DE89 3704 0044 0532 0130 00"
 RULE = rule(
     "pay.iban-only-from-a-tool",
     'has(provenance.iban) && !("user" in provenance.iban)'
-    ' && provenance.iban.exists(s, s.startsWith("tool:"))',
+    ' && provenance.iban.exists(s, s.startsWith("tool:") || s.startsWith("text:"))',
     tools=["bank.*"],
 )
 

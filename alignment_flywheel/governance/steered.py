@@ -1,0 +1,130 @@
+"""Wide candidates: side effects steered by what a tool output's text said, on a whole application.
+
+A prompt injection steers an agent with words inside data: an e-mail body, a calendar
+description, a web page. What it makes the agent do carries a value that appears there and
+nowhere else (the attacker's address, account or URL), and nothing the user asked for. This
+kind matches that shape, whatever the value, on every side-effecting tool of the members'
+application, so a rule learnt from one reported tool stops the same move through another.
+
+Rules of this module:
+
+* One kind, ``steered``: a member is steered when it reaches a mentioned target, is unasked and
+  its action was not requested. Each alone is common in benign work (a reply to an address a file
+  lists; a call built from what a search found; "tell Bob" for a tool named ``send_message``);
+  together they are what an injection looks like: an action the user never named, aimed where
+  only some text pointed, carrying nothing the user said.
+* A member *reaches* a mentioned target when the oracle's tool catalog says its
+  tool is side-effecting and one of its arguments whose role is in :data:`REACH_ROLES` (where the
+  effect goes: a recipient, a payee, a destination, a URL) has at least one source ``text:<tool>``
+  (only inside a longer text of that output) and every other source of it is ``text:`` or
+  ``none``: never the user's request, never a whole value of a tool's output (a record's field),
+  never trivial.
+* A member is *unasked* when no argument of it has the source ``user`` (nothing in the call is
+  what the user's request said), and at least one has a tool source (``tool:`` or ``text:``):
+  the call is driven by tool outputs alone. Without a session context nothing is a tool source,
+  so the kind never matches a call decided without one.
+* Its action was *not requested* when the session's request does not name the tool's action
+  (:func:`~alignment_flywheel.oracle.provenance.requested`, the CEL variable ``requested``).
+* Provenance is :func:`~alignment_flywheel.oracle.provenance.provenance`, in the member's session
+  context; the kind is a candidate when every member is steered (so every member needs a session
+  context and a catalog that describes its tool).
+* Scope (:func:`application_glob`): the rule applies to every tool of the members' application, the
+  common dotted prefix of their tool names without the tools' own last segment
+  (``workspace.send_email`` and ``workspace.delete_file``: ``workspace.*``); ``*`` when they share
+  none. Its benign evidence is the benign history of those tools, not only the cluster's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from alignment_flywheel.events import Proposal
+from alignment_flywheel.oracle.catalog import Effect, Role, ToolCatalog
+from alignment_flywheel.oracle.provenance import (
+    NONE,
+    TEXT_PREFIX,
+    TOOL_PREFIX,
+    USER,
+    SessionContext,
+    provenance,
+    requested,
+)
+
+REACH_ROLES = (Role.DESTINATION, Role.PAYEE, Role.RECIPIENT, Role.URL)
+_FROM_TOOL = f's.startsWith("{TOOL_PREFIX}") || s.startsWith("{TEXT_PREFIX}")'
+
+
+def application_glob(tools: Sequence[str]) -> str:
+    """The glob of the members' application (the module rules)."""
+    parts = [tool.split(".")[:-1] for tool in tools]
+    common: list[str] = []
+    for segments in zip(*parts, strict=False):
+        if len(set(segments)) != 1:
+            break
+        common.append(segments[0])
+    return ".".join(common) + ".*" if common and parts else "*"
+
+
+def mentioned_expression() -> str:
+    """The CEL of ``mentioned`` (the module rules)."""
+    roles = ", ".join(f'"{role.value}"' for role in REACH_ROLES)
+    only = f'provenance[k].all(s, s.startsWith("{TEXT_PREFIX}") || s == "{NONE}")'
+    some = f'provenance[k].exists(s, s.startsWith("{TEXT_PREFIX}"))'
+    return (
+        f'effect == "{Effect.SIDE_EFFECT.value}" && roles.exists(k, roles[k] in [{roles}] '
+        f"&& k in provenance && {some} && {only})"
+    )
+
+
+def unasked_expression() -> str:
+    """The CEL of ``unasked`` (the module rules)."""
+    return (
+        f'!provenance.exists(k, "{USER}" in provenance[k]) '
+        f"&& provenance.exists(k, provenance[k].exists(s, {_FROM_TOOL}))"
+    )
+
+
+def reaches(
+    proposal: Proposal, arguments: Mapping[str, Any], session: SessionContext, catalog: ToolCatalog
+) -> bool:
+    """Whether one member reaches a mentioned target (the module rules)."""
+    info = catalog.describe(proposal.tool)
+    if info.effect is not Effect.SIDE_EFFECT:
+        return False
+    reach = [k for k, role in info.roles.items() if role in REACH_ROLES]
+    keys = {k: arguments[k] for k in reach if k in arguments}
+    for sources in provenance(session, keys).values():
+        mentioned = any(s.startswith(TEXT_PREFIX) for s in sources)
+        if mentioned and all(s.startswith(TEXT_PREFIX) or s == NONE for s in sources):
+            return True
+    return False
+
+
+def unasked(arguments: Mapping[str, Any], session: SessionContext) -> bool:
+    """Whether one member is driven by tool outputs alone (the module rules)."""
+    found = provenance(session, arguments).values()
+    from_tool = any(s.startswith((TOOL_PREFIX, TEXT_PREFIX)) for sources in found for s in sources)
+    return from_tool and not any(USER in sources for sources in found)
+
+
+def steered_expression() -> str:
+    """The CEL of ``steered`` (the module rules)."""
+    return f"!requested && {mentioned_expression()} && {unasked_expression()}"
+
+
+def all_steered(
+    members: Sequence[Proposal],
+    arguments: Sequence[Mapping[str, Any]],
+    sessions: Mapping[uuid.UUID, SessionContext],
+    catalog: ToolCatalog | None,
+) -> bool:
+    """Whether every member is steered (the module rules)."""
+    contexts = [sessions.get(m.proposal_id) for m in members]
+    if not members or catalog is None:
+        return False
+    return all(
+        c is not None and not requested(c, m.tool) and reaches(m, a, c, catalog) and unasked(a, c)
+        for m, a, c in zip(members, arguments, contexts, strict=True)
+    )
