@@ -27,6 +27,7 @@ from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.intake import IntakeTopics, build_intake
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.trusted import follower_check
+from alignment_flywheel.roles import group_for, topic_for
 
 app = typer.Typer(help="Incidents: report a wrong verdict.", no_args_is_help=True)
 intake_app = typer.Typer(help="The intake worker: incidents into findings.", no_args_is_help=True)
@@ -43,7 +44,7 @@ def report(
     severity: Annotated[Severity, typer.Option("--severity")],
     description: Annotated[str, typer.Option("--description")],
     since_hours: Annotated[float, typer.Option("--since-hours")] = 24.0,
-    proposals: Annotated[str, typer.Option("--proposals-topic")] = "flywheel.proposals",
+    proposals: Annotated[str, typer.Option("--proposals-topic")] = topic_for("ProposalSubmitted"),
     incidents: Annotated[str, typer.Option("--incidents-topic")] = _TOPICS.incidents,
 ) -> None:
     """Report an incident about a proposal seen on the proposals topic."""
@@ -76,7 +77,7 @@ def report(
 def run(
     ctx: typer.Context,
     *,
-    app_id: Annotated[str, typer.Option("--app-id")] = "flywheel-intake",
+    app_id: Annotated[str, typer.Option("--app-id")] = group_for("intake"),
     incidents: Annotated[str, typer.Option("--incidents-topic")] = _TOPICS.incidents,
     findings: Annotated[str, typer.Option("--findings-topic")] = _TOPICS.findings,
     dead_letters: Annotated[str, typer.Option("--dead-letter-topic")] = _TOPICS.dead_letters,
