@@ -10,9 +10,10 @@ Rules:
   names appear nowhere else in the code.
 * The consumer group of a role is its catalog ``app_id``; a role without one (the SDK, the HTTP
   service, people, the ledger, which assigns its partitions itself) has none.
-* A role that runs as a worker names its command (``command``) and how it is built (``builder``,
-  a ``module:function`` path, so the registry imports no edge); ``scaling`` says how many
-  workers of it may run: up to the partitions of the topic of ``scales_with`` (they share the
+* A role that runs as a worker is run by ``flywheel <name> run`` (``command``, the module
+  ``alignment_flywheel.cli.<name>``) and names how it is built (``builder``, a
+  ``module:attribute`` path, so the registry imports no edge); ``scaling`` says how many workers
+  of it may run: up to the partitions of the topic of ``scales_with`` (they share the
   consumer group), any number, or one.
 """
 
@@ -66,9 +67,13 @@ class Role:
     reads: tuple[str, ...]
     writes: tuple[str, ...]
     scaling: Scaling = Scaling.IN_PROCESS
-    command: tuple[str, ...] = ()
     builder: str | None = None
     scales_with: str | None = None
+
+    @property
+    def command(self) -> tuple[str, ...]:
+        """Its worker's command line after ``flywheel``; empty if it runs no worker."""
+        return (self.name, "run") if self.builder else ()
 
     @property
     def group(self) -> str | None:
@@ -113,7 +118,6 @@ ROLES: dict[str, Role] = {
             writes=("VerdictIssued", "ReviewRequested", *DEAD),
             scaling=Scaling.PARTITIONED,
             scales_with="ProposalSubmitted",
-            command=("gate", "run"),
             builder="alignment_flywheel.processors.gate:build_gate",
         ),
         Role(
@@ -123,7 +127,6 @@ ROLES: dict[str, Role] = {
             writes=("FindingRaised", *DEAD),
             scaling=Scaling.PARTITIONED,
             scales_with="IncidentReported",
-            command=("intake", "run"),
             builder="alignment_flywheel.processors.intake:build_intake",
         ),
         Role(
@@ -133,7 +136,6 @@ ROLES: dict[str, Role] = {
             writes=("VerificationRecorded", "ReviewRequested", *DEAD),
             scaling=Scaling.PARTITIONED,
             scales_with="FindingRaised",
-            command=("verify", "run"),
             builder="alignment_flywheel.processors.verification:build_verification",
         ),
         Role(
@@ -142,7 +144,6 @@ ROLES: dict[str, Role] = {
             reads=("FindingRaised", "VerificationRecorded"),
             writes=("ClusterUpdated", *DEAD),
             scaling=Scaling.SINGLE,
-            command=("triage", "run"),
             builder="alignment_flywheel.processors.triage:build_triage",
         ),
         Role(
@@ -158,7 +159,6 @@ ROLES: dict[str, Role] = {
             ),
             writes=("PatchProposed", "PatchApproved", *DEAD),
             scaling=Scaling.SINGLE,
-            command=("refine", "run"),
             builder="alignment_flywheel.processors.refinement:build_refinement",
         ),
         Role(
@@ -167,7 +167,6 @@ ROLES: dict[str, Role] = {
             reads=("PatchProposed",),
             writes=("PatchApproved", *DEAD),
             scaling=Scaling.ANY,
-            command=("autoapprove", "run"),
             builder="alignment_flywheel.processors.autoapprove:AutoApproval",
         ),
         Role(
@@ -176,7 +175,6 @@ ROLES: dict[str, Role] = {
             reads=("VerdictIssued", *REVIEWS, *ORACLE),
             writes=(*RELEASES, "PatchRejected", *DEAD),
             scaling=Scaling.SINGLE,
-            command=("release", "run"),
             builder="alignment_flywheel.processors.release:build_controller",
         ),
         Role(
@@ -185,7 +183,6 @@ ROLES: dict[str, Role] = {
             reads=("ProposalSubmitted", "VerdictIssued"),
             writes=("DriftDetected", "FindingRaised", *DEAD),
             scaling=Scaling.SINGLE,
-            command=("drift", "run"),
             builder="alignment_flywheel.processors.drift:build_drift",
         ),
         Role(
@@ -201,7 +198,6 @@ ROLES: dict[str, Role] = {
             writes=("FindingRaised", *DEAD),
             scaling=Scaling.PARTITIONED,
             scales_with="ProposalSubmitted",
-            command=("redteam", "run"),
             builder="alignment_flywheel.processors.redteam:build_redteam",
         ),
         Role(
@@ -217,7 +213,6 @@ ROLES: dict[str, Role] = {
             ),
             writes=("LedgerCheckpoint",),
             scaling=Scaling.SINGLE,
-            command=("audit", "ledger", "run"),
             builder="alignment_flywheel.processors.ledger:LedgerWorker",
         ),
         Role(
@@ -238,7 +233,6 @@ ROLES: dict[str, Role] = {
             ),
             writes=DEAD,
             scaling=Scaling.SINGLE,
-            command=("sink", "run"),
             builder="alignment_flywheel.connectors.clickhouse.sink:ClickHouseSink",
         ),
         Role(
