@@ -71,14 +71,14 @@ def _part(name: str, events: list[str]) -> str:
 
 def _table() -> list[str]:
     lines = [
-        "| role | worker | consumer group | instances | reads | writes |",
-        "|---|---|---|---|---|---|",
+        "| role | what it does | worker | consumer group | instances | reads | writes |",
+        "|---|---|---|---|---|---|---|",
     ]
     for role in ROLES.values():
         command = f"`flywheel {' '.join(role.command)}`" if role.command else "— (in process)"
         group = ", ".join(f"`{g}`" for g in _groups(role)) or "—"
         lines.append(
-            f"| {role.name} | {command} | {group} | {role.instances} "
+            f"| {role.name} | {role.summary} | {command} | {group} | {role.instances} "
             f"| {_cell(role.reads, role)} | {_cell(role.writes)} |"
         )
     return lines
