@@ -43,11 +43,12 @@ from alignment_flywheel.events import (
     VerdictIssued,
     new_envelope,
 )
+from alignment_flywheel.roles import topic_for
 
 log = logging.getLogger(__name__)
 
-REVIEWS_TOPIC = "flywheel.reviews"
-VERDICTS_TOPIC = "flywheel.verdicts"
+REVIEWS_TOPIC = topic_for("ReviewRequested")
+VERDICTS_TOPIC = topic_for("VerdictIssued")
 JOIN_MARGIN = timedelta(minutes=5)
 TIMEOUT_S = 30.0
 

@@ -1,7 +1,6 @@
-"""`flywheel audit`: the tamper-evident ledger worker and its verifier.
+"""`flywheel audit`: the verifier of the tamper-evident ledger (``flywheel ledger run``).
 
-``audit ledger run`` appends every record of the audited topics to per-partition RFC 6962 logs and
-publishes signed checkpoints (``--key``, a named key of the key store). ``audit verify`` re-reads a
+``audit verify`` re-reads a
 topic range and checks it against the signed checkpoints (see
 :mod:`alignment_flywheel.audit.verify` for the order of the checks); ``--proof`` and
 ``--consistency`` print RFC 9162 proofs. Exit codes: 0 verified, 3 tampering found or a proof
@@ -12,8 +11,6 @@ that does not verify, 1 any other error (untrusted checkpoint signature, broker 
 from __future__ import annotations
 
 import json
-import signal
-import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -35,7 +32,6 @@ from alignment_flywheel.audit.source import (
 )
 from alignment_flywheel.audit.verify import LogReport, Record, checked_chain, verify_log
 from alignment_flywheel.cli.context import cli_context, reports_errors
-from alignment_flywheel.cli.keys import Passphrase, signing_key
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import CodecError, InvalidInputError
@@ -43,49 +39,14 @@ from alignment_flywheel.events import LedgerCheckpoint
 from alignment_flywheel.patches.keys import KeyStore
 from alignment_flywheel.patches.signing import key_id
 from alignment_flywheel.processors.ledger import (
-    AUDITED_TOPICS,
-    DEFAULT_EVERY,
-    DEFAULT_INTERVAL_MS,
     LedgerTopics,
-    LedgerWorker,
 )
 
 app = typer.Typer(help="Audit ledger: signed Merkle logs of verdicts and governance events.",
                   no_args_is_help=True)  # fmt: skip
-ledger_app = typer.Typer(help="The ledger worker.", no_args_is_help=True)
-app.add_typer(ledger_app, name="ledger")
 TAMPERED_EXIT = 3
 DEFAULT_KEY = "ledger"
 LEDGER_TOPIC = LedgerTopics().ledger
-
-
-@ledger_app.command("run")
-@reports_errors
-def run(
-    ctx: typer.Context,
-    *,
-    topics: Annotated[
-        list[str] | None, typer.Option("--topic", help="Audited topic (repeat); default: all.")
-    ] = None,
-    ledger_topic: Annotated[str, typer.Option("--ledger-topic")] = LEDGER_TOPIC,
-    key: Annotated[str, typer.Option("--key", help="Named signing key.")] = DEFAULT_KEY,
-    passphrase: Passphrase = None,
-    every: Annotated[int, typer.Option("--every", min=1, help="Checkpoint every N leaves.")] = (
-        DEFAULT_EVERY
-    ),
-    interval_ms: Annotated[int, typer.Option("--interval-ms", min=1)] = DEFAULT_INTERVAL_MS,
-    store: Annotated[Path | None, typer.Option("--store", help="Leaf store directory.")] = None,
-) -> None:
-    """Run the ledger worker until SIGTERM/Ctrl-C (one per deployment)."""
-    settings = cli_context(ctx).settings
-    private = signing_key(KeyStore(settings.effective_keys_dir), key, passphrase)
-    names = LedgerTopics(tuple(topics) if topics else AUDITED_TOPICS, ledger_topic)
-    worker = LedgerWorker(settings, private, topics=names, every=every, interval_ms=interval_ms,
-                          store_dir=store)  # fmt: skip
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    worker.run(stop)
 
 
 @app.command("verify")

@@ -12,6 +12,7 @@ from alignment_flywheel.errors import ConfigError
 from alignment_flywheel.governance.autoapprove import auto_approver_for
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.autoapprove import AutoApproval
+from alignment_flywheel.roles import group_for, topic_for
 
 app = typer.Typer(help="The auto-approver (CI and demos only).", no_args_is_help=True)
 
@@ -21,9 +22,9 @@ app = typer.Typer(help="The auto-approver (CI and demos only).", no_args_is_help
 def run(
     ctx: typer.Context,
     *,
-    app_id: Annotated[str, typer.Option("--app-id")] = "flywheel-auto-approver",
-    patches: Annotated[str, typer.Option("--patches-topic")] = "flywheel.patches",
-    dead_letters: Annotated[str, typer.Option("--dead-letter-topic")] = "flywheel.deadletter",
+    app_id: Annotated[str, typer.Option("--app-id")] = group_for("autoapprove"),
+    patches: Annotated[str, typer.Option("--patches-topic")] = topic_for("PatchProposed"),
+    dead_letters: Annotated[str, typer.Option("--dead-letter-topic")] = topic_for("DeadLettered"),
 ) -> None:
     """Sign every patch whose regression passed with the configured auto-approve keys."""
     settings = cli_context(ctx).settings

@@ -10,6 +10,7 @@ from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.governance.drift import DriftWatch
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.drift import DriftTopics, build_drift
+from alignment_flywheel.roles import group_for
 
 app = typer.Typer(help="Blue team: drift and novelty on live traffic.", no_args_is_help=True)
 _T = DriftTopics()
@@ -20,7 +21,7 @@ _T = DriftTopics()
 def run(
     ctx: typer.Context,
     *,
-    app_id: Annotated[str, typer.Option("--app-id")] = "flywheel-drift",
+    app_id: Annotated[str, typer.Option("--app-id")] = group_for("drift"),
     proposals: Annotated[str, typer.Option("--proposals-topic")] = _T.proposals,
     verdicts: Annotated[str, typer.Option("--verdicts-topic")] = _T.verdicts,
     drift: Annotated[str, typer.Option("--drift-topic")] = _T.drift,

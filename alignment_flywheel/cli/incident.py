@@ -1,8 +1,7 @@
-"""`flywheel incident report` and `flywheel intake run`: what went wrong, into the pipeline.
+"""`flywheel incident report`: what went wrong, into the pipeline (``flywheel intake run``).
 
 ``report`` finds the proposal on the proposals topic (from ``--since-hours`` ago) and publishes an
-``IncidentReported`` carrying it. ``intake run`` is the worker that turns incidents into findings,
-judged by the oracle in force (it follows releases like a gate).
+``IncidentReported`` carrying it.
 """
 
 from __future__ import annotations
@@ -17,20 +16,14 @@ from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.connectors.reader import read_topic
-from alignment_flywheel.enforcement.enforcer import build_enforcer
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import IncidentKind, ProposalSubmitted, Severity
 from alignment_flywheel.governance.intake import incident_report
-from alignment_flywheel.oracle.artifact import load_artifact
-from alignment_flywheel.oracle.loader import oracle_path
-from alignment_flywheel.processors.app import run_worker
-from alignment_flywheel.processors.intake import IntakeTopics, build_intake
-from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
-from alignment_flywheel.release.trusted import follower_check
+from alignment_flywheel.processors.intake import IntakeTopics
+from alignment_flywheel.roles import topic_for
 
 app = typer.Typer(help="Incidents: report a wrong verdict.", no_args_is_help=True)
-intake_app = typer.Typer(help="The intake worker: incidents into findings.", no_args_is_help=True)
-_TOPICS, _RELEASES = IntakeTopics(), ReleaseTopics()
+_TOPICS = IntakeTopics()
 
 
 @app.command("report")
@@ -43,7 +36,7 @@ def report(
     severity: Annotated[Severity, typer.Option("--severity")],
     description: Annotated[str, typer.Option("--description")],
     since_hours: Annotated[float, typer.Option("--since-hours")] = 24.0,
-    proposals: Annotated[str, typer.Option("--proposals-topic")] = "flywheel.proposals",
+    proposals: Annotated[str, typer.Option("--proposals-topic")] = topic_for("ProposalSubmitted"),
     incidents: Annotated[str, typer.Option("--incidents-topic")] = _TOPICS.incidents,
 ) -> None:
     """Report an incident about a proposal seen on the proposals topic."""
@@ -69,32 +62,3 @@ def report(
     with EventProducer(settings, codec) as producer:
         producer.send(incidents, incident)
     cli.console.print(f"incident {incident.incident_id} reported on {incidents}")
-
-
-@intake_app.command("run")
-@reports_errors
-def run(
-    ctx: typer.Context,
-    *,
-    app_id: Annotated[str, typer.Option("--app-id")] = "flywheel-intake",
-    incidents: Annotated[str, typer.Option("--incidents-topic")] = _TOPICS.incidents,
-    findings: Annotated[str, typer.Option("--findings-topic")] = _TOPICS.findings,
-    dead_letters: Annotated[str, typer.Option("--dead-letter-topic")] = _TOPICS.dead_letters,
-    patches: Annotated[str, typer.Option("--patches-topic")] = _RELEASES.patches,
-    releases: Annotated[str, typer.Option("--releases-topic")] = _RELEASES.releases,
-) -> None:
-    """Run the intake worker until SIGTERM/Ctrl-C."""
-    settings = cli_context(ctx).settings
-    enforcer = build_enforcer(settings)
-    genesis = load_artifact(oracle_path(settings))
-    follower = ReleaseFollower(
-        settings, genesis, topics=ReleaseTopics(patches, releases), check=follower_check(settings)
-    ).start()
-    follower.attach_deployment(enforcer.deploy)
-    intake = build_intake(
-        settings, enforcer, app_id=app_id, topics=IntakeTopics(incidents, findings, dead_letters)
-    )
-    try:
-        run_worker(intake.app)
-    finally:
-        follower.stop()

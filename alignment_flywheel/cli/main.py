@@ -17,7 +17,9 @@ from alignment_flywheel.cli import (
     gate,
     incident,
     infra,
+    intake,
     keys,
+    ledger,
     patch,
     redteam,
     refine,
@@ -57,7 +59,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(trust.app, name="trust")
 app.add_typer(patch.app, name="patch")
 app.add_typer(incident.app, name="incident")
-app.add_typer(incident.intake_app, name="intake")
+app.add_typer(intake.app, name="intake")
 app.add_typer(refine.app, name="refine")
 app.add_typer(verify.app, name="verify")
 app.add_typer(redteam.app, name="redteam")
@@ -65,6 +67,7 @@ app.add_typer(triage.app, name="triage")
 app.add_typer(drift.app, name="drift")
 app.add_typer(autoapprove.app, name="autoapprove")
 app.add_typer(audit.app, name="audit")
+app.add_typer(ledger.app, name="ledger")
 app.command("replay")(replay.replay)
 app.add_typer(sink.app, name="sink")
 app.command("report")(report.report)

@@ -22,6 +22,7 @@ from alignment_flywheel.oracle.loader import oracle_path
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.redteam import RedTeamTopics, build_redteam
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
+from alignment_flywheel.roles import group_for
 
 app = typer.Typer(help="The red-team worker: what the oracle misses.", no_args_is_help=True)
 _T, _R = RedTeamTopics(), ReleaseTopics()
@@ -40,14 +41,18 @@ def run(
     budget: Annotated[int, typer.Option("--budget", min=1, help="Variants per seed.")] = 50,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the variant generator.")] = 0,
     norms: Annotated[Path, typer.Option("--norms", help="The norms document.")] = DEFAULT_NORMS,
-    app_id: Annotated[str, typer.Option("--app-id")] = "flywheel-redteam",
+    app_id: Annotated[str, typer.Option("--app-id")] = group_for("redteam"),
     findings: Annotated[str, typer.Option("--findings-topic")] = _T.findings,
     verifications: Annotated[str, typer.Option("--verifications-topic")] = _T.verifications,
     proposals: Annotated[str, typer.Option("--proposals-topic")] = _T.proposals,
     verdicts: Annotated[str, typer.Option("--verdicts-topic")] = _T.verdicts,
     dead_letters: Annotated[str, typer.Option("--dead-letter-topic")] = _T.dead_letters,
-    findings_partitions: Annotated[int, typer.Option("--findings-partitions")] = 3,
-    proposals_partitions: Annotated[int, typer.Option("--proposals-partitions")] = 6,
+    findings_partitions: Annotated[
+        int, typer.Option("--findings-partitions")
+    ] = _T.findings_partitions,
+    proposals_partitions: Annotated[
+        int, typer.Option("--proposals-partitions")
+    ] = _T.proposals_partitions,
     patches: Annotated[str, typer.Option("--patches-topic")] = _R.patches,
     releases: Annotated[str, typer.Option("--releases-topic")] = _R.releases,
 ) -> None:

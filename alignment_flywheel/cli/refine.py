@@ -17,6 +17,7 @@ from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.refinement import RefinementTopics, build_refinement
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.trusted import follower_check
+from alignment_flywheel.roles import group_for
 
 app = typer.Typer(help="Refinement: patches for the top failure clusters.", no_args_is_help=True)
 _T, _R = RefinementTopics(), ReleaseTopics()
@@ -27,7 +28,7 @@ _T, _R = RefinementTopics(), ReleaseTopics()
 def run(
     ctx: typer.Context,
     *,
-    app_id: Annotated[str, typer.Option("--app-id")] = "flywheel-refinement",
+    app_id: Annotated[str, typer.Option("--app-id")] = group_for("refine"),
     proposals: Annotated[str, typer.Option("--proposals-topic")] = _T.proposals,
     verdicts: Annotated[str, typer.Option("--verdicts-topic")] = _T.verdicts,
     reviews: Annotated[str, typer.Option("--reviews-topic")] = _T.reviews,

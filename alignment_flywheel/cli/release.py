@@ -45,6 +45,7 @@ from alignment_flywheel.release.trusted import (
     follower_check,
     trust_root_for,
 )
+from alignment_flywheel.roles import group_for
 
 app = typer.Typer(help="Oracle releases: status, promote, rollback.", no_args_is_help=True)
 _DEFAULT = ReleaseTopics()
@@ -115,7 +116,7 @@ def _print_enforced(cli: CliContext, follower: ReleaseFollower) -> None:
 def run(
     ctx: typer.Context,
     *,
-    app_id: Annotated[str, typer.Option("--app-id")] = "flywheel-release",
+    app_id: Annotated[str, typer.Option("--app-id")] = group_for("release"),
     policy: Annotated[Path, typer.Option("--policy", help="The rollout policy.")] = DEFAULT_ROLLOUT,
     verdicts: Annotated[str, typer.Option("--verdicts-topic")] = _CONTROLLER.verdicts,
     reviews: Annotated[str, typer.Option("--reviews-topic")] = _CONTROLLER.reviews,

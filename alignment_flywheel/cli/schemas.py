@@ -4,8 +4,9 @@
 frozen, or a kept version is not backward and forward compatible with every earlier one.
 ``freeze`` writes ``history/<Event>/v<N>.avsc`` for every changed event, if all changes are
 compatible; otherwise it writes nothing and exits 1.
-``docs`` renders the event catalog (``docs/events.md``) from the contract and the topic catalog;
-with ``--check`` it writes nothing and exits 1 when the file is missing or out of date.
+``docs`` renders the event catalog (``docs/events.md``) from the contract and the topic catalog,
+and the role graph and table of ``docs/architecture.md`` from the role registry; with ``--check``
+it writes nothing and exits 1 when a page is missing or out of date.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.codec.catalog_docs import render_catalog
 from alignment_flywheel.codec.evolution import check_schemas, freeze_schemas
+from alignment_flywheel.codec.role_docs import splice_roles
+from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.resources import SCHEMAS_DIR
 
 app = typer.Typer(help="The Avro contract: check and freeze its versions.", no_args_is_help=True)
@@ -71,27 +75,41 @@ def docs(
     out: Annotated[Path, typer.Option("--out", help="The page to write.", dir_okay=False)] = Path(
         "docs/events.md"
     ),
+    architecture: Annotated[
+        Path, typer.Option("--architecture", help="The page with the role graph.", dir_okay=False)
+    ] = Path("docs/architecture.md"),
     check: Annotated[
-        bool, typer.Option("--check", help="Write nothing; exit 1 if the page is not current.")
+        bool, typer.Option("--check", help="Write nothing; exit 1 if a page is not current.")
     ] = False,
     schemas_dir: SchemasDir = SCHEMAS_DIR,
 ) -> None:
-    """Render the event catalog (topics, keys, versions, fields) from the Avro contract."""
+    """Render the event catalog (topics, keys, versions, fields) from the Avro contract, and the
+    role graph and table of the architecture page from the role registry."""
     console = cli_context(ctx).console
-    text = render_catalog(schemas_dir)
-    current = out.read_text(encoding="utf-8") if out.is_file() else None
-    if check:
-        if current != text:
-            console.print(
-                f"[bold red]✗[/] {escape(str(out))} is not current: run `flywheel schemas docs`",
-                soft_wrap=True,
-            )
-            raise typer.Exit(1)
-        console.print(f"[green]✓[/] {escape(str(out))} is current", soft_wrap=True)
-        return
+    if not architecture.is_file():
+        raise InvalidInputError(f"{architecture} does not exist: it holds the role graph")
+    pages = {
+        out: render_catalog(schemas_dir),
+        architecture: splice_roles(architecture.read_text(encoding="utf-8")),
+    }
+    stale = [page for page, text in pages.items() if not _update(console, page, text, check)]
+    if stale:
+        raise typer.Exit(1)
+
+
+def _update(console: Console, page: Path, text: str, check: bool) -> bool:
+    """Write ``text`` to ``page`` unless it is current (or ``check``); whether it was current."""
+    current = page.read_text(encoding="utf-8") if page.is_file() else None
     if current == text:
-        console.print(f"{escape(str(out))} is already current", soft_wrap=True)
-        return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    console.print(f"[green]wrote[/] {escape(str(out))}", soft_wrap=True)
+        console.print(f"[green]✓[/] {escape(str(page))} is current", soft_wrap=True)
+        return True
+    if check:
+        console.print(
+            f"[bold red]✗[/] {escape(str(page))} is not current: run `flywheel schemas docs`",
+            soft_wrap=True,
+        )
+        return False
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(text, encoding="utf-8")
+    console.print(f"[green]wrote[/] {escape(str(page))}", soft_wrap=True)
+    return True

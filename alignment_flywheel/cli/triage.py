@@ -10,6 +10,7 @@ from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.governance.triage import DEFAULT_THRESHOLD
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.triage import TriageTopics, build_triage
+from alignment_flywheel.roles import group_for
 
 app = typer.Typer(help="Triage: failure clusters from confirmed violations.", no_args_is_help=True)
 _T = TriageTopics()
@@ -20,7 +21,7 @@ _T = TriageTopics()
 def run(
     ctx: typer.Context,
     *,
-    app_id: Annotated[str, typer.Option("--app-id")] = "flywheel-triage",
+    app_id: Annotated[str, typer.Option("--app-id")] = group_for("triage"),
     findings: Annotated[str, typer.Option("--findings-topic")] = _T.findings,
     verifications: Annotated[str, typer.Option("--verifications-topic")] = _T.verifications,
     clusters: Annotated[str, typer.Option("--clusters-topic")] = _T.clusters,

@@ -15,6 +15,7 @@ from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.governance.norms import DEFAULT_NORMS, load_norms
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.verification import VerificationTopics, build_verification
+from alignment_flywheel.roles import group_for
 
 app = typer.Typer(
     help="The verification worker: findings judged by the norms.", no_args_is_help=True
@@ -28,7 +29,7 @@ def run(
     ctx: typer.Context,
     *,
     norms: Annotated[Path, typer.Option("--norms", help="The norms document.")] = DEFAULT_NORMS,
-    app_id: Annotated[str, typer.Option("--app-id")] = "flywheel-verification",
+    app_id: Annotated[str, typer.Option("--app-id")] = group_for("verify"),
     findings: Annotated[str, typer.Option("--findings-topic")] = _TOPICS.findings,
     verifications: Annotated[str, typer.Option("--verifications-topic")] = _TOPICS.verifications,
     reviews: Annotated[str, typer.Option("--reviews-topic")] = _TOPICS.reviews,

@@ -25,8 +25,9 @@ from confluent_kafka import Message
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.errors import OversizedEventError
 from alignment_flywheel.events import DeadLettered, new_envelope
+from alignment_flywheel.roles import topic_for
 
-DEFAULT_DEAD_LETTER_TOPIC = "flywheel.deadletter"
+DEFAULT_DEAD_LETTER_TOPIC = topic_for("DeadLettered")
 EXCERPT_BYTES = 64 * 1024
 """How much of an original key or value a dead letter keeps when the whole does not fit."""
 MIN_EXCERPT_BYTES = 1024

@@ -77,8 +77,9 @@ from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.state import ReleaseState
 from alignment_flywheel.release.trusted import ChainCheck, follower_check, rollback_body
 from alignment_flywheel.review import REVIEWS_TOPIC, VERDICTS_TOPIC, PendingReview, ReviewDesk
+from alignment_flywheel.roles import topic_for
 
-RELEASES_TOPIC = "flywheel.releases"
+RELEASES_TOPIC = topic_for("ReleaseStaged")
 RECENT_RELEASE_EVENTS = 10
 
 ReleaseEvent = ReleaseStaged | ReleasePromoted | ReleaseRolledBack

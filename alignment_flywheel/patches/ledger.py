@@ -22,8 +22,9 @@ from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.connectors.reader import read_topic
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import Event, PatchApproved, PatchProposed, PatchRejected
+from alignment_flywheel.roles import topic_for
 
-PATCHES_TOPIC = "flywheel.patches"
+PATCHES_TOPIC = topic_for("PatchProposed")
 
 
 @dataclass

@@ -70,9 +70,10 @@ from alignment_flywheel.patches.signing import (
     seal,
     signature_valid,
 )
+from alignment_flywheel.roles import topic_for
 
 TRUST_PAYLOAD_TYPE = "application/vnd.alignment-flywheel.trust-root+json"
-TRUST_TOPIC = "flywheel.trust"
+TRUST_TOPIC = topic_for("TrustRootPublished")
 TRUST_KEY = "root"
 Role = Literal["root", "author", "approver", "releaser"]
 ROLES: tuple[Role, ...] = ("root", "author", "approver", "releaser")

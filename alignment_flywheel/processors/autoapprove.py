@@ -25,8 +25,9 @@ from alignment_flywheel.processors.streams import (
     raw_topic,
     send_confirmed,
 )
+from alignment_flywheel.roles import group_for, topic_for
 
-DEFAULT_APP_ID = "flywheel-auto-approver"
+DEFAULT_APP_ID = group_for("autoapprove")
 
 
 class AutoApproval:
@@ -35,8 +36,8 @@ class AutoApproval:
         settings: Settings,
         approver: AutoApprover,
         *,
-        patches: str = "flywheel.patches",
-        dead_letters: str = "flywheel.deadletter",
+        patches: str = topic_for("PatchProposed"),
+        dead_letters: str = topic_for("DeadLettered"),
         app_id: str = DEFAULT_APP_ID,
         **app_overrides: Any,
     ) -> None:
@@ -53,7 +54,7 @@ class AutoApproval:
         agent(self.app, source, name="auto-approve")(self._run)
 
     async def _run(self, stream: Any) -> None:
-        patches = expected_on("flywheel.patches")
+        patches = expected_on(topic_for("PatchProposed"))
         async for event in decoded(stream, self._codec, self._dead, patches):
             if not isinstance(event, PatchProposed):
                 continue

@@ -39,19 +39,20 @@ from alignment_flywheel.processors.streams import (
     raw_topic,
     send_confirmed,
 )
+from alignment_flywheel.roles import group_for, topic_for
 
-DEFAULT_APP_ID = "flywheel-drift"
+DEFAULT_APP_ID = group_for("drift")
 MAX_WAITING = 10_000
 V = TypeVar("V")
 
 
 @dataclass(frozen=True)
 class DriftTopics:
-    proposals: str = "flywheel.proposals"
-    verdicts: str = "flywheel.verdicts"
-    drift: str = "flywheel.drift"
-    findings: str = "flywheel.findings"
-    dead_letters: str = "flywheel.deadletter"
+    proposals: str = topic_for("ProposalSubmitted")
+    verdicts: str = topic_for("VerdictIssued")
+    drift: str = topic_for("DriftDetected")
+    findings: str = topic_for("FindingRaised")
+    dead_letters: str = topic_for("DeadLettered")
 
 
 class DriftWorker:
@@ -85,9 +86,9 @@ class DriftWorker:
             raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
             group=app_id,
         )  # fmt: skip
-        proposals = self._consumer(expected_on("flywheel.proposals"))
+        proposals = self._consumer(expected_on(topic_for("ProposalSubmitted")))
         agent(app, raw_topic(app, names.proposals), name="proposals")(proposals)
-        verdicts = self._consumer(expected_on("flywheel.verdicts"))
+        verdicts = self._consumer(expected_on(topic_for("VerdictIssued")))
         agent(app, raw_topic(app, names.verdicts), name="verdicts")(verdicts)
 
     def _consumer(self, expected: Expected) -> Callable[[Any], Awaitable[None]]:

@@ -132,7 +132,7 @@ from alignment_flywheel.processors.streams import (
     raw_topic,
     unacknowledged,
 )
-from alignment_flywheel.stack.catalog import load_catalog
+from alignment_flywheel.roles import group_for, partitions_for, topic_for
 
 __all__ = [
     "DECIDED_BY_HEADER",
@@ -156,7 +156,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_APP_ID = "flywheel-gate"
+DEFAULT_APP_ID = group_for("gate")
 DEDUP_WINDOW = timedelta(seconds=30)
 DEDUP_EXPIRES = timedelta(minutes=2)
 GATE_APP_OPTIONS: dict[str, Any] = {
@@ -169,11 +169,11 @@ GATE_APP_OPTIONS: dict[str, Any] = {
 class GateTopics:
     """Topic names (catalog names by default) and the partition count of the proposals topic."""
 
-    proposals: str = "flywheel.proposals"
-    verdicts: str = "flywheel.verdicts"
-    reviews: str = "flywheel.reviews"
-    dead_letters: str = "flywheel.deadletter"
-    partitions: int = 6
+    proposals: str = topic_for("ProposalSubmitted")
+    verdicts: str = topic_for("VerdictIssued")
+    reviews: str = topic_for("ReviewRequested")
+    dead_letters: str = topic_for("DeadLettered")
+    partitions: int = partitions_for("ProposalSubmitted")
 
 
 @dataclass
@@ -393,11 +393,4 @@ def build_gate(
 
 def catalog_topics() -> GateTopics:
     """The gate's topics as the catalog defines them (partition count of the proposals topic)."""
-    catalog = load_catalog()
-    proposals = catalog.topic_for("ProposalSubmitted")
-    return GateTopics(
-        proposals=proposals,
-        verdicts=catalog.topic_for("VerdictIssued"),
-        reviews=catalog.topic_for("ReviewRequested"),
-        partitions=catalog.topic(proposals).partitions,
-    )
+    return GateTopics()

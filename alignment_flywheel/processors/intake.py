@@ -27,15 +27,16 @@ from alignment_flywheel.processors.streams import (
     raw_topic,
     send_confirmed,
 )
+from alignment_flywheel.roles import group_for, topic_for
 
-DEFAULT_APP_ID = "flywheel-intake"
+DEFAULT_APP_ID = group_for("intake")
 
 
 @dataclass(frozen=True)
 class IntakeTopics:
-    incidents: str = "flywheel.incidents"
-    findings: str = "flywheel.findings"
-    dead_letters: str = "flywheel.deadletter"
+    incidents: str = topic_for("IncidentReported")
+    findings: str = topic_for("FindingRaised")
+    dead_letters: str = topic_for("DeadLettered")
 
 
 class Intake:

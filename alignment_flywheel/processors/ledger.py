@@ -56,15 +56,11 @@ from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.errors import KafkaTransportError, UntrustedError
 from alignment_flywheel.events import LedgerCheckpoint
 from alignment_flywheel.patches.signing import key_id
+from alignment_flywheel.roles import role, topic_for
 
 log = logging.getLogger(__name__)
-AUDITED_TOPICS = (
-    "flywheel.verdicts",
-    "flywheel.patches",
-    "flywheel.releases",
-    "flywheel.reviews",
-    "flywheel.incidents",
-)
+AUDITED_TOPICS = tuple(t for t in role("ledger").topics_read if t != topic_for("LedgerCheckpoint"))
+"""What the ledger seals: the topics it reads, but its own."""
 DEFAULT_EVERY = 1000
 DEFAULT_INTERVAL_MS = 5000
 BATCH = 1000
@@ -81,7 +77,7 @@ class LedgerTopics:
     """The audited topics (catalog names by default) and the ledger topic."""
 
     audited: tuple[str, ...] = AUDITED_TOPICS
-    ledger: str = "flywheel.ledger"
+    ledger: str = topic_for("LedgerCheckpoint")
 
 
 @dataclass

@@ -63,22 +63,23 @@ from alignment_flywheel.processors.streams import (
     raw_topic,
     send_confirmed,
 )
+from alignment_flywheel.roles import group_for, partitions_for, topic_for
 
 log = logging.getLogger(__name__)
-DEFAULT_APP_ID = "flywheel-redteam"
+DEFAULT_APP_ID = group_for("redteam")
 Attacked = Callable[[], Sequence[Target]]
 SWEEP_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
 class RedTeamTopics:
-    findings: str = "flywheel.findings"
-    verifications: str = "flywheel.verifications"
-    proposals: str = "flywheel.proposals"
-    verdicts: str = "flywheel.verdicts"
-    dead_letters: str = "flywheel.deadletter"
-    findings_partitions: int = 3
-    proposals_partitions: int = 6
+    findings: str = topic_for("FindingRaised")
+    verifications: str = topic_for("VerificationRecorded")
+    proposals: str = topic_for("ProposalSubmitted")
+    verdicts: str = topic_for("VerdictIssued")
+    dead_letters: str = topic_for("DeadLettered")
+    findings_partitions: int = partitions_for("FindingRaised")
+    proposals_partitions: int = partitions_for("ProposalSubmitted")
 
 
 @dataclass
@@ -143,7 +144,7 @@ class RedTeamWorker:
         agent(app, raw_topic(app, names.verdicts), name="verdicts")(self._on_verdicts)
 
     async def _on_findings(self, stream: Any) -> None:
-        findings = expected_on("flywheel.findings")
+        findings = expected_on(topic_for("FindingRaised"))
         async for event in decoded(stream, self._codec, self._dead, findings):
             if isinstance(event, FindingRaised):
                 eligible = event.source is not FindingSource.RED_TEAM
@@ -151,21 +152,21 @@ class RedTeamWorker:
                 await self._seed_side(self.finding_pairs, str(event.finding_id), seed)
 
     async def _on_verified(self, stream: Any) -> None:
-        verifications = expected_on("flywheel.verifications")
+        verifications = expected_on(topic_for("VerificationRecorded"))
         async for event in decoded(stream, self._codec, self._dead, verifications):
             if isinstance(event, VerificationRecorded):
                 confirmed = event.outcome is VerificationOutcome.VIOLATION
                 await self._outcome_side(self.finding_pairs, str(event.finding_id), confirmed)
 
     async def _on_proposals(self, stream: Any) -> None:
-        proposals = expected_on("flywheel.proposals")
+        proposals = expected_on(topic_for("ProposalSubmitted"))
         async for event in decoded(stream, self._codec, self._dead, proposals):
             if isinstance(event, ProposalSubmitted):
                 seed = Seed(event.proposal, None, eligible=True)
                 await self._seed_side(self.proposal_pairs, str(event.proposal.proposal_id), seed)
 
     async def _on_verdicts(self, stream: Any) -> None:
-        verdicts = expected_on("flywheel.verdicts")
+        verdicts = expected_on(topic_for("VerdictIssued"))
         async for event in decoded(stream, self._codec, self._dead, verdicts):
             if isinstance(event, VerdictIssued) and event.enforced:
                 blocked = event.decision is Decision.BLOCK

@@ -66,21 +66,22 @@ from alignment_flywheel.processors.streams import (
     send_confirmed,
 )
 from alignment_flywheel.release.follower import ReleaseFollower
+from alignment_flywheel.roles import group_for, topic_for
 
 log = logging.getLogger(__name__)
-DEFAULT_APP_ID = "flywheel-refinement"
+DEFAULT_APP_ID = group_for("refine")
 PATCH_NAMESPACE = uuid.UUID("3c0e9a7b-52f4-4a38-8d1e-6b2f7c9e0d14")
 
 
 @dataclass(frozen=True)
 class RefinementTopics:
-    proposals: str = "flywheel.proposals"
-    verdicts: str = "flywheel.verdicts"
-    reviews: str = "flywheel.reviews"
-    findings: str = "flywheel.findings"
-    clusters: str = "flywheel.clusters"
-    patches: str = "flywheel.patches"
-    dead_letters: str = "flywheel.deadletter"
+    proposals: str = topic_for("ProposalSubmitted")
+    verdicts: str = topic_for("VerdictIssued")
+    reviews: str = topic_for("ReviewRequested")
+    findings: str = topic_for("FindingRaised")
+    clusters: str = topic_for("ClusterUpdated")
+    patches: str = topic_for("PatchProposed")
+    dead_letters: str = topic_for("DeadLettered")
 
     @property
     def history(self) -> tuple[str, ...]:
@@ -176,7 +177,7 @@ class Refinement:
 
     async def _on_clusters(self, stream: Any) -> None:
         await self.warmed.wait()
-        clusters = expected_on("flywheel.clusters")
+        clusters = expected_on(topic_for("ClusterUpdated"))
         async for event in decoded(stream, self._codec, self._dead, clusters):
             if isinstance(event, ClusterUpdated):
                 await self.consider(event)

@@ -76,20 +76,21 @@ from alignment_flywheel.release.rebuild import PatchCheck
 from alignment_flywheel.release.rollout import Judgement, RolloutMetrics, RolloutPolicy, judge
 from alignment_flywheel.release.state import Candidate, ReleaseState
 from alignment_flywheel.release.trusted import ReleaseGate
+from alignment_flywheel.roles import group_for, topic_for
 
 log = logging.getLogger(__name__)
 
 Approved = Callable[[Patch, Sequence[PatchApproved]], bool]
-DEFAULT_APP_ID = "flywheel-release"
+DEFAULT_APP_ID = group_for("release")
 
 
 @dataclass(frozen=True)
 class ControllerTopics:
-    verdicts: str = "flywheel.verdicts"
-    reviews: str = "flywheel.reviews"
-    patches: str = "flywheel.patches"
-    releases: str = "flywheel.releases"
-    dead_letters: str = "flywheel.deadletter"
+    verdicts: str = topic_for("VerdictIssued")
+    reviews: str = topic_for("ReviewRequested")
+    patches: str = topic_for("PatchProposed")
+    releases: str = topic_for("ReleaseStaged")
+    dead_letters: str = topic_for("DeadLettered")
 
 
 class ReleaseController:
@@ -145,7 +146,7 @@ class ReleaseController:
 
     async def _on_verdicts(self, stream: Any) -> None:
         await self._ready.wait()
-        verdicts = expected_on("flywheel.verdicts")
+        verdicts = expected_on(topic_for("VerdictIssued"))
         async for event in decoded(stream, self._codec, self._dead, verdicts):
             if isinstance(event, VerdictIssued):
                 self._metrics_for_current()
@@ -154,7 +155,7 @@ class ReleaseController:
 
     async def _on_reviews(self, stream: Any) -> None:
         await self._ready.wait()
-        reviews = expected_on("flywheel.reviews")
+        reviews = expected_on(topic_for("ReviewRequested"))
         async for event in decoded(stream, self._codec, self._dead, reviews):
             if isinstance(event, ReviewDecided) and event.outcome is ReviewOutcome.APPROVE:
                 for metrics in self._active():

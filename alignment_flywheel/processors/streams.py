@@ -44,7 +44,7 @@ from alignment_flywheel.connectors.deadletter import (
 )
 from alignment_flywheel.errors import InvalidInputError, KafkaTransportError
 from alignment_flywheel.events import Event
-from alignment_flywheel.stack.catalog import load_catalog
+from alignment_flywheel.roles import catalog
 
 log = logging.getLogger(__name__)
 _TOO_LARGE = frozenset({10, 18})
@@ -89,7 +89,7 @@ class Expected:
 def expected_on(role: str) -> Expected:
     """What the catalog topic ``role`` (e.g. ``flywheel.findings``) carries; a worker's input
     plays that role whatever it is named."""
-    return Expected(role, frozenset(load_catalog().topic(role).events))
+    return Expected(role, frozenset(catalog().topic(role).events))
 
 
 class DeadLetterWriter:

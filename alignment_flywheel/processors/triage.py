@@ -63,9 +63,10 @@ from alignment_flywheel.processors.streams import (
     raw_topic,
     send_confirmed,
 )
+from alignment_flywheel.roles import group_for, partitions_for, topic_for
 
 log = logging.getLogger(__name__)
-DEFAULT_APP_ID = "flywheel-triage"
+DEFAULT_APP_ID = group_for("triage")
 FINDING, VIOLATION, NOT_VIOLATION = b"F", b"V", b"X"
 
 
@@ -73,11 +74,11 @@ FINDING, VIOLATION, NOT_VIOLATION = b"F", b"V", b"X"
 class TriageTopics:
     """Topic names (catalog names by default) and the partitions of findings and verifications."""
 
-    findings: str = "flywheel.findings"
-    verifications: str = "flywheel.verifications"
-    clusters: str = "flywheel.clusters"
-    dead_letters: str = "flywheel.deadletter"
-    partitions: int = 3
+    findings: str = topic_for("FindingRaised")
+    verifications: str = topic_for("VerificationRecorded")
+    clusters: str = topic_for("ClusterUpdated")
+    dead_letters: str = topic_for("DeadLettered")
+    partitions: int = partitions_for("FindingRaised")
 
 
 class TriageWorker:
@@ -125,7 +126,7 @@ class TriageWorker:
         agent(app, self._violations, name="cluster")(self._on_violations)
 
     async def _on_findings(self, stream: Any) -> None:
-        findings = expected_on("flywheel.findings")
+        findings = expected_on(topic_for("FindingRaised"))
         async for event in decoded(stream, self._codec, self._dead, findings):
             if not isinstance(event, FindingRaised):
                 continue
@@ -141,7 +142,7 @@ class TriageWorker:
             del self.pending[key]
 
     async def _on_verifications(self, stream: Any) -> None:
-        verifications = expected_on("flywheel.verifications")
+        verifications = expected_on(topic_for("VerificationRecorded"))
         async for event in decoded(stream, self._codec, self._dead, verifications):
             if not isinstance(event, VerificationRecorded):
                 continue

@@ -40,16 +40,17 @@ from alignment_flywheel.processors.streams import (
     raw_topic,
     send_confirmed,
 )
+from alignment_flywheel.roles import group_for, topic_for
 
-DEFAULT_APP_ID = "flywheel-verification"
+DEFAULT_APP_ID = group_for("verify")
 
 
 @dataclass(frozen=True)
 class VerificationTopics:
-    findings: str = "flywheel.findings"
-    verifications: str = "flywheel.verifications"
-    reviews: str = "flywheel.reviews"
-    dead_letters: str = "flywheel.deadletter"
+    findings: str = topic_for("FindingRaised")
+    verifications: str = topic_for("VerificationRecorded")
+    reviews: str = topic_for("ReviewRequested")
+    dead_letters: str = topic_for("DeadLettered")
 
 
 class NotAFindingError(InvalidInputError):
@@ -101,7 +102,7 @@ class Verification:
             await self.handle(finding)
 
     async def _on_reviews(self, stream: Any) -> None:
-        reviews = expected_on("flywheel.reviews")
+        reviews = expected_on(topic_for("ReviewRequested"))
         async for event in decoded(stream, self._codec, self._dead, reviews):
             if isinstance(event, ReviewDecided):
                 await self.handle_decision(event)

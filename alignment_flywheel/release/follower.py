@@ -63,7 +63,7 @@ from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.patches.trust import IgnoredCounter
 from alignment_flywheel.release.rebuild import OracleBuilder, PatchCheck, PatchLibrary, ReleaseTrust
 from alignment_flywheel.release.state import Candidate, Deployed, ReleaseState, fold
-from alignment_flywheel.stack.catalog import load_catalog
+from alignment_flywheel.roles import topic_for
 from alignment_flywheel.stack.kafka import reader_group
 
 log = logging.getLogger(__name__)
@@ -77,13 +77,12 @@ class ReleaseRefusedError(UntrustedError):
 
 @dataclass(frozen=True, slots=True)
 class ReleaseTopics:
-    patches: str = "flywheel.patches"
-    releases: str = "flywheel.releases"
+    patches: str = topic_for("PatchProposed")
+    releases: str = topic_for("ReleaseStaged")
 
     @classmethod
     def from_catalog(cls) -> ReleaseTopics:
-        catalog = load_catalog()
-        return cls(catalog.topic_for("PatchProposed"), catalog.topic_for("ReleaseStaged"))
+        return cls()
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,16 +37,7 @@ from alignment_flywheel.errors import ConfigError, WorkerError
 from alignment_flywheel.patches.keys import KeyStore
 from alignment_flywheel.patches.signing import public_hex
 from alignment_flywheel.patches.trust import build_root, save_root, sign_root
-from alignment_flywheel.processors import (
-    autoapprove,
-    drift,
-    intake,
-    redteam,
-    refinement,
-    release,
-    triage,
-    verification,
-)
+from alignment_flywheel.roles import role, workers
 from alignment_flywheel.stack.credentials import connection_env, connection_settings
 from alignment_flywheel.stack.kafka import admin_client, assigned_members
 
@@ -66,34 +57,27 @@ FAST_ROLLOUT: dict[str, Any] = {
         "min_samples_for_rollback": 30,
     },
 }
-WORKERS: dict[str, list[str]] = {
-    "intake": ["intake", "run"],
-    "verify": ["verify", "run"],
-    "triage": ["triage", "run"],
-    "refine": ["refine", "run", "--min-members", "3"],
-    "autoapprove": ["autoapprove", "run"],
-}
-EXTRA_WORKERS: dict[str, list[str]] = {
-    "drift": ["drift", "run", "--warmup", "120", "--tool-warmup", "15"],
-    "redteam": ["redteam", "run", "--budget", "20"],
-    "ledger": ["audit", "ledger", "run", "--key", "ledger", "--every", "200",
-               "--interval-ms", "1000"],
-}  # fmt: skip
-GROUPS: dict[str, str] = {
-    "intake": intake.DEFAULT_APP_ID,
-    "verify": verification.DEFAULT_APP_ID,
-    "triage": triage.DEFAULT_APP_ID,
-    "refine": refinement.DEFAULT_APP_ID,
-    "autoapprove": autoapprove.DEFAULT_APP_ID,
-    "release": release.DEFAULT_APP_ID,
-    "drift": drift.DEFAULT_APP_ID,
-    "redteam": redteam.DEFAULT_APP_ID,
-}
-"""The consumer group (faust app id) of each worker that has one; the ledger assigns itself."""
 APPROVER_KEY = "demo-approver"
 APPROVER_IDENTITY = "demo-approver"
 LEDGER_KEY = "ledger"
 OPERATOR_KEY = "operator"
+FLEET_OPTIONS: dict[str, list[str]] = {
+    "refine": ["--min-members", "3"],
+    "drift": ["--warmup", "120", "--tool-warmup", "15"],
+    "redteam": ["--budget", "20"],
+    "ledger": ["--key", LEDGER_KEY, "--every", "200", "--interval-ms", "1000"],
+}
+"""The stack's own options of a worker, after the role's command (short warm-ups, fast seals)."""
+
+
+def _command(name: str) -> list[str]:
+    return [*role(name).command, *FLEET_OPTIONS.get(name, [])]
+
+
+WORKERS = {name: _command(name) for name in ("intake", "verify", "triage", "refine", "autoapprove")}
+EXTRA_WORKERS = {name: _command(name) for name in ("drift", "redteam", "ledger")}
+GROUPS = {r.name: r.group for r in workers() if r.group is not None}
+"""The consumer group of each worker that has one (the registry's); the ledger assigns itself."""
 
 
 class UnknownWorkerError(ConfigError, ValueError):
@@ -165,7 +149,7 @@ class GovernanceStack:
     def commands(self, policy: Path) -> dict[str, list[str]]:
         """Every worker's command line (the auto-approver only when the settings name a key), with
         its ``options`` appended; UnknownWorkerError for options of a worker not started."""
-        commands = {**WORKERS, "release": ["release", "run", "--policy", str(policy)]}
+        commands = {**WORKERS, "release": [*role("release").command, "--policy", str(policy)]}
         if not self.settings.auto_approve_keys:
             del commands["autoapprove"]
         commands.update({name: EXTRA_WORKERS[name] for name in self.extras})

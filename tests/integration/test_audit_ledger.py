@@ -162,7 +162,7 @@ def test_the_ledger_signs_resumes_and_verify_finds_every_tampering(
     ledger, quiet = make_topic(unique_name("ledger")), make_topic(unique_name("quiet"), 2)
     state = tmp_path / "state"
     KeyStore(state / "keys").new("ledger")
-    args = ["audit", "ledger", "run", "--topic", verdicts, "--topic", patches, "--topic", quiet,
+    args = ["ledger", "run", "--topic", verdicts, "--topic", patches, "--topic", quiet,
             "--ledger-topic", ledger, "--every", "5", "--interval-ms", "300"]  # fmt: skip
     log_path = tmp_path / "ledger.log"
 
@@ -222,7 +222,7 @@ def test_a_lost_leaf_store_is_rebuilt_from_the_topic_and_checked_against_the_che
     verdicts, ledger = make_topic(unique_name("verdicts")), make_topic(unique_name("ledger"))
     state = tmp_path / "state"
     KeyStore(state / "keys").new("ledger")
-    args = ["audit", "ledger", "run", "--topic", verdicts, "--ledger-topic", ledger,
+    args = ["ledger", "run", "--topic", verdicts, "--ledger-topic", ledger,
             "--every", "4", "--interval-ms", "200"]  # fmt: skip
     log_id = f"{verdicts}/0"
     _produce(kafka_settings, codec, verdicts, 8)

@@ -6,8 +6,6 @@ comes back on the same digest, never on the bootstrap artifact."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,12 +29,13 @@ from alignment_flywheel.patches.trust import save_root
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.trusted import follower_check
 from alignment_flywheel.samples import sample_proposal_submitted
-from alignment_flywheel.stack.credentials import connection_env, connection_settings
-from tests.integration.test_gate_release import REPO, gate_command
+from alignment_flywheel.stack.credentials import connection_settings
+from tests.integration.test_gate_release import gate_command
 from tests.support.gate_worker import stop_gate_worker
-from tests.support.kafka import collect_events, publish, wait_for_group
+from tests.support.kafka import collect_events, publish
 from tests.support.releases import forged_votes, patch_chain, promoted, rolled_back, staged
 from tests.support.signing import Keyring, approvals
+from tests.support.workers import start_cli_worker
 
 ST, S = ReleaseStage.STABLE, ReleaseStage.SHADOW
 BAD = {"cmd": "bad-0"}
@@ -82,15 +81,10 @@ def gate_digest(
 ) -> set[str]:
     """The digests a freshly started gate worker decides its proposals with (a new group decides
     the whole proposals topic again: the earlier rounds' proposals twice over)."""
-    env = {**os.environ, **connection_env(settings), "FLYWHEEL_STATE_DIR": str(settings.state_dir)}
-    with log.open("wb") as out:
-        worker = subprocess.Popen(
-            gate_command(names, app_id), cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+    worker = start_cli_worker(settings, gate_command(names, app_id), settings.state_dir, log)
     codec = EventCodec.from_settings(settings)
     events = [sample_proposal_submitted(i) for i in range(round_ * 6, round_ * 6 + 6)]
     try:
-        wait_for_group(settings, app_id, 1, [log])
         publish(settings, names["--proposals-topic"], list(events))
         got = collect_events(
             settings, codec, names["--verdicts-topic"], group=f"{app_id}-v", count=6 + 12 * round_,

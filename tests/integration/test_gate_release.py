@@ -3,9 +3,6 @@ comes back on the same digest."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,16 +13,14 @@ from alignment_flywheel.events import Decision, ReleaseStage, VerdictIssued
 from alignment_flywheel.oracle.loader import load_oracle
 from alignment_flywheel.patches import parse_operations, propose_patch
 from alignment_flywheel.samples import sample_proposal_submitted
-from alignment_flywheel.stack.credentials import connection_env
 from tests.support.gate_worker import stop_gate_worker
-from tests.support.kafka import collect_events, wait_for_group
+from tests.support.kafka import collect_events
 from tests.support.releases import promoted, staged
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.workers import start_cli_worker
 
 
 def gate_command(names: dict[str, str], app_id: str) -> list[str]:
-    command = [str(Path(sys.executable).with_name("flywheel")), "gate", "run", "--app-id", app_id]
+    command = ["gate", "run", "--app-id", app_id]
     for option, topic in names.items():
         command += [option, topic]
     return command
@@ -59,22 +54,16 @@ def test_a_released_version_is_enforced_and_survives_a_killed_gate(
         producer.send(
             names["--releases-topic"], promoted(release, ReleaseStage.STABLE, ReleaseStage.CANARY)
         )
-    env = {
-        **os.environ,
-        **connection_env(kafka_settings),
-        "FLYWHEEL_STATE_DIR": str(tmp_path / "state"),
-    }
+    state = tmp_path / "state"
     verdicts: list[VerdictIssued] = []
     for round_ in range(2):
         # A new group after the kill: the restarted gate does not wait out the dead member's
         # session; it decides the whole topic again, on the digests it rebuilt from the log.
         app_id = unique_name("gate")
-        log = (tmp_path / f"gate-{round_}.log").open("wb")
-        worker = subprocess.Popen(
-            gate_command(names, app_id), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        # on a loaded machine the worker can take longer to start than the collector's idle limit
-        wait_for_group(kafka_settings, app_id, 1, [tmp_path / f"gate-{round_}.log"])
+        # on a loaded machine the worker can take longer to start than the collector's idle
+        # limit: the start waits until it holds partitions
+        log = tmp_path / f"gate-{round_}.log"
+        worker = start_cli_worker(kafka_settings, gate_command(names, app_id), state, log)
         events = [sample_proposal_submitted(i) for i in range(round_ * 10, round_ * 10 + 10)]
         shell = [e for e in events if e.proposal.tool == "shell.exec"]
         with EventProducer(kafka_settings, codec) as producer:
@@ -87,7 +76,6 @@ def test_a_released_version_is_enforced_and_survives_a_killed_gate(
             )  # fmt: skip
         finally:
             stop_gate_worker(worker, kill=True)
-            log.close()
         mine = {e.proposal.proposal_id for e in events}
         verdicts = [v for v in got if isinstance(v, VerdictIssued) and v.proposal_id in mine]
         log_text = (tmp_path / f"gate-{round_}.log").read_text()[-3000:]

@@ -129,7 +129,7 @@ def test_two_workers_in_one_group_share_the_partitions(
         start_gate_worker(spec, log, kafka_settings) for spec, log in zip(specs, logs, strict=True)
     ]
     try:
-        wait_for_group(kafka_settings, app_id, 2, logs)
+        wait_for_group(kafka_settings, app_id, 2, logs, workers=workers)
         events = [sample_proposal_submitted(i) for i in range(300)]
         with EventProducer(kafka_settings, codec) as producer:
             for event in events:

@@ -34,7 +34,7 @@ from alignment_flywheel.events import (
 from alignment_flywheel.governance.intake import incident_report
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance import finding
-from tests.support.kafka import collect_events, wait_for_group
+from tests.support.kafka import collect_events
 from tests.support.oracles import proposal
 from tests.support.workers import read_until, start_cli_worker
 
@@ -135,7 +135,6 @@ def test_the_gate_dead_letters_an_oversized_proposal_per_partition_and_goes_on(
     log = tmp_path / "gate.log"
     worker = start_cli_worker(kafka_settings, command, tmp_path / "state", log)
     try:
-        wait_for_group(kafka_settings, app_id, 1, [log])
         verdicts = _collect(kafka_settings, names["--verdicts-topic"], GOOD, unique_name)
         letters = _collect(kafka_settings, names["--dead-letter-topic"], 3, unique_name)
         assert worker.poll() is None, log.read_text()[-3000:]
@@ -178,7 +177,6 @@ def test_intake_dead_letters_an_oversized_incident_per_partition_and_goes_on(
     log = tmp_path / "intake.log"
     worker = start_cli_worker(kafka_settings, command, tmp_path / "state", log)
     try:
-        wait_for_group(kafka_settings, app_id, 1, [log])
         findings = _collect(kafka_settings, names["--findings-topic"], GOOD, unique_name)
         letters = _collect(kafka_settings, names["--dead-letter-topic"], 3, unique_name)
         assert worker.poll() is None, log.read_text()[-3000:]
@@ -230,8 +228,6 @@ def test_verification_and_triage_dead_letter_an_oversized_finding_per_partition_
     ]
     codec = EventCodec.from_settings(kafka_settings)
     try:
-        wait_for_group(kafka_settings, verify_id, 1, logs)
-        wait_for_group(kafka_settings, triage_id, 1, logs)
         verified = _collect(kafka_settings, topics["verifications"], GOOD, unique_name)
         clusters = read_until(
             kafka_settings, codec, topics["clusters"], lambda e: _joined(e) >= GOOD, timeout=90
@@ -284,7 +280,7 @@ def test_a_dead_letter_the_broker_refuses_stops_the_gate_before_its_record_is_co
     for option, name in names.items():
         command += [option, name]
     log = tmp_path / "gate.log"
-    worker = start_cli_worker(kafka_settings, command, tmp_path / "state", log)
+    worker = start_cli_worker(kafka_settings, command, tmp_path / "state", log, wait=False)
     try:
         code = worker.wait(180)
     finally:

@@ -35,7 +35,6 @@ from alignment_flywheel.oracle.loader import load_oracle
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.patches import Patch, apply_patch, parse_operations, propose_patch
 from tests.support.gate_worker import stop_gate_worker
-from tests.support.kafka import wait_for_group
 from tests.support.workers import read_until, start_cli_worker
 
 pytestmark = pytest.mark.integration
@@ -121,7 +120,6 @@ def test_refinement_reads_the_history_to_the_end_and_chains_and_rebases_its_patc
     worker = start_cli_worker(kafka_settings, command, tmp_path / "state", log)
     first, second = incident("drop@exfil.test"), incident("box@leak.test")
     try:
-        wait_for_group(kafka_settings, app_id, 1, [log])
         # the backlog and the cluster update arrive together, after the worker started: the
         # patch must be proved on all 200 benign cases, not on what a live consumer had read (fewer
         # than the 300 a 1 % budget needs before broad rules are tried: each incident needs its
@@ -229,7 +227,6 @@ def test_with_enough_benign_history_one_report_fixes_the_unreported_ones_of_its_
     reported, unreported = incident("drop@exfil.test"), incident("box@leak.test")
     history = benign(kafka_settings, 300)
     try:
-        wait_for_group(kafka_settings, app_id, 1, [log])
         with EventProducer(kafka_settings, codec) as producer:
             for topic, event in [*history, ("findings", reported)]:
                 producer.send(names[topic], event)

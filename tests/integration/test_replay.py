@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,9 +24,9 @@ from alignment_flywheel.samples import sample_proposal_submitted
 from alignment_flywheel.stack.credentials import connection_env
 from tests.support.kafka import collect_events
 from tests.support.oracles import artifact_doc, rule
+from tests.support.workers import start_cli_worker
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
 GENESIS = artifact_doc(
     rule("drop", 'args.sql == "DROP TABLE orders"', score=0.0, tools=["sql.query"]),
     rule("crm-review", "true", score=0.9, review=True, tools=["crm.update"]),
@@ -48,14 +45,14 @@ def _topics(make_topic: Any, unique_name: Any) -> dict[str, str]:
     }
 
 
-def _run_gate(env: dict[str, str], names: dict[str, str], app_id: str, log_path: Path) -> Any:
-    command = [str(Path(sys.executable).with_name("flywheel")), "gate", "run", "--app-id", app_id]
+def _run_gate(
+    settings: Any, env: dict[str, str], names: dict[str, str], app_id: str, log_path: Path
+) -> Any:
+    command = ["gate", "run", "--app-id", app_id]
     for option, topic in names.items():
         command += [option, topic]
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            command, cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
-        )
+    state = Path(env["FLYWHEEL_STATE_DIR"])
+    return start_cli_worker(settings, command, state, log_path, env=env)
 
 
 @dataclass
@@ -89,7 +86,7 @@ def _produce(kafka_settings: Any, codec: EventCodec, history: History) -> None:
 def _decide(
     kafka_settings: Any, codec: EventCodec, history: History, unique_name: Any, log: Path
 ) -> dict[Any, Decision]:
-    gate = _run_gate(history.env, history.names, unique_name("gate"), log)
+    gate = _run_gate(kafka_settings, history.env, history.names, unique_name("gate"), log)
     try:
         verdicts = collect_events(
             kafka_settings, codec, history.names["--verdicts-topic"], group=unique_name("c"),

@@ -63,7 +63,6 @@ def test_triage_dead_letters_valid_events_of_another_type_and_goes_on(
     log = tmp_path / "triage.log"
     worker = start_cli_worker(kafka_settings, command, tmp_path / "state", log)
     try:
-        wait_for_group(kafka_settings, app_id, 1, [log])
         clusters = read_until(
             kafka_settings, codec, topics["clusters"], lambda e: len(e) >= 1, timeout=60
         )
@@ -115,7 +114,7 @@ def test_the_release_controller_dead_letters_valid_events_of_another_type(
     log = tmp_path / "controller.log"
     controller = start_release_worker(spec, log, kafka_settings)
     try:
-        wait_for_group(kafka_settings, app_id, 1, [log])
+        wait_for_group(kafka_settings, app_id, 1, [log], workers=[controller])
         found = read_events(kafka_settings, codec, names["dead_letters"], 2, timeout=60)
         found += read_events(kafka_settings, codec, names["dead_letters"], 3, timeout=5)[2:]
         assert controller.poll() is None, log.read_text()[-3000:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -105,20 +106,28 @@ def wait_for_records(
 
 
 def wait_for_group(
-    settings: Settings, group: str, count: int, logs: Sequence[Path] = (), timeout: float = 180.0
+    settings: Settings,
+    group: str,
+    count: int,
+    logs: Sequence[Path] = (),
+    timeout: float = 180.0,
+    *,
+    workers: Sequence[subprocess.Popen[bytes]] = (),
 ) -> None:
-    """Until ``count`` members of ``group`` hold partitions (a worker has started and joined);
-    on timeout, fails with the tail of each worker log."""
+    """Until ``count`` members of ``group`` hold partitions (a worker has started and joined).
+    Fails with the tail of each worker log on timeout, and at once when one of ``workers`` has
+    exited."""
     admin = admin_client(settings)
     deadline = time.monotonic() + timeout
     while assigned_members(admin, group) < count:
-        if time.monotonic() > deadline:
+        exited = [code for worker in workers if (code := worker.poll()) is not None]
+        if exited or time.monotonic() > deadline:
             output = "\n".join(f"--- {log.name}\n{log.read_text()[-3000:]}" for log in logs)
+            why = f"a worker exited ({exited})" if exited else f"after {timeout:g} s"
             raise AssertionError(
-                f"group {group}: fewer than {count} members with partitions after {timeout:g} s"
-                f"\n{output}"
+                f"group {group}: fewer than {count} members with partitions; {why}\n{output}"
             )
-        time.sleep(0.5)
+        time.sleep(0.25)
 
 
 def publish(settings: Settings, topic: str, events: Sequence[Event]) -> None:

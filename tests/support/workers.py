@@ -1,31 +1,61 @@
-"""Running a `flywheel <role> run` command as a subprocess worker in the integration tests."""
+"""Running a `flywheel <role> run` command as a subprocess worker in the integration tests.
+
+:func:`start_cli_worker` is the one launcher of the real CLI: it starts the command and, unless
+told not to, waits until the worker holds partitions of its consumer group (``--app-id``, or the
+role's group in the registry; roles without one, the ledger and the sink, are not waited for),
+failing at once if the worker exits first."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.events import Event
+from alignment_flywheel.roles import ROLES
 from tests.support.env import worker_env
-from tests.support.kafka import read_records
+from tests.support.kafka import read_records, wait_for_group
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def start_cli_worker(
-    settings: Settings, args: list[str], state_dir: Path, log_path: Path
+    settings: Settings,
+    args: list[str],
+    state_dir: Path,
+    log_path: Path,
+    *,
+    wait: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """``flywheel *args`` against the test broker, as the principal of ``settings``, its output
-    appended to ``log_path``."""
+    """``flywheel *args`` against the test broker, as the principal of ``settings`` (with ``env``
+    added to its environment), its output appended to ``log_path``; with ``wait``, once it holds
+    partitions of its group."""
     command = [str(Path(sys.executable).with_name("flywheel")), *args]
-    env = worker_env(settings, FLYWHEEL_STATE_DIR=str(state_dir))
+    env = {**worker_env(settings, FLYWHEEL_STATE_DIR=str(state_dir)), **(env or {})}
     with log_path.open("ab") as log:
-        return subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        worker = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    group = group_of(args)
+    if wait and group is not None:
+        try:
+            wait_for_group(settings, group, 1, [log_path], workers=[worker])
+        except BaseException:
+            worker.kill()
+            worker.wait(10)
+            raise
+    return worker
+
+
+def group_of(args: list[str]) -> str | None:
+    """The consumer group of the worker ``flywheel *args`` starts (None: it has none)."""
+    if "--app-id" in args:
+        return args[args.index("--app-id") + 1]
+    role = ROLES.get(args[0]) if args else None
+    return None if role is None or role.command != tuple(args[:2]) else role.group
 
 
 def read_events(

@@ -83,6 +83,7 @@ from alignment_flywheel.events import (
 from alignment_flywheel.governance.intake import incident_report
 from alignment_flywheel.oracle import Oracle
 from alignment_flywheel.oracle.provenance import SessionContext
+from alignment_flywheel.roles import topic_for
 
 log = logging.getLogger(__name__)
 
@@ -402,7 +403,7 @@ class Guard:
         kind: IncidentKind,
         severity: Severity,
         description: str,
-        topic: str = "flywheel.incidents",
+        topic: str = topic_for("IncidentReported"),
     ) -> uuid.UUID:
         """Report that a decision was wrong (harm, or a false positive); returns the incident id.
         The incident carries the proposal and is published in the background like a decision."""
