@@ -14,6 +14,8 @@ with dict tables; what the steps emit goes to a sink. Rules:
   work, as a real worker's can: ``delivered`` keeps the emitted events (the broker had confirmed
   them before the offset was committed), ``changelog`` keeps the table writes (their changelog
   records had landed).
+* **Memory tables** (``memory``) are a process's own state, not changelogged (a window start, a
+  cache): a crash empties them whatever it keeps.
 * ``sink`` holds every event that reached the output, duplicates included, in order.
 """
 
@@ -37,13 +39,15 @@ class MemoryRunner(Generic[E, O]):
         events: Iterable[E] = (),
         *,
         tables: Iterable[str] = (),
+        memory: Iterable[str] = (),
         commit_every: int = 1,
     ) -> None:
         self._new_core = core
         self.core = core()
         self.log: list[E] = list(events)
         self.commit_every = commit_every
-        self.committed: dict[str, dict[str, Any]] = {name: {} for name in tables}
+        self.memory = frozenset(memory)
+        self.committed: dict[str, dict[str, Any]] = {name: {} for name in [*tables, *memory]}
         self.tables = apply(self.committed, {})
         self.committed_offset = 0
         self.position = 0
@@ -81,11 +85,13 @@ class MemoryRunner(Generic[E, O]):
 
     def crash(self, *, delivered: bool = False, changelog: bool = False) -> None:
         """Lose the uncommitted work (keep its events with ``delivered``, its table writes with
-        ``changelog``); resume at the committed offset with a new core."""
+        ``changelog``) and the memory tables; resume at the committed offset with a new core."""
         if delivered:
             self.sink.extend(self.uncommitted)
         if changelog:
             self.committed = apply(self.tables, {})
+        for name in self.memory:
+            self.committed[name] = {}
         self.uncommitted = []
         self.tables = apply(self.committed, {})
         self.position = self.committed_offset

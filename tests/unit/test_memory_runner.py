@@ -77,3 +77,11 @@ def test_the_step_gets_a_read_only_view_and_the_tables_are_copied() -> None:
     assert run.tables == {"seen": {}} and dict(seen[0]["seen"]) == {"a": 1}
     with pytest.raises(TypeError):
         seen[0]["seen"]["b"] = 2  # type: ignore[index]
+
+
+def test_a_crash_empties_the_memory_tables_whatever_it_keeps() -> None:
+    run: MemoryRunner[str, str] = MemoryRunner(Counter, ["a"], memory=["seen"])
+    run.run()
+    assert run.committed == {"seen": {"a": 1}}
+    run.crash(changelog=True)
+    assert run.tables == run.committed == {"seen": {}}
