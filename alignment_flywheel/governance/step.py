@@ -14,7 +14,9 @@ Rules:
 * **Tables are changelog-able dicts**: string keys, values a changelog can carry (bytes, ints,
   JSON). Nothing else of the role survives a restart.
 * **Emitted events are ordered.** The shell sends them in the order returned and acknowledges the
-  input only once every one is confirmed; the writes are applied when the step returns.
+  input only once every one is confirmed. Each role's rules say where its writes go relative to
+  its sends (the gate writes before handing its verdict to the producer, the triage join after
+  its pair is confirmed).
 * **A core may cache what it derives from its tables** (an index, a decoded object), loaded from
   the tables on its first step; a restarted worker builds a new core, so a cache never outlives
   the state it came from.
@@ -52,7 +54,7 @@ class Stepped(Generic[O_co]):
 class Step(Protocol[E_contra, O_co]):
     """A role's core: ``step(tables, event) -> Stepped`` (see the module rules)."""
 
-    def __call__(self, tables: Tables, event: E_contra) -> Stepped[O_co]: ...
+    def __call__(self, tables: Tables, event: E_contra, /) -> Stepped[O_co]: ...
 
 
 def view(tables: Mapping[str, dict[str, Any]]) -> Tables:
