@@ -80,6 +80,11 @@ controller's metrics; it is not kept in the ``decided`` table.
 
 Hot reload of the oracle (issue #4): the seam is ``Enforcer.swap_oracle``; the gate holds the
 enforcer, never the oracle.
+
+The dedup, the revise depth and the emit order are the gate's pure core
+(:mod:`~alignment_flywheel.processors.gate_core`, where their restart rules are tested without a
+broker); :class:`Gate` decodes, steps, writes the tables, hands the records to the producer and
+acknowledges.
 """
 
 from __future__ import annotations
@@ -100,14 +105,21 @@ from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import (
     Decision,
     Proposal,
-    ReviewRequested,
     SessionStarted,
     ToolResultObserved,
-    VerdictIssued,
 )
+from alignment_flywheel.governance.step import write_into
 from alignment_flywheel.oracle.provenance import EMPTY, SessionContext, SessionEvent
 from alignment_flywheel.oracle.session_book import SessionBook, session_event, stamp_ms
 from alignment_flywheel.processors.app import agent, create_app
+from alignment_flywheel.processors.gate_core import (
+    DECIDED,
+    REVISE_DEPTH,
+    VERDICTS,
+    GateCore,
+    Outgoing,
+    Submission,
+)
 from alignment_flywheel.processors.gate_events import (
     DECISION_NAMESPACE,
     REVIEW_NAMESPACE,
@@ -118,13 +130,10 @@ from alignment_flywheel.processors.gate_events import (
     child_depth,
     decision_id_for,
     decode_proposals_record,
-    envelope_record,
-    escalation_review,
     gate_output,
     read_placement,
     review_id_for,
     review_request,
-    verdict_record,
 )
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
@@ -212,6 +221,10 @@ class Gate:
         self._placement: Placement | None = None
         decide = getattr(decider, "decide_staged", decider.decide)
         self._takes_session = takes_keyword(decide, "session")
+        self._core = GateCore(
+            self._codec, self._verdicts, producer=self._producer_id,
+            review_timeout_s=settings.review_timeout_s,
+        )  # fmt: skip
         options = {"topic_partitions": self.topics.partitions, **GATE_APP_OPTIONS}
         self.app = create_app(settings, app_id, **{**options, **app_overrides})
         self._declare(app_id)
@@ -280,32 +293,18 @@ class Gate:
         key = str(proposal.proposal_id)
         route = await self._route(proposal, message.partition)
         if key in self.decided:
-            await self._emit_again(key, self.decided[key].current(), route)
+            await self._emit(self._core.again(key, self.decided[key].current()), route)
+            self.stats.already_decided += 1
             return
-        parent = proposal.parent_proposal_id
-        depth = child_depth(
-            None if parent is None else self.revise_depth.get(str(parent)), parent is not None
-        )
-        verdict, shadow = self._verdicts(proposal, depth, self._session(proposal, message))
-        fresh = envelope_record(self._producer_id, key, envelope["trace_id"])
-        record = verdict_record(verdict, proposal, envelope=fresh)
-        encoded = self._codec.encode_record("VerdictIssued", record)
-        if verdict.decision is Decision.REVISE:
-            self.revise_depth[key] = depth
-        self.decided[key] = encoded
+        submission = Submission(envelope, proposal, self._session(proposal, message))
+        stepped = self._core.decide({REVISE_DEPTH: self.revise_depth}, key, submission)
+        write_into(self.revise_depth, stepped.writes.get(REVISE_DEPTH, {}))
+        write_into(self.decided, stepped.writes[DECIDED])
         await self._publish_changelog()
-        review = None
-        if verdict.decision is Decision.ESCALATE:
-            review = escalation_review(
-                record, review_timeout_s=self._settings.review_timeout_s, producer=self._producer_id
-            )
-        await self._emit(key, encoded, review, route)
-        if shadow is not None:
-            shadow_envelope = envelope_record(self._producer_id, key, envelope["trace_id"])
-            shadow_record = verdict_record(shadow, proposal, envelope=shadow_envelope)
-            shadow_bytes = self._codec.encode_record("VerdictIssued", shadow_record)
-            await self._send(self.topics.verdicts, key.encode(), shadow_bytes, route.verdicts)
-        self._count(verdict.decision)
+        await self._emit(stepped.emitted, route)
+        decision = stepped.emitted[0].decision
+        assert decision is not None
+        self._count(decision)
 
     async def _route(self, proposal: Proposal, source: int) -> Route:
         """Where the records decided for a proposal read from partition ``source`` go."""
@@ -329,29 +328,13 @@ class Gate:
         both = staged(proposal, **options)
         return both.enforced, both.shadow
 
-    async def _emit_again(self, key: str, encoded: bytes, route: Route) -> None:
-        """A redelivered proposal: send the verdict issued before, byte for byte."""
-        verdict = self._codec.decode(encoded)
-        if not isinstance(verdict, VerdictIssued):
-            raise TypeError(f"the decided table holds a {verdict.event_type()}, not a verdict")
-        review = None
-        if verdict.decision is Decision.ESCALATE:
-            review = review_request(
-                verdict,
-                review_timeout_s=self._settings.review_timeout_s,
-                producer=self._producer_id,
-            )
-        await self._emit(key, encoded, review, route)
-        self.stats.already_decided += 1
-
-    async def _emit(
-        self, key: str, verdict: bytes, review: ReviewRequested | None, route: Route
-    ) -> None:
-        raw_key = key.encode()
-        await self._send(self.topics.verdicts, raw_key, verdict, route.verdicts)
-        if review is not None:
-            encoded = self._codec.encode(review)
-            await self._send(self.topics.reviews, raw_key, encoded, route.reviews)
+    async def _emit(self, records: tuple[Outgoing, ...], route: Route) -> None:
+        """Send what the core emitted, in its order, each to its topic's partition."""
+        for record in records:
+            if record.topic == VERDICTS:
+                await self._send(self.topics.verdicts, record.key, record.value, route.verdicts)
+            else:
+                await self._send(self.topics.reviews, record.key, record.value, route.reviews)
 
     async def _publish_changelog(self) -> None:
         """Hand the table writes just made to the producer now, before the verdict (see above).

@@ -27,10 +27,14 @@ Rules:
 * Ids: a patch's id is ``uuid5`` of its cluster id, the cluster size and the base digest, so a
   re-delivered cluster update on the same base proposes the same patch id. A patch whose change
   (base and target digests) an earlier patch already proposes is not published again
-  (:class:`~alignment_flywheel.governance.refinement.ProposedChanges`).
+  (:class:`~alignment_flywheel.governance.changes.ProposedChanges`).
 
 One refinement worker runs per cluster (its history spans every partition). Its state is in
 memory and rebuilt from the topics at start.
+
+The patch decision (which updates are refined, the patch id, one patch per change) is a pure core
+(:mod:`~alignment_flywheel.governance.refinement_core`, where its restart rules are tested without
+a broker); this shell reads the history, refines on the tip of its chain, publishes and rebases.
 """
 
 from __future__ import annotations
@@ -48,11 +52,16 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.reader import TopicTail
 from alignment_flywheel.enforcement import RiskPolicy
-from alignment_flywheel.events import ClusterStatus, ClusterUpdated, Event, PatchProposed
+from alignment_flywheel.events import ClusterUpdated, Event, PatchProposed
 from alignment_flywheel.governance.changes import ProposedChanges
 from alignment_flywheel.governance.history import History
 from alignment_flywheel.governance.norms import Norms
-from alignment_flywheel.governance.refinement import Cluster, Refined, refine
+from alignment_flywheel.governance.refinement import Cluster, NoPatch, Refined, refine
+from alignment_flywheel.governance.refinement_core import (
+    CHANGES,
+    Decline,
+    RefinementCore,
+)
 from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.patches import Patch
 from alignment_flywheel.patches.approvals import approve
@@ -70,7 +79,6 @@ from alignment_flywheel.roles import group_for, topic_for
 
 log = logging.getLogger(__name__)
 DEFAULT_APP_ID = group_for("refine")
-PATCH_NAMESPACE = uuid.UUID("3c0e9a7b-52f4-4a38-8d1e-6b2f7c9e0d14")
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,7 @@ class Refinement:
         self.author_key = author_key
         self.norms = norms
         self.proposed: list[uuid.UUID] = []
+        self._core = RefinementCore(self._refine, min_members=min_members)
         self.declined: dict[uuid.UUID, str] = {}
         self._tail: TopicTail | None = None
         self._lock = asyncio.Lock()
@@ -191,7 +200,7 @@ class Refinement:
     async def consider(self, update: ClusterUpdated) -> Event | None:
         """Refine one cluster update on the history read to the end; publish and return the
         patch if one qualifies."""
-        if update.status is not ClusterStatus.OPEN or update.size < self.min_members:
+        if not self._core.wants(update):
             return None
         async with self._lock:
             await self.catch_up()
@@ -238,15 +247,29 @@ class Refinement:
             await self._propose(link.update)
 
     async def _propose(self, update: ClusterUpdated) -> Event | None:
+        stepped = self._core.propose({CHANGES: self.changes.table}, update)
+        outcome = stepped.emitted[0]
+        if isinstance(outcome, Decline):
+            self.declined[update.cluster_id] = outcome.reason
+            if outcome.duplicate:
+                log.info("cluster %s: no new patch: %s", update.cluster_id, outcome.reason)
+            else:
+                log.warning("cluster %s: no patch: %s", update.cluster_id, outcome.reason)
+            return None
+        event = await self._publish(update, outcome.patch, outcome.target)
+        self.changes.write(stepped.writes.get(CHANGES, {}))
+        return event
+
+    def _refine(self, update: ClusterUpdated) -> Refined | NoPatch:
+        """Refine an update's cluster on the tip of the chain."""
         members, variants = self.history.members(update.sample_finding_ids)
         if len(members) < self.min_members:
-            self.declined[update.cluster_id] = f"only {len(members)} member proposals known"
-            return None
+            return NoPatch(f"only {len(members)} member proposals known")
         sessions = self.history.sessions_of(update.sample_finding_ids)
         name = f"c{update.cluster_id.hex[:12]}"
         cluster = Cluster(name, members, variants, update.severity, sessions=sessions)
         base = self._tip()
-        result = refine(
+        return refine(
             cluster,
             base,
             self.policy,
@@ -254,30 +277,10 @@ class Refinement:
             fp_budget=self.fp_budget,
             norms=self.norms,
         )
-        if not isinstance(result, Refined):
-            self.declined[update.cluster_id] = result.reason
-            log.warning("cluster %s: no patch: %s", update.cluster_id, result.reason)
-            return None
-        patch_id = uuid.uuid5(PATCH_NAMESPACE, f"{update.cluster_id}/{update.size}/{base.digest}")
-        earlier = self.changes.duplicate_of(patch_id, result.patch)
-        if earlier is not None:
-            reason = f"patch {earlier} already proposes this change"
-            self.declined[update.cluster_id] = reason
-            log.info("cluster %s: no new patch: %s", update.cluster_id, reason)
-            return None
-        patch = result.patch.model_copy(
-            update={
-                "patch_id": patch_id,
-                "cluster_ids": (update.cluster_id,),
-                "finding_ids": tuple(update.sample_finding_ids),
-            }
-        )
-        return await self._publish(update, patch, result.target)
 
     async def _publish(self, update: ClusterUpdated, patch: Patch, target: OracleArtifact) -> Event:
         event = patch.to_event(self._settings.identity)
         await send_confirmed(self._patches, event)
-        self.changes.note(event)
         if self.author_key is not None:
             await send_confirmed(
                 self._patches,

@@ -28,6 +28,10 @@ Every ``tick_s`` a timer:
    ``ReleaseRolledBack`` (restoring the stable version), each with the metrics that justified it
    and ``automatic`` set. WAIT (manual promotion) and HOLD publish nothing.
 
+Both are the pure core :mod:`~alignment_flywheel.release.controller_core` (its restart rules are
+tested there without a broker); the timer here builds the tick from the follower and the metrics,
+steps, and publishes what the step emitted.
+
 Metrics count from when the controller first sees the candidate; after a restart they count again
 from the restart (the stage's elapsed time still counts from the stage's event). Records that do
 not decode, and valid events of a type the verdicts or reviews topic does not carry, are
@@ -51,15 +55,12 @@ from alignment_flywheel.config import Settings
 from alignment_flywheel.events import (
     Event,
     PatchApproved,
-    ReleasePromoted,
-    ReleaseRolledBack,
-    ReleaseStage,
     ReleaseStaged,
     ReviewDecided,
     ReviewOutcome,
     VerdictIssued,
-    new_envelope,
 )
+from alignment_flywheel.governance.step import Stepped, Tables, write_into
 from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.patches import Patch
 from alignment_flywheel.processors.app import agent, create_app
@@ -71,12 +72,28 @@ from alignment_flywheel.processors.streams import (
     raw_topic,
     send_confirmed,
 )
+from alignment_flywheel.release.controller_core import (
+    OPENED,
+    ControllerCore,
+    Fleet,
+    Tick,
+    longest_chain,
+    release_id_for,
+)
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.rebuild import PatchCheck
-from alignment_flywheel.release.rollout import Judgement, RolloutMetrics, RolloutPolicy, judge
-from alignment_flywheel.release.state import Candidate, ReleaseState
+from alignment_flywheel.release.rollout import RolloutMetrics, RolloutPolicy
+from alignment_flywheel.release.state import Candidate, Deployed, ReleaseState
 from alignment_flywheel.release.trusted import ReleaseGate
 from alignment_flywheel.roles import group_for, topic_for
+
+__all__ = [
+    "ControllerTopics",
+    "ReleaseController",
+    "build_controller",
+    "longest_chain",
+    "release_id_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +130,7 @@ class ReleaseController:
         self.approved = approved
         self.metrics: dict[uuid.UUID, RolloutMetrics] = {}
         self._opened: dict[str, datetime] = {}
+        self._core = ControllerCore(policy, producer=settings.identity)
         self.published: list[Event] = []
         self.ready = False
         self._ready = asyncio.Event()
@@ -176,94 +194,54 @@ class ReleaseController:
         if not self.ready:
             return
         state = self.follower.state
-        candidate = state.candidate
-        if candidate is None:
-            event: Event | None = self._stage(state)
-        else:
-            event = self._supersede(state, candidate) or self._judge(state, candidate)
+        figures = None
+        if state.candidate is not None:
+            self._metrics_for_current()
+            figures = self.metrics[state.candidate.release_id].figures()
+        event = self._applied(self._core(self._tables(), self._tick(state, figures)))
         if event is not None:
             await self._publish(event)
         await self._publish_rejections()
 
-    def _stable(self, state: ReleaseState) -> str:
-        return self.follower.builder.genesis.digest if state.stable is None else state.stable.digest
+    def _tables(self) -> Tables:
+        return {OPENED: self._opened}
 
-    def _chain(self, state: ReleaseState) -> list[Patch]:
-        patches = list(self.follower.library.patches.values())  # the follower's thread adds some
-        return longest_chain(self._stable(state), patches, self._usable)
+    def _tick(self, state: ReleaseState, figures: dict[str, float] | None = None) -> Tick:
+        follower = self.follower
+        genesis = follower.builder.genesis
+        fleet = Fleet(
+            state, Deployed(None, genesis.version, genesis.digest),
+            patches=list(follower.library.patches.values()),  # the follower's thread adds some
+            usable=self._usable, releases_seen=frozenset(follower.releases_seen),
+        )  # fmt: skip
+        return Tick(datetime.now(UTC), fleet, figures)
+
+    def _applied(self, stepped: Stepped[Event]) -> Event | None:
+        """Keep the step's writes; the event it emitted, if any."""
+        write_into(self._opened, stepped.writes.get(OPENED, {}))
+        event = stepped.emitted[0] if stepped.emitted else None
+        candidate = self.follower.state.candidate
+        if isinstance(event, ReleaseStaged) and candidate is not None:
+            log.warning(
+                "release: patch %s supersedes candidate patch %s", event.patch_id,
+                candidate.patch_id,
+            )  # fmt: skip
+        return event
 
     def _stage(self, state: ReleaseState) -> ReleaseStaged | None:
-        chain = self._chain(state)
-        fresh = [p for p in chain if release_id_for(p) not in self.follower.releases_seen]
-        if not fresh:
-            return None
-        self._opened.setdefault(self._stable(state), datetime.now(UTC))
-        return self._staged(fresh[-1])
+        event = self._applied(self._core.stage(self._tables(), self._tick(state)))
+        return event if isinstance(event, ReleaseStaged) else None
 
     def _supersede(self, state: ReleaseState, candidate: Candidate) -> ReleaseStaged | None:
-        if candidate.stage is not ReleaseStage.SHADOW:
-            return None
-        opened = self._opened.get(self._stable(state))
-        window = self.policy.rule_for(ReleaseStage.SHADOW).min_duration_s
-        if opened is None or (datetime.now(UTC) - opened).total_seconds() >= window:
-            return None
-        chain = self._chain(state)
-        targets = [p.target_digest for p in chain]
-        if candidate.digest not in targets or targets[-1] == candidate.digest:
-            return None
-        tip = chain[-1]
-        if release_id_for(tip) in self.follower.releases_seen:
-            return None
-        log.warning(
-            "release: patch %s supersedes candidate patch %s", tip.patch_id, candidate.patch_id
-        )
-        return self._staged(tip)
-
-    def _staged(self, patch: Patch) -> ReleaseStaged:
-        return ReleaseStaged(
-            envelope=new_envelope(self._settings.identity, str(patch.patch_id)),
-            release_id=release_id_for(patch),
-            patch_id=patch.patch_id,
-            version=patch.target_version,
-            digest=patch.target_digest,
-            stage=ReleaseStage.SHADOW,
-            canary_fraction=self.policy.canary_fraction,
-            rollout_policy=self.policy.name,
-        )
+        stepped = self._core.supersede(self._tables(), self._tick(state), candidate)
+        event = self._applied(stepped)
+        return event if isinstance(event, ReleaseStaged) else None
 
     def _usable(self, patch: Patch) -> bool:
         follower, library = self.follower, self.follower.library
         if patch.patch_id in library.rejected or patch.target_digest in follower.rolled_back:
             return False
         return self.approved(patch, library.approvals.get(patch.patch_id, []))
-
-    def _judge(self, state: ReleaseState, candidate: Candidate) -> Event | None:
-        self._metrics_for_current()
-        figures = self.metrics[candidate.release_id].figures()
-        elapsed = (datetime.now(UTC) - candidate.since).total_seconds()
-        verdict, why = judge(self.policy, candidate.stage, figures, elapsed)
-        key = str(candidate.release_id)
-        envelope = new_envelope(self._settings.identity, key)
-        if verdict is Judgement.ROLLBACK:
-            stable = state.stable
-            restored = (
-                (self.follower.builder.genesis.version, self.follower.builder.genesis.digest)
-                if stable is None
-                else (stable.version, stable.digest)
-            )
-            return ReleaseRolledBack(
-                envelope=envelope, release_id=candidate.release_id, version=candidate.version,
-                digest=candidate.digest, from_stage=candidate.stage, restored_version=restored[0],
-                restored_digest=restored[1], reason="; ".join(why), metrics=figures, automatic=True,
-            )  # fmt: skip
-        if verdict is not Judgement.PROMOTE:
-            return None
-        to = ReleaseStage.CANARY if candidate.stage is ReleaseStage.SHADOW else ReleaseStage.STABLE
-        return ReleasePromoted(
-            envelope=envelope, release_id=candidate.release_id, version=candidate.version,
-            digest=candidate.digest, from_stage=candidate.stage, to_stage=to, metrics=figures,
-            automatic=True, actor=self._settings.identity,
-        )  # fmt: skip
 
     async def _publish(self, event: Event) -> None:
         log.warning("release: %s %s", event.event_type(), event.envelope.key)
@@ -277,37 +255,6 @@ class ReleaseController:
         if isinstance(self.approved, ReleaseGate):
             for rejection in self.approved.drain():
                 await send_confirmed(self._patches, rejection)
-
-
-def release_id_for(patch: Patch) -> uuid.UUID:
-    """The one release id of a patch: staging it again is recognised."""
-    return uuid.uuid5(patch.patch_id, "release")
-
-
-def longest_chain(
-    stable: str, patches: Sequence[Patch], usable: Callable[[Patch], bool]
-) -> list[Patch]:
-    """The longest chain of usable patches from ``stable``, each based on the previous one's
-    target (ties: the chain whose patches come first in ``patches``, i.e. in log order)."""
-    children: dict[str, list[Patch]] = {}
-    for patch in patches:
-        children.setdefault(patch.base_digest, []).append(patch)
-    memo: dict[str, list[Patch]] = {}
-
-    def deepest(digest: str, trail: frozenset[str]) -> list[Patch]:
-        if digest in memo:
-            return memo[digest]
-        found: list[Patch] = []
-        for child in children.get(digest, []):
-            if child.target_digest in trail or not usable(child):
-                continue
-            chain = [child, *deepest(child.target_digest, trail | {child.target_digest})]
-            if len(chain) > len(found):
-                found = chain
-        memo[digest] = found
-        return found
-
-    return deepest(stable, frozenset({stable}))
 
 
 def build_controller(

@@ -28,30 +28,30 @@ redelivered after its join stays in ``pending`` (bounded by one commit interval 
 so does an inconclusive finding nobody reviews. Records that do not decode (oversized ones
 included), valid events of a type the findings or verifications topic does not carry, or a
 verification without a usable finding, are dead-lettered; any other failure stops the worker.
+
+The join and the clustering are pure cores (:mod:`~alignment_flywheel.governance.triage_core`,
+where their rules are tested without a broker); the agents here decode, step, send what the step
+emitted, then apply its table writes.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.events import (
-    ClusterUpdated,
-    FindingRaised,
-    VerificationOutcome,
-    VerificationRecorded,
-)
-from alignment_flywheel.governance.triage import (
-    DEFAULT_THRESHOLD,
-    ClusterState,
-    Triage,
-    Violation,
-    cluster_update,
-    violation_of,
+from alignment_flywheel.events import ClusterUpdated, FindingRaised, VerificationRecorded
+from alignment_flywheel.governance.step import Stepped, Tables, write_into
+from alignment_flywheel.governance.triage import DEFAULT_THRESHOLD, Violation, violation_of
+from alignment_flywheel.governance.triage_core import (
+    ASSIGNED,
+    CLUSTERS,
+    PENDING,
+    Joined,
+    TriageClusters,
+    TriageJoin,
 )
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
@@ -67,7 +67,6 @@ from alignment_flywheel.roles import group_for, partitions_for, topic_for
 
 log = logging.getLogger(__name__)
 DEFAULT_APP_ID = group_for("triage")
-FINDING, VIOLATION, NOT_VIOLATION = b"F", b"V", b"X"
 
 
 @dataclass(frozen=True)
@@ -94,11 +93,12 @@ class TriageWorker:
         **app_overrides: Any,
     ) -> None:
         self.topics = topics or TriageTopics()
-        self.triage = Triage(threshold)
         self.updates_sent = 0
-        self._loaded = False
         self._settings = settings
         self._codec = EventCodec.from_settings(settings)
+        self._joiner = TriageJoin(self._codec)
+        self._clusterer = TriageClusters(settings.identity, threshold)
+        self.triage = self._clusterer.triage
         options = {"topic_partitions": self.topics.partitions, **app_overrides}
         self.app = create_app(settings, app_id, **options)
         self._declare(app_id)
@@ -128,42 +128,23 @@ class TriageWorker:
     async def _on_findings(self, stream: Any) -> None:
         findings = expected_on(topic_for("FindingRaised"))
         async for event in decoded(stream, self._codec, self._dead, findings):
-            if not isinstance(event, FindingRaised):
-                continue
-            key = str(event.finding_id)
-            waiting = self.pending.get(key)
-            if waiting is None or waiting.startswith(FINDING):
-                self.pending[key] = FINDING + self._codec.encode(event)
-                continue
-            if waiting.startswith(VIOLATION):
-                verification = self._codec.decode(waiting[1:])
-                assert isinstance(verification, VerificationRecorded)
-                await self._joined(event, verification)
-            del self.pending[key]
+            if isinstance(event, FindingRaised):
+                await self._join(self._joiner.finding(self._pending_view(), event))
 
     async def _on_verifications(self, stream: Any) -> None:
         verifications = expected_on(topic_for("VerificationRecorded"))
         async for event in decoded(stream, self._codec, self._dead, verifications):
-            if not isinstance(event, VerificationRecorded):
-                continue
-            if event.outcome is not VerificationOutcome.INCONCLUSIVE:
-                await self._on_verdict(event)
+            if isinstance(event, VerificationRecorded):
+                await self._join(self._joiner.verification(self._pending_view(), event))
 
-    async def _on_verdict(self, event: VerificationRecorded) -> None:
-        """Join or mark a VIOLATION or NO_VIOLATION verification (see the module rules)."""
-        key = str(event.finding_id)
-        waiting = self.pending.get(key)
-        violation = event.outcome is VerificationOutcome.VIOLATION
-        if waiting is None or not waiting.startswith(FINDING):
-            self.pending[key] = (
-                VIOLATION + self._codec.encode(event) if violation else NOT_VIOLATION
-            )
-            return
-        if violation:
-            finding = self._codec.decode(waiting[1:])
-            assert isinstance(finding, FindingRaised)
-            await self._joined(finding, event)
-        del self.pending[key]
+    def _pending_view(self) -> Tables:
+        return {PENDING: self.pending}
+
+    async def _join(self, stepped: Stepped[Joined]) -> None:
+        """Send the pairs the join emitted, then apply its writes (see the module rules)."""
+        for pair in stepped.emitted:
+            await self._joined(pair.finding, pair.verification)
+        write_into(self.pending, stepped.writes.get(PENDING, {}))
 
     async def _joined(self, finding: FindingRaised, verification: VerificationRecorded) -> None:
         violation = violation_of(finding, verification)
@@ -175,24 +156,19 @@ class TriageWorker:
         async for record in handled(stream):
             if record.message.value is None:
                 continue
-            self._load_once()
             violation = Violation.from_json(record.message.value)
-            state, changed = self.triage.add(violation)
-            if changed:
-                self.clusters[str(state.cluster_id)] = state.to_json()
-                self.assigned[str(violation.finding_id)] = str(state.cluster_id).encode()
-            await self._publish(cluster_update(state, self._settings.identity))
+            tables = {CLUSTERS: self.clusters, ASSIGNED: self.assigned}
+            fresh = self._clusterer.restored is None
+            stepped = self._clusterer(tables, violation)
+            if fresh:
+                log.warning("triage: restored %d clusters, %d violations", *self._restored())
+            write_into(self.clusters, stepped.writes.get(CLUSTERS, {}))
+            write_into(self.assigned, stepped.writes.get(ASSIGNED, {}))
+            for update in stepped.emitted:
+                await self._publish(update)
 
-    def _load_once(self) -> None:
-        if self._loaded:
-            return
-        states = [ClusterState.from_json(raw) for raw in self.clusters.values() if raw]
-        assigned = [
-            (uuid.UUID(_text(k)), uuid.UUID(_text(v))) for k, v in self.assigned.items() if v
-        ]
-        self.triage.load(states, assigned)
-        self._loaded = True
-        log.warning("triage: restored %d clusters, %d violations", len(states), len(assigned))
+    def _restored(self) -> tuple[int, int]:
+        return self._clusterer.restored or (0, 0)
 
     async def _publish(self, update: ClusterUpdated) -> None:
         await send_confirmed(self._clusters_out, update)
@@ -201,10 +177,6 @@ class TriageWorker:
 
 def _table(app: Any, name: str, partitions: int) -> Any:
     return app.Table(name, default=None, partitions=partitions, key_type=str, value_type=bytes)
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def build_triage(settings: Settings, **options: Any) -> TriageWorker:
