@@ -65,13 +65,13 @@ Performance: the measurements, what was changed for them and what was not are in
 ``docs/gate-performance.md``; ``benchmarks/gate.py`` measures it.
 
 Revise loop: a REVISE verdict carries the amendment; the proposer resubmits with
-``parent_proposal_id``. The global table ``revise_depth`` maps the id of every proposal that got a
-REVISE to its depth, on every worker, so ``depth(child) = depth(parent) + 1`` whatever partition
-the parent was on; a proposal without a parent has depth 0, one whose parent is not in the table
-(not revised, or decided elsewhere) depth 1. The table is replicated through its changelog: a
-child reaching another worker within milliseconds of its parent's REVISE could see depth 1 instead
-of the parent's depth + 1 (the proposer normally resubmits after reading the verdict).
-The depth is passed to ``decide(revision_depth=...)``; the risk policy enforces the budget.
+``parent_proposal_id``. The revise depth passed to ``decide(revision_depth=...)`` follows the rule
+every decider counts with (:mod:`alignment_flywheel.enforcement.revise`), over the global table
+``revise-spent``: what each proposal of a revise chain spent, on every worker, whatever partition
+the parent was on. The table is replicated through its changelog: a child reaching another worker
+within milliseconds of its parent's REVISE could be decided at the floor depth of a parent not
+seen (the proposer normally resubmits after reading the verdict). The risk policy enforces the
+budget.
 
 Rollouts: when the decider has ``decide_staged`` (the staged enforcer that ``flywheel gate run``
 deploys releases into), the shadow verdict of a SHADOW or CANARY release is sent to the verdicts
@@ -95,6 +95,7 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.headers import DECIDED_BY_HEADER, decided_elsewhere
 from alignment_flywheel.connectors.sdk.sessions import takes_keyword
+from alignment_flywheel.enforcement.revise import ReviseChains
 from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import (
@@ -115,7 +116,6 @@ from alignment_flywheel.processors.gate_events import (
     GateOutput,
     Placement,
     Route,
-    child_depth,
     decision_id_for,
     decode_proposals_record,
     envelope_record,
@@ -146,7 +146,6 @@ __all__ = [
     "GateTopics",
     "build_gate",
     "catalog_topics",
-    "child_depth",
     "decided_elsewhere",
     "decision_id_for",
     "gate_output",
@@ -228,9 +227,10 @@ class Gate:
             .tumbling(DEDUP_WINDOW, expires=DEDUP_EXPIRES)
             .relative_to_stream()
         )
-        self.revise_depth = app.GlobalTable(
-            "revise-depth", default=None, partitions=names.partitions, value_type=int
+        self.revise_spent = app.GlobalTable(
+            "revise-spent", default=None, partitions=names.partitions, value_type=int
         )
+        self.chains = ReviseChains(self.revise_spent)
         heads, events = (
             app.Table(name, default=None, partitions=names.partitions, value_type=bytes)
             for name in ("session-heads", "session-events")
@@ -282,16 +282,12 @@ class Gate:
         if key in self.decided:
             await self._emit_again(key, self.decided[key].current(), route)
             return
-        parent = proposal.parent_proposal_id
-        depth = child_depth(
-            None if parent is None else self.revise_depth.get(str(parent)), parent is not None
-        )
+        depth = self.chains.depth(proposal)
         verdict, shadow = self._verdicts(proposal, depth, self._session(proposal, message))
         fresh = envelope_record(self._producer_id, key, envelope["trace_id"])
         record = verdict_record(verdict, proposal, envelope=fresh)
         encoded = self._codec.encode_record("VerdictIssued", record)
-        if verdict.decision is Decision.REVISE:
-            self.revise_depth[key] = depth
+        self.chains.record(proposal.proposal_id, depth, verdict.decision)
         self.decided[key] = encoded
         await self._publish_changelog()
         review = None

@@ -1,4 +1,4 @@
-"""The pure parts of the gate: ids, the decided-by header, revise depth, the events it emits,
+"""The pure parts of the gate: ids, the decided-by header, the events it emits,
 where it sends them.
 
 Two ways to build the verdict of one proposal, with the same content:
@@ -126,13 +126,6 @@ def shadow_decision_id_for(proposal_id: uuid.UUID) -> uuid.UUID:
 def review_id_for(proposal_id: uuid.UUID) -> uuid.UUID:
     """The one review id of an escalated proposal."""
     return uuid.uuid5(REVIEW_NAMESPACE, str(proposal_id))
-
-
-def child_depth(parent_depth: int | None, has_parent: bool) -> int:
-    """Revise depth of a proposal: 0 without a parent, else the parent's depth + 1."""
-    if not has_parent:
-        return 0
-    return (parent_depth or 0) + 1
 
 
 @dataclass(frozen=True)

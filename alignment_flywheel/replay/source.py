@@ -25,8 +25,8 @@ Rules:
   range only.
 * The baseline is the enforced ``VerdictIssued`` of each proposal on the verdicts topic (shadow
   verdicts are not what was acted on), read from the ``--from`` time (the whole topic for an
-  offset bound) to its end. The revise depth is rebuilt as the gate does: 0 without a parent,
-  the parent's depth + 1 when the parent's recorded verdict was REVISE, else 1.
+  offset bound) to its end. The revise depth of each proposal follows the recorded verdicts of its
+  chain by the rule every decider counts with (:mod:`alignment_flywheel.enforcement.revise`).
 * A broker that does not answer raises :class:`~alignment_flywheel.errors.KafkaTransportError`.
 """
 
@@ -47,6 +47,7 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.consumer import consumer_config, watermarks
 from alignment_flywheel.connectors.headers import decided_elsewhere
+from alignment_flywheel.enforcement.revise import ReviseChains
 from alignment_flywheel.errors import CodecError, InvalidInputError, KafkaTransportError
 from alignment_flywheel.events import Decision, Proposal
 from alignment_flywheel.oracle.provenance import EMPTY, SessionContext
@@ -195,7 +196,7 @@ class History:
     def __post_init__(self) -> None:
         self.skipped: list[Skipped] = []
         self.verdicts: dict[str, Decision] = {}
-        self._depths: dict[str, int] = {}
+        self._chains = ReviseChains({})
         self._templates: dict[tuple[Any, ...], Proposal] = {}
         self._now_s = 0.0
         decode = partial(session_event, self.reader.codec)
@@ -237,10 +238,10 @@ class History:
             self._skip(fetched, f"invalid proposal: {_detail(exc)}")
             return None
         recorded = self.verdicts.get(str(proposal.proposal_id))
-        case = Case(proposal, recorded, self._depth(proposal), self._session(proposal, fetched))
-        if recorded is Decision.REVISE:
-            self._depths[str(proposal.proposal_id)] = case.depth
-        return case
+        depth = self._chains.depth(proposal)
+        if recorded is not None:
+            self._chains.record(proposal.proposal_id, depth, recorded)
+        return Case(proposal, recorded, depth, self._session(proposal, fetched))
 
     def _fold(self, fetched: Fetched) -> None:
         """Fold a session event into its session, as the gate does."""
@@ -284,12 +285,6 @@ class History:
                 "parent_proposal_id": None if parent is None else uuid.UUID(str(parent)),
             }
         )
-
-    def _depth(self, proposal: Proposal) -> int:
-        parent = proposal.parent_proposal_id
-        if parent is None:
-            return 0
-        return self._depths.get(str(parent), 0) + 1
 
 
 def _detail(exc: Exception) -> str:
