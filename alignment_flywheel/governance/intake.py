@@ -13,9 +13,8 @@ Rules:
 from __future__ import annotations
 
 import uuid
-from typing import Protocol
 
-from alignment_flywheel.enforcement.verdict import Verdict
+from alignment_flywheel.enforcement.decider import Decider
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import (
     FindingRaised,
@@ -28,10 +27,6 @@ from alignment_flywheel.events import (
 )
 
 FINDING_NAMESPACE = uuid.UUID("8f1d2c4e-6a3b-4d5e-9f70-1a2b3c4d5e6f")
-
-
-class Decider(Protocol):
-    def decide(self, proposal: Proposal, *, revision_depth: int = 0) -> Verdict: ...
 
 
 class IncidentWithoutProposalError(InvalidInputError):

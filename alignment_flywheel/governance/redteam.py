@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from alignment_flywheel.enforcement.decider import Decider
 from alignment_flywheel.enforcement.enforcer import Enforcer
 from alignment_flywheel.enforcement.policy import RiskPolicy
 from alignment_flywheel.enforcement.verdict import Verdict
@@ -35,7 +36,6 @@ from alignment_flywheel.events import (
     Proposal,
     VerificationOutcome,
 )
-from alignment_flywheel.governance.intake import Decider
 from alignment_flywheel.governance.norms import NormJudgement, Norms
 from alignment_flywheel.governance.variants import Variant, generate
 from alignment_flywheel.governance.verification import derived_envelope

@@ -95,6 +95,7 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.headers import DECIDED_BY_HEADER, decided_elsewhere
 from alignment_flywheel.connectors.sdk.sessions import takes_keyword
+from alignment_flywheel.enforcement.decider import Decider
 from alignment_flywheel.enforcement.revise import ReviseChains
 from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.errors import InvalidInputError
@@ -112,7 +113,6 @@ from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.gate_events import (
     DECISION_NAMESPACE,
     REVIEW_NAMESPACE,
-    Decider,
     GateOutput,
     Placement,
     Route,

@@ -22,10 +22,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.connectors.placement import partition_for, session_key
+from alignment_flywheel.enforcement.decider import Decider
 from alignment_flywheel.enforcement.verdict import Verdict, verdict_event
 from alignment_flywheel.errors import CodecError
 from alignment_flywheel.events import (
@@ -43,12 +44,6 @@ DECISION_NAMESPACE = uuid.UUID("5b0c7a52-3f0e-4c55-9a55-6f1d7e0b9a01")
 REVIEW_NAMESPACE = uuid.UUID("0d6a3c1e-8a4b-4f7e-b1b7-2c4e9d8f5a02")
 SHADOW_NAMESPACE = uuid.UUID("7e2b9c41-0a6d-4f3e-8c15-d94a2b6e0f03")
 NO_DIGEST = "0" * 64
-
-
-class Decider(Protocol):
-    """What the gate needs from the enforcer."""
-
-    def decide(self, proposal: Proposal, *, revision_depth: int = 0) -> Verdict: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,10 +46,10 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
+from alignment_flywheel.enforcement.decider import Decider, SessionDecider
 from alignment_flywheel.enforcement.policy import RiskPolicy, build_policy
-from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import Decision, Proposal, RiskContext
 from alignment_flywheel.oracle.artifact import build_artifact
@@ -90,20 +90,6 @@ NO_CONTEXT = "no context"
 Key = tuple[Any, ...]
 Outcome = tuple[Decision | None, str | None]
 Flat = tuple[Any, ...]
-
-
-class Decider(Protocol):
-    """What the engine decides with: the enforcer (or anything deciding like it)."""
-
-    def decide(self, proposal: Proposal, *, revision_depth: int = 0) -> Verdict: ...
-
-
-class SessionDecider(Protocol):
-    """A decider that takes the session context (the enforcer does)."""
-
-    def decide(
-        self, proposal: Proposal, *, revision_depth: int = 0, session: SessionContext | None = None
-    ) -> Verdict: ...
 
 
 class Evaluator:

@@ -44,7 +44,7 @@ from typing import Any, TypeVar
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.sdk import validation
-from alignment_flywheel.connectors.sdk.decision import Decider, GuardDecision, OracleSource
+from alignment_flywheel.connectors.sdk.decision import GuardDecision, OracleSource, SwappableDecider
 from alignment_flywheel.connectors.sdk.decorate import guarded
 from alignment_flywheel.connectors.sdk.errors import (
     ActionBlocked,
@@ -92,7 +92,7 @@ DEFAULT_RISK = RiskContext(origin=Origin.AUTOMATED, proposer_confidence=0.5, env
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _default_enforcer(settings: Settings) -> Decider:
+def _default_enforcer(settings: Settings) -> SwappableDecider:
     from alignment_flywheel.enforcement.enforcer import build_enforcer  # noqa: PLC0415
 
     return build_enforcer(settings)
@@ -105,7 +105,7 @@ class Guard:
         self,
         settings: Settings,
         *,
-        enforcer: Decider | None = None,
+        enforcer: SwappableDecider | None = None,
         publish: bool = True,
         proposer_id: str,
         session_id: str | None = None,
@@ -155,7 +155,7 @@ class Guard:
         self._takes_session = takes_keyword(decide, "session")
 
     @property
-    def enforcer(self) -> Decider:
+    def enforcer(self) -> SwappableDecider:
         return self._enforcer
 
     @property
