@@ -53,9 +53,9 @@ from alignment_flywheel.events import (
     VerificationRecorded,
     new_envelope,
 )
+from alignment_flywheel.events.ids import cluster_id_for, cluster_update_id
 from alignment_flywheel.governance.features import proposal_features
 
-TRIAGE_NAMESPACE = uuid.UUID("b7a4c2e9-1d3f-4a6b-8c5e-2f9d0a1b3c47")
 NUM_PERM = 64
 DEFAULT_THRESHOLD = 0.5
 MAX_SAMPLES = 32
@@ -119,10 +119,6 @@ def violation_of(finding: FindingRaised, verification: VerificationRecorded) -> 
         blast_radius=finding.proposal.risk.blast_radius,
         seen_at=verification.envelope.occurred_at,
     )
-
-
-def cluster_id_for(first_finding_id: uuid.UUID) -> uuid.UUID:
-    return uuid.uuid5(TRIAGE_NAMESPACE, f"cluster/{first_finding_id}")
 
 
 @dataclass(slots=True)
@@ -267,7 +263,7 @@ def cluster_update(state: ClusterState, producer: str) -> ClusterUpdated:
     """The ClusterUpdated of a cluster, ranked at its last member's time; its id follows from the
     cluster id and size, so re-emitting the same state gives the same event id."""
     envelope = new_envelope(producer, str(state.cluster_id), trace_id=state.cluster_id.hex)
-    event_id = uuid.uuid5(state.cluster_id, f"size/{state.size}")
+    event_id = cluster_update_id(state.cluster_id, state.size)
     features = tuple(sorted(state.features))
     return ClusterUpdated(
         envelope=envelope.model_copy(update={"event_id": event_id}),

@@ -107,22 +107,24 @@ from alignment_flywheel.events import (
     ToolResultObserved,
     VerdictIssued,
 )
+from alignment_flywheel.events.ids import (
+    DECISION_NAMESPACE,
+    REVIEW_NAMESPACE,
+    decision_id_for,
+    review_id_for,
+)
 from alignment_flywheel.oracle.provenance import EMPTY, SessionContext, SessionEvent
 from alignment_flywheel.oracle.session_book import SessionBook, session_event, stamp_ms
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.gate_events import (
-    DECISION_NAMESPACE,
-    REVIEW_NAMESPACE,
     GateOutput,
     Placement,
     Route,
-    decision_id_for,
     decode_proposals_record,
     envelope_record,
     escalation_review,
     gate_output,
     read_placement,
-    review_id_for,
     review_request,
     verdict_record,
 )

@@ -49,6 +49,7 @@ from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.reader import TopicTail
 from alignment_flywheel.enforcement import RiskPolicy
 from alignment_flywheel.events import ClusterStatus, ClusterUpdated, Event, PatchProposed
+from alignment_flywheel.events.ids import patch_id_for
 from alignment_flywheel.governance.changes import ProposedChanges
 from alignment_flywheel.governance.history import History
 from alignment_flywheel.governance.norms import Norms
@@ -69,7 +70,6 @@ from alignment_flywheel.release.follower import ReleaseFollower
 
 log = logging.getLogger(__name__)
 DEFAULT_APP_ID = "flywheel-refinement"
-PATCH_NAMESPACE = uuid.UUID("3c0e9a7b-52f4-4a38-8d1e-6b2f7c9e0d14")
 
 
 @dataclass(frozen=True)
@@ -257,7 +257,7 @@ class Refinement:
             self.declined[update.cluster_id] = result.reason
             log.warning("cluster %s: no patch: %s", update.cluster_id, result.reason)
             return None
-        patch_id = uuid.uuid5(PATCH_NAMESPACE, f"{update.cluster_id}/{update.size}/{base.digest}")
+        patch_id = patch_id_for(update.cluster_id, update.size, base.digest)
         earlier = self.changes.duplicate_of(patch_id, result.patch)
         if earlier is not None:
             reason = f"patch {earlier} already proposes this change"

@@ -60,6 +60,7 @@ from alignment_flywheel.events import (
     VerdictIssued,
     new_envelope,
 )
+from alignment_flywheel.events.ids import release_id_for
 from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.patches import Patch
 from alignment_flywheel.processors.app import agent, create_app
@@ -193,7 +194,7 @@ class ReleaseController:
 
     def _stage(self, state: ReleaseState) -> ReleaseStaged | None:
         chain = self._chain(state)
-        fresh = [p for p in chain if release_id_for(p) not in self.follower.releases_seen]
+        fresh = [p for p in chain if release_id_for(p.patch_id) not in self.follower.releases_seen]
         if not fresh:
             return None
         self._opened.setdefault(self._stable(state), datetime.now(UTC))
@@ -211,7 +212,7 @@ class ReleaseController:
         if candidate.digest not in targets or targets[-1] == candidate.digest:
             return None
         tip = chain[-1]
-        if release_id_for(tip) in self.follower.releases_seen:
+        if release_id_for(tip.patch_id) in self.follower.releases_seen:
             return None
         log.warning(
             "release: patch %s supersedes candidate patch %s", tip.patch_id, candidate.patch_id
@@ -221,7 +222,7 @@ class ReleaseController:
     def _staged(self, patch: Patch) -> ReleaseStaged:
         return ReleaseStaged(
             envelope=new_envelope(self._settings.identity, str(patch.patch_id)),
-            release_id=release_id_for(patch),
+            release_id=release_id_for(patch.patch_id),
             patch_id=patch.patch_id,
             version=patch.target_version,
             digest=patch.target_digest,
@@ -276,11 +277,6 @@ class ReleaseController:
         if isinstance(self.approved, ReleaseGate):
             for rejection in self.approved.drain():
                 await send_confirmed(self._patches, rejection)
-
-
-def release_id_for(patch: Patch) -> uuid.UUID:
-    """The one release id of a patch: staging it again is recognised."""
-    return uuid.uuid5(patch.patch_id, "release")
 
 
 def longest_chain(

@@ -15,7 +15,8 @@ from alignment_flywheel.events import (
     IncidentKind,
     Severity,
 )
-from alignment_flywheel.governance.intake import finding_id_for, incident_report
+from alignment_flywheel.events.ids import incident_finding_id
+from alignment_flywheel.governance.intake import incident_report
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import collect_events
 from tests.support.oracles import proposal
@@ -68,7 +69,7 @@ def test_incidents_become_findings_and_one_without_its_proposal_is_dead_lettered
     log_text = (tmp_path / "intake.log").read_text()[-3000:]
     (finding,) = findings
     assert isinstance(finding, FindingRaised), log_text
-    assert finding.finding_id == finding_id_for(harmful.incident_id)
+    assert finding.finding_id == incident_finding_id(harmful.incident_id)
     assert finding.oracle_decision is Decision.BLOCK
     (letter,) = letters
     assert isinstance(letter, DeadLettered)

@@ -19,7 +19,8 @@ from alignment_flywheel.events import (
     IncidentReported,
     Severity,
 )
-from alignment_flywheel.governance.intake import finding_id_for, incident_report
+from alignment_flywheel.events.ids import incident_finding_id
+from alignment_flywheel.governance.intake import incident_report
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance_worker import start_worker
 from tests.support.kafka import FAST_FAILOVER, wait_for_records
@@ -57,7 +58,7 @@ def test_a_sigkilled_intake_worker_loses_no_finding_and_never_duplicates_one(
     with EventProducer(kafka_settings, codec) as producer:
         for incident in incidents:
             producer.send(topics["incidents"], incident)
-    expected = {finding_id_for(i.incident_id): i for i in incidents}
+    expected = {incident_finding_id(i.incident_id): i for i in incidents}
     app_id = unique_name("intake")
 
     def spec(n: int) -> dict[str, object]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from alignment_flywheel.events import Decision, FindingSource, IncidentKind, Severity
+from alignment_flywheel.events.ids import incident_finding_id
 from alignment_flywheel.governance.intake import (
     IncidentWithoutProposalError,
-    finding_id_for,
     incident_finding,
     incident_report,
 )
@@ -22,7 +22,7 @@ def test_an_incident_becomes_a_finding_with_the_current_decision() -> None:
     )  # fmt: skip
     gate = enforcer(rule("rm", 'args.cmd.startsWith("rm")', score=0.0))
     finding = incident_finding(incident, gate, "intake")
-    assert finding.finding_id == finding_id_for(incident.incident_id)
+    assert finding.finding_id == incident_finding_id(incident.incident_id)
     assert finding.source is FindingSource.INCIDENT
     assert finding.proposal == harmful
     assert (finding.oracle_decision, finding.oracle_version) == (Decision.BLOCK, 1)
