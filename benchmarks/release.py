@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from synthetic import synthetic_artifact
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
@@ -44,7 +45,6 @@ from alignment_flywheel.release.rebuild import OracleBuilder, PatchLibrary
 from alignment_flywheel.stack.broker import broker_for
 from alignment_flywheel.stack.kafka import admin_client
 from alignment_flywheel.stack.topics import create_topic
-from alignment_flywheel.synthetic import synthetic_artifact
 
 PATCHES = 10_000
 FOLLOWERS = 3

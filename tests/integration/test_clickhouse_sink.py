@@ -20,10 +20,10 @@ from alignment_flywheel.connectors.clickhouse.sink import ClickHouseSink, SinkOp
 from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.errors import ClickHouseError
 from alignment_flywheel.events import Event, VerdictIssued
-from alignment_flywheel.samples import sample_proposal_submitted, sample_runtime_events
 from alignment_flywheel.stack.clickhouse import clickhouse_client
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import read_records
+from tests.support.samples import sample_proposal_submitted, sample_runtime_events
 from tests.support.workers import start_cli_worker
 
 PROPOSALS = 6_000

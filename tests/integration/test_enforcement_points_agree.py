@@ -30,12 +30,12 @@ from alignment_flywheel.patches import Patch
 from alignment_flywheel.patches.trust import save_root
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.trusted import follower_check
-from alignment_flywheel.samples import sample_proposal_submitted
 from alignment_flywheel.stack.credentials import connection_env, connection_settings
 from tests.integration.test_gate_release import REPO, gate_command
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import collect_events, publish, wait_for_group
 from tests.support.releases import forged_votes, patch_chain, promoted, rolled_back, staged
+from tests.support.samples import sample_proposal_submitted
 from tests.support.signing import Keyring, approvals
 
 ST, S = ReleaseStage.STABLE, ReleaseStage.SHADOW

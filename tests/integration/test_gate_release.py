@@ -15,11 +15,11 @@ from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import Decision, ReleaseStage, VerdictIssued
 from alignment_flywheel.oracle.loader import load_oracle
 from alignment_flywheel.patches import parse_operations, propose_patch
-from alignment_flywheel.samples import sample_proposal_submitted
 from alignment_flywheel.stack.credentials import connection_env
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import collect_events, wait_for_group
 from tests.support.releases import promoted, staged
+from tests.support.samples import sample_proposal_submitted
 
 REPO = Path(__file__).resolve().parents[2]
 

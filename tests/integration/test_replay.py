@@ -23,10 +23,10 @@ from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import Decision, ProposalSubmitted, VerdictIssued
 from alignment_flywheel.oracle.artifact import load_artifact
 from alignment_flywheel.patches import parse_operations, propose_patch
-from alignment_flywheel.samples import sample_proposal_submitted
 from alignment_flywheel.stack.credentials import connection_env
 from tests.support.kafka import collect_events
 from tests.support.oracles import artifact_doc, rule
+from tests.support.samples import sample_proposal_submitted
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

@@ -30,7 +30,7 @@ from alignment_flywheel.processors.gate_events import (
     escalation_review,
     verdict_record,
 )
-from alignment_flywheel.samples import sample_proposal_submitted
+from tests.support.samples import sample_proposal_submitted
 
 
 class FixedDecider:

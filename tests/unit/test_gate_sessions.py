@@ -18,7 +18,7 @@ from alignment_flywheel.oracle.session_book import (
     session_name,
 )
 from alignment_flywheel.processors.gate_events import Placement, Route
-from alignment_flywheel.samples import sample_proposal
+from tests.support.samples import sample_proposal
 
 PROPOSER, SESSION = "agent-1", "s-1"
 
