@@ -209,12 +209,21 @@ def _start_worker(
     else:
         env["FLYWHEEL_ORACLE_PATH"] = str(oracle)
         command = [
-            str(Path(sys.executable).with_name("flywheel")), "gate", "run",
-            "--app-id", app_id,
-            "--proposals-topic", topics["proposals"], "--verdicts-topic", topics["verdicts"],
-            "--reviews-topic", topics["reviews"], "--dead-letter-topic", topics["dead_letters"],
+            str(Path(sys.executable).with_name("flywheel")),
+            "gate",
+            "run",
+            "--app-id",
+            app_id,
+            "--proposals-topic",
+            topics["proposals"],
+            "--verdicts-topic",
+            topics["verdicts"],
+            "--reviews-topic",
+            topics["reviews"],
+            "--dead-letter-topic",
+            topics["dead_letters"],
             "--no-follow",
-        ]  # fmt: skip
+        ]
     with log.open("ab") as out:
         return subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
 

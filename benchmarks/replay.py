@@ -99,9 +99,14 @@ def main() -> None:
     base = build_artifact(synthetic_artifact())
     document = synthetic_artifact()
     document["rules"].append(
-        {"id": "patch.rm", "tools": ["svc1*.call"], "when": 'args.cmd.startsWith("rm ")',
-         "score": 0.0, "message": "rm"}
-    )  # fmt: skip
+        {
+            "id": "patch.rm",
+            "tools": ["svc1*.call"],
+            "when": 'args.cmd.startsWith("rm ")',
+            "score": 0.0,
+            "message": "rm",
+        }
+    )
     patched = Enforcer(RuleOracle(build_artifact(document)), policy)
     distinct = synthetic_proposals(DISTINCT, SEED)
     cases = recorded(Enforcer(RuleOracle(base), policy), workload(distinct, PROPOSALS))

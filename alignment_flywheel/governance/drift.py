@@ -231,11 +231,16 @@ def _detection(
     dimension, subject, metric = where
     trigger = verdict.proposal_id
     return Detection(
-        drift_id=drift_id_for(dimension, subject, metric, trigger), detector=detector,
-        dimension=dimension, subject=subject, metric=metric, value=figures[0],
-        baseline=figures[1], evidence={**evidence, "trigger_proposal_id": str(trigger)},
+        drift_id=drift_id_for(dimension, subject, metric, trigger),
+        detector=detector,
+        dimension=dimension,
+        subject=subject,
+        metric=metric,
+        value=figures[0],
+        baseline=figures[1],
+        evidence={**evidence, "trigger_proposal_id": str(trigger)},
         trigger=trigger,
-    )  # fmt: skip
+    )
 
 
 def drift_event(detection: Detection, producer: str) -> DriftDetected:
@@ -243,10 +248,15 @@ def drift_event(detection: Detection, producer: str) -> DriftDetected:
     envelope = new_envelope(producer, detection.subject, trace_id=detection.drift_id.hex)
     return DriftDetected(
         envelope=envelope.model_copy(update={"event_id": detection.drift_id}),
-        drift_id=detection.drift_id, detector=detection.detector, dimension=detection.dimension,
-        subject=detection.subject, metric=detection.metric, value=detection.value,
-        baseline=detection.baseline, evidence=detection.evidence,
-    )  # fmt: skip
+        drift_id=detection.drift_id,
+        detector=detection.detector,
+        dimension=detection.dimension,
+        subject=detection.subject,
+        metric=detection.metric,
+        value=detection.value,
+        baseline=detection.baseline,
+        evidence=detection.evidence,
+    )
 
 
 def drift_findings(detection: Detection, samples: list[Pair], producer: str) -> list[FindingRaised]:

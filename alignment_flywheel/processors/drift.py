@@ -82,9 +82,11 @@ class DriftWorker:
         self._drift = app.topic(names.drift, value_serializer=events, key_serializer="raw")
         self._findings = app.topic(names.findings, value_serializer=events, key_serializer="raw")
         self._dead = DeadLetterWriter(
-            raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
+            raw_topic(app, names.dead_letters),
+            self._codec,
+            producer=self._settings.identity,
             group=app_id,
-        )  # fmt: skip
+        )
         proposals = self._consumer(expected_on("flywheel.proposals"))
         agent(app, raw_topic(app, names.proposals), name="proposals")(proposals)
         verdicts = self._consumer(expected_on("flywheel.verdicts"))

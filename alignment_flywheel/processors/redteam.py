@@ -124,9 +124,11 @@ class RedTeamWorker:
             names.findings, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
         )
         self._dead = DeadLetterWriter(
-            raw_topic(app, names.dead_letters), self._codec, producer=self._producer,
+            raw_topic(app, names.dead_letters),
+            self._codec,
+            producer=self._producer,
             group=app_id,
-        )  # fmt: skip
+        )
         self.finding_pairs = PairBook(
             app.Table(
                 "findings", default=None, partitions=names.findings_partitions, value_type=bytes

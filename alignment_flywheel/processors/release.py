@@ -119,9 +119,11 @@ class ReleaseController:
         self._settings = settings
         self._codec = EventCodec.from_settings(settings)
         self.follower = ReleaseFollower(
-            settings, genesis, topics=ReleaseTopics(self.topics.patches, self.topics.releases),
+            settings,
+            genesis,
+            topics=ReleaseTopics(self.topics.patches, self.topics.releases),
             check=check,
-        )  # fmt: skip
+        )
         self.app = create_app(settings, app_id)
         self._declare(app_id, tick_s)
 
@@ -131,9 +133,11 @@ class ReleaseController:
         self._releases = app.topic(names.releases, value_serializer=events, key_serializer="raw")
         self._patches = app.topic(names.patches, value_serializer=events, key_serializer="raw")
         self._dead = DeadLetterWriter(
-            raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
+            raw_topic(app, names.dead_letters),
+            self._codec,
+            producer=self._settings.identity,
             group=app_id,
-        )  # fmt: skip
+        )
         agent(app, raw_topic(app, names.verdicts), name="verdicts")(self._on_verdicts)
         agent(app, raw_topic(app, names.reviews), name="reviews")(self._on_reviews)
         app.timer(tick_s, name="release-tick")(self.tick)
@@ -252,18 +256,31 @@ class ReleaseController:
                 else (stable.version, stable.digest)
             )
             return ReleaseRolledBack(
-                envelope=envelope, release_id=candidate.release_id, version=candidate.version,
-                digest=candidate.digest, from_stage=candidate.stage, restored_version=restored[0],
-                restored_digest=restored[1], reason="; ".join(why), metrics=figures, automatic=True,
-            )  # fmt: skip
+                envelope=envelope,
+                release_id=candidate.release_id,
+                version=candidate.version,
+                digest=candidate.digest,
+                from_stage=candidate.stage,
+                restored_version=restored[0],
+                restored_digest=restored[1],
+                reason="; ".join(why),
+                metrics=figures,
+                automatic=True,
+            )
         if verdict is not Judgement.PROMOTE:
             return None
         to = ReleaseStage.CANARY if candidate.stage is ReleaseStage.SHADOW else ReleaseStage.STABLE
         return ReleasePromoted(
-            envelope=envelope, release_id=candidate.release_id, version=candidate.version,
-            digest=candidate.digest, from_stage=candidate.stage, to_stage=to, metrics=figures,
-            automatic=True, actor=self._settings.identity,
-        )  # fmt: skip
+            envelope=envelope,
+            release_id=candidate.release_id,
+            version=candidate.version,
+            digest=candidate.digest,
+            from_stage=candidate.stage,
+            to_stage=to,
+            metrics=figures,
+            automatic=True,
+            actor=self._settings.identity,
+        )
 
     async def _publish(self, event: Event) -> None:
         log.warning("release: %s %s", event.event_type(), event.envelope.key)

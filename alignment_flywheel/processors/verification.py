@@ -82,9 +82,11 @@ class Verification:
             topics.reviews, value_serializer=events, key_serializer="raw"
         )
         self._dead = DeadLetterWriter(
-            raw_topic(self.app, topics.dead_letters), self._codec, producer=self._producer,
+            raw_topic(self.app, topics.dead_letters),
+            self._codec,
+            producer=self._producer,
             group=app_id,
-        )  # fmt: skip
+        )
         agent(self.app, raw_topic(self.app, topics.findings), name="verification")(self._run)
         agent(self.app, raw_topic(self.app, topics.reviews), name="reviews")(self._on_reviews)
 

@@ -81,9 +81,11 @@ def rollback(
             raise ReleaseCommandError("the stable version's patch is not in the log")
         restored = (patch.base_version, patch.base_digest)
         release_id, version, digest, stage = (
-            state.stable.release_id, state.stable.version, state.stable.digest,
+            state.stable.release_id,
+            state.stable.version,
+            state.stable.digest,
             ReleaseStage.STABLE,
-        )  # fmt: skip
+        )
     event = ReleaseRolledBack(
         envelope=new_envelope(actor, str(release_id)),
         release_id=release_id,

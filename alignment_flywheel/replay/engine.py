@@ -145,8 +145,15 @@ class Evaluator:
     def key(self, proposal: Proposal, depth: int, session: SessionContext | None = None) -> Key:
         """The oracle-relevant input of a decision (see the module rules)."""
         risk = proposal.risk
-        base: Key = (proposal.tool, proposal.arguments, risk.origin, risk.blast_radius,
-                     risk.proposer_confidence, risk.environment, depth)  # fmt: skip
+        base: Key = (
+            proposal.tool,
+            proposal.arguments,
+            risk.origin,
+            risk.blast_radius,
+            risk.proposer_confidence,
+            risk.environment,
+            depth,
+        )
         if self._provenance:
             base = (*base, _provenance_key(proposal, session))
         if not self._identity:
@@ -280,9 +287,20 @@ def _worker_decide(chunk: list[Flat]) -> list[Outcome]:
 def _flat(case: Case) -> Flat:
     """A case as plain values: much cheaper to send to a worker than the model."""
     p, risk = case.proposal, case.proposal.risk
-    return (p.proposal_id, p.proposer_id, p.session_id, p.tool, p.arguments, p.reasoning,
-            p.parent_proposal_id, risk.origin, risk.proposer_confidence, risk.blast_radius,
-            risk.environment, case.depth)  # fmt: skip
+    return (
+        p.proposal_id,
+        p.proposer_id,
+        p.session_id,
+        p.tool,
+        p.arguments,
+        p.reasoning,
+        p.parent_proposal_id,
+        risk.origin,
+        risk.proposer_confidence,
+        risk.blast_radius,
+        risk.environment,
+        case.depth,
+    )
 
 
 def _unflat(flat: Flat) -> tuple[Proposal, int]:
@@ -295,9 +313,11 @@ def _unflat(flat: Flat) -> tuple[Proposal, int]:
     if context is None:
         origin, confidence, radius, environment = risk
         context = _RISKS[key] = RiskContext(
-            origin=origin, proposer_confidence=confidence, blast_radius=radius,
+            origin=origin,
+            proposer_confidence=confidence,
+            blast_radius=radius,
             environment=environment,
-        )  # fmt: skip
+        )
     lite = _Lite(pid, proposer, session, tool, arguments, reasoning, parent, context)
     return cast(Proposal, lite), depth
 

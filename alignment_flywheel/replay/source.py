@@ -266,8 +266,14 @@ class History:
     def _proposal(self, raw: dict[str, Any]) -> Proposal:
         """The proposal model; validated in full the first time its decision input is seen."""
         risk = raw["risk"]
-        key = (raw["tool"], raw["arguments"], risk["origin"], risk["blast_radius"],
-               risk["proposer_confidence"], risk["environment"])  # fmt: skip
+        key = (
+            raw["tool"],
+            raw["arguments"],
+            risk["origin"],
+            risk["blast_radius"],
+            risk["proposer_confidence"],
+            risk["environment"],
+        )
         template = self._templates.get(key)
         if template is None:
             proposal = Proposal.model_validate(raw)
@@ -301,9 +307,14 @@ def _past_end(
 
 
 def _resolve(
-    consumer: Consumer, tp: TopicPartition, bound: Bound | None, default: int, high: int,
-    *, inclusive: bool,
-) -> int:  # fmt: skip
+    consumer: Consumer,
+    tp: TopicPartition,
+    bound: Bound | None,
+    default: int,
+    high: int,
+    *,
+    inclusive: bool,
+) -> int:
     if bound is None:
         return default
     if bound.time is None:

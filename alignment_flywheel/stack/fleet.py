@@ -76,9 +76,18 @@ WORKERS: dict[str, list[str]] = {
 EXTRA_WORKERS: dict[str, list[str]] = {
     "drift": ["drift", "run", "--warmup", "120", "--tool-warmup", "15"],
     "redteam": ["redteam", "run", "--budget", "20"],
-    "ledger": ["audit", "ledger", "run", "--key", "ledger", "--every", "200",
-               "--interval-ms", "1000"],
-}  # fmt: skip
+    "ledger": [
+        "audit",
+        "ledger",
+        "run",
+        "--key",
+        "ledger",
+        "--every",
+        "200",
+        "--interval-ms",
+        "1000",
+    ],
+}
 GROUPS: dict[str, str] = {
     "intake": intake.DEFAULT_APP_ID,
     "verify": verification.DEFAULT_APP_ID,
@@ -126,10 +135,14 @@ def governance_settings(
         version=1,
         expires=datetime.now(UTC) + timedelta(days=1),
         keys={n: public_hex(k.public_key()) for n, k in keys.items() if n != LEDGER_KEY},
-        roles={"root": ["root"], "author": ["refinement", OPERATOR_KEY], "approver": [APPROVER_KEY],
-               "releaser": ["root"]},
+        roles={
+            "root": ["root"],
+            "author": ["refinement", OPERATOR_KEY],
+            "approver": [APPROVER_KEY],
+            "releaser": ["root"],
+        },
         thresholds={"root": 1, "author": 1, "approver": 1},
-    )  # fmt: skip
+    )
     save_root(settings.effective_trust_root_path, sign_root(root, [keys["root"]]))
     return settings
 

@@ -93,9 +93,13 @@ def gate_digest(
         wait_for_group(settings, app_id, 1, [log])
         publish(settings, names["--proposals-topic"], list(events))
         got = collect_events(
-            settings, codec, names["--verdicts-topic"], group=f"{app_id}-v", count=6 + 12 * round_,
+            settings,
+            codec,
+            names["--verdicts-topic"],
+            group=f"{app_id}-v",
+            count=6 + 12 * round_,
             dead_letter_topic=names["--dead-letter-topic"],
-        )  # fmt: skip
+        )
     finally:
         stop_gate_worker(worker, kill=True)
     mine = {e.proposal.proposal_id for e in events}

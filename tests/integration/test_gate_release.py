@@ -47,9 +47,19 @@ def test_a_released_version_is_enforced_and_survives_a_killed_gate(
     }
     genesis = load_oracle(kafka_settings).artifact
     operations = parse_operations(
-        [{"op": "add_rule", "rule": {"id": "no-shell", "tools": ["shell.exec"], "when": "true",
-          "score": 0.0, "message": "no shell at all"}}]
-    )  # fmt: skip
+        [
+            {
+                "op": "add_rule",
+                "rule": {
+                    "id": "no-shell",
+                    "tools": ["shell.exec"],
+                    "when": "true",
+                    "score": 0.0,
+                    "message": "no shell at all",
+                },
+            }
+        ]
+    )
     patch, target = propose_patch(genesis, operations, author="test", rationale="no shell")
     codec = EventCodec.from_settings(kafka_settings)
     with EventProducer(kafka_settings, codec) as producer:
@@ -82,9 +92,13 @@ def test_a_released_version_is_enforced_and_survives_a_killed_gate(
                 producer.send(names["--proposals-topic"], event)
         try:
             got = collect_events(
-                kafka_settings, codec, names["--verdicts-topic"], group=unique_name("v"),
-                count=10 + 20 * round_, dead_letter_topic=names["--dead-letter-topic"],
-            )  # fmt: skip
+                kafka_settings,
+                codec,
+                names["--verdicts-topic"],
+                group=unique_name("v"),
+                count=10 + 20 * round_,
+                dead_letter_topic=names["--dead-letter-topic"],
+            )
         finally:
             stop_gate_worker(worker, kill=True)
             log.close()

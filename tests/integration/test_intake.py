@@ -37,13 +37,19 @@ def test_incidents_become_findings_and_one_without_its_proposal_is_dead_lettered
         "--releases-topic": make_topic(unique_name("releases")),
     }
     harmful = incident_report(
-        proposal(arguments={"cmd": "rm -rf /srv/data"}), kind=IncidentKind.HARM,
-        severity=Severity.CRITICAL, description="deleted data", reporter="ops",
-    )  # fmt: skip
-    missing = incident_report(
-        proposal(), kind=IncidentKind.FALSE_POSITIVE, severity=Severity.LOW, description="x",
+        proposal(arguments={"cmd": "rm -rf /srv/data"}),
+        kind=IncidentKind.HARM,
+        severity=Severity.CRITICAL,
+        description="deleted data",
         reporter="ops",
-    ).model_copy(update={"proposal": None})  # fmt: skip
+    )
+    missing = incident_report(
+        proposal(),
+        kind=IncidentKind.FALSE_POSITIVE,
+        severity=Severity.LOW,
+        description="x",
+        reporter="ops",
+    ).model_copy(update={"proposal": None})
     codec = EventCodec.from_settings(kafka_settings)
     with EventProducer(kafka_settings, codec) as producer:
         producer.send(names["--incidents-topic"], harmful)
@@ -57,13 +63,21 @@ def test_incidents_become_findings_and_one_without_its_proposal_is_dead_lettered
     )
     try:
         findings = collect_events(
-            kafka_settings, codec, names["--findings-topic"], group=unique_name("f"), count=1,
+            kafka_settings,
+            codec,
+            names["--findings-topic"],
+            group=unique_name("f"),
+            count=1,
             dead_letter_topic=unique_name("x"),
-        )  # fmt: skip
+        )
         letters = collect_events(
-            kafka_settings, codec, names["--dead-letter-topic"], group=unique_name("d"), count=1,
+            kafka_settings,
+            codec,
+            names["--dead-letter-topic"],
+            group=unique_name("d"),
+            count=1,
             dead_letter_topic=unique_name("y"),
-        )  # fmt: skip
+        )
     finally:
         stop_gate_worker(worker)
     log_text = (tmp_path / "intake.log").read_text()[-3000:]

@@ -33,9 +33,12 @@ TOOLS = {"shell.exec": Decision.BLOCK, "fs.read": Decision.ALLOW, "email.send": 
 
 def _incident(i: int) -> IncidentReported:
     return incident_report(
-        proposal(list(TOOLS)[i % 3], {"n": i}), kind=IncidentKind.HARM, severity=Severity.HIGH,
-        description=f"incident {i}", reporter="ops",
-    )  # fmt: skip
+        proposal(list(TOOLS)[i % 3], {"n": i}),
+        kind=IncidentKind.HARM,
+        severity=Severity.HIGH,
+        description=f"incident {i}",
+        reporter="ops",
+    )
 
 
 def _finding_ids(events: list[Event]) -> set[uuid.UUID]:
@@ -64,9 +67,12 @@ def test_a_sigkilled_intake_worker_loses_no_finding_and_never_duplicates_one(
     def spec(n: int) -> dict[str, object]:
         return {
             "role": "intake",
-            "app_id": app_id, "topics": topics, "delay_ms": 10, "app_options": FAST_FAILOVER,
+            "app_id": app_id,
+            "topics": topics,
+            "delay_ms": 10,
+            "app_options": FAST_FAILOVER,
             "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
-        }  # fmt: skip
+        }
 
     logs = [tmp_path / f"w{n}.log" for n in range(2)]
     first = start_worker(spec(0), logs[0], kafka_settings)

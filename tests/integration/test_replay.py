@@ -92,9 +92,13 @@ def _decide(
     gate = _run_gate(history.env, history.names, unique_name("gate"), log)
     try:
         verdicts = collect_events(
-            kafka_settings, codec, history.names["--verdicts-topic"], group=unique_name("c"),
-            count=len(history.events), dead_letter_topic=unique_name("x"),
-        )  # fmt: skip
+            kafka_settings,
+            codec,
+            history.names["--verdicts-topic"],
+            group=unique_name("c"),
+            count=len(history.events),
+            dead_letter_topic=unique_name("x"),
+        )
     finally:
         gate.send_signal(signal.SIGTERM)
         gate.wait(60)

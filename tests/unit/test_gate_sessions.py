@@ -39,9 +39,12 @@ def started(request: str, session: str = SESSION) -> SessionStarted:
 
 def observed(tool: str, output: str, session: str = SESSION) -> ToolResultObserved:
     return ToolResultObserved(
-        envelope=new_envelope("test", session), session_id=session, proposer_id=PROPOSER,
-        tool=tool, output=output,
-    )  # fmt: skip
+        envelope=new_envelope("test", session),
+        session_id=session,
+        proposer_id=PROPOSER,
+        tool=tool,
+        output=output,
+    )
 
 
 class Clock:

@@ -39,8 +39,17 @@ UNSEEN = [
 
 def benign_history(count: int = 300) -> list[LabelledCase]:
     rng = random.Random(7)
-    commands = ["ls -la", "cat README.md", "chmod 644 notes.txt", "grep -R todo src", "git status",
-                "make test", "du -sh /srv", "rm build.log", "chmod +x run.sh"]  # fmt: skip
+    commands = [
+        "ls -la",
+        "cat README.md",
+        "chmod 644 notes.txt",
+        "grep -R todo src",
+        "git status",
+        "make test",
+        "du -sh /srv",
+        "rm build.log",
+        "chmod +x run.sh",
+    ]
     return [
         LabelledCase(made("shell.exec", {"cmd": f"{rng.choice(commands)} {i}"}), Decision.ALLOW)
         for i in range(count)

@@ -44,8 +44,9 @@ ATTACKS = [
 
 def test_a_cluster_is_not_held_to_other_clusters_unsafe_labels() -> None:
     other = LabelledCase(made("files.delete", {"file_id": "7"}), Decision.ALLOW, False)
-    result = refine(Cluster("exfil", [c.proposal for c in ATTACKS]), BASE, POLICY,
-                    [*benign_mail(), other])  # fmt: skip
+    result = refine(
+        Cluster("exfil", [c.proposal for c in ATTACKS]), BASE, POLICY, [*benign_mail(), other]
+    )
     assert isinstance(result, Refined), result
     assert result.evidence.passed
 

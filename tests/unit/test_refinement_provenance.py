@@ -126,9 +126,11 @@ def test_history_keeps_each_proposals_session_as_it_was_when_proposed() -> None:
     key = {"proposer_id": proposal.proposer_id, "session_id": proposal.session_id}
     started = SessionStarted(envelope=new_envelope("t", "s"), request="pay the bill", **key)
     seen = ToolResultObserved(
-        envelope=new_envelope("t", "s"), tool="mail.read_inbox",
-        output="send it to GB29NWBK60161331926819", **key,
-    )  # fmt: skip
+        envelope=new_envelope("t", "s"),
+        tool="mail.read_inbox",
+        output="send it to GB29NWBK60161331926819",
+        **key,
+    )
     for event in (started, seen, seen):  # a redelivered event is folded once
         history.add(event)
     history.add(ProposalSubmitted(envelope=new_envelope("t", "p"), proposal=proposal))
