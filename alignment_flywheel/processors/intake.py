@@ -62,11 +62,8 @@ class Intake:
         self._findings = app.topic(
             topics.findings, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
         )
-        self._dead = DeadLetterWriter(
-            raw_topic(app, topics.dead_letters),
-            self._codec,
-            producer=settings.identity,
-            group=app_id,
+        self._dead = DeadLetterWriter.on(
+            app, topics.dead_letters, self._codec, producer=settings.identity, group=app_id
         )
         agent(app, self._source, name="intake")(self._run)
 

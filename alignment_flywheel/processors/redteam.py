@@ -123,11 +123,8 @@ class RedTeamWorker:
         self._findings = app.topic(
             names.findings, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
         )
-        self._dead = DeadLetterWriter(
-            raw_topic(app, names.dead_letters),
-            self._codec,
-            producer=self._producer,
-            group=app_id,
+        self._dead = DeadLetterWriter.on(
+            app, names.dead_letters, self._codec, producer=self._producer, group=app_id
         )
         self.finding_pairs = PairBook(
             app.Table(

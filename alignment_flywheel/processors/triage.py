@@ -107,11 +107,8 @@ class TriageWorker:
         self._clusters_out = app.topic(
             names.clusters, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
         )
-        self._dead = DeadLetterWriter(
-            raw_topic(app, names.dead_letters),
-            self._codec,
-            producer=self._settings.identity,
-            group=app_id,
+        self._dead = DeadLetterWriter.on(
+            app, names.dead_letters, self._codec, producer=self._settings.identity, group=app_id
         )
         self._violations = app.topic(
             f"{app_id}-violations",
