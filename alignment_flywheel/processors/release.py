@@ -51,8 +51,6 @@ from alignment_flywheel.config import Settings
 from alignment_flywheel.events import (
     Event,
     PatchApproved,
-    ReleasePromoted,
-    ReleaseRolledBack,
     ReleaseStage,
     ReleaseStaged,
     ReviewDecided,
@@ -72,6 +70,7 @@ from alignment_flywheel.processors.streams import (
     raw_topic,
     send_confirmed,
 )
+from alignment_flywheel.release.commands import candidate_rollback, promotion
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.rebuild import PatchCheck
 from alignment_flywheel.release.rollout import Judgement, RolloutMetrics, RolloutPolicy, judge
@@ -132,11 +131,8 @@ class ReleaseController:
         events = FaustEventCodec(self._codec)
         self._releases = app.topic(names.releases, value_serializer=events, key_serializer="raw")
         self._patches = app.topic(names.patches, value_serializer=events, key_serializer="raw")
-        self._dead = DeadLetterWriter(
-            raw_topic(app, names.dead_letters),
-            self._codec,
-            producer=self._settings.identity,
-            group=app_id,
+        self._dead = DeadLetterWriter.on(
+            app, names.dead_letters, self._codec, producer=self._settings.identity, group=app_id
         )
         agent(app, raw_topic(app, names.verdicts), name="verdicts")(self._on_verdicts)
         agent(app, raw_topic(app, names.reviews), name="reviews")(self._on_reviews)
@@ -246,41 +242,21 @@ class ReleaseController:
         figures = self.metrics[candidate.release_id].figures()
         elapsed = (datetime.now(UTC) - candidate.since).total_seconds()
         verdict, why = judge(self.policy, candidate.stage, figures, elapsed)
-        key = str(candidate.release_id)
-        envelope = new_envelope(self._settings.identity, key)
+        actor = self._settings.identity
         if verdict is Judgement.ROLLBACK:
-            stable = state.stable
-            restored = (
-                (self.follower.builder.genesis.version, self.follower.builder.genesis.digest)
-                if stable is None
-                else (stable.version, stable.digest)
-            )
-            return ReleaseRolledBack(
-                envelope=envelope,
-                release_id=candidate.release_id,
-                version=candidate.version,
-                digest=candidate.digest,
-                from_stage=candidate.stage,
-                restored_version=restored[0],
-                restored_digest=restored[1],
+            genesis = self.follower.builder.genesis
+            return candidate_rollback(
+                state,
+                candidate,
+                genesis,
+                actor=actor,
                 reason="; ".join(why),
                 metrics=figures,
                 automatic=True,
             )
         if verdict is not Judgement.PROMOTE:
             return None
-        to = ReleaseStage.CANARY if candidate.stage is ReleaseStage.SHADOW else ReleaseStage.STABLE
-        return ReleasePromoted(
-            envelope=envelope,
-            release_id=candidate.release_id,
-            version=candidate.version,
-            digest=candidate.digest,
-            from_stage=candidate.stage,
-            to_stage=to,
-            metrics=figures,
-            automatic=True,
-            actor=self._settings.identity,
-        )
+        return promotion(candidate, actor=actor, metrics=figures, automatic=True)
 
     async def _publish(self, event: Event) -> None:
         log.warning("release: %s %s", event.event_type(), event.envelope.key)
