@@ -41,58 +41,6 @@ FETCH = 2000
 WAIT_S = 0.2
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
-    """Offsets [start, end) of one partition."""
-
-    partition: int
-    start: int
-    end: int
-
-
-def read_spans(
-    consumer: Consumer, topic: str, spans: Iterable[Span], *, timeout_s: float = TIMEOUT_S
-) -> Iterator[Message]:
-    """The records of ``spans`` on ``topic`` (in offset order within a partition), read by
-    ``consumer``, which is assigned here. A partition is done at its end's record or when its
-    position reaches its end; a record with an error, or no record for ``timeout_s`` while a
-    partition is not done, is a :class:`~alignment_flywheel.errors.KafkaTransportError`."""
-    ends = {s.partition: s.end for s in spans if s.start < s.end}
-    if not ends:
-        return
-    starts = [TopicPartition(topic, s.partition, s.start) for s in spans if s.partition in ends]
-    consumer.assign(starts)
-    open_partitions = set(ends)
-    idle_since = time.monotonic()
-    while open_partitions:
-        batch = consumer.consume(FETCH, WAIT_S)
-        if not batch:
-            open_partitions -= _past_end(consumer, topic, open_partitions, ends)
-            if open_partitions and time.monotonic() - idle_since > timeout_s:
-                raise KafkaTransportError(f"no record from {topic} within {timeout_s:.0f} s")
-            continue
-        idle_since = time.monotonic()
-        for msg in batch:
-            error = msg.error()
-            if error is not None:
-                raise KafkaTransportError(f"reading {topic}: {error.str()}")
-            partition, offset = int(msg.partition() or 0), int(msg.offset() or 0)
-            if partition not in open_partitions or offset >= ends[partition]:
-                continue
-            if offset + 1 >= ends[partition]:
-                open_partitions.discard(partition)
-                consumer.incremental_unassign([TopicPartition(topic, partition)])
-            yield msg
-
-
-def _past_end(
-    consumer: Consumer, topic: str, partitions: set[int], ends: dict[int, int]
-) -> set[int]:
-    """Partitions whose position reached their end without a record at the last offsets."""
-    positions = consumer.position([TopicPartition(topic, p) for p in sorted(partitions)])
-    return {tp.partition for tp in positions if tp.offset >= ends[tp.partition]}
-
-
 def read_topic(
     settings: Settings, codec: EventCodec, topic: str, *, since: datetime | None = None
 ) -> Iterator[Event]:
@@ -144,6 +92,58 @@ def _start_offsets(
         offset = high if since is not None and tp.offset < 0 else max(tp.offset, low)
         result.append((tp.partition, TopicPartition(topic, tp.partition, offset)))
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Offsets [start, end) of one partition."""
+
+    partition: int
+    start: int
+    end: int
+
+
+def read_spans(
+    consumer: Consumer, topic: str, spans: Iterable[Span], *, timeout_s: float = TIMEOUT_S
+) -> Iterator[Message]:
+    """The records of ``spans`` on ``topic`` (in offset order within a partition), read by
+    ``consumer``, which is assigned here. A partition is done at its end's record or when its
+    position reaches its end; a record with an error, or no record for ``timeout_s`` while a
+    partition is not done, is a :class:`~alignment_flywheel.errors.KafkaTransportError`."""
+    ends = {s.partition: s.end for s in spans if s.start < s.end}
+    if not ends:
+        return
+    starts = [TopicPartition(topic, s.partition, s.start) for s in spans if s.partition in ends]
+    consumer.assign(starts)
+    open_partitions = set(ends)
+    idle_since = time.monotonic()
+    while open_partitions:
+        batch = consumer.consume(FETCH, WAIT_S)
+        if not batch:
+            open_partitions -= _past_end(consumer, topic, open_partitions, ends)
+            if open_partitions and time.monotonic() - idle_since > timeout_s:
+                raise KafkaTransportError(f"no record from {topic} within {timeout_s:.0f} s")
+            continue
+        idle_since = time.monotonic()
+        for msg in batch:
+            error = msg.error()
+            if error is not None:
+                raise KafkaTransportError(f"reading {topic}: {error.str()}")
+            partition, offset = int(msg.partition() or 0), int(msg.offset() or 0)
+            if partition not in open_partitions or offset >= ends[partition]:
+                continue
+            if offset + 1 >= ends[partition]:
+                open_partitions.discard(partition)
+                consumer.incremental_unassign([TopicPartition(topic, partition)])
+            yield msg
+
+
+def _past_end(
+    consumer: Consumer, topic: str, partitions: set[int], ends: dict[int, int]
+) -> set[int]:
+    """Partitions whose position reached their end without a record at the last offsets."""
+    positions = consumer.position([TopicPartition(topic, p) for p in sorted(partitions)])
+    return {tp.partition for tp in positions if tp.offset >= ends[tp.partition]}
 
 
 class TopicTail:

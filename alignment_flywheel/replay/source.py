@@ -58,6 +58,7 @@ from alignment_flywheel.stack.kafka import reader_group
 
 TIMEOUT_S = 30.0
 MAX_TEMPLATES = 100_000
+RISK_FIELDS = ("origin", "blast_radius", "proposer_confidence", "environment")
 
 
 class Fetched(NamedTuple):
@@ -224,14 +225,7 @@ class History:
     def _proposal(self, raw: dict[str, Any]) -> Proposal:
         """The proposal model; validated in full the first time its decision input is seen."""
         risk = raw["risk"]
-        key = (
-            raw["tool"],
-            raw["arguments"],
-            risk["origin"],
-            risk["blast_radius"],
-            risk["proposer_confidence"],
-            risk["environment"],
-        )
+        key = (raw["tool"], raw["arguments"], *(risk[field] for field in RISK_FIELDS))
         template = self._templates.get(key)
         if template is None:
             proposal = Proposal.model_validate(raw)
