@@ -16,9 +16,15 @@ from alignment_flywheel.events import Proposal, ProposalSubmitted, VerdictIssued
 from alignment_flywheel.replay.source import History, RangeReader
 from tests.integration import test_gate
 from tests.support.kafka import collect_events, publish
-from tests.support.revise_cases import CHAIN_TOOL, Chain, chains, depth_of, step_arguments
+from tests.support.revise_cases import (
+    CHAIN_TOOL,
+    Chain,
+    chains,
+    depth_of,
+    sdk_depths,
+    step_arguments,
+)
 from tests.support.session_cases import RISK
-from tests.unit.test_revise_conformance import sdk_depths
 
 pytestmark = pytest.mark.integration
 gate_topics, run_gate = test_gate.gate_topics, test_gate.run_gate

@@ -11,12 +11,16 @@ from pathlib import Path
 
 import yaml
 
+from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.sdk import Guard
 from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.events import Decision, Proposal
 
 CASES = Path(__file__).parents[1] / "conformance" / "revise" / "chains.yaml"
 CHAIN_TOOL = "chain.step"
 """The tool of every proposal of a chain; its arguments name the step and the verdict."""
+REASON = "decided at revise depth "
+"""How a :class:`ChainDecider` verdict's reason begins; the depth follows."""
 
 
 @dataclass(frozen=True)
@@ -84,9 +88,6 @@ def chain_verdict(decision: Decision, depth: int) -> Verdict:
     )
 
 
-REASON = "decided at revise depth "
-
-
 def depth_of(verdict_reason: str) -> int:
     """The depth a :class:`ChainDecider` verdict names in its reason."""
     assert verdict_reason.startswith(REASON), verdict_reason
@@ -95,3 +96,16 @@ def depth_of(verdict_reason: str) -> int:
 
 def step_arguments(chain: Chain, step: Step) -> str:
     return json.dumps(step.arguments(chain.name))
+
+
+def sdk_depths(settings: Settings, chain: Chain) -> list[int]:
+    """The depths a guard (deciding in process, publishing nothing) decides the chain at."""
+    guard = Guard(settings, enforcer=ChainDecider(), publish=False, proposer_id="agent-chain")
+    ids = chain.parents()
+    depths = []
+    for step in chain.steps:
+        arguments = step.arguments(chain.name)
+        result = guard.check(CHAIN_TOOL, arguments, parent_proposal_id=ids[step.parent or ""])
+        ids[step.name] = result.proposal_id
+        depths.append(result.revision_depth)
+    return depths

@@ -10,26 +10,13 @@ import pytest
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.sdk import Guard
 from alignment_flywheel.events import Proposal, ProposalSubmitted, new_envelope
 from alignment_flywheel.replay.source import History, RangeReader
-from tests.support.revise_cases import CHAIN_TOOL, Chain, ChainDecider, chains, step_arguments
+from tests.support.revise_cases import CHAIN_TOOL, Chain, chains, sdk_depths, step_arguments
 from tests.support.session_cases import RISK
 from tests.unit.test_replay_sessions import Topic
 
 CHAINS = chains()
-
-
-def sdk_depths(settings: Settings, chain: Chain) -> list[int]:
-    guard = Guard(settings, enforcer=ChainDecider(), publish=False, proposer_id="agent-chain")
-    ids = chain.parents()
-    depths = []
-    for step in chain.steps:
-        arguments = step.arguments(chain.name)
-        result = guard.check(CHAIN_TOOL, arguments, parent_proposal_id=ids[step.parent or ""])
-        ids[step.name] = result.proposal_id
-        depths.append(result.revision_depth)
-    return depths
 
 
 def replay_depths(settings: Settings, chain: Chain) -> list[int]:
