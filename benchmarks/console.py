@@ -118,9 +118,12 @@ def main() -> None:
     record = PatchRecord(patch.to_event("refinement"))
     patches = [PatchView(patch, record, base.spec, 0, 2) for _ in range(PATCHES)]
     page = views.dashboard(
-        operator="alice", csrf="t", reviews=reviews, patches=patches,
+        operator="alice",
+        csrf="t",
+        reviews=reviews,
+        patches=patches,
         releases=Unavailable("bench"),
-    )  # fmt: skip
+    )
     render_s = median_of(
         lambda: views.dashboard(
             operator="alice",

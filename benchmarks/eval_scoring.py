@@ -76,10 +76,16 @@ def enforcer_decide(oracle: Oracle, policy: RiskPolicy, settings: Settings) -> D
 
     def decide(step: Step) -> Decision:
         proposal, _ = build_proposal(
-            proposer_id=f"{step.suite}-agent", session_id="eval", tool=step.tool,
-            arguments=step.arguments, reasoning=None, risk=None, parent_proposal_id=None,
-            default_risk=DEFAULT_RISK, max_bytes=settings.max_event_bytes,
-        )  # fmt: skip
+            proposer_id=f"{step.suite}-agent",
+            session_id="eval",
+            tool=step.tool,
+            arguments=step.arguments,
+            reasoning=None,
+            risk=None,
+            parent_proposal_id=None,
+            default_risk=DEFAULT_RISK,
+            max_bytes=settings.max_event_bytes,
+        )
         return enforcer.decide(proposal, session=session_of(step)).decision
 
     return decide

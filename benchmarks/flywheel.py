@@ -114,9 +114,11 @@ def scenario(settings: Settings, logs: Path) -> dict[str, Any]:
                 if result.decision is Decision.ALLOW and reported < 5:
                     seen.setdefault("first_incident", time.time())
                     guard.report_incident(
-                        result, kind=IncidentKind.HARM, severity=Severity.HIGH,
+                        result,
+                        kind=IncidentKind.HARM,
+                        severity=Severity.HIGH,
                         description="made a directory world-writable",
-                    )  # fmt: skip
+                    )
                     reported += 1
             time.sleep(0.02)
         seen["enforced"] = time.time()

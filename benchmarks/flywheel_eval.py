@@ -202,9 +202,12 @@ def start_agents(settings: Settings, suites: Sequence[str], genesis: OracleArtif
 
 
 def drive(
-    agents: Agents, stack: GovernanceStack, sets: EvalSets, check: Callable[[Oracle], bool],
+    agents: Agents,
+    stack: GovernanceStack,
+    sets: EvalSets,
+    check: Callable[[Oracle], bool],
     deadline_s: float,
-) -> int:  # fmt: skip
+) -> int:
     """Benign history, the reports, then a benign trickle until done; the incidents reported."""
     for step in sets.history:
         agents.propose(step)

@@ -31,7 +31,7 @@ paced 1k p50 6.3 -> 6.6 ms, p99 73 -> 45 ms, RSS 294 -> 290 MB. Of the targets o
 (real enforcer) and the scripted RSS are met.
 
 By default the worker is ``flywheel gate run`` with the real enforcer: the default risk policy and
-the synthetic 1,020-rule artifact of :mod:`alignment_flywheel.synthetic`, on synthetic proposals
+the synthetic 1,020-rule artifact of ``benchmarks/synthetic.py``, on synthetic proposals
 over its 100 tools. ``--oracle PATH`` uses another artifact; ``--scripted`` replaces the enforcer
 with a decision by tool name (``tests/support/gate_worker.py``), to measure the gate without the
 oracle. Prints one JSON object.
@@ -56,6 +56,7 @@ from typing import Any
 
 import yaml
 from confluent_kafka import Consumer, Producer
+from synthetic import synthetic_artifact, synthetic_proposals
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
@@ -67,7 +68,6 @@ from alignment_flywheel.stack.credentials import connection_env
 from alignment_flywheel.stack.kafka import admin_client
 from alignment_flywheel.stack.processes import free_ports
 from alignment_flywheel.stack.topics import create_topic
-from alignment_flywheel.synthetic import synthetic_artifact, synthetic_proposals
 
 REPO = Path(__file__).resolve().parents[1]
 RUNS = 3
@@ -209,12 +209,21 @@ def _start_worker(
     else:
         env["FLYWHEEL_ORACLE_PATH"] = str(oracle)
         command = [
-            str(Path(sys.executable).with_name("flywheel")), "gate", "run",
-            "--app-id", app_id,
-            "--proposals-topic", topics["proposals"], "--verdicts-topic", topics["verdicts"],
-            "--reviews-topic", topics["reviews"], "--dead-letter-topic", topics["dead_letters"],
+            str(Path(sys.executable).with_name("flywheel")),
+            "gate",
+            "run",
+            "--app-id",
+            app_id,
+            "--proposals-topic",
+            topics["proposals"],
+            "--verdicts-topic",
+            topics["verdicts"],
+            "--reviews-topic",
+            topics["reviews"],
+            "--dead-letter-topic",
+            topics["dead_letters"],
             "--no-follow",
-        ]  # fmt: skip
+        ]
     with log.open("ab") as out:
         return subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
 

@@ -88,8 +88,10 @@ def timed_us(calls: list[Callable[[], object]]) -> list[float]:
 
 def summary(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    return {"median": round(statistics.median(ordered), 1),
-            "p99": round(ordered[int(0.99 * (len(ordered) - 1))], 1)}  # fmt: skip
+    return {
+        "median": round(statistics.median(ordered), 1),
+        "p99": round(ordered[int(0.99 * (len(ordered) - 1))], 1),
+    }
 
 
 def proof_figures(log: MerkleLog, rng: random.Random) -> dict[str, object]:
@@ -101,20 +103,34 @@ def proof_figures(log: MerkleLog, rng: random.Random) -> dict[str, object]:
     proofs = [log.consistency_proof(m) for m in olds]
     old_roots = [log.root(m) for m in olds]
     generate_i = timed_us([lambda i=i: log.inclusion_proof(i) for i in indexes])
-    check_i = timed_us([lambda i=i, p=p: verify_inclusion(log.leaf(i), i, n, p, root)
-                        for i, p in zip(indexes, paths, strict=True)])  # fmt: skip
+    check_i = timed_us(
+        [
+            lambda i=i, p=p: verify_inclusion(log.leaf(i), i, n, p, root)
+            for i, p in zip(indexes, paths, strict=True)
+        ]
+    )
     generate_c = timed_us([lambda m=m: log.consistency_proof(m) for m in olds])
-    check_c = timed_us([lambda m=m, p=p, r=r: verify_consistency(m, n, r, root, p)
-                        for m, p, r in zip(olds, proofs, old_roots, strict=True)])  # fmt: skip
+    check_c = timed_us(
+        [
+            lambda m=m, p=p, r=r: verify_consistency(m, n, r, root, p)
+            for m, p, r in zip(olds, proofs, old_roots, strict=True)
+        ]
+    )
     assert all(
         verify_inclusion(log.leaf(i), i, n, p, root) for i, p in zip(indexes, paths, strict=True)
     )
     return {
-        "inclusion": {"generate_us": summary(generate_i), "verify_us": summary(check_i),
-                      "hashes": max(len(p) for p in paths)},
-        "consistency": {"generate_us": summary(generate_c), "verify_us": summary(check_c),
-                        "hashes": max(len(p) for p in proofs)},
-    }  # fmt: skip
+        "inclusion": {
+            "generate_us": summary(generate_i),
+            "verify_us": summary(check_i),
+            "hashes": max(len(p) for p in paths),
+        },
+        "consistency": {
+            "generate_us": summary(generate_c),
+            "verify_us": summary(check_c),
+            "hashes": max(len(p) for p in proofs),
+        },
+    }
 
 
 def verify_rate(records: list[tuple[int, bytes]]) -> tuple[float, int]:
@@ -122,10 +138,17 @@ def verify_rate(records: list[tuple[int, bytes]]) -> tuple[float, int]:
     leaves = [leaf_of(o, v) for o, v in records]
     log = MerkleLog(leaf.digest for leaf in leaves)
     heads = [
-        signed_checkpoint(key, producer="bench", log_id=LOG, tree_size=size, root=log.root(size),
-                          first_offset=0, last_offset=leaves[size - 1].offset)
+        signed_checkpoint(
+            key,
+            producer="bench",
+            log_id=LOG,
+            tree_size=size,
+            root=log.root(size),
+            first_offset=0,
+            last_offset=leaves[size - 1].offset,
+        )
         for size in range(EVERY, len(leaves) + 1, EVERY)
-    ]  # fmt: skip
+    ]
     trusted = {key_id(key.public_key()): key.public_key()}
     started = time.perf_counter()
     report = verify_log(LOG, records, heads, trusted, stored=leaves)

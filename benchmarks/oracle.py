@@ -1,6 +1,6 @@
 """In-process decisions per second and per-decision latency: 1,000 rules over 100 tools.
 
-The artifact and the traffic come from :mod:`alignment_flywheel.synthetic` (10 rules on each of
+The artifact and the traffic come from ``benchmarks/synthetic.py`` (10 rules on each of
 100 tools plus 20 glob rules; proposals over every tier of the default risk policy). Each figure
 is measured through ``Enforcer.decide`` (tier choice, oracle evaluation, the verdict), in one
 thread pinned to one core, the median of several runs. Latency percentiles come from timing
@@ -21,12 +21,13 @@ import sys
 import time
 from collections import Counter
 
+from synthetic import TOOLS, synthetic_artifact, synthetic_proposals
+
 from alignment_flywheel.enforcement import Enforcer, build_policy
 from alignment_flywheel.events import Proposal
 from alignment_flywheel.oracle.artifact import build_artifact, read_document
 from alignment_flywheel.oracle.loader import DEFAULT_RISK_POLICY
 from alignment_flywheel.oracle.rules import RuleOracle
-from alignment_flywheel.synthetic import TOOLS, synthetic_artifact, synthetic_proposals
 
 PROPOSALS = 20_000
 RUNS = 5

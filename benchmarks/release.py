@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from synthetic import synthetic_artifact
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
@@ -44,7 +45,6 @@ from alignment_flywheel.release.rebuild import OracleBuilder, PatchLibrary
 from alignment_flywheel.stack.broker import broker_for
 from alignment_flywheel.stack.kafka import admin_client
 from alignment_flywheel.stack.topics import create_topic
-from alignment_flywheel.synthetic import synthetic_artifact
 
 PATCHES = 10_000
 FOLLOWERS = 3
@@ -60,8 +60,12 @@ def _operations(i: int) -> list[dict[str, Any]]:
     if kind == 1:
         return [{"op": "remove_rule", "id": f"extra-{i - 1}"}]
     if kind == 2:
-        replaced = {"id": f"t{i % 10}.r0", "when": f'args.cmd.contains("v{i}")', "score": 0.05,
-                    "message": f"replaced {i}"}  # fmt: skip
+        replaced = {
+            "id": f"t{i % 10}.r0",
+            "when": f'args.cmd.contains("v{i}")',
+            "score": 0.05,
+            "message": f"replaced {i}",
+        }
         return [{"op": "replace_rule", "rule": replaced}]
     return [{"op": "set_threshold", "name": "base_uncertainty", "value": (i % 50) / 1000}]
 
@@ -175,10 +179,14 @@ def _measure_releases(
 def _stable_release(patch: Patch) -> ReleasePromoted:
     release_id = uuid.uuid5(patch.patch_id, "release")
     return ReleasePromoted(
-        envelope=new_envelope("bench", str(release_id)), release_id=release_id,
-        version=patch.target_version, digest=patch.target_digest,
-        from_stage=ReleaseStage.CANARY, to_stage=ReleaseStage.STABLE, actor="bench",
-    )  # fmt: skip
+        envelope=new_envelope("bench", str(release_id)),
+        release_id=release_id,
+        version=patch.target_version,
+        digest=patch.target_digest,
+        from_stage=ReleaseStage.CANARY,
+        to_stage=ReleaseStage.STABLE,
+        actor="bench",
+    )
 
 
 def _verification(genesis: OracleArtifact, count: int = 2_000) -> dict[str, Any]:
@@ -189,10 +197,14 @@ def _verification(genesis: OracleArtifact, count: int = 2_000) -> dict[str, Any]
         version=1,
         expires=datetime.now(UTC) + timedelta(days=30),
         keys={name: public_hex(key.public_key()) for name, key in keys.items()},
-        roles={"root": ["root"], "author": ["author"], "approver": ["alice", "bob"],
-               "releaser": ["root"]},
+        roles={
+            "root": ["root"],
+            "author": ["author"],
+            "approver": ["alice", "bob"],
+            "releaser": ["root"],
+        },
         thresholds={"approver": 2},
-    )  # fmt: skip
+    )
     signed = []
     for patch in patch_log(genesis, count):
         signers = [("author", "author"), ("alice", "approver"), ("bob", "approver")]

@@ -1,6 +1,6 @@
 """Replay throughput: proposals re-evaluated per second by the replay engine, and the verdict diff.
 
-Workload: :mod:`alignment_flywheel.synthetic` (1,020 rules over 100 tools, the default risk
+Workload: ``benchmarks/synthetic.py`` (1,020 rules over 100 tools, the default risk
 policy). ``DISTINCT`` distinct decision inputs (tool, arguments, risk context) are drawn from
 ``synthetic_proposals``; the replayed history is ``PROPOSALS`` proposals, each a copy of one of
 them with its own proposal id, drawn with a Zipf-like skew (real traffic repeats heavily: the same
@@ -32,6 +32,8 @@ import time
 import uuid
 from collections.abc import Callable
 
+from synthetic import synthetic_artifact, synthetic_proposals
+
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import load_settings
 from alignment_flywheel.enforcement import Enforcer, build_policy
@@ -41,7 +43,6 @@ from alignment_flywheel.oracle.loader import DEFAULT_RISK_POLICY
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.replay.engine import Case, Evaluator, replay_diff, settle_heap
 from alignment_flywheel.replay.source import History, RangeReader
-from alignment_flywheel.synthetic import synthetic_artifact, synthetic_proposals
 
 PROPOSALS = 200_000
 DISTINCT = 10_000
@@ -98,9 +99,14 @@ def main() -> None:
     base = build_artifact(synthetic_artifact())
     document = synthetic_artifact()
     document["rules"].append(
-        {"id": "patch.rm", "tools": ["svc1*.call"], "when": 'args.cmd.startsWith("rm ")',
-         "score": 0.0, "message": "rm"}
-    )  # fmt: skip
+        {
+            "id": "patch.rm",
+            "tools": ["svc1*.call"],
+            "when": 'args.cmd.startsWith("rm ")',
+            "score": 0.0,
+            "message": "rm",
+        }
+    )
     patched = Enforcer(RuleOracle(build_artifact(document)), policy)
     distinct = synthetic_proposals(DISTINCT, SEED)
     cases = recorded(Enforcer(RuleOracle(base), policy), workload(distinct, PROPOSALS))

@@ -20,12 +20,13 @@ import platform
 import sys
 import time
 
+from synthetic import TOOLS, synthetic_artifact, synthetic_proposals
+
 from alignment_flywheel.enforcement import Enforcer, build_policy
 from alignment_flywheel.oracle.artifact import build_artifact, read_document
 from alignment_flywheel.oracle.loader import DEFAULT_RISK_POLICY
 from alignment_flywheel.oracle.provenance import SessionContext
 from alignment_flywheel.oracle.rules import RuleOracle
-from alignment_flywheel.synthetic import TOOLS, synthetic_artifact, synthetic_proposals
 
 PROPOSALS = 5_000
 RUNS = 3

@@ -33,13 +33,15 @@ from alignment_flywheel.config import Settings, load_settings
 from alignment_flywheel.connectors.clickhouse.rows import to_row
 from alignment_flywheel.connectors.clickhouse.sink import ClickHouseSink, SinkOptions
 from alignment_flywheel.connectors.producer import EventProducer
-from alignment_flywheel.samples import sample_proposal_submitted
 from alignment_flywheel.stack.artifacts import ensure_kafka_artifacts
 from alignment_flywheel.stack.broker import LocalBroker
 from alignment_flywheel.stack.clickhouse import apply_migrations, clickhouse_client
 from alignment_flywheel.stack.kafka import admin_client
 from alignment_flywheel.stack.processes import free_ports
 from alignment_flywheel.stack.topics import create_topic
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support
+from tests.support.samples import sample_proposal_submitted
 
 RECORDS = 200_000
 RUNS = 3

@@ -64,8 +64,16 @@ def inclusion(
     path = tree.inclusion_proof(position, head.tree_size)
     digest = leaves[position].digest
     ok = verify_inclusion(digest, position, head.tree_size, path, bytes.fromhex(head.root_hash))
-    return InclusionProof(log_id, position, leaves[position].offset, head.tree_size, digest.hex(),
-                          head.root_hash, tuple(p.hex() for p in path), ok)  # fmt: skip
+    return InclusionProof(
+        log_id,
+        position,
+        leaves[position].offset,
+        head.tree_size,
+        digest.hex(),
+        head.root_hash,
+        tuple(p.hex() for p in path),
+        ok,
+    )
 
 
 def consistency(

@@ -10,7 +10,6 @@ does not answer, or a missing topic, is a :class:`~alignment_flywheel.errors.Kaf
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -20,14 +19,13 @@ from confluent_kafka.admin._resource import ResourceType
 from alignment_flywheel.audit.verify import Record
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import consumer_config, watermarks
+from alignment_flywheel.connectors.consumer import consumer_config, partitions_of, watermarks
+from alignment_flywheel.connectors.reader import Span, read_spans
 from alignment_flywheel.errors import CodecError, KafkaTransportError
 from alignment_flywheel.events import LedgerCheckpoint
 from alignment_flywheel.stack.kafka import admin_client, reader_group
 
 TIMEOUT_S = 30.0
-BATCH = 1000
-POLL_S = 1.0
 
 
 def reader(settings: Settings) -> Consumer:
@@ -35,18 +33,11 @@ def reader(settings: Settings) -> Consumer:
     return Consumer(consumer_config(settings, group, {"enable.auto.commit": False}))
 
 
-def partitions_of(consumer: Consumer, topic: str) -> list[int]:
-    metadata = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
-    if metadata is None or metadata.error is not None or not metadata.partitions:
-        raise KafkaTransportError(f"topic {topic} does not exist or has no partitions")
-    return sorted(metadata.partitions)
-
-
 def topic_partitions(settings: Settings, topic: str) -> list[int]:
     """The partitions of ``topic``, asked with a consumer of its own."""
     consumer = reader(settings)
     try:
-        return partitions_of(consumer, topic)
+        return partitions_of(consumer, topic, TIMEOUT_S)
     finally:
         consumer.close()
 
@@ -62,7 +53,7 @@ def read_partition(
     """The ``(offset, value)`` records of one partition in ``[from_offset, to_offset]``."""
     consumer = reader(settings)
     try:
-        if partition not in partitions_of(consumer, topic):
+        if partition not in partitions_of(consumer, topic, TIMEOUT_S):
             raise KafkaTransportError(f"topic {topic} has no partition {partition}")
         low, high = watermarks(consumer, TopicPartition(topic, partition), TIMEOUT_S)
         start = low if from_offset is None else max(from_offset, low)
@@ -73,30 +64,8 @@ def read_partition(
 
 
 def _read(consumer: Consumer, topic: str, partition: int, start: int, end: int) -> list[Record]:
-    found: list[Record] = []
-    if start >= end:
-        return found
-    tp = TopicPartition(topic, partition, start)
-    consumer.assign([tp])
-    position, deadline = start, time.monotonic() + TIMEOUT_S
-    while position < end:
-        batch = consumer.consume(BATCH, POLL_S)
-        if not batch:
-            # Transaction markers take offsets but are never delivered: ask where the consumer is.
-            position = max(position, consumer.position([tp])[0].offset)
-            if position < end and time.monotonic() > deadline:
-                raise KafkaTransportError(f"no record from {topic}/{partition} in {TIMEOUT_S:g} s")
-            continue
-        deadline = time.monotonic() + TIMEOUT_S
-        for msg in batch:
-            error = msg.error()
-            if error is not None:
-                raise KafkaTransportError(f"reading {topic}/{partition}: {error.str()}")
-            offset = int(msg.offset() or 0)
-            position = offset + 1
-            if offset < end:
-                found.append((offset, msg.value()))
-    return found
+    spans = [Span(partition, start, end)]
+    return [(int(msg.offset() or 0), msg.value()) for msg in read_spans(consumer, topic, spans)]
 
 
 @dataclass(frozen=True)
@@ -115,7 +84,7 @@ def read_checkpoints(
     does not decode (reported, never passed over in silence). Other event types are ignored."""
     consumer = reader(settings)
     try:
-        partitions = partitions_of(consumer, ledger_topic)
+        partitions = partitions_of(consumer, ledger_topic, TIMEOUT_S)
     finally:
         consumer.close()
     found: list[LedgerCheckpoint] = []

@@ -115,15 +115,24 @@ def compare_leaves(
         if e[i].digest == a[j].digest:
             i, j = i + 1, j + 1
         elif _swapped(e, a, i, j):
-            found.append(Finding(Tampering.REORDERED, i, e[i].offset, a[j + 1].offset, source,
-                                 f"positions {i} and {i + 1} swapped"))  # fmt: skip
+            found.append(
+                Finding(
+                    Tampering.REORDERED,
+                    i,
+                    e[i].offset,
+                    a[j + 1].offset,
+                    source,
+                    f"positions {i} and {i + 1} swapped",
+                )
+            )
             i, j = i + 2, j + 2
         elif i + 1 < len(e) and e[i + 1].digest == a[j].digest:
             found.append(Finding(Tampering.DELETED, i, e[i].offset, None, source))
             i += 1
         elif j + 1 < len(a) and e[i].digest == a[j + 1].digest:
-            found.append(Finding(Tampering.INSERTED, i, None, a[j].offset, source,
-                                 f"before position {i}"))  # fmt: skip
+            found.append(
+                Finding(Tampering.INSERTED, i, None, a[j].offset, source, f"before position {i}")
+            )
             j += 1
         else:
             found.append(Finding(Tampering.ALTERED, i, e[i].offset, a[j].offset, source))
@@ -144,8 +153,11 @@ def _swapped(e: Sequence[Leaf], a: Sequence[Leaf], i: int, j: int) -> bool:
 def _moves(found: list[Finding], e: Sequence[Leaf], a: Sequence[Leaf]) -> list[Finding]:
     """Merge a deletion and an insertion of the same leaf into one ``reordered`` finding."""
     by_offset = {leaf.offset: leaf.digest for leaf in a}
-    inserted = {by_offset[f.observed_offset]: f for f in found
-                if f.kind is Tampering.INSERTED and f.observed_offset is not None}  # fmt: skip
+    inserted = {
+        by_offset[f.observed_offset]: f
+        for f in found
+        if f.kind is Tampering.INSERTED and f.observed_offset is not None
+    }
     merged: list[Finding] = []
     used: set[int] = set()
     for f in found:
@@ -155,8 +167,11 @@ def _moves(found: list[Finding], e: Sequence[Leaf], a: Sequence[Leaf]) -> list[F
             continue
         used.add(id(moved))
         detail = f"moved from position {f.position} to before position {moved.position}"
-        merged.append(Finding(Tampering.REORDERED, f.position, f.offset, moved.observed_offset,
-                              f.source, detail))  # fmt: skip
+        merged.append(
+            Finding(
+                Tampering.REORDERED, f.position, f.offset, moved.observed_offset, f.source, detail
+            )
+        )
     return [f for f in merged if id(f) not in used]
 
 
@@ -215,9 +230,11 @@ def _gaps(found: Sequence[Finding], actual: Sequence[Leaf]) -> list[Finding]:
     return [
         f
         for f in found
-        if f.kind is Tampering.DELETED and f.offset is not None
-        and f.offset not in offsets and f.offset < last
-    ]  # fmt: skip
+        if f.kind is Tampering.DELETED
+        and f.offset is not None
+        and f.offset not in offsets
+        and f.offset < last
+    ]
 
 
 def checked_chain(

@@ -42,8 +42,9 @@ from alignment_flywheel.processors.ledger import (
     LedgerTopics,
 )
 
-app = typer.Typer(help="Audit ledger: signed Merkle logs of verdicts and governance events.",
-                  no_args_is_help=True)  # fmt: skip
+app = typer.Typer(
+    help="Audit ledger: signed Merkle logs of verdicts and governance events.", no_args_is_help=True
+)
 TAMPERED_EXIT = 3
 DEFAULT_KEY = "ledger"
 LEDGER_TOPIC = LedgerTopics().ledger
@@ -90,8 +91,16 @@ def verify(
     others = [c for c in checkpoints if set_aside and c.key_id not in trusted]
     checkpoints = [c for c in checkpoints if not set_aside or c.key_id in trusted]
     leaf_store = None if no_store else LeafStore(store or settings.state_dir / "ledger")
-    request = _Request(trusted, checkpoints, leaf_store, is_compacted(settings, topic),
-                       from_offset, to_offset, proof, sizes)  # fmt: skip
+    request = _Request(
+        trusted,
+        checkpoints,
+        leaf_store,
+        is_compacted(settings, topic),
+        from_offset,
+        to_offset,
+        proof,
+        sizes,
+    )
     results = []
     for part in _partitions(settings, topic, partition, log_id):
         name = log_id or log_id_for(topic, part)
@@ -119,8 +128,9 @@ class _Request:
 def _verify_partition(
     settings: Settings, codec: EventCodec, request: _Request, *, topic: str, part: int, name: str
 ) -> dict[str, Any]:
-    records = read_partition(settings, topic, part, from_offset=request.from_offset,
-                             to_offset=request.to_offset)  # fmt: skip
+    records = read_partition(
+        settings, topic, part, from_offset=request.from_offset, to_offset=request.to_offset
+    )
     if not records and not any(c.log_id == name for c in request.checkpoints):
         return {
             **asdict(LogReport(name, 0, 0, 0, 0)),
@@ -228,8 +238,14 @@ def _print(
         if r["findings"]:
             table = Table("kind", "position", "offset", "observed offset", "source", "detail")
             for f in r["findings"]:
-                table.add_row(str(f["kind"]), str(f["position"]), str(f["offset"]),
-                              str(f["observed_offset"]), f["source"], f["detail"])  # fmt: skip
+                table.add_row(
+                    str(f["kind"]),
+                    str(f["position"]),
+                    str(f["offset"]),
+                    str(f["observed_offset"]),
+                    f["source"],
+                    f["detail"],
+                )
             console.print(table)
         for kind in ("inclusion", "consistency"):
             if kind in r:

@@ -82,8 +82,10 @@ class DemoStack:
         self.workers.start()
         with self.console.status("waiting for the workers to join their consumer groups"):
             ready_s = self.workers.wait_ready()
-        self.console.print(f"workers ready in {ready_s:.1f} s: {', '.join(self.workers.processes)} "
-                           f"(logs in {self.run_dir / 'logs'})")  # fmt: skip
+        self.console.print(
+            f"workers ready in {ready_s:.1f} s: {', '.join(self.workers.processes)} "
+            f"(logs in {self.run_dir / 'logs'})"
+        )
         self.genesis = load_oracle(self.settings).artifact
         with self.console.status("reading the release log"):
             check = follower_check(self.settings)

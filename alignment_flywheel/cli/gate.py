@@ -19,6 +19,7 @@ import typer
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.consumer import partitions_of
 from alignment_flywheel.enforcement.enforcer import build_enforcer
 from alignment_flywheel.errors import KafkaTransportError
 from alignment_flywheel.oracle.artifact import load_artifact
@@ -60,7 +61,7 @@ def run(
         verdicts=verdicts,
         reviews=reviews,
         dead_letters=dead_letters,
-        partitions=partitions_of(settings, proposals),
+        partitions=partition_count(settings, proposals),
     )
     enforcer = build_enforcer(settings)
     follower = None
@@ -79,13 +80,12 @@ def run(
             follower.stop()
 
 
-def partitions_of(settings: Settings, topic: str) -> int:
+def partition_count(settings: Settings, topic: str) -> int:
     """The partition count of a topic on the cluster; raises if the topic does not exist."""
-    metadata = admin_client(settings).list_topics(topic, timeout=30)
-    found = metadata.topics.get(topic)
-    if found is None or found.error is not None or not found.partitions:
+    try:
+        return len(partitions_of(admin_client(settings), topic, 30))
+    except KafkaTransportError as exc:
+        where = settings.effective_bootstrap_servers
         raise KafkaTransportError(
-            f"topic {topic} does not exist on {settings.effective_bootstrap_servers}; "
-            "create it first (flywheel topics apply)"
-        )
-    return len(found.partitions)
+            f"{exc} on {where}; create it first (flywheel topics apply)"
+        ) from None

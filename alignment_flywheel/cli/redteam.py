@@ -64,13 +64,23 @@ def run(
     follower = ReleaseFollower(settings, genesis, topics=ReleaseTopics(patches, releases)).start()
     follower.attach_deployment(staged.deploy)
     topics = RedTeamTopics(
-        findings, verifications, proposals, verdicts, dead_letters,
-        findings_partitions=findings_partitions, proposals_partitions=proposals_partitions,
-    )  # fmt: skip
+        findings,
+        verifications,
+        proposals,
+        verdicts,
+        dead_letters,
+        findings_partitions=findings_partitions,
+        proposals_partitions=proposals_partitions,
+    )
     worker = build_redteam(
-        settings, the_norms, lambda: _attacked(staged), seed=seed, budget=budget, app_id=app_id,
+        settings,
+        the_norms,
+        lambda: _attacked(staged),
+        seed=seed,
+        budget=budget,
+        app_id=app_id,
         topics=topics,
-    )  # fmt: skip
+    )
     try:
         run_worker(worker.app)
     finally:

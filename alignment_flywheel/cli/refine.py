@@ -54,10 +54,16 @@ def run(
     if settings.author_key is not None:
         author = KeyStore(settings.effective_keys_dir).private(settings.author_key)
     worker = build_refinement(
-        settings, follower, load_policy(risk_policy_path(settings)), app_id=app_id,
-        topics=topics, min_members=min_members, fp_budget=fp_budget, author_key=author,
+        settings,
+        follower,
+        load_policy(risk_policy_path(settings)),
+        app_id=app_id,
+        topics=topics,
+        min_members=min_members,
+        fp_budget=fp_budget,
+        author_key=author,
         norms=load_norms(norms),
-    )  # fmt: skip
+    )
     try:
         run_worker(worker.app)
     finally:

@@ -75,11 +75,16 @@ def replay(
     with Evaluator(Enforcer(RuleOracle(resolved.artifact), policy), workers=workers) as evaluator:
         diff = replay_diff(history.cases(), evaluator)
     report = Report(
-        resolved.label, resolved.artifact.version, resolved.artifact.digest, diff,
+        resolved.label,
+        resolved.artifact.version,
+        resolved.artifact.digest,
+        diff,
         range={"proposals_topic": history.proposals_topic, "from": start, "to": end},
-        skipped=history.skipped, hits=evaluator.hits, misses=evaluator.misses,
+        skipped=history.skipped,
+        hits=evaluator.hits,
+        misses=evaluator.misses,
         elapsed_s=time.perf_counter() - started,
-    )  # fmt: skip
+    )
     text = json.dumps(report.to_json(), indent=2, sort_keys=True)
     if json_path is not None:
         json_path.write_text(text + "\n")

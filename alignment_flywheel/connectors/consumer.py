@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
@@ -78,6 +79,16 @@ def watermarks(consumer: Consumer, tp: TopicPartition, timeout: float) -> tuple[
                     f"watermarks of {tp.topic}[{tp.partition}]: {exc}"
                 ) from exc
             time.sleep(0.1)
+
+
+def partitions_of(client: Consumer | AdminClient, topic: str, timeout: float) -> list[int]:
+    """The partitions of ``topic``, in order, asked with a consumer's or an admin client's
+    ``list_topics``; a topic that does not exist or has no partition is a
+    :class:`~alignment_flywheel.errors.KafkaTransportError`."""
+    metadata = client.list_topics(topic, timeout=timeout).topics.get(topic)
+    if metadata is None or metadata.error is not None or not metadata.partitions:
+        raise KafkaTransportError(f"topic {topic} does not exist or has no partitions")
+    return sorted(metadata.partitions)
 
 
 def offsets_for_times(

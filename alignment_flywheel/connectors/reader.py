@@ -2,6 +2,11 @@
 consumer group: for commands that look things up (reviews, incidents, release status), and
 :class:`TopicTail` for a worker that reads on, up to the end as of each time it asks.
 
+:func:`read_spans` is the one bounded read under them and under replay and the audit ledger: the
+records of given offset ranges, ended by each partition's position (records removed by compaction
+and transaction markers take offsets but never arrive), never waiting on a partition longer than
+its timeout without progress.
+
 Records that do not decode are logged and passed over (a reader never stops on bad input); a
 broker that does not answer raises :class:`~alignment_flywheel.errors.KafkaTransportError`.
 """
@@ -11,21 +16,29 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._listoffsets import OffsetSpec
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import consumer_config, offsets_for_times, watermarks
+from alignment_flywheel.connectors.consumer import (
+    consumer_config,
+    offsets_for_times,
+    partitions_of,
+    watermarks,
+)
 from alignment_flywheel.errors import CodecError, KafkaTransportError
 from alignment_flywheel.events import Event
 from alignment_flywheel.stack.kafka import client_config, reader_group
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 30.0
+FETCH = 2000
+WAIT_S = 0.2
 
 
 def read_topic(
@@ -46,19 +59,8 @@ def _read_assigned(
 ) -> Iterator[Event]:
     starts = _start_offsets(consumer, topic, since)
     ends = {p: watermarks(consumer, tp, TIMEOUT_S)[1] for p, tp in starts}
-    todo = [tp for p, tp in starts if tp.offset < ends[p]]
-    if not todo:
-        return
-    consumer.assign(todo)
-    positions = {tp.partition: tp.offset for tp in todo}
-    while any(positions[p] < ends[p] for p in positions):
-        msg = consumer.poll(TIMEOUT_S)
-        if msg is None:
-            raise KafkaTransportError(f"no record from {topic} within {TIMEOUT_S:.0f} s")
-        error = msg.error()
-        if error is not None:
-            raise KafkaTransportError(f"reading {topic}: {error.str()}")
-        positions[int(msg.partition() or 0)] = int(msg.offset() or 0) + 1
+    spans = [Span(p, tp.offset, ends[p]) for p, tp in starts]
+    for msg in read_spans(consumer, topic, spans):
         event = _decode(codec, msg.value(), topic)
         if event is not None:
             yield event
@@ -77,10 +79,7 @@ def _decode(codec: EventCodec, value: bytes | None, topic: str) -> Event | None:
 def _start_offsets(
     consumer: Consumer, topic: str, since: datetime | None
 ) -> list[tuple[int, TopicPartition]]:
-    metadata = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
-    if metadata is None or metadata.error is not None or not metadata.partitions:
-        raise KafkaTransportError(f"topic {topic} does not exist or has no partitions")
-    partitions = sorted(metadata.partitions)
+    partitions = partitions_of(consumer, topic, TIMEOUT_S)
     if since is None:
         found = [TopicPartition(topic, p, -1) for p in partitions]
     else:
@@ -93,6 +92,58 @@ def _start_offsets(
         offset = high if since is not None and tp.offset < 0 else max(tp.offset, low)
         result.append((tp.partition, TopicPartition(topic, tp.partition, offset)))
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Offsets [start, end) of one partition."""
+
+    partition: int
+    start: int
+    end: int
+
+
+def read_spans(
+    consumer: Consumer, topic: str, spans: Iterable[Span], *, timeout_s: float = TIMEOUT_S
+) -> Iterator[Message]:
+    """The records of ``spans`` on ``topic`` (in offset order within a partition), read by
+    ``consumer``, which is assigned here. A partition is done at its end's record or when its
+    position reaches its end; a record with an error, or no record for ``timeout_s`` while a
+    partition is not done, is a :class:`~alignment_flywheel.errors.KafkaTransportError`."""
+    ends = {s.partition: s.end for s in spans if s.start < s.end}
+    if not ends:
+        return
+    starts = [TopicPartition(topic, s.partition, s.start) for s in spans if s.partition in ends]
+    consumer.assign(starts)
+    open_partitions = set(ends)
+    idle_since = time.monotonic()
+    while open_partitions:
+        batch = consumer.consume(FETCH, WAIT_S)
+        if not batch:
+            open_partitions -= _past_end(consumer, topic, open_partitions, ends)
+            if open_partitions and time.monotonic() - idle_since > timeout_s:
+                raise KafkaTransportError(f"no record from {topic} within {timeout_s:.0f} s")
+            continue
+        idle_since = time.monotonic()
+        for msg in batch:
+            error = msg.error()
+            if error is not None:
+                raise KafkaTransportError(f"reading {topic}: {error.str()}")
+            partition, offset = int(msg.partition() or 0), int(msg.offset() or 0)
+            if partition not in open_partitions or offset >= ends[partition]:
+                continue
+            if offset + 1 >= ends[partition]:
+                open_partitions.discard(partition)
+                consumer.incremental_unassign([TopicPartition(topic, partition)])
+            yield msg
+
+
+def _past_end(
+    consumer: Consumer, topic: str, partitions: set[int], ends: dict[int, int]
+) -> set[int]:
+    """Partitions whose position reached their end without a record at the last offsets."""
+    positions = consumer.position([TopicPartition(topic, p) for p in sorted(partitions)])
+    return {tp.partition for tp in positions if tp.offset >= ends[tp.partition]}
 
 
 class TopicTail:

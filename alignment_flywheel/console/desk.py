@@ -140,9 +140,11 @@ class ConsoleDesk:
         self.topics = topics or ConsoleTopics()
         self.codec = EventCodec.from_settings(settings)
         self.reviews = ReviewDesk(
-            settings, self.codec, reviews_topic=self.topics.reviews,
+            settings,
+            self.codec,
+            reviews_topic=self.topics.reviews,
             verdicts_topic=self.topics.verdicts,
-        )  # fmt: skip
+        )
         self.ledger = PatchLedger(settings, self.codec, topic=self.topics.patches)
 
     # reviews
@@ -231,9 +233,11 @@ class ConsoleDesk:
     def _follower(self, check: ChainCheck | None) -> ReleaseFollower:
         genesis = load_artifact(oracle_path(self.settings))
         follower = ReleaseFollower(
-            self.settings, genesis,
-            topics=ReleaseTopics(self.topics.patches, self.topics.releases), check=check,
-        )  # fmt: skip
+            self.settings,
+            genesis,
+            topics=ReleaseTopics(self.topics.patches, self.topics.releases),
+            check=check,
+        )
         follower.start()
         follower.stop()
         return follower

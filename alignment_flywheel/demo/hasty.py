@@ -50,9 +50,14 @@ def submit_hotfix(settings: Settings, stable: OracleArtifact) -> uuid.UUID:
     events = [
         patch.to_event(f"{settings.identity}/operator"),
         approve(patch, keys.private(OPERATOR_KEY), role="author", producer="operator"),
-        approve(patch, keys.private(APPROVER_KEY), role="approver",
-                producer="demo-approver/hotfix", automatic=True),
-    ]  # fmt: skip
+        approve(
+            patch,
+            keys.private(APPROVER_KEY),
+            role="approver",
+            producer="demo-approver/hotfix",
+            automatic=True,
+        ),
+    ]
     topic = load_catalog().topic_for("PatchProposed")
     with EventProducer(settings, EventCodec.from_settings(settings)) as producer:
         for event in events:

@@ -64,8 +64,15 @@ def verify_demo_ledger(settings: Settings, key_name: str) -> LedgerOutcome:
     for topic in AUDITED_TOPICS:
         for part in topic_partitions(settings, topic):
             try:
-                _verify(settings, topic, part=part, checkpoints=ours, trusted=trusted, store=store,
-                        outcome=outcome)  # fmt: skip
+                _verify(
+                    settings,
+                    topic,
+                    part=part,
+                    checkpoints=ours,
+                    trusted=trusted,
+                    store=store,
+                    outcome=outcome,
+                )
             except FlywheelError as exc:
                 outcome.problems.append(f"{log_id_for(topic, part)}: {exc}")
     return outcome
@@ -88,7 +95,13 @@ def _verify(
     chain = checked_chain(name, checkpoints, trusted)
     stored = store.load(name) if store.path(name).exists() else None
     from_first = not records or records[0][0] <= chain[0].first_offset
-    report = verify_log(name, records, chain, trusted, stored=stored,
-                        from_first_offset=from_first,
-                        compacted_topic=is_compacted(settings, topic))  # fmt: skip
+    report = verify_log(
+        name,
+        records,
+        chain,
+        trusted,
+        stored=stored,
+        from_first_offset=from_first,
+        compacted_topic=is_compacted(settings, topic),
+    )
     outcome.logs.append(report)

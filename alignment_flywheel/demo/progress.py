@@ -44,8 +44,14 @@ from alignment_flywheel.events import (
 from alignment_flywheel.stack.catalog import load_catalog
 from alignment_flywheel.stack.kafka import reader_group
 
-WATCHED = ("IncidentReported", "FindingRaised", "VerificationRecorded", "DriftDetected",
-           "PatchProposed", "ReleaseStaged")  # fmt: skip
+WATCHED = (
+    "IncidentReported",
+    "FindingRaised",
+    "VerificationRecorded",
+    "DriftDetected",
+    "PatchProposed",
+    "ReleaseStaged",
+)
 DEMO_APPROVER = "demo approver (automatic)"
 
 

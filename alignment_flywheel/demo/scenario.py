@@ -67,8 +67,7 @@ class ScenarioPlan:
     seed: int = 7
 
 
-FAST = ScenarioPlan(baseline=140, drift_calls=150, pace_s=0.02, timeout_s=180.0,
-                    drift_wait_s=15.0)  # fmt: skip
+FAST = ScenarioPlan(baseline=140, drift_calls=150, pace_s=0.02, timeout_s=180.0, drift_wait_s=15.0)
 
 
 class Scenario:

@@ -44,14 +44,21 @@ def live_panel(progress: Progress, extra: str = "") -> Panel:
         counts = Table.grid(padding=(0, 2))
         counts.add_row("[bold]proposals[/]", *(f"{p}: {n}" for p, n in progress.proposals.items()))
         counts.add_row("[bold]verdicts[/]", *(f"{d}: {progress.verdicts[d]}" for d in DECISIONS))
-        counts.add_row("[bold]pipeline[/]", f"incidents: {progress.incidents}",
-                       f"findings: {sum(progress.findings.values())}",
-                       f"violations: {progress.violations}",
-                       f"drift: {sum(progress.drift.values())}")  # fmt: skip
+        counts.add_row(
+            "[bold]pipeline[/]",
+            f"incidents: {progress.incidents}",
+            f"findings: {sum(progress.findings.values())}",
+            f"violations: {progress.violations}",
+            f"drift: {sum(progress.drift.values())}",
+        )
         patches = [_patch_line(t, t.patch_id in progress.hotfixes) for t in progress.staged()]
         waiting = sum(not t.approved_by for t in progress.patches.values())
-        counts.add_row("[bold]patches[/]", f"proposed: {len(progress.patches)}",
-                       f"in rollout: {len(patches)}", f"unapproved: {waiting}")  # fmt: skip
+        counts.add_row(
+            "[bold]patches[/]",
+            f"proposed: {len(progress.patches)}",
+            f"in rollout: {len(patches)}",
+            f"unapproved: {waiting}",
+        )
         elapsed = time.time() - progress.started
         title = f"flywheel demo: {progress.phase} ({elapsed:.0f} s)"
     lines: list[RenderableType] = [counts, *patches]
@@ -75,16 +82,21 @@ def patch_rows(progress: Progress) -> list[dict[str, Any]]:
     for track in progress.staged():
         stable = track.stages.get("STABLE")
         enforced = progress.enforced_at.get(track.target_version, stable)
-        rows.append({
-            "patch_id": str(track.patch_id), "target_version": track.target_version,
-            "approved_by": track.approved_by or None, "rationale": track.rationale,
-            "hotfix": track.patch_id in progress.hotfixes,
-            "stages": list(track.stages), "rolled_back": track.rolled_back,
-            "proposed_s": _since(first, track.proposed_at),
-            "approved_s": _since(first, track.approved_at),
-            "stable_s": _since(first, stable),
-            "time_to_mitigation_s": _since(first, enforced),
-        })  # fmt: skip
+        rows.append(
+            {
+                "patch_id": str(track.patch_id),
+                "target_version": track.target_version,
+                "approved_by": track.approved_by or None,
+                "rationale": track.rationale,
+                "hotfix": track.patch_id in progress.hotfixes,
+                "stages": list(track.stages),
+                "rolled_back": track.rolled_back,
+                "proposed_s": _since(first, track.proposed_at),
+                "approved_s": _since(first, track.approved_at),
+                "stable_s": _since(first, stable),
+                "time_to_mitigation_s": _since(first, enforced),
+            }
+        )
     return rows
 
 
@@ -144,9 +156,14 @@ def summary_tables(document: dict[str, Any]) -> list[Table]:
     for row in document["patches"]:
         stages = " -> ".join(row["stages"]) + (" [red]rolled back[/]" if row["rolled_back"] else "")
         name = f"v{row['target_version']}" + (" (hasty hotfix)" if row["hotfix"] else "")
-        patches.add_row(name, row["approved_by"] or "[yellow]waiting[/]",
-                        stages or "-", _seconds(row["proposed_s"]), _seconds(row["stable_s"]),
-                        _seconds(row["time_to_mitigation_s"]))  # fmt: skip
+        patches.add_row(
+            name,
+            row["approved_by"] or "[yellow]waiting[/]",
+            stages or "-",
+            _seconds(row["proposed_s"]),
+            _seconds(row["stable_s"]),
+            _seconds(row["time_to_mitigation_s"]),
+        )
     return [traffic, patches, _outcome_table(document)]
 
 
@@ -166,18 +183,24 @@ def _outcome_table(document: dict[str, Any]) -> Table:
         ("findings by source", _counts(document["findings"])),
         ("violations confirmed", document["violations_confirmed"]),
         ("drift detections", _counts(document["drift_detections"])),
-        ("patches proposed / not approved",
-         f"{document['patches_proposed']} / {document['patches_unapproved']}"),
+        (
+            "patches proposed / not approved",
+            f"{document['patches_proposed']} / {document['patches_unapproved']}",
+        ),
         ("patches released to stable", document["patches_stable"]),
         ("rollbacks (automatic)", document["rollbacks"]),
-        ("unsafe calls after the release / allowed",
-         f"{document['post_release_unsafe']} / {document['post_release_unsafe_allowed']}"),
-        ("variants nobody reported, stopped by the patch",
-         f"{document['unreported_variants_stopped']} of {document['unreported_variants']}"),
+        (
+            "unsafe calls after the release / allowed",
+            f"{document['post_release_unsafe']} / {document['post_release_unsafe_allowed']}",
+        ),
+        (
+            "variants nobody reported, stopped by the patch",
+            f"{document['unreported_variants_stopped']} of {document['unreported_variants']}",
+        ),
         ("ledger verified", f"{ledger} ({document['ledger_signed_records']} records signed)"),
         ("report", document["report"] or "-"),
         ("duration", f"{document['duration_s']} s"),
-    ]  # fmt: skip
+    ]
     for name, value in rows:
         outcome.add_row(name, str(value))
     return outcome

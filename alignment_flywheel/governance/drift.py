@@ -48,9 +48,9 @@ from alignment_flywheel.events import (
     VerdictIssued,
     new_envelope,
 )
+from alignment_flywheel.events.ids import drift_finding_id, drift_id_for
 from alignment_flywheel.governance.features import proposal_features, shape_features
 
-DRIFT_NAMESPACE = uuid.UUID("d41f6b2a-9e07-4c3d-b85a-7f1e2c3d4a5b")
 MIN_SAMPLES = 30
 COOLDOWN = 100
 RECENT_WEIGHT = 0.05
@@ -82,10 +82,6 @@ class Detection:
     baseline: float
     evidence: dict[str, str]
     trigger: uuid.UUID
-
-
-def drift_id_for(dimension: str, subject: str, metric: str, trigger: uuid.UUID) -> uuid.UUID:
-    return uuid.uuid5(DRIFT_NAMESPACE, f"{dimension}/{subject}/{metric}/{trigger}")
 
 
 @dataclass(slots=True)
@@ -235,11 +231,16 @@ def _detection(
     dimension, subject, metric = where
     trigger = verdict.proposal_id
     return Detection(
-        drift_id=drift_id_for(dimension, subject, metric, trigger), detector=detector,
-        dimension=dimension, subject=subject, metric=metric, value=figures[0],
-        baseline=figures[1], evidence={**evidence, "trigger_proposal_id": str(trigger)},
+        drift_id=drift_id_for(dimension, subject, metric, trigger),
+        detector=detector,
+        dimension=dimension,
+        subject=subject,
+        metric=metric,
+        value=figures[0],
+        baseline=figures[1],
+        evidence={**evidence, "trigger_proposal_id": str(trigger)},
         trigger=trigger,
-    )  # fmt: skip
+    )
 
 
 def drift_event(detection: Detection, producer: str) -> DriftDetected:
@@ -247,17 +248,22 @@ def drift_event(detection: Detection, producer: str) -> DriftDetected:
     envelope = new_envelope(producer, detection.subject, trace_id=detection.drift_id.hex)
     return DriftDetected(
         envelope=envelope.model_copy(update={"event_id": detection.drift_id}),
-        drift_id=detection.drift_id, detector=detection.detector, dimension=detection.dimension,
-        subject=detection.subject, metric=detection.metric, value=detection.value,
-        baseline=detection.baseline, evidence=detection.evidence,
-    )  # fmt: skip
+        drift_id=detection.drift_id,
+        detector=detection.detector,
+        dimension=detection.dimension,
+        subject=detection.subject,
+        metric=detection.metric,
+        value=detection.value,
+        baseline=detection.baseline,
+        evidence=detection.evidence,
+    )
 
 
 def drift_findings(detection: Detection, samples: list[Pair], producer: str) -> list[FindingRaised]:
     """One DRIFT finding per sampled pair, for verification; ids follow from the drift id."""
     findings = []
     for proposal, verdict in samples:
-        finding_id = uuid.uuid5(detection.drift_id, f"finding/{proposal.proposal_id}")
+        finding_id = drift_finding_id(detection.drift_id, proposal.proposal_id)
         envelope = new_envelope(producer, str(finding_id), correlation_id=str(detection.drift_id))
         findings.append(
             FindingRaised(

@@ -52,8 +52,22 @@ from alignment_flywheel.events import Proposal
 MAX_DEPTH = 3
 MAX_TOKENS = 24
 COMMAND_KEYS = frozenset({"cmd", "command", "script", "shell"})
-SQL_VERBS = frozenset({"select", "insert", "update", "delete", "drop", "truncate", "alter",
-                       "create", "grant", "revoke", "merge", "replace"})  # fmt: skip
+SQL_VERBS = frozenset(
+    {
+        "select",
+        "insert",
+        "update",
+        "delete",
+        "drop",
+        "truncate",
+        "alter",
+        "create",
+        "grant",
+        "revoke",
+        "merge",
+        "replace",
+    }
+)
 SHAPE_KINDS = ("type", "shape", "mag")
 
 _URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*)://([^\s/'\"?#]+)")

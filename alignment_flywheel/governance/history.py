@@ -13,8 +13,8 @@ Built from the live topics by the refinement processor (bounded, newest kept):
 * session events (``SessionStarted``, ``ToolResultObserved``, on the proposals topic) are folded
   per (proposer, session) with :func:`~alignment_flywheel.oracle.provenance.step`; each proposal
   keeps the context of its session as it was when the proposal arrived (:meth:`History.session_of`,
-  ``Case.session``), so a patch is proved on the provenance the decision saw. Contexts are bounded
-  (the least recently used session, and the oldest proposal's snapshot, go first).
+  ``LabelledCase.session``), so a patch is proved on the provenance the decision saw. Contexts are
+  bounded (the least recently used session, and the oldest proposal's snapshot, go first).
 
 Adding the same event twice changes nothing (a proposal counts once in the reservoir, a session
 event is folded once by event id), so the history can be warmed up from the topics and then fed
@@ -42,7 +42,7 @@ from alignment_flywheel.events import (
     ToolResultObserved,
     VerdictIssued,
 )
-from alignment_flywheel.governance.refinement import Case
+from alignment_flywheel.governance.refinement import LabelledCase
 from alignment_flywheel.oracle.provenance import EMPTY, SessionContext, step
 
 SessionKey = tuple[str, str]
@@ -67,7 +67,7 @@ class History:
     seed: int = 0
     pending: OrderedDict[uuid.UUID, Proposal] = field(default_factory=OrderedDict)
     early: OrderedDict[uuid.UUID, Decision] = field(default_factory=OrderedDict)
-    benign: list[Case] = field(default_factory=list)
+    benign: list[LabelledCase] = field(default_factory=list)
     labels: OrderedDict[uuid.UUID, bool] = field(default_factory=OrderedDict)
     findings: OrderedDict[uuid.UUID, FindingRaised] = field(default_factory=OrderedDict)
     max_sessions: int = 10_000
@@ -132,7 +132,7 @@ class History:
             return
         self._counted.add(proposal.proposal_id)
         self.seen_allowed += 1
-        case = Case(proposal, Decision.ALLOW, session=self.session_of(proposal.proposal_id))
+        case = LabelledCase(proposal, Decision.ALLOW, session=self.session_of(proposal.proposal_id))
         if len(self.benign) < self.max_benign:
             self.benign.append(case)
             return
@@ -144,7 +144,7 @@ class History:
         safe = event.outcome is ReviewOutcome.APPROVE
         _bounded_put(self.labels, event.proposal_id, safe, self.max_labels)
 
-    def cases(self) -> list[Case]:
+    def cases(self) -> list[LabelledCase]:
         """Benign cases (with their labels where reviewed, unsafe where reported as an incident)
         and every other labelled case."""
         reported = {
@@ -154,7 +154,9 @@ class History:
         }
         seen = {c.proposal.proposal_id for c in self.benign}
         cases = [
-            Case(c.proposal, c.decision, self._safe(c.proposal.proposal_id, reported), c.session)
+            LabelledCase(
+                c.proposal, c.decision, self._safe(c.proposal.proposal_id, reported), c.session
+            )
             for c in self.benign
         ]
         for finding in self.findings.values():
@@ -163,7 +165,7 @@ class History:
             if safe is not None and pid not in seen:
                 seen.add(pid)
                 session = self.session_of(pid)
-                cases.append(Case(finding.proposal, finding.oracle_decision, safe, session))
+                cases.append(LabelledCase(finding.proposal, finding.oracle_decision, safe, session))
         return cases
 
     def _safe(self, proposal_id: uuid.UUID, reported: set[uuid.UUID]) -> bool | None:

@@ -13,9 +13,8 @@ Rules:
 from __future__ import annotations
 
 import uuid
-from typing import Protocol
 
-from alignment_flywheel.enforcement.verdict import Verdict
+from alignment_flywheel.enforcement.decider import Decider
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import (
     FindingRaised,
@@ -26,20 +25,11 @@ from alignment_flywheel.events import (
     Severity,
     new_envelope,
 )
-
-FINDING_NAMESPACE = uuid.UUID("8f1d2c4e-6a3b-4d5e-9f70-1a2b3c4d5e6f")
-
-
-class Decider(Protocol):
-    def decide(self, proposal: Proposal, *, revision_depth: int = 0) -> Verdict: ...
+from alignment_flywheel.events.ids import incident_finding_id
 
 
 class IncidentWithoutProposalError(InvalidInputError):
     """The incident does not carry the proposal it is about."""
-
-
-def finding_id_for(incident_id: uuid.UUID) -> uuid.UUID:
-    return uuid.uuid5(FINDING_NAMESPACE, f"incident/{incident_id}")
 
 
 def incident_finding(incident: IncidentReported, enforcer: Decider, producer: str) -> FindingRaised:
@@ -51,7 +41,7 @@ def incident_finding(incident: IncidentReported, enforcer: Decider, producer: st
             "report it with the proposal (SDK report_incident or flywheel incident report)"
         )
     verdict = enforcer.decide(proposal)
-    finding_id = finding_id_for(incident.incident_id)
+    finding_id = incident_finding_id(incident.incident_id)
     return FindingRaised(
         envelope=new_envelope(producer, str(finding_id), correlation_id=str(incident.incident_id)),
         finding_id=finding_id,

@@ -113,9 +113,11 @@ class Norms:
         covering = [norm for norm in self.norms if norm.covers(proposal.tool)]
         if not covering:
             return NormJudgement(
-                VerificationOutcome.INCONCLUSIVE, (), Severity.LOW,
+                VerificationOutcome.INCONCLUSIVE,
+                (),
+                Severity.LOW,
                 f"no norm covers the tool {proposal.tool}",
-            )  # fmt: skip
+            )
         plan = ContextPlan.of(norm.expression for norm in covering)
         context = proposal_context(proposal, proposal.arguments_object(), plan)
         violated, failed = [], []

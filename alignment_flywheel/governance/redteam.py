@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from alignment_flywheel.enforcement.decider import Decider
 from alignment_flywheel.enforcement.enforcer import Enforcer
 from alignment_flywheel.enforcement.policy import RiskPolicy
 from alignment_flywheel.enforcement.verdict import Verdict
@@ -35,13 +36,12 @@ from alignment_flywheel.events import (
     Proposal,
     VerificationOutcome,
 )
-from alignment_flywheel.governance.intake import Decider
+from alignment_flywheel.events.ids import redteam_id
 from alignment_flywheel.governance.norms import NormJudgement, Norms
 from alignment_flywheel.governance.variants import Variant, generate
 from alignment_flywheel.governance.verification import derived_envelope
 from alignment_flywheel.oracle.contract import Oracle
 
-REDTEAM_NAMESPACE = uuid.UUID("a47c1e93-2b6d-4f08-8e15-c9d3b7a2f610")
 MISSED = frozenset({Decision.ALLOW, Decision.REVISE})
 
 
@@ -91,7 +91,7 @@ def variant_proposal(seed_proposal: Proposal, seed: int, variant: Variant) -> Pr
     name = f"{seed_proposal.proposal_id}/{seed}/{variant.tool}/{variant.arguments}"
     return seed_proposal.model_copy(
         update={
-            "proposal_id": uuid.uuid5(REDTEAM_NAMESPACE, name),
+            "proposal_id": redteam_id(name),
             "tool": variant.tool,
             "arguments": variant.arguments,
             "parent_proposal_id": None,
@@ -131,7 +131,7 @@ def red_team(
 def finding_id_for(miss: Miss) -> uuid.UUID:
     """The one finding id of a variant missed by one oracle (by digest)."""
     name = f"redteam/{miss.proposal.proposal_id}/{miss.verdict.oracle_digest}"
-    return uuid.uuid5(REDTEAM_NAMESPACE, name)
+    return redteam_id(name)
 
 
 def miss_finding(

@@ -35,8 +35,8 @@ Rules:
   positive in that many, a rate above the budget is unlikely at 95 %); with less evidence a broad
   rule could pass a regression it never had the data to fail.
 * **Sessions**: a case is decided, and a candidate evaluated, in the session context its proposal
-  was made in (``Case.session``, ``Cluster.sessions``), so ``provenance`` means what it meant for
-  the decision.
+  was made in (``LabelledCase.session``, ``Cluster.sessions``), so ``provenance`` means what it
+  meant for the decision.
 * The patch adds rule ``refined.<cluster>``, or replaces it when the base already has it (the
   cluster grew past its released rule). A cluster whose members the base already BLOCKs needs no
   patch.
@@ -94,7 +94,7 @@ MAX_PROOFS = 16
 
 
 @dataclass(frozen=True, slots=True)
-class Case:
+class LabelledCase:
     """A past proposal, the decision it got, and a human label if reviewed (True: safe)."""
 
     proposal: Proposal
@@ -142,7 +142,7 @@ def refine(
     cluster: Cluster,
     base: OracleArtifact,
     policy: RiskPolicy,
-    history: Sequence[Case],
+    history: Sequence[LabelledCase],
     *,
     fp_budget: float = 0.01,
     max_terms: int = 3,
@@ -169,7 +169,7 @@ def refine(
     return NoPatch(f"{general.reason}; the exact rule failed too: {exact.reason}")
 
 
-def own_history(cluster: Cluster, history: Sequence[Case]) -> list[Case]:
+def own_history(cluster: Cluster, history: Sequence[LabelledCase]) -> list[LabelledCase]:
     """The history without the cluster's own calls: members and the same calls again."""
     ids = {p.proposal_id for p in cluster.members}
     calls = {_call(p) for p in (*cluster.members, *cluster.variants)}
@@ -182,14 +182,16 @@ def _call(proposal: Proposal) -> tuple[str, str]:
     return proposal.tool, json.dumps(proposal.arguments_object(), sort_keys=True)
 
 
-def _judged(case: Case, norms: Norms) -> Case:
+def _judged(case: LabelledCase, norms: Norms) -> LabelledCase:
     """A case the norms call a violation is not benign, even if the oracle allowed it."""
     if case.safe is None and norms.judge(case.proposal).outcome is VerificationOutcome.VIOLATION:
-        return Case(case.proposal, case.decision, False)
+        return LabelledCase(case.proposal, case.decision, False)
     return case
 
 
-def benign_cases(cluster: Cluster, history: Sequence[Case], tools: str | None = None) -> list[Case]:
+def benign_cases(
+    cluster: Cluster, history: Sequence[LabelledCase], tools: str | None = None
+) -> list[LabelledCase]:
     """The confirmed-benign history a patch for ``cluster`` is judged on: the cases of its tools,
     or of the tools the glob ``tools`` names when the rule reaches beyond them."""
 
@@ -245,7 +247,7 @@ def _within_budget(
     """Conjunctions within the budget on the benign history of the tools each one would rule,
     what transfers first."""
     tools = catalog_json(prover.catalog)
-    scopes: dict[str | None, list[Case]] = {None: prover.benign}
+    scopes: dict[str | None, list[LabelledCase]] = {None: prover.benign}
     for wide in {p.tools for p in candidates if p.tools is not None}:
         scopes[wide] = prover.benign_of(wide)
     bits = {
@@ -269,7 +271,7 @@ def _within_budget(
         yield from (f[-1] for f in sorted(fitting, key=lambda f: f[:3]))
 
 
-def _bits(predicate: Predicate, cases: list[Case], tools: str) -> int:
+def _bits(predicate: Predicate, cases: list[LabelledCase], tools: str) -> int:
     return matching_bits(predicate, [(c.proposal, c.session) for c in cases], tools)
 
 
@@ -287,15 +289,15 @@ class _Prover:
     cluster: Cluster
     base: OracleArtifact
     policy: RiskPolicy
-    history: list[Case]
+    history: list[LabelledCase]
     fp_budget: float
     author: str
 
     @property
-    def benign(self) -> list[Case]:
+    def benign(self) -> list[LabelledCase]:
         return benign_cases(self.cluster, self.history)
 
-    def benign_of(self, tools: str) -> list[Case]:
+    def benign_of(self, tools: str) -> list[LabelledCase]:
         return benign_cases(self.cluster, self.history, tools)
 
     @functools.cached_property
@@ -384,7 +386,7 @@ class _Prover:
 def regression(
     cluster: Cluster,
     enforcer: Enforcer,
-    history: Sequence[Case],
+    history: Sequence[LabelledCase],
     fp_budget: float,
     *,
     must_block: Sequence[Proposal] | None = None,
@@ -427,5 +429,5 @@ def regression(
     )
 
 
-def _sessions(cases: Sequence[Case]) -> dict[uuid.UUID, SessionContext]:
+def _sessions(cases: Sequence[LabelledCase]) -> dict[uuid.UUID, SessionContext]:
     return {c.proposal.proposal_id: c.session for c in cases if c.session is not None}

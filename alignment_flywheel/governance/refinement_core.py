@@ -10,8 +10,9 @@ shell's ``refine`` function: update -> a patch on the tip, or why there is none.
   members, emits and writes nothing.
 * **A patch or a reason.** When refinement finds no patch, the step emits a :class:`Decline`
   with the reason and writes nothing.
-* **The patch id** is ``uuid5(PATCH_NAMESPACE, "<cluster id>/<size>/<base digest>")``: the same
-  update refined on the same base gives the same id. The patch carries the cluster id and the
+* **The patch id** is :func:`~alignment_flywheel.events.ids.patch_id_for` of the cluster id, the
+  size and the base digest: the same update refined on the same base gives the same id. The
+  patch carries the cluster id and the
   update's sample finding ids.
 * **One patch per change.** A patch whose change another patch id proposed first is declined
   (``duplicate``); one with the same id (a redelivered update, a restart before the update's
@@ -22,18 +23,17 @@ shell's ``refine`` function: update -> a patch on the tip, or why there is none.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from alignment_flywheel.events import ClusterStatus, ClusterUpdated
+from alignment_flywheel.events.ids import patch_id_for
 from alignment_flywheel.governance.changes import change_key, first_proposer
 from alignment_flywheel.governance.refinement import NoPatch, Refined
 from alignment_flywheel.governance.step import Stepped, Tables
 from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.patches import Patch
 
-PATCH_NAMESPACE = uuid.UUID("3c0e9a7b-52f4-4a38-8d1e-6b2f7c9e0d14")
 CHANGES = "changes"
 Refine = Callable[[ClusterUpdated], Refined | NoPatch]
 """The shell's refinement of an update (its patch's base is the oracle it refined on)."""
@@ -60,10 +60,6 @@ class Decline:
 Outcome = Propose | Decline
 
 
-def patch_id_for(update: ClusterUpdated, base_digest: str) -> uuid.UUID:
-    return uuid.uuid5(PATCH_NAMESPACE, f"{update.cluster_id}/{update.size}/{base_digest}")
-
-
 class RefinementCore:
     """The patch decision's step (see the module rules)."""
 
@@ -83,7 +79,7 @@ class RefinementCore:
         result = self._refine(update)
         if not isinstance(result, Refined):
             return Stepped(emitted=(Decline(update, result.reason),))
-        patch_id = patch_id_for(update, result.patch.base_digest)
+        patch_id = patch_id_for(update.cluster_id, update.size, result.patch.base_digest)
         earlier = first_proposer(tables[CHANGES], patch_id, result.patch)
         if earlier is not None:
             reason = f"patch {earlier} already proposes this change"

@@ -53,21 +53,36 @@ from alignment_flywheel.events import (
     VerificationRecorded,
     new_envelope,
 )
+from alignment_flywheel.events.ids import cluster_id_for, cluster_update_id
 from alignment_flywheel.governance.features import proposal_features
 
-TRIAGE_NAMESPACE = uuid.UUID("b7a4c2e9-1d3f-4a6b-8c5e-2f9d0a1b3c47")
 NUM_PERM = 64
 DEFAULT_THRESHOLD = 0.5
 MAX_SAMPLES = 32
 HALF_LIFE = timedelta(days=1)
-SEVERITY_WEIGHT = {Severity.LOW: 1.0, Severity.MEDIUM: 2.0, Severity.HIGH: 4.0,
-                   Severity.CRITICAL: 8.0}  # fmt: skip
-BLAST_WEIGHT = {BlastRadius.NONE: 0.5, BlastRadius.UNKNOWN: 1.0, BlastRadius.LOW: 1.0,
-                BlastRadius.MEDIUM: 1.5, BlastRadius.HIGH: 2.0,
-                BlastRadius.CRITICAL: 3.0}  # fmt: skip
+SEVERITY_WEIGHT = {
+    Severity.LOW: 1.0,
+    Severity.MEDIUM: 2.0,
+    Severity.HIGH: 4.0,
+    Severity.CRITICAL: 8.0,
+}
+BLAST_WEIGHT = {
+    BlastRadius.NONE: 0.5,
+    BlastRadius.UNKNOWN: 1.0,
+    BlastRadius.LOW: 1.0,
+    BlastRadius.MEDIUM: 1.5,
+    BlastRadius.HIGH: 2.0,
+    BlastRadius.CRITICAL: 3.0,
+}
 _SEVERITY_ORDER = list(SEVERITY_WEIGHT)
-_BLAST_ORDER = [BlastRadius.UNKNOWN, BlastRadius.NONE, BlastRadius.LOW, BlastRadius.MEDIUM,
-                BlastRadius.HIGH, BlastRadius.CRITICAL]  # fmt: skip
+_BLAST_ORDER = [
+    BlastRadius.UNKNOWN,
+    BlastRadius.NONE,
+    BlastRadius.LOW,
+    BlastRadius.MEDIUM,
+    BlastRadius.HIGH,
+    BlastRadius.CRITICAL,
+]
 
 
 class NotAViolationError(InvalidInputError):
@@ -86,21 +101,28 @@ class Violation:
     seen_at: datetime
 
     def to_json(self) -> bytes:
-        return json.dumps({
-            "finding_id": str(self.finding_id), "tool": self.tool,
-            "features": sorted(self.features), "severity": self.severity.value,
-            "blast_radius": self.blast_radius.value, "seen_at": self.seen_at.isoformat(),
-        }).encode()  # fmt: skip
+        return json.dumps(
+            {
+                "finding_id": str(self.finding_id),
+                "tool": self.tool,
+                "features": sorted(self.features),
+                "severity": self.severity.value,
+                "blast_radius": self.blast_radius.value,
+                "seen_at": self.seen_at.isoformat(),
+            }
+        ).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> Violation:
         doc = json.loads(raw)
         return cls(
-            finding_id=uuid.UUID(doc["finding_id"]), tool=doc["tool"],
-            features=frozenset(doc["features"]), severity=Severity(doc["severity"]),
+            finding_id=uuid.UUID(doc["finding_id"]),
+            tool=doc["tool"],
+            features=frozenset(doc["features"]),
+            severity=Severity(doc["severity"]),
             blast_radius=BlastRadius(doc["blast_radius"]),
             seen_at=datetime.fromisoformat(doc["seen_at"]),
-        )  # fmt: skip
+        )
 
 
 def violation_of(finding: FindingRaised, verification: VerificationRecorded) -> Violation:
@@ -121,10 +143,6 @@ def violation_of(finding: FindingRaised, verification: VerificationRecorded) -> 
     )
 
 
-def cluster_id_for(first_finding_id: uuid.UUID) -> uuid.UUID:
-    return uuid.uuid5(TRIAGE_NAMESPACE, f"cluster/{first_finding_id}")
-
-
 @dataclass(slots=True)
 class ClusterState:
     """One cluster, as triage keeps it (JSON round trip for the processor's table)."""
@@ -142,11 +160,16 @@ class ClusterState:
     @classmethod
     def start(cls, violation: Violation) -> ClusterState:
         return cls(
-            cluster_id=cluster_id_for(violation.finding_id), features=violation.features, size=1,
-            samples=[violation.finding_id], tools={violation.tool}, severity=violation.severity,
-            blast_radius=violation.blast_radius, first_seen=violation.seen_at,
+            cluster_id=cluster_id_for(violation.finding_id),
+            features=violation.features,
+            size=1,
+            samples=[violation.finding_id],
+            tools={violation.tool},
+            severity=violation.severity,
+            blast_radius=violation.blast_radius,
+            first_seen=violation.seen_at,
             last_seen=violation.seen_at,
-        )  # fmt: skip
+        )
 
     def join(self, violation: Violation) -> None:
         self.features = self.features & violation.features
@@ -160,25 +183,34 @@ class ClusterState:
         self.last_seen = max(self.last_seen, violation.seen_at)
 
     def to_json(self) -> bytes:
-        return json.dumps({
-            "cluster_id": str(self.cluster_id), "features": sorted(self.features),
-            "size": self.size, "samples": [str(s) for s in self.samples],
-            "tools": sorted(self.tools), "severity": self.severity.value,
-            "blast_radius": self.blast_radius.value, "first_seen": self.first_seen.isoformat(),
-            "last_seen": self.last_seen.isoformat(),
-        }).encode()  # fmt: skip
+        return json.dumps(
+            {
+                "cluster_id": str(self.cluster_id),
+                "features": sorted(self.features),
+                "size": self.size,
+                "samples": [str(s) for s in self.samples],
+                "tools": sorted(self.tools),
+                "severity": self.severity.value,
+                "blast_radius": self.blast_radius.value,
+                "first_seen": self.first_seen.isoformat(),
+                "last_seen": self.last_seen.isoformat(),
+            }
+        ).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> ClusterState:
         doc = json.loads(raw)
         return cls(
-            cluster_id=uuid.UUID(doc["cluster_id"]), features=frozenset(doc["features"]),
-            size=doc["size"], samples=[uuid.UUID(s) for s in doc["samples"]],
-            tools=set(doc["tools"]), severity=Severity(doc["severity"]),
+            cluster_id=uuid.UUID(doc["cluster_id"]),
+            features=frozenset(doc["features"]),
+            size=doc["size"],
+            samples=[uuid.UUID(s) for s in doc["samples"]],
+            tools=set(doc["tools"]),
+            severity=Severity(doc["severity"]),
             blast_radius=BlastRadius(doc["blast_radius"]),
             first_seen=datetime.fromisoformat(doc["first_seen"]),
             last_seen=datetime.fromisoformat(doc["last_seen"]),
-        )  # fmt: skip
+        )
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -267,12 +299,19 @@ def cluster_update(state: ClusterState, producer: str) -> ClusterUpdated:
     """The ClusterUpdated of a cluster, ranked at its last member's time; its id follows from the
     cluster id and size, so re-emitting the same state gives the same event id."""
     envelope = new_envelope(producer, str(state.cluster_id), trace_id=state.cluster_id.hex)
-    event_id = uuid.uuid5(state.cluster_id, f"size/{state.size}")
+    event_id = cluster_update_id(state.cluster_id, state.size)
     features = tuple(sorted(state.features))
     return ClusterUpdated(
         envelope=envelope.model_copy(update={"event_id": event_id}),
-        cluster_id=state.cluster_id, signature=" & ".join(features), features=features,
-        size=state.size, sample_finding_ids=tuple(state.samples), tools=tuple(sorted(state.tools)),
-        severity=state.severity, rank_score=rank_score(state, state.last_seen),
-        first_seen=state.first_seen, last_seen=state.last_seen, status=ClusterStatus.OPEN,
-    )  # fmt: skip
+        cluster_id=state.cluster_id,
+        signature=" & ".join(features),
+        features=features,
+        size=state.size,
+        sample_finding_ids=tuple(state.samples),
+        tools=tuple(sorted(state.tools)),
+        severity=state.severity,
+        rank_score=rank_score(state, state.last_seen),
+        first_seen=state.first_seen,
+        last_seen=state.last_seen,
+        status=ClusterStatus.OPEN,
+    )

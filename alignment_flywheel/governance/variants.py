@@ -119,22 +119,33 @@ def _percent_all(value: str, _rng: random.Random) -> str:
     return "".join(f"%{byte:02X}" for byte in value.encode())
 
 
-CASE = _per_string({
-    "upper": lambda v, _: v.upper(), "lower": lambda v, _: v.lower(),
-    "swapcase": lambda v, _: v.swapcase(), "title": lambda v, _: v.title(),
-    "random-case": _random_case,
-})  # fmt: skip
-ENCODING = _per_string({
-    "percent-all": _percent_all, "percent-reserved": lambda v, _: urllib.parse.quote(v, safe=""),
-    "percent-some": _percent_some, "percent-twice": lambda v, _: urllib.parse.quote(
-        urllib.parse.quote(v, safe=""), safe=""),
-    "unicode-escapes": _unicode_escapes,
-})  # fmt: skip
-WHITESPACE = _per_string({
-    "double-spaces": lambda v, _: v.replace(" ", "  "), "tabs": lambda v, _: v.replace(" ", "\t"),
-    "no-break-spaces": lambda v, _: v.replace(" ", "\u00a0"),
-    "padded": lambda v, _: f"  {v} ", "leading-newline": lambda v, _: f"\n{v}",
-})  # fmt: skip
+CASE = _per_string(
+    {
+        "upper": lambda v, _: v.upper(),
+        "lower": lambda v, _: v.lower(),
+        "swapcase": lambda v, _: v.swapcase(),
+        "title": lambda v, _: v.title(),
+        "random-case": _random_case,
+    }
+)
+ENCODING = _per_string(
+    {
+        "percent-all": _percent_all,
+        "percent-reserved": lambda v, _: urllib.parse.quote(v, safe=""),
+        "percent-some": _percent_some,
+        "percent-twice": lambda v, _: urllib.parse.quote(urllib.parse.quote(v, safe=""), safe=""),
+        "unicode-escapes": _unicode_escapes,
+    }
+)
+WHITESPACE = _per_string(
+    {
+        "double-spaces": lambda v, _: v.replace(" ", "  "),
+        "tabs": lambda v, _: v.replace(" ", "\t"),
+        "no-break-spaces": lambda v, _: v.replace(" ", "\u00a0"),
+        "padded": lambda v, _: f"  {v} ",
+        "leading-newline": lambda v, _: f"\n{v}",
+    }
+)
 
 
 def _one_homoglyph(value: str, rng: random.Random) -> str:
@@ -149,10 +160,13 @@ def _fullwidth(value: str, _rng: random.Random) -> str:
     return "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalpha() else c for c in value)
 
 
-HOMOGLYPH = _per_string({
-    "homoglyphs": lambda v, _: v.translate(HOMOGLYPHS), "one-homoglyph": _one_homoglyph,
-    "fullwidth": _fullwidth,
-})  # fmt: skip
+HOMOGLYPH = _per_string(
+    {
+        "homoglyphs": lambda v, _: v.translate(HOMOGLYPHS),
+        "one-homoglyph": _one_homoglyph,
+        "fullwidth": _fullwidth,
+    }
+)
 
 
 def _path_tricks(value: str, _rng: random.Random) -> dict[str, str]:
@@ -250,10 +264,15 @@ def split_family(tool: str, args: Arguments, _rng: random.Random) -> list[Candid
 
 
 FAMILIES: dict[str, Family] = {
-    "case": CASE, "encoding": ENCODING, "path": path_family, "whitespace": WHITESPACE,
-    "homoglyph": HOMOGLYPH, "arguments": arguments_family, "tool": tool_family,
+    "case": CASE,
+    "encoding": ENCODING,
+    "path": path_family,
+    "whitespace": WHITESPACE,
+    "homoglyph": HOMOGLYPH,
+    "arguments": arguments_family,
+    "tool": tool_family,
     "split": split_family,
-}  # fmt: skip
+}
 
 
 def generate(

@@ -39,19 +39,12 @@ from alignment_flywheel.events import (
     VerificationRecorded,
     new_envelope,
 )
+from alignment_flywheel.events.ids import (
+    review_id_for_finding,
+    reviewed_verification_id,
+    verification_id_for,
+)
 from alignment_flywheel.governance.norms import Norms
-
-VERIFICATION_NAMESPACE = uuid.UUID("6e2b9d41-7c3a-4f85-a1d0-93b4c5e6f702")
-
-
-def verification_id_for(finding_id: uuid.UUID) -> uuid.UUID:
-    """The one verification id of a finding (for one norms version)."""
-    return uuid.uuid5(VERIFICATION_NAMESPACE, f"verification/{finding_id}")
-
-
-def review_id_for_finding(finding_id: uuid.UUID) -> uuid.UUID:
-    """The one review id of an inconclusive finding."""
-    return uuid.uuid5(VERIFICATION_NAMESPACE, f"review/{finding_id}")
 
 
 def derived_envelope(
@@ -116,7 +109,7 @@ def review_verification(
     finding_id = _answered_finding(decided)
     if finding_id is None or decided.automatic:
         return None
-    verification_id = uuid.uuid5(VERIFICATION_NAMESPACE, f"verification/review/{decided.review_id}")
+    verification_id = reviewed_verification_id(decided.review_id)
     envelope = derived_envelope(
         producer, str(finding_id), verification_id, correlation_id=str(finding_id)
     ).model_copy(

@@ -34,7 +34,7 @@ from alignment_flywheel.patches.model import PAYLOAD_TYPE, Patch, patch_body
 from alignment_flywheel.patches.operations import PatchApplyError, parse_operations
 from alignment_flywheel.patches.signing import (
     MAX_ENVELOPE_BYTES,
-    Envelope,
+    DsseEnvelope,
     Signature,
     key_id,
     parse_envelope,
@@ -73,7 +73,7 @@ def patch_from_event(event: PatchProposed) -> Patch:
         raise MalformedError(f"patch {event.patch_id}: {exc}") from None
 
 
-def export_envelope(patch: Patch, approvals: Iterable[PatchApproved]) -> Envelope:
+def export_envelope(patch: Patch, approvals: Iterable[PatchApproved]) -> DsseEnvelope:
     """One envelope with the patch body and the signature of every approval of it."""
     entries: dict[str, Signature] = {}
     for approval in approvals:
@@ -84,7 +84,7 @@ def export_envelope(patch: Patch, approvals: Iterable[PatchApproved]) -> Envelop
             )
     if not entries:
         raise MalformedError(f"patch {patch.patch_id} has no approval to export")
-    return Envelope(
+    return DsseEnvelope(
         payloadType=PAYLOAD_TYPE,
         payload=base64.b64encode(patch_body(patch)).decode(),
         signatures=list(entries.values()),

@@ -7,7 +7,7 @@ Rules:
   ``PAE(type, body) = b"DSSEv1 " + len(type) + b" " + type + b" " + len(body) + b" " + body``
   (lengths in ASCII decimal, of the UTF-8 type and of the body bytes), so a signature made for one
   payload type can never be replayed as another.
-* An :class:`Envelope` is ``{"payloadType", "payload" (base64), "signatures": [{"keyid", "sig"
+* A :class:`DsseEnvelope` is ``{"payloadType", "payload" (base64), "signatures": [{"keyid", "sig"
   (base64)}]}``. :func:`parse_envelope` checks the size first (:class:`OversizedEnvelopeError`),
   then the JSON (no duplicate keys, no NaN), the exact set of fields and their types, strict
   base64 and the key id format (:class:`MalformedError`); nothing is verified cryptographically
@@ -102,7 +102,7 @@ class Signature(_Strict):
         return _b64decode(self.sig, "sig")
 
 
-class Envelope(_Strict):
+class DsseEnvelope(_Strict):
     """A DSSE envelope. Build with :func:`seal`; read with :func:`parse_envelope`."""
 
     payloadType: Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -123,27 +123,27 @@ def signature_entry(private: Ed25519PrivateKey, payload_type: str, body: bytes) 
     return Signature(keyid=key_id(private.public_key()), sig=base64.b64encode(raw).decode())
 
 
-def seal(payload_type: str, body: bytes, signers: Iterable[Ed25519PrivateKey]) -> Envelope:
+def seal(payload_type: str, body: bytes, signers: Iterable[Ed25519PrivateKey]) -> DsseEnvelope:
     """An envelope of ``body`` signed by every key in ``signers`` (at least one)."""
     entries: dict[str, Signature] = {}
     for private in signers:
         entry = signature_entry(private, payload_type, body)
         entries.setdefault(entry.keyid, entry)
-    return Envelope(
+    return DsseEnvelope(
         payloadType=payload_type,
         payload=base64.b64encode(body).decode(),
         signatures=list(entries.values()),
     )
 
 
-def parse_envelope(data: bytes | str, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> Envelope:
+def parse_envelope(data: bytes | str, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> DsseEnvelope:
     """A strictly checked envelope; OversizedEnvelopeError or MalformedError before any crypto."""
     raw = data.encode() if isinstance(data, str) else data
     if len(raw) > max_bytes:
         raise OversizedEnvelopeError(f"envelope of {len(raw)} bytes exceeds {max_bytes}")
     document = _strict_json(raw)
     try:
-        envelope = Envelope.model_validate(document)
+        envelope = DsseEnvelope.model_validate(document)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'envelope'}: {err['msg']}"

@@ -62,7 +62,7 @@ from alignment_flywheel.patches.errors import (
 )
 from alignment_flywheel.patches.signing import (
     MAX_ENVELOPE_BYTES,
-    Envelope,
+    DsseEnvelope,
     KeyId,
     key_id,
     parse_envelope,
@@ -183,7 +183,7 @@ class SignedRoot:
     """A trust root and the envelope that carries it (its signatures)."""
 
     root: TrustRoot
-    envelope: Envelope
+    envelope: DsseEnvelope
 
     @property
     def version(self) -> int:
@@ -198,7 +198,7 @@ def sign_root(root: TrustRoot, signers: Iterable[Ed25519PrivateKey]) -> SignedRo
     return SignedRoot(root, seal(TRUST_PAYLOAD_TYPE, root.body(), signers))
 
 
-def count_signers(envelope: Envelope, by: TrustRoot, role: Role = "root") -> int:
+def count_signers(envelope: DsseEnvelope, by: TrustRoot, role: Role = "root") -> int:
     """Distinct keys of ``by``'s ``role`` with a valid signature on the envelope."""
     wanted = set(by.roles[role].keyids)
     body, valid = envelope.body, set()

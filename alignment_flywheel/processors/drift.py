@@ -82,10 +82,9 @@ class DriftWorker:
         events = FaustEventCodec(self._codec)
         self._drift = app.topic(names.drift, value_serializer=events, key_serializer="raw")
         self._findings = app.topic(names.findings, value_serializer=events, key_serializer="raw")
-        self._dead = DeadLetterWriter(
-            raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
-            group=app_id,
-        )  # fmt: skip
+        self._dead = DeadLetterWriter.on(
+            app, names.dead_letters, self._codec, producer=self._settings.identity, group=app_id
+        )
         proposals = self._consumer(expected_on(topic_for("ProposalSubmitted")))
         agent(app, raw_topic(app, names.proposals), name="proposals")(proposals)
         verdicts = self._consumer(expected_on(topic_for("VerdictIssued")))

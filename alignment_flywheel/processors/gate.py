@@ -65,13 +65,13 @@ Performance: the measurements, what was changed for them and what was not are in
 ``docs/gate-performance.md``; ``benchmarks/gate.py`` measures it.
 
 Revise loop: a REVISE verdict carries the amendment; the proposer resubmits with
-``parent_proposal_id``. The global table ``revise_depth`` maps the id of every proposal that got a
-REVISE to its depth, on every worker, so ``depth(child) = depth(parent) + 1`` whatever partition
-the parent was on; a proposal without a parent has depth 0, one whose parent is not in the table
-(not revised, or decided elsewhere) depth 1. The table is replicated through its changelog: a
-child reaching another worker within milliseconds of its parent's REVISE could see depth 1 instead
-of the parent's depth + 1 (the proposer normally resubmits after reading the verdict).
-The depth is passed to ``decide(revision_depth=...)``; the risk policy enforces the budget.
+``parent_proposal_id``. The revise depth passed to ``decide(revision_depth=...)`` follows the rule
+every decider counts with (:mod:`alignment_flywheel.enforcement.revise`), over the global table
+``revise-spent``: what each proposal of a revise chain spent, on every worker, whatever partition
+the parent was on. The table is replicated through its changelog: a child reaching another worker
+within milliseconds of its parent's REVISE could be decided at the floor depth of a parent not
+seen (the proposer normally resubmits after reading the verdict). The risk policy enforces the
+budget.
 
 Rollouts: when the decider has ``decide_staged`` (the staged enforcer that ``flywheel gate run``
 deploys releases into), the shadow verdict of a SHADOW or CANARY release is sent to the verdicts
@@ -100,6 +100,7 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.headers import DECIDED_BY_HEADER, decided_elsewhere
 from alignment_flywheel.connectors.sdk.sessions import takes_keyword
+from alignment_flywheel.enforcement.decider import Decider
 from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import (
@@ -108,31 +109,31 @@ from alignment_flywheel.events import (
     SessionStarted,
     ToolResultObserved,
 )
+from alignment_flywheel.events.ids import (
+    DECISION_NAMESPACE,
+    REVIEW_NAMESPACE,
+    decision_id_for,
+    review_id_for,
+)
 from alignment_flywheel.governance.step import write_into
 from alignment_flywheel.oracle.provenance import EMPTY, SessionContext, SessionEvent
 from alignment_flywheel.oracle.session_book import SessionBook, session_event, stamp_ms
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.gate_core import (
     DECIDED,
-    REVISE_DEPTH,
+    REVISE_SPENT,
     VERDICTS,
     GateCore,
     Outgoing,
     Submission,
 )
 from alignment_flywheel.processors.gate_events import (
-    DECISION_NAMESPACE,
-    REVIEW_NAMESPACE,
-    Decider,
     GateOutput,
     Placement,
     Route,
-    child_depth,
-    decision_id_for,
     decode_proposals_record,
     gate_output,
     read_placement,
-    review_id_for,
     review_request,
 )
 from alignment_flywheel.processors.streams import (
@@ -155,7 +156,6 @@ __all__ = [
     "GateTopics",
     "build_gate",
     "catalog_topics",
-    "child_depth",
     "decided_elsewhere",
     "decision_id_for",
     "gate_output",
@@ -222,9 +222,11 @@ class Gate:
         decide = getattr(decider, "decide_staged", decider.decide)
         self._takes_session = takes_keyword(decide, "session")
         self._core = GateCore(
-            self._codec, self._verdicts, producer=self._producer_id,
+            self._codec,
+            self._verdicts,
+            producer=self._producer_id,
             review_timeout_s=settings.review_timeout_s,
-        )  # fmt: skip
+        )
         options = {"topic_partitions": self.topics.partitions, **GATE_APP_OPTIONS}
         self.app = create_app(settings, app_id, **{**options, **app_overrides})
         self._declare(app_id)
@@ -241,8 +243,8 @@ class Gate:
             .tumbling(DEDUP_WINDOW, expires=DEDUP_EXPIRES)
             .relative_to_stream()
         )
-        self.revise_depth = app.GlobalTable(
-            "revise-depth", default=None, partitions=names.partitions, value_type=int
+        self.revise_spent = app.GlobalTable(
+            "revise-spent", default=None, partitions=names.partitions, value_type=int
         )
         heads, events = (
             app.Table(name, default=None, partitions=names.partitions, value_type=bytes)
@@ -297,8 +299,8 @@ class Gate:
             self.stats.already_decided += 1
             return
         submission = Submission(envelope, proposal, self._session(proposal, message))
-        stepped = self._core.decide({REVISE_DEPTH: self.revise_depth}, key, submission)
-        write_into(self.revise_depth, stepped.writes.get(REVISE_DEPTH, {}))
+        stepped = self._core.decide({REVISE_SPENT: self.revise_spent}, key, submission)
+        write_into(self.revise_spent, stepped.writes.get(REVISE_SPENT, {}))
         write_into(self.decided, stepped.writes[DECIDED])
         await self._publish_changelog()
         await self._emit(stepped.emitted, route)

@@ -2,20 +2,20 @@
 
 One step takes a decoded proposal (:class:`Submission`) and the tables ``decided`` (proposal id
 -> the encoded ``VerdictIssued``; the faust shell gives the current window of its windowed table)
-and ``revise-depth`` (proposal id -> revise depth). It returns the table writes and the records to
-send (:class:`Outgoing`), in order. No faust, no broker: the shell decodes, steps, writes, sends
-and acknowledges. Rules:
+and ``revise-spent`` (proposal id -> the REVISE verdicts its chain spent, above the floor). It
+returns the table writes and the records to send (:class:`Outgoing`), in order. No faust, no
+broker: the shell decodes, steps, writes, sends and acknowledges. Rules:
 
 * **A proposal is decided once per ``decided`` entry.** A proposal found in ``decided`` is not
   decided again (the decider is not called) and writes nothing: it emits the stored verdict, byte
   for byte, and for an ESCALATE its review request again (same review id and deadline, derived
   from the verdict). A redelivered proposal therefore re-sends, never re-decides.
-* **A new decision** writes ``revise-depth`` (for a REVISE: its depth) and then ``decided`` (the
-  encoded verdict), and emits, in this order: the enforced verdict, its review request (for an
-  ESCALATE), then the shadow verdict of a rollout (not kept in ``decided``: a redelivery re-sends
-  only the enforced one).
-* **Revise depth**: 0 without a parent, else the parent's depth in ``revise-depth`` + 1 (a parent
-  not in the table counts 0).
+* **A new decision** writes ``revise-spent`` (when what its chain spent is above the floor) and
+  then ``decided`` (the encoded verdict), and emits, in this order: the enforced verdict, its
+  review request (for an ESCALATE), then the shadow verdict of a rollout (not kept in
+  ``decided``: a redelivery re-sends only the enforced one).
+* **Revise depth**: the rule every decider counts with
+  (:mod:`alignment_flywheel.enforcement.revise`), over ``revise-spent``.
 * **Restarts**: when a crash loses the ``decided`` write but not the verdict, the redelivered
   proposal is decided again: same decision id (``uuid5`` of the proposal id), new event id, and
   the same content unless the oracle changed in between. When both survive, or neither, the
@@ -29,19 +29,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from alignment_flywheel.codec import EventCodec
+from alignment_flywheel.enforcement.revise import RESUBMISSION_FLOOR, revise_depth, revisions_spent
 from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.events import Decision, Proposal, ReviewRequested, VerdictIssued
 from alignment_flywheel.governance.step import Stepped, Tables
 from alignment_flywheel.oracle.provenance import SessionContext
 from alignment_flywheel.processors.gate_events import (
-    child_depth,
     envelope_record,
     escalation_review,
     review_request,
     verdict_record,
 )
 
-DECIDED, REVISE_DEPTH = "decided", "revise-depth"
+DECIDED, REVISE_SPENT = "decided", "revise-spent"
 VERDICTS, REVIEWS = "verdicts", "reviews"
 Decide = Callable[[Proposal, int, SessionContext | None], tuple[Verdict, Verdict | None]]
 """The decider: proposal, revise depth, session -> the enforced verdict and the shadow one."""
@@ -102,15 +102,15 @@ class GateCore:
         """Decide a proposal not decided before."""
         proposal = submission.proposal
         parent = proposal.parent_proposal_id
-        depth = child_depth(
-            None if parent is None else tables[REVISE_DEPTH].get(str(parent)), parent is not None
-        )
+        spent_before = 0 if parent is None else tables[REVISE_SPENT].get(str(parent)) or 0
+        depth = revise_depth(parent is not None, spent_before)
         verdict, shadow = self._decide(proposal, depth, submission.session)
         record = self._record(verdict, submission)
         encoded = self._codec.encode_record("VerdictIssued", record)
         writes: dict[str, dict[str, Any]] = {}
-        if verdict.decision is Decision.REVISE:
-            writes[REVISE_DEPTH] = {key: depth}
+        spent = revisions_spent(depth, verdict.decision)
+        if spent > RESUBMISSION_FLOOR:
+            writes[REVISE_SPENT] = {key: spent}
         writes[DECIDED] = {key: encoded}
         emitted = [Outgoing(VERDICTS, key.encode(), encoded, verdict.decision)]
         if verdict.decision is Decision.ESCALATE:

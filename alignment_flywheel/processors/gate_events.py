@@ -1,4 +1,4 @@
-"""The pure parts of the gate: ids, the decided-by header, revise depth, the events it emits,
+"""The pure parts of the gate: ids, the decided-by header, the events it emits,
 where it sends them.
 
 Two ways to build the verdict of one proposal, with the same content:
@@ -22,10 +22,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.connectors.placement import partition_for, session_key
+from alignment_flywheel.enforcement.decider import Decider
 from alignment_flywheel.enforcement.verdict import Verdict, verdict_event
 from alignment_flywheel.errors import CodecError
 from alignment_flywheel.events import (
@@ -36,19 +37,11 @@ from alignment_flywheel.events import (
     VerdictIssued,
     new_envelope,
 )
+from alignment_flywheel.events.ids import decision_id_for, review_id_for, shadow_decision_id_for
 from alignment_flywheel.oracle.provenance import SessionEvent
 from alignment_flywheel.oracle.session_book import SESSION_EVENTS, session_model
 
-DECISION_NAMESPACE = uuid.UUID("5b0c7a52-3f0e-4c55-9a55-6f1d7e0b9a01")
-REVIEW_NAMESPACE = uuid.UUID("0d6a3c1e-8a4b-4f7e-b1b7-2c4e9d8f5a02")
-SHADOW_NAMESPACE = uuid.UUID("7e2b9c41-0a6d-4f3e-8c15-d94a2b6e0f03")
 NO_DIGEST = "0" * 64
-
-
-class Decider(Protocol):
-    """What the gate needs from the enforcer."""
-
-    def decide(self, proposal: Proposal, *, revision_depth: int = 0) -> Verdict: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,28 +104,6 @@ def decode_proposals_record(
     if not isinstance(submitted, ProposalSubmitted):
         raise CodecError(f"{event} did not validate as a ProposalSubmitted")
     return record["envelope"], submitted.proposal
-
-
-def decision_id_for(proposal_id: uuid.UUID) -> uuid.UUID:
-    """The one decision id of a proposal, whoever decides it and however often."""
-    return uuid.uuid5(DECISION_NAMESPACE, str(proposal_id))
-
-
-def shadow_decision_id_for(proposal_id: uuid.UUID) -> uuid.UUID:
-    """The decision id of the shadow verdict recorded beside a proposal's enforced verdict."""
-    return uuid.uuid5(SHADOW_NAMESPACE, str(proposal_id))
-
-
-def review_id_for(proposal_id: uuid.UUID) -> uuid.UUID:
-    """The one review id of an escalated proposal."""
-    return uuid.uuid5(REVIEW_NAMESPACE, str(proposal_id))
-
-
-def child_depth(parent_depth: int | None, has_parent: bool) -> int:
-    """Revise depth of a proposal: 0 without a parent, else the parent's depth + 1."""
-    if not has_parent:
-        return 0
-    return (parent_depth or 0) + 1
 
 
 @dataclass(frozen=True)

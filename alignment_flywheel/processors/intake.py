@@ -16,9 +16,10 @@ from typing import Any
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
+from alignment_flywheel.enforcement.decider import Decider
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import IncidentReported
-from alignment_flywheel.governance.intake import Decider, incident_finding
+from alignment_flywheel.governance.intake import incident_finding
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
@@ -62,11 +63,8 @@ class Intake:
         self._findings = app.topic(
             topics.findings, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
         )
-        self._dead = DeadLetterWriter(
-            raw_topic(app, topics.dead_letters),
-            self._codec,
-            producer=settings.identity,
-            group=app_id,
+        self._dead = DeadLetterWriter.on(
+            app, topics.dead_letters, self._codec, producer=settings.identity, group=app_id
         )
         agent(app, self._source, name="intake")(self._run)
 

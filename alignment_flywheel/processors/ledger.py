@@ -49,9 +49,10 @@ from alignment_flywheel.audit.ledger import (
     signed_checkpoint,
 )
 from alignment_flywheel.audit.merkle import MerkleFrontier
-from alignment_flywheel.audit.source import partitions_of, read_checkpoints, reader
+from alignment_flywheel.audit.source import TIMEOUT_S, read_checkpoints, reader
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
+from alignment_flywheel.connectors.consumer import partitions_of
 from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.errors import KafkaTransportError, UntrustedError
 from alignment_flywheel.events import LedgerCheckpoint
@@ -138,7 +139,7 @@ class LedgerWorker:
             )
         assignment = []
         for topic in self.topics.audited:
-            for partition in partitions_of(consumer, topic):
+            for partition in partitions_of(consumer, topic, TIMEOUT_S):
                 state, start = self._load(log_id_for(topic, partition), published)
                 self._logs[(topic, partition)] = state
                 assignment.append(TopicPartition(topic, partition, start))

@@ -124,10 +124,9 @@ class RedTeamWorker:
         self._findings = app.topic(
             names.findings, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
         )
-        self._dead = DeadLetterWriter(
-            raw_topic(app, names.dead_letters), self._codec, producer=self._producer,
-            group=app_id,
-        )  # fmt: skip
+        self._dead = DeadLetterWriter.on(
+            app, names.dead_letters, self._codec, producer=self._producer, group=app_id
+        )
         self.finding_pairs = PairBook(
             app.Table(
                 "findings", default=None, partitions=names.findings_partitions, value_type=bytes

@@ -150,11 +150,8 @@ class Refinement:
         self._patches = app.topic(
             names.patches, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
         )
-        self._dead = DeadLetterWriter(
-            raw_topic(app, names.dead_letters),
-            self._codec,
-            producer=self._settings.identity,
-            group=app_id,
+        self._dead = DeadLetterWriter.on(
+            app, names.dead_letters, self._codec, producer=self._settings.identity, group=app_id
         )
         agent(app, raw_topic(app, names.clusters), name="clusters")(self._on_clusters)
         app.task(self._warm_up)

@@ -60,6 +60,7 @@ from alignment_flywheel.events import (
     ReviewOutcome,
     VerdictIssued,
 )
+from alignment_flywheel.events.ids import release_id_for
 from alignment_flywheel.governance.step import Stepped, Tables, write_into
 from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.patches import Patch
@@ -78,7 +79,6 @@ from alignment_flywheel.release.controller_core import (
     Fleet,
     Tick,
     longest_chain,
-    release_id_for,
 )
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.rebuild import PatchCheck
@@ -137,9 +137,11 @@ class ReleaseController:
         self._settings = settings
         self._codec = EventCodec.from_settings(settings)
         self.follower = ReleaseFollower(
-            settings, genesis, topics=ReleaseTopics(self.topics.patches, self.topics.releases),
+            settings,
+            genesis,
+            topics=ReleaseTopics(self.topics.patches, self.topics.releases),
             check=check,
-        )  # fmt: skip
+        )
         self.app = create_app(settings, app_id)
         self._declare(app_id, tick_s)
 
@@ -148,10 +150,9 @@ class ReleaseController:
         events = FaustEventCodec(self._codec)
         self._releases = app.topic(names.releases, value_serializer=events, key_serializer="raw")
         self._patches = app.topic(names.patches, value_serializer=events, key_serializer="raw")
-        self._dead = DeadLetterWriter(
-            raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
-            group=app_id,
-        )  # fmt: skip
+        self._dead = DeadLetterWriter.on(
+            app, names.dead_letters, self._codec, producer=self._settings.identity, group=app_id
+        )
         agent(app, raw_topic(app, names.verdicts), name="verdicts")(self._on_verdicts)
         agent(app, raw_topic(app, names.reviews), name="reviews")(self._on_reviews)
         app.timer(tick_s, name="release-tick")(self.tick)
@@ -210,10 +211,12 @@ class ReleaseController:
         follower = self.follower
         genesis = follower.builder.genesis
         fleet = Fleet(
-            state, Deployed(None, genesis.version, genesis.digest),
+            state,
+            Deployed(None, genesis.version, genesis.digest),
             patches=list(follower.library.patches.values()),  # the follower's thread adds some
-            usable=self._usable, releases_seen=frozenset(follower.releases_seen),
-        )  # fmt: skip
+            usable=self._usable,
+            releases_seen=frozenset(follower.releases_seen),
+        )
         return Tick(datetime.now(UTC), fleet, figures)
 
     def _applied(self, stepped: Stepped[Event]) -> Event | None:
@@ -223,9 +226,10 @@ class ReleaseController:
         candidate = self.follower.state.candidate
         if isinstance(event, ReleaseStaged) and candidate is not None:
             log.warning(
-                "release: patch %s supersedes candidate patch %s", event.patch_id,
+                "release: patch %s supersedes candidate patch %s",
+                event.patch_id,
                 candidate.patch_id,
-            )  # fmt: skip
+            )
         return event
 
     def _stage(self, state: ReleaseState) -> ReleaseStaged | None:

@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from functools import cache, partial
-from typing import Any
+from typing import Any, Self
 
 from faust.exceptions import ProducerSendError
 
@@ -113,6 +113,11 @@ class DeadLetterWriter:
         self._group = group
         self._max_bytes = max_bytes or int(topic.app.conf.producer_max_request_size)
         self.count = 0
+
+    @classmethod
+    def on(cls, app: Any, name: str, codec: EventCodec, *, producer: str, group: str) -> Self:
+        """A writer to ``app``'s topic ``name``, read and written as raw bytes."""
+        return cls(raw_topic(app, name), codec, producer=producer, group=group)
 
     async def publish(self, message: Any, error: BaseException) -> None:
         letter = dead_letter_for(

@@ -108,14 +108,16 @@ class TriageWorker:
         self._clusters_out = app.topic(
             names.clusters, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
         )
-        self._dead = DeadLetterWriter(
-            raw_topic(app, names.dead_letters), self._codec, producer=self._settings.identity,
-            group=app_id,
-        )  # fmt: skip
+        self._dead = DeadLetterWriter.on(
+            app, names.dead_letters, self._codec, producer=self._settings.identity, group=app_id
+        )
         self._violations = app.topic(
-            f"{app_id}-violations", partitions=1, internal=True, value_serializer="raw",
+            f"{app_id}-violations",
+            partitions=1,
+            internal=True,
+            value_serializer="raw",
             key_serializer="raw",
-        )  # fmt: skip
+        )
         self.pending = _table(app, "pending", names.partitions)
         self.clusters = _table(app, "clusters", 1)
         self.assigned = _table(app, "assigned", 1)
@@ -148,8 +150,9 @@ class TriageWorker:
 
     async def _joined(self, finding: FindingRaised, verification: VerificationRecorded) -> None:
         violation = violation_of(finding, verification)
-        pending = await self._violations.send(key=str(finding.finding_id).encode(),
-                                              value=violation.to_json())  # fmt: skip
+        pending = await self._violations.send(
+            key=str(finding.finding_id).encode(), value=violation.to_json()
+        )
         await pending
 
     async def _on_violations(self, stream: Any) -> None:

@@ -82,10 +82,9 @@ class Verification:
         self._reviews = self.app.topic(
             topics.reviews, value_serializer=events, key_serializer="raw"
         )
-        self._dead = DeadLetterWriter(
-            raw_topic(self.app, topics.dead_letters), self._codec, producer=self._producer,
-            group=app_id,
-        )  # fmt: skip
+        self._dead = DeadLetterWriter.on(
+            self.app, topics.dead_letters, self._codec, producer=self._producer, group=app_id
+        )
         agent(self.app, raw_topic(self.app, topics.findings), name="verification")(self._run)
         agent(self.app, raw_topic(self.app, topics.reviews), name="reviews")(self._on_reviews)
 

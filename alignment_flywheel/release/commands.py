@@ -17,9 +17,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from alignment_flywheel.errors import FlywheelError, InvalidInputError
 from alignment_flywheel.events import ReleasePromoted, ReleaseRolledBack, ReleaseStage, new_envelope
+from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.patches import Patch
 from alignment_flywheel.release.rebuild import OracleBuilder
-from alignment_flywheel.release.state import ReleaseState
+from alignment_flywheel.release.state import Candidate, Deployed, ReleaseState
 from alignment_flywheel.release.trusted import sign_rollback
 
 
@@ -32,6 +33,13 @@ def promote(state: ReleaseState, *, actor: str, metrics: dict[str, float]) -> Re
     candidate = state.candidate
     if candidate is None:
         raise ReleaseCommandError("there is no candidate release to promote")
+    return promotion(candidate, actor=actor, metrics=metrics, automatic=False)
+
+
+def promotion(
+    candidate: Candidate, *, actor: str, metrics: dict[str, float], automatic: bool
+) -> ReleasePromoted:
+    """The promotion of ``candidate`` one stage on, by ``actor``."""
     to = ReleaseStage.CANARY if candidate.stage is ReleaseStage.SHADOW else ReleaseStage.STABLE
     return ReleasePromoted(
         envelope=new_envelope(actor, str(candidate.release_id)),
@@ -41,9 +49,26 @@ def promote(state: ReleaseState, *, actor: str, metrics: dict[str, float]) -> Re
         from_stage=candidate.stage,
         to_stage=to,
         metrics=metrics,
-        automatic=False,
+        automatic=automatic,
         actor=actor,
     )
+
+
+def candidate_rollback(
+    state: ReleaseState,
+    candidate: Candidate,
+    genesis: OracleArtifact | Deployed,
+    *,
+    actor: str,
+    reason: str,
+    metrics: dict[str, float] | None = None,
+    automatic: bool = False,
+) -> ReleaseRolledBack:
+    """The withdrawal of ``candidate``: the stable version (``genesis`` if none) stays."""
+    kept = genesis if state.stable is None else state.stable
+    restored = (kept.version, kept.digest)
+    event = _rolled_back(candidate, candidate.stage, restored, actor=actor, reason=reason)
+    return event.model_copy(update={"metrics": metrics or {}, "automatic": automatic})
 
 
 def rollback(
@@ -56,46 +81,55 @@ def rollback(
     signers: Sequence[Ed25519PrivateKey] = (),
 ) -> ReleaseRolledBack:
     """Withdraw the candidate, or (``stable``) restore the version before the stable one."""
-    if not stable:
-        candidate = state.candidate
-        if candidate is None:
-            raise ReleaseCommandError("there is no candidate release to roll back")
-        current = state.stable
-        genesis = builder.genesis
-        restored = (
-            (genesis.version, genesis.digest)
-            if current is None
-            else (current.version, current.digest)
-        )
-        release_id, version, digest, stage = (
-            candidate.release_id,
-            candidate.version,
-            candidate.digest,
-            candidate.stage,
-        )
-    else:
-        if state.stable is None or state.stable.release_id is None:
-            raise ReleaseCommandError("the stable version is the bootstrap artifact or a restore")
-        patch = _producer(builder, state.stable.digest)
-        if patch is None:
-            raise ReleaseCommandError("the stable version's patch is not in the log")
-        restored = (patch.base_version, patch.base_digest)
-        release_id, version, digest, stage = (
-            state.stable.release_id, state.stable.version, state.stable.digest,
-            ReleaseStage.STABLE,
-        )  # fmt: skip
-    event = ReleaseRolledBack(
-        envelope=new_envelope(actor, str(release_id)),
-        release_id=release_id,
-        version=version,
-        digest=digest,
+    event = (
+        _stable_rollback(state, builder, actor=actor, reason=reason)
+        if stable
+        else _candidate_rollback(state, builder, actor=actor, reason=reason)
+    )
+    return sign_rollback(event, signers) if signers else event
+
+
+def _candidate_rollback(
+    state: ReleaseState, builder: OracleBuilder, *, actor: str, reason: str
+) -> ReleaseRolledBack:
+    candidate = state.candidate
+    if candidate is None:
+        raise ReleaseCommandError("there is no candidate release to roll back")
+    return candidate_rollback(state, candidate, builder.genesis, actor=actor, reason=reason)
+
+
+def _stable_rollback(
+    state: ReleaseState, builder: OracleBuilder, *, actor: str, reason: str
+) -> ReleaseRolledBack:
+    stable = state.stable
+    if stable is None or stable.release_id is None:
+        raise ReleaseCommandError("the stable version is the bootstrap artifact or a restore")
+    patch = _producer(builder, stable.digest)
+    if patch is None:
+        raise ReleaseCommandError("the stable version's patch is not in the log")
+    restored = (patch.base_version, patch.base_digest)
+    return _rolled_back(stable, ReleaseStage.STABLE, restored, actor=actor, reason=reason)
+
+
+def _rolled_back(
+    release: Candidate | Deployed,
+    stage: ReleaseStage,
+    restored: tuple[int, str],
+    *,
+    actor: str,
+    reason: str,
+) -> ReleaseRolledBack:
+    assert release.release_id is not None
+    return ReleaseRolledBack(
+        envelope=new_envelope(actor, str(release.release_id)),
+        release_id=release.release_id,
+        version=release.version,
+        digest=release.digest,
         from_stage=stage,
         restored_version=restored[0],
         restored_digest=restored[1],
         reason=reason,
-        automatic=False,
     )
-    return sign_rollback(event, signers) if signers else event
 
 
 def _producer(builder: OracleBuilder, digest: str) -> Patch | None:

@@ -35,14 +35,14 @@ from datetime import datetime
 
 from alignment_flywheel.events import (
     Event,
-    ReleasePromoted,
-    ReleaseRolledBack,
     ReleaseStage,
     ReleaseStaged,
     new_envelope,
 )
+from alignment_flywheel.events.ids import release_id_for
 from alignment_flywheel.governance.step import Stepped, Tables
 from alignment_flywheel.patches import Patch
+from alignment_flywheel.release.commands import candidate_rollback, promotion
 from alignment_flywheel.release.rollout import Judgement, RolloutPolicy, judge
 from alignment_flywheel.release.state import Candidate, Deployed, ReleaseState
 
@@ -72,11 +72,6 @@ class Tick:
     now: datetime
     fleet: Fleet
     figures: Mapping[str, float] | None = None
-
-
-def release_id_for(patch: Patch) -> uuid.UUID:
-    """The one release id of a patch: staging it again is recognised."""
-    return uuid.uuid5(patch.patch_id, "release")
 
 
 def longest_chain(
@@ -123,7 +118,7 @@ class ControllerCore:
         """Stage the tip of the longest usable chain not staged before, if any."""
         fleet = tick.fleet
         chain = longest_chain(fleet.stable.digest, fleet.patches, fleet.usable)
-        fresh = [p for p in chain if release_id_for(p) not in fleet.releases_seen]
+        fresh = [p for p in chain if release_id_for(p.patch_id) not in fleet.releases_seen]
         if not fresh:
             return Stepped()
         stable = fleet.stable.digest
@@ -144,7 +139,7 @@ class ControllerCore:
         if candidate.digest not in targets or targets[-1] == candidate.digest:
             return Stepped()
         tip = chain[-1]
-        if release_id_for(tip) in fleet.releases_seen:
+        if release_id_for(tip.patch_id) in fleet.releases_seen:
             return Stepped()
         return Stepped(emitted=(self._staged(tip),))
 
@@ -155,30 +150,29 @@ class ControllerCore:
         figures = dict(tick.figures)
         elapsed = (tick.now - candidate.since).total_seconds()
         verdict, why = judge(self.policy, candidate.stage, figures, elapsed)
-        envelope = new_envelope(self._producer, str(candidate.release_id))
+        actor = self._producer
         if verdict is Judgement.ROLLBACK:
-            stable = tick.fleet.stable
-            rolled_back = ReleaseRolledBack(
-                envelope=envelope, release_id=candidate.release_id, version=candidate.version,
-                digest=candidate.digest, from_stage=candidate.stage,
-                restored_version=stable.version, restored_digest=stable.digest,
-                reason="; ".join(why), metrics=figures, automatic=True,
-            )  # fmt: skip
+            fleet = tick.fleet
+            rolled_back = candidate_rollback(
+                fleet.state,
+                candidate,
+                fleet.genesis,
+                actor=actor,
+                reason="; ".join(why),
+                metrics=figures,
+                automatic=True,
+            )
             return Stepped(emitted=(rolled_back,))
         if verdict is not Judgement.PROMOTE:
             return Stepped()
-        to = ReleaseStage.CANARY if candidate.stage is ReleaseStage.SHADOW else ReleaseStage.STABLE
-        promoted = ReleasePromoted(
-            envelope=envelope, release_id=candidate.release_id, version=candidate.version,
-            digest=candidate.digest, from_stage=candidate.stage, to_stage=to, metrics=figures,
-            automatic=True, actor=self._producer,
-        )  # fmt: skip
-        return Stepped(emitted=(promoted,))
+        return Stepped(
+            emitted=(promotion(candidate, actor=actor, metrics=figures, automatic=True),)
+        )
 
     def _staged(self, patch: Patch) -> ReleaseStaged:
         return ReleaseStaged(
             envelope=new_envelope(self._producer, str(patch.patch_id)),
-            release_id=release_id_for(patch),
+            release_id=release_id_for(patch.patch_id),
             patch_id=patch.patch_id,
             version=patch.target_version,
             digest=patch.target_digest,

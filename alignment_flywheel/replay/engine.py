@@ -46,10 +46,10 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
+from alignment_flywheel.enforcement.decider import Decider, SessionDecider
 from alignment_flywheel.enforcement.policy import RiskPolicy, build_policy
-from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import Decision, Proposal, RiskContext
 from alignment_flywheel.oracle.artifact import build_artifact
@@ -91,20 +91,6 @@ NO_CONTEXT = "no context"
 Key = tuple[Any, ...]
 Outcome = tuple[Decision | None, str | None]
 Flat = tuple[Any, ...]
-
-
-class Decider(Protocol):
-    """What the engine decides with: the enforcer (or anything deciding like it)."""
-
-    def decide(self, proposal: Proposal, *, revision_depth: int = 0) -> Verdict: ...
-
-
-class SessionDecider(Protocol):
-    """A decider that takes the session context (the enforcer does)."""
-
-    def decide(
-        self, proposal: Proposal, *, revision_depth: int = 0, session: SessionContext | None = None
-    ) -> Verdict: ...
 
 
 class Evaluator:
@@ -160,8 +146,15 @@ class Evaluator:
     def key(self, proposal: Proposal, depth: int, session: SessionContext | None = None) -> Key:
         """The oracle-relevant input of a decision (see the module rules)."""
         risk = proposal.risk
-        base: Key = (proposal.tool, proposal.arguments, risk.origin, risk.blast_radius,
-                     risk.proposer_confidence, risk.environment, depth)  # fmt: skip
+        base: Key = (
+            proposal.tool,
+            proposal.arguments,
+            risk.origin,
+            risk.blast_radius,
+            risk.proposer_confidence,
+            risk.environment,
+            depth,
+        )
         if self._provenance:
             base = (*base, _provenance_key(proposal, session))
         if not self._identity:
@@ -297,9 +290,20 @@ def _worker_decide(chunk: list[Flat]) -> list[Outcome]:
 def _flat(case: Case) -> Flat:
     """A case as plain values: much cheaper to send to a worker than the model."""
     p, risk = case.proposal, case.proposal.risk
-    return (p.proposal_id, p.proposer_id, p.session_id, p.tool, p.arguments, p.reasoning,
-            p.parent_proposal_id, risk.origin, risk.proposer_confidence, risk.blast_radius,
-            risk.environment, case.depth)  # fmt: skip
+    return (
+        p.proposal_id,
+        p.proposer_id,
+        p.session_id,
+        p.tool,
+        p.arguments,
+        p.reasoning,
+        p.parent_proposal_id,
+        risk.origin,
+        risk.proposer_confidence,
+        risk.blast_radius,
+        risk.environment,
+        case.depth,
+    )
 
 
 def _unflat(flat: Flat) -> tuple[Proposal, int]:
@@ -312,9 +316,11 @@ def _unflat(flat: Flat) -> tuple[Proposal, int]:
     if context is None:
         origin, confidence, radius, environment = risk
         context = _RISKS[key] = RiskContext(
-            origin=origin, proposer_confidence=confidence, blast_radius=radius,
+            origin=origin,
+            proposer_confidence=confidence,
+            blast_radius=radius,
             environment=environment,
-        )  # fmt: skip
+        )
     lite = _Lite(pid, proposer, session, tool, arguments, reasoning, parent, context)
     return cast(Proposal, lite), depth
 

@@ -58,8 +58,14 @@ class Resolved:
 class OracleLog:
     """The patch and release topics, folded, and the oracles they give."""
 
-    def __init__(self, genesis: OracleArtifact, library: PatchLibrary, state: ReleaseState,
-                 released: set[str], builder: OracleBuilder) -> None:  # fmt: skip
+    def __init__(
+        self,
+        genesis: OracleArtifact,
+        library: PatchLibrary,
+        state: ReleaseState,
+        released: set[str],
+        builder: OracleBuilder,
+    ) -> None:
         self.genesis = genesis
         self.library = library
         self.state = state

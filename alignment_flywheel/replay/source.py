@@ -25,14 +25,13 @@ Rules:
   range only.
 * The baseline is the enforced ``VerdictIssued`` of each proposal on the verdicts topic (shadow
   verdicts are not what was acted on), read from the ``--from`` time (the whole topic for an
-  offset bound) to its end. The revise depth is rebuilt as the gate does: 0 without a parent,
-  the parent's depth + 1 when the parent's recorded verdict was REVISE, else 1.
+  offset bound) to its end. The revise depth of each proposal follows the recorded verdicts of its
+  chain by the rule every decider counts with (:mod:`alignment_flywheel.enforcement.revise`).
 * A broker that does not answer raises :class:`~alignment_flywheel.errors.KafkaTransportError`.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,9 +44,11 @@ from pydantic import ValidationError
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import consumer_config, watermarks
+from alignment_flywheel.connectors.consumer import consumer_config, partitions_of, watermarks
 from alignment_flywheel.connectors.headers import decided_elsewhere
-from alignment_flywheel.errors import CodecError, InvalidInputError, KafkaTransportError
+from alignment_flywheel.connectors.reader import Span, read_spans
+from alignment_flywheel.enforcement.revise import ReviseChains
+from alignment_flywheel.errors import CodecError, InvalidInputError
 from alignment_flywheel.events import Decision, Proposal
 from alignment_flywheel.oracle.provenance import EMPTY, SessionContext
 from alignment_flywheel.oracle.session_book import SESSION_EVENTS, SessionBook, session_event
@@ -56,9 +57,8 @@ from alignment_flywheel.replay.report import Skipped
 from alignment_flywheel.stack.kafka import reader_group
 
 TIMEOUT_S = 30.0
-WAIT_S = 0.2
-FETCH = 2000
 MAX_TEMPLATES = 100_000
+RISK_FIELDS = ("origin", "blast_radius", "proposer_confidence", "environment")
 
 
 class Fetched(NamedTuple):
@@ -99,15 +99,6 @@ def parse_bound(text: str | None) -> Bound | None:
     return Bound(time=moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
-    """Offsets [start, end) of one partition."""
-
-    partition: int
-    start: int
-    end: int
-
-
 class RangeReader:
     """Reads a range of a topic as (partition, offset, decoded record or Skipped)."""
 
@@ -118,11 +109,8 @@ class RangeReader:
     def spans(
         self, consumer: Consumer, topic: str, start: Bound | None, end: Bound | None
     ) -> list[Span]:
-        metadata = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
-        if metadata is None or metadata.error is not None or not metadata.partitions:
-            raise KafkaTransportError(f"topic {topic} does not exist or has no partitions")
         spans = []
-        for partition in sorted(metadata.partitions):
+        for partition in partitions_of(consumer, topic, TIMEOUT_S):
             tp = TopicPartition(topic, partition)
             low, high = watermarks(consumer, tp, TIMEOUT_S)
             first = _resolve(consumer, tp, start, low, high, inclusive=True)
@@ -136,39 +124,11 @@ class RangeReader:
         group = reader_group("replay")
         consumer = Consumer(consumer_config(self.settings, group, {"enable.auto.commit": False}))
         try:
-            todo = [s for s in self.spans(consumer, topic, start, end) if s.start < s.end]
-            yield from self._consume(consumer, topic, todo)
+            for msg in read_spans(consumer, topic, self.spans(consumer, topic, start, end)):
+                partition, offset = int(msg.partition() or 0), int(msg.offset() or 0)
+                yield self._decode(topic, partition, offset, msg)
         finally:
             consumer.close()
-
-    def _consume(
-        self, consumer: Consumer, topic: str, spans: list[Span]
-    ) -> Iterator[Fetched | Skipped]:
-        if not spans:
-            return
-        ends = {s.partition: s.end for s in spans}
-        consumer.assign([TopicPartition(topic, s.partition, s.start) for s in spans])
-        open_partitions = set(ends)
-        idle_since = time.monotonic()
-        while open_partitions:
-            batch = consumer.consume(FETCH, WAIT_S)
-            if not batch:
-                open_partitions -= _past_end(consumer, topic, open_partitions, ends)
-                if open_partitions and time.monotonic() - idle_since > TIMEOUT_S:
-                    raise KafkaTransportError(f"no record from {topic} within {TIMEOUT_S:.0f} s")
-                continue
-            idle_since = time.monotonic()
-            for msg in batch:
-                partition, offset = int(msg.partition() or 0), int(msg.offset() or 0)
-                error = msg.error()
-                if error is not None:
-                    raise KafkaTransportError(f"reading {topic}: {error.str()}")
-                if partition not in open_partitions or offset >= ends[partition]:
-                    continue
-                if offset + 1 >= ends[partition]:
-                    open_partitions.discard(partition)
-                    consumer.incremental_unassign([TopicPartition(topic, partition)])
-                yield self._decode(topic, partition, offset, msg)
 
     def _decode(self, topic: str, partition: int, offset: int, msg: Message) -> Fetched | Skipped:
         value = msg.value()
@@ -195,7 +155,7 @@ class History:
     def __post_init__(self) -> None:
         self.skipped: list[Skipped] = []
         self.verdicts: dict[str, Decision] = {}
-        self._depths: dict[str, int] = {}
+        self._chains = ReviseChains({})
         self._templates: dict[tuple[Any, ...], Proposal] = {}
         self._now_s = 0.0
         decode = partial(session_event, self.reader.codec)
@@ -237,10 +197,10 @@ class History:
             self._skip(fetched, f"invalid proposal: {_detail(exc)}")
             return None
         recorded = self.verdicts.get(str(proposal.proposal_id))
-        case = Case(proposal, recorded, self._depth(proposal), self._session(proposal, fetched))
-        if recorded is Decision.REVISE:
-            self._depths[str(proposal.proposal_id)] = case.depth
-        return case
+        depth = self._chains.depth(proposal)
+        if recorded is not None:
+            self._chains.record(proposal.proposal_id, depth, recorded)
+        return Case(proposal, recorded, depth, self._session(proposal, fetched))
 
     def _fold(self, fetched: Fetched) -> None:
         """Fold a session event into its session, as the gate does."""
@@ -265,8 +225,7 @@ class History:
     def _proposal(self, raw: dict[str, Any]) -> Proposal:
         """The proposal model; validated in full the first time its decision input is seen."""
         risk = raw["risk"]
-        key = (raw["tool"], raw["arguments"], risk["origin"], risk["blast_radius"],
-               risk["proposer_confidence"], risk["environment"])  # fmt: skip
+        key = (raw["tool"], raw["arguments"], *(risk[field] for field in RISK_FIELDS))
         template = self._templates.get(key)
         if template is None:
             proposal = Proposal.model_validate(raw)
@@ -285,30 +244,20 @@ class History:
             }
         )
 
-    def _depth(self, proposal: Proposal) -> int:
-        parent = proposal.parent_proposal_id
-        if parent is None:
-            return 0
-        return self._depths.get(str(parent), 0) + 1
-
 
 def _detail(exc: Exception) -> str:
     return str(exc.errors()[0]["msg"]) if isinstance(exc, ValidationError) else repr(exc)
 
 
-def _past_end(
-    consumer: Consumer, topic: str, partitions: set[int], ends: dict[int, int]
-) -> set[int]:
-    """Partitions whose position reached their end without a record at the last offsets (records
-    removed by compaction, transaction markers)."""
-    positions = consumer.position([TopicPartition(topic, p) for p in sorted(partitions)])
-    return {tp.partition for tp in positions if tp.offset >= ends[tp.partition]}
-
-
 def _resolve(
-    consumer: Consumer, tp: TopicPartition, bound: Bound | None, default: int, high: int,
-    *, inclusive: bool,
-) -> int:  # fmt: skip
+    consumer: Consumer,
+    tp: TopicPartition,
+    bound: Bound | None,
+    default: int,
+    high: int,
+    *,
+    inclusive: bool,
+) -> int:
     if bound is None:
         return default
     if bound.time is None:

@@ -110,10 +110,14 @@ def governance_settings(
         version=1,
         expires=datetime.now(UTC) + timedelta(days=1),
         keys={n: public_hex(k.public_key()) for n, k in keys.items() if n != LEDGER_KEY},
-        roles={"root": ["root"], "author": ["refinement", OPERATOR_KEY], "approver": [APPROVER_KEY],
-               "releaser": ["root"]},
+        roles={
+            "root": ["root"],
+            "author": ["refinement", OPERATOR_KEY],
+            "approver": [APPROVER_KEY],
+            "releaser": ["root"],
+        },
         thresholds={"root": 1, "author": 1, "approver": 1},
-    )  # fmt: skip
+    )
     save_root(settings.effective_trust_root_path, sign_root(root, [keys["root"]]))
     return settings
 

@@ -22,7 +22,7 @@ from alignment_flywheel.events import (
     ProposalSubmitted,
     RiskContext,
 )
-from alignment_flywheel.samples import sample_events
+from tests.support.samples import sample_events
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from alignment_flywheel.codec import EventCodec, RegistryFraming, SchemaReposito
 from alignment_flywheel.config import load_settings
 from alignment_flywheel.errors import MalformedEventError, TransportError, UnknownSchemaError
 from alignment_flywheel.resources import SCHEMAS_DIR
-from alignment_flywheel.samples import sample_events, sample_proposal_submitted
+from tests.support.samples import sample_events, sample_proposal_submitted
 
 
 @pytest.fixture

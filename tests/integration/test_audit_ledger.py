@@ -113,11 +113,13 @@ def _check_copies(
         found = verify("--topic", copy, "--partition", "0", "--log-id", f"{verdicts}/0", code=3)
         findings = found["logs"][0]["findings"]
         assert [(f["kind"], f["position"]) for f in findings] == [expected], name
-        blind = verify("--topic", copy, "--partition", "0", "--log-id", f"{verdicts}/0",
-                       "--no-store", code=3)  # fmt: skip
+        blind = verify(
+            "--topic", copy, "--partition", "0", "--log-id", f"{verdicts}/0", "--no-store", code=3
+        )
         assert blind["logs"][0]["findings"][0]["kind"] == "mismatch"
-    shown = verify("--topic", copy, "--partition", "0", "--log-id", f"{verdicts}/0", code=3,
-                   human=True)["text"]  # fmt: skip
+    shown = verify(
+        "--topic", copy, "--partition", "0", "--log-id", f"{verdicts}/0", code=3, human=True
+    )["text"]
     assert "TAMPERED" in shown
     assert "inserted" in shown
 
@@ -130,9 +132,15 @@ def _check_ledger_damage(
     damaged = verify("--topic", patches, code=3)
     assert [e["partition"] for e in damaged["ledger_corrupt"]] == [0]
     assert damaged["logs"][0]["ok"]
-    forged = signed_checkpoint(Ed25519PrivateKey.generate(), producer="mallory",
-                               log_id=f"{patches}/0", tree_size=5, root=bytes(32),
-                               first_offset=0, last_offset=4)  # fmt: skip
+    forged = signed_checkpoint(
+        Ed25519PrivateKey.generate(),
+        producer="mallory",
+        log_id=f"{patches}/0",
+        tree_size=5,
+        root=bytes(32),
+        first_offset=0,
+        last_offset=4,
+    )
     with EventProducer(settings, EventCodec.from_settings(settings)) as producer:
         producer.send(ledger, forged)
     refused = verify("--topic", patches, code=1, human=True)["text"]
@@ -162,15 +170,30 @@ def test_the_ledger_signs_resumes_and_verify_finds_every_tampering(
     ledger, quiet = make_topic(unique_name("ledger")), make_topic(unique_name("quiet"), 2)
     state = tmp_path / "state"
     KeyStore(state / "keys").new("ledger")
-    args = ["ledger", "run", "--topic", verdicts, "--topic", patches, "--topic", quiet,
-            "--ledger-topic", ledger, "--every", "5", "--interval-ms", "300"]  # fmt: skip
+    args = [
+        "ledger",
+        "run",
+        "--topic",
+        verdicts,
+        "--topic",
+        patches,
+        "--topic",
+        quiet,
+        "--ledger-topic",
+        ledger,
+        "--every",
+        "5",
+        "--interval-ms",
+        "300",
+    ]
     log_path = tmp_path / "ledger.log"
 
     _produce(kafka_settings, codec, verdicts, 12)
     _produce(kafka_settings, codec, patches, 3)
     _copy(kafka_settings, patches, [b"not avro", None])
-    _run_until(kafka_settings, args, state, log_path, ledger, (f"{verdicts}/0", 12),
-               (f"{patches}/0", 5))  # fmt: skip
+    _run_until(
+        kafka_settings, args, state, log_path, ledger, (f"{verdicts}/0", 12), (f"{patches}/0", 5)
+    )
     _produce(kafka_settings, codec, verdicts, 3)
     events = _run_until(kafka_settings, args, state, log_path, ledger, (f"{verdicts}/0", 15))
     heads = [e for e in events if e.log_id == f"{verdicts}/0"]
@@ -222,8 +245,18 @@ def test_a_lost_leaf_store_is_rebuilt_from_the_topic_and_checked_against_the_che
     verdicts, ledger = make_topic(unique_name("verdicts")), make_topic(unique_name("ledger"))
     state = tmp_path / "state"
     KeyStore(state / "keys").new("ledger")
-    args = ["ledger", "run", "--topic", verdicts, "--ledger-topic", ledger,
-            "--every", "4", "--interval-ms", "200"]  # fmt: skip
+    args = [
+        "ledger",
+        "run",
+        "--topic",
+        verdicts,
+        "--ledger-topic",
+        ledger,
+        "--every",
+        "4",
+        "--interval-ms",
+        "200",
+    ]
     log_id = f"{verdicts}/0"
     _produce(kafka_settings, codec, verdicts, 8)
     _run_until(kafka_settings, args, state, tmp_path / "a.log", ledger, (log_id, 8))

@@ -28,9 +28,17 @@ PATCHES = 200
 
 def evidence(passed: bool) -> RegressionEvidence:
     return RegressionEvidence(
-        cases=10, expected_blocked=3, blocked=3 if passed else 2, benign=7, false_positives=0,
-        false_positive_rate=0.0, labelled=0, labels_kept=0, passed=passed, report="r",
-    )  # fmt: skip
+        cases=10,
+        expected_blocked=3,
+        blocked=3 if passed else 2,
+        benign=7,
+        false_positives=0,
+        false_positive_rate=0.0,
+        labelled=0,
+        labels_kept=0,
+        passed=passed,
+        report="r",
+    )
 
 
 def _approved(events: list[Event]) -> set[tuple[uuid.UUID, str]]:
@@ -66,10 +74,13 @@ def test_a_sigkilled_auto_approver_loses_no_approval_and_resends_only_the_same_s
     def spec(n: int) -> dict[str, object]:
         return {
             "role": "autoapprove",
-            "app_id": app_id, "topics": topics, "delay_ms": 20, "app_options": FAST_FAILOVER,
+            "app_id": app_id,
+            "topics": topics,
+            "delay_ms": 20,
+            "app_options": FAST_FAILOVER,
             "keys": [k.private_bytes_raw().hex() for k in keys],
             "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
-        }  # fmt: skip
+        }
 
     logs = [tmp_path / f"w{n}.log" for n in range(2)]
     first = start_worker(spec(0), logs[0], kafka_settings)

@@ -20,10 +20,10 @@ from alignment_flywheel.connectors.clickhouse.sink import ClickHouseSink, SinkOp
 from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.errors import ClickHouseError
 from alignment_flywheel.events import Event, VerdictIssued
-from alignment_flywheel.samples import sample_proposal_submitted, sample_runtime_events
 from alignment_flywheel.stack.clickhouse import clickhouse_client
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import read_records
+from tests.support.samples import sample_proposal_submitted, sample_runtime_events
 from tests.support.workers import start_cli_worker
 
 PROPOSALS = 6_000
@@ -194,17 +194,22 @@ def test_a_statement_the_server_keeps_rejecting_stops_the_sink_and_loses_nothing
             producer.send(topic, event)
     settings = kafka_settings.model_copy(update={"clickhouse_url": f"chdb://{tmp_path / 'ch'}"})
     options = SinkOptions(
-        name="rejected", topics=(topic,), batch_size=100, linger_s=0.05, max_retry_s=0.1,
+        name="rejected",
+        topics=(topic,),
+        batch_size=100,
+        linger_s=0.05,
+        max_retry_s=0.1,
         max_rejections=3,
-    )  # fmt: skip
+    )
     # one rejection between successes is retried; three in a row stop the sink
     plan = [("flywheel.proposals", "reject")] + [("flywheel.proposals", "ok")] * 2
     plan += [("flywheel.proposals", "reject")] * 3
     with (
-        ClickHouseSink(settings, lambda: _FlakyClient(clickhouse_client(settings), plan), options)
-        as sink,
+        ClickHouseSink(
+            settings, lambda: _FlakyClient(clickhouse_client(settings), plan), options
+        ) as sink,
         pytest.raises(ClickHouseError, match="rejected the sink's statements 3 times in a row"),
-    ):  # fmt: skip
+    ):
         sink.run(until_end=True)
     assert sink.stats.failures == 4 and sink.stats.batches == 2 and not plan
     with ClickHouseSink(settings, lambda: clickhouse_client(settings), options) as again:

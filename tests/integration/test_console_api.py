@@ -97,9 +97,12 @@ def test_dashboard_deny_and_signatures(
     genesis = build_artifact(GENESIS_DOC)
     ((patch, _),) = patch_chain(genesis, 1)
     request = ReviewRequested(
-        envelope=new_envelope("gate", "p"), review_id=uuid.uuid4(), proposal_id=uuid.uuid4(),
-        decision_id=uuid.uuid4(), reason="a <b>risky</b> call",
-    )  # fmt: skip
+        envelope=new_envelope("gate", "p"),
+        review_id=uuid.uuid4(),
+        proposal_id=uuid.uuid4(),
+        decision_id=uuid.uuid4(),
+        reason="a <b>risky</b> call",
+    )
     with EventProducer(settings, codec) as producer:
         producer.send(topics.reviews, request)
         producer.send(topics.patches, patch.to_event("refinement"))
@@ -116,8 +119,10 @@ def test_dashboard_deny_and_signatures(
     denied = client.post(url, json={"outcome": "DENY", "reason": "not allowed"}, headers=headers)
     assert denied.status_code == 200, denied.text
     assert denied.json() == {
-        "review_id": str(request.review_id), "outcome": "DENY", "reviewer": "alice",
-    }  # fmt: skip
+        "review_id": str(request.review_id),
+        "outcome": "DENY",
+        "reviewer": "alice",
+    }
     again = client.post(url, json={"outcome": "APPROVE", "reason": "x"}, headers=headers)
     assert again.status_code == 400 and "already decided" in again.json()["error"]["message"]
     decided = [
@@ -131,8 +136,9 @@ def test_dashboard_deny_and_signatures(
     forged = base64.b64encode(ring["stranger"].sign(base64.b64decode(to_sign["pae"]))).decode()
     refused = client.post(
         f"/console/api/patches/{patch.patch_id}/approvals",
-        json={"signature": forged, "body_sha256": to_sign["body_sha256"]}, headers=headers,
-    )  # fmt: skip
+        json={"signature": forged, "body_sha256": to_sign["body_sha256"]},
+        headers=headers,
+    )
     assert refused.status_code == 403 and refused.json()["error"]["type"] == "untrusted"
     events = list(read_topic(settings, codec, topics.patches))
     assert not [e for e in events if isinstance(e, PatchApproved)]
@@ -143,9 +149,10 @@ def test_dashboard_deny_and_signatures(
     for signer, status in (("alice", 403), ("bob", 200), ("bob", 400)):
         signature = base64.b64encode(ring[signer].sign(base64.b64decode(to_sign["pae"]))).decode()
         answer = client.post(
-            url, json={"signature": signature, "body_sha256": to_sign["body_sha256"]},
+            url,
+            json={"signature": signature, "body_sha256": to_sign["body_sha256"]},
             headers=headers,
-        )  # fmt: skip
+        )
         assert answer.status_code == status, (signer, answer.text)
     approvals = [
         e for e in read_topic(settings, codec, topics.patches) if isinstance(e, PatchApproved)

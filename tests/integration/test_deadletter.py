@@ -13,8 +13,8 @@ from alignment_flywheel.connectors.consumer import EventConsumer, consumer_confi
 from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import DeadLettered, Event, ProposalSubmitted
-from alignment_flywheel.samples import sample_proposal_submitted
 from tests.support.kafka import collect_events
+from tests.support.samples import sample_proposal_submitted
 
 pytestmark = pytest.mark.integration
 

@@ -42,8 +42,15 @@ def _run_demo(settings: Settings, tmp_path: Path) -> tuple[subprocess.CompletedP
         "FLYWHEEL_STATE_DIR": str(tmp_path / "demo-state"),
         "COLUMNS": "120",
     }
-    command = [FLYWHEEL, "demo", "--fast", "--json-summary", str(summary),
-               "--report-dir", str(tmp_path / "report")]  # fmt: skip
+    command = [
+        FLYWHEEL,
+        "demo",
+        "--fast",
+        "--json-summary",
+        str(summary),
+        "--report-dir",
+        str(tmp_path / "report"),
+    ]
     done = subprocess.run(
         command, cwd=REPO, env=env, capture_output=True, text=True, timeout=400, check=False
     )

@@ -93,8 +93,9 @@ def test_novelties_are_detected_sampled_into_findings_and_survive_a_restart(
         stop_gate_worker(worker)
     detections = _drift(events)
     assert sorted((d.metric, d.subject) for d in detections.values()) == [
-        ("new_argument_key", "fs.read"), ("new_tool", "db.drop"),
-    ], log.read_text()[-3000:]  # fmt: skip
+        ("new_argument_key", "fs.read"),
+        ("new_tool", "db.drop"),
+    ], log.read_text()[-3000:]
     for event in events:  # a detection sent again carries the same id and content
         assert isinstance(event, DriftDetected)
         assert detections[str(event.drift_id)].metric == event.metric
@@ -121,10 +122,14 @@ def test_a_sigkilled_drift_worker_loses_no_detection_and_resends_one_only_under_
     def spec(n: int) -> dict[str, object]:
         return {
             "role": "drift",
-            "app_id": app_id, "topics": topics, "delay_ms": 20, "app_options": FAST_FAILOVER,
-            "warmup": 50, "tool_warmup": 10,
+            "app_id": app_id,
+            "topics": topics,
+            "delay_ms": 20,
+            "app_options": FAST_FAILOVER,
+            "warmup": 50,
+            "tool_warmup": 10,
             "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
-        }  # fmt: skip
+        }
 
     def reads(n: int, start: int) -> list[tuple[str, dict[str, Any]]]:
         return [("fs.read", {"path": f"/srv/{i}"}) for i in range(start, start + n)]
@@ -144,9 +149,11 @@ def test_a_sigkilled_drift_worker_loses_no_detection_and_resends_one_only_under_
         triggers["fs.read"] = _traffic(kafka_settings, codec, topics, more)[-1].proposal_id
         subjects = {"db.drop", "fs.read"}
         events = read_until(
-            kafka_settings, codec, topics["drift"],
+            kafka_settings,
+            codec,
+            topics["drift"],
             lambda e: {d.subject for d in _drift(e).values()} >= subjects,
-        )  # fmt: skip
+        )
         findings = read_events(kafka_settings, codec, topics["findings"], 100_000, timeout=15)
         letters = read_events(kafka_settings, codec, topics["dead_letters"], 1, timeout=3)
     finally:

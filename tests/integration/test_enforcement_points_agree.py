@@ -28,12 +28,12 @@ from alignment_flywheel.patches import Patch
 from alignment_flywheel.patches.trust import save_root
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.trusted import follower_check
-from alignment_flywheel.samples import sample_proposal_submitted
 from alignment_flywheel.stack.credentials import connection_settings
 from tests.integration.test_gate_release import gate_command
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import collect_events, publish
 from tests.support.releases import forged_votes, patch_chain, promoted, rolled_back, staged
+from tests.support.samples import sample_proposal_submitted
 from tests.support.signing import Keyring, approvals
 from tests.support.workers import start_cli_worker
 
@@ -87,9 +87,13 @@ def gate_digest(
     try:
         publish(settings, names["--proposals-topic"], list(events))
         got = collect_events(
-            settings, codec, names["--verdicts-topic"], group=f"{app_id}-v", count=6 + 12 * round_,
+            settings,
+            codec,
+            names["--verdicts-topic"],
+            group=f"{app_id}-v",
+            count=6 + 12 * round_,
             dead_letter_topic=names["--dead-letter-topic"],
-        )  # fmt: skip
+        )
     finally:
         stop_gate_worker(worker, kill=True)
     mine = {e.proposal.proposal_id for e in events}

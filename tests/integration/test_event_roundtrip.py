@@ -9,7 +9,7 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.connectors.consumer import EventConsumer, consumer_config
 from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import EVENT_TYPES, Event
-from alignment_flywheel.samples import sample_events
+from tests.support.samples import sample_events
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ import pytest
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import DeadLettered
-from alignment_flywheel.samples import sample_proposal_submitted
 from tests.support.env import worker_env
 from tests.support.kafka import collect_events
+from tests.support.samples import sample_proposal_submitted
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

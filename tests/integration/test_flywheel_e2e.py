@@ -58,9 +58,11 @@ def test_a_new_unsafe_behaviour_is_detected_patched_released_and_blocked(
                 result = guard.check("shell.exec", {"cmd": rng.choice(UNSAFE)})
                 if result.decision is Decision.ALLOW and reported < 5:
                     guard.report_incident(
-                        result, kind=IncidentKind.HARM, severity=Severity.HIGH,
+                        result,
+                        kind=IncidentKind.HARM,
+                        severity=Severity.HIGH,
                         description="made a directory world-writable",
-                    )  # fmt: skip
+                    )
                     reported += 1
             time.sleep(0.05)
         assert follower.deployment.stable.digest != genesis.digest, stack.tail()

@@ -25,19 +25,38 @@ pytestmark = pytest.mark.integration
 RUN_LIMIT_S = 600
 FIGURES = {"unseen_stopped", "reported_stopped", "benign_blocked", "benign_escalated"}
 FOLD_KEYS = {
-    "fold", "sizes", "reported_incidents", "patches_released", "incident_to_first_stable_s",
-    "incident_to_stable_s", "final", "initial", "blocklist", "counts", "declined",
-}  # fmt: skip
+    "fold",
+    "sizes",
+    "reported_incidents",
+    "patches_released",
+    "incident_to_first_stable_s",
+    "incident_to_stable_s",
+    "final",
+    "initial",
+    "blocklist",
+    "counts",
+    "declined",
+}
 
 
 def _run(tmp_path: Path) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLYWHEEL_")}
-    command = [sys.executable, "benchmarks/flywheel_eval.py", "--quick",
-               "--logs", str(tmp_path / "logs")]  # fmt: skip
+    command = [
+        sys.executable,
+        "benchmarks/flywheel_eval.py",
+        "--quick",
+        "--logs",
+        str(tmp_path / "logs"),
+    ]
     done = subprocess.run(
-        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=RUN_LIMIT_S,
+        command,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_LIMIT_S,
         check=False,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     report: dict[str, Any] = json.loads(done.stdout)
     return report

@@ -29,13 +29,13 @@ from alignment_flywheel.processors.gate import (
     decision_id_for,
     review_id_for,
 )
-from alignment_flywheel.samples import (
+from tests.support.gate_worker import start_gate_worker, stop_gate_worker
+from tests.support.kafka import collect_events
+from tests.support.samples import (
     sample_proposal_submitted,
     sample_runtime_events,
     sample_session_events,
 )
-from tests.support.gate_worker import start_gate_worker, stop_gate_worker
-from tests.support.kafka import collect_events
 
 pytestmark = pytest.mark.integration
 

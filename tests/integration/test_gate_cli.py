@@ -10,8 +10,8 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import VerdictIssued
 from alignment_flywheel.processors.gate import decision_id_for
-from alignment_flywheel.samples import sample_proposal_submitted
 from tests.support.kafka import collect_events
+from tests.support.samples import sample_proposal_submitted
 from tests.support.workers import start_cli_worker
 
 pytestmark = pytest.mark.integration

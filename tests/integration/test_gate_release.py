@@ -12,10 +12,10 @@ from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import Decision, ReleaseStage, VerdictIssued
 from alignment_flywheel.oracle.loader import load_oracle
 from alignment_flywheel.patches import parse_operations, propose_patch
-from alignment_flywheel.samples import sample_proposal_submitted
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import collect_events
 from tests.support.releases import promoted, staged
+from tests.support.samples import sample_proposal_submitted
 from tests.support.workers import start_cli_worker
 
 
@@ -42,9 +42,19 @@ def test_a_released_version_is_enforced_and_survives_a_killed_gate(
     }
     genesis = load_oracle(kafka_settings).artifact
     operations = parse_operations(
-        [{"op": "add_rule", "rule": {"id": "no-shell", "tools": ["shell.exec"], "when": "true",
-          "score": 0.0, "message": "no shell at all"}}]
-    )  # fmt: skip
+        [
+            {
+                "op": "add_rule",
+                "rule": {
+                    "id": "no-shell",
+                    "tools": ["shell.exec"],
+                    "when": "true",
+                    "score": 0.0,
+                    "message": "no shell at all",
+                },
+            }
+        ]
+    )
     patch, target = propose_patch(genesis, operations, author="test", rationale="no shell")
     codec = EventCodec.from_settings(kafka_settings)
     with EventProducer(kafka_settings, codec) as producer:
@@ -71,9 +81,13 @@ def test_a_released_version_is_enforced_and_survives_a_killed_gate(
                 producer.send(names["--proposals-topic"], event)
         try:
             got = collect_events(
-                kafka_settings, codec, names["--verdicts-topic"], group=unique_name("v"),
-                count=10 + 20 * round_, dead_letter_topic=names["--dead-letter-topic"],
-            )  # fmt: skip
+                kafka_settings,
+                codec,
+                names["--verdicts-topic"],
+                group=unique_name("v"),
+                count=10 + 20 * round_,
+                dead_letter_topic=names["--dead-letter-topic"],
+            )
         finally:
             stop_gate_worker(worker, kill=True)
         mine = {e.proposal.proposal_id for e in events}

@@ -15,7 +15,6 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import VerdictIssued
 from alignment_flywheel.processors.gate import decision_id_for
-from alignment_flywheel.samples import sample_proposal_submitted
 from tests.support.gate_worker import start_gate_worker, stop_gate_worker
 from tests.support.kafka import (
     FAST_FAILOVER,
@@ -23,6 +22,7 @@ from tests.support.kafka import (
     wait_for_group,
     wait_for_records,
 )
+from tests.support.samples import sample_proposal_submitted
 
 pytestmark = pytest.mark.integration
 

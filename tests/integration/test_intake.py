@@ -15,7 +15,8 @@ from alignment_flywheel.events import (
     IncidentKind,
     Severity,
 )
-from alignment_flywheel.governance.intake import finding_id_for, incident_report
+from alignment_flywheel.events.ids import incident_finding_id
+from alignment_flywheel.governance.intake import incident_report
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import collect_events
 from tests.support.oracles import proposal
@@ -36,13 +37,19 @@ def test_incidents_become_findings_and_one_without_its_proposal_is_dead_lettered
         "--releases-topic": make_topic(unique_name("releases")),
     }
     harmful = incident_report(
-        proposal(arguments={"cmd": "rm -rf /srv/data"}), kind=IncidentKind.HARM,
-        severity=Severity.CRITICAL, description="deleted data", reporter="ops",
-    )  # fmt: skip
-    missing = incident_report(
-        proposal(), kind=IncidentKind.FALSE_POSITIVE, severity=Severity.LOW, description="x",
+        proposal(arguments={"cmd": "rm -rf /srv/data"}),
+        kind=IncidentKind.HARM,
+        severity=Severity.CRITICAL,
+        description="deleted data",
         reporter="ops",
-    ).model_copy(update={"proposal": None})  # fmt: skip
+    )
+    missing = incident_report(
+        proposal(),
+        kind=IncidentKind.FALSE_POSITIVE,
+        severity=Severity.LOW,
+        description="x",
+        reporter="ops",
+    ).model_copy(update={"proposal": None})
     codec = EventCodec.from_settings(kafka_settings)
     with EventProducer(kafka_settings, codec) as producer:
         producer.send(names["--incidents-topic"], harmful)
@@ -56,19 +63,27 @@ def test_incidents_become_findings_and_one_without_its_proposal_is_dead_lettered
     )
     try:
         findings = collect_events(
-            kafka_settings, codec, names["--findings-topic"], group=unique_name("f"), count=1,
+            kafka_settings,
+            codec,
+            names["--findings-topic"],
+            group=unique_name("f"),
+            count=1,
             dead_letter_topic=unique_name("x"),
-        )  # fmt: skip
+        )
         letters = collect_events(
-            kafka_settings, codec, names["--dead-letter-topic"], group=unique_name("d"), count=1,
+            kafka_settings,
+            codec,
+            names["--dead-letter-topic"],
+            group=unique_name("d"),
+            count=1,
             dead_letter_topic=unique_name("y"),
-        )  # fmt: skip
+        )
     finally:
         stop_gate_worker(worker)
     log_text = (tmp_path / "intake.log").read_text()[-3000:]
     (finding,) = findings
     assert isinstance(finding, FindingRaised), log_text
-    assert finding.finding_id == finding_id_for(harmful.incident_id)
+    assert finding.finding_id == incident_finding_id(harmful.incident_id)
     assert finding.oracle_decision is Decision.BLOCK
     (letter,) = letters
     assert isinstance(letter, DeadLettered)

@@ -19,7 +19,8 @@ from alignment_flywheel.events import (
     IncidentReported,
     Severity,
 )
-from alignment_flywheel.governance.intake import finding_id_for, incident_report
+from alignment_flywheel.events.ids import incident_finding_id
+from alignment_flywheel.governance.intake import incident_report
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance_worker import start_worker
 from tests.support.kafka import FAST_FAILOVER, wait_for_records
@@ -32,9 +33,12 @@ TOOLS = {"shell.exec": Decision.BLOCK, "fs.read": Decision.ALLOW, "email.send": 
 
 def _incident(i: int) -> IncidentReported:
     return incident_report(
-        proposal(list(TOOLS)[i % 3], {"n": i}), kind=IncidentKind.HARM, severity=Severity.HIGH,
-        description=f"incident {i}", reporter="ops",
-    )  # fmt: skip
+        proposal(list(TOOLS)[i % 3], {"n": i}),
+        kind=IncidentKind.HARM,
+        severity=Severity.HIGH,
+        description=f"incident {i}",
+        reporter="ops",
+    )
 
 
 def _finding_ids(events: list[Event]) -> set[uuid.UUID]:
@@ -57,15 +61,18 @@ def test_a_sigkilled_intake_worker_loses_no_finding_and_never_duplicates_one(
     with EventProducer(kafka_settings, codec) as producer:
         for incident in incidents:
             producer.send(topics["incidents"], incident)
-    expected = {finding_id_for(i.incident_id): i for i in incidents}
+    expected = {incident_finding_id(i.incident_id): i for i in incidents}
     app_id = unique_name("intake")
 
     def spec(n: int) -> dict[str, object]:
         return {
             "role": "intake",
-            "app_id": app_id, "topics": topics, "delay_ms": 10, "app_options": FAST_FAILOVER,
+            "app_id": app_id,
+            "topics": topics,
+            "delay_ms": 10,
+            "app_options": FAST_FAILOVER,
             "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
-        }  # fmt: skip
+        }
 
     logs = [tmp_path / f"w{n}.log" for n in range(2)]
     first = start_worker(spec(0), logs[0], kafka_settings)

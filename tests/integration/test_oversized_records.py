@@ -70,9 +70,14 @@ def _produce(
 
 def _collect(settings: Settings, topic: str, count: int, make: Callable[[str], str]) -> list[Event]:
     return collect_events(
-        settings, EventCodec.from_settings(settings), topic, group=make("c"), count=count,
-        dead_letter_topic=make("x"), idle_timeout=30,
-    )  # fmt: skip
+        settings,
+        EventCodec.from_settings(settings),
+        topic,
+        group=make("c"),
+        count=count,
+        dead_letter_topic=make("x"),
+        idle_timeout=30,
+    )
 
 
 def _check_letters(
@@ -163,9 +168,12 @@ def test_intake_dead_letters_an_oversized_incident_per_partition_and_goes_on(
 
     def incident(subject: Proposal) -> IncidentReported:
         return incident_report(
-            subject, kind=IncidentKind.HARM, severity=Severity.HIGH, description="harm",
+            subject,
+            kind=IncidentKind.HARM,
+            severity=Severity.HIGH,
+            description="harm",
             reporter="ops",
-        )  # fmt: skip
+        )
 
     oversized = [_encode_big(kafka_settings, incident(_padded(proposal()))) for _ in range(3)]
     good = [incident(proposal("shell.exec", {"cmd": f"rm -rf /srv/{i}"})) for i in range(GOOD)]

@@ -28,9 +28,9 @@ from alignment_flywheel.events import (
     ToolResultObserved,
     VerdictIssued,
 )
-from alignment_flywheel.samples import sample_proposal_submitted
 from alignment_flywheel.stack.credentials import connection_settings
 from tests.support.kafka import read_records
+from tests.support.samples import sample_proposal_submitted
 from tests.unit.test_sdk_fakes import ToolEnforcer
 
 

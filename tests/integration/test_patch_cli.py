@@ -51,9 +51,19 @@ def test_patch_approve_publishes_an_approval_that_verifies(
         assert "key id:" in run("keys", "new", name)
     assert "refinement" in run("keys", "list")
     run(
-        "trust", "init", "--root-key", "root1", "--author-key", "refinement",
-        "--approver-key", "alice", "--releaser-key", "root1", "--threshold", "approver=1",
-    )  # fmt: skip
+        "trust",
+        "init",
+        "--root-key",
+        "root1",
+        "--author-key",
+        "refinement",
+        "--approver-key",
+        "alice",
+        "--releaser-key",
+        "root1",
+        "--threshold",
+        "approver=1",
+    )
     assert "1 of 1" in run("trust", "show")
 
     store = KeyStore(state / "keys")

@@ -42,9 +42,14 @@ NORMS = load_norms()
 def finding(subject: Proposal, source: FindingSource = FindingSource.INCIDENT) -> FindingRaised:
     finding_id = uuid.uuid4()
     return FindingRaised(
-        envelope=new_envelope("test", str(finding_id)), finding_id=finding_id, source=source,
-        proposal=subject, oracle_version=1, oracle_decision=Decision.ALLOW, description="x",
-    )  # fmt: skip
+        envelope=new_envelope("test", str(finding_id)),
+        finding_id=finding_id,
+        source=source,
+        proposal=subject,
+        oracle_version=1,
+        oracle_decision=Decision.ALLOW,
+        description="x",
+    )
 
 
 def submitted(subject: Proposal) -> ProposalSubmitted:
@@ -73,9 +78,14 @@ def _collect(
     settings: Settings, topic: str, count: int, make: Callable[[str], str], idle: float
 ) -> list[Event]:
     return collect_events(
-        settings, EventCodec.from_settings(settings), topic, group=make("c"), count=count,
-        dead_letter_topic=make("x"), idle_timeout=idle,
-    )  # fmt: skip
+        settings,
+        EventCodec.from_settings(settings),
+        topic,
+        group=make("c"),
+        count=count,
+        dead_letter_topic=make("x"),
+        idle_timeout=idle,
+    )
 
 
 def _red_team_findings(
@@ -185,10 +195,14 @@ def test_a_sigkilled_red_team_loses_no_finding_and_raises_no_other(
     def spec(n: int) -> dict[str, object]:
         return {
             "role": "redteam",
-            "app_id": app_id, "topics": topics, "delay_ms": 10, "app_options": FAST_FAILOVER,
-            "seed": SEED, "budget": BUDGET,
+            "app_id": app_id,
+            "topics": topics,
+            "delay_ms": 10,
+            "app_options": FAST_FAILOVER,
+            "seed": SEED,
+            "budget": BUDGET,
             "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
-        }  # fmt: skip
+        }
 
     logs = [tmp_path / f"w{n}.log" for n in range(2)]
     first = start_worker(spec(0), logs[0], kafka_settings)

@@ -34,8 +34,10 @@ from tests.support.kafka import collect_events, read_records
 from tests.support.workers import start_cli_worker
 
 MEMBERS = [
-    "chmod -R 777 /srv/app", "sudo chmod -R 0777 /var/www", "cd /data && chmod -R a+rwx .",
-]  # fmt: skip
+    "chmod -R 777 /srv/app",
+    "sudo chmod -R 0777 /var/www",
+    "cd /data && chmod -R a+rwx .",
+]
 BENIGN = ["ls -la", "chmod 644 notes.txt", "grep -R todo src", "git status", "chmod +x run.sh"]
 
 
@@ -53,10 +55,14 @@ def history(settings: Settings) -> list[tuple[str, Event]]:
         events += [("proposals", submitted), ("verdicts", verdict)]
     for command in MEMBERS:
         finding = FindingRaised(
-            envelope=new_envelope("t", "f"), finding_id=uuid.uuid4(), source=FindingSource.INCIDENT,
-            proposal=made("shell.exec", {"cmd": command}), oracle_version=1,
-            oracle_decision=Decision.ALLOW, description="world-writable files",
-        )  # fmt: skip
+            envelope=new_envelope("t", "f"),
+            finding_id=uuid.uuid4(),
+            source=FindingSource.INCIDENT,
+            proposal=made("shell.exec", {"cmd": command}),
+            oracle_version=1,
+            oracle_decision=Decision.ALLOW,
+            description="world-writable files",
+        )
         events.append(("findings", finding))
     return events
 
@@ -70,14 +76,22 @@ def _grown_cluster_gets_no_second_patch(
     codec = EventCodec.from_settings(settings)
     grown = cluster.model_copy(update={"envelope": new_envelope("t", "c"), "size": 4})
     finding = FindingRaised(
-        envelope=new_envelope("t", "f"), finding_id=uuid.uuid4(), source=FindingSource.INCIDENT,
-        proposal=made("shell.exec", {"cmd": "setfacl -m o::rwx /srv/app"}), oracle_version=1,
-        oracle_decision=Decision.ALLOW, description="world-writable files",
-    )  # fmt: skip
+        envelope=new_envelope("t", "f"),
+        finding_id=uuid.uuid4(),
+        source=FindingSource.INCIDENT,
+        proposal=made("shell.exec", {"cmd": "setfacl -m o::rwx /srv/app"}),
+        oracle_version=1,
+        oracle_decision=Decision.ALLOW,
+        description="world-writable files",
+    )
     other = cluster.model_copy(
-        update={"envelope": new_envelope("t", "c"), "cluster_id": uuid.uuid4(), "size": 1,
-                "sample_finding_ids": (finding.finding_id,)}
-    )  # fmt: skip
+        update={
+            "envelope": new_envelope("t", "c"),
+            "cluster_id": uuid.uuid4(),
+            "size": 1,
+            "sample_finding_ids": (finding.finding_id,),
+        }
+    )
     with EventProducer(settings, codec) as producer:
         producer.send(names["findings"], finding)
         producer.send(names["clusters"], grown)
@@ -87,8 +101,9 @@ def _grown_cluster_gets_no_second_patch(
     while not any(p.cluster_ids == (other.cluster_id,) for p in patches):
         assert time.monotonic() < deadline, log.read_text()[-3000:]
         records = read_records(settings, names["patches"], 10_000, timeout=2)
-        patches = [e for e in map(codec.decode, (r.value for r in records))
-                   if isinstance(e, PatchProposed)]  # fmt: skip
+        patches = [
+            e for e in map(codec.decode, (r.value for r in records)) if isinstance(e, PatchProposed)
+        ]
     assert isinstance(first, PatchProposed)
     # before the other cluster's patch: only the first one, re-proposed for re-delivered updates
     ends = next(i for i, p in enumerate(patches) if p.cluster_ids == (other.cluster_id,))
@@ -98,25 +113,42 @@ def _grown_cluster_gets_no_second_patch(
 
 
 def test_a_cluster_becomes_a_patch_with_evidence(
-    kafka_settings: Settings, make_topic: Callable[..., str], unique_name: Callable[[str], str],
+    kafka_settings: Settings,
+    make_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     names = {
         key: make_topic(unique_name(key), partitions=3 if key in ("proposals", "verdicts") else 1)
-        for key in ("proposals", "verdicts", "reviews", "findings", "clusters", "patches",
-                    "releases", "dead-letter")
-    }  # fmt: skip
+        for key in (
+            "proposals",
+            "verdicts",
+            "reviews",
+            "findings",
+            "clusters",
+            "patches",
+            "releases",
+            "dead-letter",
+        )
+    }
     codec = EventCodec.from_settings(kafka_settings)
     events = history(kafka_settings)
     findings = [e for _, e in events if isinstance(e, FindingRaised)]
     now = datetime.now(UTC)
     cluster = ClusterUpdated(
-        envelope=new_envelope("t", "c"), cluster_id=uuid.uuid4(), signature="chmod -R",
-        features=("cmd.word=chmod", "cmd.flag=-R"), size=3,
-        sample_finding_ids=tuple(f.finding_id for f in findings), tools=("shell.exec",),
-        severity=Severity.HIGH, rank_score=1.0, first_seen=now, last_seen=now,
+        envelope=new_envelope("t", "c"),
+        cluster_id=uuid.uuid4(),
+        signature="chmod -R",
+        features=("cmd.word=chmod", "cmd.flag=-R"),
+        size=3,
+        sample_finding_ids=tuple(f.finding_id for f in findings),
+        tools=("shell.exec",),
+        severity=Severity.HIGH,
+        rank_score=1.0,
+        first_seen=now,
+        last_seen=now,
         status=ClusterStatus.OPEN,
-    )  # fmt: skip
+    )
     with EventProducer(kafka_settings, codec) as producer:
         for topic, event in events:
             producer.send(names[topic], event)
@@ -133,9 +165,13 @@ def test_a_cluster_becomes_a_patch_with_evidence(
         with EventProducer(kafka_settings, codec) as producer:
             producer.send(names["clusters"], cluster)
         got = collect_events(
-            kafka_settings, codec, names["patches"], group=unique_name("p"), count=1,
+            kafka_settings,
+            codec,
+            names["patches"],
+            group=unique_name("p"),
+            count=1,
             dead_letter_topic=unique_name("x"),
-        )  # fmt: skip
+        )
     finally:
         stop_gate_worker(worker, kill=True)
     assert got, (tmp_path / "refine.log").read_text()[-3000:]
@@ -146,9 +182,13 @@ def test_a_cluster_becomes_a_patch_with_evidence(
     again = start_cli_worker(kafka_settings, command, tmp_path / "state", again_log)
     try:
         both = collect_events(
-            kafka_settings, codec, names["patches"], group=unique_name("p2"), count=2,
+            kafka_settings,
+            codec,
+            names["patches"],
+            group=unique_name("p2"),
+            count=2,
             dead_letter_topic=unique_name("y"),
-        )  # fmt: skip
+        )
         _grown_cluster_gets_no_second_patch(kafka_settings, names, cluster, got[0], again_log)
     finally:
         stop_gate_worker(again)

@@ -68,9 +68,19 @@ def test_a_rollout_that_breaches_its_gates_rolls_back_by_itself(
     proposals = make_topic(unique_name("proposals"), partitions=3)
     genesis = load_oracle(kafka_settings).artifact
     operations = parse_operations(
-        [{"op": "add_rule", "rule": {"id": "ls-is-dangerous", "tools": ["shell.exec"],
-          "when": "true", "score": 0.0, "message": "blocks every shell command"}}]
-    )  # fmt: skip
+        [
+            {
+                "op": "add_rule",
+                "rule": {
+                    "id": "ls-is-dangerous",
+                    "tools": ["shell.exec"],
+                    "when": "true",
+                    "score": 0.0,
+                    "message": "blocks every shell command",
+                },
+            }
+        ]
+    )
     patch, _target = propose_patch(genesis, operations, author="test", rationale="a bad patch")
     approval = PatchApproved(
         envelope=new_envelope("test", str(patch.patch_id)),
@@ -131,9 +141,13 @@ def test_a_rollout_that_breaches_its_gates_rolls_back_by_itself(
         stop_gate_worker(controller)
 
     events = collect_events(
-        kafka_settings, codec, names["releases"], group=unique_name("check"), count=2,
+        kafka_settings,
+        codec,
+        names["releases"],
+        group=unique_name("check"),
+        count=2,
         dead_letter_topic=names["dead_letters"],
-    )  # fmt: skip
+    )
     staged, rolled_back = events
     assert isinstance(staged, ReleaseStaged) and staged.patch_id == patch.patch_id
     assert isinstance(rolled_back, ReleaseRolledBack)

@@ -20,10 +20,10 @@ from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import Decision, ProposalSubmitted, VerdictIssued
 from alignment_flywheel.oracle.artifact import load_artifact
 from alignment_flywheel.patches import parse_operations, propose_patch
-from alignment_flywheel.samples import sample_proposal_submitted
 from alignment_flywheel.stack.credentials import connection_env
 from tests.support.kafka import collect_events
 from tests.support.oracles import artifact_doc, rule
+from tests.support.samples import sample_proposal_submitted
 from tests.support.workers import start_cli_worker
 
 pytestmark = pytest.mark.integration
@@ -89,9 +89,13 @@ def _decide(
     gate = _run_gate(kafka_settings, history.env, history.names, unique_name("gate"), log)
     try:
         verdicts = collect_events(
-            kafka_settings, codec, history.names["--verdicts-topic"], group=unique_name("c"),
-            count=len(history.events), dead_letter_topic=unique_name("x"),
-        )  # fmt: skip
+            kafka_settings,
+            codec,
+            history.names["--verdicts-topic"],
+            group=unique_name("c"),
+            count=len(history.events),
+            dead_letter_topic=unique_name("x"),
+        )
     finally:
         gate.send_signal(signal.SIGTERM)
         gate.wait(60)

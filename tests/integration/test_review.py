@@ -12,10 +12,10 @@ from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import ReviewDecided, ReviewOutcome
 from alignment_flywheel.processors.gate import review_id_for
 from alignment_flywheel.review import ReviewDesk
-from alignment_flywheel.samples import sample_proposal_submitted
 from alignment_flywheel.stack.credentials import connection_env
 from tests.support.gate_worker import start_gate_worker, stop_gate_worker
 from tests.support.kafka import collect_events
+from tests.support.samples import sample_proposal_submitted
 
 pytestmark = pytest.mark.integration
 

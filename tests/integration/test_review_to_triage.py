@@ -86,9 +86,11 @@ def test_a_denied_review_of_an_inconclusive_finding_becomes_a_cluster(
         assert _outcomes(first) == [VerificationOutcome.INCONCLUSIVE], output
         desk = ReviewDesk(kafka_settings, reviews_topic=topics["reviews"])
         decided = desk.decide(
-            review_id_for_finding(found.finding_id), ReviewOutcome.DENY,
-            reviewer="alice@example.com", reason="payroll must not leave the company",
-        )  # fmt: skip
+            review_id_for_finding(found.finding_id),
+            ReviewOutcome.DENY,
+            reviewer="alice@example.com",
+            reason="payroll must not leave the company",
+        )
         assert decided.envelope.correlation_id == str(found.finding_id)
         with EventProducer(kafka_settings, codec) as producer:
             producer.send_bytes(topics["reviews"], b"k", b"not an event")

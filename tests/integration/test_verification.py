@@ -52,9 +52,14 @@ def _collect(
     settings: Settings, topic: str, count: int, make: Callable[[str], str], **kw: float
 ) -> list[Event]:
     return collect_events(
-        settings, EventCodec.from_settings(settings), topic, group=make("c"), count=count,
-        dead_letter_topic=make("x"), **kw,
-    )  # fmt: skip
+        settings,
+        EventCodec.from_settings(settings),
+        topic,
+        group=make("c"),
+        count=count,
+        dead_letter_topic=make("x"),
+        **kw,
+    )
 
 
 def test_violation_no_violation_and_inconclusive_findings_on_the_broker(
@@ -132,9 +137,12 @@ def test_a_sigkilled_worker_loses_no_verification_and_never_duplicates_one(
     def spec(n: int) -> dict[str, object]:
         return {
             "role": "verification",
-            "app_id": app_id, "topics": topics, "delay_ms": 10, "app_options": FAST_FAILOVER,
+            "app_id": app_id,
+            "topics": topics,
+            "delay_ms": 10,
+            "app_options": FAST_FAILOVER,
             "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
-        }  # fmt: skip
+        }
 
     logs = [tmp_path / f"w{n}.log" for n in range(2)]
     first = start_worker(spec(0), logs[0], kafka_settings)
@@ -147,9 +155,12 @@ def test_a_sigkilled_worker_loses_no_verification_and_never_duplicates_one(
             kafka_settings, topics["verifications"], len(findings), unique_name, idle_timeout=40
         )
         every = _collect(  # all are on the topic now: this finds records sent twice
-            kafka_settings, topics["verifications"], 2 * len(findings), unique_name,
+            kafka_settings,
+            topics["verifications"],
+            2 * len(findings),
+            unique_name,
             idle_timeout=12,
-        )  # fmt: skip
+        )
     finally:
         for worker in (first, replacement):
             if worker is not None:

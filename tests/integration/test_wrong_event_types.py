@@ -11,11 +11,11 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import ClusterUpdated, DeadLettered, Event
-from alignment_flywheel.samples import sample_proposal_submitted, sample_runtime_events
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance import finding, verdict, verification
 from tests.support.kafka import wait_for_group
 from tests.support.release_worker import start_release_worker
+from tests.support.samples import sample_proposal_submitted, sample_runtime_events
 from tests.support.workers import read_events, read_until, start_cli_worker
 
 POLICY = {

@@ -10,7 +10,8 @@ With ``catalog`` (a list of tool globs) the worker decides instead with the real
 artifact that declares that tool catalog and no rules, and the default risk policy, whose
 ``on_unknown_tool`` the spec may set (``REFUSE``: a tool outside the catalog is bad input). With
 ``artifact`` (a whole oracle document) it decides with the real enforcer over that artifact and
-the default risk policy, in the sessions' contexts.
+the default risk policy, in the sessions' contexts. With ``"decider": "chains"`` it decides with
+:class:`~tests.support.revise_cases.ChainDecider` (the revise-chain conformance cases).
 
 The scripted decider decides by tool, so tests know the expected verdicts:
 ``fs.read``/``crm.update`` ALLOW, ``shell.exec`` BLOCK, ``email.send`` ESCALATE, ``sql.query``
@@ -41,6 +42,7 @@ from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.gate import Decider, GateTopics, build_gate
 from tests.support.env import worker_env
+from tests.support.revise_cases import ChainDecider
 
 REVISE_BUDGET = 2
 _BY_TOOL = {
@@ -80,6 +82,8 @@ class ScriptedDecider:
 
 
 def _decider(spec: dict[str, Any]) -> Decider:
+    if spec.get("decider") == "chains":
+        return ChainDecider()
     artifact = spec.get("artifact")
     if artifact is not None:
         policy = build_policy(dict(read_document(DEFAULT_RISK_POLICY)))

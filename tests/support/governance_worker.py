@@ -125,10 +125,15 @@ def main(spec_text: str) -> None:
     else:
         attacked = shipped_targets(settings)
         app = build_redteam(
-            settings, norms, lambda: attacked, seed=spec["seed"], budget=spec["budget"],
-            app_id=spec["app_id"], topics=RedTeamTopics(**spec["topics"]),
+            settings,
+            norms,
+            lambda: attacked,
+            seed=spec["seed"],
+            budget=spec["budget"],
+            app_id=spec["app_id"],
+            topics=RedTeamTopics(**spec["topics"]),
             app_options=spec.get("app_options", {}),
-        ).app  # fmt: skip
+        ).app
     run_worker(app)
 
 

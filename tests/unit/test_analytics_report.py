@@ -16,13 +16,13 @@ from alignment_flywheel.cli import main as cli
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.connectors.clickhouse.rows import to_row
 from alignment_flywheel.events import Event
-from alignment_flywheel.samples import (
+from alignment_flywheel.stack.clickhouse import apply_migrations, clickhouse_client
+from tests.support.samples import (
     sample_governance_events,
     sample_proposal,
     sample_release_events,
     sample_runtime_events,
 )
-from alignment_flywheel.stack.clickhouse import apply_migrations, clickhouse_client
 
 START = datetime(2026, 3, 2, 8, tzinfo=UTC)
 TOOLS = ("shell.exec", "http.post", "files.write")

@@ -48,10 +48,17 @@ def checkpoints(
     leaves = [leaf_of(o, v) for o, v in recs]
     log = MerkleLog(leaf.digest for leaf in leaves)
     return [
-        signed_checkpoint(key, producer="test", log_id=LOG, tree_size=size, root=log.root(size),
-                          first_offset=leaves[0].offset, last_offset=leaves[size - 1].offset)
+        signed_checkpoint(
+            key,
+            producer="test",
+            log_id=LOG,
+            tree_size=size,
+            root=log.root(size),
+            first_offset=leaves[0].offset,
+            last_offset=leaves[size - 1].offset,
+        )
         for size in range(every, len(leaves) + 1, every)
-    ]  # fmt: skip
+    ]
 
 
 def stored(recs: list[Record]) -> list[Leaf]:

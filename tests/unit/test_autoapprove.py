@@ -17,9 +17,17 @@ from tests.support.signing import BASE, NOW, Keyring, approvals, make_patch
 
 def evidence(passed: bool) -> RegressionEvidence:
     return RegressionEvidence(
-        cases=10, expected_blocked=3, blocked=3 if passed else 2, benign=7, false_positives=0,
-        false_positive_rate=0.0, labelled=0, labels_kept=0, passed=passed, report="r",
-    )  # fmt: skip
+        cases=10,
+        expected_blocked=3,
+        blocked=3 if passed else 2,
+        benign=7,
+        false_positives=0,
+        false_positive_rate=0.0,
+        labelled=0,
+        labels_kept=0,
+        passed=passed,
+        report="r",
+    )
 
 
 def test_passing_patches_get_automatic_approvals_that_verify() -> None:

@@ -9,8 +9,8 @@ from alignment_flywheel.connectors.clickhouse.progress import Progress
 from alignment_flywheel.connectors.clickhouse.rows import ROUTES, routed_event_types, to_row
 from alignment_flywheel.connectors.clickhouse.tables import HEAD, TABLES
 from alignment_flywheel.events import EVENT_TYPES
-from alignment_flywheel.samples import sample_events
 from alignment_flywheel.stack.clickhouse import apply_migrations, clickhouse_client
+from tests.support.samples import sample_events
 
 
 def test_every_event_type_but_trust_roots_dead_letters_and_session_context_has_a_table():

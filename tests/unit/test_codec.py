@@ -23,7 +23,7 @@ from alignment_flywheel.errors import (
     UnknownSchemaError,
 )
 from alignment_flywheel.events import DeadLettered, Event, ProposalSubmitted
-from alignment_flywheel.samples import sample_events, sample_proposal_submitted
+from tests.support.samples import sample_events, sample_proposal_submitted
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from alignment_flywheel.codec import EventCodec, SchemaRepository, freeze_schemas
 from alignment_flywheel.errors import CodecError, MalformedEventError, UnknownSchemaError
 from alignment_flywheel.events import IncidentKind, IncidentReported
-from alignment_flywheel.samples import sample_events, sample_proposal_submitted
+from tests.support.samples import sample_events, sample_proposal_submitted
 from tests.support.schemas import copy_schemas, edit_schema
 
 

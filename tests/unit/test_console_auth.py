@@ -115,9 +115,10 @@ def test_without_a_session_pages_redirect_and_api_calls_are_401(client: TestClie
 
 def test_wrong_password_is_401_without_a_cookie(client: TestClient) -> None:
     answer = client.post(
-        "/console/login", data={"name": "alice", "password": "wrong password"},
+        "/console/login",
+        data={"name": "alice", "password": "wrong password"},
         follow_redirects=False,
-    )  # fmt: skip
+    )
     assert answer.status_code == 401
     assert "wrong password" in answer.text
     assert COOKIE not in answer.cookies
@@ -174,9 +175,10 @@ def test_cli_adds_an_operator_from_stdin(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert Operators(path).check("bob", "a long enough password") == "bob"
     listed = CliRunner().invoke(
-        cli_app, ["console", "operator", "list", "--operators", str(path)],
+        cli_app,
+        ["console", "operator", "list", "--operators", str(path)],
         env={"FLYWHEEL_STATE_DIR": str(tmp_path / "state")},
-    )  # fmt: skip
+    )
     assert listed.exit_code == 0 and "bob: any approver key" in listed.output
 
 
@@ -187,25 +189,46 @@ def test_cli_binds_an_operator_to_named_keys(tmp_path: Path) -> None:
     path = tmp_path / "ops.json"
     added = runner.invoke(
         cli_app,
-        ["console", "operator", "add", "carol", "--password-stdin", "--key", "carol-key",
-         "--operators", str(path)],
-        input="carol's password\n", env=env,
-    )  # fmt: skip
+        [
+            "console",
+            "operator",
+            "add",
+            "carol",
+            "--password-stdin",
+            "--key",
+            "carol-key",
+            "--operators",
+            str(path),
+        ],
+        input="carol's password\n",
+        env=env,
+    )
     assert added.exit_code == 0, added.output
     expected = key_id(KeyStore(tmp_path / "state" / "keys").public("carol-key"))
     assert Operators(path).keys_of("carol") == (expected,)
     again = runner.invoke(
         cli_app,
         ["console", "operator", "add", "carol", "--password-stdin", "--operators", str(path)],
-        input="a new password\n", env=env,
-    )  # fmt: skip
+        input="a new password\n",
+        env=env,
+    )
     assert again.exit_code == 0 and Operators(path).keys_of("carol") == (expected,)
     bad = runner.invoke(
         cli_app,
-        ["console", "operator", "add", "dave", "--password-stdin", "--key-id", "xyz",
-         "--operators", str(path)],
-        input="dave's password\n", env=env,
-    )  # fmt: skip
+        [
+            "console",
+            "operator",
+            "add",
+            "dave",
+            "--password-stdin",
+            "--key-id",
+            "xyz",
+            "--operators",
+            str(path),
+        ],
+        input="dave's password\n",
+        env=env,
+    )
     assert bad.exit_code != 0 and "not a key id" in bad.output
 
 
@@ -233,17 +256,23 @@ def test_the_login_form_refuses_a_name_after_five_failures(client: TestClient) -
 
 def test_a_login_posted_from_another_site_is_refused(client: TestClient) -> None:
     answer = client.post(
-        "/console/login", data={"name": "alice", "password": PASSWORD},
-        headers={"Origin": "https://evil.example"}, follow_redirects=False,
-    )  # fmt: skip
+        "/console/login",
+        data={"name": "alice", "password": PASSWORD},
+        headers={"Origin": "https://evil.example"},
+        follow_redirects=False,
+    )
     assert answer.status_code == 403 and COOKIE not in client.cookies
     hidden = client.post(
-        "/console/login", data={"name": "alice", "password": PASSWORD},
-        headers={"Origin": "null"}, follow_redirects=False,
-    )  # fmt: skip
+        "/console/login",
+        data={"name": "alice", "password": PASSWORD},
+        headers={"Origin": "null"},
+        follow_redirects=False,
+    )
     assert hidden.status_code == 403 and COOKIE not in client.cookies
     same = client.post(
-        "/console/login", data={"name": "alice", "password": PASSWORD},
-        headers={"Origin": "http://127.0.0.1"}, follow_redirects=False,
-    )  # fmt: skip
+        "/console/login",
+        data={"name": "alice", "password": PASSWORD},
+        headers={"Origin": "http://127.0.0.1"},
+        follow_redirects=False,
+    )
     assert same.status_code == 303

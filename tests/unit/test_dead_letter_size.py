@@ -23,9 +23,15 @@ LIMIT = 1_000_000
 
 def _letter(key: bytes | None, value: bytes | None) -> DeadLettered:
     return dead_letter_for(
-        topic="flywheel.proposals", partition=2, offset=41, key=key, value=value,
-        error=OversizedEventError("received too many bytes"), producer="gate", consumer_group="g",
-    )  # fmt: skip
+        topic="flywheel.proposals",
+        partition=2,
+        offset=41,
+        key=key,
+        value=value,
+        error=OversizedEventError("received too many bytes"),
+        producer="gate",
+        consumer_group="g",
+    )
 
 
 def _codec(**limits: int) -> EventCodec:

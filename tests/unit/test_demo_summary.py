@@ -40,23 +40,39 @@ def _env(producer: str = "refinement") -> Any:
 
 def _proposed(patch_id: uuid.UUID, version: int) -> PatchProposed:
     return PatchProposed(
-        envelope=_env(), patch_id=patch_id, author="refinement", base_version=version - 1,
-        base_digest=DIGEST, target_version=version, target_digest=DIGEST, operations="[]",
+        envelope=_env(),
+        patch_id=patch_id,
+        author="refinement",
+        base_version=version - 1,
+        base_digest=DIGEST,
+        target_version=version,
+        target_digest=DIGEST,
+        operations="[]",
         rationale="blocks cluster c1",
-    )  # fmt: skip
+    )
 
 
 def _approved(patch_id: uuid.UUID, role: str, automatic: bool) -> PatchApproved:
     return PatchApproved(
-        envelope=_env("demo-approver/auto-approver"), patch_id=patch_id, key_id="k" * 64,
-        role=role, signature=b"s", automatic=automatic,
-    )  # fmt: skip
+        envelope=_env("demo-approver/auto-approver"),
+        patch_id=patch_id,
+        key_id="k" * 64,
+        role=role,
+        signature=b"s",
+        automatic=automatic,
+    )
 
 
 def _promoted(release: uuid.UUID, version: int, to: ReleaseStage) -> ReleasePromoted:
-    return ReleasePromoted(envelope=_env(), release_id=release, version=version,
-                           digest=DIGEST, from_stage=ReleaseStage.SHADOW, to_stage=to,
-                           actor="release")  # fmt: skip
+    return ReleasePromoted(
+        envelope=_env(),
+        release_id=release,
+        version=version,
+        digest=DIGEST,
+        from_stage=ReleaseStage.SHADOW,
+        to_stage=to,
+        actor="release",
+    )
 
 
 def test_benign_calls_are_allowed_and_the_unsafe_behaviour_is_not_covered(
@@ -82,9 +98,16 @@ def test_a_patch_is_followed_through_approval_and_rollout() -> None:
     progress.fold(_approved(released, "author", automatic=False), 110.5)
     progress.fold(_approved(released, "approver", automatic=True), 112.0)
     release = uuid.uuid4()
-    staged = ReleaseStaged(envelope=_env(), release_id=release, patch_id=released,
-                           version=2, digest=DIGEST, stage=ReleaseStage.SHADOW,
-                           canary_fraction=0.5, rollout_policy="fast")  # fmt: skip
+    staged = ReleaseStaged(
+        envelope=_env(),
+        release_id=release,
+        patch_id=released,
+        version=2,
+        digest=DIGEST,
+        stage=ReleaseStage.SHADOW,
+        canary_fraction=0.5,
+        rollout_policy="fast",
+    )
     progress.fold(staged, 113.0)
     progress.fold(_promoted(release, 2, ReleaseStage.CANARY), 115.0)
     progress.fold(_promoted(uuid.uuid4(), 2, ReleaseStage.CANARY), 116.0)  # another release
@@ -115,13 +138,27 @@ def test_a_rollback_and_a_missing_ledger_are_reported() -> None:
     progress.fold(_approved(patch, "approver", automatic=False), 2.0)
     release = uuid.uuid4()
     progress.hotfixes.add(patch)
-    staged = ReleaseStaged(envelope=_env(), release_id=release, patch_id=patch, version=2,
-                           digest=DIGEST, stage=ReleaseStage.SHADOW, canary_fraction=0.5,
-                           rollout_policy="fast")  # fmt: skip
+    staged = ReleaseStaged(
+        envelope=_env(),
+        release_id=release,
+        patch_id=patch,
+        version=2,
+        digest=DIGEST,
+        stage=ReleaseStage.SHADOW,
+        canary_fraction=0.5,
+        rollout_policy="fast",
+    )
     progress.fold(staged, 3.0)
-    rolled = ReleaseRolledBack(envelope=_env(), release_id=release, version=2, digest=DIGEST,
-                               from_stage=ReleaseStage.SHADOW, restored_version=1,
-                               restored_digest=DIGEST, reason="block rate")  # fmt: skip
+    rolled = ReleaseRolledBack(
+        envelope=_env(),
+        release_id=release,
+        version=2,
+        digest=DIGEST,
+        from_stage=ReleaseStage.SHADOW,
+        restored_version=1,
+        restored_digest=DIGEST,
+        reason="block rate",
+    )
     progress.fold(rolled, 4.0)
     document = summary_document(progress, None, None)
     [row] = document["patches"]

@@ -21,7 +21,7 @@ from alignment_flywheel.events import (
     RiskContext,
     new_envelope,
 )
-from alignment_flywheel.samples import sample_release_events
+from tests.support.samples import sample_release_events
 
 
 def _proposal(**changes: Any) -> Proposal:

@@ -20,7 +20,7 @@ from pydantic.fields import FieldInfo
 from alignment_flywheel.codec import EventCodec, SchemaRepository
 from alignment_flywheel.codec.avrotypes import named_types, type_info
 from alignment_flywheel.events import EVENT_TYPES, Decision, Envelope, Event, Record
-from alignment_flywheel.samples import sample_events
+from tests.support.samples import sample_events
 
 PRIMITIVE_TYPES: dict[str, type] = {
     "string": str,

@@ -16,7 +16,7 @@ from alignment_flywheel.processors.app import (
     missing_topics,
 )
 
-CHANGELOG = "gate-x-revise-depth-changelog"
+CHANGELOG = "gate-x-revise-spent-changelog"
 
 
 def _assignor(cls: type[PartitionAssignor]) -> PartitionAssignor:
@@ -27,7 +27,7 @@ def _assignor(cls: type[PartitionAssignor]) -> PartitionAssignor:
         synchronize_all_active_partitions=False,
         use_partitioner=False,
     )
-    assignor._table_manager = SimpleNamespace(data={"revise-depth": table})  # type: ignore[assignment]
+    assignor._table_manager = SimpleNamespace(data={"revise-spent": table})  # type: ignore[assignment]
     return assignor
 
 

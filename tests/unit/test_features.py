@@ -9,10 +9,18 @@ from tests.support.oracles import proposal
 def test_a_shell_command_gives_its_tool_key_words_flags_and_path_prefixes() -> None:
     features = proposal_features(proposal("shell.exec", {"cmd": "sudo rm -rf /etc/nginx"})).all
     assert {
-        "tool=shell.exec", "tool.ns=shell", "key=cmd", "cmd.type=str", "cmd.shape=command",
-        "cmd.word=sudo", "cmd.flag=-rf", "cmd.flag=-r", "cmd.flag=-f", "path.prefix=/etc",
+        "tool=shell.exec",
+        "tool.ns=shell",
+        "key=cmd",
+        "cmd.type=str",
+        "cmd.shape=command",
+        "cmd.word=sudo",
+        "cmd.flag=-rf",
+        "cmd.flag=-r",
+        "cmd.flag=-f",
+        "path.prefix=/etc",
         "path.prefix=/etc/nginx",
-    } <= features  # fmt: skip
+    } <= features
     assert "cmd.word=rm" not in features  # only the program of each segment is a command word
 
 

@@ -24,8 +24,13 @@ def test_options_are_appended_to_their_workers_command_lines(tmp_path: Path) -> 
         "verify": ["--norms", "/x/norms.yaml"],
     }
     commands = _stack(tmp_path, options=options).commands(POLICY)
-    assert commands["refine"] == [*WORKERS["refine"], "--min-members", "1", "--norms",
-                                  "/x/norms.yaml"]  # fmt: skip
+    assert commands["refine"] == [
+        *WORKERS["refine"],
+        "--min-members",
+        "1",
+        "--norms",
+        "/x/norms.yaml",
+    ]
     assert commands["verify"] == ["verify", "run", "--norms", "/x/norms.yaml"]
     assert commands["triage"] == WORKERS["triage"]
     assert commands["release"] == ["release", "run", "--policy", str(POLICY)]

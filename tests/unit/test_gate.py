@@ -1,4 +1,4 @@
-"""Pure parts of the gate: ids, the decided-by header, revise depth, the events it emits."""
+"""Pure parts of the gate: ids, the decided-by header, the events it emits."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from alignment_flywheel.events import (
 from alignment_flywheel.oracle import Amendment
 from alignment_flywheel.oracle.contract import OracleSignal, Signal
 from alignment_flywheel.processors.gate import (
-    child_depth,
     decided_elsewhere,
     decision_id_for,
     gate_output,
@@ -31,7 +30,7 @@ from alignment_flywheel.processors.gate_events import (
     escalation_review,
     verdict_record,
 )
-from alignment_flywheel.samples import sample_proposal_submitted
+from tests.support.samples import sample_proposal_submitted
 
 
 class FixedDecider:
@@ -64,12 +63,6 @@ def test_decided_by_header_is_found_in_lists_and_mappings():
     assert decided_elsewhere([("other", b"x")]) is None
     assert decided_elsewhere([("other", b"x"), ("flywheel-decided-by", b"sdk")]) == "sdk"
     assert decided_elsewhere({"flywheel-decided-by": b"http"}) == "http"
-
-
-def test_revise_depth_grows_from_the_parent():
-    assert child_depth(None, has_parent=False) == 0
-    assert child_depth(None, has_parent=True) == 1
-    assert child_depth(1, has_parent=True) == 2
 
 
 def _submitted() -> ProposalSubmitted:

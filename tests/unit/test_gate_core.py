@@ -17,7 +17,7 @@ from alignment_flywheel.oracle.provenance import SessionContext
 from alignment_flywheel.processors.gate_core import (
     DECIDED,
     REVIEWS,
-    REVISE_DEPTH,
+    REVISE_SPENT,
     VERDICTS,
     GateCore,
     Outgoing,
@@ -49,9 +49,13 @@ class Scripted:
 
 def _verdict(decision: Decision, *, enforced: bool) -> Verdict:
     return Verdict(
-        decision=decision, tier="t", reasons=("because",), policy_version="p1", latency_us=3,
+        decision=decision,
+        tier="t",
+        reasons=("because",),
+        policy_version="p1",
+        latency_us=3,
         enforced=enforced,
-    )  # fmt: skip
+    )
 
 
 def runner(
@@ -62,7 +66,7 @@ def runner(
 
     submissions = [Submission({"trace_id": "t"}, item) for item in proposals]
     return MemoryRunner(
-        core, submissions, tables=[DECIDED, REVISE_DEPTH], commit_every=commit_every
+        core, submissions, tables=[DECIDED, REVISE_SPENT], commit_every=commit_every
     )
 
 
@@ -156,7 +160,7 @@ def test_a_kept_decided_write_resends_the_verdict_whose_delivery_was_lost() -> N
     assert [out.value for out in run.sink] == [kept]
 
 
-def test_revise_depth_counts_the_chain_and_an_unknown_parent_counts_zero() -> None:
+def test_revise_depth_counts_the_chain_and_an_unknown_parent_counts_one() -> None:
     parent = proposal()
     child = parent.model_copy(
         update={"proposal_id": uuid.uuid4(), "parent_proposal_id": parent.proposal_id}
@@ -172,4 +176,5 @@ def test_revise_depth_counts_the_chain_and_an_unknown_parent_counts_zero() -> No
     run = runner(decider, [parent, child, grandchild, orphan])
     run.run()
     assert [depth for _, depth in decider.calls] == [0, 1, 2, 1]
-    assert run.committed[REVISE_DEPTH] == {str(parent.proposal_id): 0, str(child.proposal_id): 1}
+    spent = {str(child.proposal_id): 2, str(grandchild.proposal_id): 2}
+    assert run.committed[REVISE_SPENT] == spent, "only what is above the floor is kept"

@@ -18,7 +18,7 @@ from alignment_flywheel.oracle.session_book import (
     session_name,
 )
 from alignment_flywheel.processors.gate_events import Placement, Route
-from alignment_flywheel.samples import sample_proposal
+from tests.support.samples import sample_proposal
 
 PROPOSER, SESSION = "agent-1", "s-1"
 
@@ -39,9 +39,12 @@ def started(request: str, session: str = SESSION) -> SessionStarted:
 
 def observed(tool: str, output: str, session: str = SESSION) -> ToolResultObserved:
     return ToolResultObserved(
-        envelope=new_envelope("test", session), session_id=session, proposer_id=PROPOSER,
-        tool=tool, output=output,
-    )  # fmt: skip
+        envelope=new_envelope("test", session),
+        session_id=session,
+        proposer_id=PROPOSER,
+        tool=tool,
+        output=output,
+    )
 
 
 class Clock:

@@ -223,16 +223,24 @@ def test_an_incident_about_a_decision_made_here_is_accepted(client: TestClient) 
     decided = client.post("/v1/decisions", json=body()).json()
     answer = client.post(
         "/v1/incidents",
-        json={"proposal_id": decided["proposal_id"], "kind": "HARM", "severity": "HIGH",
-              "description": "it deleted the wrong file"},
-    )  # fmt: skip
+        json={
+            "proposal_id": decided["proposal_id"],
+            "kind": "HARM",
+            "severity": "HIGH",
+            "description": "it deleted the wrong file",
+        },
+    )
     assert answer.status_code == 202
     assert answer.json()["proposal_id"] == decided["proposal_id"]
     unknown = client.post(
         "/v1/incidents",
-        json={"proposal_id": str(uuid.uuid4()), "kind": "FALSE_POSITIVE", "severity": "LOW",
-              "description": "x"},
-    )  # fmt: skip
+        json={
+            "proposal_id": str(uuid.uuid4()),
+            "kind": "FALSE_POSITIVE",
+            "severity": "LOW",
+            "description": "x",
+        },
+    )
     assert unknown.status_code == 404
     assert unknown.json()["error"]["type"] == "unknown_proposal"
     assert unknown.json()["error"]["field"] == "proposal_id"

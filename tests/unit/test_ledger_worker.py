@@ -60,9 +60,15 @@ def values(count: int) -> list[bytes]:
 
 def head(leaves: list[Leaf], size: int) -> LedgerCheckpoint:
     worker_log = MerkleLog(leaf.digest for leaf in leaves)
-    return signed_checkpoint(KEY, producer="t", log_id=LOG, tree_size=size,
-                             root=worker_log.root(size), first_offset=leaves[0].offset,
-                             last_offset=leaves[size - 1].offset)  # fmt: skip
+    return signed_checkpoint(
+        KEY,
+        producer="t",
+        log_id=LOG,
+        tree_size=size,
+        root=worker_log.root(size),
+        first_offset=leaves[0].offset,
+        last_offset=leaves[size - 1].offset,
+    )
 
 
 @pytest.fixture

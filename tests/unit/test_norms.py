@@ -69,11 +69,18 @@ def test_norms_that_misjudge_their_examples_or_do_not_compile_are_refused() -> N
             {
                 "version": "t",
                 "norms": [
-                    {"id": "n", "title": "n", "severity": "LOW", "tools": ["shell.exec"],
-                     "violation": 'args.cmd == "x"',
-                     "examples": [{"arguments": {"cmd": "x"}, "violation": False},
-                                  {"arguments": {"cmd": "y"}, "violation": False}]},
+                    {
+                        "id": "n",
+                        "title": "n",
+                        "severity": "LOW",
+                        "tools": ["shell.exec"],
+                        "violation": 'args.cmd == "x"',
+                        "examples": [
+                            {"arguments": {"cmd": "x"}, "violation": False},
+                            {"arguments": {"cmd": "y"}, "violation": False},
+                        ],
+                    },
                 ],
             }
-        )  # fmt: skip
+        )
     assert caught.value.problems == ("norm n: example 1 should be no violation",)

@@ -22,7 +22,7 @@ from alignment_flywheel.connectors.placement import (
 )
 from alignment_flywheel.connectors.sdk.journal import JournalRecord, encode_frame, scan
 from alignment_flywheel.events import VerdictIssued
-from alignment_flywheel.samples import (
+from tests.support.samples import (
     sample_events,
     sample_proposal_submitted,
     sample_runtime_events,

@@ -94,7 +94,9 @@ def test_a_variant_proposal_keeps_the_seed_context_with_a_derived_id() -> None:
     made = variant_proposal(SEED, 3, variant)
     assert (made.tool, made.arguments) == ("shell.run", '{"cmd": "rm -rf /"}')
     assert (made.proposer_id, made.session_id, made.risk) == (
-        SEED.proposer_id, SEED.session_id, SEED.risk,
-    )  # fmt: skip
+        SEED.proposer_id,
+        SEED.session_id,
+        SEED.risk,
+    )
     assert made.proposal_id == variant_proposal(SEED, 3, variant).proposal_id
     assert made.proposal_id != variant_proposal(SEED, 4, variant).proposal_id

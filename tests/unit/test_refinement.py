@@ -12,8 +12,8 @@ from alignment_flywheel.governance.history import History
 from alignment_flywheel.governance.norms import example_proposal as made
 from alignment_flywheel.governance.norms import load_norms
 from alignment_flywheel.governance.refinement import (
-    Case,
     Cluster,
+    LabelledCase,
     NoPatch,
     Refined,
     refine,
@@ -37,18 +37,27 @@ UNSEEN = [
 ]
 
 
-def benign_history(count: int = 300) -> list[Case]:
+def benign_history(count: int = 300) -> list[LabelledCase]:
     rng = random.Random(7)
-    commands = ["ls -la", "cat README.md", "chmod 644 notes.txt", "grep -R todo src", "git status",
-                "make test", "du -sh /srv", "rm build.log", "chmod +x run.sh"]  # fmt: skip
+    commands = [
+        "ls -la",
+        "cat README.md",
+        "chmod 644 notes.txt",
+        "grep -R todo src",
+        "git status",
+        "make test",
+        "du -sh /srv",
+        "rm build.log",
+        "chmod +x run.sh",
+    ]
     return [
-        Case(made("shell.exec", {"cmd": f"{rng.choice(commands)} {i}"}), Decision.ALLOW)
+        LabelledCase(made("shell.exec", {"cmd": f"{rng.choice(commands)} {i}"}), Decision.ALLOW)
         for i in range(count)
     ]
 
 
 def test_the_patch_generalises_to_variants_never_seen() -> None:
-    labelled = Case(made("shell.exec", {"cmd": "chmod 600 key"}), Decision.ALLOW, True)
+    labelled = LabelledCase(made("shell.exec", {"cmd": "chmod 600 key"}), Decision.ALLOW, True)
     history = [*benign_history(), labelled]
     result = refine(Cluster("chmod-recursive", MEMBERS), BASE, POLICY, history)
     assert isinstance(result, Refined), result
@@ -82,7 +91,7 @@ def test_when_every_general_rule_hits_benign_traffic_the_exact_rule_fixes_the_re
 
 def test_a_call_labelled_safe_is_never_blocked_by_the_patch() -> None:
     safe = made("shell.exec", {"cmd": "chmod -R 755 /srv/app/public"})
-    labelled = [Case(safe, Decision.ALLOW, True)]
+    labelled = [LabelledCase(safe, Decision.ALLOW, True)]
     result = refine(Cluster("chmod-recursive", MEMBERS), BASE, POLICY, benign_history() + labelled)
     assert isinstance(result, Refined), result
     assert "0/1 calls labelled safe kept" in result.patch.rationale
@@ -93,7 +102,9 @@ def test_a_call_labelled_safe_is_never_blocked_by_the_patch() -> None:
 
 
 def test_no_patch_when_a_person_labelled_a_reported_call_itself_safe() -> None:
-    labelled = [Case(made("shell.exec", {"cmd": "chmod -R 777 /srv/app"}), Decision.ALLOW, True)]
+    labelled = [
+        LabelledCase(made("shell.exec", {"cmd": "chmod -R 777 /srv/app"}), Decision.ALLOW, True)
+    ]
     members = [made("shell.exec", {"cmd": "chmod -R 777 /srv/app"})]
     history = [*benign_history(), *labelled]
     result = refine(Cluster("chmod", members), BASE, POLICY, history)
@@ -103,7 +114,7 @@ def test_no_patch_when_a_person_labelled_a_reported_call_itself_safe() -> None:
 
 def test_unsafe_traffic_the_oracle_let_through_is_not_benign_history() -> None:
     leaked = [
-        Case(made("shell.exec", {"cmd": f"chmod -R 777 /srv/{i}"}), Decision.ALLOW)
+        LabelledCase(made("shell.exec", {"cmd": f"chmod -R 777 /srv/{i}"}), Decision.ALLOW)
         for i in range(50)
     ]
     history = [*benign_history(), *leaked]

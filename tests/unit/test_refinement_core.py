@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from alignment_flywheel.events import ClusterStatus, ClusterUpdated, RegressionEvidence
+from alignment_flywheel.events.ids import patch_id_for
 from alignment_flywheel.governance.changes import change_key
 from alignment_flywheel.governance.refinement import NoPatch, Refined
 from alignment_flywheel.governance.refinement_core import (
@@ -16,7 +17,6 @@ from alignment_flywheel.governance.refinement_core import (
     Outcome,
     Propose,
     RefinementCore,
-    patch_id_for,
 )
 from alignment_flywheel.governance.triage import ClusterState, cluster_update, violation_of
 from alignment_flywheel.oracle.artifact import OracleArtifact, build_artifact
@@ -27,9 +27,17 @@ from tests.support.oracles import artifact_doc, rule
 
 GENESIS = build_artifact(artifact_doc(rule("noop", "false")))
 EVIDENCE = RegressionEvidence(
-    cases=3, expected_blocked=3, blocked=3, benign=0, false_positives=0, false_positive_rate=0.0,
-    labelled=0, labels_kept=0, passed=True, report="ok",
-)  # fmt: skip
+    cases=3,
+    expected_blocked=3,
+    blocked=3,
+    benign=0,
+    false_positives=0,
+    false_positive_rate=0.0,
+    labelled=0,
+    labels_kept=0,
+    passed=True,
+    report="ok",
+)
 
 
 class Refiner:
@@ -93,7 +101,7 @@ def test_a_patch_carries_its_derived_id_and_the_cluster_and_records_its_change()
     (outcome,) = run.run()
     assert isinstance(outcome, Propose)
     patch = outcome.patch
-    assert patch.patch_id == patch_id_for(item, GENESIS.digest)
+    assert patch.patch_id == patch_id_for(item.cluster_id, item.size, GENESIS.digest)
     assert patch.cluster_ids == (item.cluster_id,)
     assert patch.finding_ids == tuple(item.sample_finding_ids)
     key = change_key(patch.base_digest, patch.target_digest)
@@ -129,7 +137,11 @@ def test_a_moved_base_proposes_a_new_patch_for_its_new_change() -> None:
     run.send(item)
     (_, moved) = run.run()
     assert isinstance(moved, Propose)
-    assert moved.patch.patch_id == patch_id_for(item, first.target.digest) != first.patch.patch_id
+    assert (
+        moved.patch.patch_id
+        == patch_id_for(item.cluster_id, item.size, first.target.digest)
+        != first.patch.patch_id
+    )
     assert len(run.committed[CHANGES]) == 2
 
 

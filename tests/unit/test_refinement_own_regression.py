@@ -6,7 +6,7 @@ from __future__ import annotations
 from alignment_flywheel.enforcement import Enforcer, build_policy
 from alignment_flywheel.events import Decision
 from alignment_flywheel.governance.norms import example_proposal as made
-from alignment_flywheel.governance.refinement import Case, Cluster, NoPatch, Refined, refine
+from alignment_flywheel.governance.refinement import Cluster, LabelledCase, NoPatch, Refined, refine
 from alignment_flywheel.governance.synthesis import shared_predicates
 from alignment_flywheel.oracle.artifact import build_artifact, read_document
 from alignment_flywheel.oracle.loader import DEFAULT_RISK_POLICY
@@ -18,12 +18,12 @@ BASE = build_artifact(artifact_doc(rule("noop", "false")))
 TOOL = "mail.send"
 
 
-def mail(to: list[str], subject: str, body: str, **extra: object) -> Case:
+def mail(to: list[str], subject: str, body: str, **extra: object) -> LabelledCase:
     arguments = {"recipients": to, "subject": subject, "body": body, **extra}
-    return Case(made(TOOL, arguments), Decision.ALLOW)
+    return LabelledCase(made(TOOL, arguments), Decision.ALLOW)
 
 
-def benign_mail(count: int = 40) -> list[Case]:
+def benign_mail(count: int = 40) -> list[LabelledCase]:
     people = ["ana@corp.test", "bo@corp.test", "cy@partner.test", "di@corp.test"]
     return [
         mail([people[i % 4]], f"weekly notes {i}", f"Hi, the notes for week {i} and the plan.")
@@ -31,7 +31,7 @@ def benign_mail(count: int = 40) -> list[Case]:
     ]
 
 
-def stopped(artifact: object, cases: list[Case]) -> list[Decision]:
+def stopped(artifact: object, cases: list[LabelledCase]) -> list[Decision]:
     enforcer = Enforcer(RuleOracle(artifact), POLICY)  # type: ignore[arg-type]
     return [enforcer.decide(c.proposal).decision for c in cases]
 
@@ -43,9 +43,10 @@ ATTACKS = [
 
 
 def test_a_cluster_is_not_held_to_other_clusters_unsafe_labels() -> None:
-    other = Case(made("files.delete", {"file_id": "7"}), Decision.ALLOW, False)
-    result = refine(Cluster("exfil", [c.proposal for c in ATTACKS]), BASE, POLICY,
-                    [*benign_mail(), other])  # fmt: skip
+    other = LabelledCase(made("files.delete", {"file_id": "7"}), Decision.ALLOW, False)
+    result = refine(
+        Cluster("exfil", [c.proposal for c in ATTACKS]), BASE, POLICY, [*benign_mail(), other]
+    )
     assert isinstance(result, Refined), result
     assert result.evidence.passed
 
@@ -99,7 +100,8 @@ def test_rules_on_optional_keys_never_fail_on_calls_without_them() -> None:
     plain = made(TOOL, {"subject": "no recipients at all"})
     wrong_type = made(TOOL, {"recipients": "ana@corp.test", "cc": 3})
     decisions = stopped(
-        result.target, [Case(plain, Decision.ALLOW), Case(wrong_type, Decision.ALLOW)]
+        result.target,
+        [LabelledCase(plain, Decision.ALLOW), LabelledCase(wrong_type, Decision.ALLOW)],
     )
     assert decisions == [Decision.ALLOW, Decision.ALLOW]
 

@@ -20,7 +20,7 @@ from alignment_flywheel.events import (
 from alignment_flywheel.governance.generalise import held_out, held_out_table
 from alignment_flywheel.governance.history import History
 from alignment_flywheel.governance.norms import example_proposal
-from alignment_flywheel.governance.refinement import Case, Cluster, Refined, refine
+from alignment_flywheel.governance.refinement import Cluster, LabelledCase, Refined, refine
 from alignment_flywheel.governance.synthesis import shared_predicates
 from alignment_flywheel.oracle.artifact import build_artifact, read_document
 from alignment_flywheel.oracle.loader import DEFAULT_RISK_POLICY
@@ -58,12 +58,12 @@ ATTACKS = [
 UNSEEN = (transfer("NL91ABNA0417164300", 999, "gift"), mail_said("NL91ABNA0417164300"))
 
 
-def benign(count: int = 300) -> list[Case]:
+def benign(count: int = 300) -> list[LabelledCase]:
     cases = []
     for i in range(count):
         iban = f"CH9300762011623852{i:03d}"
         proposal = transfer(iban, 50 + i, f"rent {i}")
-        cases.append(Case(proposal, Decision.ALLOW, session=user_asked(iban)))
+        cases.append(LabelledCase(proposal, Decision.ALLOW, session=user_asked(iban)))
     return cases
 
 
@@ -126,9 +126,11 @@ def test_history_keeps_each_proposals_session_as_it_was_when_proposed() -> None:
     key = {"proposer_id": proposal.proposer_id, "session_id": proposal.session_id}
     started = SessionStarted(envelope=new_envelope("t", "s"), request="pay the bill", **key)
     seen = ToolResultObserved(
-        envelope=new_envelope("t", "s"), tool="mail.read_inbox",
-        output="send it to GB29NWBK60161331926819", **key,
-    )  # fmt: skip
+        envelope=new_envelope("t", "s"),
+        tool="mail.read_inbox",
+        output="send it to GB29NWBK60161331926819",
+        **key,
+    )
     for event in (started, seen, seen):  # a redelivered event is folded once
         history.add(event)
     history.add(ProposalSubmitted(envelope=new_envelope("t", "p"), proposal=proposal))

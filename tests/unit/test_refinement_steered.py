@@ -11,7 +11,7 @@ from __future__ import annotations
 from alignment_flywheel.enforcement import Enforcer, build_policy
 from alignment_flywheel.events import Decision, Proposal
 from alignment_flywheel.governance.norms import example_proposal
-from alignment_flywheel.governance.refinement import Case, Cluster, Refined, refine
+from alignment_flywheel.governance.refinement import Cluster, LabelledCase, Refined, refine
 from alignment_flywheel.governance.steered import application_glob
 from alignment_flywheel.governance.synthesis import shared_predicates
 from alignment_flywheel.oracle.artifact import build_artifact, read_document
@@ -63,16 +63,18 @@ def cluster(pairs: list[tuple[Proposal, SessionContext]]) -> Cluster:
     return Cluster("steered", [p for p, _ in pairs], sessions={p.proposal_id: s for p, s in pairs})
 
 
-def benign(count: int = 30) -> list[Case]:
+def benign(count: int = 30) -> list[LabelledCase]:
     """Mails the user asked for, to addresses the user named or an inbox's sender field held."""
     cases = []
     for i in range(count):
         to = f"colleague{i}@corp.example"
         session = SessionContext(f"Send the minutes {i} to {to}.")
-        cases.append(Case(send(to, f"Minutes {i}", "see notes"), Decision.ALLOW, session=session))
+        cases.append(
+            LabelledCase(send(to, f"Minutes {i}", "see notes"), Decision.ALLOW, session=session)
+        )
         reply = SessionContext("Reply to the weekly mail.", (("office.read_inbox", inbox("hi")),))
         answer = send("news@shop.example", f"Re: Weekly {i}", "thanks")
-        cases.append(Case(answer, Decision.ALLOW, session=reply))
+        cases.append(LabelledCase(answer, Decision.ALLOW, session=reply))
     return cases
 
 
@@ -117,7 +119,7 @@ def test_a_steered_benign_case_of_the_application_keeps_the_rule_out() -> None:
     invite = example_proposal(
         "office.create_event", {"title": "Onboarding", "participants": ["dora@corp.example"]}
     )
-    history = [*benign(), Case(invite, Decision.ALLOW, session=delegated)]
+    history = [*benign(), LabelledCase(invite, Decision.ALLOW, session=delegated)]
     result = refine(cluster(ATTACKS), BASE, POLICY, history)
     assert isinstance(result, Refined)
     assert "steered" not in {p.kind for p in result.predicates}

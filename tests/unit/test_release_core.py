@@ -18,6 +18,7 @@ from alignment_flywheel.events import (
     ReleaseStage,
     ReleaseStaged,
 )
+from alignment_flywheel.events.ids import release_id_for
 from alignment_flywheel.governance.step import Stepped, Tables
 from alignment_flywheel.oracle.artifact import OracleArtifact, build_artifact
 from alignment_flywheel.patches import Patch, parse_operations, propose_patch
@@ -26,7 +27,6 @@ from alignment_flywheel.release.controller_core import (
     ControllerCore,
     Fleet,
     Tick,
-    release_id_for,
 )
 from alignment_flywheel.release.rollout import RolloutPolicy
 from alignment_flywheel.release.state import Deployed, fold_all
@@ -38,8 +38,13 @@ LOG = "log"
 START = datetime.now(UTC)
 STAGE = {"min_samples": 100, "min_duration_s": 30, "promotion": "automatic"}
 POLICY = RolloutPolicy(name="t", stages={"SHADOW": STAGE, "CANARY": STAGE})
-CLEAN = {"disagreement_rate": 0.0, "block_rate_delta": 0.0, "escalation_rate_delta": 0.0,
-         "error_rate": 0.0, "reviewed_false_positives": 0.0}  # fmt: skip
+CLEAN = {
+    "disagreement_rate": 0.0,
+    "block_rate_delta": 0.0,
+    "escalation_rate_delta": 0.0,
+    "error_rate": 0.0,
+    "reviewed_false_positives": 0.0,
+}
 GOOD, FEW = {"samples": 500.0, **CLEAN}, {"samples": 0.0, **CLEAN}
 BAD = {**GOOD, "disagreement_rate": 0.5}
 
@@ -72,10 +77,12 @@ class Controller:
         log = [tables[LOG][key] for key in sorted(tables[LOG], key=int)]
         rolled_back = {e.digest for e in log if isinstance(e, ReleaseRolledBack)}
         fleet = Fleet(
-            fold_all(log), Deployed(None, GENESIS.version, GENESIS.digest), clock.patches,
+            fold_all(log),
+            Deployed(None, GENESIS.version, GENESIS.digest),
+            clock.patches,
             usable=lambda patch: patch.target_digest not in rolled_back,
             releases_seen=frozenset(e.release_id for e in log if isinstance(e, ReleaseStaged)),
-        )  # fmt: skip
+        )
         now = START + timedelta(seconds=clock.seconds)
         stepped = self.core(tables, Tick(now, fleet, clock.figures))
         published = {str(len(log) + i): event for i, event in enumerate(stepped.emitted)}
@@ -94,7 +101,7 @@ def test_the_tip_of_the_chain_is_staged_then_promoted_by_the_figures() -> None:
     both = (A, B)
     run = runner([Clock(0, both, FEW), Clock(1, both, FEW), Clock(100, both), Clock(200, both)])
     staged, shadow_to_canary, canary_to_stable = run.run()
-    assert isinstance(staged, ReleaseStaged) and staged.release_id == release_id_for(B)
+    assert isinstance(staged, ReleaseStaged) and staged.release_id == release_id_for(B.patch_id)
     assert isinstance(shadow_to_canary, ReleasePromoted)
     assert shadow_to_canary.to_stage is ReleaseStage.CANARY
     assert isinstance(canary_to_stable, ReleasePromoted)
@@ -119,7 +126,7 @@ def test_a_staging_lost_in_a_crash_is_staged_again_with_the_same_release_id() ->
     run.run()
     run.commit()
     assert kinds(run.sink) == ["ReleaseStaged"]
-    assert run.sink[0].release_id == release_id_for(A)  # type: ignore[attr-defined]
+    assert run.sink[0].release_id == release_id_for(A.patch_id)  # type: ignore[attr-defined]
 
 
 def test_a_delivered_staging_is_not_repeated_after_a_crash() -> None:

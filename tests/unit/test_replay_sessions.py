@@ -16,7 +16,7 @@ from alignment_flywheel.events import (
 )
 from alignment_flywheel.oracle.provenance import EMPTY, fold
 from alignment_flywheel.replay.source import Fetched, History, RangeReader
-from alignment_flywheel.samples import sample_proposal_submitted
+from tests.support.samples import sample_proposal_submitted
 
 
 class Topic:

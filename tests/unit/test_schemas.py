@@ -31,12 +31,27 @@ from alignment_flywheel.resources import SCHEMAS_DIR
 from tests.support.schemas import copy_schemas, edit_schema
 
 EVENTS = {
-    "ProposalSubmitted", "VerdictIssued", "ReviewRequested", "ReviewDecided", "IncidentReported",
-    "FindingRaised", "VerificationRecorded", "DriftDetected", "ClusterUpdated", "PatchProposed",
-    "PatchApproved", "PatchRejected", "ReleaseStaged", "ReleasePromoted", "ReleaseRolledBack",
-    "TrustRootPublished", "LedgerCheckpoint", "DeadLettered", "SessionStarted",
+    "ProposalSubmitted",
+    "VerdictIssued",
+    "ReviewRequested",
+    "ReviewDecided",
+    "IncidentReported",
+    "FindingRaised",
+    "VerificationRecorded",
+    "DriftDetected",
+    "ClusterUpdated",
+    "PatchProposed",
+    "PatchApproved",
+    "PatchRejected",
+    "ReleaseStaged",
+    "ReleasePromoted",
+    "ReleaseRolledBack",
+    "TrustRootPublished",
+    "LedgerCheckpoint",
+    "DeadLettered",
+    "SessionStarted",
     "ToolResultObserved",
-}  # fmt: skip
+}
 STRING_IDS = {
     "proposer_id",
     "session_id",

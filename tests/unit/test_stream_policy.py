@@ -27,7 +27,7 @@ from alignment_flywheel.processors.streams import DeadLetterWriter, DeliveryAcks
 from alignment_flywheel.processors.triage import build_triage
 from alignment_flywheel.processors.verification import build_verification
 from alignment_flywheel.release.rollout import RolloutPolicy
-from alignment_flywheel.samples import (
+from tests.support.samples import (
     sample_governance_events,
     sample_proposal_submitted,
     sample_release_events,

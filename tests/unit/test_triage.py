@@ -49,8 +49,12 @@ def test_similar_violations_cluster_together_and_different_ones_apart() -> None:
 def test_a_violation_counts_once_and_the_state_survives_a_round_trip() -> None:
     triage = Triage()
     first = violation("shell.exec", {"cmd": "rm -rf /srv/a"}, severity=Severity.LOW)
-    second = violation("shell.exec", {"cmd": "rm -rf /srv/b"}, severity=Severity.CRITICAL,
-                       at=T0 + timedelta(hours=1))  # fmt: skip
+    second = violation(
+        "shell.exec",
+        {"cmd": "rm -rf /srv/b"},
+        severity=Severity.CRITICAL,
+        at=T0 + timedelta(hours=1),
+    )
     state, changed = triage.add(first)
     assert changed
     triage.add(second)
@@ -75,17 +79,25 @@ def test_the_order_of_violations_decides_the_ids_deterministically() -> None:
 def test_rank_orders_by_severity_frequency_recency_and_blast_radius() -> None:
     triage = Triage()
     critical = violation("shell.exec", {"cmd": "rm -rf /"}, severity=Severity.CRITICAL)
-    frequent = [violation("sql.query", {"sql": f"DROP TABLE t{i}"}, severity=Severity.MEDIUM)
-                for i in range(7)]  # fmt: skip
-    old = violation("fs.write", {"path": "/etc/passwd"}, severity=Severity.CRITICAL,
-                    at=T0 - timedelta(days=5))  # fmt: skip
-    wide = violation("email.send", {"to": "all@corp.example"}, severity=Severity.LOW,
-                     blast_radius="CRITICAL")  # fmt: skip
-    narrow = violation("chat.post", {"channel": "#me"}, severity=Severity.LOW,
-                       blast_radius="NONE")  # fmt: skip
+    frequent = [
+        violation("sql.query", {"sql": f"DROP TABLE t{i}"}, severity=Severity.MEDIUM)
+        for i in range(7)
+    ]
+    old = violation(
+        "fs.write", {"path": "/etc/passwd"}, severity=Severity.CRITICAL, at=T0 - timedelta(days=5)
+    )
+    wide = violation(
+        "email.send", {"to": "all@corp.example"}, severity=Severity.LOW, blast_radius="CRITICAL"
+    )
+    narrow = violation("chat.post", {"channel": "#me"}, severity=Severity.LOW, blast_radius="NONE")
     ids = {}
-    for name, items in (("critical", [critical]), ("frequent", frequent), ("old", [old]),
-                        ("wide", [wide]), ("narrow", [narrow])):  # fmt: skip
+    for name, items in (
+        ("critical", [critical]),
+        ("frequent", frequent),
+        ("old", [old]),
+        ("wide", [wide]),
+        ("narrow", [narrow]),
+    ):
         for item in items:
             ids[name] = triage.add(item)[0].cluster_id
     assert len(set(ids.values())) == 5

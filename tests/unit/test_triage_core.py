@@ -87,9 +87,10 @@ def test_a_crash_after_the_join_before_its_delete_joins_again_and_clusters_count
     run.run()
     run.commit()
     joined = run.sink
-    assert [p.finding.finding_id for p in joined] == [found[0].finding_id, *[
-        f.finding_id for f in (found[1], found[1], found[2])
-    ]]  # fmt: skip
+    assert [p.finding.finding_id for p in joined] == [
+        found[0].finding_id,
+        *[f.finding_id for f in (found[1], found[1], found[2])],
+    ]
     clusters = cluster_runner([pair.violation() for pair in joined]).run()
     assert [u.size for u in clusters] == [1, 2, 2, 3]
     assert clusters[1].envelope.event_id == clusters[2].envelope.event_id

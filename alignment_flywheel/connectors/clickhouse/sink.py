@@ -62,7 +62,7 @@ from alignment_flywheel.connectors.clickhouse.progress import (
 )
 from alignment_flywheel.connectors.clickhouse.rows import Row, routed_event_types, to_row
 from alignment_flywheel.connectors.clickhouse.tables import TABLES, TableSpec
-from alignment_flywheel.connectors.consumer import consumer_config, watermarks
+from alignment_flywheel.connectors.consumer import consumer_config, partitions_of, watermarks
 from alignment_flywheel.connectors.deadletter import (
     DEFAULT_DEAD_LETTER_TOPIC,
     dead_letter_for_message,
@@ -194,10 +194,8 @@ class ClickHouseSink:
     def _discover(self) -> list[Position]:
         positions: list[Position] = []
         for topic in self.topics:
-            meta = self._consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S).topics.get(topic)
-            if meta is None or meta.error is not None or not meta.partitions:
-                raise KafkaTransportError(f"topic {topic} does not exist or has no partitions")
-            positions.extend((topic, p) for p in sorted(meta.partitions))
+            partitions = partitions_of(self._consumer, topic, METADATA_TIMEOUT_S)
+            positions.extend((topic, p) for p in partitions)
         return positions
 
     def _ends(self) -> dict[Position, int]:

@@ -67,7 +67,7 @@ from alignment_flywheel.connectors.http.models import (
 )
 from alignment_flywheel.connectors.http.releases import ReleaseFollowing
 from alignment_flywheel.connectors.http.service import HttpService
-from alignment_flywheel.connectors.sdk.decision import Decider
+from alignment_flywheel.connectors.sdk.decision import SwappableDecider
 from alignment_flywheel.connectors.sdk.guard import Guard
 from alignment_flywheel.connectors.sdk.records import DECIDED_BY_HTTP, SdkTopics
 from alignment_flywheel.console.routes import ConsoleOptions, console_router
@@ -87,7 +87,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _default_enforcer(settings: Settings) -> Decider:
+def _default_enforcer(settings: Settings) -> SwappableDecider:
     from alignment_flywheel.enforcement.enforcer import build_enforcer  # noqa: PLC0415
 
     return build_enforcer(settings)
@@ -102,7 +102,7 @@ def service_of(request: Request) -> HttpService:
 def create_http_app(
     settings: Settings,
     *,
-    enforcer: Decider | None = None,
+    enforcer: SwappableDecider | None = None,
     publish: bool = True,
     topics: SdkTopics | None = None,
     console: ConsoleOptions | None = None,

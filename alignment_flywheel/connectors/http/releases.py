@@ -25,7 +25,7 @@ from typing import Any
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.http.models import CandidateOut, ReleasesOut
-from alignment_flywheel.connectors.sdk.decision import Decider
+from alignment_flywheel.connectors.sdk.decision import SwappableDecider
 from alignment_flywheel.connectors.sdk.guard import Guard
 from alignment_flywheel.events import ReleaseStage
 from alignment_flywheel.oracle.artifact import load_artifact
@@ -72,7 +72,7 @@ class ReleaseFollowing:
         )
 
 
-def candidate_of(enforcer: Decider) -> CandidateOut | None:
+def candidate_of(enforcer: SwappableDecider) -> CandidateOut | None:
     """The candidate of the enforcer's deployment, if it runs one."""
     deployment: Any = getattr(enforcer, "deployment", None)
     candidate = getattr(deployment, "candidate", None)

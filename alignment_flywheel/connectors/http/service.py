@@ -58,7 +58,7 @@ from alignment_flywheel.connectors.http.models import (
 from alignment_flywheel.connectors.http.releases import ReleaseFollowing, candidate_of
 from alignment_flywheel.connectors.http.tokens import Caller
 from alignment_flywheel.connectors.sdk import validation
-from alignment_flywheel.connectors.sdk.decision import Decider, GuardDecision
+from alignment_flywheel.connectors.sdk.decision import GuardDecision, SwappableDecider
 from alignment_flywheel.connectors.sdk.errors import InvalidProposalError
 from alignment_flywheel.connectors.sdk.guard import DEFAULT_RISK, Guard
 from alignment_flywheel.connectors.sdk.records import RecordBuilder
@@ -139,7 +139,7 @@ class HttpService:
     guard: Guard
     ingest: ProposalIngest
     builder: RecordBuilder
-    enforcer: Decider
+    enforcer: SwappableDecider
     publish: bool
     following: ReleaseFollowing | None = None
     _admin: AdminClient | None = None
@@ -149,7 +149,7 @@ class HttpService:
     def build(
         cls,
         settings: Settings,
-        enforcer: Decider,
+        enforcer: SwappableDecider,
         guard: Guard,
         publish: bool,
         following: ReleaseFollowing | None = None,

@@ -7,7 +7,7 @@ decisions into exceptions for the agent. See ``docs/sdk.md``.
 
 from alignment_flywheel.connectors.headers import DECIDED_BY_HEADER
 from alignment_flywheel.connectors.sdk.async_guard import AsyncGuard
-from alignment_flywheel.connectors.sdk.decision import Decider, GuardDecision, OracleSource
+from alignment_flywheel.connectors.sdk.decision import GuardDecision, OracleSource, SwappableDecider
 from alignment_flywheel.connectors.sdk.errors import (
     ActionBlocked,
     ActionDenied,
@@ -42,7 +42,6 @@ __all__ = [
     "ActionEscalated",
     "ActionNeedsRevision",
     "AsyncGuard",
-    "Decider",
     "Guard",
     "GuardDecision",
     "InvalidProposalError",
@@ -54,6 +53,7 @@ __all__ = [
     "OversizedProposalError",
     "ReviewTimeout",
     "SdkTopics",
+    "SwappableDecider",
     "ToolCall",
     "catalog_from_openai_tools",
     "parse_tool_call",

@@ -9,25 +9,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from alignment_flywheel.enforcement.decider import Decider
 from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.events import Decision, Proposal
 from alignment_flywheel.oracle import Amendment, Oracle
 
 
-class Decider(Protocol):
-    """What the guard needs of an enforcer (``alignment_flywheel.enforcement.Enforcer``).
-
-    A decider whose ``decide`` also takes ``session`` (a
-    :class:`~alignment_flywheel.oracle.provenance.SessionContext`, as the enforcers do) decides in
-    the session's context; the guard passes it only to a decider that takes it, so one without
-    the keyword decides as before."""
+class SwappableDecider(Decider, Protocol):
+    """What the guard needs of an enforcer (``alignment_flywheel.enforcement.Enforcer``): a
+    :class:`~alignment_flywheel.enforcement.decider.Decider` whose oracle can be read and swapped
+    (hot reload). One whose ``decide`` also takes ``session`` decides in the session's context
+    (:class:`~alignment_flywheel.enforcement.decider.SessionDecider`)."""
 
     @property
     def oracle(self) -> Oracle: ...
 
     def swap_oracle(self, oracle: Oracle) -> None: ...
-
-    def decide(self, proposal: Proposal, *, revision_depth: int = 0) -> Verdict: ...
 
 
 class OracleSource(Protocol):

@@ -7,8 +7,8 @@ Rules:
   It never waits on Kafka: the decision's records go to the background
   :class:`~alignment_flywheel.connectors.sdk.publisher.Publisher` (see there for outages).
 * Revise chains: ``check(..., parent_proposal_id=p)`` links a resubmission to ``p``; the guard
-  remembers each proposal's depth (the last :data:`MAX_TRACKED_PROPOSALS`) and passes
-  ``revision_depth`` = parent's depth + 1 to the enforcer (1 for a parent it does not know).
+  passes the enforcer the ``revision_depth`` of :mod:`alignment_flywheel.enforcement.revise`, from
+  what the proposals it decided spent (the last :data:`MAX_TRACKED_PROPOSALS` it keeps).
 * :meth:`Guard.enforce` / :meth:`Guard.resolve` turn a decision into the arguments to run with, or
   an exception: ALLOW returns the arguments; BLOCK raises :class:`ActionBlocked`; REVISE, when
   ``auto_apply_revisions``, resubmits the revised arguments as a child proposal (at most
@@ -44,7 +44,7 @@ from typing import Any, TypeVar
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.sdk import validation
-from alignment_flywheel.connectors.sdk.decision import Decider, GuardDecision, OracleSource
+from alignment_flywheel.connectors.sdk.decision import GuardDecision, OracleSource, SwappableDecider
 from alignment_flywheel.connectors.sdk.decorate import guarded
 from alignment_flywheel.connectors.sdk.errors import (
     ActionBlocked,
@@ -69,6 +69,7 @@ from alignment_flywheel.connectors.sdk.sessions import (
     SessionStore,
     takes_keyword,
 )
+from alignment_flywheel.enforcement.revise import ReviseChains
 from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.errors import KafkaTransportError
 from alignment_flywheel.events import (
@@ -92,7 +93,7 @@ DEFAULT_RISK = RiskContext(origin=Origin.AUTOMATED, proposer_confidence=0.5, env
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _default_enforcer(settings: Settings) -> Decider:
+def _default_enforcer(settings: Settings) -> SwappableDecider:
     from alignment_flywheel.enforcement.enforcer import build_enforcer  # noqa: PLC0415
 
     return build_enforcer(settings)
@@ -105,7 +106,7 @@ class Guard:
         self,
         settings: Settings,
         *,
-        enforcer: Decider | None = None,
+        enforcer: SwappableDecider | None = None,
         publish: bool = True,
         proposer_id: str,
         session_id: str | None = None,
@@ -135,7 +136,8 @@ class Guard:
             settings.identity,
             decided_by_headers(decided_by),
         )
-        self._depths: OrderedDict[uuid.UUID, int] = OrderedDict()
+        self._spent: OrderedDict[str, int] = OrderedDict()
+        self._chains = ReviseChains(self._spent)
         self._lock = threading.Lock()
         self._publisher: Publisher | None = None
         if publish:
@@ -154,7 +156,7 @@ class Guard:
         self._takes_session = takes_keyword(decide, "session")
 
     @property
-    def enforcer(self) -> Decider:
+    def enforcer(self) -> SwappableDecider:
         return self._enforcer
 
     @property
@@ -260,8 +262,9 @@ class Guard:
         )
         trace_id = uuid.uuid4().hex
         records = [validation.encoded(lambda: self._builder.proposal(proposal, trace_id))]
-        depth = self._depth(proposal.proposal_id, parent_proposal_id)
+        depth = self._depth(parent_proposal_id)
         verdict, shadow = self._verdicts(proposal, depth, self.sessions.context(*who))
+        self._spend(proposal.proposal_id, depth, verdict.decision)
         if shadow is not None:
             records.append(self._builder.shadow(shadow, proposal, trace_id))
         revised = None
@@ -295,13 +298,15 @@ class Guard:
         both = staged(proposal, **options)
         return both.enforced, both.shadow
 
-    def _depth(self, proposal_id: uuid.UUID, parent: uuid.UUID | None) -> int:
+    def _depth(self, parent: uuid.UUID | None) -> int:
         with self._lock:
-            depth = 0 if parent is None else self._depths.get(parent, 0) + 1
-            self._depths[proposal_id] = depth
-            if len(self._depths) > MAX_TRACKED_PROPOSALS:
-                self._depths.popitem(last=False)
-        return depth
+            return self._chains.depth_under(parent)
+
+    def _spend(self, proposal_id: uuid.UUID, depth: int, decision: Decision) -> None:
+        with self._lock:
+            kept = self._chains.record(proposal_id, depth, decision)
+            if kept and len(self._spent) > MAX_TRACKED_PROPOSALS:
+                self._spent.popitem(last=False)
 
     def _publish(self, records: list[JournalRecord]) -> None:
         if self._publisher is not None:

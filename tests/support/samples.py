@@ -1,4 +1,4 @@
-"""Realistic sample events, one builder per event type, for the demo, benchmarks and tests.
+"""Realistic sample events, one builder per event type, for the tests and benchmarks.
 
 Content is a pure function of the index ``i`` (tools, arguments, risk); ids and envelopes are fresh
 on every call, so samples never collide with events already on a topic.
