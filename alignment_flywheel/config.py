@@ -11,7 +11,7 @@ are configured, PLAINTEXT otherwise. Credentials are either ``kafka_username`` a
 ``kafka_password`` or, per role, a file in ``kafka_credentials_dir`` (for the local broker
 ``<state_dir>/kafka/credentials``, written by the broker's set-up) chosen by ``kafka_role``
 (default ``admin``); explicit ones win. They are read when a client is built
-(:mod:`alignment_flywheel.stack.credentials`), never printed.
+(:mod:`alignment_flywheel.kafka.credentials`), never printed.
 """
 
 from __future__ import annotations

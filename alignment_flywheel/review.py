@@ -32,8 +32,6 @@ from datetime import UTC, datetime, timedelta
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.producer import EventProducer
-from alignment_flywheel.connectors.reader import read_topic
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import (
     Event,
@@ -43,6 +41,8 @@ from alignment_flywheel.events import (
     VerdictIssued,
     new_envelope,
 )
+from alignment_flywheel.kafka.producer import EventProducer
+from alignment_flywheel.kafka.reader import read_topic
 from alignment_flywheel.roles import topic_for
 
 log = logging.getLogger(__name__)

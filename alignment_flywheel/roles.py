@@ -21,10 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
 
 from alignment_flywheel.errors import CatalogError
-from alignment_flywheel.stack.catalog import Catalog, load_catalog
+from alignment_flywheel.kafka.catalog import catalog, partitions_for, topic_for
 
 __all__ = [
     "ROLES",
@@ -258,22 +257,6 @@ ROLES: dict[str, Role] = {
     )
 }
 """Every role, in the order of the flow."""
-
-
-@cache
-def catalog() -> Catalog:
-    """The packaged topic catalog, read once."""
-    return load_catalog()
-
-
-def topic_for(event_type: str) -> str:
-    """The topic that carries ``event_type`` (e.g. ``"FindingRaised"``)."""
-    return catalog().topic_for(event_type)
-
-
-def partitions_for(event_type: str) -> int:
-    """The partition count of the topic that carries ``event_type``."""
-    return catalog().topic(topic_for(event_type)).partitions
 
 
 def role(name: str) -> Role:

@@ -14,15 +14,15 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import consumer_config
 from alignment_flywheel.errors import FlywheelError
 from alignment_flywheel.events import (
     ReviewOutcome,
     ReviewRequested,
 )
+from alignment_flywheel.kafka.catalog import load_catalog
+from alignment_flywheel.kafka.clients import reader_group
+from alignment_flywheel.kafka.consumer import consumer_config
 from alignment_flywheel.review import ReviewDesk
-from alignment_flywheel.stack.catalog import load_catalog
-from alignment_flywheel.stack.kafka import reader_group
 
 REVIEWER = "eval-reporter"
 DENY_REASON = "I reported this call: it was sent on behalf of an injected instruction"

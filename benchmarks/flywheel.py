@@ -38,12 +38,14 @@ from confluent_kafka import Consumer
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
-from alignment_flywheel.connectors.consumer import consumer_config
 from alignment_flywheel.connectors.sdk import Guard
 from alignment_flywheel.demo.proposers import BENIGN, NEVER_SEEN, UNSAFE
 from alignment_flywheel.enforcement import Enforcer, load_policy
 from alignment_flywheel.events import Decision, IncidentKind, PatchApproved, PatchProposed, Severity
 from alignment_flywheel.governance.norms import example_proposal
+from alignment_flywheel.kafka.catalog import load_catalog
+from alignment_flywheel.kafka.clients import admin_client
+from alignment_flywheel.kafka.consumer import consumer_config
 from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.oracle.loader import load_oracle, risk_policy_path
 from alignment_flywheel.oracle.rules import RuleOracle
@@ -51,9 +53,7 @@ from alignment_flywheel.release.follower import ReleaseFollower
 from alignment_flywheel.release.trusted import follower_check
 from alignment_flywheel.stack.access import provision
 from alignment_flywheel.stack.broker import broker_for
-from alignment_flywheel.stack.catalog import load_catalog
 from alignment_flywheel.stack.fleet import GovernanceStack, governance_settings
-from alignment_flywheel.stack.kafka import admin_client
 
 TARGETS = {"time_to_mitigation_s": 10.0, "approval_to_enforcement_s": 1.0}
 

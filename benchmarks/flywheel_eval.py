@@ -92,6 +92,8 @@ from alignment_flywheel.events import (
     IncidentKind,
     Severity,
 )
+from alignment_flywheel.kafka.catalog import load_catalog
+from alignment_flywheel.kafka.clients import admin_client
 from alignment_flywheel.oracle import Oracle
 from alignment_flywheel.oracle.artifact import OracleArtifact, canonical_json
 from alignment_flywheel.oracle.catalog import catalog_from_openai_tools
@@ -101,9 +103,7 @@ from alignment_flywheel.release.follower import ReleaseFollower
 from alignment_flywheel.release.trusted import follower_check
 from alignment_flywheel.stack.access import provision
 from alignment_flywheel.stack.broker import broker_for
-from alignment_flywheel.stack.catalog import load_catalog
 from alignment_flywheel.stack.fleet import GovernanceStack, governance_settings
-from alignment_flywheel.stack.kafka import admin_client
 
 TARGETS: dict[str, float] = {
     "reported_stopped": 0.99,

@@ -60,12 +60,12 @@ from synthetic import synthetic_artifact, synthetic_proposals
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
-from alignment_flywheel.connectors.consumer import consumer_config
-from alignment_flywheel.connectors.producer import producer_config
 from alignment_flywheel.events import ProposalSubmitted, new_envelope
+from alignment_flywheel.kafka.clients import admin_client
+from alignment_flywheel.kafka.consumer import consumer_config
+from alignment_flywheel.kafka.credentials import connection_env
+from alignment_flywheel.kafka.producer import producer_config
 from alignment_flywheel.stack.broker import LocalBroker
-from alignment_flywheel.stack.credentials import connection_env
-from alignment_flywheel.stack.kafka import admin_client
 from alignment_flywheel.stack.processes import free_ports
 from alignment_flywheel.stack.topics import create_topic
 

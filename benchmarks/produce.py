@@ -25,10 +25,10 @@ import confluent_kafka
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
-from alignment_flywheel.connectors.producer import EventProducer
+from alignment_flywheel.kafka.clients import admin_client
+from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.stack.artifacts import ensure_kafka_artifacts
 from alignment_flywheel.stack.broker import LocalBroker
-from alignment_flywheel.stack.kafka import admin_client
 from alignment_flywheel.stack.processes import free_ports
 from alignment_flywheel.stack.topics import create_topic
 

@@ -32,8 +32,9 @@ from synthetic import synthetic_artifact
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import ReleasePromoted, ReleaseStage, new_envelope
+from alignment_flywheel.kafka.clients import admin_client
+from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.oracle.artifact import OracleArtifact, artifact_digest, build_artifact
 from alignment_flywheel.patches import ArtifactFold, Patch, parse_operations
 from alignment_flywheel.patches.approvals import approve
@@ -43,7 +44,6 @@ from alignment_flywheel.patches.verify import OracleHead, PatchVerifier
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.rebuild import OracleBuilder, PatchLibrary
 from alignment_flywheel.stack.broker import broker_for
-from alignment_flywheel.stack.kafka import admin_client
 from alignment_flywheel.stack.topics import create_topic
 
 PATCHES = 10_000

@@ -29,8 +29,8 @@ from uuid import uuid4
 import pytest
 
 from alignment_flywheel.config import ENV_PREFIX, Settings, load_settings
+from alignment_flywheel.kafka.clients import admin_client
 from alignment_flywheel.stack.broker import LocalBroker, require_cluster
-from alignment_flywheel.stack.kafka import admin_client
 from alignment_flywheel.stack.processes import free_ports
 from alignment_flywheel.stack.topics import create_topic
 

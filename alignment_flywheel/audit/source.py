@@ -19,11 +19,11 @@ from confluent_kafka.admin._resource import ResourceType
 from alignment_flywheel.audit.verify import Record
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import consumer_config, partitions_of, watermarks
-from alignment_flywheel.connectors.reader import Span, read_spans
 from alignment_flywheel.errors import CodecError, KafkaTransportError
 from alignment_flywheel.events import LedgerCheckpoint
-from alignment_flywheel.stack.kafka import admin_client, reader_group
+from alignment_flywheel.kafka.clients import admin_client, reader_group
+from alignment_flywheel.kafka.consumer import consumer_config, partitions_of, watermarks
+from alignment_flywheel.kafka.reader import Span, read_spans
 
 TIMEOUT_S = 30.0
 

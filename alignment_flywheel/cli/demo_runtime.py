@@ -32,16 +32,16 @@ from rich.console import Console
 from alignment_flywheel.analytics.report import render_report
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.clickhouse.sink import ClickHouseSink, SinkOptions
+from alignment_flywheel.kafka.catalog import load_catalog
+from alignment_flywheel.kafka.clients import admin_client
 from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.oracle.loader import load_oracle
 from alignment_flywheel.release.follower import ReleaseFollower
 from alignment_flywheel.release.trusted import follower_check
 from alignment_flywheel.stack.access import provision
 from alignment_flywheel.stack.broker import LocalBroker
-from alignment_flywheel.stack.catalog import load_catalog
 from alignment_flywheel.stack.clickhouse import clickhouse_client, redact
 from alignment_flywheel.stack.fleet import GovernanceStack, governance_settings
-from alignment_flywheel.stack.kafka import admin_client
 
 EXTRAS = ("drift", "redteam", "ledger")
 SINK_NAME = "demo"

@@ -19,16 +19,16 @@ import typer
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import partitions_of
 from alignment_flywheel.enforcement.enforcer import build_enforcer
 from alignment_flywheel.errors import KafkaTransportError
+from alignment_flywheel.kafka.clients import admin_client
+from alignment_flywheel.kafka.consumer import partitions_of
 from alignment_flywheel.oracle.artifact import load_artifact
 from alignment_flywheel.oracle.loader import oracle_path
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.gate import DEFAULT_APP_ID, GateTopics, build_gate
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.trusted import follower_check
-from alignment_flywheel.stack.kafka import admin_client
 
 app = typer.Typer(help="The gate: decides proposals on Kafka.", no_args_is_help=True)
 _DEFAULTS = GateTopics()

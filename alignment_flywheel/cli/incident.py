@@ -14,11 +14,11 @@ import typer
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.codec import EventCodec
-from alignment_flywheel.connectors.producer import EventProducer
-from alignment_flywheel.connectors.reader import read_topic
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import IncidentKind, ProposalSubmitted, Severity
 from alignment_flywheel.governance.intake import incident_report
+from alignment_flywheel.kafka.producer import EventProducer
+from alignment_flywheel.kafka.reader import read_topic
 from alignment_flywheel.processors.intake import IntakeTopics
 from alignment_flywheel.roles import topic_for
 

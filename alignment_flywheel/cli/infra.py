@@ -21,12 +21,12 @@ from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.cli.status import render_status
 from alignment_flywheel.cli.topics import print_apply_report
 from alignment_flywheel.config import Settings
+from alignment_flywheel.kafka.clients import admin_client
 from alignment_flywheel.stack.access import provision
 from alignment_flywheel.stack.artifacts import ensure_kafka_artifacts, kafka_version
 from alignment_flywheel.stack.broker import BrokerStatus, LocalBroker, broker_status
 from alignment_flywheel.stack.broker import format_duration as duration
 from alignment_flywheel.stack.clickhouse import apply_migrations, clickhouse_client
-from alignment_flywheel.stack.kafka import admin_client
 from alignment_flywheel.stack.topics import load_catalog
 
 app = typer.Typer(

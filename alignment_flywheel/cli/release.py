@@ -26,9 +26,9 @@ from alignment_flywheel.cli.context import CliContext, cli_context, reports_erro
 from alignment_flywheel.cli.keys import Passphrase, key_store, signing_key
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import Event
+from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.oracle.artifact import load_artifact
 from alignment_flywheel.oracle.loader import oracle_path
 from alignment_flywheel.patches.approvals import sign_rejection

@@ -5,7 +5,7 @@ proposals of the range, the verdicts recorded for them, rebuilds oracle v7 from 
 the verdict diff (flips allow->block, block->allow, ->escalate, by tool and by proposer, with
 examples). ``--oracle`` takes ``stable``, ``candidate``, a version, a digest, ``patch:<id>`` (an
 unreleased patch on the patches topic) or a signed patch file (see
-:mod:`alignment_flywheel.replay.oracles`); ``--from``/``--to`` take offsets or times (see
+:mod:`alignment_flywheel.release.oracle_log`); ``--from``/``--to`` take offsets or times (see
 :mod:`alignment_flywheel.replay.source`). ``--json`` and ``--markdown`` write the report to files;
 ``--format`` chooses what goes to stdout. Records that cannot be replayed are listed, never fatal.
 """
@@ -22,14 +22,14 @@ import typer
 from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.enforcement import Enforcer, load_policy
+from alignment_flywheel.kafka.catalog import load_catalog
 from alignment_flywheel.oracle.loader import risk_policy_path
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.release.follower import ReleaseTopics
+from alignment_flywheel.release.oracle_log import OracleLog
 from alignment_flywheel.replay.engine import Evaluator, replay_diff, settle_heap
-from alignment_flywheel.replay.oracles import OracleLog
 from alignment_flywheel.replay.report import Report, markdown, tables
 from alignment_flywheel.replay.source import History, RangeReader, parse_bound
-from alignment_flywheel.stack.catalog import load_catalog
 
 WORKERS_HELP = "Processes evaluating distinct inputs (2 helps only with an idle second core)."
 

@@ -18,10 +18,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from alignment_flywheel.cli.catalog_docs import render_catalog
 from alignment_flywheel.cli.context import cli_context, reports_errors
-from alignment_flywheel.codec.catalog_docs import render_catalog
+from alignment_flywheel.cli.role_docs import splice_roles
 from alignment_flywheel.codec.evolution import check_schemas, freeze_schemas
-from alignment_flywheel.codec.role_docs import splice_roles
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.resources import SCHEMAS_DIR
 

@@ -16,7 +16,7 @@ import typer
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.connectors.clickhouse.sink import ClickHouseSink, SinkOptions, SinkStats
-from alignment_flywheel.connectors.deadletter import DEFAULT_DEAD_LETTER_TOPIC
+from alignment_flywheel.kafka.deadletter import DEFAULT_DEAD_LETTER_TOPIC
 from alignment_flywheel.stack.clickhouse import clickhouse_client, redact
 
 app = typer.Typer(help="The ClickHouse sink: topics into analytics tables.", no_args_is_help=True)

@@ -11,10 +11,10 @@ from rich.table import Table
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import FlywheelError
+from alignment_flywheel.kafka.clients import admin_client
 from alignment_flywheel.stack.access import NoAuthorizerError, check_access
 from alignment_flywheel.stack.broker import LocalBroker, remote_status
 from alignment_flywheel.stack.clickhouse import clickhouse_client
-from alignment_flywheel.stack.kafka import admin_client
 from alignment_flywheel.stack.topics import Catalog, check_catalog, load_catalog
 
 

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.config import Settings
+from alignment_flywheel.kafka.clients import admin_client
 from alignment_flywheel.stack.access import (
     AccessDrift,
     AccessReport,
@@ -28,7 +29,6 @@ from alignment_flywheel.stack.access import (
     check_access,
 )
 from alignment_flywheel.stack.broker import require_cluster
-from alignment_flywheel.stack.kafka import admin_client
 from alignment_flywheel.stack.rights import rights_markdown, rights_rows
 from alignment_flywheel.stack.topics import (
     ApplyReport,

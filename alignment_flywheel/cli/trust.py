@@ -22,8 +22,8 @@ from rich.table import Table
 from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.cli.keys import Passphrase, key_store, signing_key
 from alignment_flywheel.codec import EventCodec
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.errors import InvalidInputError
+from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.patches.keys import KeyStore
 from alignment_flywheel.patches.signing import public_hex
 from alignment_flywheel.patches.trust import (

@@ -42,8 +42,6 @@ from confluent_kafka import KafkaException
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.producer import EventProducer
-from alignment_flywheel.connectors.reader import read_topic
 from alignment_flywheel.console.signing import (
     BrowserSignature,
     ConsoleSignatureError,
@@ -66,6 +64,8 @@ from alignment_flywheel.events import (
     ReviewDecided,
     ReviewOutcome,
 )
+from alignment_flywheel.kafka.producer import EventProducer
+from alignment_flywheel.kafka.reader import read_topic
 from alignment_flywheel.oracle.artifact import ArtifactSpec, load_artifact
 from alignment_flywheel.oracle.loader import oracle_path
 from alignment_flywheel.patches.approvals import patch_from_event

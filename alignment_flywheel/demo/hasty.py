@@ -21,13 +21,13 @@ import uuid
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.producer import EventProducer
+from alignment_flywheel.kafka.catalog import load_catalog
+from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.patches.approvals import approve
 from alignment_flywheel.patches.keys import KeyStore
 from alignment_flywheel.patches.model import propose_patch
 from alignment_flywheel.patches.operations import parse_operations
-from alignment_flywheel.stack.catalog import load_catalog
 from alignment_flywheel.stack.fleet import APPROVER_KEY, OPERATOR_KEY
 
 MAX_SUBMISSIONS = 10

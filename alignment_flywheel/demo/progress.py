@@ -26,7 +26,6 @@ from confluent_kafka import Consumer
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import consumer_config
 from alignment_flywheel.errors import CodecError
 from alignment_flywheel.events import (
     DriftDetected,
@@ -41,8 +40,9 @@ from alignment_flywheel.events import (
     ReleaseStaged,
     VerificationRecorded,
 )
-from alignment_flywheel.stack.catalog import load_catalog
-from alignment_flywheel.stack.kafka import reader_group
+from alignment_flywheel.kafka.catalog import load_catalog
+from alignment_flywheel.kafka.clients import reader_group
+from alignment_flywheel.kafka.consumer import consumer_config
 
 WATCHED = (
     "IncidentReported",

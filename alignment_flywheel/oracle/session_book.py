@@ -4,7 +4,7 @@ A pure state machine over two mappings (faust tables in the gate, dicts in repla
 
 The proposals topic carries the session events (``SessionStarted``, ``ToolResultObserved``) beside
 the proposals, every record of one session on one partition (producers place them by the session
-key, :mod:`alignment_flywheel.connectors.placement`). Rules:
+key, :mod:`alignment_flywheel.kafka.placement`). Rules:
 
 * A session is tracked **per partition**: :class:`SessionBook` keys it by (proposer id, session
   id, partition) and folds, with :func:`~alignment_flywheel.oracle.provenance.step`, the events

@@ -3,7 +3,7 @@
 Rules:
 
 * The topic is read from the beginning up to its end as of now with
-  :func:`alignment_flywheel.connectors.reader.read_topic` (no consumer group is left behind).
+  :func:`alignment_flywheel.kafka.reader.read_topic` (no consumer group is left behind).
 * Folding keeps, per patch id, the first ``PatchProposed`` and every ``PatchApproved`` and
   ``PatchRejected`` in topic order. Approvals are kept as they are: verifying them is
   :class:`~.verify.PatchVerifier`'s job. Records that do not decode are passed over by the reader.
@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.producer import EventProducer
-from alignment_flywheel.connectors.reader import read_topic
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import Event, PatchApproved, PatchProposed, PatchRejected
+from alignment_flywheel.kafka.producer import EventProducer
+from alignment_flywheel.kafka.reader import read_topic
 from alignment_flywheel.roles import topic_for
 
 PATCHES_TOPIC = topic_for("PatchProposed")

@@ -27,7 +27,7 @@ from mode import CrashingSupervisor
 from mode.utils.queues import FlowControlEvent
 
 from alignment_flywheel.config import Settings
-from alignment_flywheel.stack.credentials import kafka_credentials, ssl_context
+from alignment_flywheel.kafka.credentials import kafka_credentials, ssl_context
 
 log = logging.getLogger(__name__)
 

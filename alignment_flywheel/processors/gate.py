@@ -98,7 +98,6 @@ from typing import Any
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.headers import DECIDED_BY_HEADER, decided_elsewhere
 from alignment_flywheel.connectors.sdk.sessions import takes_keyword
 from alignment_flywheel.enforcement.decider import Decider
 from alignment_flywheel.enforcement.verdict import Verdict
@@ -116,6 +115,7 @@ from alignment_flywheel.events.ids import (
     review_id_for,
 )
 from alignment_flywheel.governance.step import write_into
+from alignment_flywheel.kafka.headers import DECIDED_BY_HEADER, decided_elsewhere
 from alignment_flywheel.oracle.provenance import EMPTY, SessionContext, SessionEvent
 from alignment_flywheel.oracle.session_book import SessionBook, session_event, stamp_ms
 from alignment_flywheel.processors.app import agent, create_app

@@ -13,7 +13,7 @@ Two ways to build the verdict of one proposal, with the same content:
 Where a verdict (and review request) goes (:class:`Placement`): to the partition with the number
 of its proposal's partition when its topic has as many partitions as the proposals topic (so a
 proposal and its verdict share a partition number, as the red-team worker's join needs), else to
-the partition its session key hashes to (:mod:`alignment_flywheel.connectors.placement`), as the
+the partition its session key hashes to (:mod:`alignment_flywheel.kafka.placement`), as the
 SDK places it.
 """
 
@@ -25,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alignment_flywheel.codec import EventCodec
-from alignment_flywheel.connectors.placement import partition_for, session_key
 from alignment_flywheel.enforcement.decider import Decider
 from alignment_flywheel.enforcement.verdict import Verdict, verdict_event
 from alignment_flywheel.errors import CodecError
@@ -38,6 +37,7 @@ from alignment_flywheel.events import (
     new_envelope,
 )
 from alignment_flywheel.events.ids import decision_id_for, review_id_for, shadow_decision_id_for
+from alignment_flywheel.kafka.placement import partition_for, session_key
 from alignment_flywheel.oracle.provenance import SessionEvent
 from alignment_flywheel.oracle.session_book import SESSION_EVENTS, session_model
 

@@ -52,10 +52,10 @@ from alignment_flywheel.audit.merkle import MerkleFrontier
 from alignment_flywheel.audit.source import TIMEOUT_S, read_checkpoints, reader
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import partitions_of
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.errors import KafkaTransportError, UntrustedError
 from alignment_flywheel.events import LedgerCheckpoint
+from alignment_flywheel.kafka.consumer import partitions_of
+from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.patches.signing import key_id
 from alignment_flywheel.roles import role, topic_for
 

@@ -12,7 +12,7 @@ Rules:
 
 * **The history is read to the end first.** At start the worker reads the last
   ``warm_up_hours`` of the history topics; before refining each cluster update it reads them on,
-  up to their ends as of that moment (:class:`~alignment_flywheel.connectors.reader.TopicTail`),
+  up to their ends as of that moment (:class:`~alignment_flywheel.kafka.reader.TopicTail`),
   so every proposal, verdict, review and finding published before the update is in the history
   the patch is proved on, however far behind a live consumer would be.
 * **Patches compose.** The worker keeps its *chain*: its patches not yet stable, each proposed on
@@ -50,7 +50,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.reader import TopicTail
 from alignment_flywheel.enforcement import RiskPolicy
 from alignment_flywheel.events import ClusterUpdated, Event, PatchProposed
 from alignment_flywheel.governance.changes import ProposedChanges
@@ -62,6 +61,7 @@ from alignment_flywheel.governance.refinement_core import (
     Decline,
     RefinementCore,
 )
+from alignment_flywheel.kafka.reader import TopicTail
 from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.patches import Patch
 from alignment_flywheel.patches.approvals import approve

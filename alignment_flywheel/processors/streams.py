@@ -17,7 +17,7 @@ Rules:
   the topic carries but an agent ignores are the agent's to pass over.
 * **A dead letter always fits.** :class:`DeadLetterWriter` sends the original bytes when the
   letter fits the producer's request limit, else a bounded excerpt with the original's length and
-  SHA-256 (:func:`~alignment_flywheel.connectors.deadletter.fit_dead_letter`), and the smallest
+  SHA-256 (:func:`~alignment_flywheel.kafka.deadletter.fit_dead_letter`), and the smallest
   excerpt when the broker refuses it for its size. Any other failure to deliver it is a
   :class:`~alignment_flywheel.errors.KafkaTransportError`: the worker stops with the record
   unacknowledged, and a restart reads it again (a broker that refuses is not bad input).
@@ -36,14 +36,14 @@ from typing import Any, Self
 from faust.exceptions import ProducerSendError
 
 from alignment_flywheel.codec import EventCodec
-from alignment_flywheel.connectors.deadletter import (
+from alignment_flywheel.errors import InvalidInputError, KafkaTransportError
+from alignment_flywheel.events import Event
+from alignment_flywheel.kafka.deadletter import (
     MIN_EXCERPT_BYTES,
     dead_letter_for,
     excerpt_of,
     fit_dead_letter,
 )
-from alignment_flywheel.errors import InvalidInputError, KafkaTransportError
-from alignment_flywheel.events import Event
 from alignment_flywheel.roles import catalog
 
 log = logging.getLogger(__name__)

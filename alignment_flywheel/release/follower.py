@@ -43,7 +43,6 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import consumer_config, watermarks
 from alignment_flywheel.enforcement.staged import Deployment
 from alignment_flywheel.errors import (
     CodecError,
@@ -58,13 +57,14 @@ from alignment_flywheel.events import (
     ReleaseStage,
     ReleaseStaged,
 )
+from alignment_flywheel.kafka.clients import reader_group
+from alignment_flywheel.kafka.consumer import consumer_config, watermarks
 from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.patches.trust import IgnoredCounter
 from alignment_flywheel.release.rebuild import OracleBuilder, PatchCheck, PatchLibrary, ReleaseTrust
 from alignment_flywheel.release.state import Candidate, Deployed, ReleaseState, fold
 from alignment_flywheel.roles import topic_for
-from alignment_flywheel.stack.kafka import reader_group
 
 log = logging.getLogger(__name__)
 

@@ -44,17 +44,17 @@ from pydantic import ValidationError
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import consumer_config, partitions_of, watermarks
-from alignment_flywheel.connectors.headers import decided_elsewhere
-from alignment_flywheel.connectors.reader import Span, read_spans
 from alignment_flywheel.enforcement.revise import ReviseChains
 from alignment_flywheel.errors import CodecError, InvalidInputError
 from alignment_flywheel.events import Decision, Proposal
+from alignment_flywheel.kafka.clients import reader_group
+from alignment_flywheel.kafka.consumer import consumer_config, partitions_of, watermarks
+from alignment_flywheel.kafka.headers import decided_elsewhere
+from alignment_flywheel.kafka.reader import Span, read_spans
 from alignment_flywheel.oracle.provenance import EMPTY, SessionContext
 from alignment_flywheel.oracle.session_book import SESSION_EVENTS, SessionBook, session_event
 from alignment_flywheel.replay.engine import Case
 from alignment_flywheel.replay.report import Skipped
-from alignment_flywheel.stack.kafka import reader_group
 
 TIMEOUT_S = 30.0
 MAX_TEMPLATES = 100_000

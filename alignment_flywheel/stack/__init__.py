@@ -3,7 +3,8 @@
 * :mod:`~alignment_flywheel.stack.artifacts`: fetch the broker's jars from Maven Central into the
   cache directory (never into the repository).
 * :mod:`~alignment_flywheel.stack.broker`: start, stop and inspect the local single-node broker.
-* :mod:`~alignment_flywheel.stack.kafka`: the client configuration every Kafka client starts from.
+* The Kafka clients, the topic catalog and the bounded reader are the low layer,
+  :mod:`alignment_flywheel.kafka`.
 * :mod:`~alignment_flywheel.stack.topics`: the topic catalog (``infra/topics.yaml``), applied and
   checked idempotently.
 * :mod:`~alignment_flywheel.stack.clickhouse`: the ClickHouse client and the ordered migrations.

@@ -41,7 +41,7 @@ from confluent_kafka.admin._acl import (
 from confluent_kafka.admin._resource import ResourcePatternType, ResourceType
 
 from alignment_flywheel.errors import CatalogError, KafkaTransportError
-from alignment_flywheel.stack.catalog import READER_GROUP_PREFIX, Catalog
+from alignment_flywheel.kafka.catalog import READER_GROUP_PREFIX, Catalog
 from alignment_flywheel.stack.topics import ApplyReport, apply_catalog
 
 ADMIN_TIMEOUT_S = 30.0

@@ -33,6 +33,8 @@ from confluent_kafka.admin import AdminClient
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import BrokerError, KafkaTransportError
+from alignment_flywheel.kafka.catalog import load_catalog
+from alignment_flywheel.kafka.clients import list_metadata, quiet_admin_client
 from alignment_flywheel.stack.artifacts import (
     ensure_kafka_artifacts,
     java_executable,
@@ -47,8 +49,6 @@ from alignment_flywheel.stack.broker_files import (
     render_server_properties,
     write_config_files,
 )
-from alignment_flywheel.stack.catalog import load_catalog
-from alignment_flywheel.stack.kafka import list_metadata, quiet_admin_client
 from alignment_flywheel.stack.processes import (
     file_lock,
     free_ports,

@@ -13,7 +13,7 @@ Rules:
   nothing is allowed. The super users are ``flywheel-admin`` (administration: topics, ACLs, users),
   ``flywheel-broker`` and ``flywheel-controller``; the roles get only the catalog's ACLs.
 * Passwords are generated once into the credentials directory (``<state_dir>/kafka/credentials``,
-  one 0600 file per principal, see :mod:`~alignment_flywheel.stack.credentials`). The storage is
+  one 0600 file per principal, see :mod:`~alignment_flywheel.kafka.credentials`). The storage is
   formatted with the SCRAM credentials of ``admin`` and ``broker``; every catalog role's user is
   set after each start (:func:`ensure_role_users`), so a role added to the catalog, or a role file
   deleted to change its password, takes effect at the next start.
@@ -37,8 +37,8 @@ from confluent_kafka.admin._scram import (
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import BrokerError
-from alignment_flywheel.stack.catalog import Catalog
-from alignment_flywheel.stack.credentials import (
+from alignment_flywheel.kafka.catalog import Catalog
+from alignment_flywheel.kafka.credentials import (
     KafkaCredentials,
     credentials_file,
     ensure_credentials,

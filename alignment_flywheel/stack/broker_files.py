@@ -26,6 +26,7 @@ from string import Template
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import BrokerError
+from alignment_flywheel.kafka.credentials import write_private
 from alignment_flywheel.resources import INFRA_DIR
 from alignment_flywheel.stack.artifacts import tail
 from alignment_flywheel.stack.broker_auth import (
@@ -35,7 +36,6 @@ from alignment_flywheel.stack.broker_auth import (
     scram_arguments,
     template_values,
 )
-from alignment_flywheel.stack.credentials import write_private
 
 log = logging.getLogger(__name__)
 

@@ -34,12 +34,12 @@ from typing import Any
 
 from alignment_flywheel.config import Settings, load_settings
 from alignment_flywheel.errors import ConfigError, WorkerError
+from alignment_flywheel.kafka.clients import admin_client, assigned_members
+from alignment_flywheel.kafka.credentials import connection_env, connection_settings
 from alignment_flywheel.patches.keys import KeyStore
 from alignment_flywheel.patches.signing import public_hex
 from alignment_flywheel.patches.trust import build_root, save_root, sign_root
 from alignment_flywheel.roles import role, workers
-from alignment_flywheel.stack.credentials import connection_env, connection_settings
-from alignment_flywheel.stack.kafka import admin_client, assigned_members
 
 FLYWHEEL = str(Path(sys.executable).with_name("flywheel"))
 FAST_ROLLOUT: dict[str, Any] = {

@@ -8,7 +8,7 @@ shown without the common ``flywheel.`` prefix. :func:`rights_markdown` is what
 
 from __future__ import annotations
 
-from alignment_flywheel.stack.catalog import READER_GROUP_PREFIX, Catalog
+from alignment_flywheel.kafka.catalog import READER_GROUP_PREFIX, Catalog
 
 HEADER = ("role", "principal", "writes", "reads", "groups, internal topics")
 TOPIC_PREFIX = "flywheel."

@@ -29,7 +29,7 @@ from confluent_kafka.admin._resource import ResourceType
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 
 from alignment_flywheel.errors import CatalogError, KafkaTransportError
-from alignment_flywheel.stack.catalog import (
+from alignment_flywheel.kafka.catalog import (
     DEFAULT_CATALOG,
     Catalog,
     TopicKind,
@@ -37,7 +37,7 @@ from alignment_flywheel.stack.catalog import (
     load_catalog,
     parse_catalog,
 )
-from alignment_flywheel.stack.kafka import list_metadata
+from alignment_flywheel.kafka.clients import list_metadata
 
 __all__ = [
     "DEFAULT_CATALOG",

@@ -3,7 +3,7 @@
 The broker is a private one with the catalog's topics and ACLs applied: this module writes patches
 and release transitions to the catalog topics (``flywheel.patches``, ``flywheel.releases``), which
 the end-to-end tests on the session broker must not see. Each role connects as its own principal
-(:func:`~alignment_flywheel.stack.credentials.as_role`), the admin as the super user.
+(:func:`~alignment_flywheel.kafka.credentials.as_role`), the admin as the super user.
 
 * Without credentials, or with a wrong password, nothing gets in.
 * A role writes only the topics it produces and reads only the topics and groups it may; the
@@ -29,10 +29,13 @@ from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
 
 from alignment_flywheel.config import Settings, load_settings
-from alignment_flywheel.connectors.consumer import consumer_config
-from alignment_flywheel.connectors.producer import producer_config
 from alignment_flywheel.enforcement.staged import Deployment
 from alignment_flywheel.events import ReleaseStage
+from alignment_flywheel.kafka.catalog import load_catalog
+from alignment_flywheel.kafka.clients import admin_client
+from alignment_flywheel.kafka.consumer import consumer_config
+from alignment_flywheel.kafka.credentials import as_role
+from alignment_flywheel.kafka.producer import producer_config
 from alignment_flywheel.patches import Patch, parse_operations, propose_patch
 from alignment_flywheel.patches.approvals import approve
 from alignment_flywheel.release.follower import ReleaseFollower
@@ -46,9 +49,6 @@ from alignment_flywheel.stack.access import (
     provision,
 )
 from alignment_flywheel.stack.broker import LocalBroker
-from alignment_flywheel.stack.catalog import load_catalog
-from alignment_flywheel.stack.credentials import as_role
-from alignment_flywheel.stack.kafka import admin_client
 from alignment_flywheel.stack.processes import free_ports
 from tests.support.env import worker_env
 from tests.support.kafka import publish

@@ -17,11 +17,11 @@ from alignment_flywheel.audit.source import read_checkpoints, read_partition
 from alignment_flywheel.cli.main import app
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import Event, LedgerCheckpoint
+from alignment_flywheel.kafka.clients import admin_client
+from alignment_flywheel.kafka.credentials import connection_env
+from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.patches.keys import KeyStore
-from alignment_flywheel.stack.credentials import connection_env
-from alignment_flywheel.stack.kafka import admin_client
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance import verdict
 from tests.support.oracles import proposal

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import Event, PatchApproved, PatchProposed, RegressionEvidence
+from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.patches import Patch
 from alignment_flywheel.patches.approvals import approve
 from alignment_flywheel.patches.signing import key_id

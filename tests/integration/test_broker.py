@@ -16,6 +16,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from alignment_flywheel.errors import BrokerError
+from alignment_flywheel.kafka.clients import admin_client, client_config
 from alignment_flywheel.stack.artifacts import (
     ensure_kafka_artifacts,
     java_executable,
@@ -23,7 +24,6 @@ from alignment_flywheel.stack.artifacts import (
 )
 from alignment_flywheel.stack.broker import LocalBroker, broker_status, remote_status
 from alignment_flywheel.stack.broker_files import BrokerLayout, format_storage, write_config_files
-from alignment_flywheel.stack.kafka import admin_client, client_config
 from alignment_flywheel.stack.processes import free_ports, process_alive
 from alignment_flywheel.stack.topics import create_topic
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from alignment_flywheel.config import ENV_PREFIX
+from alignment_flywheel.kafka.credentials import connection_env, read_credentials
 from alignment_flywheel.stack.broker import LocalBroker
-from alignment_flywheel.stack.credentials import connection_env, read_credentials
 from alignment_flywheel.stack.topics import load_catalog
 
 FLYWHEEL = [str(Path(sys.executable).with_name("flywheel"))]

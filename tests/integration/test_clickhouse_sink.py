@@ -17,9 +17,9 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.connectors.clickhouse.sink import ClickHouseSink, SinkOptions
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.errors import ClickHouseError
 from alignment_flywheel.events import Event, VerdictIssued
+from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.stack.clickhouse import clickhouse_client
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import read_records

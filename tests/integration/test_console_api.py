@@ -18,8 +18,6 @@ from fastapi.testclient import TestClient
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
 from alignment_flywheel.connectors.http import create_http_app
-from alignment_flywheel.connectors.producer import EventProducer
-from alignment_flywheel.connectors.reader import read_topic
 from alignment_flywheel.console.auth import Operators
 from alignment_flywheel.console.desk import ConsoleTopics
 from alignment_flywheel.console.routes import ConsoleOptions
@@ -32,13 +30,15 @@ from alignment_flywheel.events import (
     ReviewRequested,
     new_envelope,
 )
+from alignment_flywheel.kafka.credentials import connection_settings
+from alignment_flywheel.kafka.producer import EventProducer
+from alignment_flywheel.kafka.reader import read_topic
 from alignment_flywheel.oracle.artifact import build_artifact, load_artifact
 from alignment_flywheel.oracle.loader import oracle_path
 from alignment_flywheel.patches.signing import key_id
 from alignment_flywheel.patches.trust import save_root
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.trusted import follower_check
-from alignment_flywheel.stack.credentials import connection_settings
 from tests.support.oracles import artifact_doc, rule
 from tests.support.releases import patch_chain, promoted, staged
 from tests.support.signing import Keyring, approvals

@@ -24,8 +24,6 @@ from selenium.webdriver.support.ui import WebDriverWait
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
 from alignment_flywheel.connectors.http import create_http_app
-from alignment_flywheel.connectors.producer import EventProducer
-from alignment_flywheel.connectors.reader import read_topic
 from alignment_flywheel.console.auth import Operators
 from alignment_flywheel.console.desk import ConsoleTopics
 from alignment_flywheel.console.routes import ConsoleOptions
@@ -38,10 +36,12 @@ from alignment_flywheel.events import (
     ReviewRequested,
     new_envelope,
 )
+from alignment_flywheel.kafka.credentials import connection_settings
+from alignment_flywheel.kafka.producer import EventProducer
+from alignment_flywheel.kafka.reader import read_topic
 from alignment_flywheel.oracle.artifact import build_artifact
 from alignment_flywheel.patches.trust import save_root
 from alignment_flywheel.patches.verify import OracleHead, PatchVerifier
-from alignment_flywheel.stack.credentials import connection_settings
 from alignment_flywheel.stack.processes import free_ports
 from tests.support.oracles import artifact_doc, rule
 from tests.support.releases import patch_chain, staged

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from confluent_kafka import Consumer
 
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import consumer_config
-from alignment_flywheel.stack.kafka import admin_client, assigned_members
+from alignment_flywheel.kafka.clients import admin_client, assigned_members
+from alignment_flywheel.kafka.consumer import consumer_config
 
 
 def test_a_group_counts_once_its_member_holds_partitions_and_not_after_it_left(

@@ -9,10 +9,10 @@ import pytest
 from confluent_kafka import Consumer
 
 from alignment_flywheel.codec import EventCodec
-from alignment_flywheel.connectors.consumer import EventConsumer, consumer_config
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import DeadLettered, Event, ProposalSubmitted
+from alignment_flywheel.kafka.consumer import EventConsumer, consumer_config
+from alignment_flywheel.kafka.producer import EventProducer
 from tests.support.kafka import collect_events
 from tests.support.samples import sample_proposal_submitted
 

@@ -27,8 +27,8 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.demo.progress import DEMO_APPROVER
 from alignment_flywheel.events import PatchApproved
+from alignment_flywheel.kafka.credentials import connection_env
 from alignment_flywheel.stack.broker import LocalBroker
-from alignment_flywheel.stack.credentials import connection_env
 from tests.support.workers import REPO, read_events
 
 FLYWHEEL = str(Path(sys.executable).with_name("flywheel"))

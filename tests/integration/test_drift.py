@@ -12,7 +12,6 @@ from typing import Any
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import (
     DeadLettered,
     DriftDetected,
@@ -23,6 +22,7 @@ from alignment_flywheel.events import (
     ProposalSubmitted,
     new_envelope,
 )
+from alignment_flywheel.kafka.producer import EventProducer
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance import verdict
 from tests.support.governance_worker import start_worker

@@ -22,13 +22,13 @@ from alignment_flywheel.events import (
     ReleaseStage,
     VerdictIssued,
 )
+from alignment_flywheel.kafka.credentials import connection_settings
 from alignment_flywheel.oracle.artifact import OracleArtifact, load_artifact
 from alignment_flywheel.oracle.loader import oracle_path
 from alignment_flywheel.patches import Patch
 from alignment_flywheel.patches.trust import save_root
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.trusted import follower_check
-from alignment_flywheel.stack.credentials import connection_settings
 from tests.integration.test_gate_release import gate_command
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import collect_events, publish

@@ -6,9 +6,9 @@ import pytest
 from confluent_kafka import Consumer
 
 from alignment_flywheel.codec import EventCodec
-from alignment_flywheel.connectors.consumer import EventConsumer, consumer_config
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import EVENT_TYPES, Event
+from alignment_flywheel.kafka.consumer import EventConsumer, consumer_config
+from alignment_flywheel.kafka.producer import EventProducer
 from tests.support.samples import sample_events
 
 pytestmark = pytest.mark.integration

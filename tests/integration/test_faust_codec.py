@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from alignment_flywheel.codec import EventCodec
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import DeadLettered
+from alignment_flywheel.kafka.producer import EventProducer
 from tests.support.env import worker_env
 from tests.support.kafka import collect_events
 from tests.support.samples import sample_proposal_submitted

@@ -18,15 +18,15 @@ from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.sdk import Guard
 from alignment_flywheel.demo.proposers import BENIGN, NEVER_SEEN, UNSAFE
 from alignment_flywheel.events import Decision, IncidentKind, Severity
+from alignment_flywheel.kafka.catalog import load_catalog
+from alignment_flywheel.kafka.clients import admin_client
+from alignment_flywheel.kafka.credentials import as_role
 from alignment_flywheel.oracle.loader import load_oracle
 from alignment_flywheel.release.follower import ReleaseFollower
 from alignment_flywheel.release.trusted import follower_check
 from alignment_flywheel.stack.access import provision
-from alignment_flywheel.stack.catalog import load_catalog
-from alignment_flywheel.stack.credentials import as_role
 from alignment_flywheel.stack.fleet import GovernanceStack as Stack
 from alignment_flywheel.stack.fleet import governance_settings
-from alignment_flywheel.stack.kafka import admin_client
 
 
 def test_a_new_unsafe_behaviour_is_detected_patched_released_and_blocked(

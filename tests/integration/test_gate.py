@@ -13,7 +13,6 @@ from confluent_kafka import Producer
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.producer import EventProducer, producer_config
 from alignment_flywheel.events import (
     DeadLettered,
     Decision,
@@ -23,6 +22,7 @@ from alignment_flywheel.events import (
     VerdictIssued,
     new_envelope,
 )
+from alignment_flywheel.kafka.producer import EventProducer, producer_config
 from alignment_flywheel.oracle import Amendment
 from alignment_flywheel.processors.gate import (
     DECIDED_BY_HEADER,

@@ -7,8 +7,8 @@ import signal
 import pytest
 
 from alignment_flywheel.codec import EventCodec
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import VerdictIssued
+from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.processors.gate import decision_id_for
 from tests.support.kafka import collect_events
 from tests.support.samples import sample_proposal_submitted

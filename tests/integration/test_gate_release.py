@@ -8,8 +8,8 @@ from pathlib import Path
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import Decision, ReleaseStage, VerdictIssued
+from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.oracle.loader import load_oracle
 from alignment_flywheel.patches import parse_operations, propose_patch
 from tests.support.gate_worker import stop_gate_worker

@@ -12,8 +12,8 @@ from collections import defaultdict
 import pytest
 
 from alignment_flywheel.codec import EventCodec
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import VerdictIssued
+from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.processors.gate import decision_id_for
 from tests.support.gate_worker import start_gate_worker, stop_gate_worker
 from tests.support.kafka import (

@@ -16,7 +16,7 @@ from alignment_flywheel.connectors.http.auth import ApiAuth
 from alignment_flywheel.connectors.http.tokens import TokenStore
 from alignment_flywheel.connectors.sdk import SdkTopics
 from alignment_flywheel.events import IncidentReported, ProposalSubmitted
-from alignment_flywheel.stack.credentials import connection_settings
+from alignment_flywheel.kafka.credentials import connection_settings
 from tests.support.kafka import read_records
 from tests.unit.test_sdk_fakes import ToolEnforcer
 

@@ -24,13 +24,13 @@ from fastapi.testclient import TestClient
 from alignment_flywheel.config import Settings, load_settings
 from alignment_flywheel.connectors.http import create_http_app
 from alignment_flywheel.events import Event, ReleaseStage
+from alignment_flywheel.kafka.clients import admin_client
+from alignment_flywheel.kafka.credentials import connection_env, connection_settings
 from alignment_flywheel.oracle.artifact import OracleArtifact, build_artifact
 from alignment_flywheel.patches import Patch
 from alignment_flywheel.patches.trust import save_root
 from alignment_flywheel.release.follower import ReleaseTopics
 from alignment_flywheel.stack.broker import LocalBroker
-from alignment_flywheel.stack.credentials import connection_env, connection_settings
-from alignment_flywheel.stack.kafka import admin_client
 from alignment_flywheel.stack.processes import free_ports
 from alignment_flywheel.stack.topics import create_topic
 from tests.support.kafka import publish

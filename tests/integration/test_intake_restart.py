@@ -10,7 +10,6 @@ from pathlib import Path
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import (
     Decision,
     Event,
@@ -21,6 +20,7 @@ from alignment_flywheel.events import (
 )
 from alignment_flywheel.events.ids import incident_finding_id
 from alignment_flywheel.governance.intake import incident_report
+from alignment_flywheel.kafka.producer import EventProducer
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance_worker import start_worker
 from tests.support.kafka import FAST_FAILOVER, wait_for_records

@@ -15,8 +15,6 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import consumer_config, watermarks
-from alignment_flywheel.connectors.producer import EventProducer, producer_config
 from alignment_flywheel.events import (
     ClusterUpdated,
     DeadLettered,
@@ -32,6 +30,8 @@ from alignment_flywheel.events import (
     new_envelope,
 )
 from alignment_flywheel.governance.intake import incident_report
+from alignment_flywheel.kafka.consumer import consumer_config, watermarks
+from alignment_flywheel.kafka.producer import EventProducer, producer_config
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance import finding
 from tests.support.kafka import collect_events

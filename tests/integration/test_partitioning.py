@@ -12,13 +12,6 @@ from confluent_kafka import Consumer, Producer
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
-from alignment_flywheel.connectors.consumer import consumer_config
-from alignment_flywheel.connectors.placement import partition_for, session_key
-from alignment_flywheel.connectors.producer import (
-    PRODUCER_DEFAULTS,
-    EventProducer,
-    producer_config,
-)
 from alignment_flywheel.connectors.sdk import Guard, SdkTopics
 from alignment_flywheel.events import (
     Event,
@@ -28,7 +21,14 @@ from alignment_flywheel.events import (
     ToolResultObserved,
     VerdictIssued,
 )
-from alignment_flywheel.stack.credentials import connection_settings
+from alignment_flywheel.kafka.consumer import consumer_config
+from alignment_flywheel.kafka.credentials import connection_settings
+from alignment_flywheel.kafka.placement import partition_for, session_key
+from alignment_flywheel.kafka.producer import (
+    PRODUCER_DEFAULTS,
+    EventProducer,
+    producer_config,
+)
 from tests.support.kafka import read_records
 from tests.support.samples import sample_proposal_submitted
 from tests.unit.test_sdk_fakes import ToolEnforcer

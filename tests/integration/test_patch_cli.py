@@ -11,15 +11,15 @@ from typer.testing import CliRunner
 
 from alignment_flywheel.cli.main import app
 from alignment_flywheel.codec import EventCodec
-from alignment_flywheel.connectors.producer import EventProducer
-from alignment_flywheel.connectors.reader import read_topic
 from alignment_flywheel.events import PatchApproved, PatchRejectionReason, TrustRootPublished
+from alignment_flywheel.kafka.credentials import connection_env
+from alignment_flywheel.kafka.producer import EventProducer
+from alignment_flywheel.kafka.reader import read_topic
 from alignment_flywheel.patches.approvals import approve, patch_from_event
 from alignment_flywheel.patches.keys import KeyStore
 from alignment_flywheel.patches.ledger import PatchLedger
 from alignment_flywheel.patches.trust import bootstrap, follow, load_root_file
 from alignment_flywheel.patches.verify import OracleHead, PatchVerifier
-from alignment_flywheel.stack.credentials import connection_env
 from tests.support.oracles import artifact_doc, rule
 from tests.support.signing import BASE, make_patch
 

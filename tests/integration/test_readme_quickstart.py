@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from alignment_flywheel.config import Settings
-from alignment_flywheel.stack.credentials import connection_env
+from alignment_flywheel.kafka.credentials import connection_env
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 BLOCK = re.compile(r"<!-- quickstart -->\n```bash\n(.*?)\n```", re.DOTALL)

@@ -12,7 +12,6 @@ import pytest
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.enforcement.verdict import verdict_event
 from alignment_flywheel.events import (
     Decision,
@@ -28,6 +27,7 @@ from alignment_flywheel.events import (
 from alignment_flywheel.governance.norms import load_norms
 from alignment_flywheel.governance.redteam import campaign_findings, red_team
 from alignment_flywheel.governance.verification import verify
+from alignment_flywheel.kafka.producer import EventProducer
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance_worker import shipped_targets, start_worker
 from tests.support.kafka import FAST_FAILOVER, collect_events, wait_for_records

@@ -13,7 +13,6 @@ import pytest
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.enforcement import build_enforcer, verdict_event
 from alignment_flywheel.events import (
     ClusterStatus,
@@ -31,6 +30,7 @@ from alignment_flywheel.events import (
     new_envelope,
 )
 from alignment_flywheel.governance.norms import example_proposal as made
+from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.oracle.loader import load_oracle
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.patches import Patch, apply_patch, parse_operations, propose_patch

@@ -16,13 +16,13 @@ from alignment_flywheel.config import Settings, load_settings
 from alignment_flywheel.events import (
     ReleaseStage,
 )
+from alignment_flywheel.kafka.credentials import connection_env, connection_settings
 from alignment_flywheel.oracle.artifact import load_artifact
 from alignment_flywheel.oracle.loader import oracle_path
 from alignment_flywheel.patches.keys import KeyStore
 from alignment_flywheel.patches.trust import save_root
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.trusted import follower_check
-from alignment_flywheel.stack.credentials import connection_env, connection_settings
 from tests.support.kafka import publish
 from tests.support.releases import forged_votes, patch_chain, promoted, staged
 from tests.support.signing import Keyring, approvals

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.connectors.sdk import Guard, SdkTopics
 from alignment_flywheel.enforcement import build_enforcer
 from alignment_flywheel.events import (
@@ -25,6 +24,7 @@ from alignment_flywheel.events import (
     ReleaseStaged,
     new_envelope,
 )
+from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.oracle.loader import load_oracle
 from alignment_flywheel.patches import parse_operations, propose_patch
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics

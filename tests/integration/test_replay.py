@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 
 from alignment_flywheel.cli.main import app
 from alignment_flywheel.codec import EventCodec
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import Decision, ProposalSubmitted, VerdictIssued
+from alignment_flywheel.kafka.credentials import connection_env
+from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.oracle.artifact import load_artifact
 from alignment_flywheel.patches import parse_operations, propose_patch
-from alignment_flywheel.stack.credentials import connection_env
 from tests.support.kafka import collect_events
 from tests.support.oracles import artifact_doc, rule
 from tests.support.samples import sample_proposal_submitted

@@ -7,12 +7,12 @@ from typer.testing import CliRunner
 
 from alignment_flywheel.cli.main import app
 from alignment_flywheel.codec import EventCodec
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import ReviewDecided, ReviewOutcome
+from alignment_flywheel.kafka.credentials import connection_env
+from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.processors.gate import review_id_for
 from alignment_flywheel.review import ReviewDesk
-from alignment_flywheel.stack.credentials import connection_env
 from tests.support.gate_worker import start_gate_worker, stop_gate_worker
 from tests.support.kafka import collect_events
 from tests.support.samples import sample_proposal_submitted

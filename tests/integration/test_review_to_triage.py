@@ -14,7 +14,6 @@ import pytest
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import (
     ClusterUpdated,
     DeadLettered,
@@ -25,6 +24,7 @@ from alignment_flywheel.events import (
     VerificationRecorded,
 )
 from alignment_flywheel.governance.verification import review_id_for_finding
+from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.review import ReviewDesk
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance import finding

@@ -15,7 +15,6 @@ from confluent_kafka import Consumer, TopicPartition
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
-from alignment_flywheel.connectors.consumer import consumer_config, watermarks
 from alignment_flywheel.connectors.sdk import DECIDED_BY_HEADER, Guard, SdkTopics
 from alignment_flywheel.events import (
     Decision,
@@ -26,7 +25,8 @@ from alignment_flywheel.events import (
     ToolResultObserved,
     VerdictIssued,
 )
-from alignment_flywheel.stack.credentials import connection_settings
+from alignment_flywheel.kafka.consumer import consumer_config, watermarks
+from alignment_flywheel.kafka.credentials import connection_settings
 from alignment_flywheel.stack.processes import free_ports
 from tests.unit.test_sdk_fakes import ToolEnforcer
 

@@ -13,7 +13,6 @@ import pytest
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.connectors.sdk import (
     ActionEscalated,
     Guard,
@@ -26,7 +25,8 @@ from alignment_flywheel.events import (
     ReviewRequested,
     new_envelope,
 )
-from alignment_flywheel.stack.credentials import connection_settings
+from alignment_flywheel.kafka.credentials import connection_settings
+from alignment_flywheel.kafka.producer import EventProducer
 from tests.integration.test_sdk_publish import _read
 from tests.unit.test_sdk_fakes import ToolEnforcer
 

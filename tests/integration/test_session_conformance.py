@@ -19,8 +19,6 @@ from typer.testing import CliRunner
 from alignment_flywheel.cli.main import app
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
-from alignment_flywheel.connectors.placement import partition_for, session_key
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.connectors.sdk import Guard, SdkTopics
 from alignment_flywheel.enforcement import Enforcer, build_policy
 from alignment_flywheel.events import (
@@ -30,6 +28,9 @@ from alignment_flywheel.events import (
     VerdictIssued,
     new_envelope,
 )
+from alignment_flywheel.kafka.credentials import connection_env, connection_settings
+from alignment_flywheel.kafka.placement import partition_for, session_key
+from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.oracle.artifact import build_artifact, read_document
 from alignment_flywheel.oracle.loader import DEFAULT_RISK_POLICY
 from alignment_flywheel.oracle.provenance import fold
@@ -37,7 +38,6 @@ from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.processors.gate import decided_elsewhere
 from alignment_flywheel.replay.engine import Evaluator
 from alignment_flywheel.replay.source import History, RangeReader
-from alignment_flywheel.stack.credentials import connection_env, connection_settings
 from tests.support.gate_worker import start_gate_worker, stop_gate_worker
 from tests.support.kafka import read_records
 from tests.support.session_cases import (

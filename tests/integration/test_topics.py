@@ -8,7 +8,7 @@ import pytest
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
 from alignment_flywheel.errors import CatalogError
-from alignment_flywheel.stack.kafka import admin_client
+from alignment_flywheel.kafka.clients import admin_client
 from alignment_flywheel.stack.topics import (
     Drift,
     apply_catalog,

@@ -7,8 +7,8 @@ import yaml
 from typer.testing import CliRunner
 
 from alignment_flywheel.cli.main import app
-from alignment_flywheel.stack.credentials import connection_env
-from alignment_flywheel.stack.kafka import admin_client
+from alignment_flywheel.kafka.clients import admin_client
+from alignment_flywheel.kafka.credentials import connection_env
 from alignment_flywheel.stack.topics import load_catalog
 
 SHIPPED = load_catalog()

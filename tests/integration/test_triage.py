@@ -7,7 +7,6 @@ from pathlib import Path
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import (
     ClusterUpdated,
     DeadLettered,
@@ -16,6 +15,7 @@ from alignment_flywheel.events import (
     VerificationOutcome,
 )
 from alignment_flywheel.governance.triage import cluster_id_for
+from alignment_flywheel.kafka.producer import EventProducer
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance import finding, verification
 from tests.support.triage_worker import start_triage_worker

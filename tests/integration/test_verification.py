@@ -11,7 +11,6 @@ import pytest
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import (
     DeadLettered,
     Decision,
@@ -25,6 +24,7 @@ from alignment_flywheel.events import (
     new_envelope,
 )
 from alignment_flywheel.governance.verification import review_id_for_finding, verification_id_for
+from alignment_flywheel.kafka.producer import EventProducer
 from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance_worker import start_worker
 from tests.support.kafka import FAST_FAILOVER, collect_events, wait_for_records

@@ -8,10 +8,10 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import consumer_config, watermarks
-from alignment_flywheel.connectors.producer import producer_config
 from alignment_flywheel.errors import KafkaTransportError
-from alignment_flywheel.stack.kafka import admin_client
+from alignment_flywheel.kafka.clients import admin_client
+from alignment_flywheel.kafka.consumer import consumer_config, watermarks
+from alignment_flywheel.kafka.producer import producer_config
 from alignment_flywheel.stack.topics import create_topic
 
 

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from alignment_flywheel.config import Settings
-from alignment_flywheel.stack.credentials import connection_env
+from alignment_flywheel.kafka.credentials import connection_env
 
 REPO = Path(__file__).resolve().parents[2]
 

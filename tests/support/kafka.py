@@ -13,10 +13,10 @@ from confluent_kafka import Consumer, TopicPartition
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import EventConsumer, consumer_config, watermarks
-from alignment_flywheel.connectors.producer import EventProducer
 from alignment_flywheel.events import Event
-from alignment_flywheel.stack.kafka import admin_client, assigned_members
+from alignment_flywheel.kafka.clients import admin_client, assigned_members
+from alignment_flywheel.kafka.consumer import EventConsumer, consumer_config, watermarks
+from alignment_flywheel.kafka.producer import EventProducer
 
 
 def collect_events(

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from alignment_flywheel.cli import topics as topics_cli
 from alignment_flywheel.connectors.clickhouse.sink import default_topics
 from alignment_flywheel.errors import CatalogError
+from alignment_flywheel.kafka.catalog import READER_GROUP_PREFIX, load_catalog, parse_catalog
 from alignment_flywheel.processors import (
     autoapprove,
     drift,
@@ -40,7 +41,6 @@ from alignment_flywheel.stack.access import (
     in_scope,
     role_bindings,
 )
-from alignment_flywheel.stack.catalog import READER_GROUP_PREFIX, load_catalog, parse_catalog
 from alignment_flywheel.stack.fleet import EXTRA_WORKERS, GROUPS, WORKERS
 from alignment_flywheel.stack.rights import rights_markdown, rights_rows
 

@@ -10,14 +10,14 @@ import time
 import pytest
 
 from alignment_flywheel.errors import BrokerError, KafkaTransportError
+from alignment_flywheel.kafka.clients import CLIENT_LOG, client_config
+from alignment_flywheel.kafka.credentials import ensure_credentials
 from alignment_flywheel.stack.broker import (
     BrokerStatus,
     LocalBroker,
     format_duration,
     require_cluster,
 )
-from alignment_flywheel.stack.credentials import ensure_credentials
-from alignment_flywheel.stack.kafka import CLIENT_LOG, client_config
 from alignment_flywheel.stack.processes import (
     ephemeral_range,
     free_ports,

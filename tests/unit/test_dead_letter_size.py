@@ -8,14 +8,14 @@ from pathlib import Path
 
 from alignment_flywheel.codec import EventCodec, SchemaRepository
 from alignment_flywheel.config import load_settings
-from alignment_flywheel.connectors.deadletter import (
+from alignment_flywheel.errors import OversizedEventError
+from alignment_flywheel.events import DeadLettered
+from alignment_flywheel.kafka.deadletter import (
     EXCERPT_BYTES,
     dead_letter_for,
     fit_dead_letter,
 )
-from alignment_flywheel.connectors.producer import EventProducer
-from alignment_flywheel.errors import OversizedEventError
-from alignment_flywheel.events import DeadLettered
+from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.resources import SCHEMAS_DIR
 
 LIMIT = 1_000_000

@@ -9,15 +9,15 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from alignment_flywheel.cli import catalog_docs
 from alignment_flywheel.cli import schemas as schemas_cli
+from alignment_flywheel.cli.catalog_docs import EVENT_KEYS, render_catalog, type_text
 from alignment_flywheel.cli.context import CliContext
-from alignment_flywheel.codec import catalog_docs
-from alignment_flywheel.codec.catalog_docs import EVENT_KEYS, render_catalog, type_text
 from alignment_flywheel.codec.repository import SchemaRepository
 from alignment_flywheel.config import load_settings
 from alignment_flywheel.errors import SchemaError
+from alignment_flywheel.kafka.catalog import load_catalog
 from alignment_flywheel.resources import SCHEMAS_DIR
-from alignment_flywheel.stack.catalog import load_catalog
 from tests.support.schemas import copy_schemas, edit_schema
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "events.md"

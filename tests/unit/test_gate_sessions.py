@@ -7,8 +7,8 @@ import pytest
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.codec.codec import default_repository
-from alignment_flywheel.connectors.placement import partition_for, session_key
 from alignment_flywheel.events import SessionStarted, ToolResultObserved, new_envelope
+from alignment_flywheel.kafka.placement import partition_for, session_key
 from alignment_flywheel.oracle.provenance import MAX_OUTPUTS, SessionEvent, fold, provenance
 from alignment_flywheel.oracle.session_book import (
     SESSION_IDLE_MS,

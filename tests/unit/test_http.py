@@ -15,9 +15,9 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.http import ProposalIngest, create_http_app
 from alignment_flywheel.connectors.http.service import HttpService
-from alignment_flywheel.connectors.placement import partition_for, session_key
 from alignment_flywheel.connectors.sdk import DECIDED_BY_HEADER, SdkTopics
 from alignment_flywheel.events import ProposalSubmitted
+from alignment_flywheel.kafka.placement import partition_for, session_key
 from tests.unit.test_sdk_fakes import DIGEST, ToolEnforcer
 
 TOPICS = SdkTopics(proposals="t.proposals", verdicts="t.verdicts", reviews="t.reviews")

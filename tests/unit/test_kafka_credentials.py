@@ -8,8 +8,7 @@ import faust
 import pytest
 
 from alignment_flywheel.errors import ConfigError, CredentialsError
-from alignment_flywheel.processors.app import broker_credentials
-from alignment_flywheel.stack.credentials import (
+from alignment_flywheel.kafka.credentials import (
     as_role,
     connection_env,
     connection_settings,
@@ -18,6 +17,7 @@ from alignment_flywheel.stack.credentials import (
     read_credentials,
     security_config,
 )
+from alignment_flywheel.processors.app import broker_credentials
 
 
 def test_an_existing_cluster_without_credentials_is_plaintext(settings_factory):

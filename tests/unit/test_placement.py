@@ -11,7 +11,9 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
-from alignment_flywheel.connectors.placement import (
+from alignment_flywheel.connectors.sdk.journal import JournalRecord, encode_frame, scan
+from alignment_flywheel.events import VerdictIssued
+from alignment_flywheel.kafka.placement import (
     RETRY_LOOKUP_S,
     PartitionCounts,
     metadata_lookup,
@@ -20,8 +22,6 @@ from alignment_flywheel.connectors.placement import (
     session_key,
     session_key_of,
 )
-from alignment_flywheel.connectors.sdk.journal import JournalRecord, encode_frame, scan
-from alignment_flywheel.events import VerdictIssued
 from tests.support.samples import (
     sample_events,
     sample_proposal_submitted,

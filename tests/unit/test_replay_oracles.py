@@ -10,9 +10,9 @@ from alignment_flywheel.config import Settings
 from alignment_flywheel.events import ReleaseStage
 from alignment_flywheel.patches.approvals import export_envelope
 from alignment_flywheel.patches.trust import save_root
+from alignment_flywheel.release.oracle_log import OracleLog, ReplayOracleError
 from alignment_flywheel.release.rebuild import OracleBuilder, PatchLibrary
 from alignment_flywheel.release.state import ReleaseState, fold
-from alignment_flywheel.replay.oracles import OracleLog, ReplayOracleError
 from tests.support.releases import patch_chain, promoted, staged
 from tests.support.signing import BASE, Keyring, approvals, make_patch
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from alignment_flywheel.cli import schemas as schemas_cli
 from alignment_flywheel.cli.context import CliContext
-from alignment_flywheel.codec.role_docs import BEGIN, END, render_roles, splice_roles
+from alignment_flywheel.cli.role_docs import BEGIN, END, render_roles, splice_roles
 from alignment_flywheel.config import load_settings
 from alignment_flywheel.errors import CatalogError
 from alignment_flywheel.roles import ROLES, catalog

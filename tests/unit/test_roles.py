@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from alignment_flywheel import roles
 from alignment_flywheel.cli.main import app
+from alignment_flywheel.kafka.catalog import load_catalog
 from alignment_flywheel.roles import ROLES, Role, Scaling
-from alignment_flywheel.stack.catalog import load_catalog
 
 CATALOG = load_catalog()
 WORKERS = [r.name for r in roles.workers()]

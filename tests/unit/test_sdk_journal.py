@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors import placement
-from alignment_flywheel.connectors.placement import partition_for, session_key
 from alignment_flywheel.connectors.sdk import Journal, JournalError, JournalRecord
 from alignment_flywheel.connectors.sdk.journal import adopt_orphans, encode_frame, scan
 from alignment_flywheel.connectors.sdk.publisher import Publisher
+from alignment_flywheel.kafka import placement
+from alignment_flywheel.kafka.placement import partition_for, session_key
 from tests.unit.test_sdk_fakes import ScriptedProducer
 
 

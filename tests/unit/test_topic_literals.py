@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from alignment_flywheel.stack.catalog import load_catalog
+from alignment_flywheel.kafka.catalog import load_catalog
 
 PACKAGE = Path(__file__).resolve().parents[2] / "alignment_flywheel"
 OWNERS = {PACKAGE / "roles.py", PACKAGE / "stack" / "catalog.py"}

@@ -62,14 +62,14 @@ from alignment_flywheel.connectors.clickhouse.progress import (
 )
 from alignment_flywheel.connectors.clickhouse.rows import Row, routed_event_types, to_row
 from alignment_flywheel.connectors.clickhouse.tables import TABLES, TableSpec
-from alignment_flywheel.connectors.consumer import consumer_config, partitions_of, watermarks
-from alignment_flywheel.connectors.deadletter import (
+from alignment_flywheel.errors import ClickHouseError, CodecError, KafkaTransportError
+from alignment_flywheel.kafka.catalog import load_catalog
+from alignment_flywheel.kafka.consumer import consumer_config, partitions_of, watermarks
+from alignment_flywheel.kafka.deadletter import (
     DEFAULT_DEAD_LETTER_TOPIC,
     dead_letter_for_message,
 )
-from alignment_flywheel.connectors.producer import EventProducer
-from alignment_flywheel.errors import ClickHouseError, CodecError, KafkaTransportError
-from alignment_flywheel.stack.catalog import load_catalog
+from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.stack.clickhouse import apply_migrations
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ Rules:
 
 * The record is a ``ProposalSubmitted`` keyed by the proposal id, *without* the
   ``flywheel-decided-by`` header: the gate decides it. It goes to the partition of its session
-  (:mod:`alignment_flywheel.connectors.placement`), where the session's events are, so the gate
+  (:mod:`alignment_flywheel.kafka.placement`), where the session's events are, so the gate
   decides it in the session's context; the topic's partition count is read from the cluster once
   (at most :data:`METADATA_TIMEOUT_S`, then cached). While the cluster has not given it, a
   proposal is refused with :class:`IngestBufferFull` (503, retry later), never misplaced.
@@ -29,9 +29,9 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.http.errors import IngestBufferFull
-from alignment_flywheel.connectors.placement import PartitionCounts, metadata_lookup
-from alignment_flywheel.connectors.producer import producer_config
 from alignment_flywheel.connectors.sdk.journal import JournalRecord
+from alignment_flywheel.kafka.placement import PartitionCounts, metadata_lookup
+from alignment_flywheel.kafka.producer import producer_config
 
 log = logging.getLogger(__name__)
 

@@ -64,8 +64,8 @@ from alignment_flywheel.connectors.sdk.guard import DEFAULT_RISK, Guard
 from alignment_flywheel.connectors.sdk.records import RecordBuilder
 from alignment_flywheel.events import MAX_REQUEST_CHARS
 from alignment_flywheel.governance.intake import incident_report
+from alignment_flywheel.kafka.clients import quiet_admin_client
 from alignment_flywheel.roles import topic_for
-from alignment_flywheel.stack.kafka import quiet_admin_client
 
 MAX_RECENT_DECISIONS = 10_000
 INCIDENTS_TOPIC = topic_for("IncidentReported")

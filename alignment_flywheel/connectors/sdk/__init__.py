@@ -5,7 +5,6 @@ decision to Kafka in the background (journaling it locally while Kafka is unreac
 decisions into exceptions for the agent. See ``docs/sdk.md``.
 """
 
-from alignment_flywheel.connectors.headers import DECIDED_BY_HEADER
 from alignment_flywheel.connectors.sdk.async_guard import AsyncGuard
 from alignment_flywheel.connectors.sdk.decision import GuardDecision, OracleSource, SwappableDecider
 from alignment_flywheel.connectors.sdk.errors import (
@@ -31,6 +30,7 @@ from alignment_flywheel.connectors.sdk.records import (
     DECIDED_BY_SDK,
     SdkTopics,
 )
+from alignment_flywheel.kafka.headers import DECIDED_BY_HEADER
 
 __all__ = [
     "DECIDED_BY_HEADER",

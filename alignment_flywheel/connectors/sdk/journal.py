@@ -4,7 +4,7 @@ Format: a sequence of frames ``[u32 body length][u32 CRC-32 of body][body]`` (bi
 is ``[u16 topic length][topic][i32 key length, -1 = no key][key][u16 header count]`` then per
 header ``[u16 name length][name][u32 value length][value]``, then the record value to the end.
 A record placed by its session (``partition_key``, see
-:mod:`alignment_flywheel.connectors.placement`) sets the top bit of the topic length (topic names
+:mod:`alignment_flywheel.kafka.placement`) sets the top bit of the topic length (topic names
 are far shorter) and has ``[u32 partition key length][partition key]`` right after the topic;
 journals written before that field read as they always did.
 

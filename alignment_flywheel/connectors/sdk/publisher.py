@@ -21,7 +21,7 @@ Rules:
   journal directory. Records still in the in-memory buffer when the process is killed are lost;
   ``sdk_buffer_size=1`` journals (and fsyncs) every record not yet acknowledged.
 * Placement: a record with a ``partition_key`` (the session key, see
-  :mod:`alignment_flywheel.connectors.placement`) is produced to the partition that key hashes to
+  :mod:`alignment_flywheel.kafka.placement`) is produced to the partition that key hashes to
   over its topic's partition count, read from the cluster's metadata the first time the topic is
   published to and cached; a record of a topic whose count the cluster does not give is not
   produced and counts as a failed delivery (journaled, retried). Other records are placed by key.
@@ -43,9 +43,9 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.placement import PartitionCounts, metadata_lookup
-from alignment_flywheel.connectors.producer import producer_config
 from alignment_flywheel.connectors.sdk.journal import Journal, JournalRecord
+from alignment_flywheel.kafka.placement import PartitionCounts, metadata_lookup
+from alignment_flywheel.kafka.producer import producer_config
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ fire-and-forget proposal left to the gate). Session events (:mod:`.sessions`) go
 topic keyed by the session id, without the header: they are not decisions.
 
 Placement: every one of these records (proposal, verdict, shadow verdict, review request, session
-event) carries the session key (:func:`~alignment_flywheel.connectors.placement.session_key` of
+event) carries the session key (:func:`~alignment_flywheel.kafka.placement.session_key` of
 its proposer and session) as ``partition_key``; the publisher puts it on the partition that key
 hashes to, so a session's records share one partition number on every topic with as many
 partitions. Other records (incidents, automatic review decisions) are left to the key.
@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from alignment_flywheel.codec import EventCodec
-from alignment_flywheel.connectors.headers import DECIDED_BY_HEADER
-from alignment_flywheel.connectors.placement import session_key, session_key_of
 from alignment_flywheel.connectors.sdk.journal import JournalRecord
 from alignment_flywheel.enforcement.verdict import Verdict, verdict_event
 from alignment_flywheel.events import (
@@ -36,7 +34,9 @@ from alignment_flywheel.events import (
     ReviewRequested,
     new_envelope,
 )
-from alignment_flywheel.stack.catalog import load_catalog
+from alignment_flywheel.kafka.catalog import load_catalog
+from alignment_flywheel.kafka.headers import DECIDED_BY_HEADER
+from alignment_flywheel.kafka.placement import session_key, session_key_of
 
 DECIDED_BY_SDK = b"sdk"
 DECIDED_BY_HTTP = b"http"

@@ -25,10 +25,10 @@ from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import consumer_config, watermarks
 from alignment_flywheel.errors import CodecError, KafkaTransportError
 from alignment_flywheel.events import ReviewDecided
-from alignment_flywheel.stack.kafka import reader_group
+from alignment_flywheel.kafka.clients import reader_group
+from alignment_flywheel.kafka.consumer import consumer_config, watermarks
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ Rules:
   :data:`~alignment_flywheel.events.MAX_OUTPUT_CHARS` characters, ``truncated`` set). The tool name
   is checked like a proposal's. Both are keyed by the session id and go to the proposals topic
   without the ``flywheel-decided-by`` header (they are not decisions), on the partition of the
-  session (:mod:`alignment_flywheel.connectors.placement`), where its proposals go too: the gate
+  session (:mod:`alignment_flywheel.kafka.placement`), where its proposals go too: the gate
   folds them into the same context for the proposals it decides.
 """
 

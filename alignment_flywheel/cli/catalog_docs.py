@@ -22,8 +22,8 @@ from typing import Any
 
 from alignment_flywheel.codec.repository import NAMESPACE, SchemaRepository, short_name
 from alignment_flywheel.errors import CatalogError, SchemaError
+from alignment_flywheel.kafka.catalog import Catalog, load_catalog
 from alignment_flywheel.resources import SCHEMAS_DIR
-from alignment_flywheel.stack.catalog import Catalog, load_catalog
 
 EVENT_KEYS: dict[str, str] = {
     "ProposalSubmitted": "`proposal_id`; partition: the session's (see [Partitions](#partitions))",

@@ -28,9 +28,9 @@ from pathlib import Path
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.reader import read_topic
 from alignment_flywheel.errors import FlywheelError
 from alignment_flywheel.events import ReleasePromoted, ReleaseStaged
+from alignment_flywheel.kafka.reader import read_topic
 from alignment_flywheel.oracle.artifact import OracleArtifact, load_artifact
 from alignment_flywheel.oracle.loader import oracle_path
 from alignment_flywheel.patches import Patch, apply_patch

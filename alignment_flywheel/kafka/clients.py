@@ -1,7 +1,7 @@
 """The configuration every Kafka client starts from, and the admin client.
 
 Rules: clients never build ``bootstrap.servers`` themselves; they start from :func:`client_config`
-(which also carries the TLS and SASL settings of :mod:`~alignment_flywheel.stack.credentials`) and
+(which also carries the TLS and SASL settings of :mod:`~alignment_flywheel.kafka.credentials`) and
 add their own keys (``group.id``, ``acks``...). Consumers that assign partitions themselves and
 commit nothing use a throwaway group from :func:`reader_group`, under the one prefix every role
 may use (:data:`READER_GROUP_PREFIX`). librdkafka's log goes to the Python logger
@@ -22,8 +22,8 @@ from confluent_kafka.admin._metadata import ClusterMetadata
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import KafkaTransportError
-from alignment_flywheel.stack.catalog import READER_GROUP_PREFIX
-from alignment_flywheel.stack.credentials import security_config
+from alignment_flywheel.kafka.catalog import READER_GROUP_PREFIX
+from alignment_flywheel.kafka.credentials import security_config
 
 CLIENT_ID_BASE = "flywheel"
 METADATA_TIMEOUT_S = 10.0

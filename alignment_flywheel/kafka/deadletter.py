@@ -25,7 +25,7 @@ from confluent_kafka import Message
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.errors import OversizedEventError
 from alignment_flywheel.events import DeadLettered, new_envelope
-from alignment_flywheel.roles import topic_for
+from alignment_flywheel.kafka.catalog import topic_for
 
 DEFAULT_DEAD_LETTER_TOPIC = topic_for("DeadLettered")
 EXCERPT_BYTES = 64 * 1024

@@ -25,6 +25,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -276,6 +277,22 @@ def load_catalog(path: Path | None = None) -> Catalog:
     except yaml.YAMLError as exc:
         raise CatalogError(f"{path} is not valid YAML: {exc}") from exc
     return parse_catalog(data, str(path))
+
+
+@cache
+def catalog() -> Catalog:
+    """The packaged topic catalog, read once."""
+    return load_catalog()
+
+
+def topic_for(event_type: str) -> str:
+    """The topic that carries ``event_type`` (e.g. ``"FindingRaised"``)."""
+    return catalog().topic_for(event_type)
+
+
+def partitions_for(event_type: str) -> int:
+    """The partition count of the topic that carries ``event_type``."""
+    return catalog().topic(topic_for(event_type)).partitions
 
 
 def _describe(error: Mapping[str, Any], data: Mapping[str, Any]) -> str:

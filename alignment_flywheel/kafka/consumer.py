@@ -13,7 +13,7 @@ For each record, in order:
 A dead letter is confirmed by the broker before its record's offset is stored, so a bad record is
 never lost and never stops the stream. It carries the original bytes, or, when they would not fit
 the producer's ``message.max.bytes``, an excerpt with their length and SHA-256 (see
-:mod:`~alignment_flywheel.connectors.deadletter`). A dead letter the broker does not confirm is a
+:mod:`~alignment_flywheel.kafka.deadletter`). A dead letter the broker does not confirm is a
 :class:`~alignment_flywheel.errors.KafkaTransportError`: the consumer stops with the offset not
 stored (a broker that refuses is not bad input), and so do security failures
 (:class:`~alignment_flywheel.errors.UntrustedError`), which are never dead-lettered.
@@ -33,14 +33,14 @@ from confluent_kafka.admin import AdminClient
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.deadletter import (
+from alignment_flywheel.errors import CodecError, InvalidInputError, KafkaTransportError
+from alignment_flywheel.events import Event
+from alignment_flywheel.kafka.clients import client_config
+from alignment_flywheel.kafka.deadletter import (
     DEFAULT_DEAD_LETTER_TOPIC,
     dead_letter_for_message,
 )
-from alignment_flywheel.connectors.producer import EventProducer
-from alignment_flywheel.errors import CodecError, InvalidInputError, KafkaTransportError
-from alignment_flywheel.events import Event
-from alignment_flywheel.stack.kafka import client_config
+from alignment_flywheel.kafka.producer import EventProducer
 
 log = logging.getLogger(__name__)
 

@@ -25,15 +25,15 @@ from confluent_kafka.admin._listoffsets import OffsetSpec
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.consumer import (
+from alignment_flywheel.errors import CodecError, KafkaTransportError
+from alignment_flywheel.events import Event
+from alignment_flywheel.kafka.clients import client_config, reader_group
+from alignment_flywheel.kafka.consumer import (
     consumer_config,
     offsets_for_times,
     partitions_of,
     watermarks,
 )
-from alignment_flywheel.errors import CodecError, KafkaTransportError
-from alignment_flywheel.events import Event
-from alignment_flywheel.stack.kafka import client_config, reader_group
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 30.0

@@ -8,7 +8,7 @@ Rules:
   key lands on the same partition whoever produced it and tables stay co-partitioned with topics
   written by other clients (librdkafka's own default, CRC32, would not agree).
 * Proposals, session events and verdicts are placed by their session instead
-  (:mod:`~alignment_flywheel.connectors.placement`): the same key, but the partition its session
+  (:mod:`~alignment_flywheel.kafka.placement`): the same key, but the partition its session
   key hashes to over the topic's partition count, read from the cluster the first time the topic
   is sent such an event (then cached). A count the cluster does not give raises
   :class:`~alignment_flywheel.errors.KafkaTransportError`.
@@ -32,15 +32,15 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.deadletter import fit_dead_letter
-from alignment_flywheel.connectors.placement import (
+from alignment_flywheel.errors import KafkaTransportError
+from alignment_flywheel.events import DeadLettered, Event
+from alignment_flywheel.kafka.clients import client_config
+from alignment_flywheel.kafka.deadletter import fit_dead_letter
+from alignment_flywheel.kafka.placement import (
     PartitionCounts,
     metadata_lookup,
     session_key_of,
 )
-from alignment_flywheel.errors import KafkaTransportError
-from alignment_flywheel.events import DeadLettered, Event
-from alignment_flywheel.stack.kafka import client_config
 
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
 METADATA_TIMEOUT_S = 10.0
