@@ -44,6 +44,20 @@ RELEASES = ("ReleaseStaged", "ReleasePromoted", "ReleaseRolledBack")
 ORACLE = (*PATCHES, *RELEASES)
 """What a release follower reads to know the oracle in force."""
 DEAD = ("DeadLettered",)
+ANALYSED = (
+    *PROPOSALS,
+    "VerdictIssued",
+    *REVIEWS,
+    "IncidentReported",
+    "FindingRaised",
+    "VerificationRecorded",
+    "DriftDetected",
+    *PATCHES,
+    "LedgerCheckpoint",
+    *RELEASES,
+    "ClusterUpdated",
+)
+"""What the ClickHouse sink copies and an operator reads."""
 
 
 class Scaling(StrEnum):
@@ -217,19 +231,7 @@ ROLES: dict[str, Role] = {
         Role(
             "sink",
             "the topics into ClickHouse",
-            reads=(
-                *PROPOSALS,
-                "VerdictIssued",
-                *REVIEWS,
-                "IncidentReported",
-                "FindingRaised",
-                "VerificationRecorded",
-                "DriftDetected",
-                *PATCHES,
-                "LedgerCheckpoint",
-                *RELEASES,
-                "ClusterUpdated",
-            ),
+            reads=ANALYSED,
             writes=DEAD,
             scaling=Scaling.SINGLE,
             builder="alignment_flywheel.connectors.clickhouse.sink:ClickHouseSink",
@@ -237,21 +239,7 @@ ROLES: dict[str, Role] = {
         Role(
             "operator",
             "people: review, patch, release, trust, incident, audit, replay",
-            reads=(
-                *PROPOSALS,
-                "VerdictIssued",
-                *REVIEWS,
-                "IncidentReported",
-                "FindingRaised",
-                "VerificationRecorded",
-                "DriftDetected",
-                *PATCHES,
-                "LedgerCheckpoint",
-                *RELEASES,
-                "ClusterUpdated",
-                "TrustRootPublished",
-                *DEAD,
-            ),
+            reads=(*ANALYSED, "TrustRootPublished", *DEAD),
             writes=(*REVIEWS, "IncidentReported", *ORACLE, "TrustRootPublished"),
         ),
     )
