@@ -8,8 +8,9 @@ once in a session holding the user's request and :data:`OUTPUTS` tool outputs of
 :data:`OUTPUT_CHARS` characters, one of which mentions the target; the two are timed alternately
 on the same proposals, in one thread pinned to one core, so machine noise hits both alike.
 
-Target (issue 13): the p50 with session context at most 1.5 times the p50 without it.
-Prints one JSON object to stdout.
+Target: the p50 with session context at most 1.5 times the p50 without it. ``benchmarks/oracle.py``
+reports the same measurement (:func:`measure`) beside its own figures. Prints one JSON object to
+stdout.
 """
 
 from __future__ import annotations
@@ -54,9 +55,19 @@ def artifact_document() -> dict[str, object]:
 
 
 def session() -> SessionContext:
+    """The user's request and :data:`OUTPUTS` outputs: half plain text, half YAML records whose
+    free-text field mentions a target (the shapes tools return)."""
     filler = "lorem ipsum dolor sit amet " * (OUTPUT_CHARS // 27)
-    outputs = tuple((f"svc{k}.read", f"{filler} deploy to prod-1 {k}") for k in range(OUTPUTS))
-    return SessionContext("Please check the service health in every region.", outputs)
+    outputs = []
+    for k in range(OUTPUTS):
+        if k % 2:
+            record = (
+                f"- id_: '{k}'\n  owner: ops@example.org\n  body: '{filler} deploy to prod-1 {k}'\n"
+            )
+            outputs.append((f"svc{k}.list", record))
+        else:
+            outputs.append((f"svc{k}.read", f"{filler} deploy to prod-1 {k}"))
+    return SessionContext("Please check the service health in every region.", tuple(outputs))
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -64,16 +75,16 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def main() -> None:
-    os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
+def measure(proposals: int = PROPOSALS, runs: int = RUNS) -> dict[str, object]:
+    """Decision p50 and p99 with and without a session context, and the ratio of the p50s."""
     artifact = build_artifact(artifact_document())
     enforcer = Enforcer(RuleOracle(artifact), build_policy(read_document(DEFAULT_RISK_POLICY)))
-    items = synthetic_proposals(PROPOSALS, SEED)
+    items = synthetic_proposals(proposals, SEED)
     context = session()
     timer = time.perf_counter_ns
     plain: list[float] = []
     with_session: list[float] = []
-    for _ in range(RUNS):
+    for _ in range(runs):
         for item in items:
             started = timer()
             enforcer.decide(item)
@@ -83,12 +94,10 @@ def main() -> None:
             with_session.append((timer() - middle) / 1000)
     p50_plain, p50_session = percentile(plain, 0.5), percentile(with_session, 0.5)
     ratio = p50_session / p50_plain
-    output = {
-        "benchmark": "session_context",
-        "python": platform.python_version(),
+    return {
         "rules": len(artifact.rules),
-        "proposals": PROPOSALS,
-        "runs": RUNS,
+        "proposals": proposals,
+        "runs": runs,
         "session": {"outputs": OUTPUTS, "output_chars": OUTPUT_CHARS},
         "p50_us": {"without_session": round(p50_plain, 1), "with_session": round(p50_session, 1)},
         "p99_us": {
@@ -98,6 +107,11 @@ def main() -> None:
         "ratio_p50": round(ratio, 3),
         "targets": {"ratio_p50": TARGET_RATIO, "ratio_p50_met": ratio <= TARGET_RATIO},
     }
+
+
+def main() -> None:
+    os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
+    output = {"benchmark": "session_context", "python": platform.python_version(), **measure()}
     json.dump(output, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
