@@ -35,7 +35,6 @@ from tests.support.oracles import artifact_doc, rule
 
 GENESIS = build_artifact(artifact_doc(rule("noop", "false")))
 LOG = "log"
-START = datetime.now(UTC)
 STAGE = {"min_samples": 100, "min_duration_s": 30, "promotion": "automatic"}
 POLICY = RolloutPolicy(name="t", stages={"SHADOW": STAGE, "CANARY": STAGE})
 CLEAN = {
@@ -60,7 +59,7 @@ B, B_TARGET = on(A_TARGET, "b")
 
 @dataclass(frozen=True)
 class Clock:
-    """A tick: seconds after START, the patch log so far, the candidate's figures."""
+    """A tick: seconds after the run started, the patch log so far, the candidate's figures."""
 
     seconds: float
     patches: Sequence[Patch] = ()
@@ -70,8 +69,9 @@ class Clock:
 class Controller:
     """ControllerCore with the fleet folded from the ``log`` table of its own published events."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: datetime) -> None:
         self.core = ControllerCore(POLICY, producer="release-test")
+        self.start = start
 
     def __call__(self, tables: Tables, clock: Clock) -> Stepped[Event]:
         log = [tables[LOG][key] for key in sorted(tables[LOG], key=int)]
@@ -83,14 +83,18 @@ class Controller:
             usable=lambda patch: patch.target_digest not in rolled_back,
             releases_seen=frozenset(e.release_id for e in log if isinstance(e, ReleaseStaged)),
         )
-        now = START + timedelta(seconds=clock.seconds)
+        now = self.start + timedelta(seconds=clock.seconds)
         stepped = self.core(tables, Tick(now, fleet, clock.figures))
         published = {str(len(log) + i): event for i, event in enumerate(stepped.emitted)}
         return Stepped({**stepped.writes, LOG: published}, stepped.emitted)
 
 
 def runner(clocks: Sequence[Clock]) -> MemoryRunner[Clock, Event]:
-    return MemoryRunner(Controller, clocks, tables=[LOG], memory=[OPENED])
+    """A run whose clock starts now: a staged candidate's ``since`` is the wall time it was
+    staged at, so the ticks must count from when the run starts, not from when the module was
+    imported."""
+    start = datetime.now(UTC)
+    return MemoryRunner(lambda: Controller(start), clocks, tables=[LOG], memory=[OPENED])
 
 
 def kinds(events: Sequence[Event]) -> list[str]:
