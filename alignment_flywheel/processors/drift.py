@@ -2,7 +2,8 @@
 
 Agents on the proposals and the verdicts topics (both keyed by proposal id) join each
 ``ProposalSubmitted`` with its *enforced* ``VerdictIssued`` (shadow verdicts are ignored;
-whichever arrives first waits, at most :data:`MAX_WAITING` of each, oldest dropped) and hand the
+whichever arrives first waits, at most
+:data:`~alignment_flywheel.governance.drift_core.MAX_WAITING` of each, oldest dropped) and hand the
 pair to :class:`~alignment_flywheel.governance.drift.DriftWatch`. Each detection is published as
 ``DriftDetected`` on the drift topic keyed by its subject, and the drifting subject's traffic is
 sampled (at most ``samples_per_detection`` pairs) into ``FindingRaised`` (source DRIFT) on the
