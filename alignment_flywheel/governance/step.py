@@ -11,6 +11,8 @@ Rules:
 * **A step reads, never writes.** The tables it is given are a view (:func:`view`); what it
   changes is returned as :data:`Writes` (table name -> key -> new value, ``None`` deletes) and
   applied by the caller (:func:`apply`, copy-on-write): the new state is ``apply(state, writes)``.
+  Code written against a mutable mapping runs over an :class:`Overlay` of a table, which keeps
+  its changes aside as that table's writes.
 * **Tables are changelog-able dicts**: string keys, values a changelog can carry (bytes, ints,
   JSON). Nothing else of the role survives a restart.
 * **Emitted events are ordered.** The shell sends them in the order returned and acknowledges the
@@ -27,7 +29,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Generic, Protocol, TypeVar
@@ -78,3 +80,38 @@ def write_into(table: Any, changes: Mapping[str, Any]) -> None:
                 del table[key]
         else:
             table[key] = value
+
+
+class Overlay(MutableMapping[str, Any]):
+    """A table as a mutable mapping whose changes are kept aside, for code written against one
+    (``changes`` are the table's :data:`Writes`; the table itself is never changed). A value of
+    ``None`` in the table counts as absent, as it would be deleted."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+        self.changes: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.changes[key] if key in self.changes else self._table.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.changes[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self.changes[key] = None
+
+    def __iter__(self) -> Iterator[str]:
+        for key in self._table:
+            if key in self:
+                yield key
+        for key, value in self.changes.items():
+            if value is not None and key not in self._table:
+                yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)

@@ -6,6 +6,10 @@ deterministic (Ed25519), so an approval re-sent after a restart is the same sign
 key, which the verifier counts once. Records that do not decode, and valid events of a type the
 patches topic does not carry, are dead-lettered; approvals and rejections are passed over. A
 record is acknowledged, and its offset committed, only after its approvals are confirmed.
+
+The per-record logic is a pure core (:mod:`~alignment_flywheel.governance.autoapprove_core`,
+where its restart rules are tested without a broker); the agent decodes, steps and sends what the
+step emitted, in order.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ from typing import Any
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.events import PatchProposed
 from alignment_flywheel.governance.autoapprove import AutoApprover
+from alignment_flywheel.governance.autoapprove_core import AutoApproveCore
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
@@ -43,6 +47,7 @@ class AutoApproval:
     ) -> None:
         self.approver = approver
         self.approved = 0
+        self._core = AutoApproveCore(approver)
         self._codec = EventCodec.from_settings(settings)
         self.app = create_app(settings, app_id, **app_overrides)
         self._out = self.app.topic(
@@ -56,8 +61,6 @@ class AutoApproval:
     async def _run(self, stream: Any) -> None:
         patches = expected_on(topic_for("PatchProposed"))
         async for event in decoded(stream, self._codec, self._dead, patches):
-            if not isinstance(event, PatchProposed):
-                continue
-            for approval in self.approver.approvals_for(event):
+            for approval in self._core({}, event).emitted:
                 await send_confirmed(self._out, approval)
                 self.approved += 1

@@ -2,7 +2,8 @@
 
 Agents on the proposals and the verdicts topics (both keyed by proposal id) join each
 ``ProposalSubmitted`` with its *enforced* ``VerdictIssued`` (shadow verdicts are ignored;
-whichever arrives first waits, at most :data:`MAX_WAITING` of each, oldest dropped) and hand the
+whichever arrives first waits, at most
+:data:`~alignment_flywheel.governance.drift_core.MAX_WAITING` of each, oldest dropped) and hand the
 pair to :class:`~alignment_flywheel.governance.drift.DriftWatch`. Each detection is published as
 ``DriftDetected`` on the drift topic keyed by its subject, and the drifting subject's traffic is
 sampled (at most ``samples_per_detection`` pairs) into ``FindingRaised`` (source DRIFT) on the
@@ -15,20 +16,24 @@ their baselines again, so a restart loses no output already sent (a record is ac
 its offset committed, only after its outputs are confirmed) and a re-emitted detection carries the
 same id. Records that do not decode, and valid events of a type the proposals or verdicts topic
 does not carry, are dead-lettered; any other failure stops the worker.
+
+The join and the watch are a pure core (:mod:`~alignment_flywheel.governance.drift_core`, where
+its restart rules are tested without a broker); the agents decode, step, apply the step's writes
+to the in-memory tables, then send what it emitted, in order.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.events import Event, Proposal, ProposalSubmitted, VerdictIssued
-from alignment_flywheel.governance.drift import DriftWatch, drift_event, drift_findings
+from alignment_flywheel.events import DriftDetected, Event, ProposalSubmitted, VerdictIssued
+from alignment_flywheel.governance.drift import DriftWatch
+from alignment_flywheel.governance.drift_core import PROPOSALS, VERDICTS, DriftCore
+from alignment_flywheel.governance.step import write_into
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
@@ -42,8 +47,6 @@ from alignment_flywheel.processors.streams import (
 from alignment_flywheel.roles import group_for, topic_for
 
 DEFAULT_APP_ID = group_for("drift")
-MAX_WAITING = 10_000
-V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,8 @@ class DriftWorker:
         self.watch = watch or DriftWatch()
         self.detections_sent = 0
         self.findings_sent = 0
-        self._proposals: OrderedDict[uuid.UUID, Proposal] = OrderedDict()
-        self._verdicts: OrderedDict[uuid.UUID, VerdictIssued] = OrderedDict()
+        self.tables: dict[str, dict[str, Any]] = {PROPOSALS: {}, VERDICTS: {}}
+        self._core = DriftCore(self.watch, settings.identity)
         self._settings = settings
         self._codec = EventCodec.from_settings(settings)
         self.app = create_app(settings, app_id)
@@ -100,40 +103,19 @@ class DriftWorker:
         return consume
 
     async def handle(self, event: Event) -> None:
-        """Join one proposal or verdict with its other half; observe the pair when complete."""
-        if isinstance(event, ProposalSubmitted):
-            proposal = event.proposal
-            verdict = self._verdicts.pop(proposal.proposal_id, None)
-            if verdict is None:
-                _put(self._proposals, proposal.proposal_id, proposal)
-                return
-        elif isinstance(event, VerdictIssued) and event.enforced:
-            verdict = event
-            found = self._proposals.pop(event.proposal_id, None)
-            if found is None:
-                _put(self._verdicts, event.proposal_id, event)
-                return
-            proposal = found
-        else:
+        """Step one proposal or verdict; apply its writes, then send what it emitted."""
+        if not isinstance(event, ProposalSubmitted | VerdictIssued):
             return
-        await self._observe(proposal, verdict)
-
-    async def _observe(self, proposal: Proposal, verdict: VerdictIssued) -> None:
-        producer = self._settings.identity
-        for detection in self.watch.observe(proposal, verdict):
-            drift = drift_event(detection, producer)
-            await send_confirmed(self._drift, drift)
-            self.detections_sent += 1
-            samples = self.watch.samples(detection, (proposal, verdict))
-            for finding in drift_findings(detection, samples, producer):
-                await send_confirmed(self._findings, finding)
+        stepped = self._core(self.tables, event)
+        for name, changes in stepped.writes.items():
+            write_into(self.tables[name], changes)
+        for out in stepped.emitted:
+            if isinstance(out, DriftDetected):
+                await send_confirmed(self._drift, out)
+                self.detections_sent += 1
+            else:
+                await send_confirmed(self._findings, out)
                 self.findings_sent += 1
-
-
-def _put(store: OrderedDict[uuid.UUID, V], key: uuid.UUID, value: V) -> None:
-    store[key] = value
-    while len(store) > MAX_WAITING:
-        store.popitem(last=False)
 
 
 def build_drift(settings: Settings, **options: Any) -> DriftWorker:

@@ -7,6 +7,10 @@ not decode (oversized ones included), is not an ``IncidentReported``, or cannot 
 stops the worker. The finding id follows from the incident id, so a restart re-emits the same
 findings and loses none: an incident is acknowledged, and its offset committed, only after its
 finding or its dead letter is confirmed by the broker (:func:`~.streams.handled`).
+
+The per-incident logic is a pure core (:mod:`~alignment_flywheel.governance.intake_core`, where
+its restart rules are tested without a broker); the agent decodes, steps, encodes, sends what the
+step emitted and acknowledges.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.enforcement.decider import Decider
 from alignment_flywheel.errors import InvalidInputError
-from alignment_flywheel.events import IncidentReported
-from alignment_flywheel.governance.intake import incident_finding
+from alignment_flywheel.events import FindingRaised, IncidentReported
+from alignment_flywheel.governance.intake_core import IntakeCore
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
@@ -55,7 +59,7 @@ class Intake:
         self.topics = topics
         self.decider = decider
         self.findings_sent = 0
-        self._settings = settings
+        self._core = IntakeCore(decider, settings.identity)
         self._codec = EventCodec.from_settings(settings)
         self.app = create_app(settings, app_id, **app_overrides)
         app = self.app
@@ -74,17 +78,23 @@ class Intake:
             if message.value is None:
                 continue
             try:
-                incident = self._codec.decode(message.value)
-                if not isinstance(incident, IncidentReported):
-                    raise InvalidInputError(
-                        f"expected an IncidentReported, got {incident.event_type()}"
-                    )
-                finding = incident_finding(incident, self.decider, self._settings.identity)
-                encoded = self._codec.encode(finding)
+                encoded = self._step(message.value)
             except InvalidInputError as exc:
                 await self._dead.publish(message, exc)
                 continue
-            await send_confirmed(self._findings, finding, encoded)
+            await self._send(encoded)
+
+    def _step(self, value: bytes) -> list[tuple[FindingRaised, bytes]]:
+        """Decode, step and encode one record; InvalidInputError for a record to dead-letter."""
+        incident = self._codec.decode(value)
+        if not isinstance(incident, IncidentReported):
+            raise InvalidInputError(f"expected an IncidentReported, got {incident.event_type()}")
+        stepped = self._core({}, incident)
+        return [(finding, self._codec.encode(finding)) for finding in stepped.emitted]
+
+    async def _send(self, encoded: list[tuple[FindingRaised, bytes]]) -> None:
+        for finding, value in encoded:
+            await send_confirmed(self._findings, finding, value)
             self.findings_sent += 1
 
 

@@ -10,7 +10,7 @@ Seeds (see :mod:`alignment_flywheel.governance.redteam`) come from two pairs of 
   number: docs/events.md, "Partitions"). Shadow verdicts are ignored.
 
 The two sides of a pair are read by different agents and can arrive in either order, so each
-pair meets in a :class:`~alignment_flywheel.processors.pairs.PairBook` over a faust table
+pair meets in a :class:`~alignment_flywheel.governance.pairs.PairBook` over a faust table
 (changelog-backed: a restarted worker gets it back), ``findings`` or ``proposals``, keyed by the
 shared id: the side that comes first is stored (a seed's proposal, or a verdict's outcome) and
 the side that comes second completes the pair, red-teams the seed if the outcome calls for it,
@@ -28,13 +28,16 @@ to the findings topic and confirmed by the broker before the entry is deleted an
 passed (acknowledged, so faust may commit its offset); all ids follow from the seed, so a restart
 re-emits the same findings, never others. Records that do not decode, and valid events of a type
 their topic does not carry, are dead-lettered; any other failure stops the worker.
+
+The pairing, the sweep and the attack are a pure core
+(:mod:`~alignment_flywheel.governance.redteam_core`, where its restart rules are tested without a
+broker); the agents decode, step, send what the step emitted, then apply its table writes.
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,22 +45,23 @@ import faust
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.events import (
-    Decision,
-    FindingRaised,
-    FindingSource,
-    ProposalSubmitted,
-    VerdictIssued,
-    VerificationOutcome,
-    VerificationRecorded,
-)
+from alignment_flywheel.events import Event
 from alignment_flywheel.governance.norms import Norms
-from alignment_flywheel.governance.redteam import Target, campaign_findings, red_team
+from alignment_flywheel.governance.redteam_core import (
+    FINDINGS,
+    PROPOSALS,
+    SWEPT,
+    Attacked,
+    Campaigns,
+    Delivery,
+    RedTeamCore,
+)
+from alignment_flywheel.governance.step import write_into
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
-from alignment_flywheel.processors.pairs import Pair, PairBook, Seed
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
+    Expected,
     decoded,
     expected_on,
     raw_topic,
@@ -65,10 +69,7 @@ from alignment_flywheel.processors.streams import (
 )
 from alignment_flywheel.roles import group_for, partitions_for, topic_for
 
-log = logging.getLogger(__name__)
 DEFAULT_APP_ID = group_for("redteam")
-Attacked = Callable[[], Sequence[Target]]
-SWEEP_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -80,14 +81,6 @@ class RedTeamTopics:
     dead_letters: str = topic_for("DeadLettered")
     findings_partitions: int = partitions_for("FindingRaised")
     proposals_partitions: int = partitions_for("ProposalSubmitted")
-
-
-@dataclass
-class RedTeamStats:
-    campaigns: int = 0
-    variants: int = 0
-    findings: int = 0
-    swept: int = 0
 
 
 class RedTeamWorker:
@@ -112,9 +105,10 @@ class RedTeamWorker:
         self.seed = seed
         self.budget = budget
         self.ttl_s = ttl_s
-        self.stats = RedTeamStats()
-        self._swept: dict[tuple[int, int], float] = {}
         self._producer = settings.identity
+        campaigns = Campaigns(norms, attacked, seed, budget, settings.identity)
+        self._core = RedTeamCore(campaigns, ttl_s=ttl_s)
+        self.stats = self._core.stats
         self._codec = EventCodec.from_settings(settings)
         self.app = create_app(settings, app_id, **(app_options or {}))
         self._declare(app_id)
@@ -127,93 +121,43 @@ class RedTeamWorker:
         self._dead = DeadLetterWriter.on(
             app, names.dead_letters, self._codec, producer=self._producer, group=app_id
         )
-        self.finding_pairs = PairBook(
-            app.Table(
-                "findings", default=None, partitions=names.findings_partitions, value_type=bytes
-            )
+        self.tables: dict[str, Any] = {
+            FINDINGS: _table(app, FINDINGS, names.findings_partitions),
+            PROPOSALS: _table(app, PROPOSALS, names.proposals_partitions),
+            SWEPT: {},
+        }
+        inputs = (
+            (names.findings, "FindingRaised", "findings"),
+            (names.verifications, "VerificationRecorded", "verifications"),
+            (names.proposals, "ProposalSubmitted", "proposals"),
+            (names.verdicts, "VerdictIssued", "verdicts"),
         )
-        self.proposal_pairs = PairBook(
-            app.Table(
-                "proposals", default=None, partitions=names.proposals_partitions, value_type=bytes
-            )
-        )
-        agent(app, raw_topic(app, names.findings), name="findings")(self._on_findings)
-        agent(app, raw_topic(app, names.verifications), name="verifications")(self._on_verified)
-        agent(app, raw_topic(app, names.proposals), name="proposals")(self._on_proposals)
-        agent(app, raw_topic(app, names.verdicts), name="verdicts")(self._on_verdicts)
+        for topic, carried, name in inputs:
+            consume = self._consumer(expected_on(topic_for(carried)))
+            agent(app, raw_topic(app, topic), name=name)(consume)
 
-    async def _on_findings(self, stream: Any) -> None:
-        findings = expected_on(topic_for("FindingRaised"))
-        async for event in decoded(stream, self._codec, self._dead, findings):
-            if isinstance(event, FindingRaised):
-                eligible = event.source is not FindingSource.RED_TEAM
-                seed = Seed(event.proposal, event.finding_id, eligible)
-                await self._seed_side(self.finding_pairs, str(event.finding_id), seed)
+    def _consumer(self, expected: Expected) -> Callable[[Any], Awaitable[None]]:
+        """An agent that steps each event of its input."""
 
-    async def _on_verified(self, stream: Any) -> None:
-        verifications = expected_on(topic_for("VerificationRecorded"))
-        async for event in decoded(stream, self._codec, self._dead, verifications):
-            if isinstance(event, VerificationRecorded):
-                confirmed = event.outcome is VerificationOutcome.VIOLATION
-                await self._outcome_side(self.finding_pairs, str(event.finding_id), confirmed)
+        async def consume(stream: Any) -> None:
+            async for event in decoded(stream, self._codec, self._dead, expected):
+                await self.handle(event)
 
-    async def _on_proposals(self, stream: Any) -> None:
-        proposals = expected_on(topic_for("ProposalSubmitted"))
-        async for event in decoded(stream, self._codec, self._dead, proposals):
-            if isinstance(event, ProposalSubmitted):
-                seed = Seed(event.proposal, None, eligible=True)
-                await self._seed_side(self.proposal_pairs, str(event.proposal.proposal_id), seed)
+        return consume
 
-    async def _on_verdicts(self, stream: Any) -> None:
-        verdicts = expected_on(topic_for("VerdictIssued"))
-        async for event in decoded(stream, self._codec, self._dead, verdicts):
-            if isinstance(event, VerdictIssued) and event.enforced:
-                blocked = event.decision is Decision.BLOCK
-                await self._outcome_side(self.proposal_pairs, str(event.proposal_id), blocked)
-
-    async def _seed_side(self, book: PairBook, key: str, seed: Seed) -> None:
-        await self._act(book, key, book.seed_side(key, seed, self._sweep(book)))
-
-    async def _outcome_side(self, book: PairBook, key: str, confirmed: bool) -> None:
-        await self._act(book, key, book.outcome_side(key, confirmed, self._sweep(book)))
-
-    async def _act(self, book: PairBook, key: str, pair: Pair | None) -> None:
-        if pair is None:
-            return
-        if pair.attack:
-            await self.attack(pair.seed)
-        book.complete(key)
-
-    async def attack(self, seed: Seed) -> list[FindingRaised]:
-        """Red-team one seed against the oracles in force; publish a finding per miss."""
-        campaign = red_team(
-            seed.proposal, self.norms, self.attacked(), seed=self.seed, budget=self.budget
-        )
-        found = campaign_findings(
-            campaign, parent_finding_id=seed.parent_finding_id, producer=self._producer
-        )
-        for finding in found:
+    async def handle(self, event: Event) -> None:
+        """Step one event; send the findings it emitted, then apply its table writes."""
+        current = faust.current_event()
+        partition: int = -1 if current is None else current.message.partition
+        stepped = self._core(self.tables, Delivery(event, partition, time.time(), time.monotonic()))
+        for finding in stepped.emitted:
             await send_confirmed(self._findings, finding)
-        self.stats.campaigns += 1
-        self.stats.variants += len(campaign.variants)
-        self.stats.findings += len(found)
-        log.info("red team: %d variants, %d misses", len(campaign.variants), len(found))
-        return found
+        for name, changes in stepped.writes.items():
+            write_into(self.tables[name], changes)
 
-    def _sweep(self, book: PairBook) -> int:
-        """The current record's partition, after deleting its stale entries (once a minute)."""
-        event = faust.current_event()
-        partition: int = -1 if event is None else event.message.partition
-        now = time.monotonic()
-        last = self._swept.get((id(book), partition))
-        if last is not None and now - last < SWEEP_EVERY_S:
-            return partition
-        self._swept[(id(book), partition)] = now
-        stale = book.stale(partition, self.ttl_s)
-        for key in stale:
-            book.complete(key)
-        self.stats.swept += len(stale)
-        return partition
+
+def _table(app: Any, name: str, partitions: int) -> Any:
+    return app.Table(name, default=None, partitions=partitions, value_type=bytes)
 
 
 def build_redteam(

@@ -17,6 +17,10 @@ is read, and all ids (event ids too) follow from the finding id or the review id
 re-emits the same events and loses none: a record is acknowledged, and its offset committed, only
 after its outputs or its dead letter are confirmed (:func:`~.streams.handled`). The processor
 keeps no state.
+
+The per-record logic is a pure core (:mod:`~alignment_flywheel.governance.verification_core`,
+where its restart rules are tested without a broker); the agents decode, step, and send what the
+step emitted, each event to its topic, in order.
 """
 
 from __future__ import annotations
@@ -27,9 +31,15 @@ from typing import Any
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import InvalidInputError
-from alignment_flywheel.events import FindingRaised, ReviewDecided, VerificationOutcome
+from alignment_flywheel.events import (
+    FindingRaised,
+    ReviewDecided,
+    VerificationOutcome,
+    VerificationRecorded,
+)
 from alignment_flywheel.governance.norms import Norms
-from alignment_flywheel.governance.verification import review_verification, verify
+from alignment_flywheel.governance.step import Stepped
+from alignment_flywheel.governance.verification_core import VerificationCore, Verified
 from alignment_flywheel.processors.app import agent, create_app
 from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
@@ -73,6 +83,7 @@ class Verification:
         self.norms = norms
         self.counts: dict[VerificationOutcome, int] = {}
         self._producer = settings.identity
+        self._core = VerificationCore(norms, settings.identity)
         self._codec = EventCodec.from_settings(settings)
         self.app = create_app(settings, app_id, **app_overrides)
         events = FaustEventCodec(self._codec)
@@ -114,18 +125,20 @@ class Verification:
 
     async def handle(self, finding: FindingRaised) -> None:
         """Verify one finding and publish its events, each confirmed by the broker."""
-        output = verify(finding, self.norms, self._producer)
-        await send_confirmed(self._verifications, output.verification)
-        if output.review is not None:
-            await send_confirmed(self._reviews, output.review)
-        self._count(output.verification.outcome)
+        await self._send(self._core({}, finding))
 
     async def handle_decision(self, decided: ReviewDecided) -> None:
         """Publish the verification a person's review answer gives, if it answers one."""
-        recorded = review_verification(decided, self.norms.version, self._producer)
-        if recorded is not None:
-            await send_confirmed(self._verifications, recorded)
-            self._count(recorded.outcome)
+        await self._send(self._core({}, decided))
+
+    async def _send(self, stepped: Stepped[Verified]) -> None:
+        """Send what a step emitted, in order, each to its topic; then count the outcomes."""
+        for event in stepped.emitted:
+            recorded = isinstance(event, VerificationRecorded)
+            await send_confirmed(self._verifications if recorded else self._reviews, event)
+        for event in stepped.emitted:
+            if isinstance(event, VerificationRecorded):
+                self._count(event.outcome)
 
     def _count(self, outcome: VerificationOutcome) -> None:
         self.counts[outcome] = self.counts.get(outcome, 0) + 1

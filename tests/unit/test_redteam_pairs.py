@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from alignment_flywheel.processors.pairs import PairBook, Seed
+from alignment_flywheel.governance.pairs import PairBook, Seed
 from tests.support.oracles import proposal
 
 PARENT = uuid.uuid4()

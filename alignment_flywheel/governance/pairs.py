@@ -2,8 +2,9 @@
 
 A seed needs two records read by different agents: a finding and its verification, or a
 proposal and its verdict. They can come in either order, so they meet in a table keyed by the id
-they share (:class:`PairBook` works over any mutable mapping; the red-team worker gives it a
-faust table, so the book survives a restart through the changelog):
+they share (:class:`PairBook` works over any mutable mapping; the red-team core gives it an
+:class:`~.step.Overlay` of its table, whose changes the worker writes to a faust table, so the
+book survives a restart through the changelog):
 
 * the side that comes first is stored: the seed (its proposal, parent finding and whether it
   may seed at all) or the outcome (whether it confirms the seed), with the time and the
