@@ -176,6 +176,20 @@ class Settings(BaseSettings):
     http_rate_burst: int = Field(
         default=100, ge=1, description="Ingest requests an API token may make at once."
     )
+    worker_session_timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="How long a silent worker keeps its partitions before its group gives them "
+        "to another (the Kafka session timeout). None: faust's default.",
+    )
+    worker_heartbeat_interval_s: float | None = Field(
+        default=None, gt=0, description="How often a worker heartbeats. None: faust's default."
+    )
+    worker_rebalance_timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="How long a rebalance waits for members to rejoin. None: faust's default.",
+    )
 
     @model_validator(mode="after")
     def _no_silent_auto_approval(self) -> Settings:

@@ -33,8 +33,8 @@ paced 1k p50 6.3 -> 6.6 ms, p99 73 -> 45 ms, RSS 294 -> 290 MB. Of the targets o
 By default the worker is ``flywheel gate run`` with the real enforcer: the default risk policy and
 the synthetic 1,020-rule artifact of ``benchmarks/synthetic.py``, on synthetic proposals
 over its 100 tools. ``--oracle PATH`` uses another artifact; ``--scripted`` replaces the enforcer
-with a decision by tool name (``tests/support/gate_worker.py``), to measure the gate without the
-oracle. Prints one JSON object.
+with a decision by tool name (``--decider tests.support.doubles:scripted``), to measure the gate
+without the oracle. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -199,31 +199,14 @@ def _start_worker(
 ) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "FLYWHEEL_STATE_DIR": str(settings.state_dir)}
     env.update(connection_env(settings))
+    command = [str(Path(sys.executable).with_name("flywheel")), "gate", "run", "--no-follow"]
+    command += ["--app-id", app_id, "--proposals-topic", topics["proposals"]]
+    command += ["--verdicts-topic", topics["verdicts"], "--reviews-topic", topics["reviews"]]
+    command += ["--dead-letter-topic", topics["dead_letters"]]
     if oracle is None:
-        spec = {
-            "app_id": app_id,
-            "topics": topics,
-            "settings": {"state_dir": str(settings.state_dir)},
-        }
-        command = [sys.executable, "-m", "tests.support.gate_worker", json.dumps(spec)]
+        command += ["--decider", "tests.support.doubles:scripted"]
     else:
         env["FLYWHEEL_ORACLE_PATH"] = str(oracle)
-        command = [
-            str(Path(sys.executable).with_name("flywheel")),
-            "gate",
-            "run",
-            "--app-id",
-            app_id,
-            "--proposals-topic",
-            topics["proposals"],
-            "--verdicts-topic",
-            topics["verdicts"],
-            "--reviews-topic",
-            topics["reviews"],
-            "--dead-letter-topic",
-            topics["dead_letters"],
-            "--no-follow",
-        ]
     with log.open("ab") as out:
         return subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
 

@@ -1,5 +1,9 @@
 """`flywheel autoapprove run`: the auto-approver worker, for CI and demos (see
-``alignment_flywheel.governance.autoapprove``)."""
+``alignment_flywheel.governance.autoapprove``).
+
+``--approver module:callable`` (hidden; a test hook, see :mod:`alignment_flywheel.cli.hooks`) is
+called with the auto-approver the settings configure and the worker signs with what it returns.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Annotated
 import typer
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.cli.hooks import hook_option, hooked
 from alignment_flywheel.errors import ConfigError
 from alignment_flywheel.governance.autoapprove import auto_approver_for
 from alignment_flywheel.processors.app import run_worker
@@ -25,6 +30,7 @@ def run(
     app_id: Annotated[str, typer.Option("--app-id")] = group_for("autoapprove"),
     patches: Annotated[str, typer.Option("--patches-topic")] = topic_for("PatchProposed"),
     dead_letters: Annotated[str, typer.Option("--dead-letter-topic")] = topic_for("DeadLettered"),
+    hook: Annotated[str | None, hook_option("--approver", "auto-approver")] = None,
 ) -> None:
     """Sign every patch whose regression passed with the configured auto-approve keys."""
     settings = cli_context(ctx).settings
@@ -32,6 +38,10 @@ def run(
     if approver is None:
         raise ConfigError("no auto-approver configured: set FLYWHEEL_AUTO_APPROVE_KEYS")
     worker = AutoApproval(
-        settings, approver, patches=patches, dead_letters=dead_letters, app_id=app_id
+        settings,
+        hooked(settings, hook, approver),
+        patches=patches,
+        dead_letters=dead_letters,
+        app_id=app_id,
     )
     run_worker(worker.app)

@@ -1,4 +1,8 @@
-"""`flywheel drift run`: the blue team's drift worker (traffic in, drift and findings out)."""
+"""`flywheel drift run`: the blue team's drift worker (traffic in, drift and findings out).
+
+``--watch module:callable`` (hidden; a test hook, see :mod:`alignment_flywheel.cli.hooks`) is
+called with the drift watch the options configure and the worker watches with what it returns.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Annotated
 import typer
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.cli.hooks import hook_option, hooked
 from alignment_flywheel.governance.drift import DriftWatch
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.drift import DriftTopics, build_drift
@@ -30,10 +35,12 @@ def run(
     warmup: Annotated[int, typer.Option("--warmup", help="proposals before novelty")] = 200,
     tool_warmup: Annotated[int, typer.Option("--tool-warmup")] = 20,
     samples: Annotated[int, typer.Option("--samples", help="findings per detection")] = 5,
+    hook: Annotated[str | None, hook_option("--watch", "drift watch")] = None,
 ) -> None:
     """Run the drift worker until SIGTERM/Ctrl-C (one per deployment)."""
     settings = cli_context(ctx).settings
     topics = DriftTopics(proposals, verdicts, drift, findings, dead_letters)
     watch = DriftWatch(warmup=warmup, tool_warmup=tool_warmup, samples_per_detection=samples)
+    watch = hooked(settings, hook, watch)
     worker = build_drift(settings, watch=watch, app_id=app_id, topics=topics)
     run_worker(worker.app)

@@ -9,6 +9,10 @@ topic on the cluster, so the tables stay co-partitioned with it. Unless ``--no-f
 worker first folds the patch and release topics (so a restarted worker starts on the same digests
 as every other) and then follows them, swapping in each new deployment (stable, and a candidate
 in shadow or canary) as its release event arrives.
+
+``--decider module:callable`` (hidden; a test hook, see :mod:`alignment_flywheel.cli.hooks`) is
+called with the enforcer built from the settings and the worker decides with what it returns,
+e.g. ``--decider tests.support.doubles:scripted``; releases are still deployed into the enforcer.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Annotated
 import typer
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.cli.hooks import hook_option, hooked
 from alignment_flywheel.config import Settings
 from alignment_flywheel.enforcement.enforcer import build_enforcer
 from alignment_flywheel.errors import KafkaTransportError
@@ -53,6 +58,7 @@ def run(
     patches: Annotated[str, typer.Option("--patches-topic")] = _RELEASES.patches,
     releases: Annotated[str, typer.Option("--releases-topic")] = _RELEASES.releases,
     loglevel: Annotated[str, typer.Option("--loglevel")] = "warning",
+    decider: Annotated[str | None, hook_option("--decider", "enforcer")] = None,
 ) -> None:
     """Run one gate worker until SIGTERM/Ctrl-C (or until an agent fails)."""
     settings = cli_context(ctx).settings
@@ -72,7 +78,7 @@ def run(
             settings, genesis, topics=topics_followed, check=follower_check(settings)
         ).start()
         follower.attach_deployment(enforcer.deploy)
-    gate = build_gate(settings, enforcer, app_id=app_id, topics=topics)
+    gate = build_gate(settings, hooked(settings, decider, enforcer), app_id=app_id, topics=topics)
     try:
         run_worker(gate.app, loglevel=loglevel)
     finally:

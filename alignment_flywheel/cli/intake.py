@@ -1,5 +1,8 @@
 """`flywheel intake run`: the worker that turns incidents into findings, judged by the oracle in
-force (it follows releases like a gate).
+force (it follows releases like a gate, unless ``--no-follow``).
+
+``--decider module:callable`` (hidden; a test hook, see :mod:`alignment_flywheel.cli.hooks`) is
+called with the enforcer built from the settings and the worker decides with what it returns.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from typing import Annotated
 import typer
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.cli.hooks import hook_option, hooked
 from alignment_flywheel.enforcement.enforcer import build_enforcer
 from alignment_flywheel.oracle.artifact import load_artifact
 from alignment_flywheel.oracle.loader import oracle_path
@@ -33,19 +37,30 @@ def run(
     dead_letters: Annotated[str, typer.Option("--dead-letter-topic")] = _TOPICS.dead_letters,
     patches: Annotated[str, typer.Option("--patches-topic")] = _RELEASES.patches,
     releases: Annotated[str, typer.Option("--releases-topic")] = _RELEASES.releases,
+    follow: Annotated[
+        bool, typer.Option("--follow/--no-follow", help="Follow oracle releases on Kafka.")
+    ] = True,
+    decider: Annotated[str | None, hook_option("--decider", "enforcer")] = None,
 ) -> None:
     """Run the intake worker until SIGTERM/Ctrl-C."""
     settings = cli_context(ctx).settings
     enforcer = build_enforcer(settings)
-    genesis = load_artifact(oracle_path(settings))
-    follower = ReleaseFollower(
-        settings, genesis, topics=ReleaseTopics(patches, releases), check=follower_check(settings)
-    ).start()
-    follower.attach_deployment(enforcer.deploy)
+    follower = None
+    if follow:
+        genesis = load_artifact(oracle_path(settings))
+        topics_followed = ReleaseTopics(patches, releases)
+        follower = ReleaseFollower(
+            settings, genesis, topics=topics_followed, check=follower_check(settings)
+        ).start()
+        follower.attach_deployment(enforcer.deploy)
     intake = build_intake(
-        settings, enforcer, app_id=app_id, topics=IntakeTopics(incidents, findings, dead_letters)
+        settings,
+        hooked(settings, decider, enforcer),
+        app_id=app_id,
+        topics=IntakeTopics(incidents, findings, dead_letters),
     )
     try:
         run_worker(intake.app)
     finally:
-        follower.stop()
+        if follower is not None:
+            follower.stop()

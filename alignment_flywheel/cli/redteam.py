@@ -3,6 +3,8 @@
 The worker follows releases (the patch and release topics) like a gate, so it attacks the stable
 oracle in force and, during a rollout, the candidate too. ``--seed`` fixes the variants generated
 for a seed proposal, ``--budget`` bounds them; the norms are read once at start (``--norms``).
+``--judge module:callable`` (hidden; a test hook, see :mod:`alignment_flywheel.cli.hooks`) is
+called with those norms and the worker judges with what it returns.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Annotated
 import typer
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.cli.hooks import hook_option, hooked
 from alignment_flywheel.enforcement.enforcer import build_enforcer
 from alignment_flywheel.enforcement.staged import StagedEnforcer
 from alignment_flywheel.governance.norms import DEFAULT_NORMS, load_norms
@@ -55,10 +58,11 @@ def run(
     ] = _T.proposals_partitions,
     patches: Annotated[str, typer.Option("--patches-topic")] = _R.patches,
     releases: Annotated[str, typer.Option("--releases-topic")] = _R.releases,
+    judge: Annotated[str | None, hook_option("--judge", "norms")] = None,
 ) -> None:
     """Run the red-team worker until SIGTERM/Ctrl-C."""
     settings = cli_context(ctx).settings
-    the_norms = load_norms(norms)
+    the_norms = hooked(settings, judge, load_norms(norms))
     staged = build_enforcer(settings)
     genesis = load_artifact(oracle_path(settings))
     follower = ReleaseFollower(settings, genesis, topics=ReleaseTopics(patches, releases)).start()

@@ -2,6 +2,8 @@
 
 The norms are read once at start (``--norms``, the shipped ``policies/norms.yaml`` by default);
 a norms document that does not validate, or misjudges its own examples, stops the command.
+``--judge module:callable`` (hidden; a test hook, see :mod:`alignment_flywheel.cli.hooks`) is
+called with those norms and the worker judges with what it returns.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Annotated
 import typer
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.cli.hooks import hook_option, hooked
 from alignment_flywheel.governance.norms import DEFAULT_NORMS, load_norms
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.verification import VerificationTopics, build_verification
@@ -34,9 +37,11 @@ def run(
     verifications: Annotated[str, typer.Option("--verifications-topic")] = _TOPICS.verifications,
     reviews: Annotated[str, typer.Option("--reviews-topic")] = _TOPICS.reviews,
     dead_letters: Annotated[str, typer.Option("--dead-letter-topic")] = _TOPICS.dead_letters,
+    judge: Annotated[str | None, hook_option("--judge", "norms")] = None,
 ) -> None:
     """Run the verification worker until SIGTERM/Ctrl-C."""
     settings = cli_context(ctx).settings
     topics = VerificationTopics(findings, verifications, reviews, dead_letters)
-    worker = build_verification(settings, load_norms(norms), app_id=app_id, topics=topics)
+    the_norms = hooked(settings, judge, load_norms(norms))
+    worker = build_verification(settings, the_norms, app_id=app_id, topics=topics)
     run_worker(worker.app)

@@ -2,9 +2,10 @@
 
 Rules: the broker comes from the settings (the local broker or ``FLYWHEEL_BOOTSTRAP_SERVERS``), and
 so do the credentials (:func:`broker_credentials`: SASL as the settings' principal, TLS when the
-protocol says so); the web server is off; tables live in memory (state topics are compacted
-changelogs on Kafka, so a restarted worker rebuilds them); the flow control keeps records fetched
-after a rebalance (:class:`SettledFlowControl`); a group whose new changelog topic the leader's
+protocol says so); so do the consumer-group timeouts (``worker_*_s``; faust's defaults when
+unset); the web server is off; tables live in memory (state topics are compacted changelogs on
+Kafka, so a restarted worker rebuilds them); the flow control keeps records fetched after a
+rebalance (:class:`SettledFlowControl`); a group whose new changelog topic the leader's
 metadata does not list yet waits for it instead of hanging (:class:`SettledPartitionAssignor`).
 Agents are declared with :func:`agent`, which gives them mode's ``CrashingSupervisor``: an agent
 that raises stops the worker instead of being restarted in a silent loop, and the process
@@ -54,10 +55,21 @@ def create_app(settings: Settings, app_id: str, **overrides: Any) -> faust.App:
         "PartitionAssignor": SettledPartitionAssignor,
         "broker_credentials": broker_credentials(settings),
     }
+    options.update(group_timeouts(settings))
     options.update(overrides)
     app = faust.App(app_id, **options)
     app.flow_control = SettledFlowControl(loop=app.loop)
     return app
+
+
+def group_timeouts(settings: Settings) -> dict[str, float]:
+    """The consumer-group timeouts the settings set (``worker_*_s``); faust's defaults otherwise."""
+    timeouts = {
+        "broker_session_timeout": settings.worker_session_timeout_s,
+        "broker_heartbeat_interval": settings.worker_heartbeat_interval_s,
+        "broker_rebalance_timeout": settings.worker_rebalance_timeout_s,
+    }
+    return {name: value for name, value in timeouts.items() if value is not None}
 
 
 def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:

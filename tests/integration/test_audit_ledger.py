@@ -22,10 +22,9 @@ from alignment_flywheel.kafka.clients import admin_client
 from alignment_flywheel.kafka.credentials import connection_env
 from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.patches.keys import KeyStore
-from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance import verdict
 from tests.support.oracles import proposal
-from tests.support.workers import read_until, start_cli_worker
+from tests.support.workers import read_until, start_cli_worker, stop_worker
 
 
 def _produce(settings: Settings, codec: EventCodec, topic: str, count: int) -> None:
@@ -64,7 +63,7 @@ def _run_until(
     try:
         events = [read_until(settings, codec, ledger, _signed(*log)) for log in logs][-1]
     finally:
-        assert stop_gate_worker(worker) == 0, log_path.read_text()
+        assert stop_worker(worker) == 0, log_path.read_text()
     return [e for e in events if isinstance(e, LedgerCheckpoint)]
 
 

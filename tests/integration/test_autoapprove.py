@@ -3,12 +3,11 @@ and an approval sent twice is the same signature by the same key."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
@@ -16,12 +15,18 @@ from alignment_flywheel.events import Event, PatchApproved, PatchProposed, Regre
 from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.patches import Patch
 from alignment_flywheel.patches.approvals import approve
+from alignment_flywheel.patches.keys import KeyStore
 from alignment_flywheel.patches.signing import key_id
-from tests.support.gate_worker import stop_gate_worker
-from tests.support.governance_worker import start_worker
-from tests.support.kafka import FAST_FAILOVER, wait_for_records
+from tests.support.kafka import wait_for_records
 from tests.support.signing import make_patch
-from tests.support.workers import read_events, read_until
+from tests.support.workers import (
+    hook,
+    read_events,
+    read_until,
+    replaceable_worker,
+    stop_worker,
+    topic_options,
+)
 
 PATCHES = 200
 
@@ -55,7 +60,12 @@ def test_a_sigkilled_auto_approver_loses_no_approval_and_resends_only_the_same_s
         "patches": make_topic(unique_name("patches"), partitions=3),
         "dead_letters": make_topic(unique_name("dlq")),
     }
-    keys = [Ed25519PrivateKey.generate() for _ in range(2)]
+    names = ["auto-0", "auto-1"]
+    keys = [KeyStore(tmp_path / "keys").new(name) for name in names]
+    key_env = {
+        "FLYWHEEL_KEYS_DIR": str(tmp_path / "keys"),
+        "FLYWHEEL_AUTO_APPROVE_KEYS": json.dumps(names),
+    }
     patches: list[Patch] = [make_patch(regression=evidence(i % 4 != 0)) for i in range(PATCHES)]
     passing = [p for p in patches if p.regression is not None and p.regression.passed]
     expected = {
@@ -71,24 +81,16 @@ def test_a_sigkilled_auto_approver_loses_no_approval_and_resends_only_the_same_s
             producer.send(topics["patches"], patch.to_event("refinement"))
     app_id = unique_name("autoapprove")
 
-    def spec(n: int) -> dict[str, object]:
-        return {
-            "role": "autoapprove",
-            "app_id": app_id,
-            "topics": topics,
-            "delay_ms": 20,
-            "app_options": FAST_FAILOVER,
-            "keys": [k.private_bytes_raw().hex() for k in keys],
-            "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
-        }
-
+    args = ["autoapprove", "run", "--app-id", app_id, *topic_options(topics)]
+    args += ["--approver", hook("slow_approver")]
+    start = replaceable_worker(kafka_settings, args, tmp_path, delay_ms=20, env=key_env)
     logs = [tmp_path / f"w{n}.log" for n in range(2)]
-    first = start_worker(spec(0), logs[0], kafka_settings)
+    first = start(0)
     replacement = None
     try:
         wait_for_records(kafka_settings, topics["patches"], 3, PATCHES + len(expected) // 4)
-        assert stop_gate_worker(first, kill=True) == -9
-        replacement = start_worker(spec(1), logs[1], kafka_settings)
+        assert stop_worker(first, kill=True) == -9
+        replacement = start(1)
         read_until(
             kafka_settings, codec, topics["patches"], lambda e: _approved(e) >= set(expected)
         )
@@ -97,7 +99,7 @@ def test_a_sigkilled_auto_approver_loses_no_approval_and_resends_only_the_same_s
     finally:
         for worker in (first, replacement):
             if worker is not None:
-                stop_gate_worker(worker)
+                stop_worker(worker)
     output = "\n".join(log.read_text()[-1500:] for log in logs)
     proposed = [e for e in every if isinstance(e, PatchProposed)]
     approvals = [e for e in every if isinstance(e, PatchApproved)]

@@ -21,10 +21,9 @@ from alignment_flywheel.errors import ClickHouseError
 from alignment_flywheel.events import Event, VerdictIssued
 from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.stack.clickhouse import clickhouse_client
-from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import read_records
 from tests.support.samples import sample_proposal_submitted, sample_runtime_events
-from tests.support.workers import start_cli_worker
+from tests.support.workers import start_cli_worker, stop_worker
 
 PROPOSALS = 6_000
 CHUNK = 500
@@ -80,7 +79,7 @@ def test_sink_killed_mid_stream_stores_every_event_exactly_once(
             worker = start_cli_worker(kafka_settings, args, state, logs[kill])
             _wait_for_line(logs[kill], "batch 2:", worker)
             time.sleep(0.02 * kill)  # land the kills at different points of a batch
-            assert stop_gate_worker(worker, kill=True) == -9
+            assert stop_worker(worker, kill=True) == -9
     finally:
         producer.join()
     worker = start_cli_worker(kafka_settings, [*args, "--until-end"], state, logs[3])

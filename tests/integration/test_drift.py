@@ -23,12 +23,18 @@ from alignment_flywheel.events import (
     new_envelope,
 )
 from alignment_flywheel.kafka.producer import EventProducer
-from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance import verdict
-from tests.support.governance_worker import start_worker
-from tests.support.kafka import FAST_FAILOVER, wait_for_records
+from tests.support.kafka import wait_for_records
 from tests.support.oracles import proposal
-from tests.support.workers import read_events, read_until, start_cli_worker
+from tests.support.workers import (
+    hook,
+    read_events,
+    read_until,
+    replaceable_worker,
+    start_cli_worker,
+    stop_worker,
+    topic_options,
+)
 
 
 def _traffic(
@@ -80,7 +86,7 @@ def test_novelties_are_detected_sampled_into_findings_and_survive_a_restart(
     try:
         first = read_until(kafka_settings, codec, topics["drift"], lambda e: len(_drift(e)) >= 1)
         assert len(_drift(first)) == 1, log.read_text()[-3000:]
-        stop_gate_worker(worker)
+        stop_worker(worker)
         with EventProducer(kafka_settings, codec) as producer:
             producer.send_bytes(topics["verdicts"], b"k", b"not avro")
         worker = start_cli_worker(kafka_settings, args, tmp_path / "state", log)
@@ -90,7 +96,7 @@ def test_novelties_are_detected_sampled_into_findings_and_survive_a_restart(
         findings = read_events(kafka_settings, codec, topics["findings"], 100_000, timeout=5)
         letters = read_events(kafka_settings, codec, topics["dead-letter"], 1)
     finally:
-        stop_gate_worker(worker)
+        stop_worker(worker)
     detections = _drift(events)
     assert sorted((d.metric, d.subject) for d in detections.values()) == [
         ("new_argument_key", "fs.read"),
@@ -119,17 +125,9 @@ def test_a_sigkilled_drift_worker_loses_no_detection_and_resends_one_only_under_
     }
     app_id = unique_name("drift")
 
-    def spec(n: int) -> dict[str, object]:
-        return {
-            "role": "drift",
-            "app_id": app_id,
-            "topics": topics,
-            "delay_ms": 20,
-            "app_options": FAST_FAILOVER,
-            "warmup": 50,
-            "tool_warmup": 10,
-            "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
-        }
+    args = ["drift", "run", "--app-id", app_id, *topic_options(topics)]
+    args += ["--warmup", "50", "--tool-warmup", "10", "--watch", hook("slow_watch")]
+    start = replaceable_worker(kafka_settings, args, tmp_path, delay_ms=20)
 
     def reads(n: int, start: int) -> list[tuple[str, dict[str, Any]]]:
         return [("fs.read", {"path": f"/srv/{i}"}) for i in range(start, start + n)]
@@ -139,12 +137,12 @@ def test_a_sigkilled_drift_worker_loses_no_detection_and_resends_one_only_under_
     sent = _traffic(kafka_settings, codec, topics, first_batch)
     triggers = {"db.drop": sent[200].proposal_id}
     logs = [tmp_path / f"w{n}.log" for n in range(2)]
-    first = start_worker(spec(0), logs[0], kafka_settings)
+    first = start(0)
     replacement = None
     try:
         wait_for_records(kafka_settings, topics["drift"], 3, 1)
-        assert stop_gate_worker(first, kill=True) == -9
-        replacement = start_worker(spec(1), logs[1], kafka_settings)
+        assert stop_worker(first, kill=True) == -9
+        replacement = start(1)
         more = [*reads(60, 600), ("fs.read", {"path": "/srv/x", "recursive": True})]
         triggers["fs.read"] = _traffic(kafka_settings, codec, topics, more)[-1].proposal_id
         subjects = {"db.drop", "fs.read"}
@@ -159,7 +157,7 @@ def test_a_sigkilled_drift_worker_loses_no_detection_and_resends_one_only_under_
     finally:
         for worker in (first, replacement):
             if worker is not None:
-                stop_gate_worker(worker)
+                stop_worker(worker)
     output = "\n".join(log.read_text()[-1500:] for log in logs)
     detections: dict[uuid.UUID, set[tuple[object, ...]]] = defaultdict(set)
     producers: set[str] = set()

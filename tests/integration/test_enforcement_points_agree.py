@@ -30,12 +30,11 @@ from alignment_flywheel.patches.trust import save_root
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.trusted import follower_check
 from tests.integration.test_gate_release import gate_command
-from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import collect_events, publish
 from tests.support.releases import forged_votes, patch_chain, promoted, rolled_back, staged
 from tests.support.samples import sample_proposal_submitted
 from tests.support.signing import Keyring, approvals
-from tests.support.workers import start_cli_worker
+from tests.support.workers import start_cli_worker, stop_worker
 
 ST, S = ReleaseStage.STABLE, ReleaseStage.SHADOW
 BAD = {"cmd": "bad-0"}
@@ -95,7 +94,7 @@ def gate_digest(
             dead_letter_topic=names["--dead-letter-topic"],
         )
     finally:
-        stop_gate_worker(worker, kill=True)
+        stop_worker(worker, kill=True)
     mine = {e.proposal.proposal_id for e in events}
     verdicts = [v for v in got if isinstance(v, VerdictIssued) and v.proposal_id in mine]
     assert {v.proposal_id for v in verdicts} == mine, log.read_text()[-3000:]

@@ -13,7 +13,7 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.events import DeadLettered
 from alignment_flywheel.kafka.producer import EventProducer
 from tests.support.env import worker_env
-from tests.support.kafka import collect_events
+from tests.support.kafka import collect_events, wait_for_group
 from tests.support.samples import sample_proposal_submitted
 
 pytestmark = pytest.mark.integration
@@ -52,6 +52,7 @@ def test_faust_worker_relays_events_and_dead_letters_garbage(
         env=worker_env(kafka_settings, FLYWHEEL_STATE_DIR=str(tmp_path)),
     )
     try:
+        wait_for_group(kafka_settings, group, 1, [tmp_path / "relay.log"], workers=[worker])
         relayed = collect_events(
             kafka_settings, codec, target, group=unique_name("r"), count=5, dead_letter_topic=dead
         )

@@ -24,18 +24,20 @@ from alignment_flywheel.events import (
 )
 from alignment_flywheel.kafka.producer import EventProducer, producer_config
 from alignment_flywheel.oracle import Amendment
+from alignment_flywheel.oracle.artifact import read_document
+from alignment_flywheel.oracle.loader import DEFAULT_RISK_POLICY
 from alignment_flywheel.processors.gate import (
     DECIDED_BY_HEADER,
     decision_id_for,
     review_id_for,
 )
-from tests.support.gate_worker import start_gate_worker, stop_gate_worker
 from tests.support.kafka import collect_events
 from tests.support.samples import (
     sample_proposal_submitted,
     sample_runtime_events,
     sample_session_events,
 )
+from tests.support.workers import hook, start_cli_worker, stop_worker, topic_options
 
 pytestmark = pytest.mark.integration
 
@@ -56,25 +58,35 @@ def gate_topics(make_topic, unique_name) -> Callable[[int], dict[str, Any]]:
 
 @pytest.fixture
 def run_gate(kafka_settings, unique_name, tmp_path) -> Iterator[Callable[..., Path]]:
+    """``flywheel gate run`` without release following, deciding with the test double
+    ``decider`` of tests.support.doubles (None: the enforcer of the settings in ``env``)."""
     workers = []
 
-    def start(topics: dict[str, Any], **spec: Any) -> Path:
+    def start(
+        topics: dict[str, Any],
+        *,
+        decider: str | None = "scripted",
+        env: dict[str, str] | None = None,
+    ) -> Path:
         log = tmp_path / f"gate-{len(workers)}.log"
-        full = {
-            "app_id": spec.pop("app_id", unique_name("gate")),
-            "topics": topics,
-            "settings": {
-                "state_dir": str(tmp_path / f"state-{len(workers)}"),
-                **spec.pop("settings", {}),
-            },
-            **spec,
-        }
-        workers.append(start_gate_worker(full, log, kafka_settings))
+        args = ["gate", "run", "--no-follow", "--app-id", unique_name("gate")]
+        args += [*topic_options(topics), *(["--decider", hook(decider)] if decider else [])]
+        state = tmp_path / f"state-{len(workers)}"
+        workers.append(start_cli_worker(kafka_settings, args, state, log, env=env))
         return log
 
     yield start
     for worker in workers:
-        stop_gate_worker(worker)
+        stop_worker(worker)
+
+
+def catalog_env(directory: Path, tools: list[str], **policy: str) -> dict[str, str]:
+    """The settings of an oracle that declares the tool catalog ``tools`` and no rules, and of
+    the default risk policy with ``policy`` set."""
+    oracle, risk = directory / "catalog-oracle.json", directory / "catalog-risk.json"
+    oracle.write_text(json.dumps({"name": "catalog", "version": 1, "tools": tools, "rules": []}))
+    risk.write_text(json.dumps({**read_document(DEFAULT_RISK_POLICY), **policy}))
+    return {"FLYWHEEL_ORACLE_PATH": str(oracle), "FLYWHEEL_RISK_POLICY_PATH": str(risk)}
 
 
 def _send_with_header(settings: Settings, codec: EventCodec, topic: str, event: Event) -> None:
@@ -138,7 +150,7 @@ def test_gate_decides_escalates_skips_and_dead_letters(
         _send_with_header(kafka_settings, codec, topics["proposals"], event)
     with EventProducer(kafka_settings, codec) as producer:
         producer.send(topics["proposals"], last)
-    log = run_gate(topics, settings={"max_event_bytes": 4096})
+    log = run_gate(topics, env={"FLYWHEEL_MAX_EVENT_BYTES": "4096"})
 
     verdicts = _collect(kafka_settings, codec, topics["verdicts"], 7, unique_name)
     letters = _collect(kafka_settings, codec, topics["dead_letters"], 4, unique_name)
@@ -228,7 +240,7 @@ def test_revise_chain_counts_depth_until_the_budget_is_spent(
 
 
 def test_a_tool_outside_the_oracle_catalog_is_escalated_by_the_default_policy(
-    kafka_settings, gate_topics, run_gate, unique_name
+    kafka_settings, gate_topics, run_gate, unique_name, tmp_path
 ):
     codec = EventCodec.from_settings(kafka_settings)
     topics = gate_topics(1)
@@ -236,7 +248,7 @@ def test_a_tool_outside_the_oracle_catalog_is_escalated_by_the_default_policy(
     with EventProducer(kafka_settings, codec) as producer:
         for event in (known, unknown):
             producer.send(topics["proposals"], event)
-    log = run_gate(topics, catalog=["fs.*"])
+    log = run_gate(topics, decider=None, env=catalog_env(tmp_path, ["fs.*"]))
 
     verdicts = _collect(kafka_settings, codec, topics["verdicts"], 2, unique_name)
     decided = {v.proposal_id: v for v in verdicts if isinstance(v, VerdictIssued)}
@@ -250,7 +262,7 @@ def test_a_tool_outside_the_oracle_catalog_is_escalated_by_the_default_policy(
 
 
 def test_a_tool_outside_the_oracle_catalog_is_dead_lettered_when_refused_and_the_stream_goes_on(
-    kafka_settings, gate_topics, run_gate, unique_name
+    kafka_settings, gate_topics, run_gate, unique_name, tmp_path
 ):
     codec = EventCodec.from_settings(kafka_settings)
     topics = gate_topics(1)
@@ -262,7 +274,8 @@ def test_a_tool_outside_the_oracle_catalog_is_dead_lettered_when_refused_and_the
     with EventProducer(kafka_settings, codec) as producer:
         for event in (known, unknown, after):
             producer.send(topics["proposals"], event)
-    log = run_gate(topics, catalog=["fs.*"], on_unknown_tool="REFUSE")
+    env = catalog_env(tmp_path, ["fs.*"], on_unknown_tool="REFUSE")
+    log = run_gate(topics, decider=None, env=env)
 
     verdicts = _collect(kafka_settings, codec, topics["verdicts"], 2, unique_name)
     letters = _collect(kafka_settings, codec, topics["dead_letters"], 1, unique_name)

@@ -12,11 +12,10 @@ from alignment_flywheel.events import Decision, ReleaseStage, VerdictIssued
 from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.oracle.loader import load_oracle
 from alignment_flywheel.patches import parse_operations, propose_patch
-from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import collect_events
 from tests.support.releases import promoted, staged
 from tests.support.samples import sample_proposal_submitted
-from tests.support.workers import start_cli_worker
+from tests.support.workers import start_cli_worker, stop_worker
 
 
 def gate_command(names: dict[str, str], app_id: str) -> list[str]:
@@ -89,7 +88,7 @@ def test_a_released_version_is_enforced_and_survives_a_killed_gate(
                 dead_letter_topic=names["--dead-letter-topic"],
             )
         finally:
-            stop_gate_worker(worker, kill=True)
+            stop_worker(worker, kill=True)
         mine = {e.proposal.proposal_id for e in events}
         verdicts = [v for v in got if isinstance(v, VerdictIssued) and v.proposal_id in mine]
         log_text = (tmp_path / f"gate-{round_}.log").read_text()[-3000:]

@@ -15,14 +15,19 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.events import VerdictIssued
 from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.processors.gate import decision_id_for
-from tests.support.gate_worker import start_gate_worker, stop_gate_worker
 from tests.support.kafka import (
-    FAST_FAILOVER,
     collect_events,
     wait_for_group,
     wait_for_records,
 )
 from tests.support.samples import sample_proposal_submitted
+from tests.support.workers import (
+    hook,
+    replaceable_worker,
+    start_cli_worker,
+    stop_worker,
+    topic_options,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -45,23 +50,16 @@ def test_sigkilled_worker_loses_nothing_and_never_changes_a_verdict(
         for event in events:
             producer.send(topics["proposals"], event)
     app_id = unique_name("gate")
-
-    def spec(n: int) -> dict[str, object]:
-        return {
-            "app_id": app_id,
-            "topics": topics,
-            "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
-            "delay_ms": 5,
-            "app_options": FAST_FAILOVER,
-        }
-
+    args = ["gate", "run", "--no-follow", "--app-id", app_id, *topic_options(topics)]
+    args += ["--decider", hook("slow_scripted")]
     logs = [tmp_path / f"w{n}.log" for n in range(2)]
-    first = start_gate_worker(spec(0), logs[0], kafka_settings)
+    start = replaceable_worker(kafka_settings, args, tmp_path, delay_ms=5)
+    first = start(0)
     replacement = None
     try:
         wait_for_records(kafka_settings, topics["verdicts"], 6, PROPOSALS // 4, timeout=150)
-        assert stop_gate_worker(first, kill=True) == -9
-        replacement = start_gate_worker(spec(1), logs[1], kafka_settings)
+        assert stop_worker(first, kill=True) == -9
+        replacement = start(1)
         verdicts = collect_events(
             kafka_settings,
             codec,
@@ -83,7 +81,7 @@ def test_sigkilled_worker_loses_nothing_and_never_changes_a_verdict(
     finally:
         for worker in (first, replacement):
             if worker is not None:
-                stop_gate_worker(worker)
+                stop_worker(worker)
     output = "\n".join(log.read_text()[-1500:] for log in logs)
     seen: dict[object, set[tuple[object, ...]]] = defaultdict(set)
     producers: set[str] = set()
@@ -114,19 +112,16 @@ def test_two_workers_in_one_group_share_the_partitions(
         "partitions": 6,
     }
     app_id = unique_name("gate")
-    specs = [
-        {
-            "app_id": app_id,
-            "topics": topics,
-            # faust's default timeouts, not FAST_FAILOVER: nothing is killed here, and on a loaded
-            # machine a recovery longer than the short rebalance timeout restarts the rebalance
-            "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
-        }
-        for n in range(2)
-    ]
+    args = ["gate", "run", "--no-follow", "--app-id", app_id, *topic_options(topics)]
+    args += ["--decider", hook("scripted")]
     logs = [tmp_path / f"w{n}.log" for n in range(2)]
+    # faust's default timeouts, not FAST_FAILOVER: nothing is killed here, and on a loaded
+    # machine a recovery longer than the short rebalance timeout restarts the rebalance
     workers = [
-        start_gate_worker(spec, log, kafka_settings) for spec, log in zip(specs, logs, strict=True)
+        start_cli_worker(
+            kafka_settings, args, tmp_path / f"s{n}", log, env={"FLYWHEEL_IDENTITY": f"worker-{n}"}
+        )
+        for n, log in enumerate(logs)
     ]
     try:
         wait_for_group(kafka_settings, app_id, 2, logs, workers=workers)
@@ -144,7 +139,7 @@ def test_two_workers_in_one_group_share_the_partitions(
         )
     finally:
         for worker in workers:
-            stop_gate_worker(worker)
+            stop_worker(worker)
     output = "\n".join(log.read_text()[-1500:] for log in logs)
     assert len(verdicts) == len(events), output
     by_worker: dict[str, int] = defaultdict(int)

@@ -17,10 +17,9 @@ from alignment_flywheel.events import (
 from alignment_flywheel.events.ids import incident_finding_id
 from alignment_flywheel.governance.intake import incident_report
 from alignment_flywheel.kafka.producer import EventProducer
-from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import collect_events
 from tests.support.oracles import proposal
-from tests.support.workers import start_cli_worker
+from tests.support.workers import start_cli_worker, stop_worker
 
 
 def test_incidents_become_findings_and_one_without_its_proposal_is_dead_lettered(
@@ -79,7 +78,7 @@ def test_incidents_become_findings_and_one_without_its_proposal_is_dead_lettered
             dead_letter_topic=unique_name("y"),
         )
     finally:
-        stop_gate_worker(worker)
+        stop_worker(worker)
     log_text = (tmp_path / "intake.log").read_text()[-3000:]
     (finding,) = findings
     assert isinstance(finding, FindingRaised), log_text

@@ -21,11 +21,16 @@ from alignment_flywheel.events import (
 from alignment_flywheel.events.ids import incident_finding_id
 from alignment_flywheel.governance.intake import incident_report
 from alignment_flywheel.kafka.producer import EventProducer
-from tests.support.gate_worker import stop_gate_worker
-from tests.support.governance_worker import start_worker
-from tests.support.kafka import FAST_FAILOVER, wait_for_records
+from tests.support.kafka import wait_for_records
 from tests.support.oracles import proposal
-from tests.support.workers import read_events, read_until
+from tests.support.workers import (
+    hook,
+    read_events,
+    read_until,
+    replaceable_worker,
+    stop_worker,
+    topic_options,
+)
 
 INCIDENTS = 400
 TOOLS = {"shell.exec": Decision.BLOCK, "fs.read": Decision.ALLOW, "email.send": Decision.ESCALATE}
@@ -64,23 +69,16 @@ def test_a_sigkilled_intake_worker_loses_no_finding_and_never_duplicates_one(
     expected = {incident_finding_id(i.incident_id): i for i in incidents}
     app_id = unique_name("intake")
 
-    def spec(n: int) -> dict[str, object]:
-        return {
-            "role": "intake",
-            "app_id": app_id,
-            "topics": topics,
-            "delay_ms": 10,
-            "app_options": FAST_FAILOVER,
-            "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
-        }
-
+    args = ["intake", "run", "--no-follow", "--app-id", app_id, *topic_options(topics)]
+    args += ["--decider", hook("slow_scripted")]
+    start = replaceable_worker(kafka_settings, args, tmp_path, delay_ms=10)
     logs = [tmp_path / f"w{n}.log" for n in range(2)]
-    first = start_worker(spec(0), logs[0], kafka_settings)
+    first = start(0)
     replacement = None
     try:
         wait_for_records(kafka_settings, topics["findings"], 3, INCIDENTS // 4)
-        assert stop_gate_worker(first, kill=True) == -9
-        replacement = start_worker(spec(1), logs[1], kafka_settings)
+        assert stop_worker(first, kill=True) == -9
+        replacement = start(1)
         read_until(
             kafka_settings, codec, topics["findings"], lambda e: _finding_ids(e) >= set(expected)
         )
@@ -89,7 +87,7 @@ def test_a_sigkilled_intake_worker_loses_no_finding_and_never_duplicates_one(
     finally:
         for worker in (first, replacement):
             if worker is not None:
-                stop_gate_worker(worker)
+                stop_worker(worker)
     output = "\n".join(log.read_text()[-1500:] for log in logs)
     by_id: dict[uuid.UUID, set[tuple[object, ...]]] = defaultdict(set)
     producers: set[str] = set()

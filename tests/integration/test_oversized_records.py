@@ -32,11 +32,10 @@ from alignment_flywheel.events import (
 from alignment_flywheel.governance.intake import incident_report
 from alignment_flywheel.kafka.consumer import consumer_config, watermarks
 from alignment_flywheel.kafka.producer import EventProducer, producer_config
-from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance import finding
 from tests.support.kafka import collect_events
 from tests.support.oracles import proposal
-from tests.support.workers import read_until, start_cli_worker
+from tests.support.workers import read_until, start_cli_worker, stop_worker
 
 PARTITIONS = 3
 GOOD = 24
@@ -144,7 +143,7 @@ def test_the_gate_dead_letters_an_oversized_proposal_per_partition_and_goes_on(
         letters = _collect(kafka_settings, names["--dead-letter-topic"], 3, unique_name)
         assert worker.poll() is None, log.read_text()[-3000:]
     finally:
-        stop_gate_worker(worker)
+        stop_worker(worker)
     decided = {v.proposal_id for v in verdicts if isinstance(v, VerdictIssued)}
     assert decided == {e.proposal.proposal_id for e in good}, log.read_text()[-3000:]
     _check_letters(letters, topic, oversized, app_id)
@@ -189,7 +188,7 @@ def test_intake_dead_letters_an_oversized_incident_per_partition_and_goes_on(
         letters = _collect(kafka_settings, names["--dead-letter-topic"], 3, unique_name)
         assert worker.poll() is None, log.read_text()[-3000:]
     finally:
-        stop_gate_worker(worker)
+        stop_worker(worker)
     assert len(findings) == GOOD, log.read_text()[-3000:]
     assert all(isinstance(f, FindingRaised) for f in findings)
     _check_letters(letters, topic, oversized, app_id)
@@ -245,7 +244,7 @@ def test_verification_and_triage_dead_letter_an_oversized_finding_per_partition_
         assert [w.poll() for w in workers] == [None, None], _tails(logs)
     finally:
         for worker in workers:
-            stop_gate_worker(worker)
+            stop_worker(worker)
     assert len(verified) == GOOD, _tails(logs)
     assert all(isinstance(v, VerificationRecorded) for v in verified)
     assert _joined(clusters) == GOOD, _tails(logs)
@@ -292,7 +291,7 @@ def test_a_dead_letter_the_broker_refuses_stops_the_gate_before_its_record_is_co
     try:
         code = worker.wait(180)
     finally:
-        stop_gate_worker(worker)
+        stop_worker(worker)
     assert code != 0, log.read_text()[-3000:]
     verdicts = _collect(kafka_settings, names["--verdicts-topic"], 2, unique_name)
     assert [v.proposal_id for v in verdicts if isinstance(v, VerdictIssued)] == [

@@ -12,6 +12,7 @@ import pytest
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
+from alignment_flywheel.enforcement.policy import load_policy
 from alignment_flywheel.enforcement.verdict import verdict_event
 from alignment_flywheel.events import (
     Decision,
@@ -25,18 +26,29 @@ from alignment_flywheel.events import (
     new_envelope,
 )
 from alignment_flywheel.governance.norms import load_norms
-from alignment_flywheel.governance.redteam import campaign_findings, red_team
+from alignment_flywheel.governance.redteam import Target, campaign_findings, red_team, targets
 from alignment_flywheel.governance.verification import verify
 from alignment_flywheel.kafka.producer import EventProducer
-from tests.support.gate_worker import stop_gate_worker
-from tests.support.governance_worker import shipped_targets, start_worker
-from tests.support.kafka import FAST_FAILOVER, collect_events, wait_for_records
+from alignment_flywheel.oracle.loader import DEFAULT_RISK_POLICY, load_oracle
+from tests.support.kafka import collect_events, wait_for_records
 from tests.support.oracles import proposal
-from tests.support.workers import start_cli_worker
+from tests.support.workers import (
+    hook,
+    replaceable_worker,
+    start_cli_worker,
+    stop_worker,
+    topic_options,
+)
 
 pytestmark = pytest.mark.integration
 SEED, BUDGET = 11, 30
 NORMS = load_norms()
+
+
+def shipped_targets(settings: Settings) -> tuple[Target, ...]:
+    """What the red-team worker attacks with no release on its topics: the shipped oracle and
+    risk policy."""
+    return targets(load_policy(DEFAULT_RISK_POLICY), load_oracle(settings))
 
 
 def finding(subject: Proposal, source: FindingSource = FindingSource.INCIDENT) -> FindingRaised:
@@ -148,7 +160,7 @@ def test_violations_and_blocks_seed_findings_and_nothing_else_does(
         _collect(kafka_settings, topic["findings"], 3 + len(want), unique_name, 60)
         every = _collect(kafka_settings, topic["findings"], 10 * len(want), unique_name, 10)
     finally:
-        stop_gate_worker(worker)
+        stop_worker(worker)
     log_text = (tmp_path / "redteam.log").read_text()[-3000:]
     inputs = {confirmed.finding_id, harmless.finding_id, own.finding_id}
     found = _red_team_findings(every, inputs)
@@ -172,8 +184,8 @@ def test_a_sigkilled_red_team_loses_no_finding_and_raises_no_other(
         "proposals": make_topic(unique_name("proposals"), partitions=3),
         "verdicts": make_topic(unique_name("verdicts"), partitions=3),
         "dead_letters": make_topic(unique_name("dlq")),
-        "findings_partitions": 3,
-        "proposals_partitions": 3,
+        "patches": make_topic(unique_name("patches")),
+        "releases": make_topic(unique_name("releases")),
     }
     seeds = [finding(proposal("shell.exec", {"cmd": f"rm -rf /srv/d{i}"})) for i in range(12)]
     blocked = [
@@ -192,32 +204,24 @@ def test_a_sigkilled_red_team_loses_no_finding_and_raises_no_other(
             want |= expected(kafka_settings, blocked_proposal, None)
     app_id = unique_name("redteam")
 
-    def spec(n: int) -> dict[str, object]:
-        return {
-            "role": "redteam",
-            "app_id": app_id,
-            "topics": topics,
-            "delay_ms": 10,
-            "app_options": FAST_FAILOVER,
-            "seed": SEED,
-            "budget": BUDGET,
-            "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
-        }
-
+    args = ["redteam", "run", "--app-id", app_id, *topic_options(topics)]
+    args += ["--seed", str(SEED), "--budget", str(BUDGET), "--judge", hook("slow_norms")]
+    args += ["--findings-partitions", "3", "--proposals-partitions", "3"]
+    start = replaceable_worker(kafka_settings, args, tmp_path, delay_ms=10)
     logs = [tmp_path / f"w{n}.log" for n in range(2)]
-    first = start_worker(spec(0), logs[0], kafka_settings)
+    first = start(0)
     replacement = None
     total = len(seeds) + len(want)
     try:
         wait_for_records(kafka_settings, topics["findings"], 3, len(seeds) + len(want) // 4)
-        assert stop_gate_worker(first, kill=True) == -9
-        replacement = start_worker(spec(1), logs[1], kafka_settings)
+        assert stop_worker(first, kill=True) == -9
+        replacement = start(1)
         _collect(kafka_settings, topics["findings"], total, unique_name, 60)
         every = _collect(kafka_settings, topics["findings"], 3 * total, unique_name, 12)
     finally:
         for worker in (first, replacement):
             if worker is not None:
-                stop_gate_worker(worker)
+                stop_worker(worker)
     output = "\n".join(log.read_text()[-1500:] for log in logs)
     found = _red_team_findings(every, {s.finding_id for s in seeds})
     assert set(found) == want, output

@@ -29,9 +29,8 @@ from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.oracle.loader import load_oracle
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.patches import Patch, apply_patch
-from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import collect_events, read_records
-from tests.support.workers import start_cli_worker
+from tests.support.workers import start_cli_worker, stop_worker
 
 MEMBERS = [
     "chmod -R 777 /srv/app",
@@ -173,7 +172,7 @@ def test_a_cluster_becomes_a_patch_with_evidence(
             dead_letter_topic=unique_name("x"),
         )
     finally:
-        stop_gate_worker(worker, kill=True)
+        stop_worker(worker, kill=True)
     assert got, (tmp_path / "refine.log").read_text()[-3000:]
     # A replacement worker (killed predecessor, new group: it re-reads the cluster update) warms
     # its history up from the topics and proposes the very same patch.
@@ -191,7 +190,7 @@ def test_a_cluster_becomes_a_patch_with_evidence(
         )
         _grown_cluster_gets_no_second_patch(kafka_settings, names, cluster, got[0], again_log)
     finally:
-        stop_gate_worker(again)
+        stop_worker(again)
     assert len(both) == 2, again_log.read_text()[-3000:]
     assert all(isinstance(e, PatchProposed) for e in both)
     assert (

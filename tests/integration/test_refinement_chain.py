@@ -34,8 +34,7 @@ from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.oracle.loader import load_oracle
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.patches import Patch, apply_patch, parse_operations, propose_patch
-from tests.support.gate_worker import stop_gate_worker
-from tests.support.workers import read_until, start_cli_worker
+from tests.support.workers import read_until, start_cli_worker, stop_worker
 
 pytestmark = pytest.mark.integration
 TOOL = "crm.message"
@@ -196,7 +195,7 @@ def test_refinement_reads_the_history_to_the_end_and_chains_and_rebases_its_patc
             kafka_settings, codec, names["patches"], lambda e: len(patches_of(e)) >= 5
         )
     finally:
-        stop_gate_worker(worker)
+        stop_worker(worker)
     rebased = [
         p
         for p in patches_of(events)
@@ -233,7 +232,7 @@ def test_with_enough_benign_history_one_report_fixes_the_unreported_ones_of_its_
             producer.send(names["clusters"], cluster_of(reported))
         events = read_until(kafka_settings, codec, names["patches"], lambda e: bool(patches_of(e)))
     finally:
-        stop_gate_worker(worker)
+        stop_worker(worker)
     (proposed,) = patches_of(events)
     assert proposed.regression is not None and proposed.regression.passed, log.read_text()[-3000:]
     target = apply_patch(load_oracle(kafka_settings).artifact, Patch.from_event(proposed))

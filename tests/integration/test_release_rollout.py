@@ -18,19 +18,18 @@ from alignment_flywheel.connectors.sdk import Guard, SdkTopics
 from alignment_flywheel.enforcement import build_enforcer
 from alignment_flywheel.events import (
     Decision,
-    PatchApproved,
     ReleaseRolledBack,
     ReleaseStage,
     ReleaseStaged,
-    new_envelope,
 )
 from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.oracle.loader import load_oracle
 from alignment_flywheel.patches import parse_operations, propose_patch
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
-from tests.support.gate_worker import stop_gate_worker
 from tests.support.kafka import collect_events
-from tests.support.release_worker import start_release_worker
+from tests.support.releases import controller_args
+from tests.support.signing import Keyring, approvals
+from tests.support.workers import start_cli_worker, stop_worker
 
 POLICY = {
     "name": "test",
@@ -82,25 +81,16 @@ def test_a_rollout_that_breaches_its_gates_rolls_back_by_itself(
         ]
     )
     patch, _target = propose_patch(genesis, operations, author="test", rationale="a bad patch")
-    approval = PatchApproved(
-        envelope=new_envelope("test", str(patch.patch_id)),
-        patch_id=patch.patch_id,
-        key_id="approver-key",
-        role="approver",
-        signature=bytes(64),
-    )
+    ring = Keyring()
     codec = EventCodec.from_settings(kafka_settings)
     with EventProducer(kafka_settings, codec) as producer:
         producer.send(names["patches"], patch.to_event("test"))
-        producer.send(names["patches"], approval)
+        for approval in approvals(ring, patch):
+            producer.send(names["patches"], approval)
 
-    spec = {
-        "state_dir": str(tmp_path / "controller"),
-        "app_id": unique_name("release"),
-        "topics": names,
-        "policy": POLICY,
-    }
-    controller = start_release_worker(spec, tmp_path / "controller.log", kafka_settings)
+    state = tmp_path / "controller"
+    args = controller_args(state, unique_name("release"), names, POLICY, ring)
+    controller = start_cli_worker(kafka_settings, args, state, tmp_path / "controller.log")
     follower = ReleaseFollower(
         kafka_settings, genesis, topics=ReleaseTopics(names["patches"], names["releases"])
     ).start()
@@ -118,9 +108,11 @@ def test_a_rollout_that_breaches_its_gates_rolls_back_by_itself(
         assert follower.deployment.stage is ReleaseStage.SHADOW
         # The controller is killed mid-rollout; its replacement (a new group) folds the release
         # topic, does not stage the patch again, and finishes the rollout.
-        stop_gate_worker(controller, kill=True)
-        spec["app_id"] = unique_name("release-again")
-        controller = start_release_worker(spec, tmp_path / "controller-again.log", kafka_settings)
+        stop_worker(controller, kill=True)
+        args = controller_args(state, unique_name("release-again"), names, POLICY, ring)
+        controller = start_cli_worker(
+            kafka_settings, args, state, tmp_path / "controller-again.log"
+        )
         decisions = []
         deadline = time.monotonic() + 120
         while follower.deployment.candidate is not None and time.monotonic() < deadline:
@@ -138,7 +130,7 @@ def test_a_rollout_that_breaches_its_gates_rolls_back_by_itself(
     finally:
         guard.close()
         follower.stop()
-        stop_gate_worker(controller)
+        stop_worker(controller)
 
     events = collect_events(
         kafka_settings,

@@ -13,9 +13,9 @@ from alignment_flywheel.kafka.credentials import connection_env
 from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.processors.gate import review_id_for
 from alignment_flywheel.review import ReviewDesk
-from tests.support.gate_worker import start_gate_worker, stop_gate_worker
 from tests.support.kafka import collect_events
 from tests.support.samples import sample_proposal_submitted
+from tests.support.workers import hook, start_cli_worker, stop_worker, topic_options
 
 pytestmark = pytest.mark.integration
 
@@ -35,12 +35,9 @@ def test_escalation_is_listed_approved_once_and_leaves_the_list(
     with EventProducer(kafka_settings, codec) as producer:
         for event in [sample_proposal_submitted(0), *escalated]:
             producer.send(topics["proposals"], event)
-    spec = {
-        "app_id": unique_name("gate"),
-        "topics": topics,
-        "settings": {"state_dir": str(tmp_path / "gate")},
-    }
-    worker = start_gate_worker(spec, tmp_path / "gate.log", kafka_settings)
+    args = ["gate", "run", "--no-follow", "--app-id", unique_name("gate"), *topic_options(topics)]
+    args += ["--decider", hook("scripted")]
+    worker = start_cli_worker(kafka_settings, args, tmp_path / "gate", tmp_path / "gate.log")
     try:
         requested = collect_events(
             kafka_settings,
@@ -59,7 +56,7 @@ def test_escalation_is_listed_approved_once_and_leaves_the_list(
             dead_letter_topic=unique_name("x"),
         )
     finally:
-        stop_gate_worker(worker)
+        stop_worker(worker)
     assert len(requested) == 2 and len(verdicts) == 3, (tmp_path / "gate.log").read_text()
 
     env = {

@@ -26,10 +26,15 @@ from alignment_flywheel.events import (
 from alignment_flywheel.governance.verification import review_id_for_finding
 from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.review import ReviewDesk
-from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance import finding
-from tests.support.triage_worker import start_triage_worker
-from tests.support.workers import read_events, read_until, start_cli_worker
+from tests.support.kafka import FAST_FAILOVER
+from tests.support.workers import (
+    read_events,
+    read_until,
+    start_cli_worker,
+    stop_worker,
+    topic_options,
+)
 
 pytestmark = pytest.mark.integration
 EMAIL = {"to": "partner@outside.example", "subject": "payroll", "body": "attached"}
@@ -69,14 +74,13 @@ def test_a_denied_review_of_an_inconclusive_finding_becomes_a_cluster(
         verify_command += [f"--{option}-topic", topics[option]]
     verify_command += ["--dead-letter-topic", topics["dead_letters"]]
     logs = {name: tmp_path / f"{name}.log" for name in ("verify", "triage")}
-    triage_spec = {
-        "state_dir": str(tmp_path / "triage"),
-        "app_id": unique_name("triage"),
-        "topics": {**{k: topics[k] for k in topics if k != "reviews"}, "partitions": 3},
-    }
+    triage_command = ["triage", "run", "--app-id", unique_name("triage"), "--partitions", "3"]
+    triage_command += topic_options({k: topics[k] for k in topics if k != "reviews"})
     workers = [
         start_cli_worker(kafka_settings, verify_command, tmp_path / "verify", logs["verify"]),
-        start_triage_worker(triage_spec, logs["triage"], kafka_settings),
+        start_cli_worker(
+            kafka_settings, triage_command, tmp_path / "triage", logs["triage"], env=FAST_FAILOVER
+        ),
     ]
     try:
         requested = read_events(kafka_settings, codec, topics["reviews"], 1)
@@ -101,7 +105,7 @@ def test_a_denied_review_of_an_inconclusive_finding_becomes_a_cluster(
         letters = read_events(kafka_settings, codec, topics["dead_letters"], 1)
     finally:
         for worker in workers:
-            stop_gate_worker(worker)
+            stop_worker(worker)
     output = "\n".join(log.read_text()[-3000:] for log in logs.values())
     assert _clustered(found.finding_id)(clusters), output
     (update,) = [e for e in clusters if isinstance(e, ClusterUpdated)]

@@ -38,7 +38,6 @@ from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.processors.gate import decided_elsewhere
 from alignment_flywheel.replay.engine import Evaluator
 from alignment_flywheel.replay.source import History, RangeReader
-from tests.support.gate_worker import start_gate_worker, stop_gate_worker
 from tests.support.kafka import read_records
 from tests.support.session_cases import (
     RISK,
@@ -47,6 +46,7 @@ from tests.support.session_cases import (
     artifact_document,
     session_cases,
 )
+from tests.support.workers import start_cli_worker, stop_worker, topic_options
 
 pytestmark = pytest.mark.integration
 PARTITIONS = 6
@@ -108,18 +108,17 @@ def _propose_to_the_gate(settings: Settings, codec: EventCodec, topic: str, run:
 def _gate_verdicts(
     settings: Settings, codec: EventCodec, names: dict[str, Any], run: Run, log: Path
 ) -> dict[uuid.UUID, tuple[VerdictIssued, int]]:
-    spec = {
-        "app_id": f"gate-{uuid.uuid4().hex[:8]}",
-        "topics": names,
-        "settings": {"state_dir": str(log.parent / "gate-state")},
-        "artifact": artifact_document(),
-    }
-    worker = start_gate_worker(spec, log, settings)
+    oracle = log.parent / "gate-oracle.json"
+    oracle.write_text(json.dumps(artifact_document()))
+    args = ["gate", "run", "--no-follow", "--app-id", f"gate-{uuid.uuid4().hex[:8]}"]
+    args += topic_options(names)
+    env = {"FLYWHEEL_ORACLE_PATH": str(oracle)}
+    worker = start_cli_worker(settings, args, log.parent / "gate-state", log, env=env)
     try:
         total = len(run.sdk) + len(run.gate_ids)
         records = read_records(settings, names["verdicts"], total, timeout=90)
     finally:
-        stop_gate_worker(worker)
+        stop_worker(worker)
     found = {}
     for record in records:
         verdict = codec.decode(record.value)

@@ -16,10 +16,15 @@ from alignment_flywheel.events import (
 )
 from alignment_flywheel.governance.triage import cluster_id_for
 from alignment_flywheel.kafka.producer import EventProducer
-from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance import finding, verification
-from tests.support.triage_worker import start_triage_worker
-from tests.support.workers import read_events, read_until
+from tests.support.kafka import FAST_FAILOVER
+from tests.support.workers import (
+    read_events,
+    read_until,
+    start_cli_worker,
+    stop_worker,
+    topic_options,
+)
 
 
 def _batch(names: list[str]) -> tuple[list[FindingRaised], list[FindingRaised]]:
@@ -68,29 +73,26 @@ def test_violations_cluster_by_structure_and_a_killed_worker_loses_and_duplicate
         "clusters": make_topic(unique_name("clusters"), partitions=3),
         "dead_letters": make_topic(unique_name("dlq")),
     }
-    spec = {
-        "state_dir": str(tmp_path / "state"),
-        "app_id": unique_name("triage"),
-        "topics": {**topics, "partitions": 3},
-    }
+    args = ["triage", "run", "--app-id", unique_name("triage"), *topic_options(topics)]
+    args += ["--partitions", "3"]
     shell, sql = _batch(["a", "b", "c"])
     benign = finding("fs.read", {"path": "README.md"})
     _produce(kafka_settings, codec, topics, shell + sql, benign=benign)
     log = tmp_path / "triage.log"
-    worker = start_triage_worker(spec, log, kafka_settings)
+    worker = start_cli_worker(kafka_settings, args, tmp_path / "state", log, env=FAST_FAILOVER)
     try:
         first = _updates(read_events(kafka_settings, codec, topics["clusters"], 6))
         assert len(first) == 6, log.read_text()[-3000:]
-        stop_gate_worker(worker, kill=True)
+        stop_worker(worker, kill=True)
         more_shell, more_sql = _batch(["d"])
         _produce(kafka_settings, codec, topics, more_shell + more_sql)
-        worker = start_triage_worker(spec, log, kafka_settings)
+        worker = start_cli_worker(kafka_settings, args, tmp_path / "state", log, env=FAST_FAILOVER)
         updates = _updates(
             read_until(kafka_settings, codec, topics["clusters"], lambda e: _sizes(e) >= 8)
         )
         letters = read_events(kafka_settings, codec, topics["dead_letters"], 1)
     finally:
-        stop_gate_worker(worker)
+        stop_worker(worker)
     by_id: dict[object, ClusterUpdated] = {}
     for update in updates:
         kept = by_id.setdefault(update.envelope.event_id, update)

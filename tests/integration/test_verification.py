@@ -25,11 +25,15 @@ from alignment_flywheel.events import (
 )
 from alignment_flywheel.governance.verification import review_id_for_finding, verification_id_for
 from alignment_flywheel.kafka.producer import EventProducer
-from tests.support.gate_worker import stop_gate_worker
-from tests.support.governance_worker import start_worker
-from tests.support.kafka import FAST_FAILOVER, collect_events, wait_for_records
+from tests.support.kafka import collect_events, wait_for_records
 from tests.support.oracles import proposal
-from tests.support.workers import start_cli_worker
+from tests.support.workers import (
+    hook,
+    replaceable_worker,
+    start_cli_worker,
+    stop_worker,
+    topic_options,
+)
 
 pytestmark = pytest.mark.integration
 FINDINGS = 400
@@ -94,7 +98,7 @@ def test_violation_no_violation_and_inconclusive_findings_on_the_broker(
         reviews = _collect(kafka_settings, names["--reviews-topic"], 1, unique_name)
         letters = _collect(kafka_settings, names["--dead-letter-topic"], 1, unique_name)
     finally:
-        stop_gate_worker(worker)
+        stop_worker(worker)
     log_text = (tmp_path / "verify.log").read_text()[-3000:]
     outcomes: dict[uuid.UUID, tuple[VerificationOutcome, tuple[str, ...]]] = {}
     for record in recorded:
@@ -134,23 +138,16 @@ def test_a_sigkilled_worker_loses_no_verification_and_never_duplicates_one(
             producer.send(topics["findings"], event)
     app_id = unique_name("verify")
 
-    def spec(n: int) -> dict[str, object]:
-        return {
-            "role": "verification",
-            "app_id": app_id,
-            "topics": topics,
-            "delay_ms": 10,
-            "app_options": FAST_FAILOVER,
-            "settings": {"state_dir": str(tmp_path / f"s{n}"), "identity": f"worker-{n}"},
-        }
-
+    args = ["verify", "run", "--app-id", app_id, *topic_options(topics)]
+    args += ["--judge", hook("slow_norms")]
+    start = replaceable_worker(kafka_settings, args, tmp_path, delay_ms=10)
     logs = [tmp_path / f"w{n}.log" for n in range(2)]
-    first = start_worker(spec(0), logs[0], kafka_settings)
+    first = start(0)
     replacement = None
     try:
         wait_for_records(kafka_settings, topics["verifications"], 3, len(findings) // 4)
-        assert stop_gate_worker(first, kill=True) == -9
-        replacement = start_worker(spec(1), logs[1], kafka_settings)
+        assert stop_worker(first, kill=True) == -9
+        replacement = start(1)
         _collect(
             kafka_settings, topics["verifications"], len(findings), unique_name, idle_timeout=40
         )
@@ -164,7 +161,7 @@ def test_a_sigkilled_worker_loses_no_verification_and_never_duplicates_one(
     finally:
         for worker in (first, replacement):
             if worker is not None:
-                stop_gate_worker(worker)
+                stop_worker(worker)
     output = "\n".join(log.read_text()[-1500:] for log in logs)
     by_id: dict[uuid.UUID, set[tuple[object, ...]]] = defaultdict(set)
     producers: set[str] = set()

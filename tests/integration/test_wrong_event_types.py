@@ -11,12 +11,11 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.events import ClusterUpdated, DeadLettered, Event
 from alignment_flywheel.kafka.producer import EventProducer
-from tests.support.gate_worker import stop_gate_worker
 from tests.support.governance import finding, verdict, verification
-from tests.support.kafka import wait_for_group
-from tests.support.release_worker import start_release_worker
+from tests.support.releases import controller_args
 from tests.support.samples import sample_proposal_submitted, sample_runtime_events
-from tests.support.workers import read_events, read_until, start_cli_worker
+from tests.support.signing import Keyring
+from tests.support.workers import read_events, read_until, start_cli_worker, stop_worker
 
 POLICY = {
     "name": "test",
@@ -68,7 +67,7 @@ def test_triage_dead_letters_valid_events_of_another_type_and_goes_on(
         )
         letters = _letters(read_events(kafka_settings, codec, dead, 2, timeout=60))
     finally:
-        stop_gate_worker(worker)
+        stop_worker(worker)
     assert [type(c) for c in clusters] == [ClusterUpdated], log.read_text()[-3000:]
     assert set(letters) == {topics["findings"], topics["verifications"]}, log.read_text()[-3000:]
     on_findings, on_verifications = letters[topics["findings"]], letters[topics["verifications"]]
@@ -104,22 +103,16 @@ def test_the_release_controller_dead_letters_valid_events_of_another_type(
         producer.send(names["reviews"], decided)
         producer.send(names["reviews"], verification(stray))
     app_id = unique_name("release")
-    spec = {
-        "bootstrap": kafka_settings.effective_bootstrap_servers,
-        "state_dir": str(tmp_path / "controller"),
-        "app_id": app_id,
-        "topics": names,
-        "policy": POLICY,
-    }
+    state = tmp_path / "controller"
+    args = controller_args(state, app_id, names, POLICY, Keyring())
     log = tmp_path / "controller.log"
-    controller = start_release_worker(spec, log, kafka_settings)
+    controller = start_cli_worker(kafka_settings, args, state, log)
     try:
-        wait_for_group(kafka_settings, app_id, 1, [log], workers=[controller])
         found = read_events(kafka_settings, codec, names["dead_letters"], 2, timeout=60)
         found += read_events(kafka_settings, codec, names["dead_letters"], 3, timeout=5)[2:]
         assert controller.poll() is None, log.read_text()[-3000:]
     finally:
-        stop_gate_worker(controller)
+        stop_worker(controller)
     letters = _letters(found)
     assert set(letters) == {names["verdicts"], names["reviews"]}, log.read_text()[-3000:]
     assert "FindingRaised" in letters[names["verdicts"]].reason
@@ -151,7 +144,7 @@ def test_refinement_dead_letters_valid_events_of_another_type_on_its_clusters_in
         letters = _letters(read_events(kafka_settings, codec, names["dead-letter"], 1, timeout=90))
         assert worker.poll() is None, log.read_text()[-3000:]
     finally:
-        stop_gate_worker(worker)
+        stop_worker(worker)
     letter = letters[names["clusters"]]
     assert "FindingRaised" in letter.reason and "ClusterUpdated" in letter.reason
     assert (letter.error_type, letter.consumer_group) == ("UnexpectedEventError", app_id)

@@ -79,11 +79,12 @@ def read_records(
 
 
 FAST_FAILOVER = {
-    "broker_session_timeout": 6.0,
-    "broker_heartbeat_interval": 1.0,
-    "broker_rebalance_timeout": 8.0,
+    "FLYWHEEL_WORKER_SESSION_TIMEOUT_S": "6",
+    "FLYWHEEL_WORKER_HEARTBEAT_INTERVAL_S": "1",
+    "FLYWHEEL_WORKER_REBALANCE_TIMEOUT_S": "8",
 }
-"""faust options so that a replacement worker takes over a SIGKILLed one's partitions quickly."""
+"""A worker's environment so that a replacement takes over a SIGKILLed one's partitions
+quickly."""
 
 
 def wait_for_records(
@@ -112,7 +113,7 @@ def wait_for_group(
     logs: Sequence[Path] = (),
     timeout: float = 180.0,
     *,
-    workers: Sequence[subprocess.Popen[bytes]] = (),
+    workers: Sequence[subprocess.Popen[bytes]],
 ) -> None:
     """Until ``count`` members of ``group`` hold partitions (a worker has started and joined).
     Fails with the tail of each worker log on timeout, and at once when one of ``workers`` has

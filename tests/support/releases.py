@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from alignment_flywheel.events import (
     Event,
@@ -19,7 +24,12 @@ from alignment_flywheel.events import (
 )
 from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.patches import Patch, parse_operations, propose_patch
+from alignment_flywheel.patches.trust import save_root
 from tests.support.oracles import rule
+from tests.support.signing import Keyring
+from tests.support.workers import topic_options
+
+DAY = timedelta(days=1)
 
 
 def patch_chain(base: OracleArtifact, count: int) -> list[tuple[Patch, OracleArtifact]]:
@@ -100,3 +110,19 @@ def forged_votes(patch: Patch) -> list[Event]:
         rejected_by="release-controller",
     )
     return [approval, rejection]
+
+
+def controller_args(
+    state_dir: Path,
+    app_id: str,
+    topics: Mapping[str, str],
+    policy: Mapping[str, Any],
+    ring: Keyring,
+) -> list[str]:
+    """``flywheel release run`` arguments for a controller with state ``state_dir``: the rollout
+    ``policy`` is written there, and so is the trust root of ``ring`` (where the controller's
+    settings look for it), so the controller releases patches ``ring`` approves."""
+    save_root(state_dir / "trust" / "root.json", ring.root(expires=datetime.now(UTC) + DAY))
+    path = state_dir / "rollout.json"
+    path.write_text(json.dumps(policy))
+    return ["release", "run", "--app-id", app_id, "--policy", str(path), *topic_options(topics)]
