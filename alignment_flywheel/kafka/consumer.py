@@ -40,6 +40,7 @@ from alignment_flywheel.kafka.deadletter import (
     DEFAULT_DEAD_LETTER_TOPIC,
     dead_letter_for_message,
 )
+from alignment_flywheel.kafka.ports import ReaderPort
 from alignment_flywheel.kafka.producer import EventProducer
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ _SETTLING = frozenset(
 )
 
 
-def watermarks(consumer: Consumer, tp: TopicPartition, timeout: float) -> tuple[int, int]:
+def watermarks(consumer: ReaderPort, tp: TopicPartition, timeout: float) -> tuple[int, int]:
     """The (low, high) watermark offsets of ``tp``.
 
     Errors a broker gives while leadership settles are asked again until ``timeout``; any other
@@ -81,7 +82,7 @@ def watermarks(consumer: Consumer, tp: TopicPartition, timeout: float) -> tuple[
             time.sleep(0.1)
 
 
-def partitions_of(client: Consumer | AdminClient, topic: str, timeout: float) -> list[int]:
+def partitions_of(client: ReaderPort | AdminClient, topic: str, timeout: float) -> list[int]:
     """The partitions of ``topic``, in order, asked with a consumer's or an admin client's
     ``list_topics``; a topic that does not exist or has no partition is a
     :class:`~alignment_flywheel.errors.KafkaTransportError`."""
@@ -92,7 +93,7 @@ def partitions_of(client: Consumer | AdminClient, topic: str, timeout: float) ->
 
 
 def offsets_for_times(
-    consumer: Consumer, asked: list[TopicPartition], timeout: float
+    consumer: ReaderPort, asked: list[TopicPartition], timeout: float
 ) -> list[TopicPartition]:
     """The offsets of the first records at or after the times in ``asked``; retried like
     :func:`watermarks` while leadership settles (right after a topic is created)."""
