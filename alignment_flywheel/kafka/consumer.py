@@ -84,9 +84,12 @@ def watermarks(consumer: ReaderPort, tp: TopicPartition, timeout: float) -> tupl
 
 def partitions_of(client: ReaderPort | AdminClient, topic: str, timeout: float) -> list[int]:
     """The partitions of ``topic``, in order, asked with a consumer's or an admin client's
-    ``list_topics``; a topic that does not exist or has no partition is a
-    :class:`~alignment_flywheel.errors.KafkaTransportError`."""
-    metadata = client.list_topics(topic, timeout=timeout).topics.get(topic)
+    ``list_topics``; a topic that does not exist or has no partition, or a cluster that does not
+    answer within ``timeout``, is a :class:`~alignment_flywheel.errors.KafkaTransportError`."""
+    try:
+        metadata = client.list_topics(topic, timeout=timeout).topics.get(topic)
+    except KafkaException as exc:
+        raise KafkaTransportError(f"the partitions of {topic}: {exc}") from exc
     if metadata is None or metadata.error is not None or not metadata.partitions:
         raise KafkaTransportError(f"topic {topic} does not exist or has no partitions")
     return sorted(metadata.partitions)
