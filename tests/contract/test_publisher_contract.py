@@ -171,7 +171,7 @@ class PublisherContract:
 def _target(adapter: Adapter, reachable: bool) -> tuple[Settings, ProducerFactory]:
     if reachable:
         return adapter.settings, adapter.producer_factory
-    return adapter.unreachable
+    return adapter.unreachable.settings, adapter.unreachable.producer_factory
 
 
 class TestPublisherOnMemory(PublisherContract):

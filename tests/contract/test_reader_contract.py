@@ -21,6 +21,7 @@ from alignment_flywheel.codec import EventCodec, SchemaRepository
 from alignment_flywheel.config import Settings, load_settings
 from alignment_flywheel.errors import KafkaTransportError
 from alignment_flywheel.events import Event
+from alignment_flywheel.kafka import reader
 from alignment_flywheel.kafka.credentials import connection_settings
 from alignment_flywheel.kafka.reader import Span, read_spans, read_topic
 from tests.support.adapters import MEMORY_SERVERS, Adapter, broker_adapter, memory_adapter
@@ -114,6 +115,27 @@ class ReaderContract:
             list(read(missing))
         assert time.monotonic() - started < PROMPT_S
 
+    def test_records_deleted_before_the_low_watermark_are_not_waited_for(
+        self, adapter: Adapter, codec: EventCodec, read: Callable[..., Iterator[Event]]
+    ) -> None:
+        topic = adapter.create_topic(1)
+        events = _events(5)
+        adapter.write(topic, _records(codec, events))
+        adapter.delete_before(topic, 0, 3)
+        assert list(read(topic)) == events[3:]
+
+    def test_an_unreachable_cluster_is_a_transport_error(
+        self, adapter: Adapter, codec: EventCodec, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(reader, "TIMEOUT_S", 1.0)
+        down = adapter.unreachable
+        started = time.monotonic()
+        with pytest.raises(KafkaTransportError):
+            list(
+                read_topic(down.settings, codec, "anything", consumer_factory=down.consumer_factory)
+            )
+        assert time.monotonic() - started < PROMPT_S
+
     def test_reads_from_a_point_in_time(
         self, adapter: Adapter, codec: EventCodec, read: Callable[..., Iterator[Event]]
     ) -> None:
@@ -125,6 +147,7 @@ class ReaderContract:
         later = _events(3, start=50)
         adapter.write(topic, _records(codec, later, partition=1))
         assert list(read(topic, since)) == later
+        time.sleep(0.05)
         assert list(read(topic, datetime.now(UTC))) == []
 
     def test_records_that_do_not_decode_are_passed_over(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from alignment_flywheel.config import Settings, load_settings
-from alignment_flywheel.kafka.clients import reader_group
+from alignment_flywheel.kafka.clients import admin_client, reader_group
 from alignment_flywheel.kafka.consumer import consumer_config, partitions_of, watermarks
 from alignment_flywheel.kafka.memory import MemoryBroker
 from alignment_flywheel.kafka.ports import ProducerFactory, ReaderFactory, ReaderPort
@@ -39,17 +39,28 @@ class Delivered:
 
 
 @dataclass(frozen=True)
+class Unreachable:
+    """Settings and clients for a cluster that does not answer."""
+
+    settings: Settings
+    producer_factory: ProducerFactory
+    consumer_factory: ReaderFactory
+
+
+@dataclass(frozen=True)
 class Adapter:
     """Where a contract test's topics live and the clients that reach them.
 
-    ``unreachable``: settings and a producer factory for a cluster that does not answer."""
+    ``create_topic(partitions)`` returns a new topic's name; ``delete_before(topic, partition,
+    offset)`` deletes a partition's records before ``offset`` (its low watermark moves up)."""
 
     name: str
     settings: Settings
     create_topic: Callable[[int], str]
+    delete_before: Callable[[str, int, int], None]
     producer_factory: ProducerFactory
     consumer_factory: ReaderFactory
-    unreachable: tuple[Settings, ProducerFactory]
+    unreachable: Unreachable
 
     def consumer(self) -> ReaderPort:
         config = consumer_config(self.settings, reader_group("contract"))
@@ -101,14 +112,16 @@ def _delivered(msg: Message) -> Delivered:
 def memory_adapter(settings: Settings, broker: MemoryBroker | None = None) -> Adapter:
     """Topics in memory; the unreachable cluster is a second broker that is down."""
     memory = broker or MemoryBroker()
+    down = MemoryBroker(down=True)
     counter = iter(range(1_000_000))
     return Adapter(
         name="memory",
         settings=settings,
         create_topic=lambda partitions: memory.create_topic(f"t-{next(counter)}", partitions),
+        delete_before=memory.truncate,
         producer_factory=memory.producer,
         consumer_factory=memory.consumer,
-        unreachable=(settings, MemoryBroker(down=True).producer),
+        unreachable=Unreachable(settings, down.producer, down.consumer),
     )
 
 
@@ -122,7 +135,16 @@ def broker_adapter(
         name="kafka",
         settings=settings,
         create_topic=lambda partitions: make_topic(unique_name("contract"), partitions),
+        delete_before=lambda topic, partition, offset: _delete_records(
+            settings, TopicPartition(topic, partition, offset)
+        ),
         producer_factory=Producer,
         consumer_factory=Consumer,
-        unreachable=(dead, Producer),
+        unreachable=Unreachable(dead, Producer, Consumer),
     )
+
+
+def _delete_records(settings: Settings, before: TopicPartition) -> None:
+    admin = admin_client(settings)  # kept alive until the answer arrives
+    for future in admin.delete_records([before], request_timeout=TIMEOUT_S).values():
+        future.result(timeout=TIMEOUT_S)
