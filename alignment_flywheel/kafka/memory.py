@@ -39,7 +39,7 @@ from confluent_kafka import (
 from confluent_kafka.admin._metadata import ClusterMetadata, PartitionMetadata, TopicMetadata
 
 from alignment_flywheel.kafka.placement import partition_for
-from alignment_flywheel.kafka.ports import DeliveryCallback, Headers
+from alignment_flywheel.kafka.ports import DeliveryCallback, Headers, ProducerPort, ReaderPort
 
 CREATE_TIME = 1
 """The timestamp type of a record stamped by its producer."""
@@ -112,10 +112,12 @@ class MemoryBroker:
             place = self._partition(topic, partition)
             place.records[offset - place.low] = None
 
-    def producer(self, config: dict[str, Any] | None = None) -> MemoryProducer:
+    def producer(self, config: dict[str, Any] | None = None) -> ProducerPort:
+        """A :data:`~alignment_flywheel.kafka.ports.ProducerFactory` (``config`` is ignored)."""
         return MemoryProducer(self)
 
-    def consumer(self, config: dict[str, Any] | None = None) -> MemoryConsumer:
+    def consumer(self, config: dict[str, Any] | None = None) -> ReaderPort:
+        """A :data:`~alignment_flywheel.kafka.ports.ReaderFactory` (``config`` is ignored)."""
         return MemoryConsumer(self)
 
     def metadata(self, topic: str | None) -> ClusterMetadata:
