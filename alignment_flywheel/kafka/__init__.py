@@ -11,6 +11,9 @@
 * :mod:`~alignment_flywheel.kafka.placement` and :mod:`~alignment_flywheel.kafka.headers`: where a
   record goes (the session key's partition) and the headers workers agree on.
 * :mod:`~alignment_flywheel.kafka.deadletter`: dead-letter records, bounded.
+* :mod:`~alignment_flywheel.kafka.ports`: what the SDK publisher needs from a producer and the
+  bounded reader from a consumer; confluent-kafka's clients are the default adapter,
+  :mod:`~alignment_flywheel.kafka.memory` (topics in memory) the one tests inject.
 
 It depends only on the events, the codec, the settings and the errors; the domain and the edges
 build on it (the layer contract in ``pyproject.toml``).

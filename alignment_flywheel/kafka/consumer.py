@@ -40,6 +40,7 @@ from alignment_flywheel.kafka.deadletter import (
     DEFAULT_DEAD_LETTER_TOPIC,
     dead_letter_for_message,
 )
+from alignment_flywheel.kafka.ports import ReaderPort
 from alignment_flywheel.kafka.producer import EventProducer
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ _SETTLING = frozenset(
 )
 
 
-def watermarks(consumer: Consumer, tp: TopicPartition, timeout: float) -> tuple[int, int]:
+def watermarks(consumer: ReaderPort, tp: TopicPartition, timeout: float) -> tuple[int, int]:
     """The (low, high) watermark offsets of ``tp``.
 
     Errors a broker gives while leadership settles are asked again until ``timeout``; any other
@@ -81,18 +82,21 @@ def watermarks(consumer: Consumer, tp: TopicPartition, timeout: float) -> tuple[
             time.sleep(0.1)
 
 
-def partitions_of(client: Consumer | AdminClient, topic: str, timeout: float) -> list[int]:
+def partitions_of(client: ReaderPort | AdminClient, topic: str, timeout: float) -> list[int]:
     """The partitions of ``topic``, in order, asked with a consumer's or an admin client's
-    ``list_topics``; a topic that does not exist or has no partition is a
-    :class:`~alignment_flywheel.errors.KafkaTransportError`."""
-    metadata = client.list_topics(topic, timeout=timeout).topics.get(topic)
+    ``list_topics``; a topic that does not exist or has no partition, or a cluster that does not
+    answer within ``timeout``, is a :class:`~alignment_flywheel.errors.KafkaTransportError`."""
+    try:
+        metadata = client.list_topics(topic, timeout=timeout).topics.get(topic)
+    except KafkaException as exc:
+        raise KafkaTransportError(f"the partitions of {topic}: {exc}") from exc
     if metadata is None or metadata.error is not None or not metadata.partitions:
         raise KafkaTransportError(f"topic {topic} does not exist or has no partitions")
     return sorted(metadata.partitions)
 
 
 def offsets_for_times(
-    consumer: Consumer, asked: list[TopicPartition], timeout: float
+    consumer: ReaderPort, asked: list[TopicPartition], timeout: float
 ) -> list[TopicPartition]:
     """The offsets of the first records at or after the times in ``asked``; retried like
     :func:`watermarks` while leadership settles (right after a topic is created)."""

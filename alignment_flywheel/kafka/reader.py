@@ -34,6 +34,7 @@ from alignment_flywheel.kafka.consumer import (
     partitions_of,
     watermarks,
 )
+from alignment_flywheel.kafka.ports import ReaderFactory, ReaderPort
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 30.0
@@ -42,10 +43,17 @@ WAIT_S = 0.2
 
 
 def read_topic(
-    settings: Settings, codec: EventCodec, topic: str, *, since: datetime | None = None
+    settings: Settings,
+    codec: EventCodec,
+    topic: str,
+    *,
+    since: datetime | None = None,
+    consumer_factory: ReaderFactory = Consumer,
 ) -> Iterator[Event]:
-    """Every event on ``topic`` (from ``since``, or the beginning) up to its end as of now."""
-    consumer = Consumer(
+    """Every event on ``topic`` (from ``since``, or the beginning) up to its end as of now, read
+    by a consumer ``consumer_factory`` builds (confluent-kafka's, or another adapter of
+    :class:`~alignment_flywheel.kafka.ports.ReaderPort`)."""
+    consumer = consumer_factory(
         consumer_config(settings, reader_group("topic"), {"enable.auto.commit": False})
     )
     try:
@@ -55,7 +63,7 @@ def read_topic(
 
 
 def _read_assigned(
-    consumer: Consumer, codec: EventCodec, topic: str, since: datetime | None
+    consumer: ReaderPort, codec: EventCodec, topic: str, since: datetime | None
 ) -> Iterator[Event]:
     starts = _start_offsets(consumer, topic, since)
     ends = {p: watermarks(consumer, tp, TIMEOUT_S)[1] for p, tp in starts}
@@ -77,7 +85,7 @@ def _decode(codec: EventCodec, value: bytes | None, topic: str) -> Event | None:
 
 
 def _start_offsets(
-    consumer: Consumer, topic: str, since: datetime | None
+    consumer: ReaderPort, topic: str, since: datetime | None
 ) -> list[tuple[int, TopicPartition]]:
     partitions = partitions_of(consumer, topic, TIMEOUT_S)
     if since is None:
@@ -104,7 +112,7 @@ class Span:
 
 
 def read_spans(
-    consumer: Consumer, topic: str, spans: Iterable[Span], *, timeout_s: float = TIMEOUT_S
+    consumer: ReaderPort, topic: str, spans: Iterable[Span], *, timeout_s: float = TIMEOUT_S
 ) -> Iterator[Message]:
     """The records of ``spans`` on ``topic`` (in offset order within a partition), read by
     ``consumer``, which is assigned here. A partition is done at its end's record or when its
@@ -139,7 +147,7 @@ def read_spans(
 
 
 def _past_end(
-    consumer: Consumer, topic: str, partitions: set[int], ends: dict[int, int]
+    consumer: ReaderPort, topic: str, partitions: set[int], ends: dict[int, int]
 ) -> set[int]:
     """Partitions whose position reached their end without a record at the last offsets."""
     positions = consumer.position([TopicPartition(topic, p) for p in sorted(partitions)])

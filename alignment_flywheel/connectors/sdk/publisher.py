@@ -45,6 +45,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.sdk.journal import Journal, JournalRecord
 from alignment_flywheel.kafka.placement import PartitionCounts, metadata_lookup
+from alignment_flywheel.kafka.ports import ProducerFactory, ProducerPort
 from alignment_flywheel.kafka.producer import producer_config
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,11 @@ class PublisherStats:
 
 
 class Publisher:
-    """Owns the Kafka producer, the in-memory buffer and the journal of one guard."""
+    """Owns the Kafka producer, the in-memory buffer and the journal of one guard.
+
+    ``producer_factory`` builds the producer from its configuration: confluent-kafka's
+    ``Producer``, or another adapter of :class:`~alignment_flywheel.kafka.ports.ProducerPort`
+    (tests)."""
 
     def __init__(
         self,
@@ -73,8 +78,10 @@ class Publisher:
         *,
         delivery_timeout_s: float = 10.0,
         retry_interval_s: float = 5.0,
+        producer_factory: ProducerFactory = Producer,
     ) -> None:
         self._settings = settings
+        self._producer_factory = producer_factory
         self._journal = journal
         self._delivery_timeout_s = delivery_timeout_s
         self._retry_interval_s = retry_interval_s
@@ -94,9 +101,9 @@ class Publisher:
         )
         self._thread.start()
 
-    def _new_producer(self) -> Producer:
+    def _new_producer(self) -> ProducerPort:
         overrides: dict[str, Any] = {"message.timeout.ms": int(self._delivery_timeout_s * 1000)}
-        return Producer(producer_config(self._settings, overrides))
+        return self._producer_factory(producer_config(self._settings, overrides))
 
     def _lookup(self, topic: str) -> int | None:
         return metadata_lookup(self._producer, self._delivery_timeout_s)(topic)
