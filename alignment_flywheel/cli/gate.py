@@ -22,18 +22,15 @@ from typing import Annotated
 import typer
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.cli.following import following_enforcer
 from alignment_flywheel.cli.hooks import hook_option, hooked
 from alignment_flywheel.config import Settings
-from alignment_flywheel.enforcement.enforcer import build_enforcer
 from alignment_flywheel.errors import KafkaTransportError
 from alignment_flywheel.kafka.clients import admin_client
 from alignment_flywheel.kafka.consumer import partitions_of
-from alignment_flywheel.oracle.artifact import load_artifact
-from alignment_flywheel.oracle.loader import oracle_path
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.gate import DEFAULT_APP_ID, GateTopics, build_gate
-from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
-from alignment_flywheel.release.trusted import follower_check
+from alignment_flywheel.release.follower import ReleaseTopics
 
 app = typer.Typer(help="The gate: decides proposals on Kafka.", no_args_is_help=True)
 _DEFAULTS = GateTopics()
@@ -69,15 +66,9 @@ def run(
         dead_letters=dead_letters,
         partitions=partition_count(settings, proposals),
     )
-    enforcer = build_enforcer(settings)
-    follower = None
-    if follow:
-        genesis = load_artifact(oracle_path(settings))
-        topics_followed = ReleaseTopics(patches, releases)
-        follower = ReleaseFollower(
-            settings, genesis, topics=topics_followed, check=follower_check(settings)
-        ).start()
-        follower.attach_deployment(enforcer.deploy)
+    enforcer, follower = following_enforcer(
+        settings, follow=follow, patches=patches, releases=releases
+    )
     gate = build_gate(settings, hooked(settings, decider, enforcer), app_id=app_id, topics=topics)
     try:
         run_worker(gate.app, loglevel=loglevel)

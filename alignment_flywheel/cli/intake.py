@@ -12,14 +12,11 @@ from typing import Annotated
 import typer
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.cli.following import following_enforcer
 from alignment_flywheel.cli.hooks import hook_option, hooked
-from alignment_flywheel.enforcement.enforcer import build_enforcer
-from alignment_flywheel.oracle.artifact import load_artifact
-from alignment_flywheel.oracle.loader import oracle_path
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.intake import IntakeTopics, build_intake
-from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
-from alignment_flywheel.release.trusted import follower_check
+from alignment_flywheel.release.follower import ReleaseTopics
 from alignment_flywheel.roles import group_for
 
 app = typer.Typer(help="The intake worker: incidents into findings.", no_args_is_help=True)
@@ -44,15 +41,9 @@ def run(
 ) -> None:
     """Run the intake worker until SIGTERM/Ctrl-C."""
     settings = cli_context(ctx).settings
-    enforcer = build_enforcer(settings)
-    follower = None
-    if follow:
-        genesis = load_artifact(oracle_path(settings))
-        topics_followed = ReleaseTopics(patches, releases)
-        follower = ReleaseFollower(
-            settings, genesis, topics=topics_followed, check=follower_check(settings)
-        ).start()
-        follower.attach_deployment(enforcer.deploy)
+    enforcer, follower = following_enforcer(
+        settings, follow=follow, patches=patches, releases=releases
+    )
     intake = build_intake(
         settings,
         hooked(settings, decider, enforcer),

@@ -46,14 +46,12 @@ A cluster that grows usually refines to the same change again: see :mod:`.change
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import itertools
-import json
 import math
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from alignment_flywheel.enforcement import Enforcer, RiskPolicy
 from alignment_flywheel.errors import FlywheelError
@@ -61,7 +59,6 @@ from alignment_flywheel.events import (
     Decision,
     Proposal,
     RegressionEvidence,
-    Severity,
     VerificationOutcome,
 )
 from alignment_flywheel.governance.generalise import (
@@ -72,6 +69,14 @@ from alignment_flywheel.governance.generalise import (
     matching_bits,
 )
 from alignment_flywheel.governance.norms import Norms
+from alignment_flywheel.governance.regression import (
+    Cluster,
+    LabelledCase,
+    benign_cases,
+    call_key,
+    own_history,
+    regression,
+)
 from alignment_flywheel.governance.synthesis import (
     KIND_ORDER,
     Predicate,
@@ -84,23 +89,21 @@ from alignment_flywheel.governance.synthesis import (
 )
 from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.oracle.catalog import ToolCatalog
-from alignment_flywheel.oracle.provenance import SessionContext
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.patches import Patch, parse_operations, propose_patch
-from alignment_flywheel.replay.engine import Case as ReplayCase
-from alignment_flywheel.replay.engine import Evaluator, replay_diff
+from alignment_flywheel.replay.engine import Evaluator
 
 MAX_PROOFS = 16
-
-
-@dataclass(frozen=True, slots=True)
-class LabelledCase:
-    """A past proposal, the decision it got, and a human label if reviewed (True: safe)."""
-
-    proposal: Proposal
-    decision: Decision
-    safe: bool | None = None
-    session: SessionContext | None = None
+__all__ = [
+    "Cluster",
+    "LabelledCase",
+    "NoPatch",
+    "Refined",
+    "benign_cases",
+    "own_history",
+    "refine",
+    "regression",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,27 +118,6 @@ class Refined:
 @dataclass(frozen=True, slots=True)
 class NoPatch:
     reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Cluster:
-    """What refinement needs of a cluster."""
-
-    name: str
-    members: Sequence[Proposal]
-    variants: Sequence[Proposal] = ()
-    severity: Severity = Severity.HIGH
-    norms: Sequence[str] = ()
-    sessions: Mapping[uuid.UUID, SessionContext] = field(default_factory=dict)
-    """The session context of members and variants, by proposal id (where known)."""
-
-    @property
-    def rule_id(self) -> str:
-        return f"refined.{self.name}"
-
-    @property
-    def tools(self) -> frozenset[str]:
-        return frozenset(p.tool for p in self.members)
 
 
 def refine(
@@ -169,40 +151,11 @@ def refine(
     return NoPatch(f"{general.reason}; the exact rule failed too: {exact.reason}")
 
 
-def own_history(cluster: Cluster, history: Sequence[LabelledCase]) -> list[LabelledCase]:
-    """The history without the cluster's own calls: members and the same calls again."""
-    ids = {p.proposal_id for p in cluster.members}
-    calls = {_call(p) for p in (*cluster.members, *cluster.variants)}
-    return [
-        c for c in history if c.proposal.proposal_id not in ids and _call(c.proposal) not in calls
-    ]
-
-
-def _call(proposal: Proposal) -> tuple[str, str]:
-    return proposal.tool, json.dumps(proposal.arguments_object(), sort_keys=True)
-
-
 def _judged(case: LabelledCase, norms: Norms) -> LabelledCase:
     """A case the norms call a violation is not benign, even if the oracle allowed it."""
     if case.safe is None and norms.judge(case.proposal).outcome is VerificationOutcome.VIOLATION:
         return LabelledCase(case.proposal, case.decision, False)
     return case
-
-
-def benign_cases(
-    cluster: Cluster, history: Sequence[LabelledCase], tools: str | None = None
-) -> list[LabelledCase]:
-    """The confirmed-benign history a patch for ``cluster`` is judged on: the cases of its tools,
-    or of the tools the glob ``tools`` names when the rule reaches beyond them."""
-
-    def covered(tool: str) -> bool:
-        return tool in cluster.tools if tools is None else fnmatch.fnmatchcase(tool, tools)
-
-    return [
-        c
-        for c in history
-        if c.decision is Decision.ALLOW and c.safe is not False and covered(c.proposal.tool)
-    ]
 
 
 def _most_general(prover: _Prover, max_terms: int, max_proofs: int) -> Refined | NoPatch:
@@ -332,7 +285,7 @@ class _Prover:
 
     def prove_exact(self, why: str) -> Refined | NoPatch:
         members = list(self.cluster.members)
-        distinct = len({_call(p) for p in members})
+        distinct = len({call_key(p) for p in members})
         described = f"exactly the {distinct} reported call(s)"
         result = self._prove(exact_condition(members), members, described, why=why)
         if isinstance(result, Refined):
@@ -381,53 +334,3 @@ class _Prover:
         if not evidence.passed:
             return NoPatch(f"regression failed: {evidence.report}")
         return Refined(patch.model_copy(update={"regression": evidence}), target, evidence, ())
-
-
-def regression(
-    cluster: Cluster,
-    enforcer: Enforcer,
-    history: Sequence[LabelledCase],
-    fp_budget: float,
-    *,
-    must_block: Sequence[Proposal] | None = None,
-    tools: str | None = None,
-) -> RegressionEvidence:
-    """The cluster's own regression (module rules), replayed with ``enforcer`` (the patched
-    oracle) through the replay engine: each distinct proposal is decided once; the benign history
-    of the cluster's tools (or of the rule's ``tools`` glob when it reaches beyond them) is
-    diffed against its recorded ALLOW."""
-    evaluator = Evaluator(enforcer)
-    own = own_history(cluster, history)
-    sessions = {**_sessions(own), **cluster.sessions}
-    blocking = list(cluster.members) + list(cluster.variants) if must_block is None else must_block
-    blocked = sum(d is Decision.BLOCK for d in evaluator.decisions(blocking, sessions=sessions))
-    benign = benign_cases(cluster, own, tools)
-    replayed = (ReplayCase(c.proposal, Decision.ALLOW, session=c.session) for c in benign)
-    diff = replay_diff(replayed, evaluator)
-    false_positives = diff.tally.changed + len(diff.refused)
-    labelled = [c for c in own if c.safe is True]
-    decisions = evaluator.decisions((c.proposal for c in labelled), sessions=sessions)
-    kept = sum(d is not None and d is not Decision.BLOCK for d in decisions)
-    fp_rate = false_positives / len(benign) if benign else 0.0
-    passed = blocked == len(blocking) and fp_rate <= fp_budget and kept == len(labelled)
-    report = (
-        f"{blocked}/{len(blocking)} members and variants blocked; "
-        f"{false_positives}/{len(benign)} benign cases of its tools changed "
-        f"(budget {fp_budget:.2%}); {kept}/{len(labelled)} calls labelled safe kept"
-    )
-    return RegressionEvidence(
-        cases=len(blocking) + len(benign) + len(labelled),
-        expected_blocked=len(blocking),
-        blocked=blocked,
-        benign=len(benign),
-        false_positives=false_positives,
-        false_positive_rate=fp_rate,
-        labelled=len(labelled),
-        labels_kept=kept,
-        passed=passed,
-        report=report,
-    )
-
-
-def _sessions(cases: Sequence[LabelledCase]) -> dict[uuid.UUID, SessionContext]:
-    return {c.proposal.proposal_id: c.session for c in cases if c.session is not None}

@@ -39,10 +39,10 @@ from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
     Expected,
-    decoded,
     expected_on,
     raw_topic,
     send_confirmed,
+    stepping,
 )
 from alignment_flywheel.roles import group_for, topic_for
 
@@ -94,13 +94,8 @@ class DriftWorker:
         agent(app, raw_topic(app, names.verdicts), name="verdicts")(verdicts)
 
     def _consumer(self, expected: Expected) -> Callable[[Any], Awaitable[None]]:
-        """An agent that hands each event of its input to :meth:`handle`."""
-
-        async def consume(stream: Any) -> None:
-            async for event in decoded(stream, self._codec, self._dead, expected):
-                await self.handle(event)
-
-        return consume
+        """An agent that steps each event of its input (:func:`stepping`)."""
+        return stepping(self._codec, self._dead, expected, self.handle)
 
     async def handle(self, event: Event) -> None:
         """Step one proposal or verdict; apply its writes, then send what it emitted."""

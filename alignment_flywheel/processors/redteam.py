@@ -62,10 +62,10 @@ from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
     Expected,
-    decoded,
     expected_on,
     raw_topic,
     send_confirmed,
+    stepping,
 )
 from alignment_flywheel.roles import group_for, partitions_for, topic_for
 
@@ -137,13 +137,8 @@ class RedTeamWorker:
             agent(app, raw_topic(app, topic), name=name)(consume)
 
     def _consumer(self, expected: Expected) -> Callable[[Any], Awaitable[None]]:
-        """An agent that steps each event of its input."""
-
-        async def consume(stream: Any) -> None:
-            async for event in decoded(stream, self._codec, self._dead, expected):
-                await self.handle(event)
-
-        return consume
+        """An agent that steps each event of its input (:func:`stepping`)."""
+        return stepping(self._codec, self._dead, expected, self.handle)
 
     async def handle(self, event: Event) -> None:
         """Step one event; send the findings it emitted, then apply its table writes."""

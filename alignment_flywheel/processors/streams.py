@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import cache, partial
 from typing import Any, Self
@@ -196,6 +196,22 @@ async def decoded(
             await dead_letters.publish(message, exc)
             continue
         yield event
+
+
+def stepping(
+    codec: EventCodec,
+    dead_letters: DeadLetterWriter,
+    expected: Expected,
+    handle: Callable[[Event], Awaitable[None]],
+) -> Callable[[Any], Awaitable[None]]:
+    """An agent that hands each event of its input, decoded as :func:`decoded` does, to
+    ``handle`` (which steps the role's core, sends and applies the writes)."""
+
+    async def consume(stream: Any) -> None:
+        async for event in decoded(stream, codec, dead_letters, expected):
+            await handle(event)
+
+    return consume
 
 
 @dataclass
