@@ -21,10 +21,10 @@ from alignment_flywheel.config import Settings
 from alignment_flywheel.governance.autoapprove import AutoApprover
 from alignment_flywheel.governance.autoapprove_core import AutoApproveCore
 from alignment_flywheel.processors.app import agent, create_app
-from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
     decoded,
+    event_topic,
     expected_on,
     raw_topic,
     send_confirmed,
@@ -50,9 +50,7 @@ class AutoApproval:
         self._core = AutoApproveCore(approver)
         self._codec = EventCodec.from_settings(settings)
         self.app = create_app(settings, app_id, **app_overrides)
-        self._out = self.app.topic(
-            patches, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
-        )
+        self._out = event_topic(self.app, patches, self._codec)
         source = raw_topic(self.app, patches)
         dead = raw_topic(self.app, dead_letters)
         self._dead = DeadLetterWriter(dead, self._codec, producer=approver.producer, group=app_id)

@@ -35,10 +35,10 @@ from alignment_flywheel.governance.drift import DriftWatch
 from alignment_flywheel.governance.drift_core import PROPOSALS, VERDICTS, DriftCore
 from alignment_flywheel.governance.step import write_into
 from alignment_flywheel.processors.app import agent, create_app
-from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
     Expected,
+    event_topic,
     expected_on,
     raw_topic,
     send_confirmed,
@@ -82,9 +82,8 @@ class DriftWorker:
 
     def _declare(self, app_id: str) -> None:
         app, names = self.app, self.topics
-        events = FaustEventCodec(self._codec)
-        self._drift = app.topic(names.drift, value_serializer=events, key_serializer="raw")
-        self._findings = app.topic(names.findings, value_serializer=events, key_serializer="raw")
+        self._drift = event_topic(app, names.drift, self._codec)
+        self._findings = event_topic(app, names.findings, self._codec)
         self._dead = DeadLetterWriter.on(
             app, names.dead_letters, self._codec, producer=self._settings.identity, group=app_id
         )

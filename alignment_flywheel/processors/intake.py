@@ -25,9 +25,9 @@ from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import FindingRaised, IncidentReported
 from alignment_flywheel.governance.intake_core import IntakeCore
 from alignment_flywheel.processors.app import agent, create_app
-from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
+    event_topic,
     handled,
     raw_topic,
     send_confirmed,
@@ -64,9 +64,7 @@ class Intake:
         self.app = create_app(settings, app_id, **app_overrides)
         app = self.app
         self._source = raw_topic(app, topics.incidents)
-        self._findings = app.topic(
-            topics.findings, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
-        )
+        self._findings = event_topic(app, topics.findings, self._codec)
         self._dead = DeadLetterWriter.on(
             app, topics.dead_letters, self._codec, producer=settings.identity, group=app_id
         )

@@ -58,10 +58,10 @@ from alignment_flywheel.governance.redteam_core import (
 )
 from alignment_flywheel.governance.step import write_into
 from alignment_flywheel.processors.app import agent, create_app
-from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
     Expected,
+    event_topic,
     expected_on,
     raw_topic,
     send_confirmed,
@@ -115,9 +115,7 @@ class RedTeamWorker:
 
     def _declare(self, app_id: str) -> None:
         app, names = self.app, self.topics
-        self._findings = app.topic(
-            names.findings, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
-        )
+        self._findings = event_topic(app, names.findings, self._codec)
         self._dead = DeadLetterWriter.on(
             app, names.dead_letters, self._codec, producer=self._producer, group=app_id
         )

@@ -66,10 +66,10 @@ from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.patches import Patch
 from alignment_flywheel.patches.approvals import approve
 from alignment_flywheel.processors.app import agent, create_app
-from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
     decoded,
+    event_topic,
     expected_on,
     raw_topic,
     send_confirmed,
@@ -147,9 +147,7 @@ class Refinement:
 
     def _declare(self, app_id: str, tick_s: float) -> None:
         app, names = self.app, self.topics
-        self._patches = app.topic(
-            names.patches, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
-        )
+        self._patches = event_topic(app, names.patches, self._codec)
         self._dead = DeadLetterWriter.on(
             app, names.dead_letters, self._codec, producer=self._settings.identity, group=app_id
         )

@@ -65,10 +65,10 @@ from alignment_flywheel.governance.step import Stepped, Tables, write_into
 from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.patches import Patch
 from alignment_flywheel.processors.app import agent, create_app
-from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
     decoded,
+    event_topic,
     expected_on,
     raw_topic,
     send_confirmed,
@@ -147,9 +147,8 @@ class ReleaseController:
 
     def _declare(self, app_id: str, tick_s: float) -> None:
         app, names = self.app, self.topics
-        events = FaustEventCodec(self._codec)
-        self._releases = app.topic(names.releases, value_serializer=events, key_serializer="raw")
-        self._patches = app.topic(names.patches, value_serializer=events, key_serializer="raw")
+        self._releases = event_topic(app, names.releases, self._codec)
+        self._patches = event_topic(app, names.patches, self._codec)
         self._dead = DeadLetterWriter.on(
             app, names.dead_letters, self._codec, producer=self._settings.identity, group=app_id
         )

@@ -44,6 +44,7 @@ from alignment_flywheel.kafka.deadletter import (
     excerpt_of,
     fit_dead_letter,
 )
+from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.roles import catalog
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,11 @@ _TOO_LARGE = frozenset({10, 18})
 def raw_topic(app: Any, name: str) -> Any:
     """A topic read and written as raw bytes (decoded here, so bad records can be dead-lettered)."""
     return app.topic(name, value_serializer="raw", key_serializer="raw")
+
+
+def event_topic(app: Any, name: str, codec: EventCodec) -> Any:
+    """A topic a worker sends events to: values encoded by ``codec``, keys as raw bytes."""
+    return app.topic(name, value_serializer=FaustEventCodec(codec), key_serializer="raw")
 
 
 async def send_confirmed(topic: Any, event: Event, encoded: bytes | None = None) -> None:

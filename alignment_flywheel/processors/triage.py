@@ -54,10 +54,10 @@ from alignment_flywheel.governance.triage_core import (
     TriageJoin,
 )
 from alignment_flywheel.processors.app import agent, create_app
-from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
     decoded,
+    event_topic,
     expected_on,
     handled,
     raw_topic,
@@ -105,9 +105,7 @@ class TriageWorker:
 
     def _declare(self, app_id: str) -> None:
         app, names = self.app, self.topics
-        self._clusters_out = app.topic(
-            names.clusters, value_serializer=FaustEventCodec(self._codec), key_serializer="raw"
-        )
+        self._clusters_out = event_topic(app, names.clusters, self._codec)
         self._dead = DeadLetterWriter.on(
             app, names.dead_letters, self._codec, producer=self._settings.identity, group=app_id
         )

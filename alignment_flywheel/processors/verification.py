@@ -41,10 +41,10 @@ from alignment_flywheel.governance.norms import Norms
 from alignment_flywheel.governance.step import Stepped
 from alignment_flywheel.governance.verification_core import VerificationCore, Verified
 from alignment_flywheel.processors.app import agent, create_app
-from alignment_flywheel.processors.codec import FaustEventCodec
 from alignment_flywheel.processors.streams import (
     DeadLetterWriter,
     decoded,
+    event_topic,
     expected_on,
     handled,
     raw_topic,
@@ -86,13 +86,8 @@ class Verification:
         self._core = VerificationCore(norms, settings.identity)
         self._codec = EventCodec.from_settings(settings)
         self.app = create_app(settings, app_id, **app_overrides)
-        events = FaustEventCodec(self._codec)
-        self._verifications = self.app.topic(
-            topics.verifications, value_serializer=events, key_serializer="raw"
-        )
-        self._reviews = self.app.topic(
-            topics.reviews, value_serializer=events, key_serializer="raw"
-        )
+        self._verifications = event_topic(self.app, topics.verifications, self._codec)
+        self._reviews = event_topic(self.app, topics.reviews, self._codec)
         self._dead = DeadLetterWriter.on(
             self.app, topics.dead_letters, self._codec, producer=self._producer, group=app_id
         )
