@@ -33,14 +33,15 @@ its position is the store's end, not a committed offset):
 
 * A crash before the leaves are stored loses them and nothing else: the records are read again
   from the store's end and appended as if for the first time.
-* A crash after the leaves are stored but before the checkpoint is published: the records are
-  duplicates and the checkpoint is published at the next tick that finds it due (its tree size
-  and root, and so its signed body, are those it would have had).
+* A crash after the leaves are stored but before the checkpoint is published: the redelivered
+  records are duplicates, and a checkpoint over at least those leaves is published at the next
+  tick that finds the log due.
 * A crash after the checkpoint is published: the store reproduces it and it counts as signed;
   the log continues from the store's end and the next checkpoint is over more leaves.
-* A checkpoint sent but lost with the crash is signed again when due, over the same leaves: the
-  same log id, tree size, root and offsets, so the same signed body. Two checkpoints with the same
-  log id, tree size and root are the same tree head; a verifier treats them as one.
+* A restarted worker signs only past the last checkpoint on the topic, so one that landed is not
+  signed again, and one lost in flight is replaced by one over at least its leaves. Two
+  checkpoints of a log with the same tree size have the same root and offsets, so the same signed
+  body (Ed25519 is deterministic): duplicates are recognised by (log id, tree size).
 * The store losing leaves that a published checkpoint covers (which the fsync-before-publish
   order rules out, short of losing the disk) is the rebuild above.
 """
