@@ -16,6 +16,8 @@ with dict tables; what the steps emit goes to a sink. Rules:
   records had landed).
 * **Memory tables** (``memory``) are a process's own state, not changelogged (a window start, a
   cache): a crash empties them whatever it keeps.
+* **A role that keeps its own position** (the ledger, whose position is its leaf store) may read
+  from an offset of its choosing after a restart: :meth:`MemoryRunner.seek`.
 * ``sink`` holds every event that reached the output, duplicates included, in order.
 """
 
@@ -97,3 +99,7 @@ class MemoryRunner(Generic[E, O]):
         self.position = self.committed_offset
         self.core = self._new_core()
         self.crashes += 1
+
+    def seek(self, offset: int) -> None:
+        """Read from ``offset`` next, as a role that keeps its own position does on a restart."""
+        self.position = self.committed_offset = offset

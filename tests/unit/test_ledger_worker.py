@@ -10,11 +10,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from alignment_flywheel.audit.ledger import Leaf, checkpoint_signed_by, leaf_of, signed_checkpoint
-from alignment_flywheel.audit.merkle import MerkleFrontier, MerkleLog
+from alignment_flywheel.audit.ledger_core import LogHead
+from alignment_flywheel.audit.merkle import MerkleLog
 from alignment_flywheel.config import Settings
 from alignment_flywheel.events import Event, LedgerCheckpoint
 from alignment_flywheel.patches.signing import key_id
-from alignment_flywheel.processors.ledger import LedgerResumeError, LedgerWorker, _Log
+from alignment_flywheel.processors.ledger import LedgerResumeError, LedgerWorker
 
 TOPIC, LOG = "flywheel.verdicts", "flywheel.verdicts/0"
 KEY = Ed25519PrivateKey.generate()
@@ -83,7 +84,7 @@ def ingest(worker: LedgerWorker, first: int, data: list[bytes]) -> None:
 def test_batches_go_to_the_store_and_every_n_leaves_get_a_signed_checkpoint(
     worker: LedgerWorker,
 ) -> None:
-    worker._logs[(TOPIC, 0)] = _Log(LOG, MerkleFrontier())
+    worker.heads[LOG] = LogHead(LOG)
     producer = CapturingProducer()
     ingest(worker, 10, values(4))
     worker._sign_due(producer)  # type: ignore[arg-type]
@@ -100,7 +101,7 @@ def test_batches_go_to_the_store_and_every_n_leaves_get_a_signed_checkpoint(
 
 
 def test_a_clean_stop_signs_what_is_left(worker: LedgerWorker) -> None:
-    worker._logs[(TOPIC, 0)] = _Log(LOG, MerkleFrontier())
+    worker.heads[LOG] = LogHead(LOG)
     producer = CapturingProducer()
     ingest(worker, 0, values(2))
     worker._sign_due(producer)  # type: ignore[arg-type]
@@ -110,10 +111,10 @@ def test_a_clean_stop_signs_what_is_left(worker: LedgerWorker) -> None:
 
 
 def test_a_redelivered_record_is_not_appended_twice(worker: LedgerWorker) -> None:
-    worker._logs[(TOPIC, 0)] = _Log(LOG, MerkleFrontier())
+    worker.heads[LOG] = LogHead(LOG)
     ingest(worker, 0, values(3))
     ingest(worker, 1, values(3)[1:])
-    assert worker._logs[(TOPIC, 0)].tree.size == 3
+    assert worker.heads[LOG].size == 3
 
 
 def test_resuming_continues_after_the_stored_leaves(worker: LedgerWorker) -> None:
@@ -121,7 +122,7 @@ def test_resuming_continues_after_the_stored_leaves(worker: LedgerWorker) -> Non
     worker.store.append(LOG, leaves)
     worker.store.sync()
     state, start = worker._load(LOG, [head(leaves, 5)])
-    assert (start, state.signed_size, state.tree.size) == (7, 5, 7)
+    assert (start, state.signed_size, state.size) == (7, 5, 7)
 
 
 def test_a_store_that_does_not_reproduce_the_checkpoint_stops_the_worker(
@@ -138,15 +139,15 @@ def test_a_lost_store_is_rebuilt_and_a_changed_topic_is_refused(worker: LedgerWo
     leaves = [leaf_of(i, v) for i, v in enumerate(values(7))]
     published: list[Any] = [head(leaves, 5), head(leaves, 7)]
     state, start = worker._load(LOG, published)
-    assert (start, state.signed_size, sorted(state.expected)) == (0, 7, [5, 7])
-    worker._logs[(TOPIC, 0)] = state
+    assert (start, state.signed_size, [size for size, _ in state.expected]) == (0, 7, [5, 7])
+    worker.heads[LOG] = state
     ingest(worker, 0, values(7))
-    assert state.expected == {}
+    assert worker.heads[LOG].expected == ()
 
     again, _ = worker._load(LOG, published[:1])  # the store now holds all 7 leaves
-    assert again.tree.size == 7
+    assert again.size == 7
     worker.store.reset(LOG)
     changed, _ = worker._load(LOG, published)
-    worker._logs[(TOPIC, 0)] = changed
+    worker.heads[LOG] = changed
     with pytest.raises(LedgerResumeError):
         ingest(worker, 0, [*values(3), b"forged", *values(5)[4:]])

@@ -35,6 +35,10 @@ instruction, or a ClickHouse outage:
 4. Dead letters are confirmed before the floor moves, so a bad record is never lost; a kill may
    repeat one (``flywheel.dead_letters`` collapses repeats on the source position).
 
+The decisions (what a record becomes, when a batch is flushed, what a flush stores and in which
+order) are the pure core's (:mod:`.sink_core`, with its restart rules); this shell polls,
+decodes, steps, and stores what the core emits.
+
 Independently of this argument, the tables are ReplacingMergeTree keyed by event id, so an event
 that a producer sent twice (two offsets) is still one row under ``FINAL``.
 """
@@ -45,7 +49,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
@@ -60,9 +64,19 @@ from alignment_flywheel.connectors.clickhouse.progress import (
     read_progress,
     write_floor,
 )
-from alignment_flywheel.connectors.clickhouse.rows import Row, routed_event_types, to_row
+from alignment_flywheel.connectors.clickhouse.rows import routed_event_types
+from alignment_flywheel.connectors.clickhouse.sink_core import (
+    DeadLetter,
+    Floor,
+    Insert,
+    Linger,
+    Polled,
+    SinkCore,
+    Stored,
+)
 from alignment_flywheel.connectors.clickhouse.tables import TABLES, TableSpec
 from alignment_flywheel.errors import ClickHouseError, CodecError, KafkaTransportError
+from alignment_flywheel.governance.step import view
 from alignment_flywheel.kafka.catalog import load_catalog
 from alignment_flywheel.kafka.consumer import consumer_config, partitions_of, watermarks
 from alignment_flywheel.kafka.deadletter import (
@@ -111,16 +125,6 @@ class SinkStats:
     failures: int = 0
 
 
-@dataclass
-class Batch:
-    rows: dict[str, list[Row]] = field(default_factory=dict)
-    next_offsets: dict[Position, int] = field(default_factory=dict)
-    dead: list[tuple[Message, CodecError]] = field(default_factory=list)
-    records: int = 0
-    skipped: int = 0
-    passed_over: int = 0
-
-
 class ClickHouseSink:
     """Reads the topics from the stored floor and stores every event once (module docstring)."""
 
@@ -147,7 +151,8 @@ class ClickHouseSink:
         )
         self._dead_letters: EventProducer | None = None
         self._client: Client | None = None
-        self._progress = Progress()
+        self._core = SinkCore(Progress(), batch_size=self.options.batch_size)
+        self._no_tables = view({})
         self._partitions: list[Position] = []
         self._rejections = 0
 
@@ -169,10 +174,10 @@ class ClickHouseSink:
         while not (stop is not None and stop.is_set()):
             if until_end and self._reached(ends):
                 break
-            batch = self._collect(stop)
-            if batch.records:
+            stored = self._collect(stop)
+            if stored:
                 last_record = time.monotonic()
-                self._store(batch)
+                self._store(stored)
             elif idle_timeout is not None and time.monotonic() - last_record > idle_timeout:
                 break
         return self.stats
@@ -205,82 +210,82 @@ class ClickHouseSink:
         }
 
     def _reached(self, ends: dict[Position, int]) -> bool:
-        floor = self._progress.floor
+        floor = self._core.progress.floor
         return all(floor.get(pos, 0) >= end for pos, end in ends.items() if end > 0)
 
     def _seek_to_floor(self) -> None:
-        floor = self._progress.floor
+        floor = self._core.progress.floor
         assignment = [
             TopicPartition(t, p, floor[(t, p)]) if (t, p) in floor else TopicPartition(t, p, -2)
             for t, p in self._partitions
         ]
         self._consumer.assign(assignment)
 
-    def _collect(self, stop: threading.Event | None) -> Batch:
-        batch = Batch()
+    def _collect(self, stop: threading.Event | None) -> tuple[Stored, ...]:
+        """Step records until the core flushes a batch or its time is up; what to store."""
         deadline = time.monotonic() + self.options.linger_s
-        while batch.records < self.options.batch_size:
+        while self._core.collected < self.options.batch_size:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or (stop is not None and stop.is_set()):
                 break
-            wanted = min(self.options.batch_size - batch.records, 10_000)
+            wanted = min(self.options.batch_size - self._core.collected, 10_000)
             for msg in self._consumer.consume(wanted, min(remaining, 0.2)):
-                self._add(batch, msg)
-        return batch
+                polled = self._decode(msg)
+                if polled is not None:
+                    stored = self._core(self._no_tables, polled).emitted
+                    if stored:
+                        return stored
+        return self._core(self._no_tables, Linger()).emitted
 
-    def _add(self, batch: Batch, msg: Message) -> None:
+    def _decode(self, msg: Message) -> Polled | None:
+        """The record as the core takes it (None for a consumer error the client goes past)."""
         error = msg.error()
         if error is not None:
             if error.fatal():
                 raise KafkaTransportError(f"sink consumer failed: {error.str()}")
             log.warning("consumer error reported by the client, which keeps going: %s", error)
-            return
+            return None
         topic, partition, offset = (
             str(msg.topic()),
             int(msg.partition() or 0),
             int(msg.offset() or 0),
         )
-        position = (topic, partition)
-        batch.records += 1
-        batch.next_offsets[position] = offset + 1
         value = msg.value()
         if value is None:
-            batch.passed_over += 1
-            return
+            return Polled(topic, partition, offset)
         try:
-            event_type, record = self._codec.decode_record(value)
+            return Polled(topic, partition, offset, self._codec.decode_record(value), source=msg)
         except CodecError as exc:
-            batch.dead.append((msg, exc))
-            return
-        routed = to_row(event_type, record, topic, partition, offset)
-        if routed is None:
-            batch.passed_over += 1
-        elif self._progress.stored(routed[0].name, position, offset):
-            batch.skipped += 1
-        else:
-            batch.rows.setdefault(routed[0].name, []).append(routed[1])
+            return Polled(topic, partition, offset, error=exc, source=msg)
 
-    def _send_dead_letters(self, batch: Batch) -> None:
-        if not batch.dead:
+    def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
+        if not dead:
             return
         if self._dead_letters is None:
             self._dead_letters = EventProducer(self._settings, self._codec)
-        for msg, error in batch.dead:
+        for entry in dead:
             log.warning(
-                "dead-lettering %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), error
+                "dead-lettering %s[%s]@%s: %s",
+                entry.topic,
+                entry.partition,
+                entry.offset,
+                entry.error,
             )
             letter = dead_letter_for_message(
-                msg, error, producer=self._settings.identity, consumer_group=self.options.name
+                entry.source,
+                entry.error,
+                producer=self._settings.identity,
+                consumer_group=self.options.name,
             )
             self._dead_letters.send(self.options.dead_letter_topic, letter)
         self._dead_letters.flush()
 
     # --- ClickHouse ------------------------------------------------------------------------------
 
-    def _store(self, batch: Batch) -> None:
-        self._send_dead_letters(batch)
+    def _store(self, stored: tuple[Stored, ...]) -> None:
+        self._send_dead_letters([s for s in stored if isinstance(s, DeadLetter)])
         try:
-            self._insert(batch)
+            floor = self._insert(stored)
         except _CLICKHOUSE_FAILURES as exc:
             self._failed(exc)
             log.error("storing a batch failed (%s); resuming from what is stored", exc)
@@ -288,27 +293,31 @@ class ClickHouseSink:
             return
         self._rejections = 0
         self.stats.batches += 1
-        self.stats.records += batch.records
-        self.stats.rows += sum(len(rows) for rows in batch.rows.values())
-        self.stats.skipped += batch.skipped
-        self.stats.passed_over += batch.passed_over
-        self.stats.dead_lettered += len(batch.dead)
+        self.stats.records += floor.records
+        self.stats.rows += floor.rows
+        self.stats.skipped += floor.skipped
+        self.stats.passed_over += floor.passed_over
+        self.stats.dead_lettered += floor.dead_lettered
         if self._on_batch is not None:
             self._on_batch(self.stats)
 
-    def _insert(self, batch: Batch) -> None:
+    def _insert(self, stored: tuple[Stored, ...]) -> Floor:
+        """The batch's inserts, then its floor (the last of ``stored``)."""
         client = self._require_client()
-        for name, rows in batch.rows.items():
-            table = self._tables[name]
-            columns = list(zip(*rows, strict=True))
-            client.insert(
-                table.qualified, columns, column_names=list(table.columns), column_oriented=True
-            )
-            # rows are in consumption order: the last offset seen per partition is the largest
-            latest = dict(zip(zip(columns[4], columns[5], strict=True), columns[6], strict=True))
-            self._progress.record_latest(name, latest)
-        write_floor(client, self.options.name, batch.next_offsets)
-        self._progress.floor.update(batch.next_offsets)
+        for insert in stored:
+            if isinstance(insert, Insert):
+                table = self._tables[insert.table]
+                columns = list(zip(*insert.rows, strict=True))
+                client.insert(
+                    table.qualified,
+                    columns,
+                    column_names=list(table.columns),
+                    column_oriented=True,
+                )
+        floor = stored[-1]
+        assert isinstance(floor, Floor)
+        write_floor(client, self.options.name, dict(floor.next_offsets))
+        return floor
 
     def _recover(self, *, first: bool) -> None:
         """Open a client (waiting out failures), read the progress back, seek to the floor."""
@@ -321,9 +330,10 @@ class ClickHouseSink:
                 client = self._require_client()
                 if first:
                     apply_migrations(client)
-                self._progress = read_progress(
+                progress = read_progress(
                     client, self.options.name, self.topics, self._tables.values()
                 )
+                self._core = SinkCore(progress, batch_size=self.options.batch_size)
                 break
             except _CLICKHOUSE_FAILURES as exc:
                 self._failed(exc)
