@@ -16,8 +16,9 @@ The fold (events of one session, in order):
 * Bounds: a context keeps the last :data:`MAX_OUTPUTS` outputs and at most
   :data:`MAX_CONTEXT_CHARS` characters of them; older outputs are dropped first (a value only they
   held then has no source). Each source's normalised text, word set and whole values are computed
-  once, when its event is folded, never per proposal; at most :data:`MAX_FIELDS` scalars of a
-  structured output are read (the rest of it is not structured: see :func:`output_values`).
+  once, when its event is folded, never per proposal; at most :data:`MAX_FIELDS` nodes (scalars,
+  keys and containers, each time it is reached: a YAML alias counts again wherever it is used) of
+  a structured output are read, or the output is read as plain text (:func:`output_values`).
 
 Provenance of a proposal's arguments (:func:`provenance`), for each top-level argument key:
 
@@ -142,7 +143,9 @@ def output_values(raw: str) -> tuple[str, frozenset[str]]:
     """A tool output's normalised text and its whole values (the rules of the module docstring).
 
     A structured output's text is its keys and scalars, one per line, so that quoting and escapes
-    of the format do not split a value; past :data:`MAX_FIELDS` scalars it is read as plain text.
+    of the format do not split a value; past :data:`MAX_FIELDS` nodes (an alias counts each time
+    it is reached, so a document of nested aliases cannot make the walk explode) it is read as
+    plain text.
     """
     document = _parse(raw)
     if isinstance(document, Mapping | list):
@@ -171,9 +174,11 @@ def _scalars(document: Any) -> tuple[list[str] | None, frozenset[str]]:
     texts: list[str] = []
     values: set[str] = set()
     stack = [document]
+    nodes = 0
     while stack:
         item = stack.pop()
-        if len(texts) > MAX_FIELDS:
+        nodes += 1 + (len(item) if isinstance(item, Mapping) else 0)
+        if nodes > MAX_FIELDS:
             return None, frozenset()
         if isinstance(item, Mapping):
             texts.extend(str(key) for key in item)

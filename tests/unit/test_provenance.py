@@ -296,6 +296,14 @@ def test_a_value_split_by_the_formats_line_folding_is_still_found() -> None:
     assert text == "description send it to mark.black@example.com today"
 
 
+def test_nested_yaml_aliases_are_read_as_plain_text_at_once() -> None:
+    lines = ["a0: &a0 [[], [], [], [], [], [], [], [], []]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    bomb = "\n".join(lines)
+    text, fields = prov.output_values(bomb)  # walking every alias use never ends in practice
+    assert fields == frozenset((text,)), "a document too large to walk is one plain value"
+
+
 def test_outputs_that_are_too_large_to_walk_are_plain_text() -> None:
     listing = "\n".join(f"- v{i}" for i in range(prov.MAX_FIELDS + 10))
     text, fields = prov.output_values(listing)
