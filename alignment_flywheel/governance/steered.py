@@ -86,27 +86,38 @@ def unasked_expression() -> str:
     )
 
 
-def reaches(
-    proposal: Proposal, arguments: Mapping[str, Any], session: SessionContext, catalog: ToolCatalog
-) -> bool:
-    """Whether one member reaches a mentioned target (the module rules)."""
-    info = catalog.describe(proposal.tool)
+def reaches(tool: str, sources: Mapping[str, list[str]], catalog: ToolCatalog) -> bool:
+    """Whether a call of ``tool`` whose arguments have ``sources`` reaches a mentioned target (the
+    module rules)."""
+    info = catalog.describe(tool)
     if info.effect is not Effect.SIDE_EFFECT:
         return False
-    reach = [k for k, role in info.roles.items() if role in REACH_ROLES]
-    keys = {k: arguments[k] for k in reach if k in arguments}
-    for sources in provenance(session, keys).values():
-        mentioned = any(s.startswith(TEXT_PREFIX) for s in sources)
-        if mentioned and all(s.startswith(TEXT_PREFIX) or s == NONE for s in sources):
+    for key, role in info.roles.items():
+        found = sources.get(key)
+        if role not in REACH_ROLES or not found:
+            continue
+        mentioned = any(s.startswith(TEXT_PREFIX) for s in found)
+        if mentioned and all(s.startswith(TEXT_PREFIX) or s == NONE for s in found):
             return True
     return False
 
 
-def unasked(arguments: Mapping[str, Any], session: SessionContext) -> bool:
-    """Whether one member is driven by tool outputs alone (the module rules)."""
-    found = provenance(session, arguments).values()
-    from_tool = any(s.startswith((TOOL_PREFIX, TEXT_PREFIX)) for sources in found for s in sources)
-    return from_tool and not any(USER in sources for sources in found)
+def unasked(sources: Mapping[str, list[str]]) -> bool:
+    """Whether a call whose arguments have ``sources`` is driven by tool outputs alone (the module
+    rules)."""
+    found = sources.values()
+    from_tool = any(s.startswith((TOOL_PREFIX, TEXT_PREFIX)) for listed in found for s in listed)
+    return from_tool and not any(USER in listed for listed in found)
+
+
+def steered(
+    member: Proposal, arguments: Mapping[str, Any], session: SessionContext, catalog: ToolCatalog
+) -> bool:
+    """Whether one member is steered (the module rules); its provenance is computed once."""
+    if requested(session, member.tool):
+        return False
+    sources = provenance(session, arguments)
+    return reaches(member.tool, sources, catalog) and unasked(sources)
 
 
 def steered_expression() -> str:
@@ -125,6 +136,6 @@ def all_steered(
     if not members or catalog is None:
         return False
     return all(
-        c is not None and not requested(c, m.tool) and reaches(m, a, c, catalog) and unasked(a, c)
+        c is not None and steered(m, a, c, catalog)
         for m, a, c in zip(members, arguments, contexts, strict=True)
     )

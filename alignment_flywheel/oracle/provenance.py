@@ -344,7 +344,7 @@ class _Matcher:
             for s in self.sources:
                 if words <= s.words and (whole_word or occurs(text, s.text)):
                     label = s.label(text)
-                    if labels.get(s.name, label) == label or label == s.name:
+                    if s.name not in labels or label == s.name:
                         labels[s.name] = label
             found = tuple(labels.values())
             self.seen[text] = found
