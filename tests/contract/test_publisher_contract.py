@@ -16,18 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from alignment_flywheel.config import Settings, load_settings
+from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.sdk.journal import Journal, JournalRecord
 from alignment_flywheel.connectors.sdk.publisher import Publisher
-from alignment_flywheel.kafka.credentials import connection_settings
 from alignment_flywheel.kafka.placement import partition_for, session_key
 from alignment_flywheel.kafka.ports import ProducerFactory
 from tests.support.adapters import (
-    MEMORY_SERVERS,
     Adapter,
     Delivered,
-    broker_adapter,
-    memory_adapter,
 )
 
 DELIVERY_TIMEOUT_S = 2.0
@@ -176,19 +172,12 @@ def _target(adapter: Adapter, reachable: bool) -> tuple[Settings, ProducerFactor
 
 class TestPublisherOnMemory(PublisherContract):
     @pytest.fixture
-    def adapter(self, settings_factory: Callable[..., Settings]) -> Adapter:
-        return memory_adapter(settings_factory(bootstrap_servers=MEMORY_SERVERS))
+    def adapter(self, memory_kafka: Adapter) -> Adapter:
+        return memory_kafka
 
 
 @pytest.mark.integration
 class TestPublisherOnKafka(PublisherContract):
     @pytest.fixture
-    def adapter(
-        self,
-        kafka_settings: Settings,
-        make_topic: Callable[..., str],
-        unique_name: Callable[[str], str],
-        tmp_path: Path,
-    ) -> Adapter:
-        settings = load_settings(**connection_settings(kafka_settings), state_dir=tmp_path)
-        return broker_adapter(settings, make_topic, unique_name)
+    def adapter(self, broker_kafka: Adapter) -> Adapter:
+        return broker_kafka

@@ -13,18 +13,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from alignment_flywheel.codec import EventCodec, SchemaRepository
-from alignment_flywheel.config import Settings, load_settings
 from alignment_flywheel.errors import KafkaTransportError
 from alignment_flywheel.events import Event
 from alignment_flywheel.kafka import reader
-from alignment_flywheel.kafka.credentials import connection_settings
 from alignment_flywheel.kafka.reader import Span, read_spans, read_topic
-from tests.support.adapters import MEMORY_SERVERS, Adapter, broker_adapter, memory_adapter
+from tests.support.adapters import Adapter
 from tests.support.samples import sample_proposal_submitted
 
 PROMPT_S = 5.0
@@ -175,19 +172,12 @@ class ReaderContract:
 
 class TestReaderOnMemory(ReaderContract):
     @pytest.fixture
-    def adapter(self, settings_factory: Callable[..., Settings]) -> Adapter:
-        return memory_adapter(settings_factory(bootstrap_servers=MEMORY_SERVERS))
+    def adapter(self, memory_kafka: Adapter) -> Adapter:
+        return memory_kafka
 
 
 @pytest.mark.integration
 class TestReaderOnKafka(ReaderContract):
     @pytest.fixture
-    def adapter(
-        self,
-        kafka_settings: Settings,
-        make_topic: Callable[..., str],
-        unique_name: Callable[[str], str],
-        tmp_path: Path,
-    ) -> Adapter:
-        settings = load_settings(**connection_settings(kafka_settings), state_dir=tmp_path)
-        return broker_adapter(settings, make_topic, unique_name)
+    def adapter(self, broker_kafka: Adapter) -> Adapter:
+        return broker_kafka
