@@ -15,11 +15,15 @@ Rules:
   ``module:attribute`` path, so the registry imports no edge); ``scaling`` says how many workers
   of it may run: up to the partitions of the topic of ``scales_with`` (they share the
   consumer group), any number, or one.
+* A worker's topics are a :class:`RoleTopics`: each topic its role reads or writes, by its short
+  name (the catalog name without ``flywheel.``), the catalog's unless overridden (the CLI's
+  ``--<short>-topic`` options); an override names a topic of the role, or it is an error.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from alignment_flywheel.errors import CatalogError
@@ -28,6 +32,7 @@ from alignment_flywheel.kafka.catalog import catalog, partitions_for, topic_for
 __all__ = [
     "ROLES",
     "Role",
+    "RoleTopics",
     "Scaling",
     "catalog",
     "group_for",
@@ -269,3 +274,38 @@ def workers() -> tuple[Role, ...]:
 
 def _topics(event_types: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(topic_for(event) for event in event_types))
+
+
+TOPIC_PREFIX = "flywheel."
+
+
+def short_name(topic: str) -> str:
+    """A catalog topic's name without the common prefix (``flywheel.findings`` → ``findings``)."""
+    return topic.removeprefix(TOPIC_PREFIX)
+
+
+@dataclass(frozen=True)
+class RoleTopics:
+    """The topics of a role's worker: the catalog's routes, some overridden by short name."""
+
+    role: str
+    overrides: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.overrides) - set(self.by_short_name()))
+        if unknown:
+            raise CatalogError(
+                f"role {self.role} reads or writes no topic {', '.join(unknown)} "
+                f"(its topics: {', '.join(self.by_short_name())})"
+            )
+
+    def by_short_name(self) -> dict[str, str]:
+        """Every topic the role reads or writes (reads first), by short name."""
+        found = role(self.role)
+        routed = dict.fromkeys((*found.topics_read, *found.topics_written))
+        return {short_name(t): self.overrides.get(short_name(t), t) for t in routed}
+
+    def of(self, event_type: str) -> str:
+        """The topic this worker uses for ``event_type``."""
+        routed = topic_for(event_type)
+        return self.overrides.get(short_name(routed), routed)

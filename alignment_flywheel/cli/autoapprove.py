@@ -13,23 +13,24 @@ import typer
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.cli.hooks import hook_option, hooked
+from alignment_flywheel.cli.worker_options import worker_command
 from alignment_flywheel.errors import ConfigError
 from alignment_flywheel.governance.autoapprove import auto_approver_for
 from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.autoapprove import AutoApproval
-from alignment_flywheel.roles import group_for, topic_for
+from alignment_flywheel.roles import RoleTopics
 
 app = typer.Typer(help="The auto-approver (CI and demos only).", no_args_is_help=True)
 
 
 @app.command("run")
 @reports_errors
+@worker_command("autoapprove")
 def run(
     ctx: typer.Context,
     *,
-    app_id: Annotated[str, typer.Option("--app-id")] = group_for("autoapprove"),
-    patches: Annotated[str, typer.Option("--patches-topic")] = topic_for("PatchProposed"),
-    dead_letters: Annotated[str, typer.Option("--dead-letter-topic")] = topic_for("DeadLettered"),
+    app_id: str,
+    topics: RoleTopics,
     hook: Annotated[str | None, hook_option("--approver", "auto-approver")] = None,
 ) -> None:
     """Sign every patch whose regression passed with the configured auto-approve keys."""
@@ -40,8 +41,7 @@ def run(
     worker = AutoApproval(
         settings,
         hooked(settings, hook, approver),
-        patches=patches,
-        dead_letters=dead_letters,
+        topics=topics,
         app_id=app_id,
     )
     run_worker(worker.app)

@@ -19,11 +19,9 @@ from alignment_flywheel.events import IncidentKind, ProposalSubmitted, Severity
 from alignment_flywheel.governance.intake import incident_report
 from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.kafka.reader import read_topic
-from alignment_flywheel.processors.intake import IntakeTopics
 from alignment_flywheel.roles import topic_for
 
 app = typer.Typer(help="Incidents: report a wrong verdict.", no_args_is_help=True)
-_TOPICS = IntakeTopics()
 
 
 @app.command("report")
@@ -37,7 +35,7 @@ def report(
     description: Annotated[str, typer.Option("--description")],
     since_hours: Annotated[float, typer.Option("--since-hours")] = 24.0,
     proposals: Annotated[str, typer.Option("--proposals-topic")] = topic_for("ProposalSubmitted"),
-    incidents: Annotated[str, typer.Option("--incidents-topic")] = _TOPICS.incidents,
+    incidents: Annotated[str, typer.Option("--incidents-topic")] = topic_for("IncidentReported"),
 ) -> None:
     """Report an incident about a proposal seen on the proposals topic."""
     cli = cli_context(ctx)

@@ -14,26 +14,23 @@ import typer
 from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.cli.following import following_enforcer
 from alignment_flywheel.cli.hooks import hook_option, hooked
+from alignment_flywheel.cli.worker_options import worker_command
 from alignment_flywheel.processors.app import run_worker
-from alignment_flywheel.processors.intake import IntakeTopics, build_intake
+from alignment_flywheel.processors.intake import build_intake
 from alignment_flywheel.release.follower import ReleaseTopics
-from alignment_flywheel.roles import group_for
+from alignment_flywheel.roles import RoleTopics
 
 app = typer.Typer(help="The intake worker: incidents into findings.", no_args_is_help=True)
-_TOPICS, _RELEASES = IntakeTopics(), ReleaseTopics()
 
 
 @app.command("run")
 @reports_errors
+@worker_command("intake")
 def run(
     ctx: typer.Context,
     *,
-    app_id: Annotated[str, typer.Option("--app-id")] = group_for("intake"),
-    incidents: Annotated[str, typer.Option("--incidents-topic")] = _TOPICS.incidents,
-    findings: Annotated[str, typer.Option("--findings-topic")] = _TOPICS.findings,
-    dead_letters: Annotated[str, typer.Option("--dead-letter-topic")] = _TOPICS.dead_letters,
-    patches: Annotated[str, typer.Option("--patches-topic")] = _RELEASES.patches,
-    releases: Annotated[str, typer.Option("--releases-topic")] = _RELEASES.releases,
+    app_id: str,
+    topics: RoleTopics,
     follow: Annotated[
         bool, typer.Option("--follow/--no-follow", help="Follow oracle releases on Kafka.")
     ] = True,
@@ -41,14 +38,12 @@ def run(
 ) -> None:
     """Run the intake worker until SIGTERM/Ctrl-C."""
     settings = cli_context(ctx).settings
+    release = ReleaseTopics.of(topics)
     enforcer, follower = following_enforcer(
-        settings, follow=follow, patches=patches, releases=releases
+        settings, follow=follow, patches=release.patches, releases=release.releases
     )
     intake = build_intake(
-        settings,
-        hooked(settings, decider, enforcer),
-        app_id=app_id,
-        topics=IntakeTopics(incidents, findings, dead_letters),
+        settings, hooked(settings, decider, enforcer), app_id=app_id, topics=topics
     )
     try:
         run_worker(intake.app)

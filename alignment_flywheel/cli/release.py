@@ -24,6 +24,7 @@ from rich.table import Table
 
 from alignment_flywheel.cli.context import CliContext, cli_context, reports_errors
 from alignment_flywheel.cli.keys import Passphrase, key_store, signing_key
+from alignment_flywheel.cli.worker_options import worker_command
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import InvalidInputError
@@ -35,7 +36,7 @@ from alignment_flywheel.patches.approvals import sign_rejection
 from alignment_flywheel.patches.signing import key_id
 from alignment_flywheel.patches.verify import REJECTER_ROLE, human_rejection
 from alignment_flywheel.processors.app import run_worker
-from alignment_flywheel.processors.release import ControllerTopics, build_controller
+from alignment_flywheel.processors.release import build_controller
 from alignment_flywheel.release import commands
 from alignment_flywheel.release.follower import ReleaseFollower, ReleaseTopics
 from alignment_flywheel.release.rollout import DEFAULT_ROLLOUT, load_rollout_policy
@@ -45,11 +46,10 @@ from alignment_flywheel.release.trusted import (
     follower_check,
     trust_root_for,
 )
-from alignment_flywheel.roles import group_for
+from alignment_flywheel.roles import RoleTopics
 
 app = typer.Typer(help="Oracle releases: status, promote, rollback.", no_args_is_help=True)
 _DEFAULT = ReleaseTopics()
-_CONTROLLER = ControllerTopics()
 PatchesTopic = Annotated[str, typer.Option("--patches-topic")]
 ReleasesTopic = Annotated[str, typer.Option("--releases-topic")]
 ReleaserKeys = Annotated[
@@ -113,16 +113,13 @@ def _print_enforced(cli: CliContext, follower: ReleaseFollower) -> None:
 
 @app.command("run")
 @reports_errors
+@worker_command("release")
 def run(
     ctx: typer.Context,
     *,
-    app_id: Annotated[str, typer.Option("--app-id")] = group_for("release"),
+    app_id: str,
+    topics: RoleTopics,
     policy: Annotated[Path, typer.Option("--policy", help="The rollout policy.")] = DEFAULT_ROLLOUT,
-    verdicts: Annotated[str, typer.Option("--verdicts-topic")] = _CONTROLLER.verdicts,
-    reviews: Annotated[str, typer.Option("--reviews-topic")] = _CONTROLLER.reviews,
-    patches: PatchesTopic = _DEFAULT.patches,
-    releases: ReleasesTopic = _DEFAULT.releases,
-    dead_letters: Annotated[str, typer.Option("--dead-letter-topic")] = _CONTROLLER.dead_letters,
 ) -> None:
     """Run the release controller (one per cluster) until SIGTERM/Ctrl-C."""
     settings = cli_context(ctx).settings
@@ -138,7 +135,7 @@ def run(
         load_rollout_policy(policy),
         ReleaseGate(root, settings.identity),
         app_id=app_id,
-        topics=ControllerTopics(verdicts, reviews, patches, releases, dead_letters),
+        topics=topics,
         check=chain_check(root),
     )
     run_worker(controller.app)

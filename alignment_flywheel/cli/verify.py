@@ -15,33 +15,29 @@ import typer
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.cli.hooks import hook_option, hooked
+from alignment_flywheel.cli.worker_options import worker_command
 from alignment_flywheel.governance.norms import DEFAULT_NORMS, load_norms
 from alignment_flywheel.processors.app import run_worker
-from alignment_flywheel.processors.verification import VerificationTopics, build_verification
-from alignment_flywheel.roles import group_for
+from alignment_flywheel.processors.verification import build_verification
+from alignment_flywheel.roles import RoleTopics
 
 app = typer.Typer(
     help="The verification worker: findings judged by the norms.", no_args_is_help=True
 )
-_TOPICS = VerificationTopics()
 
 
 @app.command("run")
 @reports_errors
+@worker_command("verify")
 def run(
     ctx: typer.Context,
     *,
+    app_id: str,
+    topics: RoleTopics,
     norms: Annotated[Path, typer.Option("--norms", help="The norms document.")] = DEFAULT_NORMS,
-    app_id: Annotated[str, typer.Option("--app-id")] = group_for("verify"),
-    findings: Annotated[str, typer.Option("--findings-topic")] = _TOPICS.findings,
-    verifications: Annotated[str, typer.Option("--verifications-topic")] = _TOPICS.verifications,
-    reviews: Annotated[str, typer.Option("--reviews-topic")] = _TOPICS.reviews,
-    dead_letters: Annotated[str, typer.Option("--dead-letter-topic")] = _TOPICS.dead_letters,
     judge: Annotated[str | None, hook_option("--judge", "norms")] = None,
 ) -> None:
     """Run the verification worker until SIGTERM/Ctrl-C."""
     settings = cli_context(ctx).settings
-    topics = VerificationTopics(findings, verifications, reviews, dead_letters)
     the_norms = hooked(settings, judge, load_norms(norms))
-    worker = build_verification(settings, the_norms, app_id=app_id, topics=topics)
-    run_worker(worker.app)
+    run_worker(build_verification(settings, the_norms, app_id=app_id, topics=topics).app)

@@ -16,22 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
+from alignment_flywheel.events import Event
 from alignment_flywheel.governance.autoapprove import AutoApprover
 from alignment_flywheel.governance.autoapprove_core import AutoApproveCore
-from alignment_flywheel.processors.app import agent, create_app
-from alignment_flywheel.processors.streams import (
-    DeadLetterWriter,
-    decoded,
-    event_topic,
-    expected_on,
-    raw_topic,
-    send_confirmed,
-)
-from alignment_flywheel.roles import group_for, topic_for
-
-DEFAULT_APP_ID = group_for("autoapprove")
+from alignment_flywheel.processors.shell import Shell
+from alignment_flywheel.roles import RoleTopics
 
 
 class AutoApproval:
@@ -40,25 +30,17 @@ class AutoApproval:
         settings: Settings,
         approver: AutoApprover,
         *,
-        patches: str = topic_for("PatchProposed"),
-        dead_letters: str = topic_for("DeadLettered"),
-        app_id: str = DEFAULT_APP_ID,
+        topics: RoleTopics | None = None,
+        app_id: str | None = None,
         **app_overrides: Any,
     ) -> None:
         self.approver = approver
-        self.approved = 0
         self._core = AutoApproveCore(approver)
-        self._codec = EventCodec.from_settings(settings)
-        self.app = create_app(settings, app_id, **app_overrides)
-        self._out = event_topic(self.app, patches, self._codec)
-        source = raw_topic(self.app, patches)
-        dead = raw_topic(self.app, dead_letters)
-        self._dead = DeadLetterWriter(dead, self._codec, producer=approver.producer, group=app_id)
-        agent(self.app, source, name="auto-approve")(self._run)
+        topics = topics or RoleTopics("autoapprove")
+        self.shell = Shell(settings, topics, app_id=app_id, **app_overrides)
+        self.app = self.shell.app
+        self.shell.consume("PatchProposed", "auto-approve", self.handle)
 
-    async def _run(self, stream: Any) -> None:
-        patches = expected_on(topic_for("PatchProposed"))
-        async for event in decoded(stream, self._codec, self._dead, patches):
-            for approval in self._core({}, event).emitted:
-                await send_confirmed(self._out, approval)
-                self.approved += 1
+    async def handle(self, event: Event) -> None:
+        """Answer one patch with the approvals its evidence earns."""
+        await self.shell.emit(self._core({}, event).emitted)

@@ -24,38 +24,15 @@ to the in-memory tables, then send what it emitted, in order.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.events import DriftDetected, Event, ProposalSubmitted, VerdictIssued
+from alignment_flywheel.events import Event, ProposalSubmitted, VerdictIssued
 from alignment_flywheel.governance.drift import DriftWatch
 from alignment_flywheel.governance.drift_core import PROPOSALS, VERDICTS, DriftCore
 from alignment_flywheel.governance.step import write_into
-from alignment_flywheel.processors.app import agent, create_app
-from alignment_flywheel.processors.streams import (
-    DeadLetterWriter,
-    Expected,
-    event_topic,
-    expected_on,
-    raw_topic,
-    send_confirmed,
-    stepping,
-)
-from alignment_flywheel.roles import group_for, topic_for
-
-DEFAULT_APP_ID = group_for("drift")
-
-
-@dataclass(frozen=True)
-class DriftTopics:
-    proposals: str = topic_for("ProposalSubmitted")
-    verdicts: str = topic_for("VerdictIssued")
-    drift: str = topic_for("DriftDetected")
-    findings: str = topic_for("FindingRaised")
-    dead_letters: str = topic_for("DeadLettered")
+from alignment_flywheel.processors.shell import Shell
+from alignment_flywheel.roles import RoleTopics
 
 
 class DriftWorker:
@@ -66,35 +43,16 @@ class DriftWorker:
         settings: Settings,
         watch: DriftWatch | None = None,
         *,
-        app_id: str = DEFAULT_APP_ID,
-        topics: DriftTopics | None = None,
+        topics: RoleTopics | None = None,
+        app_id: str | None = None,
     ) -> None:
-        self.topics = topics or DriftTopics()
         self.watch = watch or DriftWatch()
-        self.detections_sent = 0
-        self.findings_sent = 0
         self.tables: dict[str, dict[str, Any]] = {PROPOSALS: {}, VERDICTS: {}}
         self._core = DriftCore(self.watch, settings.identity)
-        self._settings = settings
-        self._codec = EventCodec.from_settings(settings)
-        self.app = create_app(settings, app_id)
-        self._declare(app_id)
-
-    def _declare(self, app_id: str) -> None:
-        app, names = self.app, self.topics
-        self._drift = event_topic(app, names.drift, self._codec)
-        self._findings = event_topic(app, names.findings, self._codec)
-        self._dead = DeadLetterWriter.on(
-            app, names.dead_letters, self._codec, producer=self._settings.identity, group=app_id
-        )
-        proposals = self._consumer(expected_on(topic_for("ProposalSubmitted")))
-        agent(app, raw_topic(app, names.proposals), name="proposals")(proposals)
-        verdicts = self._consumer(expected_on(topic_for("VerdictIssued")))
-        agent(app, raw_topic(app, names.verdicts), name="verdicts")(verdicts)
-
-    def _consumer(self, expected: Expected) -> Callable[[Any], Awaitable[None]]:
-        """An agent that steps each event of its input (:func:`stepping`)."""
-        return stepping(self._codec, self._dead, expected, self.handle)
+        self.shell = Shell(settings, topics or RoleTopics("drift"), app_id=app_id)
+        self.app = self.shell.app
+        self.shell.consume("ProposalSubmitted", "proposals", self.handle)
+        self.shell.consume("VerdictIssued", "verdicts", self.handle)
 
     async def handle(self, event: Event) -> None:
         """Step one proposal or verdict; apply its writes, then send what it emitted."""
@@ -103,13 +61,7 @@ class DriftWorker:
         stepped = self._core(self.tables, event)
         for name, changes in stepped.writes.items():
             write_into(self.tables[name], changes)
-        for out in stepped.emitted:
-            if isinstance(out, DriftDetected):
-                await send_confirmed(self._drift, out)
-                self.detections_sent += 1
-            else:
-                await send_confirmed(self._findings, out)
-                self.findings_sent += 1
+        await self.shell.emit(stepped.emitted)
 
 
 def build_drift(settings: Settings, **options: Any) -> DriftWorker:

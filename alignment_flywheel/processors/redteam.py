@@ -37,13 +37,10 @@ broker); the agents decode, step, send what the step emitted, then apply its tab
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import faust
 
-from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.events import Event
 from alignment_flywheel.governance.norms import Norms
@@ -57,30 +54,16 @@ from alignment_flywheel.governance.redteam_core import (
     RedTeamCore,
 )
 from alignment_flywheel.governance.step import write_into
-from alignment_flywheel.processors.app import agent, create_app
-from alignment_flywheel.processors.streams import (
-    DeadLetterWriter,
-    Expected,
-    event_topic,
-    expected_on,
-    raw_topic,
-    send_confirmed,
-    stepping,
+from alignment_flywheel.processors.shell import Shell
+from alignment_flywheel.roles import RoleTopics, partitions_for
+
+INPUTS = (
+    ("FindingRaised", "findings"),
+    ("VerificationRecorded", "verifications"),
+    ("ProposalSubmitted", "proposals"),
+    ("VerdictIssued", "verdicts"),
 )
-from alignment_flywheel.roles import group_for, partitions_for, topic_for
-
-DEFAULT_APP_ID = group_for("redteam")
-
-
-@dataclass(frozen=True)
-class RedTeamTopics:
-    findings: str = topic_for("FindingRaised")
-    verifications: str = topic_for("VerificationRecorded")
-    proposals: str = topic_for("ProposalSubmitted")
-    verdicts: str = topic_for("VerdictIssued")
-    dead_letters: str = topic_for("DeadLettered")
-    findings_partitions: int = partitions_for("FindingRaised")
-    proposals_partitions: int = partitions_for("ProposalSubmitted")
+"""The event type of each input and its agent's name."""
 
 
 class RedTeamWorker:
@@ -94,63 +77,46 @@ class RedTeamWorker:
         *,
         seed: int,
         budget: int,
-        app_id: str = DEFAULT_APP_ID,
-        topics: RedTeamTopics | None = None,
+        topics: RoleTopics | None = None,
+        app_id: str | None = None,
+        findings_partitions: int | None = None,
+        proposals_partitions: int | None = None,
         ttl_s: float = 24 * 3600.0,
         app_options: dict[str, Any] | None = None,
     ) -> None:
-        self.topics = topics or RedTeamTopics()
         self.norms = norms
         self.attacked = attacked
         self.seed = seed
         self.budget = budget
         self.ttl_s = ttl_s
-        self._producer = settings.identity
         campaigns = Campaigns(norms, attacked, seed, budget, settings.identity)
         self._core = RedTeamCore(campaigns, ttl_s=ttl_s)
         self.stats = self._core.stats
-        self._codec = EventCodec.from_settings(settings)
-        self.app = create_app(settings, app_id, **(app_options or {}))
-        self._declare(app_id)
-
-    def _declare(self, app_id: str) -> None:
-        app, names = self.app, self.topics
-        self._findings = event_topic(app, names.findings, self._codec)
-        self._dead = DeadLetterWriter.on(
-            app, names.dead_letters, self._codec, producer=self._producer, group=app_id
-        )
+        topics = topics or RoleTopics("redteam")
+        self.shell = Shell(settings, topics, app_id=app_id, **(app_options or {}))
+        self.app = self.shell.app
         self.tables: dict[str, Any] = {
-            FINDINGS: _table(app, FINDINGS, names.findings_partitions),
-            PROPOSALS: _table(app, PROPOSALS, names.proposals_partitions),
+            FINDINGS: _table(self.app, FINDINGS, findings_partitions, "FindingRaised"),
+            PROPOSALS: _table(self.app, PROPOSALS, proposals_partitions, "ProposalSubmitted"),
             SWEPT: {},
         }
-        inputs = (
-            (names.findings, "FindingRaised", "findings"),
-            (names.verifications, "VerificationRecorded", "verifications"),
-            (names.proposals, "ProposalSubmitted", "proposals"),
-            (names.verdicts, "VerdictIssued", "verdicts"),
-        )
-        for topic, carried, name in inputs:
-            consume = self._consumer(expected_on(topic_for(carried)))
-            agent(app, raw_topic(app, topic), name=name)(consume)
-
-    def _consumer(self, expected: Expected) -> Callable[[Any], Awaitable[None]]:
-        """An agent that steps each event of its input (:func:`stepping`)."""
-        return stepping(self._codec, self._dead, expected, self.handle)
+        for carried, name in INPUTS:
+            self.shell.consume(carried, name, self.handle)
 
     async def handle(self, event: Event) -> None:
         """Step one event; send the findings it emitted, then apply its table writes."""
         current = faust.current_event()
         partition: int = -1 if current is None else current.message.partition
         stepped = self._core(self.tables, Delivery(event, partition, time.time(), time.monotonic()))
-        for finding in stepped.emitted:
-            await send_confirmed(self._findings, finding)
+        await self.shell.emit(stepped.emitted)
         for name, changes in stepped.writes.items():
             write_into(self.tables[name], changes)
 
 
-def _table(app: Any, name: str, partitions: int) -> Any:
-    return app.Table(name, default=None, partitions=partitions, value_type=bytes)
+def _table(app: Any, name: str, partitions: int | None, event_type: str) -> Any:
+    """A pair table with ``partitions``, by default those of the topic of ``event_type``."""
+    count = partitions or partitions_for(event_type)
+    return app.Table(name, default=None, partitions=count, value_type=bytes)
 
 
 def build_redteam(

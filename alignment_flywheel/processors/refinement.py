@@ -48,7 +48,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.enforcement import RiskPolicy
 from alignment_flywheel.events import ClusterUpdated, Event, PatchProposed
@@ -65,35 +64,19 @@ from alignment_flywheel.kafka.reader import TopicTail
 from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.patches import Patch
 from alignment_flywheel.patches.approvals import approve
-from alignment_flywheel.processors.app import agent, create_app
-from alignment_flywheel.processors.streams import (
-    DeadLetterWriter,
-    decoded,
-    event_topic,
-    expected_on,
-    raw_topic,
-    send_confirmed,
-)
+from alignment_flywheel.processors.shell import Shell
 from alignment_flywheel.release.follower import ReleaseFollower
-from alignment_flywheel.roles import group_for, topic_for
+from alignment_flywheel.roles import RoleTopics
 
 log = logging.getLogger(__name__)
-DEFAULT_APP_ID = group_for("refine")
-
-
-@dataclass(frozen=True)
-class RefinementTopics:
-    proposals: str = topic_for("ProposalSubmitted")
-    verdicts: str = topic_for("VerdictIssued")
-    reviews: str = topic_for("ReviewRequested")
-    findings: str = topic_for("FindingRaised")
-    clusters: str = topic_for("ClusterUpdated")
-    patches: str = topic_for("PatchProposed")
-    dead_letters: str = topic_for("DeadLettered")
-
-    @property
-    def history(self) -> tuple[str, ...]:
-        return (self.proposals, self.verdicts, self.reviews, self.findings, self.patches)
+HISTORY = (
+    "ProposalSubmitted",
+    "VerdictIssued",
+    "ReviewRequested",
+    "FindingRaised",
+    "PatchProposed",
+)
+"""The event types whose topics are the history refinement reads."""
 
 
 @dataclass(frozen=True)
@@ -114,8 +97,8 @@ class Refinement:
         follower: ReleaseFollower,
         policy: RiskPolicy,
         *,
-        app_id: str = DEFAULT_APP_ID,
-        topics: RefinementTopics | None = None,
+        topics: RoleTopics | None = None,
+        app_id: str | None = None,
         min_members: int = 3,
         fp_budget: float = 0.01,
         warm_up_hours: float = 24.0,
@@ -123,7 +106,6 @@ class Refinement:
         norms: Norms | None = None,
         tick_s: float = 1.0,
     ) -> None:
-        self.topics = topics or RefinementTopics()
         self.follower = follower
         self.policy = policy
         self.history = History()
@@ -141,19 +123,11 @@ class Refinement:
         self._tail: TopicTail | None = None
         self._lock = asyncio.Lock()
         self._settings = settings
-        self._codec = EventCodec.from_settings(settings)
-        self.app = create_app(settings, app_id)
-        self._declare(app_id, tick_s)
-
-    def _declare(self, app_id: str, tick_s: float) -> None:
-        app, names = self.app, self.topics
-        self._patches = event_topic(app, names.patches, self._codec)
-        self._dead = DeadLetterWriter.on(
-            app, names.dead_letters, self._codec, producer=self._settings.identity, group=app_id
-        )
-        agent(app, raw_topic(app, names.clusters), name="clusters")(self._on_clusters)
-        app.task(self._warm_up)
-        app.timer(tick_s, name="refinement-rebase")(self._tick)
+        self.shell = Shell(settings, topics or RoleTopics("refine"), app_id=app_id)
+        self.app = self.shell.app
+        self.shell.consume("ClusterUpdated", "clusters", self._on_cluster)
+        self.app.task(self._warm_up)
+        self.app.timer(tick_s, name="refinement-rebase")(self._tick)
 
     async def _warm_up(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self._open_tail)
@@ -162,7 +136,8 @@ class Refinement:
 
     def _open_tail(self) -> None:
         since = datetime.now(UTC) - timedelta(hours=self.warm_up_hours)
-        self._tail = TopicTail(self._settings, self._codec, self.topics.history, since=since)
+        history = tuple(self.shell.topics.of(event_type) for event_type in HISTORY)
+        self._tail = TopicTail(self._settings, self.shell.codec, history, since=since)
 
     async def catch_up(self) -> None:
         """Read the history topics up to their ends as of now."""
@@ -179,12 +154,10 @@ class Refinement:
         else:
             self.history.add(event)
 
-    async def _on_clusters(self, stream: Any) -> None:
+    async def _on_cluster(self, event: Event) -> None:
         await self.warmed.wait()
-        clusters = expected_on(topic_for("ClusterUpdated"))
-        async for event in decoded(stream, self._codec, self._dead, clusters):
-            if isinstance(event, ClusterUpdated):
-                await self.consider(event)
+        if isinstance(event, ClusterUpdated):
+            await self.consider(event)
 
     async def _tick(self) -> None:
         if not self.warmed.is_set():
@@ -275,12 +248,11 @@ class Refinement:
 
     async def _publish(self, update: ClusterUpdated, patch: Patch, target: OracleArtifact) -> Event:
         event = patch.to_event(self._settings.identity)
-        await send_confirmed(self._patches, event)
+        outputs: list[Event] = [event]
         if self.author_key is not None:
-            await send_confirmed(
-                self._patches,
-                approve(patch, self.author_key, role="author", producer=self._settings.identity),
-            )
+            producer = self._settings.identity
+            outputs.append(approve(patch, self.author_key, role="author", producer=producer))
+        await self.shell.emit(outputs)
         self.chain.append(Link(update, patch, target))
         self.proposed.append(patch.patch_id)
         return event

@@ -46,11 +46,9 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.events import (
     Event,
@@ -64,15 +62,7 @@ from alignment_flywheel.events.ids import release_id_for
 from alignment_flywheel.governance.step import Stepped, Tables, write_into
 from alignment_flywheel.oracle.artifact import OracleArtifact
 from alignment_flywheel.patches import Patch
-from alignment_flywheel.processors.app import agent, create_app
-from alignment_flywheel.processors.streams import (
-    DeadLetterWriter,
-    decoded,
-    event_topic,
-    expected_on,
-    raw_topic,
-    send_confirmed,
-)
+from alignment_flywheel.processors.shell import Shell
 from alignment_flywheel.release.controller_core import (
     OPENED,
     ControllerCore,
@@ -85,10 +75,9 @@ from alignment_flywheel.release.rebuild import PatchCheck
 from alignment_flywheel.release.rollout import RolloutMetrics, RolloutPolicy
 from alignment_flywheel.release.state import Candidate, Deployed, ReleaseState
 from alignment_flywheel.release.trusted import ReleaseGate
-from alignment_flywheel.roles import group_for, topic_for
+from alignment_flywheel.roles import RoleTopics
 
 __all__ = [
-    "ControllerTopics",
     "ReleaseController",
     "build_controller",
     "longest_chain",
@@ -98,16 +87,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Approved = Callable[[Patch, Sequence[PatchApproved]], bool]
-DEFAULT_APP_ID = group_for("release")
-
-
-@dataclass(frozen=True)
-class ControllerTopics:
-    verdicts: str = topic_for("VerdictIssued")
-    reviews: str = topic_for("ReviewRequested")
-    patches: str = topic_for("PatchProposed")
-    releases: str = topic_for("ReleaseStaged")
-    dead_letters: str = topic_for("DeadLettered")
 
 
 class ReleaseController:
@@ -120,12 +99,12 @@ class ReleaseController:
         policy: RolloutPolicy,
         approved: Approved,
         *,
-        app_id: str = DEFAULT_APP_ID,
-        topics: ControllerTopics | None = None,
+        topics: RoleTopics | None = None,
+        app_id: str | None = None,
         tick_s: float = 1.0,
         check: PatchCheck | None = None,
     ) -> None:
-        self.topics = topics or ControllerTopics()
+        topics = topics or RoleTopics("release")
         self.policy = policy
         self.approved = approved
         self.metrics: dict[uuid.UUID, RolloutMetrics] = {}
@@ -134,50 +113,33 @@ class ReleaseController:
         self.published: list[Event] = []
         self.ready = False
         self._ready = asyncio.Event()
-        self._settings = settings
-        self._codec = EventCodec.from_settings(settings)
         self.follower = ReleaseFollower(
-            settings,
-            genesis,
-            topics=ReleaseTopics(self.topics.patches, self.topics.releases),
-            check=check,
+            settings, genesis, topics=ReleaseTopics.of(topics), check=check
         )
-        self.app = create_app(settings, app_id)
-        self._declare(app_id, tick_s)
-
-    def _declare(self, app_id: str, tick_s: float) -> None:
-        app, names = self.app, self.topics
-        self._releases = event_topic(app, names.releases, self._codec)
-        self._patches = event_topic(app, names.patches, self._codec)
-        self._dead = DeadLetterWriter.on(
-            app, names.dead_letters, self._codec, producer=self._settings.identity, group=app_id
-        )
-        agent(app, raw_topic(app, names.verdicts), name="verdicts")(self._on_verdicts)
-        agent(app, raw_topic(app, names.reviews), name="reviews")(self._on_reviews)
-        app.timer(tick_s, name="release-tick")(self.tick)
-        app.task(self._start_follower)
+        self.shell = Shell(settings, topics, app_id=app_id)
+        self.app = self.shell.app
+        self.shell.consume("VerdictIssued", "verdicts", self._on_verdict)
+        self.shell.consume("ReviewDecided", "reviews", self._on_review)
+        self.app.timer(tick_s, name="release-tick")(self.tick)
+        self.app.task(self._start_follower)
 
     async def _start_follower(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.follower.start)
         self.ready = True
         self._ready.set()
 
-    async def _on_verdicts(self, stream: Any) -> None:
+    async def _on_verdict(self, event: Event) -> None:
         await self._ready.wait()
-        verdicts = expected_on(topic_for("VerdictIssued"))
-        async for event in decoded(stream, self._codec, self._dead, verdicts):
-            if isinstance(event, VerdictIssued):
-                self._metrics_for_current()
-                for metrics in self._active():
-                    metrics.add(event)
+        if isinstance(event, VerdictIssued):
+            self._metrics_for_current()
+            for metrics in self._active():
+                metrics.add(event)
 
-    async def _on_reviews(self, stream: Any) -> None:
+    async def _on_review(self, event: Event) -> None:
         await self._ready.wait()
-        reviews = expected_on(topic_for("ReviewRequested"))
-        async for event in decoded(stream, self._codec, self._dead, reviews):
-            if isinstance(event, ReviewDecided) and event.outcome is ReviewOutcome.APPROVE:
-                for metrics in self._active():
-                    metrics.review_approved(event.proposal_id)
+        if isinstance(event, ReviewDecided) and event.outcome is ReviewOutcome.APPROVE:
+            for metrics in self._active():
+                metrics.review_approved(event.proposal_id)
 
     def _active(self) -> list[RolloutMetrics]:
         candidate = self.follower.state.candidate
@@ -248,7 +210,7 @@ class ReleaseController:
 
     async def _publish(self, event: Event) -> None:
         log.warning("release: %s %s", event.event_type(), event.envelope.key)
-        await send_confirmed(self._releases, event)
+        await self.shell.emit([event])
         self.published.append(event)
         self.follower.apply_now(event)
 
@@ -256,8 +218,7 @@ class ReleaseController:
         """The gate's refusals (version, expiry) as unsigned ``PatchRejected``: information for
         people and tools; they take nothing away from anyone (only signed rejections do)."""
         if isinstance(self.approved, ReleaseGate):
-            for rejection in self.approved.drain():
-                await send_confirmed(self._patches, rejection)
+            await self.shell.emit(self.approved.drain())
 
 
 def build_controller(

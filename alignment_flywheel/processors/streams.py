@@ -181,6 +181,20 @@ async def handled(stream: Any) -> AsyncIterator[Any]:
             await ack(event)
 
 
+async def _messages(stream: Any) -> AsyncIterator[Any]:
+    """The messages of a faust stream that have a value, acknowledged like :func:`handled`."""
+    async for record in handled(stream):
+        if record.message.value is not None:
+            yield record.message
+
+
+def _decode(codec: EventCodec, message: Any, expected: Expected | None) -> Event:
+    event = codec.decode(message.value)
+    if expected is not None:
+        expected.check(event, message)
+    return event
+
+
 async def decoded(
     stream: Any,
     codec: EventCodec,
@@ -190,14 +204,9 @@ async def decoded(
     """Yield each record of a raw faust stream as an Event, acknowledged like :func:`handled`;
     dead-letter what does not decode, or (given ``expected``) is of a type the topic does not
     carry."""
-    async for record in handled(stream):
-        message = record.message
-        if message.value is None:
-            continue
+    async for message in _messages(stream):
         try:
-            event = codec.decode(message.value)
-            if expected is not None:
-                expected.check(event, message)
+            event = _decode(codec, message, expected)
         except InvalidInputError as exc:
             await dead_letters.publish(message, exc)
             continue
@@ -211,11 +220,16 @@ def stepping(
     handle: Callable[[Event], Awaitable[None]],
 ) -> Callable[[Any], Awaitable[None]]:
     """An agent that hands each event of its input, decoded as :func:`decoded` does, to
-    ``handle`` (which steps the role's core, sends and applies the writes)."""
+    ``handle`` (which steps the role's core, sends and applies the writes). A record whose step
+    raises :class:`~alignment_flywheel.errors.InvalidInputError` (before sending anything) is
+    dead-lettered like one that does not decode."""
 
     async def consume(stream: Any) -> None:
-        async for event in decoded(stream, codec, dead_letters, expected):
-            await handle(event)
+        async for message in _messages(stream):
+            try:
+                await handle(_decode(codec, message, expected))
+            except InvalidInputError as exc:
+                await dead_letters.publish(message, exc)
 
     return consume
 

@@ -37,13 +37,11 @@ emitted, then apply its table writes.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
-from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.events import ClusterUpdated, FindingRaised, VerificationRecorded
-from alignment_flywheel.governance.step import Stepped, Tables, write_into
+from alignment_flywheel.events import Event, FindingRaised, VerificationRecorded
+from alignment_flywheel.governance.step import Stepped, write_into
 from alignment_flywheel.governance.triage import DEFAULT_THRESHOLD, Violation, violation_of
 from alignment_flywheel.governance.triage_core import (
     ASSIGNED,
@@ -53,31 +51,12 @@ from alignment_flywheel.governance.triage_core import (
     TriageClusters,
     TriageJoin,
 )
-from alignment_flywheel.processors.app import agent, create_app
-from alignment_flywheel.processors.streams import (
-    DeadLetterWriter,
-    decoded,
-    event_topic,
-    expected_on,
-    handled,
-    raw_topic,
-    send_confirmed,
-)
-from alignment_flywheel.roles import group_for, partitions_for, topic_for
+from alignment_flywheel.processors.app import agent
+from alignment_flywheel.processors.shell import Shell
+from alignment_flywheel.processors.streams import handled
+from alignment_flywheel.roles import RoleTopics, partitions_for
 
 log = logging.getLogger(__name__)
-DEFAULT_APP_ID = group_for("triage")
-
-
-@dataclass(frozen=True)
-class TriageTopics:
-    """Topic names (catalog names by default) and the partitions of findings and verifications."""
-
-    findings: str = topic_for("FindingRaised")
-    verifications: str = topic_for("VerificationRecorded")
-    clusters: str = topic_for("ClusterUpdated")
-    dead_letters: str = topic_for("DeadLettered")
-    partitions: int = partitions_for("FindingRaised")
 
 
 class TriageWorker:
@@ -87,61 +66,48 @@ class TriageWorker:
         self,
         settings: Settings,
         *,
-        app_id: str = DEFAULT_APP_ID,
-        topics: TriageTopics | None = None,
+        topics: RoleTopics | None = None,
+        app_id: str | None = None,
+        partitions: int | None = None,
         threshold: float = DEFAULT_THRESHOLD,
         **app_overrides: Any,
     ) -> None:
-        self.topics = topics or TriageTopics()
-        self.updates_sent = 0
-        self._settings = settings
-        self._codec = EventCodec.from_settings(settings)
-        self._joiner = TriageJoin(self._codec)
+        self.partitions = partitions or partitions_for("FindingRaised")
+        options = {"topic_partitions": self.partitions, **app_overrides}
+        self.shell = Shell(settings, topics or RoleTopics("triage"), app_id=app_id, **options)
+        self.app = self.shell.app
+        self._joiner = TriageJoin(self.shell.codec)
         self._clusterer = TriageClusters(settings.identity, threshold)
         self.triage = self._clusterer.triage
-        options = {"topic_partitions": self.topics.partitions, **app_overrides}
-        self.app = create_app(settings, app_id, **options)
-        self._declare(app_id)
+        self._declare()
 
-    def _declare(self, app_id: str) -> None:
-        app, names = self.app, self.topics
-        self._clusters_out = event_topic(app, names.clusters, self._codec)
-        self._dead = DeadLetterWriter.on(
-            app, names.dead_letters, self._codec, producer=self._settings.identity, group=app_id
-        )
+    def _declare(self) -> None:
+        app = self.app
         self._violations = app.topic(
-            f"{app_id}-violations",
+            f"{self.shell.app_id}-violations",
             partitions=1,
             internal=True,
             value_serializer="raw",
             key_serializer="raw",
         )
-        self.pending = _table(app, "pending", names.partitions)
+        self.pending = _table(app, "pending", self.partitions)
         self.clusters = _table(app, "clusters", 1)
         self.assigned = _table(app, "assigned", 1)
-        agent(app, raw_topic(app, names.findings), name="findings")(self._on_findings)
-        agent(app, raw_topic(app, names.verifications), name="verifications")(
-            self._on_verifications
-        )
+        self.shell.consume("FindingRaised", "findings", self.join)
+        self.shell.consume("VerificationRecorded", "verifications", self.join)
         agent(app, self._violations, name="cluster")(self._on_violations)
 
-    async def _on_findings(self, stream: Any) -> None:
-        findings = expected_on(topic_for("FindingRaised"))
-        async for event in decoded(stream, self._codec, self._dead, findings):
-            if isinstance(event, FindingRaised):
-                await self._join(self._joiner.finding(self._pending_view(), event))
-
-    async def _on_verifications(self, stream: Any) -> None:
-        verifications = expected_on(topic_for("VerificationRecorded"))
-        async for event in decoded(stream, self._codec, self._dead, verifications):
-            if isinstance(event, VerificationRecorded):
-                await self._join(self._joiner.verification(self._pending_view(), event))
-
-    def _pending_view(self) -> Tables:
-        return {PENDING: self.pending}
-
-    async def _join(self, stepped: Stepped[Joined]) -> None:
-        """Send the pairs the join emitted, then apply its writes (see the module rules)."""
+    async def join(self, event: Event) -> None:
+        """Step the join on one finding or verification: send the pairs it emitted, then apply
+        its writes (see the module rules)."""
+        tables = {PENDING: self.pending}
+        stepped: Stepped[Joined]
+        if isinstance(event, FindingRaised):
+            stepped = self._joiner.finding(tables, event)
+        elif isinstance(event, VerificationRecorded):
+            stepped = self._joiner.verification(tables, event)
+        else:
+            return
         for pair in stepped.emitted:
             await self._joined(pair.finding, pair.verification)
         write_into(self.pending, stepped.writes.get(PENDING, {}))
@@ -165,15 +131,10 @@ class TriageWorker:
                 log.warning("triage: restored %d clusters, %d violations", *self._restored())
             write_into(self.clusters, stepped.writes.get(CLUSTERS, {}))
             write_into(self.assigned, stepped.writes.get(ASSIGNED, {}))
-            for update in stepped.emitted:
-                await self._publish(update)
+            await self.shell.emit(stepped.emitted)
 
     def _restored(self) -> tuple[int, int]:
         return self._clusterer.restored or (0, 0)
-
-    async def _publish(self, update: ClusterUpdated) -> None:
-        await send_confirmed(self._clusters_out, update)
-        self.updates_sent += 1
 
 
 def _table(app: Any, name: str, partitions: int) -> Any:

@@ -64,7 +64,7 @@ from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.patches.trust import IgnoredCounter
 from alignment_flywheel.release.rebuild import OracleBuilder, PatchCheck, PatchLibrary, ReleaseTrust
 from alignment_flywheel.release.state import Candidate, Deployed, ReleaseState, fold
-from alignment_flywheel.roles import topic_for
+from alignment_flywheel.roles import RoleTopics, topic_for
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,11 @@ class ReleaseTopics:
     @classmethod
     def from_catalog(cls) -> ReleaseTopics:
         return cls()
+
+    @classmethod
+    def of(cls, topics: RoleTopics) -> ReleaseTopics:
+        """The patches and releases topics of a worker."""
+        return cls(topics.of("PatchProposed"), topics.of("ReleaseStaged"))
 
 
 @dataclass(frozen=True, slots=True)

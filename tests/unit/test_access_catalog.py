@@ -13,21 +13,14 @@ from confluent_kafka import KafkaError, KafkaException
 from typer.testing import CliRunner
 
 from alignment_flywheel.cli import topics as topics_cli
+from alignment_flywheel.config import load_settings
 from alignment_flywheel.connectors.clickhouse.sink import default_topics
 from alignment_flywheel.errors import CatalogError
 from alignment_flywheel.kafka.catalog import READER_GROUP_PREFIX, load_catalog, parse_catalog
-from alignment_flywheel.processors import (
-    autoapprove,
-    drift,
-    gate,
-    intake,
-    redteam,
-    refinement,
-    release,
-    triage,
-    verification,
-)
+from alignment_flywheel.processors import gate
 from alignment_flywheel.processors.ledger import AUDITED_TOPICS
+from alignment_flywheel.processors.shell import Shell
+from alignment_flywheel.roles import RoleTopics, workers
 from alignment_flywheel.stack.access import (
     GROUP,
     LITERAL,
@@ -77,23 +70,19 @@ def test_only_the_release_controller_and_people_write_releases():
     assert "gate" not in topics["flywheel.releases"].writers + topics["flywheel.patches"].writers
 
 
-def test_every_worker_of_the_governance_stack_is_a_role_with_its_app_id():
+def test_every_worker_of_the_governance_stack_is_a_role_with_its_app_id(tmp_path: Path) -> None:
+    settings = load_settings(state_dir=tmp_path, bootstrap_servers="127.0.0.1:9")
     catalog = load_catalog()
     for name in {**WORKERS, **EXTRA_WORKERS, "release": []}:
         assert name in catalog.roles, name
         assert catalog.roles[name].app_id == GROUPS.get(name), name
-    app_ids = {
-        "gate": gate.DEFAULT_APP_ID,
-        "intake": intake.DEFAULT_APP_ID,
-        "verify": verification.DEFAULT_APP_ID,
-        "triage": triage.DEFAULT_APP_ID,
-        "refine": refinement.DEFAULT_APP_ID,
-        "autoapprove": autoapprove.DEFAULT_APP_ID,
-        "release": release.DEFAULT_APP_ID,
-        "drift": drift.DEFAULT_APP_ID,
-        "redteam": redteam.DEFAULT_APP_ID,
-    }
-    assert {r: s.app_id for r, s in catalog.roles.items() if s.app_id} == app_ids
+    grouped = {r: s.app_id for r, s in catalog.roles.items() if s.app_id}
+    faust_workers = {r.name for r in workers()} - {"ledger", "sink"}
+    assert set(grouped) == faust_workers
+    assert grouped["gate"] == gate.DEFAULT_APP_ID
+    for name in faust_workers - {"gate"}:
+        shell = Shell(settings, RoleTopics(name))
+        assert shell.app_id == grouped[name] and shell.app.conf.id == grouped[name], name
 
 
 def test_the_sink_and_the_ledger_may_read_what_they_copy_and_audit():

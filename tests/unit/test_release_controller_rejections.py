@@ -21,9 +21,9 @@ class Topic:
     """A faust topic that confirms every send at once."""
 
     def __init__(self) -> None:
-        self.sent: list[Event] = []
+        self.sent: list[Event | bytes] = []
 
-    async def send(self, *, key: bytes, value: Event) -> Any:
+    async def send(self, *, key: bytes, value: Event | bytes) -> Any:
         self.sent.append(value)
         done = asyncio.get_running_loop().create_future()
         done.set_result(None)
@@ -39,11 +39,12 @@ def test_refusals_are_published_unsigned_and_change_nothing(tmp_path: Path) -> N
     policy = RolloutPolicy(name="t", stages={"SHADOW": stage, "CANARY": stage})
     controller = build_controller(settings, BASE, policy, gate, check=chain_check(root))
     topic = Topic()
-    controller._patches = topic
+    controller.shell.output = lambda _event_type: topic  # type: ignore[method-assign]
     expired = make_patch(expires=datetime.now(UTC) - timedelta(hours=1))
     assert gate(expired, approvals(ring, expired)) is False
     asyncio.run(controller._publish_rejections())
-    (rejection,) = topic.sent
+    (sent,) = topic.sent
+    rejection = controller.shell.codec.decode(sent) if isinstance(sent, bytes) else sent
     assert isinstance(rejection, PatchRejected) and rejection.signatures == ()
     assert rejection.reason is PatchRejectionReason.EXPIRED
     library = PatchLibrary(chain_check(root))

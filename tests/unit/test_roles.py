@@ -5,10 +5,12 @@ from __future__ import annotations
 import importlib
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from alignment_flywheel import roles
 from alignment_flywheel.cli.main import app
+from alignment_flywheel.cli.worker_options import worker_command
 from alignment_flywheel.kafka.catalog import load_catalog
 from alignment_flywheel.roles import ROLES, Role, Scaling
 
@@ -99,3 +101,45 @@ def test_a_role_is_a_frozen_record() -> None:
     assert isinstance(role, Role)
     with pytest.raises(AttributeError):
         role.name = "other"  # type: ignore[misc]
+
+
+def test_a_workers_topics_are_the_catalogs_unless_overridden() -> None:
+    topics = roles.RoleTopics("drift", {"findings": "t.findings"})
+    assert topics.of("FindingRaised") == "t.findings"
+    assert topics.of("ProposalSubmitted") == roles.topic_for("ProposalSubmitted")
+    assert topics.of("SessionStarted") == roles.topic_for("ProposalSubmitted")
+    assert list(topics.by_short_name()) == [
+        "proposals",
+        "verdicts",
+        "drift",
+        "findings",
+        "deadletter",
+    ]
+    with pytest.raises(Exception, match="reads or writes no topic patches"):
+        roles.RoleTopics("drift", {"patches": "t.patches"})
+
+
+@pytest.mark.parametrize("name", [n for n in WORKERS if n not in ("ledger", "sink")])
+def test_a_run_command_has_an_option_for_each_topic_of_its_role(name: str) -> None:
+    result = CliRunner().invoke(app, [*ROLES[name].command, "--help"], env={"COLUMNS": "200"})
+    options = {word for word in result.output.split() if word.endswith("-topic")}
+    shorts = roles.RoleTopics(name).by_short_name()
+    assert options == {f"--{'dead-letter' if s == 'deadletter' else s}-topic" for s in shorts}
+    assert "--app-id" in result.output
+
+
+def test_a_run_command_receives_the_topics_it_was_given() -> None:
+    received: list[tuple[str, roles.RoleTopics]] = []
+    command = typer.Typer()
+
+    @command.command()
+    @worker_command("triage")
+    def run(*, app_id: str, topics: roles.RoleTopics, threshold: float = 0.5) -> None:
+        received.append((app_id, topics))
+
+    result = CliRunner().invoke(command, ["--clusters-topic", "t.c", "--threshold", "0.7"])
+    assert result.exit_code == 0, result.output
+    [(app_id, topics)] = received
+    assert app_id == roles.group_for("triage")
+    assert topics.of("ClusterUpdated") == "t.c"
+    assert topics.of("FindingRaised") == roles.topic_for("FindingRaised")

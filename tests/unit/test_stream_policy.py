@@ -103,9 +103,7 @@ def _capture(worker: Any) -> list[bytes]:
     async def send(_key: bytes, value: bytes) -> None:
         sent.append(value)
 
-    for writer in vars(worker).values():
-        if isinstance(writer, DeadLetterWriter):
-            writer._send = send  # type: ignore[method-assign]
+    worker.shell.dead._send = send
     return sent
 
 

@@ -60,16 +60,12 @@ def _worker(tmp_path: Path) -> tuple[TriageWorker, list[FindingRaised]]:
 
 
 def _run(worker: TriageWorker, events: list[Event]) -> None:
-    codec = EventCodec.from_settings(worker._settings)
+    codec = worker.shell.codec
 
     async def feed() -> None:
         for event in events:
-            on = (
-                worker._on_findings
-                if isinstance(event, FindingRaised)
-                else worker._on_verifications
-            )
-            await on(_Stream(codec, event))
+            agent = "findings" if isinstance(event, FindingRaised) else "verifications"
+            await worker.app.agents[agent].fun(_Stream(codec, event))
 
     asyncio.run(feed())
 
