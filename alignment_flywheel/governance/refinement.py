@@ -117,7 +117,10 @@ class Refined:
 
 @dataclass(frozen=True, slots=True)
 class NoPatch:
+    """Why there is no patch; ``covered`` when the base oracle already blocks every member."""
+
     reason: str
+    covered: bool = False
 
 
 def refine(
@@ -138,7 +141,8 @@ def refine(
     evaluator = Evaluator(Enforcer(RuleOracle(base), policy))
     stopped = evaluator.decisions(cluster.members, sessions=cluster.sessions)
     if all(decision is Decision.BLOCK for decision in stopped):
-        return NoPatch(f"the oracle already blocks every member of cluster {cluster.name}")
+        reason = f"the oracle already blocks every member of cluster {cluster.name}"
+        return NoPatch(reason, covered=True)
     if norms is not None:
         history = [_judged(case, norms) for case in history]
     prover = _Prover(cluster, base, policy, own_history(cluster, history), fp_budget, author)

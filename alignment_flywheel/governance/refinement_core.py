@@ -9,7 +9,8 @@ shell's ``refine`` function: update -> a patch on the tip, or why there is none.
 * **Which updates count.** An update that is not OPEN, or has fewer than ``min_members``
   members, emits and writes nothing.
 * **A patch or a reason.** When refinement finds no patch, the step emits a :class:`Decline`
-  with the reason and writes nothing.
+  with the reason and writes nothing; ``covered`` says the oracle refined on already blocks
+  every member (the shell revisits such an update when that oracle was not the stable one).
 * **The patch id** is :func:`~alignment_flywheel.events.ids.patch_id_for` of the cluster id, the
   size and the base digest: the same update refined on the same base gives the same id. The
   patch carries the cluster id and the
@@ -50,11 +51,13 @@ class Propose:
 
 @dataclass(frozen=True, slots=True)
 class Decline:
-    """Why an update gets no patch; ``duplicate`` when another patch proposes its change."""
+    """Why an update gets no patch; ``duplicate`` when another patch proposes its change,
+    ``covered`` when the oracle it was refined on already blocks every member."""
 
     update: ClusterUpdated
     reason: str
     duplicate: bool = False
+    covered: bool = False
 
 
 Outcome = Propose | Decline
@@ -78,7 +81,7 @@ class RefinementCore:
         """Refine the update; a patch, or the reason there is none."""
         result = self._refine(update)
         if not isinstance(result, Refined):
-            return Stepped(emitted=(Decline(update, result.reason),))
+            return Stepped(emitted=(Decline(update, result.reason, covered=result.covered),))
         patch_id = patch_id_for(update.cluster_id, update.size, result.patch.base_digest)
         earlier = first_proposer(tables[CHANGES], patch_id, result.patch)
         if earlier is not None:

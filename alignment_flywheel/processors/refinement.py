@@ -24,6 +24,10 @@ Rules:
   is **rebased**: its cluster is refined again on the new tip and proved again, and proposed as a
   new patch. A rejected or rolled-back patch itself is not proposed again (its cluster's next
   update is refined afresh). This runs before each cluster update and every ``tick_s``.
+* **Covered is provisional.** An update declined because the tip of a non-empty chain already
+  blocks every member depends on patches not yet stable; whenever the tip changes (a rebase, a
+  withdrawn patch, a new link), such an update is refined again on the new tip, until the stable
+  oracle itself covers it or a patch for it is proposed.
 * Ids: a patch's id is ``uuid5`` of its cluster id, the cluster size and the base digest, so a
   re-delivered cluster update on the same base proposes the same patch id. A patch whose change
   (base and target digests) an earlier patch already proposes is not published again
@@ -120,6 +124,7 @@ class Refinement:
         self.proposed: list[uuid.UUID] = []
         self._core = RefinementCore(self._refine, min_members=min_members)
         self.declined: dict[uuid.UUID, str] = {}
+        self.covered: dict[uuid.UUID, tuple[ClusterUpdated, str]] = {}
         self._tail: TopicTail | None = None
         self._lock = asyncio.Lock()
         self._settings = settings
@@ -196,7 +201,16 @@ class Refinement:
             stale = self.chain[position:]
             del self.chain[position:]
             await self._rebase(stale)
-            return
+            break
+        await self._revisit()
+
+    async def _revisit(self) -> None:
+        """Refine again each covered update whose covering tip is no longer the tip."""
+        tip = self._tip().digest
+        for update, digest in list(self.covered.values()):
+            if digest != tip:
+                log.info("cluster %s: the tip changed; refining it again", update.cluster_id)
+                await self._propose(update)
 
     def _withdrawn(self, patch: Patch) -> bool:
         rejected = patch.patch_id in self.follower.library.rejected
@@ -217,6 +231,9 @@ class Refinement:
     async def _propose(self, update: ClusterUpdated) -> Event | None:
         stepped = self._core.propose({CHANGES: self.changes.table}, update)
         outcome = stepped.emitted[0]
+        self.covered.pop(update.cluster_id, None)
+        if isinstance(outcome, Decline) and outcome.covered and self.chain:
+            self.covered[update.cluster_id] = (update, self._tip().digest)
         if isinstance(outcome, Decline):
             self.declined[update.cluster_id] = outcome.reason
             if outcome.duplicate:

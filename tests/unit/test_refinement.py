@@ -145,7 +145,7 @@ def test_no_second_patch_for_a_cluster_whose_rule_is_already_released() -> None:
     grown = Cluster("chmod-recursive", [*MEMBERS, *UNSEEN])
     again = refine(grown, first.target, POLICY, history)
     assert isinstance(again, NoPatch)
-    assert "already blocks every member" in again.reason
+    assert "already blocks every member" in again.reason and again.covered
 
 
 def test_a_cluster_grown_past_its_released_rule_replaces_the_rule() -> None:

@@ -52,6 +52,8 @@ class Refiner:
         name = self.rules[update.cluster_id]
         if name.startswith("no:"):
             return NoPatch(name[3:])
+        if name.startswith("covered:"):
+            return NoPatch(name[8:], covered=True)
         operation = {"op": "add_rule", "rule": rule(name, "true", tools=["shell.exec"])}
         patch, target = propose_patch(
             self.base, parse_operations([operation]), author="t", rationale=name
@@ -92,6 +94,14 @@ def test_no_patch_declines_with_the_reason_and_writes_nothing() -> None:
     run = runner(Refiner({item.cluster_id: "no:a person labelled a member safe"}), [item])
     (outcome,) = run.run()
     assert outcome == Decline(item, "a person labelled a member safe")
+    assert run.committed == {CHANGES: {}}
+
+
+def test_a_cluster_the_base_already_blocks_is_declined_as_covered() -> None:
+    item = update(3)
+    run = runner(Refiner({item.cluster_id: "covered:the oracle already blocks it"}), [item])
+    (outcome,) = run.run()
+    assert outcome == Decline(item, "the oracle already blocks it", covered=True)
     assert run.committed == {CHANGES: {}}
 
 
