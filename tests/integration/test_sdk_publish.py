@@ -30,6 +30,8 @@ from alignment_flywheel.kafka.credentials import connection_settings
 from alignment_flywheel.stack.processes import free_ports
 from tests.unit.test_sdk_fakes import ToolEnforcer
 
+DELIVERY_TIMEOUT_S = 1.0
+
 
 def _topics(make_topic: Callable[..., str], unique_name: Callable[[str], str]) -> SdkTopics:
     return SdkTopics(
@@ -152,16 +154,14 @@ def test_outage_journals_every_decision_and_recovery_replays_them_in_order(
         enforcer=ToolEnforcer(),
         proposer_id="agent-o",
         topics=topics,
-        delivery_timeout_s=1.0,
+        delivery_timeout_s=DELIVERY_TIMEOUT_S,
         retry_interval_s=0.5,
     )
-    slowest = 0.0
-    ids = []
-    for i in range(count):
-        started = time.perf_counter()
-        ids.append(guard.check("fs.read", {"path": f"/file/{i}"}).proposal_id)
-        slowest = max(slowest, time.perf_counter() - started)
-    assert slowest < 0.1, f"a check took {slowest * 1000:.1f} ms while Kafka was down"
+    started = time.perf_counter()
+    ids = [guard.check("fs.read", {"path": f"/file/{i}"}).proposal_id for i in range(count)]
+    waited = time.perf_counter() - started
+    # a check that waited for its delivery would wait out the delivery timeout each time
+    assert waited < count * DELIVERY_TIMEOUT_S / 4, f"{count} checks took {waited:.1f} s"
     assert guard.close(timeout=2.0) is False
     journals = list(down.journal_dir.glob("*.journal"))
     assert len(journals) == 1

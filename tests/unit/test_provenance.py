@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import string
-import time
 import uuid
 from typing import Any
 
@@ -185,22 +184,6 @@ def test_the_work_per_proposal_is_bounded() -> None:
 def test_without_a_session_the_variable_is_an_empty_map() -> None:
     assert provenance_variable(None, {"iban": "x"}) == {}
     assert provenance_variable(EMPTY, {"iban": "xyz"}) == {"iban": ["none"]}
-
-
-def test_a_decision_takes_microseconds_on_a_full_context() -> None:
-    words = [f"w{i}" for i in range(5000)]
-    context = fold(
-        [started(" ".join(words[:200]))]
-        + [observed(f"t.r{i}", " ".join(words[i * 70 : i * 70 + 4000])) for i in range(64)]
-    )
-    arguments = {"a": "w10 w11", "b": 4999, "c": ["w4000", "nowhere at all"], "d": "w3"}
-    provenance(context, arguments)
-    runs = 200
-    started_at = time.perf_counter()
-    for _ in range(runs):
-        provenance(context, arguments)
-    per_call_us = (time.perf_counter() - started_at) / runs * 1e6
-    assert per_call_us < 2000, per_call_us
 
 
 # --- properties (seeded random, many cases) -------------------------------------------------------
