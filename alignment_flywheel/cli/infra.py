@@ -22,6 +22,7 @@ from alignment_flywheel.cli.status import render_status
 from alignment_flywheel.cli.topics import print_apply_report
 from alignment_flywheel.config import Settings
 from alignment_flywheel.kafka.clients import admin_client
+from alignment_flywheel.kafka.replication import ReplicationPolicy
 from alignment_flywheel.stack.access import provision
 from alignment_flywheel.stack.artifacts import ensure_kafka_artifacts, kafka_version
 from alignment_flywheel.stack.broker import BrokerStatus, LocalBroker, broker_status
@@ -54,7 +55,8 @@ def up(ctx: typer.Context, timeout: Timeout = 60.0) -> None:
     where = settings.effective_kafka_credentials_dir
     console.print(f"Kafka credentials (one file per role, mode 0600): {where}")
     with console.status("applying the topic catalog and its ACLs"):
-        report, access = provision(admin_client(settings), load_catalog())
+        policy = ReplicationPolicy.from_settings(settings)
+        report, access = provision(admin_client(settings), load_catalog(), policy=policy)
     print_apply_report(console, report)
     console.print(access.summary())
     with console.status("applying the ClickHouse migrations"), clickhouse_client(settings) as ch:
