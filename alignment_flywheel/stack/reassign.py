@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError as AiokafkaError
 from aiokafka.protocol.admin import AlterPartitionReassignmentsRequest
 from confluent_kafka.admin import AdminClient
 
@@ -77,7 +78,7 @@ def _pending(admin: AdminClient, targets: Targets) -> list[str]:
 
 
 async def _alter(settings: Settings, targets: Targets, timeout: float) -> None:
-    client = AIOKafkaAdminClient(**_client_options(settings, timeout))
+    client = AIOKafkaAdminClient(**aio_admin_options(settings, timeout))
     try:
         await client.start()
         request = AlterPartitionReassignmentsRequest(
@@ -90,7 +91,7 @@ async def _alter(settings: Settings, targets: Targets, timeout: float) -> None:
             {},
         )
         response = await client._send_to_controller(request)
-    except OSError as exc:
+    except (OSError, AiokafkaError) as exc:
         raise KafkaTransportError(f"cannot reassign partitions: {exc}") from exc
     finally:
         await client.close()
@@ -114,7 +115,7 @@ def _raise_on_errors(response: Any) -> None:
         raise CatalogError("the cluster refused the reassignment of " + "; ".join(refused))
 
 
-def _client_options(settings: Settings, timeout: float) -> dict[str, Any]:
+def aio_admin_options(settings: Settings, timeout: float) -> dict[str, Any]:
     options: dict[str, Any] = {
         "bootstrap_servers": settings.effective_bootstrap_servers,
         "client_id": "flywheel-reassign",
