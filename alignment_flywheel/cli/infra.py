@@ -5,12 +5,15 @@ command returns; it authenticates every client and authorizes with ACLs), applie
 catalog with its ACLs and the ClickHouse migrations, and prints the status. It names the
 credentials directory but never prints a password.
 ``down`` stops the broker. With ``FLYWHEEL_BOOTSTRAP_SERVERS`` set there is no local broker: ``up``
-and ``down`` say so and do nothing, and ``status`` reports on that cluster.
+and ``down`` say so and do nothing, and ``status`` reports on that cluster. ``status`` shows the
+brokers, the controller quorum and the partitions' health (DEGRADED, exit 1, while any partition
+is offline or under-replicated), and checks the catalog (``--catalog`` names another file).
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -82,11 +85,20 @@ def down(ctx: typer.Context, timeout: Timeout = 30.0) -> None:
 
 @app.command("status")
 @reports_errors
-def status(ctx: typer.Context) -> None:
-    """The broker (local or configured), topic drift and ClickHouse; exit 1 if anything is down."""
+def status(
+    ctx: typer.Context,
+    catalog: Annotated[
+        Path | None,
+        typer.Option(
+            "--catalog", help="Catalog file to check instead of infra/topics.yaml.", dir_okay=False
+        ),
+    ] = None,
+) -> None:
+    """The broker (local or configured), controller quorum, partition health, topic drift and
+    ClickHouse; exit 1 if anything is down or DEGRADED (partitions offline or under-replicated)."""
     cli = cli_context(ctx)
     cli.console.print(broker_table(broker_status(cli.settings)))
-    if not render_status(cli.settings, cli.console):
+    if not render_status(cli.settings, cli.console, catalog):
         raise typer.Exit(1)
 
 
