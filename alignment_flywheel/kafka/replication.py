@@ -4,6 +4,7 @@ Rules (pure functions, no I/O):
 
 * The replication factor follows the cluster's size unless the settings fix it
   (``FLYWHEEL_REPLICATION_FACTOR``): ``min(brokers, 3)``, so 1 on one broker and 3 from three.
+  Brokers are the live ones, so this default never lowers an existing topic's factor.
 * ``min.insync.replicas`` follows the replication factor unless the settings fix it
   (``FLYWHEEL_MIN_INSYNC_REPLICAS``): ``factor - 1`` from three replicas (one broker may be lost
   without losing an acknowledged write or the ability to write), else 1. It never exceeds the
@@ -49,11 +50,12 @@ class ReplicationPolicy:
         factor = self.factor or default_factor(brokers)
         return Replication(factor, self.min_insync_for(factor))
 
-    def for_topic(self, brokers: int, pinned: int | None) -> Replication:
-        """A topic's replication: ``pinned`` (the catalog's) or the cluster's default."""
-        if pinned is None:
-            return self.for_cluster(brokers)
-        return Replication(pinned, self.min_insync_for(pinned))
+    def for_topic(self, brokers: int, pinned: int | None, present: int = 0) -> Replication:
+        """A topic's replication: ``pinned`` (the catalog's), the settings', or the cluster's
+        default, which never lowers the ``present`` factor of an existing topic: more replicas
+        than live brokers means a broker is down, not that the cluster shrank."""
+        factor = pinned or self.factor or max(default_factor(brokers), present)
+        return Replication(factor, self.min_insync_for(factor))
 
     def min_insync_for(self, factor: int) -> int:
         wanted = self.min_insync or default_min_insync(factor)

@@ -6,7 +6,8 @@ Rules:
   replication factor (the largest replica count of its partitions), config, each partition's
   replicas, and its offline (no leader) and under-replicated (fewer in-sync replicas than replicas)
   partitions.
-* A topic's wanted replication is its own catalog value, else the catalog's, else the cluster's
+* A topic's wanted replication is its own catalog value, else the catalog's, else the settings',
+  else the cluster's default for its live brokers, never below what the topic has
   (:class:`~alignment_flywheel.kafka.replication.ReplicationPolicy`); its wanted config is the
   catalog's plus ``min.insync.replicas`` from the same policy unless the catalog sets it.
 * :func:`diff_topic` lists the differences apply can act on (a replication factor is fixable when
@@ -100,12 +101,17 @@ class WantedTopic:
         return {MIN_INSYNC: str(self.replication.min_insync), **self.spec.config}
 
 
-def wanted_topics(catalog: Catalog, policy: ReplicationPolicy, brokers: int) -> list[WantedTopic]:
-    """Every catalog topic with the replication it should have on a cluster of ``brokers``."""
-    return [
-        WantedTopic(spec, policy.for_topic(brokers, catalog.replication_for(spec)))
-        for spec in catalog.topics
-    ]
+def wanted_topics(
+    catalog: Catalog, policy: ReplicationPolicy, view: ClusterView
+) -> list[WantedTopic]:
+    """Every catalog topic with the replication it should have on the observed cluster."""
+    wanted = []
+    for spec in catalog.topics:
+        observed = view.topics.get(spec.name)
+        present = observed.replication_factor if observed is not None else 0
+        replication = policy.for_topic(len(view.brokers), catalog.replication_for(spec), present)
+        wanted.append(WantedTopic(spec, replication))
+    return wanted
 
 
 def observe(admin: AdminClient, names: Iterable[str]) -> ClusterView:

@@ -125,7 +125,7 @@ def check_catalog(
     under-replicated partitions; changes nothing."""
     view = observe(admin, catalog.names)
     drift = []
-    for wanted in wanted_topics(catalog, policy or ReplicationPolicy(), len(view.brokers)):
+    for wanted in wanted_topics(catalog, policy or ReplicationPolicy(), view):
         observed = view.topics.get(wanted.name)
         drift += diff_topic(wanted, observed, len(view.brokers))
         drift += health_drift(observed) if observed is not None else []
@@ -145,7 +145,7 @@ def apply_catalog(
     view = observe(admin, catalog.names)
     report = ApplyReport()
     plan = _Plan()
-    for wanted in wanted_topics(catalog, policy or ReplicationPolicy(), len(view.brokers)):
+    for wanted in wanted_topics(catalog, policy or ReplicationPolicy(), view):
         drift = diff_topic(wanted, view.topics.get(wanted.name), len(view.brokers))
         if not drift:
             report.unchanged.append(wanted.name)

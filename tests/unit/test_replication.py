@@ -42,6 +42,12 @@ def test_a_pinned_topic_keeps_its_factor_and_a_reachable_min_isr() -> None:
     assert ReplicationPolicy().for_topic(1, 4) == Replication(4, 3)
 
 
+def test_the_cluster_default_never_lowers_a_present_factor() -> None:
+    assert ReplicationPolicy().for_topic(2, None, present=3) == Replication(3, 2)
+    assert ReplicationPolicy().for_topic(3, None, present=1) == Replication(3, 2)
+    assert ReplicationPolicy(factor=2).for_topic(3, None, present=3) == Replication(2, 1)
+
+
 def test_settings_carry_the_policy_and_refuse_an_unreachable_min_isr(
     settings_factory: Callable[..., Settings],
 ) -> None:

@@ -10,7 +10,12 @@ import pytest
 
 from alignment_flywheel.errors import CatalogError
 from alignment_flywheel.kafka.replication import Replication, ReplicationPolicy
-from alignment_flywheel.stack.topic_state import WantedTopic, health_drift, wanted_topics
+from alignment_flywheel.stack.topic_state import (
+    ClusterView,
+    WantedTopic,
+    health_drift,
+    wanted_topics,
+)
 from alignment_flywheel.stack.topics import (
     ApplyReport,
     Change,
@@ -260,12 +265,22 @@ def test_health_lists_offline_and_under_replicated_partitions():
 def test_wanted_topics_resolve_replication_for_the_cluster():
     data = with_topic_change(1, replication_factor=1)
     del data["replication_factor"]
-    topics = wanted_topics(parse_catalog(data), ReplicationPolicy(), brokers=3)
+    topics = wanted_topics(parse_catalog(data), ReplicationPolicy(), ClusterView((1, 2, 3), {}))
     assert {t.name: t.replication for t in topics} == {
         "a.events": Replication(3, 2),
         "a.state": Replication(1, 1),
     }
     assert topics[0].config["min.insync.replicas"] == "2"
+
+
+def test_a_broker_down_does_not_lower_the_wanted_replication():
+    catalog = parse_catalog({**MINIMAL, "replication_factor": None})
+    view = ClusterView((1, 2), {"a.state": observed(replication_factor=3)})
+    topics = wanted_topics(catalog, ReplicationPolicy(), view)
+    assert {t.name: t.replication for t in topics} == {
+        "a.events": Replication(2, 1),
+        "a.state": Replication(3, 2),
+    }
 
 
 def test_apply_report_summary():
