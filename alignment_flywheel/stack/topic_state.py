@@ -18,6 +18,7 @@ Rules:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from alignment_flywheel.kafka.clients import list_metadata
 from alignment_flywheel.kafka.replication import Replication, ReplicationPolicy
 
 ADMIN_TIMEOUT_S = 30.0
+CONFIG_RETRY_S = 0.2
 MIN_INSYNC = "min.insync.replicas"
 OFFLINE = "offline partitions"
 UNDER_REPLICATED = "under-replicated partitions"
@@ -183,17 +185,37 @@ def same_value(wanted: str, actual: str) -> bool:
 
 
 def _describe_configs(admin: AdminClient, names: list[str]) -> dict[str, dict[str, str]]:
-    if not names:
-        return {}
-    resources = [ConfigResource(ResourceType.TOPIC, name) for name in names]
-    futures = admin.describe_configs(resources, request_timeout=ADMIN_TIMEOUT_S)
-    results = admin_results(
-        {r.name: f for r, f in futures.items()}, "describing topic", ADMIN_TIMEOUT_S
-    )
-    return {
-        name: {key: entry.value for key, entry in entries.items() if entry.value is not None}
-        for name, entries in results.items()
-    }
+    """The config of each topic. A broker that does not know a topic the metadata listed (it was
+    just created, and this broker's metadata is behind) is asked again until it does."""
+    deadline = time.monotonic() + ADMIN_TIMEOUT_S
+    configs: dict[str, dict[str, str]] = {}
+    pending = list(names)
+    while pending:
+        resources = [ConfigResource(ResourceType.TOPIC, name) for name in pending]
+        futures = admin.describe_configs(resources, request_timeout=ADMIN_TIMEOUT_S)
+        by_name = {r.name: f for r, f in futures.items()}
+        unknown = [n for n, f in by_name.items() if _unknown_topic(f)]
+        if unknown and time.monotonic() < deadline:
+            time.sleep(CONFIG_RETRY_S)
+        else:
+            unknown = []
+        answered = {n: f for n, f in by_name.items() if n not in unknown}
+        results = admin_results(answered, "describing topic", ADMIN_TIMEOUT_S)
+        for name, entries in results.items():
+            configs[name] = {k: e.value for k, e in entries.items() if e.value is not None}
+        pending = unknown
+    return configs
+
+
+def _unknown_topic(future: Future[Any]) -> bool:
+    try:
+        future.result(timeout=ADMIN_TIMEOUT_S)
+    except KafkaException as exc:
+        error = exc.args[0] if exc.args else None
+        return isinstance(error, KafkaError) and error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+    except TimeoutError:
+        return False
+    return False
 
 
 def admin_results(futures: Mapping[K, Future[Any]], what: str, timeout: float) -> dict[K, Any]:

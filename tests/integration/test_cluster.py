@@ -135,6 +135,14 @@ def test_check_reports_and_apply_repairs_a_single_replica_topic(kafka_cluster, u
     assert all(sorted(r) == [1, 2, 3] for r in observed.replicas.values())
     assert observed.under_replicated == ()
 
+    pinned = parse_catalog({**catalog_data_of(catalog), "replication_factor": 2})
+    lowered = apply_catalog(admin, pinned, reassign=reassigner(settings))
+    assert {(c.topic, c.detail) for c in lowered.changes if c.action == "replication"} == {
+        (name, "3 → 2 replicas") for name in catalog.names
+    }
+    assert check_catalog(admin, pinned) == []
+    assert all(len(r) == 2 for r in observe(admin, [events]).topics[events].replicas.values())
+
 
 def test_the_readme_topic_commands_and_status_run_against_the_cluster(kafka_cluster, tmp_path):
     env = cluster_env(kafka_cluster.settings, tmp_path)
