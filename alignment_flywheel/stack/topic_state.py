@@ -120,7 +120,7 @@ def observe(admin: AdminClient, names: Iterable[str]) -> ClusterView:
     """The brokers, and partitions, replicas, health and config of each named topic that exists."""
     metadata = list_metadata(admin)
     present = [name for name in names if name in metadata.topics]
-    configs = _describe_configs(admin, present)
+    configs = describe_configs(admin, present)
     topics = {}
     for name in present:
         partitions = metadata.topics[name].partitions
@@ -184,7 +184,7 @@ def same_value(wanted: str, actual: str) -> bool:
         return False
 
 
-def _describe_configs(admin: AdminClient, names: list[str]) -> dict[str, dict[str, str]]:
+def describe_configs(admin: AdminClient, names: list[str]) -> dict[str, dict[str, str]]:
     """The config of each topic. A broker that does not know a topic the metadata listed (it was
     just created, and this broker's metadata is behind) is asked again until it does."""
     deadline = time.monotonic() + ADMIN_TIMEOUT_S

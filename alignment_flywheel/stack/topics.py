@@ -10,7 +10,8 @@ Rules:
   has more, and, given a reassigner (:mod:`~alignment_flywheel.stack.reassign`), raises or lowers
   a replication factor by moving replicas. It never deletes a topic or shrinks partitions, nor
   asks for more replicas than the cluster has brokers: those differences are returned as drift.
-  Applying twice changes nothing the second time.
+  It returns once the cluster reports what it created, set and moved. Applying twice changes
+  nothing the second time.
 * :func:`check_catalog` changes nothing and lists every difference: missing topic, partition
   count, replication factor, config value (``min.insync.replicas`` among them), and the topics'
   offline and under-replicated partitions.
@@ -49,9 +50,11 @@ from alignment_flywheel.stack.topic_state import (
     ObservedTopic,
     WantedTopic,
     admin_results,
+    describe_configs,
     diff_topic,
     health_drift,
     observe,
+    same_value,
     wanted_topics,
 )
 
@@ -289,12 +292,32 @@ def _alter(admin: AdminClient, drifts: dict[str, list[Drift]], timeout: float) -
     ]
     futures = admin.incremental_alter_configs(resources, request_timeout=timeout)
     admin_results({r.name: f for r, f in futures.items()}, "setting the config of topic", timeout)
+    _wait_for_configs(admin, drifts, timeout)
     return [
         Change(
             topic, "altered", ", ".join(f"{d.aspect[7:]}: {d.actual} → {d.expected}" for d in items)
         )
         for topic, items in drifts.items()
     ]
+
+
+def _wait_for_configs(admin: AdminClient, drifts: dict[str, list[Drift]], timeout: float) -> None:
+    """Until the cluster reports every value just set (a broker's metadata may lag the
+    controller's), so a check right after apply sees them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        configs = describe_configs(admin, list(drifts))
+        pending = [
+            f"{topic} {d.aspect}"
+            for topic, items in drifts.items()
+            for d in items
+            if not same_value(d.expected, configs[topic].get(d.aspect.removeprefix("config "), ""))
+        ]
+        if not pending:
+            return
+        if time.monotonic() >= deadline:
+            raise KafkaTransportError(f"config not visible within {timeout:g} s: {pending[0]}")
+        time.sleep(0.1)
 
 
 def _grow(admin: AdminClient, counts: dict[str, int], timeout: float) -> list[Change]:
