@@ -98,6 +98,18 @@ class Settings(BaseSettings):
         default=None,
         description="Confluent Schema Registry URL. When set, events use registry framing.",
     )
+    replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        description="Replicas of every topic the platform creates (catalog topics without their "
+        "own, faust changelog and repartition topics). None: min(brokers, 3).",
+    )
+    min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        description="min.insync.replicas of those topics (never above a topic's replication "
+        "factor). None: replication factor - 1 from three replicas, else 1.",
+    )
     local_broker_port: int = Field(default=19092, ge=1, le=65535)
     local_controller_port: int = Field(default=19093, ge=1, le=65535)
     local_broker_heap_mb: int = Field(default=512, ge=128)
@@ -208,6 +220,16 @@ class Settings(BaseSettings):
     def _no_unauthenticated_production(self) -> Settings:
         if self.http_insecure_no_auth and self.deployment == "production":
             raise ValueError("http_insecure_no_auth is refused in production")
+        return self
+
+    @model_validator(mode="after")
+    def _min_insync_is_reachable(self) -> Settings:
+        factor, min_insync = self.replication_factor, self.min_insync_replicas
+        if factor is not None and min_insync is not None and min_insync > factor:
+            raise ValueError(
+                f"min_insync_replicas ({min_insync}) exceeds replication_factor ({factor}): "
+                "no write could ever be acknowledged"
+            )
         return self
 
     @model_validator(mode="after")

@@ -8,6 +8,10 @@
   role's principal uses ``as_role(kafka_settings, "gate")``, and processes started by tests get
   the same cluster and principal from ``tests.support.env.worker_env``. If the broker cannot
   start, the fixture fails: integration tests are never skipped for want of Kafka.
+* ``kafka_cluster`` (session): a local three-node KRaft cluster
+  (:class:`~alignment_flywheel.stack.cluster.LocalCluster`), started on first use only, stopped at
+  the end; it yields ``.settings`` (its admin), ``.bootstrap``, ``.kill_broker(i)`` and
+  ``.restart_broker(i)``. If it cannot start, the fixture fails.
 * ``unique_name``: ``unique_name("orders")`` → ``"orders-1a2b3c4d5e"``, for per-test topics/groups.
 * ``make_topic``: creates a topic on that broker, waits until it is usable, returns its name, and
   deletes it after the test.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -31,11 +36,14 @@ import pytest
 from alignment_flywheel.config import ENV_PREFIX, Settings, load_settings
 from alignment_flywheel.kafka.clients import admin_client
 from alignment_flywheel.stack.broker import LocalBroker, require_cluster
+from alignment_flywheel.stack.cluster import LocalCluster
 from alignment_flywheel.stack.processes import free_ports
 from alignment_flywheel.stack.topics import create_topic
 
 INTEGRATION_DIR = Path(__file__).parent / "integration"
 TEST_BROKER_HEAP_MB = 512
+CLUSTER_SIZE = 3
+CLUSTER_HEAP_MB = 384
 BROKER_START_TIMEOUT_S = 120.0
 
 
@@ -81,6 +89,38 @@ def kafka_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
         yield settings
     finally:
         broker.stop()
+
+
+@dataclass(frozen=True)
+class ClusterHandle:
+    """What a test may do with the session's three-node cluster."""
+
+    cluster: LocalCluster
+
+    @property
+    def settings(self) -> Settings:
+        return self.cluster.settings
+
+    @property
+    def bootstrap(self) -> str:
+        return self.cluster.bootstrap
+
+    def kill_broker(self, index: int) -> None:
+        self.cluster.kill(index)
+
+    def restart_broker(self, index: int) -> None:
+        self.cluster.restart(index)
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterHandle]:
+    base = local_broker_settings(tmp_path_factory.mktemp("flywheel-cluster"))
+    cluster = LocalCluster(base, size=CLUSTER_SIZE, heap_mb=CLUSTER_HEAP_MB)
+    cluster.start(timeout=BROKER_START_TIMEOUT_S * 2)
+    try:
+        yield ClusterHandle(cluster)
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture

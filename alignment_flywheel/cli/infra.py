@@ -5,12 +5,15 @@ command returns; it authenticates every client and authorizes with ACLs), applie
 catalog with its ACLs and the ClickHouse migrations, and prints the status. It names the
 credentials directory but never prints a password.
 ``down`` stops the broker. With ``FLYWHEEL_BOOTSTRAP_SERVERS`` set there is no local broker: ``up``
-and ``down`` say so and do nothing, and ``status`` reports on that cluster.
+and ``down`` say so and do nothing, and ``status`` reports on that cluster. ``status`` shows the
+brokers, the controller quorum and the partitions' health (DEGRADED, exit 1, while any partition
+is offline or under-replicated), and checks the catalog (``--catalog`` names another file).
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,6 +25,7 @@ from alignment_flywheel.cli.status import render_status
 from alignment_flywheel.cli.topics import print_apply_report
 from alignment_flywheel.config import Settings
 from alignment_flywheel.kafka.clients import admin_client
+from alignment_flywheel.kafka.replication import ReplicationPolicy
 from alignment_flywheel.stack.access import provision
 from alignment_flywheel.stack.artifacts import ensure_kafka_artifacts, kafka_version
 from alignment_flywheel.stack.broker import BrokerStatus, LocalBroker, broker_status
@@ -54,7 +58,8 @@ def up(ctx: typer.Context, timeout: Timeout = 60.0) -> None:
     where = settings.effective_kafka_credentials_dir
     console.print(f"Kafka credentials (one file per role, mode 0600): {where}")
     with console.status("applying the topic catalog and its ACLs"):
-        report, access = provision(admin_client(settings), load_catalog())
+        policy = ReplicationPolicy.from_settings(settings)
+        report, access = provision(admin_client(settings), load_catalog(), policy=policy)
     print_apply_report(console, report)
     console.print(access.summary())
     with console.status("applying the ClickHouse migrations"), clickhouse_client(settings) as ch:
@@ -80,11 +85,20 @@ def down(ctx: typer.Context, timeout: Timeout = 30.0) -> None:
 
 @app.command("status")
 @reports_errors
-def status(ctx: typer.Context) -> None:
-    """The broker (local or configured), topic drift and ClickHouse; exit 1 if anything is down."""
+def status(
+    ctx: typer.Context,
+    catalog: Annotated[
+        Path | None,
+        typer.Option(
+            "--catalog", help="Catalog file to check instead of infra/topics.yaml.", dir_okay=False
+        ),
+    ] = None,
+) -> None:
+    """The broker (local or configured), controller quorum, partition health, topic drift and
+    ClickHouse; exit 1 if anything is down or DEGRADED (partitions offline or under-replicated)."""
     cli = cli_context(ctx)
     cli.console.print(broker_table(broker_status(cli.settings)))
-    if not render_status(cli.settings, cli.console):
+    if not render_status(cli.settings, cli.console, catalog):
         raise typer.Exit(1)
 
 

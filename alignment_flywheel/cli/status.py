@@ -1,9 +1,15 @@
-"""The status of the stack as one table: broker, topic catalog (topics and ACLs), ClickHouse.
+"""The status of the stack as one table: broker, controller quorum, partition health, topic
+catalog (topics and ACLs), ClickHouse.
 
-A cluster without an authorizer has no ACLs to compare: the topics row says so, and is healthy
-when the topics match."""
+The partitions row is DEGRADED while any partition has no leader or fewer in-sync replicas than
+replicas; the topics row compares the catalog (``infra/topics.yaml`` or the file given) with the
+cluster, replication and ``min.insync.replicas`` included. A cluster without an authorizer has no
+ACLs to compare: the topics row says so, and is healthy when the topics match."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
 
 from confluent_kafka.admin import AdminClient
 from rich.console import Console
@@ -12,34 +18,63 @@ from rich.table import Table
 from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import FlywheelError
 from alignment_flywheel.kafka.clients import admin_client
+from alignment_flywheel.kafka.replication import ReplicationPolicy
 from alignment_flywheel.stack.access import NoAuthorizerError, check_access
 from alignment_flywheel.stack.broker import LocalBroker, remote_status
+from alignment_flywheel.stack.broker_auth import local_admin_settings
 from alignment_flywheel.stack.clickhouse import clickhouse_client
+from alignment_flywheel.stack.health import partition_health, quorum_row
 from alignment_flywheel.stack.topics import Catalog, check_catalog, load_catalog
 
-
-def stack_status(settings: Settings) -> list[tuple[str, bool, str]]:
-    """(component, healthy, detail) for the broker, the topics and ClickHouse."""
-    rows = [_broker_row(settings)]
-    rows.append(_topics_row(settings) if rows[0][1] else ("topics", False, "broker unreachable"))
-    rows.append(_clickhouse_row(settings))
-    return rows
+DEGRADED = "DEGRADED"
 
 
-def render_status(settings: Settings, console: Console) -> bool:
-    """Print the status table; True when every component is healthy."""
+class Row(NamedTuple):
+    name: str
+    healthy: bool
+    detail: str
+    degraded: bool = False  # reachable but unhealthy
+
+    @property
+    def state(self) -> str:
+        if self.healthy:
+            return "[green]ok[/]"
+        return f"[red]{DEGRADED}[/]" if self.degraded else "[red]down[/]"
+
+
+def stack_status(settings: Settings, catalog: Path | None = None) -> list[Row]:
+    """A row for the broker, the quorum, the partitions, the topics and ClickHouse."""
+    broker = _broker_row(settings)
+    if broker.healthy:
+        rows = [broker, *_cluster_rows(settings), _topics_row(settings, catalog)]
+    else:
+        unreachable = "broker unreachable"
+        rows = [broker, *(Row(n, False, unreachable) for n in ("quorum", "partitions", "topics"))]
+    return [*rows, _clickhouse_row(settings)]
+
+
+def render_status(settings: Settings, console: Console, catalog: Path | None = None) -> bool:
+    """Print the status table (and DEGRADED under it when partitions or the quorum are unhealthy);
+    True when every component is healthy."""
     table = Table(title="Alignment Flywheel stack")
     table.add_column("component")
     table.add_column("state")
     table.add_column("detail")
-    rows = stack_status(settings)
-    for name, healthy, detail in rows:
-        table.add_row(name, "[green]ok[/]" if healthy else "[red]down[/]", detail)
+    rows = stack_status(settings, catalog)
+    for row in rows:
+        table.add_row(row.name, row.state, row.detail)
     console.print(table)
-    return all(healthy for _name, healthy, _detail in rows)
+    degraded = [row.name for row in rows if row.degraded]
+    if degraded:
+        console.print(f"[red]{DEGRADED}[/]: {', '.join(degraded)}")
+    return all(row.healthy for row in rows)
 
 
-def _broker_row(settings: Settings) -> tuple[str, bool, str]:
+def _admin_settings(settings: Settings) -> Settings:
+    return local_admin_settings(settings) if settings.uses_local_broker else settings
+
+
+def _broker_row(settings: Settings) -> Row:
     try:
         status = (
             LocalBroker(settings).status()
@@ -47,24 +82,39 @@ def _broker_row(settings: Settings) -> tuple[str, bool, str]:
             else remote_status(settings)
         )
     except FlywheelError as exc:
-        return ("kafka", False, str(exc))
-    return ("kafka", status.running, status.describe())
+        return Row("kafka", False, str(exc))
+    return Row("kafka", status.running, status.describe())
 
 
-def _topics_row(settings: Settings) -> tuple[str, bool, str]:
+def _cluster_rows(settings: Settings) -> list[Row]:
+    admin_settings = _admin_settings(settings)
     try:
-        catalog = load_catalog()
+        health = partition_health(admin_client(admin_settings))
+    except FlywheelError as exc:
+        return [Row("quorum", False, str(exc)), Row("partitions", False, str(exc))]
+    quorum_ok, quorum_detail = quorum_row(admin_settings, health)
+    return [
+        Row("quorum", quorum_ok, quorum_detail, degraded=not quorum_ok),
+        Row("partitions", health.healthy, health.describe(), degraded=not health.healthy),
+    ]
+
+
+def _topics_row(settings: Settings, path: Path | None) -> Row:
+    try:
+        catalog = load_catalog(path)
         admin = admin_client(settings)
-        drift = [str(d) for d in check_catalog(admin, catalog)]
+        policy = ReplicationPolicy.from_settings(settings)
+        drift = [str(d) for d in check_catalog(admin, catalog, policy)]
         acls = _acl_lines(admin, catalog)
     except FlywheelError as exc:
-        return ("topics", False, str(exc))
+        return Row("topics", False, str(exc))
     differences = drift + (acls or [])
     if differences:
-        detail = f"{len(differences)} differences from the catalog: {differences[0]}"
-        return ("topics", False, detail)
-    ok = f"{len(catalog.topics)} topics match infra/topics.yaml"
-    return ("topics", True, ok + (", and their ACLs" if acls is not None else ""))
+        return Row(
+            "topics", False, f"{len(differences)} differences from the catalog: {differences[0]}"
+        )
+    ok = f"{len(catalog.topics)} topics match {path or 'infra/topics.yaml'}"
+    return Row("topics", True, ok + (", and their ACLs" if acls is not None else ""))
 
 
 def _acl_lines(admin: AdminClient, catalog: Catalog) -> list[str] | None:
@@ -75,10 +125,10 @@ def _acl_lines(admin: AdminClient, catalog: Catalog) -> list[str] | None:
         return None
 
 
-def _clickhouse_row(settings: Settings) -> tuple[str, bool, str]:
+def _clickhouse_row(settings: Settings) -> Row:
     try:
         with clickhouse_client(settings) as client:
             version = client.server_version
     except FlywheelError as exc:
-        return ("clickhouse", False, str(exc))
-    return ("clickhouse", True, f"{settings.effective_clickhouse_url} (ClickHouse {version})")
+        return Row("clickhouse", False, str(exc))
+    return Row("clickhouse", True, f"{settings.effective_clickhouse_url} (ClickHouse {version})")

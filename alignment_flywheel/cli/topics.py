@@ -1,11 +1,14 @@
 """`flywheel topics`: apply the topic catalog and its ACLs, check a cluster against them, list them.
 
-``apply`` creates, reconfigures and grows topics, never deletes or shrinks, and creates the ACLs
-the catalog's roles need (deleting extra ones only with ``--prune-acls``); it exits 1 when
-differences it must not fix remain. ``check`` changes nothing and exits 1 on any difference:
-topic drift, missing and extra ACL bindings. On a cluster without an authorizer both say so, in a
-warning, and leave the ACLs alone; ``--no-acls`` leaves them alone anyway. ``rights`` prints who
-may write and read what (``--markdown`` renders the table of docs/operations.md).
+``apply`` creates, reconfigures, grows and re-replicates topics (replication factor and
+``min.insync.replicas`` from the settings or the cluster's size), never deletes or shrinks, and
+creates the ACLs the catalog's roles need (deleting extra ones only with ``--prune-acls``); it
+exits 1 when differences it must not fix remain. ``check`` changes nothing and exits 1 on any
+difference: topic drift (replication and ``min.insync.replicas`` included), offline or
+under-replicated partitions of catalog topics, missing and extra ACL bindings. On a cluster
+without an authorizer both say so, in a warning, and leave the ACLs alone; ``--no-acls`` leaves
+them alone anyway. ``rights`` prints who may write and read what (``--markdown`` renders the
+table of docs/operations.md).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from rich.table import Table
 from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.config import Settings
 from alignment_flywheel.kafka.clients import admin_client
+from alignment_flywheel.kafka.replication import ReplicationPolicy
 from alignment_flywheel.stack.access import (
     AccessDrift,
     AccessReport,
@@ -29,6 +33,7 @@ from alignment_flywheel.stack.access import (
     check_access,
 )
 from alignment_flywheel.stack.broker import require_cluster
+from alignment_flywheel.stack.reassign import reassigner
 from alignment_flywheel.stack.rights import rights_markdown, rights_rows
 from alignment_flywheel.stack.topics import (
     ApplyReport,
@@ -66,12 +71,17 @@ def apply(
         bool, typer.Option("--prune-acls", help="Delete ACL bindings the catalog does not ask for.")
     ] = False,
 ) -> None:
-    """Create missing topics, set differing configs, add partitions; create the roles' ACLs.
-    Idempotent."""
+    """Create missing topics, set differing configs, add partitions, move replicas to the wanted
+    replication factor; create the roles' ACLs. Idempotent."""
     cli = cli_context(ctx)
     loaded = load_catalog(catalog)
     admin = _admin(cli.settings)
-    report = apply_catalog(admin, loaded)
+    report = apply_catalog(
+        admin,
+        loaded,
+        policy=ReplicationPolicy.from_settings(cli.settings),
+        reassign=reassigner(cli.settings),
+    )
     print_apply_report(cli.console, report)
     access = None
     if not no_acls:
@@ -89,7 +99,7 @@ def check(ctx: typer.Context, catalog: CatalogOption = None, no_acls: NoAclsOpti
     cli = cli_context(ctx)
     loaded = load_catalog(catalog)
     admin = _admin(cli.settings)
-    drift = check_catalog(admin, loaded)
+    drift = check_catalog(admin, loaded, ReplicationPolicy.from_settings(cli.settings))
     if drift:
         print_drift(cli.console, drift, title=f"{len(drift)} differences from the catalog")
     else:
@@ -198,7 +208,8 @@ def print_drift(console: Console, drift: list[Drift], title: str) -> None:
 
 
 def catalog_table(catalog: Catalog) -> Table:
-    table = Table(title=f"topic catalog (replication factor {catalog.replication_factor})")
+    factor = catalog.replication_factor or "from the cluster"
+    table = Table(title=f"topic catalog (replication factor {factor})")
     for column in ("topic", "kind", "partitions", "config", "events"):
         table.add_column(column)
     for spec in catalog.topics:

@@ -3,8 +3,9 @@
 Rules, each enforced with a :class:`CatalogError` naming the entry at fault:
 
 * a topic has a unique name (Kafka's characters, at most 249), a kind (``event``, ``state`` or
-  ``deadletter``), at least one partition, and optionally its own replication factor, config and
-  the event types it carries (documentation, and the route :meth:`Catalog.topic_for` uses);
+  ``deadletter``), at least one partition, and optionally its own replication factor (else the
+  catalog's, else the cluster's default: :mod:`~alignment_flywheel.kafka.replication`), config
+  and the event types it carries (documentation, and the route :meth:`Catalog.topic_for` uses);
 * a topic's config is the defaults of its kind overlaid with its own ``config``; values are kept as
   the strings Kafka reports (YAML numbers and booleans are converted);
 * ``state`` topics are compacted (``cleanup.policy`` contains ``compact``); ``event`` and
@@ -142,7 +143,7 @@ class Catalog(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    replication_factor: int = Field(default=1, ge=1)
+    replication_factor: int | None = Field(default=None, ge=1)
     principal: str = Field(default="User:flywheel-{role}", pattern=r"^[A-Za-z]+:.*\{role\}")
     roles: dict[str, RoleSpec] = Field(default_factory=dict)
     kind_defaults: dict[TopicKind, dict[str, str]] = Field(default_factory=dict)
@@ -226,7 +227,8 @@ class Catalog(BaseModel):
                 return topic.name
         raise CatalogError(f"no topic in the catalog carries {event_type}")
 
-    def replication_for(self, topic: TopicSpec) -> int:
+    def replication_for(self, topic: TopicSpec) -> int | None:
+        """The topic's own replication factor, else the catalog's; None: the cluster's default."""
         return topic.replication_factor or self.replication_factor
 
 

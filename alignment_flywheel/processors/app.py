@@ -2,7 +2,9 @@
 
 Rules: the broker comes from the settings (the local broker or ``FLYWHEEL_BOOTSTRAP_SERVERS``), and
 so do the credentials (:func:`broker_credentials`: SASL as the settings' principal, TLS when the
-protocol says so); so do the consumer-group timeouts (``worker_*_s``; faust's defaults when
+protocol says so), the replication of the internal topics the app creates
+(:class:`ReplicatedTransport`: the settings' or the cluster's default, never a fixed 1), and the
+consumer-group timeouts (``worker_*_s``; faust's defaults when
 unset); the web server is off; tables live in memory (state topics are compacted changelogs on
 Kafka, so a restarted worker rebuilds them); the flow control keeps records fetched after a
 rebalance (:class:`SettledFlowControl`); a group whose new changelog topic the leader's
@@ -24,15 +26,18 @@ from typing import Any
 import faust
 from faust.assignor import PartitionAssignor
 from faust.assignor.client_assignment import ClientAssignment
+from faust.transport.drivers.aiokafka import Transport as AiokafkaTransport
 from mode import CrashingSupervisor
 from mode.utils.queues import FlowControlEvent
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.kafka.credentials import kafka_credentials, ssl_context
+from alignment_flywheel.kafka.replication import ReplicationPolicy
 
 log = logging.getLogger(__name__)
 
 INPUT_PREFETCH = 1000
+MIN_INSYNC = "min.insync.replicas"
 METADATA_MAX_AGE_MS = 5_000
 """How old the consumer's metadata may get: a topic missing from it (see
 :class:`SettledPartitionAssignor`) is found, and the group rebalanced, within this time instead of
@@ -47,7 +52,6 @@ def create_app(settings: Settings, app_id: str, **overrides: Any) -> faust.App:
         "broker": f"kafka://{settings.effective_bootstrap_servers}",
         "store": "memory://",
         "web_enabled": False,
-        "topic_replication_factor": 1,
         "stream_buffer_maxsize": INPUT_PREFETCH,
         "datadir": str(datadir),
         "producer_acks": -1,
@@ -57,9 +61,46 @@ def create_app(settings: Settings, app_id: str, **overrides: Any) -> faust.App:
     }
     options.update(group_timeouts(settings))
     options.update(overrides)
-    app = faust.App(app_id, **options)
+    app = ReplicatedApp(app_id, **options)
+    app.replication_policy = ReplicationPolicy.from_settings(settings)
     app.flow_control = SettledFlowControl(loop=app.loop)
     return app
+
+
+class ReplicatedApp(faust.App):
+    """A faust app whose transports create internal topics replicated as the settings say."""
+
+    replication_policy = ReplicationPolicy()
+
+    def _new_transport(self) -> ReplicatedTransport:
+        return ReplicatedTransport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> ReplicatedTransport:
+        return ReplicatedTransport(self.conf.broker_producer, self)
+
+
+class ReplicatedTransport(AiokafkaTransport):
+    """faust's Kafka transport, except that every topic it creates (changelogs, repartition
+    topics) gets the replication of :class:`ReplicationPolicy` for the cluster it is connected
+    to, instead of ``topic_replication_factor``: ``min(brokers, 3)`` replicas and
+    ``min.insync.replicas`` to match, unless the settings fix them. A ``min.insync.replicas`` the
+    topic's own config sets wins."""
+
+    async def _create_topic(
+        self,
+        owner: Any,
+        client: Any,
+        topic: str,
+        partitions: int,
+        replication: int,
+        **kwargs: Any,
+    ) -> None:
+        policy: ReplicationPolicy = getattr(self.app, "replication_policy", ReplicationPolicy())
+        wanted = policy.for_cluster(len(client.cluster.brokers()))
+        config = {MIN_INSYNC: str(wanted.min_insync), **(kwargs.pop("config", None) or {})}
+        await super()._create_topic(
+            owner, client, topic, partitions, wanted.factor, config=config, **kwargs
+        )
 
 
 def group_timeouts(settings: Settings) -> dict[str, float]:

@@ -42,6 +42,7 @@ from confluent_kafka.admin._resource import ResourcePatternType, ResourceType
 
 from alignment_flywheel.errors import CatalogError, KafkaTransportError
 from alignment_flywheel.kafka.catalog import READER_GROUP_PREFIX, Catalog
+from alignment_flywheel.kafka.replication import ReplicationPolicy
 from alignment_flywheel.stack.topics import ApplyReport, apply_catalog
 
 ADMIN_TIMEOUT_S = 30.0
@@ -133,10 +134,14 @@ class AccessReport:
 
 
 def provision(
-    admin: AdminClient, catalog: Catalog, *, require_authorizer: bool = True
+    admin: AdminClient,
+    catalog: Catalog,
+    *,
+    require_authorizer: bool = True,
+    policy: ReplicationPolicy | None = None,
 ) -> tuple[ApplyReport, AccessReport]:
-    """The catalog's topics, then its ACLs, on the cluster."""
-    topics = apply_catalog(admin, catalog)
+    """The catalog's topics (replicated as ``policy`` says), then its ACLs, on the cluster."""
+    topics = apply_catalog(admin, catalog, policy=policy)
     return topics, apply_access(admin, catalog, require_authorizer=require_authorizer)
 
 

@@ -172,8 +172,16 @@ def jvm_logging_options(layout: BrokerLayout) -> list[str]:
     ]
 
 
-def format_storage(java: str, libs: Path, layout: BrokerLayout, settings: Settings) -> None:
-    """Format ``data/`` for a one-node KRaft quorum with the super users, unless it already is.
+def format_storage(
+    java: str,
+    libs: Path,
+    layout: BrokerLayout,
+    settings: Settings,
+    quorum_arguments: tuple[str, ...] = ("--standalone",),
+) -> None:
+    """Format ``data/`` for a KRaft quorum (by default one node) with the super users, unless it
+    already is. A node of a static quorum (``controller.quorum.voters``) passes no quorum
+    arguments.
 
     The storage tool's arguments (the SCRAM passwords among them) go in a 0600 argument file
     (``java @file``), not on a command line that other local users can read in ``/proc``."""
@@ -182,7 +190,7 @@ def format_storage(java: str, libs: Path, layout: BrokerLayout, settings: Settin
     arguments = [
         "kafka.tools.StorageTool",
         "format",
-        "--standalone",
+        *quorum_arguments,
         "-t",
         cluster_id(layout),
         "-c",

@@ -2,13 +2,19 @@
 
 Rules:
 
-* :func:`apply_catalog` creates missing topics (with their config), sets config values that differ
-  (incremental alter, SET only) and adds partitions when the catalog has more. It never deletes a
-  topic, shrinks partitions or changes a replication factor: those differences are returned as
-  drift. Applying twice changes nothing the second time.
+* A topic's replication factor and ``min.insync.replicas`` are the catalog's, else the cluster's
+  default from the settings' :class:`~alignment_flywheel.kafka.replication.ReplicationPolicy`
+  (see :mod:`~alignment_flywheel.stack.topic_state`).
+* :func:`apply_catalog` creates missing topics (with their config and ``min.insync.replicas``),
+  sets config values that differ (incremental alter, SET only), adds partitions when the catalog
+  has more, and, given a reassigner (:mod:`~alignment_flywheel.stack.reassign`), raises or lowers
+  a replication factor by moving replicas. It never deletes a topic or shrinks partitions, nor
+  asks for more replicas than the cluster has brokers: those differences are returned as drift.
+  It returns once the cluster reports what it created, set and moved. Applying twice changes
+  nothing the second time.
 * :func:`check_catalog` changes nothing and lists every difference: missing topic, partition
-  count, replication factor, config value.
-* Only the config keys the catalog sets are compared; numbers compare numerically.
+  count, replication factor, config value (``min.insync.replicas`` among them), and the topics'
+  offline and under-replicated partitions.
 * The functions take a :class:`Catalog`, so callers (and tests) can apply any set of topics.
 * A broker that refuses a setting raises :class:`CatalogError`; an unreachable or failing cluster
   raises :class:`KafkaTransportError`.
@@ -18,17 +24,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
 from confluent_kafka.admin._resource import ResourceType
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 
-from alignment_flywheel.errors import CatalogError, KafkaTransportError
+from alignment_flywheel.errors import KafkaTransportError
 from alignment_flywheel.kafka.catalog import (
     DEFAULT_CATALOG,
     Catalog,
@@ -38,6 +42,21 @@ from alignment_flywheel.kafka.catalog import (
     parse_catalog,
 )
 from alignment_flywheel.kafka.clients import list_metadata
+from alignment_flywheel.kafka.replication import ReplicationPolicy, reassigned
+from alignment_flywheel.stack.reassign import Reassigner
+from alignment_flywheel.stack.topic_state import (
+    ADMIN_TIMEOUT_S,
+    Drift,
+    ObservedTopic,
+    WantedTopic,
+    admin_results,
+    describe_configs,
+    diff_topic,
+    health_drift,
+    observe,
+    same_value,
+    wanted_topics,
+)
 
 __all__ = [
     "DEFAULT_CATALOG",
@@ -46,6 +65,7 @@ __all__ = [
     "Change",
     "Drift",
     "ObservedTopic",
+    "ReplicationPolicy",
     "TopicKind",
     "TopicSpec",
     "apply_catalog",
@@ -58,41 +78,7 @@ __all__ = [
     "wait_for_topics",
 ]
 
-ADMIN_TIMEOUT_S = 30.0
-_REJECTED = {
-    KafkaError.INVALID_CONFIG,
-    KafkaError.INVALID_PARTITIONS,
-    KafkaError.INVALID_REPLICATION_FACTOR,
-    KafkaError.POLICY_VIOLATION,
-    KafkaError.TOPIC_EXCEPTION,
-}
-K = TypeVar("K")
-
-
-@dataclass(frozen=True)
-class ObservedTopic:
-    """A topic as the cluster reports it."""
-
-    name: str
-    partitions: int
-    replication_factor: int
-    config: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class Drift:
-    """One difference between the catalog and the cluster."""
-
-    topic: str
-    aspect: str  # "missing", "partitions", "replication" or "config <key>"
-    expected: str
-    actual: str | None
-    fixable: bool
-
-    def __str__(self) -> str:
-        if self.aspect == "missing":
-            return f"{self.topic}: missing"
-        return f"{self.topic}: {self.aspect} is {self.actual}, the catalog says {self.expected}"
+ACTIONS = ("created", "altered", "partitions", "replication")
 
 
 @dataclass(frozen=True)
@@ -100,7 +86,7 @@ class Change:
     """One change :func:`apply_catalog` made."""
 
     topic: str
-    action: str  # "created", "altered" or "partitions"
+    action: str  # one of ACTIONS
     detail: str
 
 
@@ -115,115 +101,99 @@ class ApplyReport:
         return bool(self.changes)
 
     def summary(self) -> str:
-        counts = {action: 0 for action in ("created", "altered", "partitions")}
+        counts = {action: 0 for action in ACTIONS}
         for change in self.changes:
             counts[change.action] += 1
         text = (
             f"{counts['created']} created, {counts['altered']} reconfigured, "
-            f"{counts['partitions']} with partitions added, {len(self.unchanged)} unchanged"
+            f"{counts['partitions']} with partitions added, "
+            + (f"{counts['replication']} re-replicated, " if counts["replication"] else "")
+            + f"{len(self.unchanged)} unchanged"
         )
         return text + (f"; {len(self.drift)} differences left (see check)" if self.drift else "")
 
 
-def observe(admin: AdminClient, names: Iterable[str]) -> dict[str, ObservedTopic]:
-    """Partitions, replication factor and config of each named topic that exists."""
-    metadata = list_metadata(admin)
-    present = [name for name in names if name in metadata.topics]
-    configs = _describe_configs(admin, present)
-    observed = {}
-    for name in present:
-        partitions = metadata.topics[name].partitions
-        first = partitions.get(0)
-        observed[name] = ObservedTopic(
-            name=name,
-            partitions=len(partitions),
-            replication_factor=len(first.replicas) if first is not None else 0,
-            config=configs[name],
-        )
-    return observed
+@dataclass
+class _Plan:
+    missing: list[WantedTopic] = field(default_factory=list)
+    alter: dict[str, list[Drift]] = field(default_factory=dict)
+    grow: dict[str, int] = field(default_factory=dict)
+    replicate: dict[str, int] = field(default_factory=dict)
 
 
-def diff_topic(spec: TopicSpec, replication: int, observed: ObservedTopic | None) -> list[Drift]:
-    """Every difference between one catalog entry and what the cluster has."""
-    if observed is None:
-        return [Drift(spec.name, "missing", "present", None, fixable=True)]
+def check_catalog(
+    admin: AdminClient, catalog: Catalog, policy: ReplicationPolicy | None = None
+) -> list[Drift]:
+    """Every difference between the catalog and the cluster, and the catalog topics' offline and
+    under-replicated partitions; changes nothing."""
+    view = observe(admin, catalog.names)
     drift = []
-    if observed.partitions != spec.partitions:
-        drift.append(
-            Drift(
-                spec.name,
-                "partitions",
-                str(spec.partitions),
-                str(observed.partitions),
-                fixable=spec.partitions > observed.partitions,
-            )
-        )
-    if observed.replication_factor != replication:
-        drift.append(
-            Drift(
-                spec.name,
-                "replication",
-                str(replication),
-                str(observed.replication_factor),
-                fixable=False,
-            )
-        )
-    for key, wanted in spec.config.items():
-        actual = observed.config.get(key)
-        if actual is None or not same_value(wanted, actual):
-            drift.append(Drift(spec.name, f"config {key}", wanted, actual, fixable=True))
+    for wanted in wanted_topics(catalog, policy or ReplicationPolicy(), view):
+        observed = view.topics.get(wanted.name)
+        drift += diff_topic(wanted, observed, len(view.brokers))
+        drift += health_drift(observed) if observed is not None else []
     return drift
 
 
-def same_value(wanted: str, actual: str) -> bool:
-    """Equal as strings, or as numbers (``"0.10"`` equals ``"0.1"``)."""
-    if wanted == actual:
-        return True
-    try:
-        return float(wanted) == float(actual)
-    except ValueError:
-        return False
-
-
-def check_catalog(admin: AdminClient, catalog: Catalog) -> list[Drift]:
-    """Every difference between the catalog and the cluster; changes nothing."""
-    observed = observe(admin, catalog.names)
-    return [
-        drift
-        for spec in catalog.topics
-        for drift in diff_topic(spec, catalog.replication_for(spec), observed.get(spec.name))
-    ]
-
-
 def apply_catalog(
-    admin: AdminClient, catalog: Catalog, timeout: float = ADMIN_TIMEOUT_S
+    admin: AdminClient,
+    catalog: Catalog,
+    timeout: float = ADMIN_TIMEOUT_S,
+    *,
+    policy: ReplicationPolicy | None = None,
+    reassign: Reassigner | None = None,
 ) -> ApplyReport:
-    """Create, reconfigure and grow topics to match the catalog; report what cannot be fixed."""
-    observed = observe(admin, catalog.names)
+    """Create, reconfigure, grow and (with ``reassign``) re-replicate topics to match the catalog;
+    report what cannot be fixed."""
+    view = observe(admin, catalog.names)
     report = ApplyReport()
-    missing: list[TopicSpec] = []
-    alter: dict[str, list[Drift]] = {}
-    grow: dict[str, int] = {}
-    for spec in catalog.topics:
-        drift = diff_topic(spec, catalog.replication_for(spec), observed.get(spec.name))
+    plan = _Plan()
+    for wanted in wanted_topics(catalog, policy or ReplicationPolicy(), view):
+        drift = diff_topic(wanted, view.topics.get(wanted.name), len(view.brokers))
         if not drift:
-            report.unchanged.append(spec.name)
+            report.unchanged.append(wanted.name)
         for item in drift:
-            if not item.fixable:
+            if not item.fixable or (item.aspect == "replication" and reassign is None):
                 report.drift.append(item)
-            elif item.aspect == "missing":
-                missing.append(spec)
-            elif item.aspect == "partitions":
-                grow[spec.name] = spec.partitions
             else:
-                alter.setdefault(spec.name, []).append(item)
-    report.changes += _create(admin, catalog, missing, timeout)
-    report.changes += _alter(admin, alter, timeout)
-    report.changes += _grow(admin, grow, timeout)
-    if missing or grow:
-        expected = {spec.name: spec.partitions for spec in missing} | grow
+                _plan_fix(plan, wanted, item)
+    report.changes += _create(admin, plan.missing, timeout)
+    report.changes += _alter(admin, plan.alter, timeout)
+    report.changes += _grow(admin, plan.grow, timeout)
+    if plan.missing or plan.grow:
+        expected = {w.name: w.spec.partitions for w in plan.missing} | plan.grow
         wait_for_topics(admin, expected, timeout, partitions=expected)
+    if reassign is not None and plan.replicate:
+        report.changes += _replicate(admin, plan.replicate, reassign, timeout)
     return report
+
+
+def _plan_fix(plan: _Plan, wanted: WantedTopic, item: Drift) -> None:
+    if item.aspect == "missing":
+        plan.missing.append(wanted)
+    elif item.aspect == "partitions":
+        plan.grow[wanted.name] = wanted.spec.partitions
+    elif item.aspect == "replication":
+        plan.replicate[wanted.name] = wanted.replication.factor
+    else:
+        plan.alter.setdefault(wanted.name, []).append(item)
+
+
+def _replicate(
+    admin: AdminClient, factors: dict[str, int], reassign: Reassigner, timeout: float
+) -> list[Change]:
+    """Move replicas so each topic has its wanted factor (observed again: partitions this apply
+    added have the topic's old factor too)."""
+    view = observe(admin, factors)
+    targets = {
+        name: reassigned(view.topics[name].replicas, view.brokers, factor)
+        for name, factor in factors.items()
+    }
+    reassign(targets, timeout)
+    return [
+        Change(name, "replication", f"{view.topics[name].replication_factor} → {factor} replicas")
+        for name, factor in factors.items()
+    ]
 
 
 def create_topic(
@@ -242,7 +212,9 @@ def create_topic(
         replication_factor=replication_factor,
         config=dict(config or {}),
     )
-    _wait(admin.create_topics([topic], operation_timeout=timeout), "creating topic", timeout)
+    admin_results(
+        admin.create_topics([topic], operation_timeout=timeout), "creating topic", timeout
+    )
     wait_for_topics(admin, [name], timeout, partitions={name: partitions})
     return name
 
@@ -276,23 +248,27 @@ def _usable(topic: Any, partitions: int) -> bool:
     return all(p.leader >= 0 and p.error is None for p in topic.partitions.values())
 
 
-def _create(
-    admin: AdminClient, catalog: Catalog, specs: list[TopicSpec], timeout: float
-) -> list[Change]:
-    if not specs:
+def _create(admin: AdminClient, wanted: list[WantedTopic], timeout: float) -> list[Change]:
+    if not wanted:
         return []
     new = [
         NewTopic(
-            spec.name,
-            num_partitions=spec.partitions,
-            replication_factor=catalog.replication_for(spec),
-            config=dict(spec.config),
+            topic.name,
+            num_partitions=topic.spec.partitions,
+            replication_factor=topic.replication.factor,
+            config=topic.config,
         )
-        for spec in specs
+        for topic in wanted
     ]
-    _wait(admin.create_topics(new, operation_timeout=timeout), "creating topic", timeout)
+    futures = admin.create_topics(new, operation_timeout=timeout)
+    admin_results(futures, "creating topic", timeout)
     return [
-        Change(spec.name, "created", f"{spec.partitions} partitions, {spec.kind}") for spec in specs
+        Change(
+            t.name,
+            "created",
+            f"{t.spec.partitions} partitions, {t.replication.factor} replicas, {t.spec.kind}",
+        )
+        for t in wanted
     ]
 
 
@@ -315,7 +291,8 @@ def _alter(admin: AdminClient, drifts: dict[str, list[Drift]], timeout: float) -
         for topic, items in drifts.items()
     ]
     futures = admin.incremental_alter_configs(resources, request_timeout=timeout)
-    _wait({r.name: f for r, f in futures.items()}, "setting the config of topic", timeout)
+    admin_results({r.name: f for r, f in futures.items()}, "setting the config of topic", timeout)
+    _wait_for_configs(admin, drifts, timeout)
     return [
         Change(
             topic, "altered", ", ".join(f"{d.aspect[7:]}: {d.actual} → {d.expected}" for d in items)
@@ -324,45 +301,29 @@ def _alter(admin: AdminClient, drifts: dict[str, list[Drift]], timeout: float) -
     ]
 
 
+def _wait_for_configs(admin: AdminClient, drifts: dict[str, list[Drift]], timeout: float) -> None:
+    """Until the cluster reports every value just set (a broker's metadata may lag the
+    controller's), so a check right after apply sees them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        configs = describe_configs(admin, list(drifts))
+        pending = [
+            f"{topic} {d.aspect}"
+            for topic, items in drifts.items()
+            for d in items
+            if not same_value(d.expected, configs[topic].get(d.aspect.removeprefix("config "), ""))
+        ]
+        if not pending:
+            return
+        if time.monotonic() >= deadline:
+            raise KafkaTransportError(f"config not visible within {timeout:g} s: {pending[0]}")
+        time.sleep(0.1)
+
+
 def _grow(admin: AdminClient, counts: dict[str, int], timeout: float) -> list[Change]:
     if not counts:
         return []
     new = [NewPartitions(topic, count) for topic, count in counts.items()]
-    _wait(admin.create_partitions(new, operation_timeout=timeout), "adding partitions to", timeout)
+    futures = admin.create_partitions(new, operation_timeout=timeout)
+    admin_results(futures, "adding partitions to", timeout)
     return [Change(topic, "partitions", f"now {count}") for topic, count in counts.items()]
-
-
-def _describe_configs(admin: AdminClient, names: list[str]) -> dict[str, dict[str, str]]:
-    if not names:
-        return {}
-    resources = [ConfigResource(ResourceType.TOPIC, name) for name in names]
-    futures = admin.describe_configs(resources, request_timeout=ADMIN_TIMEOUT_S)
-    results = _wait({r.name: f for r, f in futures.items()}, "describing topic", ADMIN_TIMEOUT_S)
-    return {
-        name: {key: entry.value for key, entry in entries.items() if entry.value is not None}
-        for name, entries in results.items()
-    }
-
-
-def _wait(futures: Mapping[K, Future[Any]], what: str, timeout: float) -> dict[K, Any]:
-    """Every future's result; one error naming every failed item otherwise."""
-    results: dict[K, Any] = {}
-    rejected: list[str] = []
-    failed: list[str] = []
-    for key, future in futures.items():
-        try:
-            results[key] = future.result(timeout=timeout)
-        except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            code = error.code() if isinstance(error, KafkaError) else None
-            if code == KafkaError.TOPIC_ALREADY_EXISTS:
-                continue
-            text = error.str() if isinstance(error, KafkaError) else str(exc)
-            (rejected if code in _REJECTED else failed).append(f"{what} {key}: {text}")
-        except TimeoutError:
-            failed.append(f"{what} {key}: no answer within {timeout:g} s")
-    if rejected:
-        raise CatalogError("the cluster rejected the catalog: " + "; ".join(rejected + failed))
-    if failed:
-        raise KafkaTransportError("; ".join(failed))
-    return results

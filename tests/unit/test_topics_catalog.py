@@ -9,6 +9,13 @@ from pathlib import Path
 import pytest
 
 from alignment_flywheel.errors import CatalogError
+from alignment_flywheel.kafka.replication import Replication, ReplicationPolicy
+from alignment_flywheel.stack.topic_state import (
+    ClusterView,
+    WantedTopic,
+    health_drift,
+    wanted_topics,
+)
 from alignment_flywheel.stack.topics import (
     ApplyReport,
     Change,
@@ -60,7 +67,8 @@ def with_topic_change(index: int, **changes: object) -> dict:
 def test_shipped_catalog_has_every_topic_with_its_partitions():
     catalog = load_catalog()
     assert {t.name: t.partitions for t in catalog.topics} == EXPECTED_PARTITIONS
-    assert catalog.replication_factor == 1
+    assert catalog.replication_factor is None  # the cluster's default
+    assert all(catalog.replication_for(t) is None for t in catalog.topics)
 
 
 def test_shipped_catalog_kinds_and_their_settings():
@@ -186,39 +194,93 @@ def observed(**changes: object) -> ObservedTopic:
         "name": "a.state",
         "partitions": 1,
         "replication_factor": 1,
-        "config": {"cleanup.policy": "compact", "segment.ms": "604800000"},
+        "config": {
+            "cleanup.policy": "compact",
+            "segment.ms": "604800000",
+            "min.insync.replicas": "1",
+        },
     }
     return ObservedTopic(**{**base, **changes})
 
 
+def wanted(data: dict, factor: int = 1, min_insync: int = 1) -> WantedTopic:
+    return WantedTopic(parse_catalog(data).topic("a.state"), Replication(factor, min_insync))
+
+
 def test_diff_of_a_matching_topic_is_empty_and_ignores_keys_the_catalog_does_not_set():
-    spec = parse_catalog(MINIMAL).topic("a.state")
-    assert diff_topic(spec, 1, observed()) == []
+    assert diff_topic(wanted(MINIMAL), observed(), brokers=1) == []
 
 
-def test_diff_reports_missing_topics_as_fixable():
-    spec = parse_catalog(MINIMAL).topic("a.state")
-    assert diff_topic(spec, 1, None) == [Drift("a.state", "missing", "present", None, True)]
+def test_diff_reports_missing_topics_as_fixable_when_the_cluster_has_the_brokers():
+    missing = Drift("a.state", "missing", "present", None, True)
+    assert diff_topic(wanted(MINIMAL), None, brokers=1) == [missing]
+    too_few = diff_topic(wanted(MINIMAL, factor=3), None, brokers=1)
+    assert too_few == [Drift("a.state", "missing", "present", None, False)]
 
 
-def test_diff_reports_partitions_replication_and_config():
-    spec = parse_catalog(with_topic_change(1, partitions=4)).topic("a.state")
-    drift = diff_topic(spec, 3, observed(partitions=6, config={"cleanup.policy": "delete"}))
+def test_diff_reports_partitions_replication_min_isr_and_config():
+    data = with_topic_change(1, partitions=4)
+    drift = diff_topic(
+        wanted(data, factor=3, min_insync=2),
+        observed(partitions=6, config={"cleanup.policy": "delete", "min.insync.replicas": "1"}),
+        brokers=3,
+    )
     assert drift == [
         Drift("a.state", "partitions", "4", "6", fixable=False),
-        Drift("a.state", "replication", "3", "1", fixable=False),
+        Drift("a.state", "replication", "3", "1", fixable=True),
+        Drift("a.state", "config min.insync.replicas", "2", "1", fixable=True),
         Drift("a.state", "config cleanup.policy", "compact", "delete", fixable=True),
     ]
     assert str(drift[0]) == "a.state: partitions is 6, the catalog says 4"
-    grow = diff_topic(spec, 1, observed(partitions=2))
+    grow = diff_topic(wanted(data), observed(partitions=2), brokers=1)
     assert grow == [Drift("a.state", "partitions", "4", "2", fixable=True)]
+    short = diff_topic(wanted(MINIMAL, factor=3), observed(), brokers=2)
+    assert Drift("a.state", "replication", "3", "1", fixable=False) in short
+
+
+def test_a_min_isr_the_catalog_sets_wins_over_the_policy():
+    data = with_topic_change(1, config={"min.insync.replicas": "1"})
+    assert diff_topic(wanted(data, factor=3, min_insync=2), observed(replication_factor=3), 3) == []
 
 
 def test_diff_compares_numbers_numerically():
     data = with_topic_change(1, config={"min.cleanable.dirty.ratio": "0.10"})
-    spec = parse_catalog(data).topic("a.state")
-    config = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"}
-    assert diff_topic(spec, 1, observed(config=config)) == []
+    config = {
+        "cleanup.policy": "compact",
+        "min.cleanable.dirty.ratio": "0.1",
+        "min.insync.replicas": "1",
+    }
+    assert diff_topic(wanted(data), observed(config=config), brokers=1) == []
+
+
+def test_health_lists_offline_and_under_replicated_partitions():
+    assert health_drift(observed()) == []
+    sick = observed(offline=(2,), under_replicated=(0, 2))
+    assert health_drift(sick) == [
+        Drift("a.state", "offline partitions", "none", "2", fixable=False),
+        Drift("a.state", "under-replicated partitions", "none", "0,2", fixable=False),
+    ]
+
+
+def test_wanted_topics_resolve_replication_for_the_cluster():
+    data = with_topic_change(1, replication_factor=1)
+    del data["replication_factor"]
+    topics = wanted_topics(parse_catalog(data), ReplicationPolicy(), ClusterView((1, 2, 3), {}))
+    assert {t.name: t.replication for t in topics} == {
+        "a.events": Replication(3, 2),
+        "a.state": Replication(1, 1),
+    }
+    assert topics[0].config["min.insync.replicas"] == "2"
+
+
+def test_a_broker_down_does_not_lower_the_wanted_replication():
+    catalog = parse_catalog({**MINIMAL, "replication_factor": None})
+    view = ClusterView((1, 2), {"a.state": observed(replication_factor=3)})
+    topics = wanted_topics(catalog, ReplicationPolicy(), view)
+    assert {t.name: t.replication for t in topics} == {
+        "a.events": Replication(2, 1),
+        "a.state": Replication(3, 2),
+    }
 
 
 def test_apply_report_summary():

@@ -1,0 +1,221 @@
+"""Replication on a real three-node KRaft cluster (the ``kafka_cluster`` fixture).
+
+Default replication follows the cluster (3 replicas, min.insync.replicas 2) for catalog topics
+and faust's internal topics; check reports a single-replica topic and apply repairs it by
+reassignment; infra status reports brokers, quorum and partition health, DEGRADED while a broker
+is down and healthy again after its restart; the README tour's topic commands run unchanged
+against the cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alignment_flywheel.config import Settings
+from alignment_flywheel.kafka.clients import admin_client
+from alignment_flywheel.kafka.credentials import connection_env
+from alignment_flywheel.processors.app import create_app
+from alignment_flywheel.stack.health import partition_health
+from alignment_flywheel.stack.reassign import reassigner
+from alignment_flywheel.stack.topic_state import observe
+from alignment_flywheel.stack.topics import (
+    Drift,
+    apply_catalog,
+    check_catalog,
+    create_topic,
+    load_catalog,
+    parse_catalog,
+)
+from tests.integration.test_readme_quickstart import _environment, quickstart_block
+
+SHIPPED = load_catalog()
+FLYWHEEL = str(Path(sys.executable).with_name("flywheel"))
+HEALTH_TIMEOUT_S = 90.0
+
+
+def catalog_data(unique_name: Callable[[str], str]) -> dict:
+    """Two topics with the shipped kind defaults and no replication of their own."""
+    return {
+        "kind_defaults": {kind.value: dict(c) for kind, c in SHIPPED.kind_defaults.items()},
+        "topics": [
+            {"name": unique_name("cluster-events"), "kind": "event", "partitions": 3},
+            {"name": unique_name("cluster-state"), "kind": "state", "partitions": 2},
+        ],
+    }
+
+
+def flywheel(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [FLYWHEEL, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def cluster_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
+    """The environment of a reader of the README pointed at the cluster as its admin."""
+    env = _environment(settings, tmp_path / "state")
+    env.update(connection_env(settings))
+    return env
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = HEALTH_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            pytest.fail(f"not within {timeout:g} s: {what}")
+        time.sleep(0.5)
+
+
+def test_catalog_topics_get_three_replicas_and_min_isr_two(kafka_cluster, unique_name):
+    admin = admin_client(kafka_cluster.settings)
+    catalog = parse_catalog(catalog_data(unique_name))
+    report = apply_catalog(admin, catalog)
+    assert {c.action for c in report.changes} == {"created"}
+    view = observe(admin, catalog.names)
+    assert view.brokers == (1, 2, 3)
+    for topic in view.topics.values():
+        assert topic.replication_factor == 3
+        assert all(len(replicas) == 3 for replicas in topic.replicas.values())
+        assert topic.config["min.insync.replicas"] == "2"
+    assert check_catalog(admin, catalog) == []
+
+
+def test_faust_internal_topics_get_three_replicas_and_min_isr_two(kafka_cluster, unique_name):
+    app = create_app(kafka_cluster.settings, unique_name("flywheel-cluster-test"))
+    table = app.Table("counts", default=int, partitions=2)
+    changelog = table.changelog_topic.get_topic_name()
+
+    async def declare() -> None:
+        await table.changelog_topic.declare()
+        await app.producer.stop()
+
+    app.loop.run_until_complete(asyncio.wait_for(declare(), 60))
+    admin = admin_client(kafka_cluster.settings)
+    observed = observe(admin, [changelog]).topics[changelog]
+    assert observed.replication_factor == 3
+    assert observed.config["min.insync.replicas"] == "2"
+    assert "compact" in observed.config["cleanup.policy"]
+
+
+def test_check_reports_and_apply_repairs_a_single_replica_topic(kafka_cluster, unique_name):
+    settings = kafka_cluster.settings
+    admin = admin_client(settings)
+    catalog = parse_catalog(catalog_data(unique_name))
+    events = catalog.names[0]
+    create_topic(admin, events, partitions=3, replication_factor=1)
+
+    drift = check_catalog(admin, catalog)
+    assert Drift(events, "replication", "3", "1", fixable=True) in drift
+    assert Drift(events, "config min.insync.replicas", "2", "1", fixable=True) in drift
+
+    without = apply_catalog(admin, catalog)
+    assert [d.aspect for d in without.drift] == ["replication"]
+
+    report = apply_catalog(admin, catalog, reassign=reassigner(settings))
+    assert (events, "replication", "1 → 3 replicas") in {
+        (c.topic, c.action, c.detail) for c in report.changes
+    }
+    assert not report.drift
+    assert check_catalog(admin, catalog) == []
+    observed = observe(admin, [events]).topics[events]
+    assert all(sorted(r) == [1, 2, 3] for r in observed.replicas.values())
+    assert observed.under_replicated == ()
+
+    pinned = parse_catalog({**catalog_data_of(catalog), "replication_factor": 2})
+    lowered = apply_catalog(admin, pinned, reassign=reassigner(settings))
+    assert {(c.topic, c.detail) for c in lowered.changes if c.action == "replication"} == {
+        (name, "3 → 2 replicas") for name in catalog.names
+    }
+    assert check_catalog(admin, pinned) == []
+    assert all(len(r) == 2 for r in observe(admin, [events]).topics[events].replicas.values())
+
+
+def test_the_readme_topic_commands_and_status_run_against_the_cluster(kafka_cluster, tmp_path):
+    env = cluster_env(kafka_cluster.settings, tmp_path)
+    commands = [
+        line.split("#")[0].split()
+        for line in quickstart_block().splitlines()
+        if line.startswith(("flywheel infra up", "flywheel topics apply"))
+    ]
+    assert [c[:2] for c in commands] == [["flywheel", "infra"], ["flywheel", "topics"]]
+    for command in commands:
+        done = flywheel(env, tmp_path, *command[1:])
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert "there is no local broker to start" in flywheel(env, tmp_path, "infra", "up").stdout
+
+    check = flywheel(env, tmp_path, "topics", "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert f"{len(SHIPPED.topics)} topics match the catalog" in check.stdout
+
+    catalog_file = Path(__file__).resolve().parents[2] / "infra" / "topics.yaml"
+    status = flywheel(env, tmp_path, "infra", "status", "--catalog", str(catalog_file))
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "3 brokers (1, 2, 3)" in status.stdout
+    assert re.search(r"leader \d \(epoch \d+\), voters 1, 2, 3", status.stdout)
+    assert "0 offline, 0 under-replicated" in status.stdout
+    assert f"{len(SHIPPED.topics)} topics match" in status.stdout
+    assert "DEGRADED" not in status.stdout
+
+
+def test_a_killed_broker_degrades_the_cluster_until_it_restarts(
+    kafka_cluster, unique_name, tmp_path
+):
+    settings = kafka_cluster.settings
+    admin = admin_client(settings)
+    catalog = parse_catalog(catalog_data(unique_name))
+    apply_catalog(admin, catalog)
+    path = tmp_path / "topics.yaml"
+    path.write_text(yaml.safe_dump(catalog_data_of(catalog)), encoding="utf-8")
+    env = cluster_env(settings, tmp_path)
+
+    kafka_cluster.kill_broker(2)
+    try:
+        wait_until(
+            lambda: bool(partition_health(admin).under_replicated), "under-replicated partitions"
+        )
+        status = flywheel(env, tmp_path, "infra", "status", "--catalog", str(path))
+        assert status.returncode == 1, status.stdout + status.stderr
+        assert "DEGRADED" in status.stdout
+        assert re.search(r"2 brokers \(1, 2\), \d+ partitions: 0 offline, [1-9]", status.stdout)
+        aspects = {d.aspect for d in check_catalog(admin, catalog)}
+        assert aspects == {"under-replicated partitions"}
+        check = flywheel(env, tmp_path, "topics", "check", "--catalog", str(path), "--no-acls")
+        assert check.returncode == 1
+        assert "under-replicated partitions" in check.stdout
+    finally:
+        kafka_cluster.restart_broker(2)
+
+    wait_until(lambda: partition_health(admin).healthy, "every partition in sync again")
+    assert check_catalog(admin, catalog) == []
+    status = flywheel(env, tmp_path, "infra", "status", "--catalog", str(path))
+    assert "3 brokers (1, 2, 3)" in status.stdout
+    assert "0 offline, 0 under-replicated" in status.stdout
+
+
+def catalog_data_of(catalog) -> dict:
+    """A catalog as YAML data again (topics without roles)."""
+    return {
+        "topics": [
+            {
+                "name": t.name,
+                "kind": t.kind.value,
+                "partitions": t.partitions,
+                "config": dict(t.config),
+            }
+            for t in catalog.topics
+        ]
+    }
