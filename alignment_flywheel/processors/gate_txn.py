@@ -1,0 +1,136 @@
+"""The gate's transactional producer: begin, send, commit with the input offsets, abort.
+
+Rules:
+
+* A call the broker does not answer in time, or answers with a retriable error, is asked again,
+  forever, with a log line when the cluster is lost and one when it answers again
+  (:class:`Health`): a worker that loses its brokers waits for them, visibly, and carries on.
+* An error that requires an abort (``txn_requires_abort``) makes :meth:`Transactions.commit`
+  raise; the caller aborts (:meth:`Transactions.abort`) and rewinds.
+* A fatal error (the producer was fenced, or its state is lost) is a
+  :class:`~alignment_flywheel.errors.KafkaTransportError` that stops the worker: the process
+  supervisor restarts it; nothing restarts silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
+
+from alignment_flywheel.errors import KafkaTransportError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+CALL_TIMEOUT_S = 10.0
+RETRY_PAUSE_S = 0.5
+_LOST = frozenset({KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE})
+
+
+def kafka_error(exc: KafkaException) -> KafkaError | None:
+    error = exc.args[0] if exc.args else None
+    return error if isinstance(error, KafkaError) else None
+
+
+class Health:
+    """Whether the cluster answers; logs each change (see the module rules)."""
+
+    def __init__(self) -> None:
+        self.lost_since: float | None = None
+        self.fatal: KafkaError | None = None
+
+    def on_error(self, error: KafkaError) -> None:
+        """librdkafka's ``error_cb``: notes lost brokers and fatal errors."""
+        if error.fatal():
+            self.fatal = error
+        elif error.code() in _LOST:
+            self.lost(error.str())
+
+    def lost(self, reason: str) -> None:
+        if self.lost_since is None:
+            self.lost_since = time.monotonic()
+            log.warning("gate: lost the Kafka cluster (%s); retrying until it answers", reason)
+
+    def answered(self) -> None:
+        if self.lost_since is not None:
+            away = time.monotonic() - self.lost_since
+            self.lost_since = None
+            log.warning("gate: the Kafka cluster answers again after %.1f s; deciding", away)
+
+    def check(self) -> None:
+        if self.fatal is not None:
+            raise KafkaTransportError(f"the gate's Kafka client failed fatally: {self.fatal.str()}")
+
+    def retrying(self, what: str, call: Callable[[], T]) -> T:
+        """``call()``, asked again while it fails with a retriable error."""
+        while True:
+            self.check()
+            try:
+                result = call()
+            except KafkaException as exc:
+                error = kafka_error(exc)
+                if error is None or error.fatal() or not _retriable(error):
+                    raise
+                self.lost(f"{what}: {error.str()}")
+                time.sleep(RETRY_PAUSE_S)
+                continue
+            self.answered()
+            return result
+
+
+def _retriable(error: KafkaError) -> bool:
+    if error.txn_requires_abort():
+        return False
+    return bool(error.retriable()) or error.code() in (KafkaError._TIMED_OUT, *_LOST)
+
+
+class Transactions:
+    """One transactional producer (``transactional.id`` set in its configuration)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.health = Health()
+        self.producer = Producer({**config, "error_cb": self.health.on_error})
+
+    def init(self) -> None:
+        self.health.retrying(
+            "init transactions", lambda: self.producer.init_transactions(CALL_TIMEOUT_S)
+        )
+
+    def begin(self) -> None:
+        self.health.check()
+        self.producer.begin_transaction()
+
+    def send(self, topic: str, key: bytes, value: bytes | None, partition: int | None) -> None:
+        """Queue one record in the open transaction (serving the queue while it is full)."""
+        options: dict[str, Any] = {} if partition is None else {"partition": partition}
+        while True:
+            try:
+                self.producer.produce(topic, value=value, key=key, **options)
+                return
+            except BufferError:
+                self.producer.poll(0.05)
+
+    def commit(self, offsets: list[TopicPartition], group_metadata: Any) -> None:
+        """Add the consumer's offsets to the transaction and commit it."""
+        self.health.retrying(
+            "send the offsets",
+            lambda: self.producer.send_offsets_to_transaction(
+                offsets, group_metadata, CALL_TIMEOUT_S
+            ),
+        )
+        self.health.retrying(
+            "commit the transaction", lambda: self.producer.commit_transaction(CALL_TIMEOUT_S)
+        )
+
+    def abort(self, cause: KafkaException) -> None:
+        """Abort the open transaction after ``cause``; fatal causes stop the worker."""
+        error = kafka_error(cause)
+        if error is None or error.fatal():
+            raise KafkaTransportError(f"the gate's transaction failed fatally: {cause}") from cause
+        log.warning("gate: aborting a transaction (%s); deciding its records again", error.str())
+        self.health.retrying(
+            "abort the transaction", lambda: self.producer.abort_transaction(CALL_TIMEOUT_S)
+        )
