@@ -141,11 +141,12 @@ def dead_letter_value(
         producer=producer,
         consumer_group=group,
     )
+    event_id = emitted_event_id(record.position, DEAD_LETTER_KIND)
     envelope = Envelope(
-        event_id=emitted_event_id(record.position, DEAD_LETTER_KIND),
+        event_id=event_id,
         occurred_at=record.occurred_at,
         producer=producer,
-        trace_id=letter.envelope.trace_id,
+        trace_id=event_id.hex,
         key=letter.envelope.key,
     )
     return fit_dead_letter(codec, letter.model_copy(update={"envelope": envelope}), max_bytes)
