@@ -142,6 +142,17 @@ class GateStats:
     by_decision: dict[str, int] = field(default_factory=dict)
 
 
+def group_timeouts(settings: Settings) -> dict[str, int]:
+    """The consumer-group timeouts the settings set (``worker_*_s``) as librdkafka settings; the
+    rebalance timeout is librdkafka's ``max.poll.interval.ms``."""
+    names = {
+        "session.timeout.ms": settings.worker_session_timeout_s,
+        "heartbeat.interval.ms": settings.worker_heartbeat_interval_s,
+        "max.poll.interval.ms": settings.worker_rebalance_timeout_s,
+    }
+    return {name: int(value * 1000) for name, value in names.items() if value is not None}
+
+
 def transactional_id() -> str:
     """A fresh transactional id under the prefix the gate's principal may use."""
     return f"{TRANSACTIONAL_ID_PREFIX}-{uuid.uuid4().hex[:16]}"
@@ -215,7 +226,8 @@ class Gate:
         self._book = SessionBook(
             self._store.heads, self._store.events, lambda raw: session_event(self._codec, raw)
         )
-        overrides = {
+        overrides: dict[str, Any] = {
+            **group_timeouts(self._settings),
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
             "fetch.wait.max.ms": 50,
