@@ -1,4 +1,4 @@
-"""The gate's emit order, derived ids and restart rules on its pure core, with the in-memory runner."""
+"""The gate's emit order, derived ids and restart rules on its pure core (in-memory runner)."""
 
 from __future__ import annotations
 
