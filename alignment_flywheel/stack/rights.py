@@ -3,7 +3,8 @@
 Rules: one row per role, in catalog order: its principal, the topics it writes, the topics it
 reads, and its consumer group, internal topic and transactional id prefixes (``*`` marks a
 prefix). Topic names are shown without the common ``flywheel.`` prefix. :func:`rights_markdown`
-is what ``flywheel topics rights --markdown`` prints; a unit test keeps docs/operations.md equal to it.
+is what ``flywheel topics rights --markdown`` prints; a unit test keeps docs/operations.md equal
+to it.
 """
 
 from __future__ import annotations
