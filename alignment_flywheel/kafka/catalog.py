@@ -17,7 +17,8 @@ Rules, each enforced with a :class:`CatalogError` naming the entry at fault:
   group prefixes, ``transactional_ids`` the prefixes of the transactional ids it produces with
   (with them, the role may also write idempotently on the cluster); no prefix covers another
   role's or a catalog topic, or the prefix of the reader groups every role may use
-  (:data:`READER_GROUP_PREFIX`). ``admin``, ``broker`` and ``controller`` are reserved: the local broker's super users.
+  (:data:`READER_GROUP_PREFIX`). ``admin``, ``broker`` and ``controller`` are reserved: the local
+  broker's super users.
 """
 
 from __future__ import annotations
