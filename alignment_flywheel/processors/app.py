@@ -3,10 +3,12 @@
 Rules: the broker comes from the settings (the local broker or ``FLYWHEEL_BOOTSTRAP_SERVERS``), and
 so do the credentials (:func:`broker_credentials`: SASL as the settings' principal, TLS when the
 protocol says so); so do the consumer-group timeouts (``worker_*_s``; faust's defaults when
-unset); the web server is off; tables live in memory (state topics are compacted changelogs on
-Kafka, so a restarted worker rebuilds them); the flow control keeps records fetched after a
-rebalance (:class:`SettledFlowControl`); a group whose new changelog topic the leader's
-metadata does not list yet waits for it instead of hanging (:class:`SettledPartitionAssignor`).
+unset); every consumer reads committed records only (``read_committed``:
+:class:`ReadCommittedTransport`); the web server is off; tables live in memory (state topics
+are compacted changelogs on Kafka, so a restarted worker rebuilds them); the flow control keeps
+records fetched after a rebalance (:class:`SettledFlowControl`); a group whose new changelog topic
+the leader's metadata does not list yet waits for it instead of hanging
+(:class:`SettledPartitionAssignor`).
 Agents are declared with :func:`agent`, which gives them mode's ``CrashingSupervisor``: an agent
 that raises stops the worker instead of being restarted in a silent loop, and the process
 supervisor (systemd, Kubernetes, the test) sees the failure.
@@ -24,6 +26,9 @@ from typing import Any
 import faust
 from faust.assignor import PartitionAssignor
 from faust.assignor.client_assignment import ClientAssignment
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from mode import CrashingSupervisor
 from mode.utils.queues import FlowControlEvent
 
@@ -31,6 +36,7 @@ from alignment_flywheel.config import Settings
 from alignment_flywheel.kafka.credentials import kafka_credentials, ssl_context
 
 log = logging.getLogger(__name__)
+READ_COMMITTED = "read_committed"
 
 INPUT_PREFETCH = 1000
 METADATA_MAX_AGE_MS = 5_000
@@ -59,7 +65,35 @@ def create_app(settings: Settings, app_id: str, **overrides: Any) -> faust.App:
     options.update(overrides)
     app = faust.App(app_id, **options)
     app.flow_control = SettledFlowControl(loop=app.loop)
+    app.transport = ReadCommittedTransport(app.conf.broker_consumer, app)
     return app
+
+
+class ReadCommittedConsumerThread(AIOKafkaConsumerThread):
+    """faust's aiokafka consumer thread, its consumer reading committed records only.
+
+    faust reads ``read_committed`` only when the app itself runs transactions
+    (``processing_guarantee="exactly_once"``); the workers do not, but they read topics the gate
+    writes in transactions, whose aborted records must never be read.
+    """
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._isolation_level = READ_COMMITTED  # read by aiokafka when the consumer starts
+        return consumer
+
+
+class ReadCommittedConsumer(AIOKafkaConsumer):
+    """faust's aiokafka consumer with :class:`ReadCommittedConsumerThread`."""
+
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class ReadCommittedTransport(AIOKafkaTransport):
+    """faust's aiokafka transport, with :class:`ReadCommittedConsumer`."""
+
+    Consumer = ReadCommittedConsumer
 
 
 def group_timeouts(settings: Settings) -> dict[str, float]:
