@@ -45,6 +45,7 @@ the group metadata fences zombies, so the id need not be stable).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -142,6 +143,11 @@ class GateStats:
     by_decision: dict[str, int] = field(default_factory=dict)
 
 
+def _delivered(_error: KafkaError | None, _msg: Any) -> None:
+    """A delivery report wakes the commit's flush as soon as the broker answered (a failed
+    delivery fails the transaction's commit)."""
+
+
 def group_timeouts(settings: Settings) -> dict[str, int]:
     """The consumer-group timeouts the settings set (``worker_*_s``) as librdkafka settings; the
     rebalance timeout is librdkafka's ``max.poll.interval.ms``."""
@@ -215,6 +221,9 @@ class Gate:
                 "transactional.id": transactional_id(),
                 "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
                 "linger.ms": 1,
+                "retry.backoff.ms": 5,
+                "on_delivery": _delivered,
+                **({"debug": os.environ["GATE_DEBUG"]} if "GATE_DEBUG" in os.environ else {}),
             },
         )
         self._max_bytes = int(config["message.max.bytes"])
@@ -268,7 +277,7 @@ class Gate:
             return True
         if error.fatal():
             raise KafkaTransportError(f"the gate's consumer failed: {error.str()}")
-        log.warning("gate: consumer error, the client keeps retrying: %s", error.str())
+        self._txn.health.lost(f"consumer: {error.str()}")
         return False
 
     def _handle_all(self, records: list[Record]) -> list[TP]:
