@@ -45,7 +45,6 @@ the group metadata fences zombies, so the id need not be stable).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -223,7 +222,6 @@ class Gate:
                 "linger.ms": 1,
                 "retry.backoff.ms": 5,
                 "on_delivery": _delivered,
-                **({"debug": os.environ["GATE_DEBUG"]} if "GATE_DEBUG" in os.environ else {}),
             },
         )
         self._max_bytes = int(config["message.max.bytes"])
