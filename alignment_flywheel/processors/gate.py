@@ -89,7 +89,12 @@ from alignment_flywheel.processors.gate_state import (
     state_topics,
 )
 from alignment_flywheel.processors.gate_txn import Transactions
-from alignment_flywheel.roles import group_for, partitions_for, topic_for
+from alignment_flywheel.roles import (
+    group_for,
+    partitions_for,
+    topic_for,
+    transactional_prefix_for,
+)
 
 __all__ = [
     "DECIDED_BY_HEADER",
@@ -112,7 +117,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_APP_ID = group_for("gate")
-TRANSACTIONAL_ID_PREFIX = "flywheel-gate"
+TRANSACTIONAL_ID_PREFIX = transactional_prefix_for("gate")
 TRANSACTION_TIMEOUT_MS = 10_000
 BATCH = 500
 WAIT_S = 0.1
