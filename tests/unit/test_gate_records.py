@@ -1,15 +1,19 @@
-"""The gate's routing of a batch's records and its dead letters, without a broker."""
+"""The gate's routing of a batch's records, its dead letters and its session store, without a
+broker."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import pytest
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.codec.codec import default_repository
+from alignment_flywheel.config import Settings
 from alignment_flywheel.events import DeadLettered, ReviewRequested
 from alignment_flywheel.events.ids import emitted_event_id
+from alignment_flywheel.oracle.session_book import SessionBook, session_event
 from alignment_flywheel.processors.gate_records import (
     DEAD_LETTER_KIND,
     Fold,
@@ -20,6 +24,7 @@ from alignment_flywheel.processors.gate_records import (
     classify,
     dead_letter_value,
 )
+from alignment_flywheel.processors.gate_state import SessionStore
 from tests.support.samples import (
     sample_proposal,
     sample_proposal_submitted,
@@ -90,3 +95,21 @@ def test_a_dead_letter_too_large_for_the_producer_keeps_an_excerpt_and_the_diges
     assert len(value) < 100_000
     assert letter.original_value_size == size
     assert letter.original_value_sha256 == hashlib.sha256(bad.value or b"").hexdigest()
+
+
+def test_the_session_store_sends_each_write_on_its_partition_and_forgets_lost_partitions(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    store = SessionStore(settings_factory(), "g-sessions")
+    book = SessionBook(store.heads, store.events, lambda raw: session_event(CODEC, raw))
+    proposal = sample_proposal(1)
+    for partition, event in enumerate(sample_session_events(proposal)[:2]):
+        store.partition = partition
+        assert book.apply(event, CODEC.encode(event), partition, 7, 1_000)
+    pending = store.pending()
+    assert {p for p, _k, _v in pending} == {0, 1}
+    assert all(key[:1] in (b"h", b"e") and value is not None for _p, key, value in pending)
+    assert store.pending() == []
+    store.forget({0})
+    assert all(name.endswith(",1]") for name in store.heads)
+    assert book.context(proposal.proposer_id, proposal.session_id, 0, 1_000) is None
