@@ -252,7 +252,8 @@ class Gate:
 
     def _assigned(self, _consumer: Any, partitions: list[TP]) -> None:
         mine = sorted(tp.partition for tp in partitions)
-        log.info("gate %s: assigned partitions %s", self._identity, mine)
+        log.warning("gate %s: assigned partitions %s of %s", self._identity, mine, self.app_id)
+        self._txn.health.answered()
         self._store.restore(mine)
 
     def _revoked(self, _consumer: Any, partitions: list[TP]) -> None:
