@@ -10,11 +10,18 @@ Rules:
 * A fatal error (the producer was fenced, or its state is lost) is a
   :class:`~alignment_flywheel.errors.KafkaTransportError` that stops the worker: the process
   supervisor restarts it; nothing restarts silently.
+* A transactional call that does not return within :data:`STALL_S` (librdkafka may wait forever
+  for a group coordinator it cached before a broker restart, whatever the call's timeout: issues
+  confluentinc/librdkafka#5456 and #5511) cannot be interrupted: the watchdog logs it and ends the
+  process with :data:`EXIT_STALLED`, so the supervisor starts a fresh worker. Its open transaction
+  is aborted by the broker; nothing decided in it is visible.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -27,6 +34,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 CALL_TIMEOUT_S = 10.0
 RETRY_PAUSE_S = 0.5
+STALL_S = 3 * CALL_TIMEOUT_S
+EXIT_STALLED = 75
+REPORT_EVERY_S = 10.0
 _LOST = frozenset({KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE})
 
 
@@ -41,6 +51,7 @@ class Health:
     def __init__(self) -> None:
         self.lost_since: float | None = None
         self.fatal: KafkaError | None = None
+        self._reported = time.monotonic()
 
     def on_error(self, error: KafkaError) -> None:
         """librdkafka's ``error_cb``: notes lost brokers and fatal errors."""
@@ -53,6 +64,13 @@ class Health:
         if self.lost_since is None:
             self.lost_since = time.monotonic()
             log.warning("gate: lost the Kafka cluster (%s); retrying until it answers", reason)
+
+    def still_lost(self, reason: str) -> None:
+        """Log, at most every :data:`REPORT_EVERY_S`, that the worker is still waiting."""
+        now = time.monotonic()
+        if now - self._reported >= REPORT_EVERY_S:
+            self._reported = now
+            log.warning("gate: still waiting for the Kafka cluster (%s)", reason)
 
     def answered(self) -> None:
         if self.lost_since is not None:
@@ -69,16 +87,40 @@ class Health:
         while True:
             self.check()
             try:
-                result = call()
+                result = watched(what, call)
             except KafkaException as exc:
                 error = kafka_error(exc)
                 if error is None or error.fatal() or not _retriable(error):
                     raise
                 self.lost(f"{what}: {error.str()}")
+                self.still_lost(f"{what}: {error.str()}")
                 time.sleep(RETRY_PAUSE_S)
                 continue
             self.answered()
             return result
+
+
+def watched(what: str, call: Callable[[], T], stall_s: float = STALL_S) -> T:
+    """``call()``; if it has not returned after ``stall_s``, the process ends (module rules)."""
+    timer = threading.Timer(stall_s, _stalled, args=(what, stall_s))
+    timer.daemon = True
+    timer.start()
+    try:
+        return call()
+    finally:
+        timer.cancel()
+
+
+def _stalled(what: str, stall_s: float) -> None:
+    log.critical(
+        "gate: the Kafka client has not returned from '%s' for %.0f s (a known librdkafka hang "
+        "after a coordinator restart); exiting with status %d so that a fresh worker takes over",
+        what,
+        stall_s,
+        EXIT_STALLED,
+    )
+    logging.shutdown()
+    os._exit(EXIT_STALLED)
 
 
 def _retriable(error: KafkaError) -> bool:
