@@ -29,7 +29,7 @@ Exactly one verdict per proposal, as a ``read_committed`` consumer sees it: a ba
 visible if and only if its input offsets are committed. A transaction that fails is aborted, the
 consumer rewinds to the committed offsets and the session state is restored from its topic, then
 the batch is decided again; a worker killed mid-batch leaves an open transaction that the broker
-aborts after ``transaction.timeout.ms`` (:data:`TRANSACTION_TIMEOUT_MS`), and whoever takes its
+aborts after ``transaction.timeout.ms`` (:data:`~alignment_flywheel.processors.gate_txn.TRANSACTION_TIMEOUT_MS`), and whoever takes its
 partitions decides those records again. A zombie (a worker that lost its partitions) is fenced
 by the group generation in its offset commit. What is emitted for a record has ids and times
 derived from it, so a record decided twice (once aborted) yields the same event ids.
@@ -38,7 +38,7 @@ A fatal producer error (e.g. fenced) stops the worker with a :class:`KafkaTransp
 broker is waited for: every client keeps retrying, the worker logs that it lost the cluster and,
 once a transaction commits again, that it is back.
 
-The transactional id is :data:`TRANSACTIONAL_ID_PREFIX` and a random suffix per process (KIP-447:
+The transactional id is the catalog prefix (``flywheel-gate``) and a random suffix per process (KIP-447:
 the group metadata fences zombies, so the id need not be stable).
 """
 
@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +64,7 @@ from alignment_flywheel.events.ids import (
 )
 from alignment_flywheel.kafka.clients import admin_client
 from alignment_flywheel.kafka.consumer import consumer_config, partitions_of
+from alignment_flywheel.kafka.deadletter import MIN_EXCERPT_BYTES
 from alignment_flywheel.kafka.headers import DECIDED_BY_HEADER, decided_elsewhere
 from alignment_flywheel.kafka.producer import producer_config
 from alignment_flywheel.oracle.provenance import EMPTY, SessionContext
@@ -88,12 +88,16 @@ from alignment_flywheel.processors.gate_state import (
     ensure_topics,
     state_topics,
 )
-from alignment_flywheel.processors.gate_txn import Transactions
+from alignment_flywheel.processors.gate_txn import (
+    Transactions,
+    group_timeouts,
+    kafka_error,
+    transactional_overrides,
+)
 from alignment_flywheel.roles import (
     group_for,
     partitions_for,
     topic_for,
-    transactional_prefix_for,
 )
 
 __all__ = [
@@ -117,10 +121,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_APP_ID = group_for("gate")
-TRANSACTIONAL_ID_PREFIX = transactional_prefix_for("gate")
-TRANSACTION_TIMEOUT_MS = 10_000
 BATCH = 500
 WAIT_S = 0.1
+MAX_ABORTS = 5
+REQUEST_LIMIT = 1_000_000
+"""The largest dead letter the gate sends (as the faust workers' producer request limit)."""
+SMALL_LETTER_BYTES = 4 * MIN_EXCERPT_BYTES
+"""The dead letters of a batch retried after the broker refused a record for its size."""
+_TOO_LARGE = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.INVALID_RECORD})
 
 
 @dataclass(frozen=True)
@@ -145,27 +153,6 @@ class GateStats:
     session_duplicates: int = 0
     aborted: int = 0
     by_decision: dict[str, int] = field(default_factory=dict)
-
-
-def _delivered(_error: KafkaError | None, _msg: Any) -> None:
-    """A delivery report wakes the commit's flush as soon as the broker answered (a failed
-    delivery fails the transaction's commit)."""
-
-
-def group_timeouts(settings: Settings) -> dict[str, int]:
-    """The consumer-group timeouts the settings set (``worker_*_s``) as librdkafka settings; the
-    rebalance timeout is librdkafka's ``max.poll.interval.ms``."""
-    names = {
-        "session.timeout.ms": settings.worker_session_timeout_s,
-        "heartbeat.interval.ms": settings.worker_heartbeat_interval_s,
-        "max.poll.interval.ms": settings.worker_rebalance_timeout_s,
-    }
-    return {name: int(value * 1000) for name, value in names.items() if value is not None}
-
-
-def transactional_id() -> str:
-    """A fresh transactional id under the prefix the gate's principal may use."""
-    return f"{TRANSACTIONAL_ID_PREFIX}-{uuid.uuid4().hex[:16]}"
 
 
 class Gate:
@@ -196,7 +183,8 @@ class Gate:
         self._takes_session = takes_session(decider)
         self._revise_topic, self._session_topic = state_topics(app_id)
         self._placement: Placement | None = None
-        self._max_bytes = 0
+        self._max_bytes = self._letter_bytes = REQUEST_LIMIT
+        self._aborts = 0
 
     def run(self, stop: threading.Event | None = None) -> GateStats:
         """Decide until ``stop`` is set; raises on a fatal error (see the module rules)."""
@@ -219,17 +207,9 @@ class Gate:
                 for t in (self.topics.proposals, self.topics.verdicts, self.topics.reviews)
             )
         )
-        config = producer_config(
-            self._settings,
-            {
-                "transactional.id": transactional_id(),
-                "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
-                "linger.ms": 1,
-                "retry.backoff.ms": 5,
-                "on_delivery": _delivered,
-            },
-        )
-        self._max_bytes = int(config["message.max.bytes"])
+        config = producer_config(self._settings, transactional_overrides())
+        self._max_bytes = min(int(config["message.max.bytes"]), REQUEST_LIMIT)
+        self._letter_bytes = self._max_bytes
         self._txn = Transactions(config)
         self._txn.init()
         self._revise = ReviseSpent(self._settings, self._revise_topic, self.topics.partitions)
@@ -274,6 +254,8 @@ class Gate:
             self._txn.commit(offsets, self._consumer.consumer_group_metadata())
         except KafkaException as exc:
             self._recover(exc)
+            return
+        self._aborts, self._letter_bytes = 0, self._max_bytes
 
     def _usable(self, msg: Any) -> bool:
         error: KafkaError | None = msg.error()
@@ -354,16 +336,27 @@ class Gate:
             error,
             producer=self._identity,
             group=self.app_id,
-            max_bytes=self._max_bytes,
+            max_bytes=self._letter_bytes,
         )
         key = record.position.encode()
         self._txn.send(self.topics.dead_letters, key, value, None)
         self.stats.dead_lettered += 1
 
     def _recover(self, exc: KafkaException) -> None:
-        """Abort the batch's transaction, rewind to the committed offsets, restore the sessions."""
+        """Abort the batch's transaction, rewind to the committed offsets, restore the sessions.
+        A record the broker refuses for its size shrinks the dead letters of the batch's retry to
+        an excerpt; :data:`MAX_ABORTS` aborts in a row stop the worker."""
         self._txn.abort(exc)
         self.stats.aborted += 1
+        self._aborts += 1
+        error = kafka_error(exc)
+        if self._aborts >= MAX_ABORTS:
+            raise KafkaTransportError(
+                f"the gate's transaction was aborted {self._aborts} times in a row, the last "
+                f"time for {error.str() if error else exc}; its records stay uncommitted"
+            ) from exc
+        if error is not None and error.code() in _TOO_LARGE:
+            self._letter_bytes = SMALL_LETTER_BYTES
         assignment = self._consumer.assignment()
         if not assignment:
             return

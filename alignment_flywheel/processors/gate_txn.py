@@ -23,21 +23,61 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
+from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import KafkaTransportError
+from alignment_flywheel.roles import transactional_prefix_for
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 CALL_TIMEOUT_S = 10.0
+TRANSACTIONAL_ID_PREFIX = transactional_prefix_for("gate")
+TRANSACTION_TIMEOUT_MS = 10_000
 RETRY_PAUSE_S = 0.5
 STALL_S = 3 * CALL_TIMEOUT_S
 EXIT_STALLED = 75
 REPORT_EVERY_S = 10.0
 _LOST = frozenset({KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE})
+
+
+def _delivered(_error: KafkaError | None, _msg: Any) -> None:
+    """A delivery report wakes the commit's flush as soon as the broker answered (a failed
+    delivery fails the transaction's commit)."""
+
+
+def group_timeouts(settings: Settings) -> dict[str, int]:
+    """The consumer-group timeouts the settings set (``worker_*_s``) as librdkafka settings; the
+    rebalance timeout is librdkafka's ``max.poll.interval.ms``."""
+    names = {
+        "session.timeout.ms": settings.worker_session_timeout_s,
+        "heartbeat.interval.ms": settings.worker_heartbeat_interval_s,
+        "max.poll.interval.ms": settings.worker_rebalance_timeout_s,
+    }
+    return {name: int(value * 1000) for name, value in names.items() if value is not None}
+
+
+def transactional_id() -> str:
+    """A fresh transactional id under the prefix the gate's principal may use."""
+    return f"{TRANSACTIONAL_ID_PREFIX}-{uuid.uuid4().hex[:16]}"
+
+
+def transactional_overrides() -> dict[str, Any]:
+    """What the gate's producer adds to the project's producer configuration: a fresh
+    transactional id, the transaction timeout, a short retry backoff (a transaction's first
+    requests are refused while the previous one's markers are written) and a delivery callback
+    (so the commit's flush wakes as soon as the broker answers)."""
+    return {
+        "transactional.id": transactional_id(),
+        "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+        "linger.ms": 1,
+        "retry.backoff.ms": 5,
+        "on_delivery": _delivered,
+    }
 
 
 def kafka_error(exc: KafkaException) -> KafkaError | None:
