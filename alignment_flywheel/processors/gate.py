@@ -29,8 +29,8 @@ Exactly one verdict per proposal, as a ``read_committed`` consumer sees it: a ba
 visible if and only if its input offsets are committed. A transaction that fails is aborted, the
 consumer rewinds to the committed offsets and the session state is restored from its topic, then
 the batch is decided again; a worker killed mid-batch leaves an open transaction that the broker
-aborts after ``transaction.timeout.ms`` (:data:`~alignment_flywheel.processors.gate_txn.TRANSACTION_TIMEOUT_MS`), and whoever takes its
-partitions decides those records again. A zombie (a worker that lost its partitions) is fenced
+aborts after ``transaction.timeout.ms`` (10 s, :mod:`~alignment_flywheel.processors.gate_txn`),
+and whoever takes its partitions decides those records again. A zombie (a worker that lost its partitions) is fenced
 by the group generation in its offset commit. What is emitted for a record has ids and times
 derived from it, so a record decided twice (once aborted) yields the same event ids.
 
@@ -38,8 +38,10 @@ A fatal producer error (e.g. fenced) stops the worker with a :class:`KafkaTransp
 broker is waited for: every client keeps retrying, the worker logs that it lost the cluster and,
 once a transaction commits again, that it is back.
 
-The transactional id is the catalog prefix (``flywheel-gate``) and a random suffix per process (KIP-447:
-the group metadata fences zombies, so the id need not be stable).
+The transactional id is the catalog prefix (``flywheel-gate``) and a random suffix per process
+(KIP-447: the group metadata fences zombies, so the id need not be stable). Five aborted
+transactions in a row (:data:`MAX_ABORTS`) stop the worker with an error; a batch whose record the
+broker refused for its size is retried with dead letters cut to an excerpt first.
 """
 
 from __future__ import annotations
