@@ -31,8 +31,9 @@ consumer rewinds to the committed offsets and the session state is restored from
 the batch is decided again; a worker killed mid-batch leaves an open transaction that the broker
 aborts after ``transaction.timeout.ms`` (10 s, :mod:`~alignment_flywheel.processors.gate_txn`),
 and whoever takes its partitions decides those records again. A zombie (a worker that lost its
-partitions) is fenced by the group generation in its offset commit. What is emitted for a record has ids and times
-derived from it, so a record decided twice (once aborted) yields the same event ids.
+partitions) is fenced by the group generation in its offset commit. What is emitted for a record
+has ids and times derived from it, so a record decided twice (once aborted) yields the same event
+ids.
 
 A fatal producer error (e.g. fenced) stops the worker with a :class:`KafkaTransportError`. A lost
 broker is waited for: every client keeps retrying, the worker logs that it lost the cluster and,
