@@ -267,6 +267,15 @@ def group_for(name: str) -> str:
     return found
 
 
+def transactional_prefix_for(name: str) -> str:
+    """The prefix of the transactional ids the role ``name`` may use (its catalog entry's first
+    ``transactional_ids``); CatalogError if it may use none."""
+    prefixes = catalog().roles[role(name).name].transactional_ids
+    if not prefixes:
+        raise CatalogError(f"role {name} may use no transactional id")
+    return prefixes[0]
+
+
 def workers() -> tuple[Role, ...]:
     """The roles that run as workers (``flywheel <command>``)."""
     return tuple(r for r in ROLES.values() if r.command)

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from alignment_flywheel.audit.merkle import HASH_SIZE, leaf_hash
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import LedgerCheckpoint, new_envelope
+from alignment_flywheel.events.ids import emitted_event_id
 from alignment_flywheel.patches.signing import key_id, sign, signature_valid
 
 CHECKPOINT_PAYLOAD_TYPE = "application/vnd.alignment-flywheel.ledger-checkpoint+json"
@@ -168,7 +169,9 @@ def signed_checkpoint(
     """A LedgerCheckpoint for the tree head, signed with ``private``; keyed by the log id."""
     body = checkpoint_body(log_id, tree_size, root.hex(), first_offset, last_offset)
     return LedgerCheckpoint(
-        envelope=new_envelope(producer, log_id),
+        envelope=new_envelope(producer, log_id).model_copy(
+            update={"event_id": emitted_event_id(f"{log_id}/{tree_size}", "checkpoint")}
+        ),
         log_id=log_id,
         tree_size=tree_size,
         root_hash=root.hex(),

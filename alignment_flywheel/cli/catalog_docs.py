@@ -91,6 +91,29 @@ verdicts share a partition number (`flywheel.proposals` and `flywheel.verdicts` 
 A producer that places session events otherwise leaves the gate without them: it decides those
 proposals in an empty context (provenance `none`), stricter, never looser. See
 [ingest.md](ingest.md) for producers outside the project.
+
+## Event ids, duplicates and transactions
+
+What a role emits for an input carries an `event_id` derived from that input, not drawn at
+random: `uuid5` of the input's id (the proposal id, the incident id, a record's
+topic/partition/offset...) and the kind of output (`verdict`, `shadow-verdict`, `review`,
+`dead-letter`, `finding`, `staged`, `approval`, `checkpoint`), or an id of its own that is derived
+the same way (decision, review, finding, drift, cluster update, patch and release ids). An output
+emitted again for the same input (a worker that crashed before committing its input offset)
+therefore has the same `event_id`, so a consumer that drops duplicates by `event_id` keeps one.
+The gate also derives the time: a verdict's `occurred_at` is its proposal record's timestamp, and
+a review's deadline follows from it; so a verdict decided twice is byte for byte the same but for
+`latency_us`, a measurement. Producers that decide in process (the SDK, HTTP) draw their ids.
+
+The gate writes its verdicts, review requests and dead letters in **Kafka transactions**, together
+with the offsets of the proposals they answer: a consumer that reads `read_committed` sees exactly
+one `VerdictIssued` per proposal (and one shadow verdict per proposal during a rollout), whatever
+crashed; a `read_uncommitted` consumer can also see the records of aborted transactions. Every
+consumer of the project reads `read_committed` (confluent-kafka's `isolation.level`, aiokafka's
+`isolation_level` for the faust workers), and every bounded read stops at a partition's last stable
+offset, not its high watermark. Records of one transaction reach a `read_committed` consumer only
+once the transaction commits; a worker killed mid-transaction holds back its partitions' readers
+until the broker aborts it (`transaction.timeout.ms`, 10 s for the gate).
 """
 
 

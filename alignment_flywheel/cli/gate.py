@@ -3,9 +3,9 @@
 The worker decides every proposal on the proposals topic with the enforcer built from the settings
 (``oracle_path``, ``risk_policy_path``) and stops on SIGTERM or Ctrl-C. Workers are separate
 processes: to scale, start more with the same ``--app-id`` (the consumer group); they split the
-partitions of the proposals topic between them. An agent failure stops the worker with an error;
-nothing restarts it silently. The partition count of the gate's tables is read from the proposals
-topic on the cluster, so the tables stay co-partitioned with it. Unless ``--no-follow``, the
+partitions of the proposals topic between them. A failure stops the worker with an error;
+nothing restarts it silently. The partition count of the gate's state topics is read from the
+proposals topic on the cluster, so they stay co-partitioned with it. Unless ``--no-follow``, the
 worker first folds the patch and release topics (so a restarted worker starts on the same digests
 as every other) and then follows them, swapping in each new deployment (stable, and a candidate
 in shadow or canary) as its release event arrives.
@@ -17,6 +17,9 @@ e.g. ``--decider tests.support.doubles:scripted``; releases are still deployed i
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
 from typing import Annotated
 
 import typer
@@ -28,7 +31,6 @@ from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import KafkaTransportError
 from alignment_flywheel.kafka.clients import admin_client
 from alignment_flywheel.kafka.consumer import partitions_of
-from alignment_flywheel.processors.app import run_worker
 from alignment_flywheel.processors.gate import DEFAULT_APP_ID, GateTopics, build_gate
 from alignment_flywheel.release.follower import ReleaseTopics
 
@@ -70,11 +72,20 @@ def run(
         settings, follow=follow, patches=patches, releases=releases
     )
     gate = build_gate(settings, hooked(settings, decider, enforcer), app_id=app_id, topics=topics)
+    logging.getLogger("alignment_flywheel").setLevel(loglevel.upper())
     try:
-        run_worker(gate.app, loglevel=loglevel)
+        gate.run(stop_on_signals())
     finally:
         if follower is not None:
             follower.stop()
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM and SIGINT (the worker finishes its batch, then stops)."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
 
 
 def partition_count(settings: Settings, topic: str) -> int:

@@ -1,76 +1,83 @@
-"""Entry point of the `flywheel` command: registers every command group."""
+"""Entry point of the `flywheel` command: every command group, each imported when it runs."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from typer import _click as click
+from typer.core import TyperGroup
 
-from alignment_flywheel.cli import (
-    audit,
-    autoapprove,
-    console,
-    demo,
-    drift,
-    gate,
-    incident,
-    infra,
-    intake,
-    keys,
-    ledger,
-    patch,
-    redteam,
-    refine,
-    release,
-    replay,
-    report,
-    review,
-    schemas,
-    serve,
-    sink,
-    topics,
-    triage,
-    trust,
-    verify,
-)
 from alignment_flywheel.cli.context import CliContext
 from alignment_flywheel.config import load_settings
 from alignment_flywheel.errors import FlywheelError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "infra": ("infra", "app"),
+    "topics": ("topics", "app"),
+    "schemas": ("schemas", "app"),
+    "demo": ("demo", "demo"),
+    "gate": ("gate", "app"),
+    "review": ("review", "app"),
+    "release": ("release", "app"),
+    "serve": ("serve", "serve"),
+    "tokens": ("serve", "tokens_app"),
+    "console": ("console", "app"),
+    "keys": ("keys", "app"),
+    "trust": ("trust", "app"),
+    "patch": ("patch", "app"),
+    "incident": ("incident", "app"),
+    "intake": ("intake", "app"),
+    "refine": ("refine", "app"),
+    "verify": ("verify", "app"),
+    "redteam": ("redteam", "app"),
+    "triage": ("triage", "app"),
+    "drift": ("drift", "app"),
+    "autoapprove": ("autoapprove", "app"),
+    "audit": ("audit", "app"),
+    "ledger": ("ledger", "app"),
+    "replay": ("replay", "replay"),
+    "sink": ("sink", "app"),
+    "report": ("report", "report"),
+}
+"""Each command: the module under ``alignment_flywheel.cli`` and the Typer app (a group) or
+function (a command) it defines. A module is imported only when its command runs (or help lists
+it), so ``flywheel gate run`` loads what the gate needs and nothing of the other roles."""
+
+
+class LazyGroup(TyperGroup):
+    """The root group: its commands are imported on first use (see :data:`COMMANDS`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = COMMANDS.get(cmd_name)
+        if found is None:
+            return None
+        module = importlib.import_module(f"alignment_flywheel.cli.{found[0]}")
+        target = getattr(module, found[1])
+        command: click.Command
+        if isinstance(target, typer.Typer):
+            command = typer.main.get_group(target)
+        else:
+            single = typer.Typer()
+            single.command(cmd_name)(target)
+            command = typer.main.get_command(single)
+        command.name = cmd_name
+        return command
+
 
 app = typer.Typer(
     name="flywheel",
     help="Alignment Flywheel: runtime safety governance for AI agents, on Kafka.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=LazyGroup,
 )
-app.add_typer(infra.app, name="infra")
-app.add_typer(topics.app, name="topics")
-app.add_typer(schemas.app, name="schemas")
-app.command("demo")(demo.demo)
-app.add_typer(gate.app, name="gate")
-app.add_typer(review.app, name="review")
-app.add_typer(release.app, name="release")
-app.command("serve")(serve.serve)
-app.add_typer(serve.tokens_app, name="tokens")
-app.add_typer(console.app, name="console")
-app.add_typer(keys.app, name="keys")
-app.add_typer(trust.app, name="trust")
-app.add_typer(patch.app, name="patch")
-app.add_typer(incident.app, name="incident")
-app.add_typer(intake.app, name="intake")
-app.add_typer(refine.app, name="refine")
-app.add_typer(verify.app, name="verify")
-app.add_typer(redteam.app, name="redteam")
-app.add_typer(triage.app, name="triage")
-app.add_typer(drift.app, name="drift")
-app.add_typer(autoapprove.app, name="autoapprove")
-app.add_typer(audit.app, name="audit")
-app.add_typer(ledger.app, name="ledger")
-app.command("replay")(replay.replay)
-app.add_typer(sink.app, name="sink")
-app.command("report")(report.report)
 
 
 @app.callback()

@@ -89,3 +89,12 @@ def patch_id_for(cluster_id: uuid.UUID, size: int, base_digest: str) -> uuid.UUI
 def release_id_for(patch_id: uuid.UUID) -> uuid.UUID:
     """The one release id of a patch: staging it again is recognised."""
     return uuid.uuid5(patch_id, "release")
+
+
+EMITTED_NAMESPACE = uuid.UUID("c2f4a9d6-5b1e-4e37-9a08-3d7b6c1e2f15")
+
+
+def emitted_event_id(source: uuid.UUID | str, kind: str) -> uuid.UUID:
+    """The event id of what a role emits for one input: ``uuid5`` of the input's id (an event id,
+    a proposal id, a record position) and the kind of output, so a re-send carries the same id."""
+    return uuid.uuid5(EMITTED_NAMESPACE, f"{kind}/{source}")

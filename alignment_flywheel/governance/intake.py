@@ -25,7 +25,7 @@ from alignment_flywheel.events import (
     Severity,
     new_envelope,
 )
-from alignment_flywheel.events.ids import incident_finding_id
+from alignment_flywheel.events.ids import emitted_event_id, incident_finding_id
 
 
 class IncidentWithoutProposalError(InvalidInputError):
@@ -43,7 +43,9 @@ def incident_finding(incident: IncidentReported, enforcer: Decider, producer: st
     verdict = enforcer.decide(proposal)
     finding_id = incident_finding_id(incident.incident_id)
     return FindingRaised(
-        envelope=new_envelope(producer, str(finding_id), correlation_id=str(incident.incident_id)),
+        envelope=new_envelope(
+            producer, str(finding_id), correlation_id=str(incident.incident_id)
+        ).model_copy(update={"event_id": emitted_event_id(incident.incident_id, "finding")}),
         finding_id=finding_id,
         source=FindingSource.INCIDENT,
         proposal=proposal,

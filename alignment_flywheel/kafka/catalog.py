@@ -15,9 +15,11 @@ Rules, each enforced with a :class:`CatalogError` naming the entry at fault:
   Kafka principal, e.g. ``User:flywheel-gate``). A topic names the roles that write it
   (``writers``) and read it (``readers``), and every name there is a role. A role's ``app_id`` (a
   faust app id) is the prefix of its consumer groups and internal topics, ``groups`` lists further
-  group prefixes; no prefix covers another role's or a catalog topic, or the prefix of the reader
-  groups every role may use (:data:`READER_GROUP_PREFIX`). ``admin``, ``broker`` and ``controller``
-  are reserved: the local broker's super users.
+  group prefixes, ``transactional_ids`` the prefixes of the transactional ids it produces with
+  (with them, the role may also write idempotently on the cluster); no prefix covers another
+  role's or a catalog topic, or the prefix of the reader groups every role may use
+  (:data:`READER_GROUP_PREFIX`). ``admin``, ``broker`` and ``controller`` are reserved: the local
+  broker's super users.
 """
 
 from __future__ import annotations
@@ -131,6 +133,7 @@ class RoleSpec(BaseModel):
     description: str = ""
     app_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,200}$")
     groups: tuple[str, ...] = ()
+    transactional_ids: tuple[str, ...] = ()
 
     @property
     def group_prefixes(self) -> tuple[str, ...]:

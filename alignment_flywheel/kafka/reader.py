@@ -7,6 +7,10 @@ records of given offset ranges, ended by each partition's position (records remo
 and transaction markers take offsets but never arrive), never waiting on a partition longer than
 its timeout without progress.
 
+Every read is ``read_committed`` and ends at each partition's last stable offset (the end a
+committed read reaches; past it, an open transaction's records would keep a read waiting), not
+at its high watermark.
+
 Records that do not decode are logged and passed over (a reader never stops on bad input); a
 broker that does not answer raises :class:`~alignment_flywheel.errors.KafkaTransportError`.
 """
@@ -19,7 +23,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    IsolationLevel,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._listoffsets import OffsetSpec
 
@@ -176,13 +187,15 @@ class TopicTail:
 
     def _ends(self) -> dict[tuple[str, int], int]:
         """Every partition's end, in one request (the consumer's own connection would queue the
-        question behind its fetches)."""
+        question behind its fetches): its last stable offset, where a committed read stops."""
         latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
         asked = {TopicPartition(*key): latest for key in self._positions}
         deadline = time.monotonic() + TIMEOUT_S
         while True:
             try:
-                futures = self._admin.list_offsets(asked, request_timeout=TIMEOUT_S)
+                futures = self._admin.list_offsets(
+                    asked, request_timeout=TIMEOUT_S, isolation_level=IsolationLevel.READ_COMMITTED
+                )
                 return {
                     (tp.topic, tp.partition): int(future.result(timeout=TIMEOUT_S).offset)
                     for tp, future in futures.items()
@@ -195,12 +208,19 @@ class TopicTail:
                 time.sleep(0.1)
 
     def read_to_end(self) -> Iterator[Event]:
-        """Every event after the last one read, up to each partition's end as of this call."""
+        """Every event after the last one read, up to each partition's end as of this call (a
+        partition whose position passed its end without a record, over a transaction marker, is
+        done too)."""
         ends = self._ends()
+        idle_since = time.monotonic()
         while any(self._positions[key] < ends[key] for key in self._positions):
-            msg = self._consumer.poll(TIMEOUT_S)
+            msg = self._consumer.poll(WAIT_S)
             if msg is None:
-                raise KafkaTransportError(f"no record within {TIMEOUT_S:.0f} s before the end")
+                self._advance()
+                if time.monotonic() - idle_since > TIMEOUT_S:
+                    raise KafkaTransportError(f"no record within {TIMEOUT_S:.0f} s before the end")
+                continue
+            idle_since = time.monotonic()
             error = msg.error()
             topic = str(msg.topic())
             if error is not None:
@@ -209,6 +229,14 @@ class TopicTail:
             event = _decode(self._codec, msg.value(), topic)
             if event is not None:
                 yield event
+
+    def _advance(self) -> None:
+        """Take the consumer's positions (past records that never arrive, like markers)."""
+        asked = [TopicPartition(*key) for key in self._positions]
+        for tp in self._consumer.position(asked):
+            if tp.offset >= 0:
+                key = (tp.topic, tp.partition)
+                self._positions[key] = max(self._positions[key], tp.offset)
 
     def close(self) -> None:
         self._consumer.close()

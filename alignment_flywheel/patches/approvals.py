@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from alignment_flywheel.events import PatchApproved, PatchProposed, PatchRejected, new_envelope
 from alignment_flywheel.events.governance import KeySignature
+from alignment_flywheel.events.ids import emitted_event_id
 from alignment_flywheel.patches.errors import MalformedError
 from alignment_flywheel.patches.model import PAYLOAD_TYPE, Patch, patch_body
 from alignment_flywheel.patches.operations import PatchApplyError, parse_operations
@@ -55,10 +56,14 @@ def approve(
     automatic: bool = False,
 ) -> PatchApproved:
     """``private``'s signature of ``patch`` in ``role``, as a ``PatchApproved`` event."""
+    signer = key_id(private.public_key())
+    approval = emitted_event_id(f"{patch.patch_id}/{role}/{signer}", "approval")
     return PatchApproved(
-        envelope=new_envelope(producer, str(patch.patch_id)),
+        envelope=new_envelope(producer, str(patch.patch_id)).model_copy(
+            update={"event_id": approval}
+        ),
         patch_id=patch.patch_id,
-        key_id=key_id(private.public_key()),
+        key_id=signer,
         role=role,
         signature=sign(private, PAYLOAD_TYPE, patch_body(patch)),
         automatic=automatic,

@@ -4,11 +4,12 @@ Rules: the broker comes from the settings (the local broker or ``FLYWHEEL_BOOTST
 so do the credentials (:func:`broker_credentials`: SASL as the settings' principal, TLS when the
 protocol says so), the replication of the internal topics the app creates
 (:class:`ReplicatedTransport`: the settings' or the cluster's default, never a fixed 1), and the
-consumer-group timeouts (``worker_*_s``; faust's defaults when
-unset); the web server is off; tables live in memory (state topics are compacted changelogs on
-Kafka, so a restarted worker rebuilds them); the flow control keeps records fetched after a
-rebalance (:class:`SettledFlowControl`); a group whose new changelog topic the leader's
-metadata does not list yet waits for it instead of hanging (:class:`SettledPartitionAssignor`).
+consumer-group timeouts (``worker_*_s``; faust's defaults when unset); every consumer reads
+committed records only (``read_committed``: :class:`ReadCommittedConsumer`); the web server is
+off; tables live in memory (state topics are compacted changelogs on Kafka, so a restarted worker
+rebuilds them); the flow control keeps records fetched after a rebalance
+(:class:`SettledFlowControl`); a group whose new changelog topic the leader's metadata does not
+list yet waits for it instead of hanging (:class:`SettledPartitionAssignor`).
 Agents are declared with :func:`agent`, which gives them mode's ``CrashingSupervisor``: an agent
 that raises stops the worker instead of being restarted in a silent loop, and the process
 supervisor (systemd, Kubernetes, the test) sees the failure.
@@ -26,7 +27,9 @@ from typing import Any
 import faust
 from faust.assignor import PartitionAssignor
 from faust.assignor.client_assignment import ClientAssignment
-from faust.transport.drivers.aiokafka import Transport as AiokafkaTransport
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from mode import CrashingSupervisor
 from mode.utils.queues import FlowControlEvent
 
@@ -35,6 +38,7 @@ from alignment_flywheel.kafka.credentials import kafka_credentials, ssl_context
 from alignment_flywheel.kafka.replication import ReplicationPolicy
 
 log = logging.getLogger(__name__)
+READ_COMMITTED = "read_committed"
 
 INPUT_PREFETCH = 1000
 MIN_INSYNC = "min.insync.replicas"
@@ -67,6 +71,27 @@ def create_app(settings: Settings, app_id: str, **overrides: Any) -> faust.App:
     return app
 
 
+class ReadCommittedConsumerThread(AIOKafkaConsumerThread):
+    """faust's aiokafka consumer thread, its consumer reading committed records only.
+
+    faust reads ``read_committed`` only when the app itself runs transactions
+    (``processing_guarantee="exactly_once"``); the workers do not, but they read topics the gate
+    writes in transactions, whose aborted records must never be read.
+    """
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._isolation_level = READ_COMMITTED  # read by aiokafka when the consumer starts
+        return consumer
+
+
+class ReadCommittedConsumer(AIOKafkaConsumer):
+    """faust's aiokafka consumer with :class:`ReadCommittedConsumerThread`."""
+
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
 class ReplicatedApp(faust.App):
     """A faust app whose transports create internal topics replicated as the settings say."""
 
@@ -79,12 +104,15 @@ class ReplicatedApp(faust.App):
         return ReplicatedTransport(self.conf.broker_producer, self)
 
 
-class ReplicatedTransport(AiokafkaTransport):
+class ReplicatedTransport(AIOKafkaTransport):
     """faust's Kafka transport, except that every topic it creates (changelogs, repartition
     topics) gets the replication of :class:`ReplicationPolicy` for the cluster it is connected
     to, instead of ``topic_replication_factor``: ``min(brokers, 3)`` replicas and
     ``min.insync.replicas`` to match, unless the settings fix them. A ``min.insync.replicas`` the
-    topic's own config sets wins."""
+    topic's own config sets wins. Its consumer reads committed records only
+    (:class:`ReadCommittedConsumer`)."""
+
+    Consumer = ReadCommittedConsumer
 
     async def _create_topic(
         self,

@@ -1,148 +1,107 @@
-"""The gate: a faust processor that decides every proposal on Kafka, exactly once per proposal.
+"""The gate: decides every proposal on Kafka; one verdict per proposal, as consumers see it.
 
-Flow, per record of the proposals topic (raw bytes):
+The gate is not a faust worker: its hot path is a confluent-kafka loop with Kafka transactions
+(docs/architecture.md, "Why the gate is not a faust worker"). Per batch (up to :data:`BATCH`
+records, taken as soon as one is there):
 
-1. A record with the header ``flywheel-decided-by`` (``sdk``, ``http``) was already decided in
-   process by its producer; the gate counts it and passes over it (no decision, no verdict).
-2. The bytes are decoded with the shared codec. A record that does not decode (garbage, unknown
-   fingerprint, schema or model violation, oversized) is dead-lettered with its original bytes (an
-   excerpt with their length and SHA-256 when they would not fit the producer's request limit) and
-   the reason; a decoded event that is not a ``ProposalSubmitted`` is dead-lettered too, and so is
-   a record nested so deeply that decoding its JSON overflows the recursion limit. The session
-   events the topic also carries (``SessionStarted``, ``ToolResultObserved``) are folded into
-   the session's context (:mod:`~alignment_flywheel.oracle.session_book`: per session and
-   partition, in offset order, idempotent, bounded, idle sessions expired), whoever decides the
-   session's proposals.
-3. The :class:`Decider` (the enforcer, in process and synchronous) decides, in the context of the
-   proposal's session on the proposal's partition (the empty context when that partition holds
-   no event of the session: provenance ``none``, stricter, never looser), passed as ``session=``
-   when its ``decide`` takes the keyword (a decider without it decides as before). It fails
-   closed on oracle failures; if it raises :class:`~alignment_flywheel.errors.InvalidInputError`
-   the record is dead-lettered. Any other exception stops the worker (mode's crashing
-   supervisor): no silent restart. An unknown tool is not an error: the oracle has no rule for it
-   and the risk policy decides.
-4. ``VerdictIssued`` goes to the verdicts topic keyed by the proposal id; for ESCALATE, a
-   ``ReviewRequested`` (deadline = now + ``review_timeout_s``) goes to the reviews topic, same key.
-   Each goes to the partition with the number of the proposal's partition when its topic has as
-   many partitions as the proposals topic (counts read from the cluster before the first
-   verdict), else to the one its session key hashes to (:class:`.gate_events.Placement`).
+1. Each record is routed (:mod:`~alignment_flywheel.processors.gate_records`): passed over when
+   decided in process (header ``flywheel-decided-by``) or a tombstone; a session event is folded
+   into its session's context (per session and partition, in offset order, idempotent, bounded,
+   idle sessions expired: :mod:`~alignment_flywheel.oracle.session_book`); a proposal is decided;
+   anything else is dead-lettered with its original bytes (or an excerpt with their length and
+   SHA-256) and the reason.
+2. The decider (the enforcer, in process) decides in the context of the proposal's session on the
+   proposal's partition (the empty context when that partition holds none of it), at the revise
+   depth its chain has spent (:mod:`~alignment_flywheel.processors.gate_core`). It fails closed on
+   oracle failures; :class:`~alignment_flywheel.errors.InvalidInputError` from it dead-letters
+   the record; any other exception stops the worker with an error (no silent restart).
+3. ``VerdictIssued`` goes to the verdicts topic keyed by the proposal id; for ESCALATE, a
+   ``ReviewRequested`` to the reviews topic; during a rollout the shadow verdict too. Each goes to
+   the partition with the number of the proposal's partition when its topic has as many
+   partitions as the proposals topic, else to the one its session key hashes to
+   (:class:`~alignment_flywheel.processors.gate_events.Placement`).
+4. The verdicts, reviews, dead letters, state writes
+   (:mod:`~alignment_flywheel.processors.gate_state`) and the batch's input offsets
+   (``send_offsets_to_transaction`` with the consumer's group metadata, KIP-447) are committed
+   in **one transaction**.
 
-Exactly one verdict per proposal, across restarts:
+Exactly one verdict per proposal, as a ``read_committed`` consumer sees it: a batch's verdicts are
+visible if and only if its input offsets are committed. A transaction that fails is aborted, the
+consumer rewinds to the committed offsets and the session state is restored from its topic, then
+the batch is decided again; a worker killed mid-batch leaves an open transaction that the broker
+aborts after ``transaction.timeout.ms`` (10 s, :mod:`~alignment_flywheel.processors.gate_txn`),
+and whoever takes its partitions decides those records again. A zombie (a worker that lost its
+partitions) is fenced by the group generation in its offset commit. What is emitted for a record
+has ids and times derived from it, so a record decided twice (once aborted) yields the same event
+ids.
 
-* The decision id is ``uuid5(DECISION_NAMESPACE, proposal_id)`` and the review id
-  ``uuid5(REVIEW_NAMESPACE, proposal_id)``: any verdict ever issued for a proposal carries the same
-  ids, whichever worker issued it.
-* The table ``decided`` (changelog-backed, compacted, co-partitioned with the proposals topic)
-  maps proposal id → the encoded ``VerdictIssued``. A proposal found in it is not decided again:
-  a record redelivered after a crash re-sends the verdict issued before, byte for byte (and its
-  review request, same review id and deadline), never a new decision. Re-sending, rather than
-  emitting nothing, matters: the table's changelog write and the verdict are separate records and
-  a crash can keep one and lose the other. The cost: every record processed after the last
-  offset commit is re-sent after a crash (a few hundred byte-identical verdicts, same event id,
-  in the SIGKILL test). The table is windowed by the record's timestamp (tumbling
-  :data:`DEDUP_WINDOW`, dropped after :data:`DEDUP_EXPIRES`), so it stays bounded; a redelivered
-  record has the same timestamp, hence the same window. Expiry is relative to the newest record
-  timestamp seen on the partition (stream time, not wall-clock time, so downtime does not expire
-  anything), and a redelivered record is at most one commit interval (~3 s) older in stream time
-  than the newest one processed before the crash. Memory: about rate * DEDUP_EXPIRES verdicts.
-* A proposal is acknowledged (so faust may commit past it) only once the broker has confirmed its
-  verdict and review, in offset order per partition
-  (:class:`~alignment_flywheel.processors.streams.DeliveryAcks`; faust's own acks are off), and
-  faust flushes the producer before it commits, so a committed proposal always has its verdict on
-  the broker, and only records after the last commit are ever redelivered. The verdict (and
-  review) is handed to the aiokafka producer without waiting, and the changelog record of the
-  ``decided`` write just before it (:meth:`Gate._publish_changelog`): with ``linger`` 0 both leave
-  in the same produce request or the changelog first, unless its partition already has a full
-  16 KiB batch waiting. A record the producer fails to deliver is never acknowledged and stops the
-  worker at the next record (:class:`~alignment_flywheel.errors.KafkaTransportError`). If a crash
-  loses the changelog write but not the verdict, the redelivered proposal is decided again with
-  the same decision id (new event id); its content could differ only if the oracle had been
-  swapped in between. Faust's ``processing_guarantee="exactly_once"`` (transactions) was tried
-  with this broker and aiokafka 0.14: in the SIGKILL test it issued more duplicates (89 of 1,200,
-  all with the same decision) than the table and ran slower, so it is not used.
+A fatal producer error (e.g. fenced) stops the worker with a :class:`KafkaTransportError`. A lost
+broker is waited for: every client keeps retrying, the worker logs that it lost the cluster and,
+once a transaction commits again, that it is back.
 
-Performance: the measurements, what was changed for them and what was not are in
-``docs/gate-performance.md``; ``benchmarks/gate.py`` measures it.
-
-Revise loop: a REVISE verdict carries the amendment; the proposer resubmits with
-``parent_proposal_id``. The revise depth passed to ``decide(revision_depth=...)`` follows the rule
-every decider counts with (:mod:`alignment_flywheel.enforcement.revise`), over the global table
-``revise-spent``: what each proposal of a revise chain spent, on every worker, whatever partition
-the parent was on. The table is replicated through its changelog: a child reaching another worker
-within milliseconds of its parent's REVISE could be decided at the floor depth of a parent not
-seen (the proposer normally resubmits after reading the verdict). The risk policy enforces the
-budget.
-
-Rollouts: when the decider has ``decide_staged`` (the staged enforcer that ``flywheel gate run``
-deploys releases into), the shadow verdict of a SHADOW or CANARY release is sent to the verdicts
-topic beside the enforced one (``enforced`` false, its own uuid5 decision id), for the release
-controller's metrics; it is not kept in the ``decided`` table.
-
-Hot reload of the oracle (issue #4): the seam is ``Enforcer.swap_oracle``; the gate holds the
-enforcer, never the oracle.
-
-The dedup, the revise depth and the emit order are the gate's pure core
-(:mod:`~alignment_flywheel.processors.gate_core`, where their restart rules are tested without a
-broker); :class:`Gate` decodes, steps, writes the tables, hands the records to the producer and
-acknowledges.
+The transactional id is the catalog prefix (``flywheel-gate``) and a random suffix per process
+(KIP-447: the group metadata fences zombies, so the id need not be stable). Five aborted
+transactions in a row (:data:`MAX_ABORTS`) stop the worker with an error; a batch whose record the
+broker refused for its size is retried with dead letters cut to an excerpt first.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
-from functools import partial
 from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException
+from confluent_kafka import TopicPartition as TP
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.connectors.sdk.sessions import takes_keyword
 from alignment_flywheel.enforcement.decider import Decider
-from alignment_flywheel.enforcement.verdict import Verdict
-from alignment_flywheel.errors import InvalidInputError
-from alignment_flywheel.events import (
-    Decision,
-    Proposal,
-    SessionStarted,
-    ToolResultObserved,
-)
+from alignment_flywheel.errors import InvalidInputError, KafkaTransportError
 from alignment_flywheel.events.ids import (
     DECISION_NAMESPACE,
     REVIEW_NAMESPACE,
     decision_id_for,
     review_id_for,
 )
-from alignment_flywheel.governance.step import write_into
+from alignment_flywheel.kafka.clients import admin_client
+from alignment_flywheel.kafka.consumer import consumer_config, partitions_of
+from alignment_flywheel.kafka.deadletter import MIN_EXCERPT_BYTES
 from alignment_flywheel.kafka.headers import DECIDED_BY_HEADER, decided_elsewhere
-from alignment_flywheel.oracle.provenance import EMPTY, SessionContext, SessionEvent
-from alignment_flywheel.oracle.session_book import SessionBook, session_event, stamp_ms
-from alignment_flywheel.processors.app import agent, create_app
-from alignment_flywheel.processors.gate_core import (
-    DECIDED,
-    REVISE_SPENT,
-    VERDICTS,
-    GateCore,
-    Outgoing,
-    Submission,
+from alignment_flywheel.kafka.producer import producer_config
+from alignment_flywheel.oracle.provenance import EMPTY, SessionContext
+from alignment_flywheel.oracle.session_book import SessionBook, session_event
+from alignment_flywheel.processors.gate_core import REVISE_SPENT, VERDICTS, GateCore, Submission
+from alignment_flywheel.processors.gate_events import GateOutput, Placement, gate_output
+from alignment_flywheel.processors.gate_records import (
+    Fold,
+    Propose,
+    Record,
+    Reject,
+    Skip,
+    classify,
+    dead_letter_value,
+    decider_call,
+    takes_session,
 )
-from alignment_flywheel.processors.gate_events import (
-    GateOutput,
-    Placement,
-    Route,
-    decode_proposals_record,
-    gate_output,
-    read_placement,
-    review_request,
+from alignment_flywheel.processors.gate_state import (
+    ReviseSpent,
+    SessionStore,
+    ensure_topics,
+    state_topics,
 )
-from alignment_flywheel.processors.streams import (
-    DeadLetterWriter,
-    DeliveryAcks,
-    raw_topic,
-    unacknowledged,
+from alignment_flywheel.processors.gate_txn import (
+    Transactions,
+    group_timeouts,
+    kafka_error,
+    transactional_overrides,
 )
-from alignment_flywheel.roles import group_for, partitions_for, topic_for
+from alignment_flywheel.roles import (
+    group_for,
+    partitions_for,
+    topic_for,
+)
 
 __all__ = [
     "DECIDED_BY_HEADER",
@@ -160,18 +119,19 @@ __all__ = [
     "decision_id_for",
     "gate_output",
     "review_id_for",
-    "review_request",
 ]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_APP_ID = group_for("gate")
-DEDUP_WINDOW = timedelta(seconds=30)
-DEDUP_EXPIRES = timedelta(minutes=2)
-GATE_APP_OPTIONS: dict[str, Any] = {
-    "consumer_max_fetch_size": 256 * 1024,
-}
-"""Faust settings of the gate's app (overridable through ``build_gate``), see the docstring."""
+BATCH = 500
+WAIT_S = 0.1
+MAX_ABORTS = 5
+REQUEST_LIMIT = 1_000_000
+"""The largest dead letter the gate sends (as the faust workers' producer request limit)."""
+SMALL_LETTER_BYTES = 4 * MIN_EXCERPT_BYTES
+"""The dead letters of a batch retried after the broker refused a record for its size."""
+_TOO_LARGE = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.INVALID_RECORD})
 
 
 @dataclass(frozen=True)
@@ -191,15 +151,16 @@ class GateStats:
 
     decided: int = 0
     skipped_decided_elsewhere: int = 0
-    already_decided: int = 0
     dead_lettered: int = 0
     session_events: int = 0
     session_duplicates: int = 0
+    aborted: int = 0
     by_decision: dict[str, int] = field(default_factory=dict)
 
 
 class Gate:
-    """The gate's faust app, its topics, tables and counters. Build with :func:`build_gate`."""
+    """One gate worker: its consumer, transactional producer and state. Build with
+    :func:`build_gate`, run with :meth:`run`."""
 
     def __init__(
         self,
@@ -208,160 +169,213 @@ class Gate:
         *,
         app_id: str = DEFAULT_APP_ID,
         topics: GateTopics | None = None,
-        **app_overrides: Any,
     ) -> None:
         self.topics = topics or GateTopics()
         self.decider = decider
         self.stats = GateStats()
+        self.app_id = app_id
         self._settings = settings
-        self._producer_id = settings.identity
+        self._identity = settings.identity
         self._codec = EventCodec.from_settings(settings)
-        self._acks = DeliveryAcks()
-        self._deliveries: list[asyncio.Future[Any]] = []
-        self._placement: Placement | None = None
-        decide = getattr(decider, "decide_staged", decider.decide)
-        self._takes_session = takes_keyword(decide, "session")
         self._core = GateCore(
             self._codec,
-            self._verdicts,
-            producer=self._producer_id,
+            decider_call(decider),
+            producer=self._identity,
             review_timeout_s=settings.review_timeout_s,
         )
-        options = {"topic_partitions": self.topics.partitions, **GATE_APP_OPTIONS}
-        self.app = create_app(settings, app_id, **{**options, **app_overrides})
-        self._declare(app_id)
+        self._takes_session = takes_session(decider)
+        self._revise_topic, self._session_topic = state_topics(app_id)
+        self._placement: Placement | None = None
+        self._max_bytes = self._letter_bytes = REQUEST_LIMIT
+        self._aborts = 0
 
-    def _declare(self, app_id: str) -> None:
-        app, names = self.app, self.topics
-        self._source = raw_topic(app, names.proposals)
-        dead_topic = raw_topic(app, names.dead_letters)
-        self._dead_letters = DeadLetterWriter(
-            dead_topic, self._codec, producer=self._producer_id, group=app_id
-        )
-        self.decided = (
-            app.Table("decided", default=None, partitions=names.partitions, value_type=bytes)
-            .tumbling(DEDUP_WINDOW, expires=DEDUP_EXPIRES)
-            .relative_to_stream()
-        )
-        self.revise_spent = app.GlobalTable(
-            "revise-spent", default=None, partitions=names.partitions, value_type=int
-        )
-        heads, events = (
-            app.Table(name, default=None, partitions=names.partitions, value_type=bytes)
-            for name in ("session-heads", "session-events")
-        )
-        self.sessions = SessionBook(heads, events, partial(session_event, self._codec))
-        agent(app, self._source, name="gate")(self._run)
-
-    async def _run(self, stream: Any) -> None:
-        async for event in unacknowledged(stream):
-            await self.handle(event.message)
-            deliveries, self._deliveries = self._deliveries, []
-            self._acks.track(event, deliveries)
-
-    async def handle(self, message: Any) -> None:
-        """Apply the rules of the module docstring to one raw record."""
-        self._acks.check()
-        self.sessions.sweep(message.partition)
-        if decided_elsewhere(message.headers) is not None:
-            self.stats.skipped_decided_elsewhere += 1
-            return
-        if message.value is None:
-            return
+    def run(self, stop: threading.Event | None = None) -> GateStats:
+        """Decide until ``stop`` is set; raises on a fatal error (see the module rules)."""
+        stop = stop or threading.Event()
+        self._start()
         try:
-            decoded = decode_proposals_record(self._codec, message.value)
-            if isinstance(decoded, SessionStarted | ToolResultObserved):
-                self._fold(decoded, message)
-                return
-            await self._decide(*decoded, message)
-        except InvalidInputError as exc:
-            await self._dead_letters.publish(message, exc)
-            self.stats.dead_lettered += 1
+            while not stop.is_set():
+                self._step()
+        finally:
+            self._close()
+        return self.stats
 
-    def _fold(self, event: SessionEvent, message: Any) -> None:
+    def _start(self) -> None:
+        admin = admin_client(self._settings)
+        names = (self._revise_topic, self._session_topic)
+        ensure_topics(admin, names, self.topics.partitions)
+        self._placement = Placement(
+            *(
+                len(partitions_of(admin, t, 30))
+                for t in (self.topics.proposals, self.topics.verdicts, self.topics.reviews)
+            )
+        )
+        config = producer_config(self._settings, transactional_overrides())
+        self._max_bytes = min(int(config["message.max.bytes"]), REQUEST_LIMIT)
+        self._letter_bytes = self._max_bytes
+        self._txn = Transactions(config)
+        self._txn.init()
+        self._revise = ReviseSpent(self._settings, self._revise_topic, self.topics.partitions)
+        self._revise.catch_up()
+        self._store = SessionStore(self._settings, self._session_topic)
+        self._book = SessionBook(
+            self._store.heads, self._store.events, lambda raw: session_event(self._codec, raw)
+        )
+        overrides: dict[str, Any] = {
+            **group_timeouts(self._settings),
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "fetch.wait.max.ms": 50,
+            "error_cb": self._txn.health.on_error,
+        }
+        self._consumer = Consumer(consumer_config(self._settings, self.app_id, overrides))
+        self._consumer.subscribe(
+            [self.topics.proposals], on_assign=self._assigned, on_revoke=self._revoked
+        )
+
+    def _assigned(self, _consumer: Any, partitions: list[TP]) -> None:
+        mine = sorted(tp.partition for tp in partitions)
+        log.warning("gate %s: assigned partitions %s of %s", self._identity, mine, self.app_id)
+        self._txn.health.answered()
+        self._store.restore(mine)
+
+    def _revoked(self, _consumer: Any, partitions: list[TP]) -> None:
+        self._store.forget({tp.partition for tp in partitions})
+
+    def _step(self) -> None:
+        first = self._consumer.poll(WAIT_S)
+        self._revise.poll()
+        if first is None:
+            return
+        batch = [first, *self._consumer.consume(BATCH - 1, 0)]
+        records = [Record.of(m) for m in batch if self._usable(m)]
+        if not records:
+            return
+        self._txn.begin()
+        try:
+            offsets = self._handle_all(records)
+            self._txn.commit(offsets, self._consumer.consumer_group_metadata())
+        except KafkaException as exc:
+            self._recover(exc)
+            return
+        self._aborts, self._letter_bytes = 0, self._max_bytes
+
+    def _usable(self, msg: Any) -> bool:
+        error: KafkaError | None = msg.error()
+        if error is None:
+            return True
+        if error.fatal():
+            raise KafkaTransportError(f"the gate's consumer failed: {error.str()}")
+        self._txn.health.lost(f"consumer: {error.str()}")
+        return False
+
+    def _handle_all(self, records: list[Record]) -> list[TP]:
+        ends: dict[int, int] = {}
+        for record in records:
+            self._handle(record)
+            ends[record.partition] = record.offset + 1
+        for partition, key, value in self._store.pending():
+            self._txn.send(self._session_topic, key, value, partition)
+        return [TP(self.topics.proposals, p, o) for p, o in ends.items()]
+
+    def _handle(self, record: Record) -> None:
+        self._store.partition = record.partition
+        self._book.sweep(record.partition)
+        routed = classify(self._codec, record)
+        if isinstance(routed, Skip):
+            if routed.decided_by is not None:
+                self.stats.skipped_decided_elsewhere += 1
+        elif isinstance(routed, Fold):
+            self._fold(routed, record)
+        elif isinstance(routed, Reject):
+            self._dead_letter(record, routed.error)
+        else:
+            try:
+                self._decide(routed, record)
+            except InvalidInputError as exc:
+                self._dead_letter(record, exc)
+
+    def _fold(self, routed: Fold, record: Record) -> None:
         self.stats.session_events += 1
-        stamp = stamp_ms(message)
-        if not self.sessions.apply(event, message.value, message.partition, message.offset, stamp):
+        assert record.value is not None
+        where = (record.partition, record.offset, record.timestamp_ms)
+        if not self._book.apply(routed.event, record.value, *where):
             self.stats.session_duplicates += 1
 
-    def _session(self, proposal: Proposal, message: Any) -> SessionContext | None:
-        """The proposal's session context on its partition (None: the decider takes none)."""
+    def _session(self, routed: Propose, record: Record) -> SessionContext | None:
         if not self._takes_session:
             return None
-        where = (message.partition, stamp_ms(message))
-        return self.sessions.context(proposal.proposer_id, proposal.session_id, *where) or EMPTY
+        proposal = routed.proposal
+        found = self._book.context(
+            proposal.proposer_id, proposal.session_id, record.partition, record.timestamp_ms
+        )
+        return found or EMPTY
 
-    async def _decide(self, envelope: dict[str, Any], proposal: Proposal, message: Any) -> None:
-        key = str(proposal.proposal_id)
-        route = await self._route(proposal, message.partition)
-        if key in self.decided:
-            await self._emit(self._core.again(key, self.decided[key].current()), route)
-            self.stats.already_decided += 1
-            return
-        submission = Submission(envelope, proposal, self._session(proposal, message))
-        stepped = self._core.decide({REVISE_SPENT: self.revise_spent}, key, submission)
-        write_into(self.revise_spent, stepped.writes.get(REVISE_SPENT, {}))
-        write_into(self.decided, stepped.writes[DECIDED])
-        await self._publish_changelog()
-        await self._emit(stepped.emitted, route)
+    def _decide(self, routed: Propose, record: Record) -> None:
+        submission = Submission(
+            routed.envelope, routed.proposal, self._session(routed, record), record.occurred_at
+        )
+        stepped = self._core({REVISE_SPENT: self._revise.spent}, submission)
+        for key, value in self._revise.record(stepped.writes.get(REVISE_SPENT, {})):
+            self._txn.send(self._revise_topic, key, value, record.partition)
+        assert self._placement is not None
+        proposal = routed.proposal
+        where = (record.partition, proposal.proposer_id, proposal.session_id)
+        for out in stepped.emitted:
+            to_verdicts = out.topic == VERDICTS
+            topic = self.topics.verdicts if to_verdicts else self.topics.reviews
+            count = self._placement.verdicts if to_verdicts else self._placement.reviews
+            self._txn.send(topic, out.key, out.value, self._placement.place(count, *where))
         decision = stepped.emitted[0].decision
         assert decision is not None
-        self._count(decision)
-
-    async def _route(self, proposal: Proposal, source: int) -> Route:
-        """Where the records decided for a proposal read from partition ``source`` go."""
-        if self._placement is None:
-            faust_producer: Any = self.app.producer
-            names = (self.topics.proposals, self.topics.verdicts, self.topics.reviews)
-            self._placement = await read_placement(faust_producer._ensure_producer(), *names)
-        return Route(self._placement, source, proposal)
-
-    def _verdicts(
-        self, proposal: Proposal, depth: int, session: SessionContext | None
-    ) -> tuple[Verdict, Verdict | None]:
-        """The enforced verdict and, during a rollout, the shadow verdict (not kept in the
-        ``decided`` table: a redelivered proposal re-sends only its enforced verdict)."""
-        options: dict[str, Any] = {"revision_depth": depth}
-        if session is not None:
-            options["session"] = session
-        staged = getattr(self.decider, "decide_staged", None)
-        if staged is None:
-            return self.decider.decide(proposal, **options), None
-        both = staged(proposal, **options)
-        return both.enforced, both.shadow
-
-    async def _emit(self, records: tuple[Outgoing, ...], route: Route) -> None:
-        """Send what the core emitted, in its order, each to its topic's partition."""
-        for record in records:
-            if record.topic == VERDICTS:
-                await self._send(self.topics.verdicts, record.key, record.value, route.verdicts)
-            else:
-                await self._send(self.topics.reviews, record.key, record.value, route.reviews)
-
-    async def _publish_changelog(self) -> None:
-        """Hand the table writes just made to the producer now, before the verdict (see above).
-
-        A table write only queues its changelog record in faust's producer buffer, drained by a
-        background task; the verdict is sent directly. Draining the queue here, in order, puts the
-        changelog record in the producer before the verdict, as with faust's own ``Topic.send``.
-        """
-        buffer: Any = self.app.producer.buffer  # faust's ProducerBuffer (``pending`` is FIFO)
-        pending: asyncio.Queue[Any] = buffer.pending
-        while not pending.empty():
-            queued = pending.get_nowait()
-            await queued.message.channel.publish_message(queued, wait=False)
-        buffer.message_sent.set()
-
-    async def _send(self, topic: str, key: bytes, value: bytes, partition: int) -> None:
-        """Hand a record to the app's producer; its record is acknowledged once it is delivered."""
-        pending = await self.app.producer.send(
-            topic, key, value, partition=partition, timestamp=None, headers=None
-        )
-        self._deliveries.append(asyncio.ensure_future(pending))
-
-    def _count(self, decision: Decision) -> None:
         self.stats.decided += 1
         self.stats.by_decision[decision.value] = self.stats.by_decision.get(decision.value, 0) + 1
+
+    def _dead_letter(self, record: Record, error: InvalidInputError) -> None:
+        log.warning("gate: dead-lettering %s: %s", record.position, error)
+        value = dead_letter_value(
+            self._codec,
+            record,
+            error,
+            producer=self._identity,
+            group=self.app_id,
+            max_bytes=self._letter_bytes,
+        )
+        key = record.position.encode()
+        self._txn.send(self.topics.dead_letters, key, value, None)
+        self.stats.dead_lettered += 1
+
+    def _recover(self, exc: KafkaException) -> None:
+        """Abort the batch's transaction, rewind to the committed offsets, restore the sessions.
+        A record the broker refuses for its size shrinks the dead letters of the batch's retry to
+        an excerpt; :data:`MAX_ABORTS` aborts in a row stop the worker."""
+        self._txn.abort(exc)
+        self.stats.aborted += 1
+        self._aborts += 1
+        error = kafka_error(exc)
+        if self._aborts >= MAX_ABORTS:
+            raise KafkaTransportError(
+                f"the gate's transaction was aborted {self._aborts} times in a row, the last "
+                f"time for {error.str() if error else exc}; its records stay uncommitted"
+            ) from exc
+        if error is not None and error.code() in _TOO_LARGE:
+            self._letter_bytes = SMALL_LETTER_BYTES
+        assignment = self._consumer.assignment()
+        if not assignment:
+            return
+        committed = self._txn.health.retrying(
+            "read the committed offsets", lambda: self._consumer.committed(assignment, 30)
+        )
+        for tp in committed:
+            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            self._consumer.seek(TP(tp.topic, tp.partition, offset))
+        self._store.restore(sorted(tp.partition for tp in assignment))
+
+    def _close(self) -> None:
+        for close in ("_consumer", "_revise"):
+            client = getattr(self, close, None)
+            if client is not None:
+                client.close()
 
 
 def build_gate(
@@ -370,10 +384,9 @@ def build_gate(
     *,
     app_id: str = DEFAULT_APP_ID,
     topics: GateTopics | None = None,
-    **app_overrides: Any,
 ) -> Gate:
-    """A gate worker's app. ``app_id`` is the consumer group: workers sharing it share the load."""
-    return Gate(settings, decider, app_id=app_id, topics=topics, **app_overrides)
+    """A gate worker. ``app_id`` is the consumer group: workers sharing it share the load."""
+    return Gate(settings, decider, app_id=app_id, topics=topics)
 
 
 def catalog_topics() -> GateTopics:

@@ -1,47 +1,45 @@
-"""The gate's pure core (:mod:`~alignment_flywheel.governance.step`): dedup and emit order.
+"""The gate's pure core (:mod:`~alignment_flywheel.governance.step`): revise depth and emit order.
 
-One step takes a decoded proposal (:class:`Submission`) and the tables ``decided`` (proposal id
--> the encoded ``VerdictIssued``; the faust shell gives the current window of its windowed table)
-and ``revise-spent`` (proposal id -> the REVISE verdicts its chain spent, above the floor). It
-returns the table writes and the records to send (:class:`Outgoing`), in order. No faust, no
-broker: the shell decodes, steps, writes, sends and acknowledges. Rules:
+One step takes a decoded proposal (:class:`Submission`) and the table ``revise-spent`` (proposal
+id -> the REVISE verdicts its chain spent, above the floor). It returns the table writes and the
+records to send (:class:`Outgoing`), in order. No broker: the shell decodes, steps, and sends the
+records, the table writes and the input offsets in one Kafka transaction. Rules:
 
-* **A proposal is decided once per ``decided`` entry.** A proposal found in ``decided`` is not
-  decided again (the decider is not called) and writes nothing: it emits the stored verdict, byte
-  for byte, and for an ESCALATE its review request again (same review id and deadline, derived
-  from the verdict). A redelivered proposal therefore re-sends, never re-decides.
-* **A new decision** writes ``revise-spent`` (when what its chain spent is above the floor) and
-  then ``decided`` (the encoded verdict), and emits, in this order: the enforced verdict, its
-  review request (for an ESCALATE), then the shadow verdict of a rollout (not kept in
-  ``decided``: a redelivery re-sends only the enforced one).
+* **Emit order**: the enforced verdict, its review request (for an ESCALATE), then the shadow
+  verdict of a rollout.
+* **Ids derived from the input**: the decision id is ``uuid5`` of the proposal id, and so are the
+  event ids of the verdict, the shadow verdict and the review request (each with its own kind); the
+  verdict's time is the input record's (``Submission.occurred_at``) and the review's deadline
+  follows from it. A proposal decided again (its transaction aborted, or a worker killed before
+  committing) yields records with the same ids and times; with an unchanged oracle the same
+  decision (only ``latency_us``, a measurement, differs).
 * **Revise depth**: the rule every decider counts with
-  (:mod:`alignment_flywheel.enforcement.revise`), over ``revise-spent``.
-* **Restarts**: when a crash loses the ``decided`` write but not the verdict, the redelivered
-  proposal is decided again: same decision id (``uuid5`` of the proposal id), new event id, and
-  the same content unless the oracle changed in between. When both survive, or neither, the
-  output holds one decision.
+  (:mod:`alignment_flywheel.enforcement.revise`), over ``revise-spent``; a new decision writes
+  ``revise-spent`` when what its chain spent is above the floor.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.enforcement.revise import RESUBMISSION_FLOOR, revise_depth, revisions_spent
 from alignment_flywheel.enforcement.verdict import Verdict
-from alignment_flywheel.events import Decision, Proposal, ReviewRequested, VerdictIssued
+from alignment_flywheel.events import Decision, Proposal, ReviewRequested
 from alignment_flywheel.governance.step import Stepped, Tables
 from alignment_flywheel.oracle.provenance import SessionContext
 from alignment_flywheel.processors.gate_events import (
+    SHADOW_KIND,
+    VERDICT_KIND,
     envelope_record,
     escalation_review,
-    review_request,
     verdict_record,
 )
 
-DECIDED, REVISE_SPENT = "decided", "revise-spent"
+REVISE_SPENT = "revise-spent"
 VERDICTS, REVIEWS = "verdicts", "reviews"
 Decide = Callable[[Proposal, int, SessionContext | None], tuple[Verdict, Verdict | None]]
 """The decider: proposal, revise depth, session -> the enforced verdict and the shadow one."""
@@ -49,11 +47,13 @@ Decide = Callable[[Proposal, int, SessionContext | None], tuple[Verdict, Verdict
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """A decoded proposal: its envelope (the codec's dict), the proposal, its session context."""
+    """A decoded proposal: its envelope (the codec's dict), the proposal, its session context and
+    the time of its input record (the time of what is emitted for it)."""
 
     envelope: Mapping[str, Any]
     proposal: Proposal
     session: SessionContext | None = None
+    occurred_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,39 +79,22 @@ class GateCore:
         self._review_timeout_s = review_timeout_s
 
     def __call__(self, tables: Tables, submission: Submission) -> Stepped[Outgoing]:
-        key = str(submission.proposal.proposal_id)
-        stored: bytes | None = tables[DECIDED].get(key)
-        if stored is not None:
-            return Stepped(emitted=self.again(key, stored))
-        return self.decide(tables, key, submission)
+        return self.decide(tables[REVISE_SPENT], submission)
 
-    def again(self, key: str, encoded: bytes) -> tuple[Outgoing, ...]:
-        """The records of a proposal decided before: its verdict, byte for byte, and review."""
-        verdict = self._codec.decode(encoded)
-        if not isinstance(verdict, VerdictIssued):
-            raise TypeError(f"the decided table holds a {verdict.event_type()}, not a verdict")
-        sent = Outgoing(VERDICTS, key.encode(), encoded, verdict.decision)
-        if verdict.decision is not Decision.ESCALATE:
-            return (sent,)
-        review = review_request(
-            verdict, review_timeout_s=self._review_timeout_s, producer=self._producer
-        )
-        return sent, self._review(key, review)
-
-    def decide(self, tables: Tables, key: str, submission: Submission) -> Stepped[Outgoing]:
-        """Decide a proposal not decided before."""
+    def decide(self, spent_by: Mapping[str, int], submission: Submission) -> Stepped[Outgoing]:
+        """Decide a proposal; ``spent_by`` is the ``revise-spent`` table."""
         proposal = submission.proposal
+        key = str(proposal.proposal_id)
         parent = proposal.parent_proposal_id
-        spent_before = 0 if parent is None else tables[REVISE_SPENT].get(str(parent)) or 0
+        spent_before = 0 if parent is None else spent_by.get(str(parent)) or 0
         depth = revise_depth(parent is not None, spent_before)
         verdict, shadow = self._decide(proposal, depth, submission.session)
-        record = self._record(verdict, submission)
+        record = self._record(verdict, submission, VERDICT_KIND)
         encoded = self._codec.encode_record("VerdictIssued", record)
         writes: dict[str, dict[str, Any]] = {}
         spent = revisions_spent(depth, verdict.decision)
         if spent > RESUBMISSION_FLOOR:
             writes[REVISE_SPENT] = {key: spent}
-        writes[DECIDED] = {key: encoded}
         emitted = [Outgoing(VERDICTS, key.encode(), encoded, verdict.decision)]
         if verdict.decision is Decision.ESCALATE:
             review = escalation_review(
@@ -119,15 +102,17 @@ class GateCore:
             )
             emitted.append(self._review(key, review))
         if shadow is not None:
-            shadow_bytes = self._codec.encode_record(
-                "VerdictIssued", self._record(shadow, submission)
-            )
+            shadow_record = self._record(shadow, submission, SHADOW_KIND)
+            shadow_bytes = self._codec.encode_record("VerdictIssued", shadow_record)
             emitted.append(Outgoing(VERDICTS, key.encode(), shadow_bytes, shadow.decision))
         return Stepped(writes, tuple(emitted))
 
-    def _record(self, verdict: Verdict, submission: Submission) -> dict[str, Any]:
+    def _record(self, verdict: Verdict, submission: Submission, kind: str) -> dict[str, Any]:
         key = str(submission.proposal.proposal_id)
-        envelope = envelope_record(self._producer, key, submission.envelope["trace_id"])
+        trace_id = submission.envelope["trace_id"]
+        envelope = envelope_record(
+            self._producer, key, trace_id, kind=kind, occurred_at=submission.occurred_at
+        )
         return verdict_record(verdict, submission.proposal, envelope=envelope)
 
     def _review(self, key: str, review: ReviewRequested) -> Outgoing:

@@ -10,6 +10,11 @@ Two ways to build the verdict of one proposal, with the same content:
   skips building and dumping a model per proposal (the Avro encoder still checks every field's
   type). The unit tests compare the two.
 
+Every record the gate emits has an envelope derived from its input (:func:`envelope_record`):
+the event id is ``uuid5`` of the proposal id and the kind of record
+(:func:`~alignment_flywheel.events.ids.emitted_event_id`) and the time is the input record's, so a
+record decided again after a crash carries the same event id and timestamps.
+
 Where a verdict (and review request) goes (:class:`Placement`): to the partition with the number
 of its proposal's partition when its topic has as many partitions as the proposals topic (so a
 proposal and its verdict share a partition number, as the red-team worker's join needs), else to
@@ -30,13 +35,19 @@ from alignment_flywheel.enforcement.verdict import Verdict, verdict_event
 from alignment_flywheel.errors import CodecError
 from alignment_flywheel.events import (
     Decision,
+    Envelope,
     Proposal,
     ProposalSubmitted,
     ReviewRequested,
     VerdictIssued,
     new_envelope,
 )
-from alignment_flywheel.events.ids import decision_id_for, review_id_for, shadow_decision_id_for
+from alignment_flywheel.events.ids import (
+    decision_id_for,
+    emitted_event_id,
+    review_id_for,
+    shadow_decision_id_for,
+)
 from alignment_flywheel.kafka.placement import partition_for, session_key
 from alignment_flywheel.oracle.provenance import SessionEvent
 from alignment_flywheel.oracle.session_book import SESSION_EVENTS, session_model
@@ -79,12 +90,6 @@ class Route:
     def _place(self, count: int) -> int:
         proposal = self.proposal
         return self.placement.place(count, self.source, proposal.proposer_id, proposal.session_id)
-
-
-async def read_placement(producer: Any, proposals: str, verdicts: str, reviews: str) -> Placement:
-    """The partition counts of the topics, from an aiokafka producer's metadata."""
-    counts = [len(await producer.partitions_for(t)) for t in (proposals, verdicts, reviews)]
-    return Placement(*counts)
 
 
 def decode_proposals_record(
@@ -138,11 +143,22 @@ def gate_output(
     return GateOutput(verdict=event, review=review)
 
 
-def envelope_record(producer: str, key: str, trace_id: str) -> dict[str, Any]:
-    """A fresh envelope as a plain dict, like ``new_envelope(...).model_dump()``."""
+VERDICT_KIND, SHADOW_KIND, REVIEW_KIND = "verdict", "shadow-verdict", "review"
+
+
+def envelope_record(
+    producer: str,
+    key: str,
+    trace_id: str,
+    *,
+    kind: str = VERDICT_KIND,
+    occurred_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The envelope of the record of ``kind`` emitted for the proposal ``key`` read at
+    ``occurred_at`` (now when not given), as a plain dict like ``Envelope.model_dump()``."""
     return {
-        "event_id": uuid.uuid4(),
-        "occurred_at": datetime.now(UTC),
+        "event_id": emitted_event_id(key, kind),
+        "occurred_at": occurred_at or datetime.now(UTC),
         "producer": producer,
         "trace_id": trace_id,
         "correlation_id": None,
@@ -214,8 +230,12 @@ def escalation_review(
     envelope = record["envelope"]
     proposal_id: uuid.UUID = record["proposal_id"]
     reasons: tuple[str, ...] = record["reasons"]
+    key = str(proposal_id)
+    derived = envelope_record(
+        producer, key, envelope["trace_id"], kind=REVIEW_KIND, occurred_at=envelope["occurred_at"]
+    )
     return ReviewRequested(
-        envelope=new_envelope(producer, str(proposal_id), trace_id=envelope["trace_id"]),
+        envelope=Envelope.model_validate(derived),
         review_id=review_id_for(proposal_id),
         proposal_id=proposal_id,
         decision_id=record["decision_id"],

@@ -39,7 +39,7 @@ from alignment_flywheel.events import (
     ReleaseStaged,
     new_envelope,
 )
-from alignment_flywheel.events.ids import release_id_for
+from alignment_flywheel.events.ids import emitted_event_id, release_id_for
 from alignment_flywheel.governance.step import Stepped, Tables
 from alignment_flywheel.patches import Patch
 from alignment_flywheel.release.commands import candidate_rollback, promotion
@@ -171,7 +171,9 @@ class ControllerCore:
 
     def _staged(self, patch: Patch) -> ReleaseStaged:
         return ReleaseStaged(
-            envelope=new_envelope(self._producer, str(patch.patch_id)),
+            envelope=new_envelope(self._producer, str(patch.patch_id)).model_copy(
+                update={"event_id": emitted_event_id(release_id_for(patch.patch_id), "staged")}
+            ),
             release_id=release_id_for(patch.patch_id),
             patch_id=patch.patch_id,
             version=patch.target_version,

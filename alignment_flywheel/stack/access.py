@@ -7,7 +7,9 @@ Rules:
   producer start, KIP-679); ``READ`` on its group prefixes (its app id, its ``groups``) and, when
   it reads anything, on the reader groups (:data:`READER_GROUP_PREFIX`); ``CREATE``, ``READ`` and
   ``WRITE`` on the topics prefixed by its app id (faust's changelog and repartition topics).
-  Nothing else: no ``ALTER``, no ``DELETE``, no cluster rights, no transactional ids.
+  A role with ``transactional_ids`` (the gate) gets ``WRITE`` and ``DESCRIBE`` on those
+  transactional-id prefixes and ``IDEMPOTENT_WRITE`` on the cluster, which transactions need.
+  Nothing else: no ``ALTER``, no ``DELETE``, no other cluster rights.
 * :func:`check_access` changes nothing. It lists the missing bindings and the extra ones: bindings
   on the cluster for a catalog principal, or on a catalog topic or a role's group or topic prefix
   (also by a wildcard or a wider prefix), that the catalog does not ask for. The reader groups
@@ -46,13 +48,20 @@ from alignment_flywheel.kafka.replication import ReplicationPolicy
 from alignment_flywheel.stack.topics import ApplyReport, apply_catalog
 
 ADMIN_TIMEOUT_S = 30.0
-TOPIC, GROUP = "topic", "group"
+TOPIC, GROUP, TRANSACTIONAL_ID, CLUSTER = "topic", "group", "transactional_id", "cluster"
+CLUSTER_NAME = "kafka-cluster"
+TRANSACTION_OPERATIONS = ("WRITE", "DESCRIBE")
 LITERAL, PREFIXED = "literal", "prefixed"
 ANY_HOST = "*"
 ALLOW = "allow"
 INTERNAL_TOPIC_OPERATIONS = ("CREATE", "READ", "WRITE")
 _ANY: Any = None  # a filter field that matches everything
-_RESOURCE = {TOPIC: ResourceType.TOPIC, GROUP: ResourceType.GROUP}
+_RESOURCE = {
+    TOPIC: ResourceType.TOPIC,
+    GROUP: ResourceType.GROUP,
+    TRANSACTIONAL_ID: ResourceType.TRANSACTIONAL_ID,
+    CLUSTER: ResourceType.BROKER,
+}
 _PATTERN = {LITERAL: ResourcePatternType.LITERAL, PREFIXED: ResourcePatternType.PREFIXED}
 
 
@@ -164,6 +173,18 @@ def role_bindings(catalog: Catalog, role: str) -> set[Binding]:
             Binding(principal, TOPIC, spec.app_id, PREFIXED, operation)
             for operation in INTERNAL_TOPIC_OPERATIONS
         }
+    return bindings | transaction_bindings(principal, spec.transactional_ids)
+
+
+def transaction_bindings(principal: str, prefixes: Iterable[str]) -> set[Binding]:
+    """What producing with transactional ids under ``prefixes`` needs (none without prefixes)."""
+    bindings = {
+        Binding(principal, TRANSACTIONAL_ID, prefix, PREFIXED, operation)
+        for prefix in prefixes
+        for operation in TRANSACTION_OPERATIONS
+    }
+    if bindings:
+        bindings.add(Binding(principal, CLUSTER, CLUSTER_NAME, LITERAL, "IDEMPOTENT_WRITE"))
     return bindings
 
 
@@ -246,6 +267,8 @@ def in_scope(binding: Binding, catalog: Catalog) -> bool:
     principals = {catalog.principal_of(role) for role in catalog.roles}
     if binding.principal in principals:
         return True
+    if binding.resource in (TRANSACTIONAL_ID, CLUSTER):
+        return False
     if binding.resource == TOPIC:
         names = [t.name for t in catalog.topics]
         prefixes = [spec.app_id for spec in catalog.roles.values() if spec.app_id]

@@ -1,9 +1,10 @@
 """Who may write and read what, from the topic catalog: the table of docs/operations.md.
 
 Rules: one row per role, in catalog order: its principal, the topics it writes, the topics it
-reads, and its consumer group and internal topic prefixes (``*`` marks a prefix). Topic names are
-shown without the common ``flywheel.`` prefix. :func:`rights_markdown` is what
-``flywheel topics rights --markdown`` prints; a unit test keeps docs/operations.md equal to it.
+reads, and its consumer group, internal topic and transactional id prefixes (``*`` marks a
+prefix). Topic names are shown without the common ``flywheel.`` prefix. :func:`rights_markdown`
+is what ``flywheel topics rights --markdown`` prints; a unit test keeps docs/operations.md equal
+to it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ def rights_rows(catalog: Catalog) -> list[tuple[str, str, str, str, str]]:
         owned = f"groups {', '.join(groups)}" if groups else "-"
         if spec.app_id:
             owned += f"; topics {spec.app_id}*"
+        if spec.transactional_ids:
+            prefixes = ", ".join(f"{prefix}*" for prefix in spec.transactional_ids)
+            owned += f"; transactional ids {prefixes} (and idempotent writes)"
         principal = catalog.principal_of(role)
         rows.append((role, principal, ", ".join(writes) or "-", ", ".join(reads) or "-", owned))
     return rows

@@ -22,10 +22,12 @@ from alignment_flywheel.processors.ledger import AUDITED_TOPICS
 from alignment_flywheel.processors.shell import Shell
 from alignment_flywheel.roles import RoleTopics, workers
 from alignment_flywheel.stack.access import (
+    CLUSTER,
     GROUP,
     LITERAL,
     PREFIXED,
     TOPIC,
+    TRANSACTIONAL_ID,
     Binding,
     NoAuthorizerError,
     apply_access,
@@ -116,10 +118,25 @@ def test_a_role_gets_write_read_its_groups_and_its_internal_topics():
     written = {b.name for b in gate_bindings if b.operation == "WRITE"}
     assert not written & {"flywheel.releases", "flywheel.patches"}
     everything = desired_bindings(catalog)
-    assert {b.operation for b in everything} == {"READ", "WRITE", "CREATE"}
+    ordinary = {b for b in everything if b.resource in (TOPIC, GROUP)}
+    assert {b.operation for b in ordinary} == {"READ", "WRITE", "CREATE"}
     assert {b.permission for b in everything} == {"allow"}
     prefixed_topics = {b.name for b in everything if b.resource == TOPIC and b.pattern == PREFIXED}
     assert not any(name.startswith("flywheel.") for name in prefixed_topics)
+
+
+def test_only_the_gate_may_use_transactions_under_its_prefix():
+    catalog = load_catalog()
+    principal = "User:flywheel-gate"
+    transactional = {
+        b for b in desired_bindings(catalog) if b.resource in (TRANSACTIONAL_ID, CLUSTER)
+    }
+    assert transactional == {
+        Binding(principal, TRANSACTIONAL_ID, "flywheel-gate", PREFIXED, "WRITE"),
+        Binding(principal, TRANSACTIONAL_ID, "flywheel-gate", PREFIXED, "DESCRIBE"),
+        Binding(principal, CLUSTER, "kafka-cluster", LITERAL, "IDEMPOTENT_WRITE"),
+    }
+    assert all(b.to_kafka() is not None for b in transactional)
 
 
 def test_bindings_in_scope_are_the_catalogs_principals_topics_and_prefixes():

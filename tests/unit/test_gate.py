@@ -23,11 +23,11 @@ from alignment_flywheel.processors.gate import (
     decision_id_for,
     gate_output,
     review_id_for,
-    review_request,
 )
 from alignment_flywheel.processors.gate_events import (
     envelope_record,
     escalation_review,
+    review_request,
     verdict_record,
 )
 from tests.support.samples import sample_proposal_submitted

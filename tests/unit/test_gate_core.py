@@ -1,11 +1,11 @@
-"""The gate's dedup, emit order and restart rules on its pure core, with the in-memory runner."""
+"""The gate's emit order, derived ids and restart rules on its pure core (in-memory runner)."""
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,9 +13,9 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import load_settings
 from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.events import Decision, Proposal, ReviewRequested, VerdictIssued
+from alignment_flywheel.events.ids import emitted_event_id
 from alignment_flywheel.oracle.provenance import SessionContext
 from alignment_flywheel.processors.gate_core import (
-    DECIDED,
     REVIEWS,
     REVISE_SPENT,
     VERDICTS,
@@ -28,7 +28,6 @@ from tests.support.memory_runner import MemoryRunner
 from tests.support.oracles import proposal
 
 CODEC = EventCodec.from_settings(load_settings())
-CRASHES = list(itertools.product([False, True], repeat=2))
 
 
 class Scripted:
@@ -65,25 +64,13 @@ def runner(
         return GateCore(CODEC, decider, producer="gate-test", review_timeout_s=60)
 
     submissions = [Submission({"trace_id": "t"}, item) for item in proposals]
-    return MemoryRunner(
-        core, submissions, tables=[DECIDED, REVISE_SPENT], commit_every=commit_every
-    )
+    return MemoryRunner(core, submissions, tables=[REVISE_SPENT], commit_every=commit_every)
 
 
 def verdicts(sink: Sequence[Outgoing]) -> list[VerdictIssued]:
     found = [CODEC.decode(out.value) for out in sink if out.topic == VERDICTS]
     assert all(isinstance(v, VerdictIssued) for v in found)
     return found  # type: ignore[return-value]
-
-
-def test_a_redelivered_proposal_is_not_decided_again_and_resends_its_verdict() -> None:
-    item = proposal()
-    decider = Scripted({})
-    run = runner(decider, [item, item])
-    first, again = run.run()
-    assert decider.calls == [(item.proposal_id, 0)]
-    assert first == again and first.decision is Decision.ALLOW
-    assert run.committed[DECIDED] == {str(item.proposal_id): first.value}
 
 
 def test_the_enforced_verdict_goes_first_then_the_review_then_the_shadow_verdict() -> None:
@@ -94,70 +81,39 @@ def test_the_enforced_verdict_goes_first_then_the_review_then_the_shadow_verdict
     enforced, shadow = verdicts(sent)
     assert enforced.enforced and enforced.decision_id == decision_id_for(item.proposal_id)
     assert not shadow.enforced and shadow.decision is Decision.BLOCK
-    assert run.committed[DECIDED][str(item.proposal_id)] == sent[0].value
+    assert enforced.envelope.event_id != shadow.envelope.event_id
 
 
-def test_a_redelivered_escalation_resends_its_review_with_the_same_id_and_deadline() -> None:
+def test_a_proposal_decided_again_emits_the_same_ids_and_times() -> None:
     item = proposal()
-    run = runner(Scripted({item.proposal_id: Decision.ESCALATE}, shadow=Decision.BLOCK), [item])
-    first = run.run()[:]
-    run.send(run.log[0])
-    again = run.run()[len(first) :]
-    assert [out.topic for out in again] == [VERDICTS, REVIEWS]
-    assert again[0] == first[0]
-    reviews = [CODEC.decode(out.value) for out in (first[1], again[1])]
-    assert all(isinstance(r, ReviewRequested) for r in reviews)
-    ids = {(r.review_id, r.deadline) for r in reviews}  # type: ignore[attr-defined]
-    assert len(ids) == 1 and ids.pop()[0] == review_id_for(item.proposal_id)
+    stamp = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    script = {item.proposal_id: Decision.ESCALATE}
+    core = GateCore(CODEC, Scripted(script), producer="gate-test", review_timeout_s=60)
+    submission = Submission({"trace_id": "t"}, item, occurred_at=stamp)
+    first, again = (core({REVISE_SPENT: {}}, submission).emitted for _ in range(2))
+    assert [o.value for o in first] == [o.value for o in again]
+    verdict, review = (CODEC.decode(out.value) for out in first)
+    assert isinstance(verdict, VerdictIssued) and isinstance(review, ReviewRequested)
+    assert verdict.envelope.event_id == emitted_event_id(str(item.proposal_id), "verdict")
+    assert verdict.envelope.occurred_at == stamp == review.envelope.occurred_at
+    assert review.review_id == review_id_for(item.proposal_id)
+    assert review.deadline == stamp + timedelta(seconds=60)
 
 
-@pytest.mark.parametrize(("delivered", "changelog"), CRASHES)
-def test_a_crash_anywhere_loses_no_verdict_and_never_changes_a_decision(
-    delivered: bool, changelog: bool
-) -> None:
+@pytest.mark.parametrize("crash_after", range(1, 6))
+def test_a_crash_before_the_commit_loses_nothing_and_duplicates_nothing(crash_after: int) -> None:
     items = [proposal() for _ in range(5)]
     script = {items[1].proposal_id: Decision.BLOCK, items[3].proposal_id: Decision.ESCALATE}
-    for offset in range(len(items)):
-        decider = Scripted(script)
-        run = runner(decider, items, commit_every=3)
-        run.run(until=offset + 1)
-        run.crash(delivered=delivered, changelog=changelog)
-        run.run()
-        run.commit()
-        issued = verdicts(run.sink)
-        assert {v.proposal_id for v in issued} == {i.proposal_id for i in items}
-        for verdict in issued:
-            assert verdict.decision_id == decision_id_for(verdict.proposal_id)
-            assert verdict.decision is script.get(verdict.proposal_id, Decision.ALLOW)
-        sent = Counter(v.proposal_id for v in issued)
-        if not delivered:
-            assert set(sent.values()) == {1}, offset
-        if changelog:
-            assert len(decider.calls) == len(items), offset
-            assert len({(v.proposal_id, v.envelope.event_id) for v in issued}) == len(items)
-
-
-def test_a_lost_decided_write_decides_again_with_the_same_decision_id_and_a_new_event_id() -> None:
-    item = proposal()
-    run = runner(Scripted({}), [item], commit_every=2)
-    run.run()
-    run.crash(delivered=True)
+    decider = Scripted(script)
+    run = runner(decider, items, commit_every=3)
+    run.run(until=crash_after)
+    run.crash()  # a transaction: the outputs and the table writes go with the offsets
     run.run()
     run.commit()
-    first, second = verdicts(run.sink)
-    assert first.decision_id == second.decision_id
-    assert first.envelope.event_id != second.envelope.event_id
-
-
-def test_a_kept_decided_write_resends_the_verdict_whose_delivery_was_lost() -> None:
-    item = proposal()
-    run = runner(Scripted({}), [item], commit_every=2)
-    run.run()
-    kept = run.tables[DECIDED][str(item.proposal_id)]
-    run.crash(changelog=True)
-    run.run()
-    run.commit()
-    assert [out.value for out in run.sink] == [kept]
+    issued = verdicts(run.sink)
+    assert Counter(v.proposal_id for v in issued) == Counter(i.proposal_id for i in items)
+    for verdict in issued:
+        assert verdict.decision is script.get(verdict.proposal_id, Decision.ALLOW)
 
 
 def test_revise_depth_counts_the_chain_and_an_unknown_parent_counts_one() -> None:

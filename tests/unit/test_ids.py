@@ -12,7 +12,7 @@ SOME = uuid.UUID("12345678-1234-5678-1234-567812345678")
 
 def test_every_kind_of_id_has_its_own_namespace() -> None:
     namespaces = [v for k, v in vars(ids).items() if k.endswith("_NAMESPACE")]
-    assert len(namespaces) == 9
+    assert len(namespaces) == 10
     assert len(set(namespaces)) == len(namespaces)
 
 
@@ -29,3 +29,10 @@ def test_the_ids_are_the_uuid5_records_carry() -> None:
     assert ids.release_id_for(SOME) == uuid.uuid5(SOME, "release")
     assert ids.drift_finding_id(SOME, SOME) == uuid.uuid5(SOME, f"finding/{SOME}")
     assert ids.patch_id_for(SOME, 2, "ab") == uuid.uuid5(ids.PATCH_NAMESPACE, f"{SOME}/2/ab")
+    emitted = uuid.uuid5(ids.EMITTED_NAMESPACE, f"verdict/{SOME}")
+    assert (
+        ids.emitted_event_id(SOME, "verdict")
+        == emitted
+        == ids.emitted_event_id(str(SOME), "verdict")
+    )
+    assert ids.emitted_event_id(SOME, "review") != emitted
