@@ -70,6 +70,7 @@ from alignment_flywheel.kafka.consumer import consumer_config, partitions_of
 from alignment_flywheel.kafka.deadletter import MIN_EXCERPT_BYTES
 from alignment_flywheel.kafka.headers import DECIDED_BY_HEADER, decided_elsewhere
 from alignment_flywheel.kafka.producer import producer_config
+from alignment_flywheel.kafka.replication import ReplicationPolicy
 from alignment_flywheel.oracle.provenance import EMPTY, SessionContext
 from alignment_flywheel.oracle.session_book import SessionBook, session_event
 from alignment_flywheel.processors.gate_core import REVISE_SPENT, VERDICTS, GateCore, Submission
@@ -203,7 +204,8 @@ class Gate:
     def _start(self) -> None:
         admin = admin_client(self._settings)
         names = (self._revise_topic, self._session_topic)
-        ensure_topics(admin, names, self.topics.partitions)
+        policy = ReplicationPolicy.from_settings(self._settings)
+        ensure_topics(admin, names, self.topics.partitions, policy)
         self._placement = Placement(
             *(
                 len(partitions_of(admin, t, 30))

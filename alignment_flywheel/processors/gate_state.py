@@ -3,9 +3,11 @@
 Two internal topics, named after the gate's consumer group (``<group>-revise-spent``,
 ``<group>-sessions``; the group prefix is what the gate's principal may create, read and write),
 compacted, created by the gate when missing with the proposals topic's partition count and the
-cluster's default replication factor. Both are written in the gate's transactions, beside the
-verdicts and the input offsets, and read with ``read_committed``: what a restarted gate restores
-is exactly what the committed input offsets have seen.
+replication of :class:`~alignment_flywheel.kafka.replication.ReplicationPolicy` (the settings',
+else the cluster's size), then awaited until every partition has a leader. Both are written in
+the gate's transactions, beside the verdicts and the input offsets, and read with
+``read_committed``: what a restarted gate restores is exactly what the committed input offsets
+have seen.
 
 * **revise-spent** (:class:`ReviseSpent`): proposal id -> what its revise chain spent above the
   floor (decimal ASCII). Every gate reads every partition: a child proposal may reach a worker
@@ -34,11 +36,13 @@ from alignment_flywheel.errors import KafkaTransportError
 from alignment_flywheel.kafka.clients import reader_group
 from alignment_flywheel.kafka.consumer import consumer_config, watermarks
 from alignment_flywheel.kafka.reader import Span, read_spans
+from alignment_flywheel.kafka.replication import ReplicationPolicy
 
 log = logging.getLogger(__name__)
 READ_TIMEOUT_S = 30.0
 COMPACTED = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"}
 HEAD, EVENT = "h", "e"
+MIN_INSYNC = "min.insync.replicas"
 
 
 def state_topics(group: str) -> tuple[str, str]:
@@ -46,22 +50,49 @@ def state_topics(group: str) -> tuple[str, str]:
     return f"{group}-revise-spent", f"{group}-sessions"
 
 
-def ensure_topics(admin: AdminClient, names: Iterable[str], partitions: int) -> None:
-    """Create the compacted state topics that do not exist yet."""
-    existing = admin.list_topics(timeout=READ_TIMEOUT_S).topics
-    wanted = [
-        NewTopic(name, num_partitions=partitions, replication_factor=-1, config=COMPACTED)
+def ensure_topics(
+    admin: AdminClient, names: Iterable[str], partitions: int, policy: ReplicationPolicy
+) -> None:
+    """Create the compacted state topics that do not exist yet, replicated as the policy says for
+    the cluster, and wait until every partition of each has a leader."""
+    metadata = admin.list_topics(timeout=READ_TIMEOUT_S)
+    wanted = policy.for_cluster(len(metadata.brokers))
+    config = {**COMPACTED, MIN_INSYNC: str(wanted.min_insync)}
+    names = list(names)
+    new = [
+        NewTopic(name, num_partitions=partitions, replication_factor=wanted.factor, config=config)
         for name in names
-        if name not in existing
+        if name not in metadata.topics
     ]
-    if not wanted:
-        return
-    for name, future in admin.create_topics(wanted, request_timeout=READ_TIMEOUT_S).items():
-        try:
-            future.result()
-        except KafkaException as exc:
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise KafkaTransportError(f"cannot create the gate's topic {name}: {exc}") from exc
+    if new:
+        for name, future in admin.create_topics(new, request_timeout=READ_TIMEOUT_S).items():
+            try:
+                future.result()
+            except KafkaException as exc:
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise KafkaTransportError(
+                        f"cannot create the gate's topic {name}: {exc}"
+                    ) from exc
+    _wait_for_leaders(admin, names, partitions)
+
+
+def _wait_for_leaders(admin: AdminClient, names: list[str], partitions: int) -> None:
+    deadline = time.monotonic() + READ_TIMEOUT_S
+    while True:
+        topics = admin.list_topics(timeout=READ_TIMEOUT_S).topics
+        ready = [
+            name
+            for name in names
+            if name in topics
+            and len(topics[name].partitions) >= partitions
+            and all(p.leader >= 0 for p in topics[name].partitions.values())
+        ]
+        if len(ready) == len(names):
+            return
+        if time.monotonic() > deadline:
+            missing = sorted(set(names) - set(ready))
+            raise KafkaTransportError(f"the gate's topics {missing} have no leader yet")
+        time.sleep(0.1)
 
 
 def state_reader(settings: Settings) -> Consumer:
