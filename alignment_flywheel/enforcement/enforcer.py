@@ -5,8 +5,12 @@ Rules (see :mod:`alignment_flywheel.enforcement.policy` for how a tier decides):
 * :meth:`Enforcer.decide` never returns ALLOW (or REVISE) unless the oracle answered in time:
   an :class:`~alignment_flywheel.oracle.OracleError` (or any other exception from the oracle)
   gives the policy's ``on_oracle_error`` (BLOCK or ESCALATE); an
-  :class:`~alignment_flywheel.oracle.OracleTimeoutError`, or an answer that arrives after
-  ``oracle_timeout_ms``, gives ``on_oracle_timeout``. The verdict's ``error`` says what failed.
+  :class:`~alignment_flywheel.oracle.OracleTimeoutError`, or an answer whose evaluation took more
+  than ``oracle_timeout_ms`` of the deciding thread's CPU time, gives ``on_oracle_timeout``. The
+  verdict's ``error`` says what failed. CPU time, not wall-clock time: a loaded host's scheduling
+  delays are not the oracle's, so the same proposal gets the same decision in process, in the
+  gate and in replay however busy the machine; an oracle that can block (a remote service) is
+  bounded in wall-clock time by :class:`TimeoutOracle`.
 * Bad input is not an oracle failure: an :class:`~alignment_flywheel.errors.InvalidInputError`
   propagates to the edge, which refuses the proposal. An unknown tool (outside the artifact's
   tool catalog) gets the policy's ``on_unknown_tool``: a BLOCK or ESCALATE verdict naming the
@@ -78,6 +82,7 @@ class Enforcer:
         session: SessionContext | None = None,
     ) -> Verdict:
         started = time.perf_counter_ns()
+        computing = time.thread_time_ns()
         oracle, policy = self._oracle, self.policy
         choice = with_overrides(policy.tier_for(proposal), oracle)
         try:
@@ -92,9 +97,9 @@ class Enforcer:
             log.warning("oracle failed on proposal %s: %r", proposal.proposal_id, exc)
             kind = "oracle failed" if isinstance(exc, OracleError) else "oracle crashed"
             return self._failed(oracle, choice, started, f"{kind}: {exc!r}", timeout=False)
-        elapsed_ns = time.perf_counter_ns() - started
-        if elapsed_ns > policy.timeout_s * 1e9:
-            error = f"oracle answered after {elapsed_ns / 1e6:.1f} ms, over the deadline"
+        spent_ns = time.thread_time_ns() - computing
+        if spent_ns > policy.timeout_s * 1e9:
+            error = f"oracle computed for {spent_ns / 1e6:.1f} ms of CPU, over the deadline"
             return self._failed(oracle, choice, started, error, timeout=True, signal=signal)
         decision, reasons, amendment = judge(signal, choice.tier, revision_depth, policy)
         if choice.note is not None:

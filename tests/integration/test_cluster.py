@@ -47,7 +47,12 @@ from alignment_flywheel.stack.topics import (
     load_catalog,
     parse_catalog,
 )
-from tests.integration.test_readme_quickstart import _environment, quickstart_block
+from tests.integration.test_readme_quickstart import (
+    _environment,
+    check_tour,
+    quickstart_block,
+    run_tour,
+)
 from tests.support.kafka import FAST_FAILOVER, collect_events
 from tests.support.samples import sample_proposal_submitted
 from tests.support.workers import hook, start_cli_worker, stop_worker, topic_options
@@ -120,6 +125,9 @@ def test_faust_internal_topics_get_three_replicas_and_min_isr_two(kafka_cluster,
 
     app.loop.run_until_complete(asyncio.wait_for(declare(), 60))
     admin = admin_client(kafka_cluster.settings)
+    wait_until(
+        lambda: changelog in observe(admin, [changelog]).topics, f"{changelog} in the metadata"
+    )
     observed = observe(admin, [changelog]).topics[changelog]
     assert observed.replication_factor == 3
     assert observed.config["min.insync.replicas"] == "2"
@@ -184,6 +192,16 @@ def test_the_readme_topic_commands_and_status_run_against_the_cluster(kafka_clus
     assert "0 offline, 0 under-replicated" in status.stdout
     assert f"{len(SHIPPED.topics)} topics match" in status.stdout
     assert "DEGRADED" not in status.stdout
+
+
+def test_the_readme_tour_runs_unchanged_on_the_cluster(kafka_cluster, tmp_path):
+    check_tour(*run_tour(kafka_cluster.settings, tmp_path))
+    created = observe(admin_client(kafka_cluster.settings), list(SHIPPED.names))
+    assert all(
+        sorted(replicas) == [1, 2, 3]
+        for topic in created.topics.values()
+        for replicas in topic.replicas.values()
+    )
 
 
 def test_a_killed_broker_degrades_the_cluster_until_it_restarts(

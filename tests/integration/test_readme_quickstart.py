@@ -45,13 +45,14 @@ def _environment(kafka_settings: Settings, state_dir: Path) -> dict[str, str]:
     return env
 
 
-def test_the_readme_quickstart_runs(kafka_settings: Settings, tmp_path: Path) -> None:
+def run_tour(settings: Settings, tmp_path: Path) -> tuple[str, Path]:
+    """Run the quickstart block against the cluster of ``settings``; its output and work dir."""
     work = tmp_path / "work"
     work.mkdir()
     shell = subprocess.Popen(
         ["bash", "-euo", "pipefail", "-c", quickstart_block()],
         cwd=work,
-        env=_environment(kafka_settings, tmp_path / "unused-state"),
+        env=_environment(settings, tmp_path / "unused-state"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -62,9 +63,13 @@ def test_the_readme_quickstart_runs(kafka_settings: Settings, tmp_path: Path) ->
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(shell.pid, signal.SIGTERM)  # a background ledger left by a failed step
-    state = work / ".flywheel" / "tour"
     assert shell.returncode == 0, f"exit {shell.returncode}\n{output}\n{errors}"
+    return output, work
 
+
+def check_tour(output: str, work: Path) -> None:
+    """What every step of the tour printed and left behind."""
+    state = work / ".flywheel" / "tour"
     assert "there is no local broker to start" in output
     assert re.search(r"topics: \d+ created, \d+ reconfigured", output)
     assert "are valid, frozen and compatible" in output
@@ -83,3 +88,7 @@ def test_the_readme_quickstart_runs(kafka_settings: Settings, tmp_path: Path) ->
     assert report.is_file()
     assert "<title>Alignment Flywheel report</title>" in report.read_text(encoding="utf-8")
     assert "there is no local broker to stop" in output
+
+
+def test_the_readme_quickstart_runs(kafka_settings: Settings, tmp_path: Path) -> None:
+    check_tour(*run_tour(kafka_settings, tmp_path))

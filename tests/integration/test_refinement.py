@@ -11,7 +11,7 @@ from pathlib import Path
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
-from alignment_flywheel.enforcement import Enforcer, build_enforcer, build_policy, verdict_event
+from alignment_flywheel.enforcement import build_enforcer, verdict_event
 from alignment_flywheel.events import (
     ClusterStatus,
     ClusterUpdated,
@@ -26,8 +26,7 @@ from alignment_flywheel.events import (
 )
 from alignment_flywheel.governance.norms import example_proposal as made
 from alignment_flywheel.kafka.producer import EventProducer
-from alignment_flywheel.oracle.artifact import read_document
-from alignment_flywheel.oracle.loader import load_oracle, risk_policy_path
+from alignment_flywheel.oracle.loader import load_oracle
 from alignment_flywheel.oracle.rules import RuleOracle
 from alignment_flywheel.patches import Patch, apply_patch
 from tests.support.kafka import collect_events, read_records
@@ -41,16 +40,9 @@ MEMBERS = [
 BENIGN = ["ls -la", "chmod 644 notes.txt", "grep -R todo src", "git status", "chmod +x run.sh"]
 
 
-def patient_enforcer(settings: Settings) -> Enforcer:
-    """The settings' oracle and risk policy, with a deadline no stall of a loaded host reaches:
-    the history's verdicts are the subject here, not the deadline."""
-    document = read_document(risk_policy_path(settings))
-    return Enforcer(load_oracle(settings), build_policy({**document, "oracle_timeout_ms": 600_000}))
-
-
 def history(settings: Settings) -> list[tuple[str, Event]]:
     """Benign proposals with their ALLOW verdicts, and the cluster's findings."""
-    enforcer = patient_enforcer(settings)
+    enforcer = build_enforcer(settings)
     events: list[tuple[str, Event]] = []
     for i in range(200):
         proposal = made("shell.exec", {"cmd": f"{BENIGN[i % len(BENIGN)]} {i}"})

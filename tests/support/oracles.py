@@ -83,6 +83,22 @@ class BrokenOracle:
         raise self.error
 
 
+class BusyOracle:
+    """Answers with a perfectly safe signal after computing for ``cpu_s`` of CPU time."""
+
+    version = 8
+    digest = "ef" * 32
+
+    def __init__(self, cpu_s: float) -> None:
+        self.cpu_s = cpu_s
+
+    def evaluate(self, proposal: Proposal) -> OracleSignal:
+        until = time.thread_time() + self.cpu_s
+        while time.thread_time() < until:
+            pass
+        return OracleSignal(1.0, 0.0, (), self.version, self.digest)
+
+
 class SlowOracle:
     """Answers with a perfectly safe signal after ``delay_s``."""
 

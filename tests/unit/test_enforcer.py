@@ -16,6 +16,7 @@ from alignment_flywheel.events import Decision
 from alignment_flywheel.oracle import Amendment, OracleTimeoutError, UnknownToolError
 from tests.support.oracles import (
     BrokenOracle,
+    BusyOracle,
     SlowOracle,
     enforcer,
     policy,
@@ -125,12 +126,22 @@ def test_fail_closed_on_oracle_failure(
     assert (event.safety_score, event.uncertainty, event.error) == (0.0, 1.0, verdict.error)
 
 
-def test_a_late_answer_is_a_timeout() -> None:
-    gate = Enforcer(SlowOracle(0.02), policy(oracle_timeout_ms=5, on_oracle_timeout="BLOCK"))
+def test_an_answer_that_computed_past_the_deadline_is_a_timeout() -> None:
+    gate = Enforcer(BusyOracle(0.02), policy(oracle_timeout_ms=5, on_oracle_timeout="BLOCK"))
     verdict = gate.decide(proposal())
     assert verdict.decision is Decision.BLOCK
-    assert verdict.error is not None and "over the deadline" in verdict.error
+    assert verdict.error is not None and "of CPU, over the deadline" in verdict.error
     assert verdict.signal is not None
+
+
+def test_waiting_is_not_computing_an_unbounded_wait_is_timeout_oracle_s_job() -> None:
+    """A host that deschedules the decider (here: an oracle that waits) does not change the
+    decision; an oracle that can block is wrapped in TimeoutOracle, which bounds the wait."""
+    relaxed = policy(oracle_timeout_ms=5, on_oracle_timeout="BLOCK")
+    assert Enforcer(SlowOracle(0.02), relaxed).decide(proposal()).decision is Decision.ALLOW
+    bounded = Enforcer(TimeoutOracle(SlowOracle(0.5), timeout_s=0.02), relaxed)
+    verdict = bounded.decide(proposal())
+    assert verdict.decision is Decision.BLOCK and "oracle timed out" in (verdict.error or "")
 
 
 def test_timeout_oracle_gives_up_on_a_hanging_oracle() -> None:
