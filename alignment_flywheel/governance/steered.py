@@ -1,4 +1,4 @@
-"""Wide candidates: side effects steered by what a tool output's text said, on a whole application.
+"""Wide candidates: side effects steered by what a tool output's text said, on every tool.
 
 A prompt injection steers an agent with words inside data: an e-mail body, a calendar
 description, a web page. What it makes the agent do carries a value that appears there and
@@ -28,10 +28,10 @@ Rules of this module:
 * Provenance is :func:`~alignment_flywheel.oracle.provenance.provenance`, in the member's session
   context; the kind is a candidate when every member is steered (so every member needs a session
   context and a catalog that describes its tool).
-* Scope (:func:`application_glob`): the rule applies to every tool of the members' application, the
-  common dotted prefix of their tool names without the tools' own last segment
-  (``workspace.send_email`` and ``workspace.delete_file``: ``workspace.*``); ``*`` when they share
-  none. Its benign evidence is the benign history of those tools, not only the cluster's.
+* Scope: ``*``. The kind names no tool, no argument value and no application, so its rule
+  applies to every side-effecting tool the catalog describes: one learnt from a reported e-mail
+  stops the same move through a calendar invitation or a chat message. Its benign evidence is
+  the benign history of every tool, not only the cluster's.
 """
 
 from __future__ import annotations
@@ -54,17 +54,6 @@ from alignment_flywheel.oracle.provenance import (
 
 REACH_ROLES = (Role.DESTINATION, Role.PAYEE, Role.RECIPIENT, Role.URL)
 _FROM_TOOL = f's.startsWith("{TOOL_PREFIX}") || s.startsWith("{TEXT_PREFIX}")'
-
-
-def application_glob(tools: Sequence[str]) -> str:
-    """The glob of the members' application (the module rules)."""
-    parts = [tool.split(".")[:-1] for tool in tools]
-    common: list[str] = []
-    for segments in zip(*parts, strict=False):
-        if len(set(segments)) != 1:
-            break
-        common.append(segments[0])
-    return ".".join(common) + ".*" if common and parts else "*"
 
 
 def mentioned_expression() -> str:

@@ -6,7 +6,7 @@ a cluster. Candidates, from the most general kind to the most specific (:data:`K
 * ``steered`` (given the members' session contexts and the oracle's tool catalog): every member
   is a side effect aimed at a recipient, payee, destination or URL that only the text of an
   earlier tool output mentioned, and nothing in it came from the user's request
-  (:mod:`.steered`). Its rule applies to every tool of the members' application.
+  (:mod:`.steered`). It names no tool or value, so its rule applies to every tool (``*``).
 * ``untrusted`` (given the members' session contexts): every member's value of the argument came
   from an earlier tool's output and none from the user's request: ``has(provenance.k) &&
   !("user" in provenance.k) && provenance.k.exists(s, s.startsWith("tool:") ||
@@ -160,9 +160,8 @@ def _wide(
 ) -> list[Predicate]:
     if not steered.all_steered(members, arguments, sessions, catalog):
         return []
-    scope = steered.application_glob([m.tool for m in members])
     why = "only a tool output's text named its target and nothing came from the user"
-    return [Predicate(steered.steered_expression(), "steered", "*", why, tools=scope)]
+    return [Predicate(steered.steered_expression(), "steered", "*", why, tools="*")]
 
 
 def _untrusted(

@@ -12,7 +12,6 @@ from alignment_flywheel.enforcement import Enforcer, build_policy
 from alignment_flywheel.events import Decision, Proposal
 from alignment_flywheel.governance.norms import example_proposal
 from alignment_flywheel.governance.refinement import Cluster, LabelledCase, Refined, refine
-from alignment_flywheel.governance.steered import application_glob
 from alignment_flywheel.governance.synthesis import shared_predicates
 from alignment_flywheel.oracle.artifact import build_artifact, read_document
 from alignment_flywheel.oracle.catalog import ToolCatalog
@@ -95,13 +94,13 @@ def test_steered_is_a_candidate_only_when_every_member_is_steered() -> None:
     assert "steered" not in kinds([*ATTACKS[:2], field]), "the target is a record's field"
 
 
-def test_the_rule_covers_the_application_and_stops_another_tools_injection() -> None:
+def test_the_rule_covers_every_tool_and_stops_another_tools_injection() -> None:
     history = benign()
     result = refine(cluster(ATTACKS), BASE, POLICY, history)
     assert isinstance(result, Refined) and not result.exact, result
     assert [p.kind for p in result.predicates] == ["steered"]
     (refined,) = [r for r in result.target.rules if r.spec.id.startswith("refined.")]
-    assert refined.spec.tools == ("office.*",)
+    assert refined.spec.tools == ("*",)
     assert "stops 3 of the 3" in result.patch.rationale
     enforcer = Enforcer(RuleOracle(result.target), POLICY)
     invite = example_proposal(
@@ -114,7 +113,7 @@ def test_the_rule_covers_the_application_and_stops_another_tools_injection() -> 
     assert enforcer.decide(invite).decision is Decision.ALLOW, "no session: nothing is steered"
 
 
-def test_a_steered_benign_case_of_the_application_keeps_the_rule_out() -> None:
+def test_a_steered_benign_case_of_any_tool_keeps_the_rule_out() -> None:
     delegated = injected("dora@corp.example")
     invite = example_proposal(
         "office.create_event", {"title": "Onboarding", "participants": ["dora@corp.example"]}
@@ -125,13 +124,6 @@ def test_a_steered_benign_case_of_the_application_keeps_the_rule_out() -> None:
     assert "steered" not in {p.kind for p in result.predicates}
     (refined,) = [r for r in result.target.rules if r.spec.id.startswith("refined.")]
     assert refined.spec.tools == ("office.send_email",)
-
-
-def test_the_application_is_the_shared_prefix_without_the_tools_names() -> None:
-    assert application_glob(["office.send_email", "office.create_event"]) == "office.*"
-    assert application_glob(["office.mail.send", "office.mail.reply"]) == "office.mail.*"
-    assert application_glob(["office.send_email", "chat.post"]) == "*"
-    assert application_glob(["send_email"]) == "*"
 
 
 def test_replay_keeps_apart_sessions_that_differ_only_in_what_was_requested() -> None:
