@@ -7,13 +7,16 @@ commit nothing use a throwaway group from :func:`reader_group`, under the one pr
 may use (:data:`READER_GROUP_PREFIX`). librdkafka's log goes to the Python logger
 ``flywheel.kafka`` instead of stderr, so the application decides what is shown. Admin calls that
 can fail go through :func:`list_metadata`, which turns librdkafka errors into
-:class:`KafkaTransportError` naming the cluster.
+:class:`KafkaTransportError` naming the cluster; :func:`wait_for_topics` waits until new topics
+are usable (every partition has a leader).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from confluent_kafka import ConsumerGroupState, KafkaError, KafkaException
@@ -27,6 +30,7 @@ from alignment_flywheel.kafka.credentials import security_config
 
 CLIENT_ID_BASE = "flywheel"
 METADATA_TIMEOUT_S = 10.0
+TOPICS_READY_TIMEOUT_S = 30.0
 CLIENT_LOG = logging.getLogger("flywheel.kafka")
 
 
@@ -69,6 +73,35 @@ def list_metadata(
         raise KafkaTransportError(
             f"cannot read metadata from Kafka within {timeout:g} s: {exc.args[0]}"
         ) from exc
+
+
+def wait_for_topics(
+    admin: AdminClient,
+    names: Iterable[str],
+    timeout: float = TOPICS_READY_TIMEOUT_S,
+    partitions: Mapping[str, int] | None = None,
+) -> None:
+    """Wait until every topic is in the metadata, with a leader for each partition and at least
+    ``partitions[name]`` partitions."""
+    pending = set(names) | set(partitions or {})
+    wanted = dict(partitions or {})
+    deadline = time.monotonic() + timeout
+    while pending:
+        topics = list_metadata(admin).topics
+        pending = {n for n in pending if not _usable(topics.get(n), wanted.get(n, 1))}
+        if not pending:
+            return
+        if time.monotonic() >= deadline:
+            raise KafkaTransportError(
+                f"topics not usable within {timeout:g} s: {', '.join(sorted(pending))}"
+            )
+        time.sleep(0.1)
+
+
+def _usable(topic: Any, partitions: int) -> bool:
+    if topic is None or topic.error is not None or len(topic.partitions) < partitions:
+        return False
+    return all(p.leader >= 0 and p.error is None for p in topic.partitions.values())
 
 
 _NOT_READY = frozenset(

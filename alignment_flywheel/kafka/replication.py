@@ -24,6 +24,8 @@ from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import ConfigError
 
 MAX_DEFAULT_FACTOR = 3
+MIN_INSYNC = "min.insync.replicas"
+"""The topic config key of the minimum in-sync replicas."""
 
 
 @dataclass(frozen=True)

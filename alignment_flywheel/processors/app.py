@@ -35,13 +35,12 @@ from mode.utils.queues import FlowControlEvent
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.kafka.credentials import kafka_credentials, ssl_context
-from alignment_flywheel.kafka.replication import ReplicationPolicy
+from alignment_flywheel.kafka.replication import MIN_INSYNC, ReplicationPolicy
 
 log = logging.getLogger(__name__)
 READ_COMMITTED = "read_committed"
 
 INPUT_PREFETCH = 1000
-MIN_INSYNC = "min.insync.replicas"
 METADATA_MAX_AGE_MS = 5_000
 """How old the consumer's metadata may get: a topic missing from it (see
 :class:`SettledPartitionAssignor`) is found, and the group rebalanced, within this time instead of

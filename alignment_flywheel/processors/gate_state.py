@@ -33,16 +33,15 @@ from confluent_kafka.cimpl import NewTopic
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import KafkaTransportError
-from alignment_flywheel.kafka.clients import reader_group
+from alignment_flywheel.kafka.clients import reader_group, wait_for_topics
 from alignment_flywheel.kafka.consumer import consumer_config, watermarks
 from alignment_flywheel.kafka.reader import Span, read_spans
-from alignment_flywheel.kafka.replication import ReplicationPolicy
+from alignment_flywheel.kafka.replication import MIN_INSYNC, ReplicationPolicy
 
 log = logging.getLogger(__name__)
 READ_TIMEOUT_S = 30.0
 COMPACTED = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"}
 HEAD, EVENT = "h", "e"
-MIN_INSYNC = "min.insync.replicas"
 
 
 def state_topics(group: str) -> tuple[str, str]:
@@ -73,26 +72,7 @@ def ensure_topics(
                     raise KafkaTransportError(
                         f"cannot create the gate's topic {name}: {exc}"
                     ) from exc
-    _wait_for_leaders(admin, names, partitions)
-
-
-def _wait_for_leaders(admin: AdminClient, names: list[str], partitions: int) -> None:
-    deadline = time.monotonic() + READ_TIMEOUT_S
-    while True:
-        topics = admin.list_topics(timeout=READ_TIMEOUT_S).topics
-        ready = [
-            name
-            for name in names
-            if name in topics
-            and len(topics[name].partitions) >= partitions
-            and all(p.leader >= 0 for p in topics[name].partitions.values())
-        ]
-        if len(ready) == len(names):
-            return
-        if time.monotonic() > deadline:
-            missing = sorted(set(names) - set(ready))
-            raise KafkaTransportError(f"the gate's topics {missing} have no leader yet")
-        time.sleep(0.1)
+    wait_for_topics(admin, names, READ_TIMEOUT_S, partitions=dict.fromkeys(names, partitions))
 
 
 def state_reader(settings: Settings) -> Consumer:

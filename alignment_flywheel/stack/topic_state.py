@@ -32,11 +32,10 @@ from confluent_kafka.admin._resource import ResourceType
 from alignment_flywheel.errors import CatalogError, KafkaTransportError
 from alignment_flywheel.kafka.catalog import Catalog, TopicSpec
 from alignment_flywheel.kafka.clients import list_metadata
-from alignment_flywheel.kafka.replication import Replication, ReplicationPolicy
+from alignment_flywheel.kafka.replication import MIN_INSYNC, Replication, ReplicationPolicy
 
 ADMIN_TIMEOUT_S = 30.0
 CONFIG_RETRY_S = 0.2
-MIN_INSYNC = "min.insync.replicas"
 OFFLINE = "offline partitions"
 UNDER_REPLICATED = "under-replicated partitions"
 _REJECTED = {

@@ -23,9 +23,8 @@ Rules:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
@@ -41,7 +40,7 @@ from alignment_flywheel.kafka.catalog import (
     load_catalog,
     parse_catalog,
 )
-from alignment_flywheel.kafka.clients import list_metadata
+from alignment_flywheel.kafka.clients import wait_for_topics
 from alignment_flywheel.kafka.replication import ReplicationPolicy, reassigned
 from alignment_flywheel.stack.reassign import Reassigner
 from alignment_flywheel.stack.topic_state import (
@@ -217,35 +216,6 @@ def create_topic(
     )
     wait_for_topics(admin, [name], timeout, partitions={name: partitions})
     return name
-
-
-def wait_for_topics(
-    admin: AdminClient,
-    names: Iterable[str],
-    timeout: float = ADMIN_TIMEOUT_S,
-    partitions: Mapping[str, int] | None = None,
-) -> None:
-    """Wait until every topic is in the metadata, with a leader for each partition and at least
-    ``partitions[name]`` partitions."""
-    pending = set(names) | set(partitions or {})
-    wanted = dict(partitions or {})
-    deadline = time.monotonic() + timeout
-    while pending:
-        topics = list_metadata(admin).topics
-        pending = {n for n in pending if not _usable(topics.get(n), wanted.get(n, 1))}
-        if not pending:
-            return
-        if time.monotonic() >= deadline:
-            raise KafkaTransportError(
-                f"topics not usable within {timeout:g} s: {', '.join(sorted(pending))}"
-            )
-        time.sleep(0.1)
-
-
-def _usable(topic: Any, partitions: int) -> bool:
-    if topic is None or topic.error is not None or len(topic.partitions) < partitions:
-        return False
-    return all(p.leader >= 0 and p.error is None for p in topic.partitions.values())
 
 
 def _create(admin: AdminClient, wanted: list[WantedTopic], timeout: float) -> list[Change]:
