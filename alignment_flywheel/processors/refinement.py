@@ -206,6 +206,8 @@ class Refinement:
 
     async def _revisit(self) -> None:
         """Refine again each covered update whose covering tip is no longer the tip."""
+        if not self.covered:
+            return
         tip = self._tip().digest
         for update, digest in list(self.covered.values()):
             if digest != tip:
