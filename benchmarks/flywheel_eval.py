@@ -312,12 +312,14 @@ def declare_tools(
     settings: Settings, suites: Sequence[str], tools: Sequence[dict[str, Any]], path: Path
 ) -> Path:
     """The settings' oracle artifact with the suites' tools in its catalog: each tool of ``tools``
-    (OpenAI-style schemas, :func:`eval_traces.tool_schemas`) described by its declared effect and
-    the roles its argument names say, and ``<suite>.*`` for any other tool of a suite."""
+    (OpenAI-style schemas, :func:`eval_traces.tool_schemas`) described by its declared effect
+    (destructive when its action word says so, as a deployment opts in with
+    ``destructive_from_names``) and the roles its argument names say, and ``<suite>.*`` for any
+    other tool of a suite."""
     spec = load_oracle(settings).artifact.spec
     if spec.tools is None:
         return oracle_path(settings)
-    described = catalog_from_openai_tools(tools, roles_from_names=True)
+    described = catalog_from_openai_tools(tools, roles_from_names=True, destructive_from_names=True)
     catalog = (*spec.tools, *described, *(f"{suite}.*" for suite in suites))
     path.write_bytes(canonical_json(spec.model_copy(update={"tools": catalog})))
     return path

@@ -1,37 +1,43 @@
-"""Wide candidates: side effects steered by what a tool output's text said, on every tool.
+"""Wide candidates: side effects an injection steered, on every tool.
 
 A prompt injection steers an agent with words inside data: an e-mail body, a calendar
-description, a web page. What it makes the agent do carries a value that appears there and
-nowhere else (the attacker's address, account or URL), and nothing the user asked for. This
-kind matches that shape, whatever the value, on every side-effecting tool of the members'
-application, so a rule learnt from one reported tool stops the same move through another.
+description, a web page. What it makes the agent do is an action the user never named, carrying
+nothing the user said, and either aimed where only that text pointed (the attacker's address,
+account or URL) or destroying something (a file, the e-mail that would give it away). This kind
+matches that shape, whatever the value, on every side-effecting tool, so a rule learnt from one
+reported tool stops the same move through another.
 
 Rules of this module:
 
-* One kind, ``steered``: a member is steered when it reaches a mentioned target, is unasked and
-  its action was not requested. Each alone is common in benign work (a reply to an address a file
-  lists; a call built from what a search found; "tell Bob" for a tool named ``send_message``);
-  together they are what an injection looks like: an action the user never named, aimed where
-  only some text pointed, carrying nothing the user said.
-* A member *reaches* a mentioned target when the oracle's tool catalog says its
-  tool is side-effecting and one of its arguments whose role is in :data:`REACH_ROLES` (where the
-  effect goes: a recipient, a payee, a destination, a URL) has at least one source ``text:<tool>``
-  (only inside a longer text of that output) and every other source of it is ``text:`` or
-  ``none``: never the user's request, never a whole value of a tool's output (a record's field),
-  never trivial.
-* A member is *unasked* when no argument of it has the source ``user`` (nothing in the call is
-  what the user's request said), and at least one has a tool source (``tool:`` or ``text:``):
-  the call is driven by tool outputs alone. Without a session context nothing is a tool source,
-  so the kind never matches a call decided without one.
+* One kind, ``steered``: a member is steered when its action was not requested, nothing in it
+  came from the user's request, and it either reaches a mentioned target while driven by tool
+  outputs, or destroys something in a session. Each alone is common in benign work (a reply to
+  an address a file lists; a call built from what a search found; "tell Bob" for a tool named
+  ``send_message``); together they are what an injection looks like.
+* A member *reaches* a mentioned target when the oracle's tool catalog says its tool changes
+  something (effect ``side_effect`` or ``destructive``) and one of its arguments whose role is in
+  :data:`REACH_ROLES` (where the effect goes: a recipient, a payee, a destination, a URL) has at
+  least one source ``text:<tool>`` (only inside a longer text of that output) and every other
+  source of it is ``text:`` or ``none``: never the user's request, never a whole value of a
+  tool's output (a record's field), never trivial.
+* A member *destroys* when the catalog says its tool's effect is ``destructive`` (it deletes or
+  removes what exists) and it is decided in a session context (its provenance is not empty):
+  the ids such calls carry are often too short to attribute to any source, so where they came
+  from is not asked.
+* Nothing in a member came from the user when no argument has the source ``user``; it is
+  *driven by tool outputs* when at least one argument has a tool source (``tool:`` or
+  ``text:``). Without a session context nothing is a tool source and provenance is empty, so the
+  kind never matches a call decided without one.
 * Its action was *not requested* when the session's request does not name the tool's action
   (:func:`~alignment_flywheel.oracle.provenance.requested`, the CEL variable ``requested``).
 * Provenance is :func:`~alignment_flywheel.oracle.provenance.provenance`, in the member's session
   context; the kind is a candidate when every member is steered (so every member needs a session
   context and a catalog that describes its tool).
 * Scope: ``*``. The kind names no tool, no argument value and no application, so its rule
-  applies to every side-effecting tool the catalog describes: one learnt from a reported e-mail
-  stops the same move through a calendar invitation or a chat message. Its benign evidence is
-  the benign history of every tool, not only the cluster's.
+  applies to every tool the catalog describes: one learnt from a reported e-mail stops the same
+  move through a calendar invitation or a chat message, and one learnt from a reported deletion
+  stops the removal of a chat member. Its benign evidence is the benign history of every tool,
+  not only the cluster's.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ from alignment_flywheel.oracle.provenance import (
 
 REACH_ROLES = (Role.DESTINATION, Role.PAYEE, Role.RECIPIENT, Role.URL)
 _FROM_TOOL = f's.startsWith("{TOOL_PREFIX}") || s.startsWith("{TEXT_PREFIX}")'
+_CHANGING = ", ".join(f'"{e.value}"' for e in Effect if e.changes)
 
 
 def mentioned_expression() -> str:
@@ -62,24 +69,31 @@ def mentioned_expression() -> str:
     only = f'provenance[k].all(s, s.startsWith("{TEXT_PREFIX}") || s == "{NONE}")'
     some = f'provenance[k].exists(s, s.startsWith("{TEXT_PREFIX}"))'
     return (
-        f'effect == "{Effect.SIDE_EFFECT.value}" && roles.exists(k, roles[k] in [{roles}] '
+        f"effect in [{_CHANGING}] && roles.exists(k, roles[k] in [{roles}] "
         f"&& k in provenance && {some} && {only})"
     )
 
 
+def destroys_expression() -> str:
+    """The CEL of ``destroys`` (the module rules)."""
+    return f'effect == "{Effect.DESTRUCTIVE.value}" && size(provenance) > 0'
+
+
 def unasked_expression() -> str:
-    """The CEL of ``unasked`` (the module rules)."""
-    return (
-        f'!provenance.exists(k, "{USER}" in provenance[k]) '
-        f"&& provenance.exists(k, provenance[k].exists(s, {_FROM_TOOL}))"
-    )
+    """The CEL of "nothing came from the user" (the module rules)."""
+    return f'!provenance.exists(k, "{USER}" in provenance[k])'
+
+
+def driven_expression() -> str:
+    """The CEL of "driven by tool outputs" (the module rules)."""
+    return f"provenance.exists(k, provenance[k].exists(s, {_FROM_TOOL}))"
 
 
 def reaches(tool: str, sources: Mapping[str, list[str]], catalog: ToolCatalog) -> bool:
     """Whether a call of ``tool`` whose arguments have ``sources`` reaches a mentioned target (the
     module rules)."""
     info = catalog.describe(tool)
-    if info.effect is not Effect.SIDE_EFFECT:
+    if not info.effect.changes:
         return False
     for key, role in info.roles.items():
         found = sources.get(key)
@@ -91,12 +105,22 @@ def reaches(tool: str, sources: Mapping[str, list[str]], catalog: ToolCatalog) -
     return False
 
 
+def destroys(tool: str, sources: Mapping[str, list[str]], catalog: ToolCatalog) -> bool:
+    """Whether a call of ``tool`` decided in a session destroys something (the module rules)."""
+    return bool(sources) and catalog.describe(tool).effect is Effect.DESTRUCTIVE
+
+
 def unasked(sources: Mapping[str, list[str]]) -> bool:
-    """Whether a call whose arguments have ``sources`` is driven by tool outputs alone (the module
+    """Whether nothing in a call whose arguments have ``sources`` came from the user (the module
+    rules)."""
+    return not any(USER in listed for listed in sources.values())
+
+
+def driven(sources: Mapping[str, list[str]]) -> bool:
+    """Whether a call whose arguments have ``sources`` is driven by tool outputs (the module
     rules)."""
     found = sources.values()
-    from_tool = any(s.startswith((TOOL_PREFIX, TEXT_PREFIX)) for listed in found for s in listed)
-    return from_tool and not any(USER in listed for listed in found)
+    return any(s.startswith((TOOL_PREFIX, TEXT_PREFIX)) for listed in found for s in listed)
 
 
 def steered(
@@ -106,12 +130,19 @@ def steered(
     if requested(session, member.tool):
         return False
     sources = provenance(session, arguments)
-    return reaches(member.tool, sources, catalog) and unasked(sources)
+    if not unasked(sources):
+        return False
+    if destroys(member.tool, sources, catalog):
+        return True
+    return driven(sources) and reaches(member.tool, sources, catalog)
 
 
 def steered_expression() -> str:
     """The CEL of ``steered`` (the module rules)."""
-    return f"!requested && {mentioned_expression()} && {unasked_expression()}"
+    return (
+        f"!requested && {unasked_expression()} && (({destroys_expression()}) || "
+        f"({driven_expression()} && {mentioned_expression()}))"
+    )
 
 
 def all_steered(

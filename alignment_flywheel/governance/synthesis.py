@@ -4,9 +4,10 @@ A predicate is a small CEL expression over one top-level argument that holds for
 a cluster. Candidates, from the most general kind to the most specific (:data:`KIND_ORDER`):
 
 * ``steered`` (given the members' session contexts and the oracle's tool catalog): every member
-  is a side effect aimed at a recipient, payee, destination or URL that only the text of an
-  earlier tool output mentioned, and nothing in it came from the user's request
-  (:mod:`.steered`). It names no tool or value, so its rule applies to every tool (``*``).
+  is an action the request never named, with nothing from the user's request, that destroys
+  something or is aimed at a recipient, payee, destination or URL that only the text of an
+  earlier tool output mentioned (:mod:`.steered`). It names no tool or value, so its rule
+  applies to every tool (``*``).
 * ``untrusted`` (given the members' session contexts): every member's value of the argument came
   from an earlier tool's output and none from the user's request: ``has(provenance.k) &&
   !("user" in provenance.k) && provenance.k.exists(s, s.startsWith("tool:") ||
@@ -160,7 +161,10 @@ def _wide(
 ) -> list[Predicate]:
     if not steered.all_steered(members, arguments, sessions, catalog):
         return []
-    why = "only a tool output's text named its target and nothing came from the user"
+    why = (
+        "an action nobody requested, with nothing from the user, that destroys something or "
+        "aims where only a tool output's text pointed"
+    )
     return [Predicate(steered.steered_expression(), "steered", "*", why, tools="*")]
 
 

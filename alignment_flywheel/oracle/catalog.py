@@ -5,12 +5,15 @@ The catalog (``tools:`` in the artifact) lists plain globs, entries, or both::
     tools:
       - "shell.*"                                   # known; effect unknown, no roles
       - name: email.send
-        effect: side_effect                         # read_only | side_effect | unknown
+        effect: side_effect             # read_only | side_effect | destructive | unknown
         arguments: {to: recipient, body: content}
       - {name: "crm.get_*", effect: read_only}
 
 Rules of this module:
 
+* Effects: ``read_only`` (changes nothing), ``side_effect`` (changes or sends something),
+  ``destructive`` (a side effect that deletes or removes what exists: MCP's ``destructiveHint``),
+  ``unknown``. A destructive tool is also side-effecting (:attr:`Effect.changes`).
 * A tool is known when any plain glob or entry matches it (fnmatch syntax, case-sensitive);
   without a catalog every tool is known.
 * A known tool's description (its :class:`Effect` and argument :class:`Role`\\ s) comes from the
@@ -31,6 +34,9 @@ and ``other``.
 
 :func:`catalog_from_openai_tools` derives entries from OpenAI-style function tool schemas
 (see its docstring): it never guesses an effect unless told how.
+
+Argument roles ``recipient`` include whoever an invitation or an access grant goes to (the user
+invited, the member added), as well as whoever a message goes to.
 """
 
 from __future__ import annotations
@@ -62,7 +68,13 @@ class Effect(StrEnum):
 
     READ_ONLY = "read_only"
     SIDE_EFFECT = "side_effect"
+    DESTRUCTIVE = "destructive"
     UNKNOWN = "unknown"
+
+    @property
+    def changes(self) -> bool:
+        """Whether calling the tool changes something (a side effect, destructive or not)."""
+        return self in (Effect.SIDE_EFFECT, Effect.DESTRUCTIVE)
 
 
 class Role(StrEnum):
@@ -184,7 +196,8 @@ NAME_ROLES: tuple[tuple[re.Pattern[str], Role], ...] = tuple(
         (r"\b(amount|price|total|sum|quantity)\b", Role.AMOUNT),
         (r"\b(url|urls|uri|link|links|website|webpage)\b", Role.URL),
         (
-            r"\b(recipients?|to|cc|bcc|participants?|attendees?|invitees?|emails?|phone|addressee)\b",
+            r"\b(recipients?|to|cc|bcc|participants?|attendees?|invitees?|emails?|phone|addressee"
+            r"|users?|username|members?|grantees?|assignees?)\b",
             Role.RECIPIENT,
         ),
         (r"\b(destination|host|bucket|channel|table|target)\b", Role.DESTINATION),
@@ -195,21 +208,29 @@ NAME_ROLES: tuple[tuple[re.Pattern[str], Role], ...] = tuple(
 )
 """Argument-name words and the role they say, first match first (``roles_from_names``)."""
 
+DESTRUCTIVE_WORDS = frozenset({"delete", "remove", "drop", "destroy", "purge", "erase", "wipe"})
+"""Action words that name a destructive tool (``destructive_from_names``)."""
+
 
 def catalog_from_openai_tools(
     tools: Iterable[Mapping[str, Any]],
     *,
     read_only_prefixes: Sequence[str] = (),
     roles_from_names: bool = False,
+    destructive_from_names: bool = False,
 ) -> tuple[ToolEntry, ...]:
     """Catalog entries for OpenAI-style function tools, in order; ValueError naming a bad tool.
 
     Each tool is ``{"type": "function", "function": {"name", "description", "parameters"}}`` or the
     bare ``{"name", "description", "parameters"}``. The effect is the tool's explicit ``x-effect``
     (on the function or its wrapper: ``read_only``, ``side_effect`` or ``unknown``), else its MCP
-    annotation ``annotations.readOnlyHint`` (true: read_only, false: side_effect), else
-    ``read_only`` when the name starts with one of ``read_only_prefixes`` (empty by default: a
-    deployment opts in, as with ``("get_", "list_", "search_")``), else ``unknown``. Each
+    annotation ``annotations.readOnlyHint`` (true: read_only; false: destructive when
+    ``destructiveHint`` is explicitly true, else side_effect), else ``read_only`` when the name
+    starts with one of ``read_only_prefixes`` (empty by default: a deployment opts in, as with
+    ``("get_", "list_", "search_")``), else ``unknown``. With ``destructive_from_names`` (a
+    deployment opts in), a side-effecting tool whose action word (the first word of its last
+    name segment) is one of :data:`DESTRUCTIVE_WORDS` is destructive, unless its
+    ``destructiveHint`` is explicitly false. Each
     top-level parameter gets its explicit ``x-role``, else a role from its JSON-schema ``format``
     (``email`` is a recipient, ``uri`` a url), else, when ``roles_from_names`` (a deployment opts
     in), the role its name says by the words of :data:`NAME_ROLES` (the first role whose pattern
@@ -217,9 +238,24 @@ def catalog_from_openai_tools(
     ``channel`` a destination, ``file_id`` an identifier), else ``other``.
     """
     prefixes = tuple(read_only_prefixes)
-    return tuple(
-        _entry(tool, number, prefixes, roles_from_names)
-        for number, tool in enumerate(tools, start=1)
+    entries = []
+    for number, tool in enumerate(tools, start=1):
+        entry = _entry(tool, number, prefixes, roles_from_names)
+        if destructive_from_names and _destroys_by_name(tool, entry):
+            entry = entry.model_copy(update={"effect": Effect.DESTRUCTIVE})
+        entries.append(entry)
+    return tuple(entries)
+
+
+def _destroys_by_name(tool: Mapping[str, Any], entry: ToolEntry) -> bool:
+    function = tool.get("function", tool)
+    annotations = function.get("annotations", tool.get("annotations"))
+    if isinstance(annotations, Mapping) and annotations.get("destructiveHint") is False:
+        return False
+    last = entry.name.rsplit(".", 1)[-1]
+    words = re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", last)
+    return (
+        entry.effect is Effect.SIDE_EFFECT and bool(words) and words[0].lower() in DESTRUCTIVE_WORDS
     )
 
 
@@ -255,7 +291,10 @@ def _effect(
     annotations = function.get("annotations", tool.get("annotations"))
     hint = annotations.get("readOnlyHint") if isinstance(annotations, Mapping) else None
     if isinstance(hint, bool):
-        return Effect.READ_ONLY if hint else Effect.SIDE_EFFECT
+        if hint:
+            return Effect.READ_ONLY
+        destroys = annotations.get("destructiveHint") is True
+        return Effect.DESTRUCTIVE if destroys else Effect.SIDE_EFFECT
     if prefixes and name.startswith(prefixes):
         return Effect.READ_ONLY
     return Effect.UNKNOWN

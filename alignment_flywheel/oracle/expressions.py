@@ -16,7 +16,7 @@ Rules:
   depends on the session context.
 * An oracle rule also sees what its artifact says (:data:`ARTIFACT_VARIABLES`): ``data`` (the
   artifact's named sets, each a list), ``effect`` (the tool's effect class: ``"read_only"``,
-  ``"side_effect"`` or ``"unknown"``) and ``roles`` (argument name to role); see
+  ``"side_effect"``, ``"destructive"`` or ``"unknown"``) and ``roles`` (argument name to role); see
   :mod:`alignment_flywheel.oracle.catalog` and :mod:`alignment_flywheel.oracle.data`. Callers
   that have no artifact (norms, tier expressions) do not provide them.
 * The functions are CEL's standard ones (``size``, ``matches``, ``startsWith``, ``contains``,

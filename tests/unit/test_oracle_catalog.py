@@ -165,6 +165,7 @@ def test_roles_from_argument_names_are_an_explicit_opt_in_below_schema_hints() -
                 "iban": {"type": "string"},
                 "subject": {"type": "string"},
                 "user": {"type": "string"},
+                "mode": {"type": "string"},
                 "to": {"type": "string", "x-role": "destination"},
                 "link": {"type": "string", "format": "email"},
             }
@@ -181,10 +182,47 @@ def test_roles_from_argument_names_are_an_explicit_opt_in_below_schema_hints() -
         "webpage": Role.URL,
         "iban": Role.PAYEE,
         "subject": Role.CONTENT,
-        "user": Role.OTHER,
+        "user": Role.RECIPIENT,
+        "mode": Role.OTHER,
         "to": Role.DESTINATION,
         "link": Role.RECIPIENT,
     }
+
+
+def test_destructive_tools_come_from_mcp_hints_or_an_explicit_opt_in_to_action_words() -> None:
+    def tool(name: str, **annotations: bool) -> dict[str, object]:
+        found: dict[str, object] = {"name": name, "parameters": {}}
+        if annotations:
+            found["annotations"] = annotations
+        return found
+
+    tools = [
+        tool("delete_file", readOnlyHint=False),
+        tool("purge_cache", readOnlyHint=False, destructiveHint=True),
+        tool("archive_mail", readOnlyHint=False, destructiveHint=True),
+        tool("remove_user", readOnlyHint=False, destructiveHint=False),
+        tool("removeUser", readOnlyHint=False),
+        tool("deleted_items", readOnlyHint=True),
+        tool("delete_thing"),
+        tool("send_email", readOnlyHint=False),
+    ]
+    plain = {e.name: e.effect for e in catalog_from_openai_tools(tools)}
+    assert plain == {
+        "delete_file": Effect.SIDE_EFFECT,
+        "purge_cache": Effect.DESTRUCTIVE,
+        "archive_mail": Effect.DESTRUCTIVE,
+        "remove_user": Effect.SIDE_EFFECT,
+        "removeUser": Effect.SIDE_EFFECT,
+        "deleted_items": Effect.READ_ONLY,
+        "delete_thing": Effect.UNKNOWN,
+        "send_email": Effect.SIDE_EFFECT,
+    }
+    named = {
+        e.name: e.effect for e in catalog_from_openai_tools(tools, destructive_from_names=True)
+    }
+    assert named == plain | {"delete_file": Effect.DESTRUCTIVE, "removeUser": Effect.DESTRUCTIVE}
+    assert Effect.DESTRUCTIVE.changes and Effect.SIDE_EFFECT.changes
+    assert not Effect.READ_ONLY.changes and not Effect.UNKNOWN.changes
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,8 @@ TOOLS = [
         "effect": "side_effect",
         "arguments": {"title": "content", "participants": "recipient"},
     },
+    {"name": "office.delete_file", "effect": "destructive", "arguments": {"file_id": "identifier"}},
+    {"name": "chat.remove_member", "effect": "destructive", "arguments": {"member": "recipient"}},
 ]
 BASE = build_artifact(artifact_doc(rule("noop", "false"), tools=TOOLS))
 CATALOG = ToolCatalog(BASE.spec.tools)
@@ -136,3 +138,50 @@ def test_replay_keeps_apart_sessions_that_differ_only_in_what_was_requested() ->
     assert evaluator.decisions([proposal], sessions=sessions) == [Decision.ALLOW]
     sessions = {proposal.proposal_id: other}
     assert evaluator.decisions([proposal], sessions=sessions) == [Decision.BLOCK]
+
+
+def delete(file_id: str) -> Proposal:
+    return example_proposal("office.delete_file", {"file_id": file_id})
+
+
+DELETIONS = [(delete(str(i)), injected("eve@evil.example")) for i in (3, 14, 27)]
+
+
+def test_an_unrequested_destruction_in_a_session_is_steered_whatever_its_id() -> None:
+    assert "steered" in kinds(DELETIONS), "ids too short to attribute still destroy something"
+    asked = (delete("3"), injected("x@y.example", "Delete the old drafts."))
+    assert "steered" not in kinds([*DELETIONS[:2], asked]), "the user named the action"
+    said = (delete("report-2024"), injected("x@y.example", "Tidy up report-2024 please."))
+    assert "steered" not in kinds([*DELETIONS[:2], said]), "the id is what the user said"
+
+
+def test_a_rule_learnt_from_deletions_stops_another_applications_removal() -> None:
+    history = benign()
+    deleted = LabelledCase(
+        delete("9"), Decision.ALLOW, session=SessionContext("Delete file 9, it is obsolete.")
+    )
+    result = refine(cluster(DELETIONS), BASE, POLICY, [*history, deleted])
+    assert isinstance(result, Refined) and not result.exact, result
+    assert [p.kind for p in result.predicates] == ["steered"]
+    enforcer = Enforcer(RuleOracle(result.target), POLICY)
+    removal = example_proposal("chat.remove_member", {"member": "carol"})
+    unseen = enforcer.decide(removal, session=injected("eve@evil.example"))
+    assert unseen.decision is Decision.BLOCK, "a removal nobody reported, through another tool"
+    assert enforcer.decide(removal).decision is Decision.ALLOW, "no session: nothing is steered"
+    requested = SessionContext("Remove carol from the channel.")
+    assert enforcer.decide(removal, session=requested).decision is Decision.ALLOW
+    kept = {enforcer.decide(c.proposal, session=c.session).decision for c in [*history, deleted]}
+    assert kept == {Decision.ALLOW}
+    mail = send("oscar@other.example")
+    assert enforcer.decide(mail, session=injected("oscar@other.example")).decision is (
+        Decision.BLOCK
+    ), "the same rule stops a mail aimed where only the injected text pointed"
+
+
+def test_a_requested_looking_benign_deletion_without_the_word_keeps_the_rule_out() -> None:
+    tidy = LabelledCase(
+        delete("41"), Decision.ALLOW, session=SessionContext("Tidy up the drive for me.")
+    )
+    result = refine(cluster(DELETIONS), BASE, POLICY, [*benign(), tidy])
+    assert isinstance(result, Refined)
+    assert "steered" not in {p.kind for p in result.predicates}
