@@ -9,17 +9,23 @@ reported tool stops the same move through another.
 
 Rules of this module:
 
-* One kind, ``steered``: a member is steered when its action was not requested, nothing in it
-  came from the user's request, and it either reaches a mentioned target while driven by tool
-  outputs, or destroys something in a session. Each alone is common in benign work (a reply to
-  an address a file lists; a call built from what a search found; "tell Bob" for a tool named
-  ``send_message``); together they are what an injection looks like.
+* One kind, ``steered``: a member is steered when its action was not requested and it either
+  reaches a mentioned target while driven by tool outputs, carries a mentioned link, or destroys
+  something in a session with nothing from the user's request. Each alone is common in benign
+  work (a reply to an address a file lists; a call built from what a search found; "tell Bob"
+  for a tool named ``send_message``); together they are what an injection looks like. What the
+  user said elsewhere in a call does not vouch for its target: an injection adds the attacker
+  to the channel the user named.
 * A member *reaches* a mentioned target when the oracle's tool catalog says its tool changes
   something (effect ``side_effect`` or ``destructive``) and one of its arguments whose role is in
   :data:`REACH_ROLES` (where the effect goes: a recipient, a payee, a destination, a URL) has at
   least one source ``text:<tool>`` (only inside a longer text of that output) and every other
   source of it is ``text:`` or ``none``: never the user's request, never a whole value of a
   tool's output (a record's field), never trivial.
+* A member *carries a mentioned link* when its tool changes something and, in some argument,
+  the links inside text the agent composed (provenance ``link:``) came only from the text of
+  tool outputs (``link:text:<tool>``): the address a message points its reader to, which only an
+  injected text named.
 * A member *destroys* when the catalog says its tool's effect is ``destructive`` (it deletes or
   removes what exists) and it is decided in a session context (its provenance is not empty):
   the ids such calls carry are often too short to attribute to any source, so where they came
@@ -49,6 +55,7 @@ from typing import Any
 from alignment_flywheel.events import Proposal
 from alignment_flywheel.oracle.catalog import Effect, Role, ToolCatalog
 from alignment_flywheel.oracle.provenance import (
+    LINK_PREFIX,
     NONE,
     TEXT_PREFIX,
     TOOL_PREFIX,
@@ -60,6 +67,7 @@ from alignment_flywheel.oracle.provenance import (
 
 REACH_ROLES = (Role.DESTINATION, Role.PAYEE, Role.RECIPIENT, Role.URL)
 _FROM_TOOL = f's.startsWith("{TOOL_PREFIX}") || s.startsWith("{TEXT_PREFIX}")'
+_LINK_TEXT = LINK_PREFIX + TEXT_PREFIX
 _CHANGING = ", ".join(f'"{e.value}"' for e in Effect if e.changes)
 
 
@@ -72,6 +80,13 @@ def mentioned_expression() -> str:
         f"effect in [{_CHANGING}] && roles.exists(k, roles[k] in [{roles}] "
         f"&& k in provenance && {some} && {only})"
     )
+
+
+def linked_expression() -> str:
+    """The CEL of "carries a link only a text mentioned" (the module rules)."""
+    some = f'provenance[k].exists(s, s.startsWith("{_LINK_TEXT}"))'
+    only = f'provenance[k].all(s, !s.startsWith("{LINK_PREFIX}") || s.startsWith("{_LINK_TEXT}"))'
+    return f"effect in [{_CHANGING}] && provenance.exists(k, {some} && {only})"
 
 
 def destroys_expression() -> str:
@@ -105,6 +120,18 @@ def reaches(tool: str, sources: Mapping[str, list[str]], catalog: ToolCatalog) -
     return False
 
 
+def linked(tool: str, sources: Mapping[str, list[str]], catalog: ToolCatalog) -> bool:
+    """Whether a call of ``tool`` carries, in text it composed, a link only a tool output's text
+    mentioned (the module rules)."""
+    if not catalog.describe(tool).effect.changes:
+        return False
+    for found in sources.values():
+        links = [s for s in found if s.startswith(LINK_PREFIX)]
+        if links and all(s.startswith(_LINK_TEXT) for s in links):
+            return True
+    return False
+
+
 def destroys(tool: str, sources: Mapping[str, list[str]], catalog: ToolCatalog) -> bool:
     """Whether a call of ``tool`` decided in a session destroys something (the module rules)."""
     return bool(sources) and catalog.describe(tool).effect is Effect.DESTRUCTIVE
@@ -130,9 +157,9 @@ def steered(
     if requested(session, member.tool):
         return False
     sources = provenance(session, arguments)
-    if not unasked(sources):
-        return False
     if destroys(member.tool, sources, catalog):
+        return unasked(sources)
+    if linked(member.tool, sources, catalog):
         return True
     return driven(sources) and reaches(member.tool, sources, catalog)
 
@@ -140,8 +167,8 @@ def steered(
 def steered_expression() -> str:
     """The CEL of ``steered`` (the module rules)."""
     return (
-        f"!requested && {unasked_expression()} && (({destroys_expression()}) || "
-        f"({driven_expression()} && {mentioned_expression()}))"
+        f"!requested && (({destroys_expression()} && {unasked_expression()}) || "
+        f"({linked_expression()}) || ({driven_expression()} && {mentioned_expression()}))"
     )
 
 

@@ -45,8 +45,14 @@ Provenance of a proposal's arguments (:func:`provenance`), for each top-level ar
   any depth: the key's sources are the union of its non-trivial elements' sources, plus ``"none"``
   if any of them has no source; ``["trivial"]`` when it has no non-trivial element (empty, or only
   trivial ones).
-* Work is bounded: at most :data:`MAX_LEAVES` scalar values are examined per proposal; the ones
-  beyond count as having no source (``"none"``).
+* Links inside composed text: when a string has no source as a whole (the agent wrote it), each
+  link it carries (:data:`LINK`: a URL with a scheme, a ``www.`` host, a host with a path, an
+  e-mail address; other than the whole string) is matched as a value of its own, and the key's
+  list gains, after its other sources, ``"link:"`` followed by each of the link's sources
+  (``"link:user"``, ``"link:tool:<name>"``, ``"link:text:<name>"``), or ``"link:none"``. So a
+  message the agent wrote that carries an address only a web page mentioned says so.
+* Work is bounded: at most :data:`MAX_LEAVES` scalar values and links are examined per proposal;
+  the ones beyond count as having no source (``"none"``).
 
 Whether the user asked for this kind of action (the CEL variable ``requested``,
 :func:`requested`): the tool's action word (:func:`action_word`: the first word of the last
@@ -95,10 +101,20 @@ NONE = "none"
 TRIVIAL = "trivial"
 TOOL_PREFIX = "tool:"
 TEXT_PREFIX = "text:"
+LINK_PREFIX = "link:"
 MAX_FIELDS = 4_096
 SessionEvent = SessionStarted | ToolResultObserved
 
 _WORDS = re.compile(r"\w+")
+LINK = re.compile(
+    r"[a-z][a-z0-9+.-]*://[^\s<>\"'`]+"
+    r"|(?<![\w.-])www\.[^\s<>\"'`]+"
+    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+    r"|(?<![\w@.-])[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}/[^\s<>\"'`]*",
+    re.IGNORECASE,
+)
+"""What counts as a link inside composed text (the module rules)."""
+_TRAILING = ".,;:!?)]}'\""
 _EXACT_FLOAT = 2.0**53
 
 
@@ -312,6 +328,7 @@ class _Matcher:
 
     def key_sources(self, value: Any) -> list[str]:
         names: set[str] = set()
+        links: set[str] = set()
         plain, missing = True, False
         for leaf in _leaves(value):
             if self.left <= 0:
@@ -325,10 +342,27 @@ class _Matcher:
             found = self._sources_of(text)
             missing = missing or not found
             names.update(found)
+            if not found and isinstance(leaf, str):
+                links.update(self._link_sources(leaf, text))
         if plain:
             return [TRIVIAL]
         ordered = sorted(names, key=self._order)
-        return [*ordered, NONE] if missing else ordered
+        linked = [LINK_PREFIX + n for n in sorted(links, key=self._link_order)]
+        return [*ordered, NONE, *linked] if missing else [*ordered, *linked]
+
+    def _link_sources(self, leaf: str, whole: str) -> set[str]:
+        found: set[str] = set()
+        for match in LINK.finditer(leaf):
+            link = leaf_text(match.group().rstrip(_TRAILING))
+            if link is None or link == whole or self.left <= 0:
+                continue
+            self.left -= 1
+            names = self._sources_of(link)
+            found.update(names if names else (NONE,))
+        return found
+
+    def _link_order(self, label: str) -> tuple[int, bool]:
+        return (len(self.rank), False) if label == NONE else self._order(label)
 
     def _order(self, label: str) -> tuple[int, bool]:
         mentioned = label.startswith(TEXT_PREFIX)
