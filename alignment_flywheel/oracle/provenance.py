@@ -16,7 +16,8 @@ The fold (events of one session, in order):
 * Bounds: a context keeps the last :data:`MAX_OUTPUTS` outputs and at most
   :data:`MAX_CONTEXT_CHARS` characters of them; older outputs are dropped first (a value only they
   held then has no source). Each source's normalised text, word set and whole values are computed
-  once, when its event is folded, never per proposal; at most :data:`MAX_FIELDS` nodes (scalars,
+  once, when its event is folded, never per proposal, and the sources of a value's text once per
+  context (up to :data:`MAX_FOUND` texts, then afresh); at most :data:`MAX_FIELDS` nodes (scalars,
   keys and containers, each time it is reached: a YAML alias counts again wherever it is used) of
   a structured output are read, or the output is read as plain text (:func:`output_values`).
 
@@ -95,6 +96,7 @@ from alignment_flywheel.events import (
 MAX_OUTPUTS = 64
 MAX_CONTEXT_CHARS = 262_144
 MAX_LEAVES = 1_024
+MAX_FOUND = 4_096
 MIN_CHARS = 3
 USER = "user"
 NONE = "none"
@@ -220,6 +222,9 @@ class SessionContext:
     request: str = ""
     outputs: tuple[tuple[str, str], ...] = ()
     sources: tuple[Source, ...] = field(default=(), compare=False, repr=False)
+    found: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+    """The sources of each value text matched in this context so far (at most :data:`MAX_FOUND`;
+    a context never changes, so neither do they)."""
 
     def __post_init__(self) -> None:
         if len(self.sources) != 1 + len(self.outputs):
@@ -272,7 +277,7 @@ def _bounded(context: SessionContext) -> SessionContext:
 
 def provenance(context: SessionContext, arguments: Mapping[str, Any]) -> dict[str, list[str]]:
     """For each top-level argument key, the sources of its value (see the module docstring)."""
-    matcher = _Matcher(context.sources)
+    matcher = _Matcher(context.sources, context.found)
     return {key: matcher.key_sources(value) for key, value in arguments.items()}
 
 
@@ -318,13 +323,15 @@ def leaf_text(value: Any) -> str | None:
 class _Matcher:
     """Matches the scalars of one proposal against the sources, within :data:`MAX_LEAVES`."""
 
-    def __init__(self, sources: tuple[Source, ...]) -> None:
+    def __init__(self, sources: tuple[Source, ...], seen: dict[str, tuple[str, ...]]) -> None:
         self.sources = sources
         self.rank: dict[str, int] = {}
         for source in sources:
             self.rank.setdefault(source.name, len(self.rank))
         self.left = MAX_LEAVES
-        self.seen: dict[str, tuple[str, ...]] = {}
+        if len(seen) >= MAX_FOUND:
+            seen.clear()
+        self.seen = seen
 
     def key_sources(self, value: Any) -> list[str]:
         names: set[str] = set()
