@@ -37,7 +37,15 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from alignment_flywheel.config import Settings
-from alignment_flywheel.enforcement.policy import RiskPolicy, Tier, TierChoice, load_policy
+from alignment_flywheel.enforcement.policy import (
+    MAX_CACHED_TIERS,
+    RiskPolicy,
+    Tier,
+    TierChoice,
+    TierKey,
+    load_policy,
+    tier_key,
+)
 from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import Decision, EvidenceKind, Proposal
@@ -66,6 +74,7 @@ class Enforcer:
     def __init__(self, oracle: Oracle, policy: RiskPolicy) -> None:
         self._oracle = oracle
         self.policy = policy
+        self._tiers: tuple[Oracle, RiskPolicy, dict[TierKey, TierChoice]] = (oracle, policy, {})
 
     @property
     def oracle(self) -> Oracle:
@@ -73,6 +82,22 @@ class Enforcer:
 
     def swap_oracle(self, oracle: Oracle) -> None:
         self._oracle = oracle
+
+    def _tier(self, oracle: Oracle, policy: RiskPolicy, proposal: Proposal) -> TierChoice:
+        """The policy's tier with the oracle's overrides, cached on plain values per (oracle,
+        policy): the cache is replaced whole when either changes."""
+        cached_oracle, cached_policy, choices = self._tiers
+        if cached_oracle is not oracle or cached_policy is not policy:
+            choices = {}
+            self._tiers = (oracle, policy, choices)
+        key = tier_key(proposal)
+        choice = choices.get(key)
+        if choice is None:
+            choice = with_overrides(policy.tier_for(proposal), oracle)
+            if len(choices) >= MAX_CACHED_TIERS:
+                choices.clear()
+            choices[key] = choice
+        return choice
 
     def decide(
         self,
@@ -84,7 +109,7 @@ class Enforcer:
         started = time.perf_counter_ns()
         computing = time.thread_time_ns()
         oracle, policy = self._oracle, self.policy
-        choice = with_overrides(policy.tier_for(proposal), oracle)
+        choice = self._tier(oracle, policy, proposal)
         try:
             signal = evaluate_oracle(oracle, proposal, session)
         except UnknownToolError as exc:

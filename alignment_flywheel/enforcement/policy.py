@@ -24,7 +24,8 @@ Rules:
 
 * The tier is the first whose ``when`` holds; a tier without ``when`` always holds; if none holds,
   ``default_tier``. A tier's ``when`` sees ``risk`` and ``tool`` only (tiers follow the declared
-  risk, not the arguments), so the choice is cached per (risk context, tool).
+  risk, not the arguments), so the choice is cached per (risk context, tool), keyed on plain
+  values (:func:`tier_key`).
 * A ``when`` that fails on an input selects the strictest tier (highest ``block_below``), and the
   verdict's reasons say so.
 * The verdict, in this order: BLOCK when the score is under the tier's ``block_below``; ESCALATE
@@ -62,6 +63,7 @@ from alignment_flywheel.oracle.expressions import (
     evaluate_bool,
     make_context,
 )
+from alignment_flywheel.oracle.fastpath import compile_tool
 
 TIER_VARIABLES = frozenset({"risk", "tool"})
 MAX_CACHED_TIERS = 10_000
@@ -87,6 +89,22 @@ class RiskPolicySpec(Spec):
     on_unknown_tool: Literal["REFUSE", "BLOCK", "ESCALATE"] = "REFUSE"
     oracle_timeout_ms: Annotated[float, Field(gt=0, le=600_000)] = 100.0
     tiers: Annotated[tuple[TierSpec, ...], Field(min_length=1)]
+
+
+TierKey = tuple[str, str, float, str, str]
+
+
+def tier_key(proposal: Proposal) -> TierKey:
+    """What a tier's choice depends on, as plain values (hashing the pydantic risk context is
+    slow): the risk context's fields and the tool."""
+    risk = proposal.risk
+    return (
+        risk.origin.value,
+        risk.blast_radius.value,
+        risk.proposer_confidence,
+        risk.environment,
+        proposal.tool,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +135,10 @@ class RiskPolicy:
         self._strictest = max(tiers, key=lambda t: t.spec.block_below)
         expressions = [t.expression for t in tiers if t.expression is not None]
         self._functions = ContextPlan.of(expressions).functions
-        self._cache: dict[tuple[RiskContext, str], TierChoice] = {}
+        self._cache: dict[TierKey, TierChoice] = {}
+        self._whens = [t for t in tiers if t.expression is not None]
+        sources = [t.expression.source for t in self._whens if t.expression is not None]
+        self._fast = compile_tool(sources, {}).function
 
     @property
     def version(self) -> str:
@@ -128,14 +149,29 @@ class RiskPolicy:
         return self.spec.oracle_timeout_ms / 1000.0
 
     def tier_for(self, proposal: Proposal) -> TierChoice:
-        key = (proposal.risk, proposal.tool)
+        key = tier_key(proposal)
         choice = self._cache.get(key)
         if choice is None:
-            choice = self._choose(proposal.risk, proposal.tool)
+            choice = self._choose_fast(proposal) or self._choose(proposal.risk, proposal.tool)
             if len(self._cache) >= MAX_CACHED_TIERS:
                 self._cache.clear()
             self._cache[key] = choice
         return choice
+
+    def _choose_fast(self, proposal: Proposal) -> TierChoice | None:
+        """The tier by the fast path (:mod:`~alignment_flywheel.oracle.fastpath`); None when a
+        tier's ``when`` must be decided by the CEL engine."""
+        hits = set(self._fast(proposal, {}, None))
+        position = 0
+        for tier in self.tiers:
+            if tier.expression is None:
+                return TierChoice(tier)
+            if ~position in hits:
+                return None
+            if position in hits:
+                return TierChoice(tier)
+            position += 1  # noqa: SIM113 (counts only tiers with a when)
+        return TierChoice(self._default)
 
     def _choose(self, risk: RiskContext, tool: str) -> TierChoice:
         variables = {"risk": risk.model_dump(mode="json"), "tool": tool}
