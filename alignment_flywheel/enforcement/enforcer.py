@@ -34,18 +34,11 @@ import functools
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from alignment_flywheel.config import Settings
-from alignment_flywheel.enforcement.policy import (
-    MAX_CACHED_TIERS,
-    RiskPolicy,
-    Tier,
-    TierChoice,
-    TierKey,
-    load_policy,
-    tier_key,
-)
+from alignment_flywheel.enforcement.policy import RiskPolicy, Tier, TierChoice, load_policy
 from alignment_flywheel.enforcement.verdict import Verdict
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import Decision, EvidenceKind, Proposal
@@ -66,6 +59,19 @@ if TYPE_CHECKING:
     from alignment_flywheel.enforcement.staged import StagedEnforcer
 
 log = logging.getLogger(__name__)
+MAX_JUDGED = 4096
+Judged = tuple[Decision, tuple[str, ...], Amendment | None]
+
+
+@dataclass(slots=True)
+class _Caches:
+    """What an enforcer remembers for one (oracle, policy): each tier with the oracle's
+    overrides, and the judgement of each reused signal."""
+
+    oracle: Oracle
+    policy: RiskPolicy
+    tiers: dict[str, TierChoice] = field(default_factory=dict)
+    judged: dict[tuple[int, str, int], tuple[OracleSignal, Judged]] = field(default_factory=dict)
 
 
 class Enforcer:
@@ -74,7 +80,7 @@ class Enforcer:
     def __init__(self, oracle: Oracle, policy: RiskPolicy) -> None:
         self._oracle = oracle
         self.policy = policy
-        self._tiers: tuple[Oracle, RiskPolicy, dict[TierKey, TierChoice]] = (oracle, policy, {})
+        self._caches = _Caches(oracle, policy)
 
     @property
     def oracle(self) -> Oracle:
@@ -84,20 +90,38 @@ class Enforcer:
         self._oracle = oracle
 
     def _tier(self, oracle: Oracle, policy: RiskPolicy, proposal: Proposal) -> TierChoice:
-        """The policy's tier with the oracle's overrides, cached on plain values per (oracle,
-        policy): the cache is replaced whole when either changes."""
-        cached_oracle, cached_policy, choices = self._tiers
-        if cached_oracle is not oracle or cached_policy is not policy:
-            choices = {}
-            self._tiers = (oracle, policy, choices)
-        key = tier_key(proposal)
-        choice = choices.get(key)
-        if choice is None:
-            choice = with_overrides(policy.tier_for(proposal), oracle)
-            if len(choices) >= MAX_CACHED_TIERS:
-                choices.clear()
-            choices[key] = choice
-        return choice
+        """The policy's tier with the oracle's overrides, built once per tier and (oracle, policy):
+        the caches are replaced whole when either changes."""
+        choice = policy.tier_for(proposal)
+        if choice.note is not None:
+            return with_overrides(choice, oracle)
+        choices = self._cache(oracle, policy).tiers
+        found = choices.get(choice.tier.name)
+        if found is None:
+            found = choices[choice.tier.name] = with_overrides(choice, oracle)
+        return found
+
+    def _cache(self, oracle: Oracle, policy: RiskPolicy) -> _Caches:
+        caches = self._caches
+        if caches.oracle is not oracle or caches.policy is not policy:
+            caches = self._caches = _Caches(oracle, policy)
+        return caches
+
+    def _judged(
+        self, signal: OracleSignal, tier: Tier, depth: int, policy: RiskPolicy, oracle: Oracle
+    ) -> Judged:
+        """:func:`judge`, remembered for the signals the oracle reuses (the same object for the
+        same matching rules, :mod:`alignment_flywheel.oracle.rules`)."""
+        judged = self._cache(oracle, policy).judged
+        key = (id(signal), tier.name, depth)
+        found = judged.get(key)
+        if found is not None and found[0] is signal:
+            return found[1]
+        result = judge(signal, tier, depth, policy)
+        if len(judged) >= MAX_JUDGED:
+            judged.clear()
+        judged[key] = (signal, result)
+        return result
 
     def decide(
         self,
@@ -126,7 +150,9 @@ class Enforcer:
         if spent_ns > policy.timeout_s * 1e9:
             error = f"oracle computed for {spent_ns / 1e6:.1f} ms of CPU, over the deadline"
             return self._failed(oracle, choice, started, error, timeout=True, signal=signal)
-        decision, reasons, amendment = judge(signal, choice.tier, revision_depth, policy)
+        decision, reasons, amendment = self._judged(
+            signal, choice.tier, revision_depth, policy, oracle
+        )
         if choice.note is not None:
             reasons = (*reasons, choice.note)
         return Verdict(

@@ -24,8 +24,10 @@ Rules:
 
 * The tier is the first whose ``when`` holds; a tier without ``when`` always holds; if none holds,
   ``default_tier``. A tier's ``when`` sees ``risk`` and ``tool`` only (tiers follow the declared
-  risk, not the arguments), so the choice is cached per (risk context, tool), keyed on plain
-  values (:func:`tier_key`).
+  risk, not the arguments). The tiers' ``when`` run as one function of the oracle's fast path
+  (:mod:`~alignment_flywheel.oracle.fastpath`) that returns the first tier that holds; a tier it
+  leaves to the CEL engine is chosen there, cached per (risk context, tool) on plain values
+  (:func:`tier_key`).
 * A ``when`` that fails on an input selects the strictest tier (highest ``block_below``), and the
   verdict's reasons say so.
 * The verdict, in this order: BLOCK when the score is under the tier's ``block_below``; ESCALATE
@@ -92,6 +94,7 @@ class RiskPolicySpec(Spec):
 
 
 TierKey = tuple[str, str, float, str, str]
+_NO_ARGUMENTS: dict[str, Any] = {}
 
 
 def tier_key(proposal: Proposal) -> TierKey:
@@ -136,9 +139,9 @@ class RiskPolicy:
         expressions = [t.expression for t in tiers if t.expression is not None]
         self._functions = ContextPlan.of(expressions).functions
         self._cache: dict[TierKey, TierChoice] = {}
-        self._whens = [t for t in tiers if t.expression is not None]
-        sources = [t.expression.source for t in self._whens if t.expression is not None]
-        self._fast = compile_tool(sources, {}).function
+        sources = ["true" if t.expression is None else t.expression.source for t in tiers]
+        self._first = compile_tool(sources, {}, first=True).function
+        self._choices = (*(TierChoice(t) for t in tiers), TierChoice(self._default))
 
     @property
     def version(self) -> str:
@@ -149,29 +152,17 @@ class RiskPolicy:
         return self.spec.oracle_timeout_ms / 1000.0
 
     def tier_for(self, proposal: Proposal) -> TierChoice:
+        position: int = self._first(proposal, _NO_ARGUMENTS, None)
+        if position >= 0:
+            return self._choices[position]
         key = tier_key(proposal)
         choice = self._cache.get(key)
         if choice is None:
-            choice = self._choose_fast(proposal) or self._choose(proposal.risk, proposal.tool)
+            choice = self._choose(proposal.risk, proposal.tool)
             if len(self._cache) >= MAX_CACHED_TIERS:
                 self._cache.clear()
             self._cache[key] = choice
         return choice
-
-    def _choose_fast(self, proposal: Proposal) -> TierChoice | None:
-        """The tier by the fast path (:mod:`~alignment_flywheel.oracle.fastpath`); None when a
-        tier's ``when`` must be decided by the CEL engine."""
-        hits = set(self._fast(proposal, {}, None))
-        position = 0
-        for tier in self.tiers:
-            if tier.expression is None:
-                return TierChoice(tier)
-            if ~position in hits:
-                return None
-            if position in hits:
-                return TierChoice(tier)
-            position += 1  # noqa: SIM113 (counts only tiers with a when)
-        return TierChoice(self._default)
 
     def _choose(self, risk: RiskContext, tool: str) -> TierChoice:
         variables = {"risk": risk.model_dump(mode="json"), "tool": tool}

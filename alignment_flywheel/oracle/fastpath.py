@@ -19,6 +19,7 @@ Rules (measured by ``benchmarks/oracle.py``; the differential test
 
 from __future__ import annotations
 
+import json
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -35,7 +36,7 @@ from alignment_flywheel.oracle.translate import Translator
 EXOTIC = re.compile(r"\d{16}|NaN|Infinity|\\u[dD][89a-fA-F]")
 """Argument text whose values the fast path leaves to CEL (see the module's rules)."""
 
-ToolFunction = Callable[[Proposal, dict[str, Any], SessionContext | None], list[int]]
+ToolFunction = Callable[[Proposal, dict[str, Any], SessionContext | None], Any]
 
 
 class Fallback(FlywheelError):
@@ -200,10 +201,37 @@ def compile_tool(
     sources: Sequence[str],
     fixed: Mapping[str, Any],
     provenance_keys: frozenset[str] | None = frozenset(),
+    *,
+    first: bool = False,
 ) -> CompiledTool:
     """The function of one tool's rules (``sources``, in order) given the artifact variables
     ``fixed``; ``provenance_keys`` are the argument keys whose provenance the rules read (None:
-    all), as the CEL path computes them."""
+    all), as the CEL path computes them. Compiled once per distinct input (an artifact's tools
+    often share their rules, and refinement builds many artifacts from the same rules).
+
+    ``first``: the function returns, instead of a list, the position of the first rule that holds,
+    ``~position`` when that rule must go to the CEL engine first, ``len(sources)`` when none does
+    (the risk policy's tiers)."""
+    key = (tuple(sources), json.dumps(fixed, sort_keys=True, default=repr), provenance_keys, first)
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        compiled = _compile(sources, fixed, provenance_keys, first)
+        if len(_COMPILED) >= MAX_COMPILED:
+            _COMPILED.clear()
+        _COMPILED[key] = compiled
+    return compiled
+
+
+_COMPILED: dict[tuple[Any, ...], CompiledTool] = {}
+MAX_COMPILED = 4096
+
+
+def _compile(
+    sources: Sequence[str],
+    fixed: Mapping[str, Any],
+    provenance_keys: frozenset[str] | None,
+    first: bool,
+) -> CompiledTool:
     namespace: dict[str, Any] = dict(RUNTIME)
     translator = Translator(namespace, fixed)
     body: list[str] = []
@@ -215,17 +243,23 @@ def compile_tool(
         except (Unsupported, RecursionError) as exc:
             on_cel.append(position)
             reasons[position] = str(exc) or type(exc).__name__
-            body.append(f"    hits.append({~position})")
+            body.append(f"    return {~position}" if first else f"    hits.append({~position})")
             continue
+        found, failed = (
+            (f"return {position}", f"return {~position}")
+            if first
+            else (f"hits.append({position})", f"hits.append({~position})")
+        )
         body += [
             "    try:",
             f"        if {expression}:",
-            f"            hits.append({position})",
+            f"            {found}",
             "    except Exception:",
-            f"        hits.append({~position})",
+            f"        {failed}",
         ]
     prelude = _prelude("\n".join(body), namespace, provenance_keys)
-    text = "\n".join(["def _tool(P, A, S):", *prelude, "    hits = []", *body, "    return hits"])
+    ending = f"    return {len(sources)}" if first else "    return hits"
+    text = "\n".join(["def _tool(P, A, S):", *prelude, "    hits = []", *body, ending])
     exec(compile(text, "<oracle fast path>", "exec"), namespace)
     return CompiledTool(namespace["_tool"], tuple(on_cel), reasons, text)
 
