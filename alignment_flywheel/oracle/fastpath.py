@@ -28,9 +28,10 @@ from typing import Any
 
 from alignment_flywheel.errors import FlywheelError
 from alignment_flywheel.events import Proposal
+from alignment_flywheel.oracle import expressions
 from alignment_flywheel.oracle.celparse import Unsupported, parse
-from alignment_flywheel.oracle.expressions import FUNCTIONS
-from alignment_flywheel.oracle.provenance import SessionContext, provenance_variable, requested
+from alignment_flywheel.oracle.expressions import ARTIFACT_VARIABLES, FUNCTIONS
+from alignment_flywheel.oracle.provenance import SessionContext, requested
 from alignment_flywheel.oracle.translate import Translator
 
 EXOTIC = re.compile(r"\d{16}|NaN|Infinity|\\u[dD][89a-fA-F]")
@@ -175,7 +176,7 @@ RUNTIME: dict[str, Any] = {
     "_lower_ascii": FUNCTIONS["lowerAscii"],
     "_NUMBERS": _NUMBERS,
     "_NoneType": type(None),
-    "_provenance": provenance_variable,
+    "_expressions": expressions,
     "_requested": requested,
 }
 
@@ -270,7 +271,8 @@ def _prelude(
     lines = []
     if "_V_provenance" in body:
         namespace["_provenance_keys"] = provenance_keys
-        lines.append("    _V_provenance = _provenance(S, _chosen(A, _provenance_keys))")
+        chosen = "_chosen(A, _provenance_keys)"
+        lines.append(f"    _V_provenance = _expressions.provenance_variable(S, {chosen})")
         namespace["_chosen"] = _chosen
     if "_V_requested" in body:
         lines.append("    _V_requested = _requested(S, P.tool)")
@@ -279,3 +281,20 @@ def _prelude(
 
 def _chosen(arguments: dict[str, Any], keys: frozenset[str] | None) -> dict[str, Any]:
     return arguments if keys is None else {k: arguments[k] for k in keys if k in arguments}
+
+
+def explain(sources: Sequence[str]) -> list[str | None]:
+    """For each rule: None when the fast path translates it, else why the CEL engine runs it.
+    Judged on the rule alone: the artifact's variables (``data``, ``effect``, ``roles``) count as
+    known, as the oracle folds in each tool's values (a rule naming a set or role a tool does not
+    have goes to CEL there, which then reports the missing key)."""
+    found: list[str | None] = []
+    for source in sources:
+        translator = Translator({}, {}, ARTIFACT_VARIABLES)
+        try:
+            translate_rule(source, translator)
+        except (Unsupported, RecursionError) as exc:
+            found.append(str(exc) or type(exc).__name__)
+        else:
+            found.append(None)
+    return found

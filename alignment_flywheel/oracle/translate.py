@@ -59,9 +59,17 @@ class Translator:
     """Translates the rules of one tool; constants (sets, patterns, the artifact's variables)
     land in ``constants``, the namespace the tool's function is compiled in."""
 
-    def __init__(self, constants: dict[str, Any], fixed: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        constants: dict[str, Any],
+        fixed: Mapping[str, Any],
+        unbound: frozenset[str] = frozenset(),
+    ) -> None:
+        """``unbound``: artifact variables read at run time (``_V_<name>``) rather than folded
+        in as constants (used to explain rules without a tool)."""
         self.constants = constants
         self.fixed = fixed
+        self.unbound = unbound
         self.temps = 0
         self.bound: list[str] = []
 
@@ -114,6 +122,8 @@ class Translator:
             return self.const(value), kind
         if name in PROPOSAL_VARIABLES:
             return PROPOSAL_VARIABLES[name]
+        if name in self.unbound:
+            return f"_V_{name}", "dyn"
         raise Unsupported(f"variable {name}")
 
     def _sel(self, node: Node) -> Code:
