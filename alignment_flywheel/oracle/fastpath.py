@@ -14,7 +14,8 @@ Rules (measured by ``benchmarks/oracle.py``; the differential test
   error is always CEL's, with CEL's text.
 * Arguments CEL and Python might read differently are left to CEL whole (:data:`EXOTIC`): integers
   of 16 digits or more (CEL's ints stop at 2**63 and it compares ints with doubles; Python's ints
-  are unbounded), NaN and infinities, and escaped surrogates.
+  are unbounded, and ints below 2**53 compare with doubles alike in both), NaN and infinities,
+  and lone surrogates.
 """
 
 from __future__ import annotations
@@ -34,7 +35,13 @@ from alignment_flywheel.oracle.expressions import ARTIFACT_VARIABLES, FUNCTIONS
 from alignment_flywheel.oracle.provenance import SessionContext, requested
 from alignment_flywheel.oracle.translate import Translator
 
-EXOTIC = re.compile(r"\d{16}|NaN|Infinity|\\u[dD][89a-fA-F]")
+EXOTIC = re.compile(
+    r"(?<![\d.])-?\d{16,}(?![\d.eE])"  # an integer of 16 digits or more
+    r"|\bNaN\b|\bInfinity\b"
+    r"|\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"  # an escaped lone high surrogate
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F]"  # an escaped lone low surrogate
+    r"|[\ud800-\udfff]"  # a raw surrogate
+)
 """Argument text whose values the fast path leaves to CEL (see the module's rules)."""
 
 ToolFunction = Callable[[Proposal, dict[str, Any], SessionContext | None], Any]

@@ -178,15 +178,16 @@ def proposals(keys: list[str], literals: list[str], tools: list[str]) -> st.Sear
         "".join
     )
     integers = st.sampled_from([0, 1, 2, 3, 900, 901, 2**53, 2**63, 2**64 + 5, -(2**63)])
-    numbers = st.integers(-1000, 1000) | integers | st.floats(allow_nan=False, allow_infinity=False)
-    scalars = text | numbers | st.booleans() | st.none()
+    small = st.integers(-1000, 1000)
+    numbers = st.one_of(small, small, integers, st.floats(allow_nan=False, allow_infinity=False))
+    scalars = st.one_of(text, text, text, numbers, numbers, st.booleans(), st.none())
     names = st.sampled_from(keys)
     values = st.recursive(
         scalars,
         lambda inner: st.lists(inner, max_size=3) | st.dictionaries(names, inner, max_size=3),
         max_leaves=5,
     )
-    arguments = st.dictionaries(names, values, max_size=6)
+    arguments = st.dictionaries(names, values, min_size=2, max_size=8)
     risk = st.builds(
         RiskContext,
         origin=st.sampled_from(list(Origin)),
