@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.enforcement.policy import RiskPolicy, Tier, TierChoice, load_policy
-from alignment_flywheel.enforcement.verdict import Verdict
+from alignment_flywheel.enforcement.verdict import Verdict, judged_verdict
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import Decision, EvidenceKind, Proposal
 from alignment_flywheel.oracle.artifact import TierOverride
@@ -146,25 +146,28 @@ class Enforcer:
             log.warning("oracle failed on proposal %s: %r", proposal.proposal_id, exc)
             kind = "oracle failed" if isinstance(exc, OracleError) else "oracle crashed"
             return self._failed(oracle, choice, started, f"{kind}: {exc!r}", timeout=False)
-        spent_ns = time.thread_time_ns() - computing
-        if spent_ns > policy.timeout_s * 1e9:
-            error = f"oracle computed for {spent_ns / 1e6:.1f} ms of CPU, over the deadline"
-            return self._failed(oracle, choice, started, error, timeout=True, signal=signal)
+        deadline_ns = policy.timeout_s * 1e9
+        # A thread's CPU time never runs ahead of the wall clock: read it only when it may be over.
+        if time.perf_counter_ns() - started > deadline_ns:
+            spent_ns = time.thread_time_ns() - computing
+            if spent_ns > deadline_ns:
+                error = f"oracle computed for {spent_ns / 1e6:.1f} ms of CPU, over the deadline"
+                return self._failed(oracle, choice, started, error, timeout=True, signal=signal)
         decision, reasons, amendment = self._judged(
             signal, choice.tier, revision_depth, policy, oracle
         )
         if choice.note is not None:
             reasons = (*reasons, choice.note)
-        return Verdict(
-            decision=decision,
-            tier=choice.tier.name,
-            reasons=reasons,
+        latency_us = (time.perf_counter_ns() - started) // 1000
+        tier = choice.tier.name
+        return judged_verdict(
+            decision,
+            tier,
+            reasons,
             policy_version=policy.version,
-            latency_us=(time.perf_counter_ns() - started) // 1000,
+            latency_us=latency_us,
             signal=signal,
             amendment=amendment,
-            oracle_version=signal.version,
-            oracle_digest=signal.digest,
         )
 
     def _unknown_tool(

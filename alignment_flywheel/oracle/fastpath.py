@@ -12,7 +12,8 @@ Rules (measured by ``benchmarks/oracle.py``; the differential test
   type CEL refuses, anything it is not sure of) and every rule left to CEL. The CEL engine's answer
   (a match, a non-match or a ``RULE_ERROR`` with CEL's message) is then the rule's answer, so an
   error is always CEL's, with CEL's text.
-* Arguments CEL and Python might read differently are left to CEL whole (:data:`EXOTIC`): integers
+* Arguments CEL and Python might read differently are left to CEL whole (:func:`plain_arguments`):
+  integers
   of 16 digits or more (CEL's ints stop at 2**63 and it compares ints with doubles; Python's ints
   are unbounded, and ints below 2**53 compare with doubles alike in both), NaN and infinities,
   and lone surrogates.
@@ -35,14 +36,44 @@ from alignment_flywheel.oracle.expressions import ARTIFACT_VARIABLES, FUNCTIONS
 from alignment_flywheel.oracle.provenance import SessionContext, requested
 from alignment_flywheel.oracle.translate import Translator
 
-EXOTIC = re.compile(
-    r"(?<![\d.])-?\d{16,}(?![\d.eE])"  # an integer of 16 digits or more
-    r"|\bNaN\b|\bInfinity\b"
-    r"|\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"  # an escaped lone high surrogate
+MAX_INT_DIGITS = 15
+_SURROGATE_ESCAPE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"  # an escaped lone high surrogate
     r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F]"  # an escaped lone low surrogate
-    r"|[\ud800-\udfff]"  # a raw surrogate
 )
-"""Argument text whose values the fast path leaves to CEL (see the module's rules)."""
+_RAW_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _Exotic(Exception):
+    pass
+
+
+def _integer(text: str) -> int:
+    if len(text) > MAX_INT_DIGITS:
+        raise _Exotic
+    return int(text)
+
+
+def _constant(text: str) -> Any:
+    raise _Exotic
+
+
+_DECODER = json.JSONDecoder(parse_int=_integer, parse_constant=_constant)
+
+
+def plain_arguments(text: str) -> dict[str, Any] | None:
+    """The arguments parsed, or None when they hold what the fast path leaves to CEL (see the
+    module's rules); decoding and checking cost about what ``json.loads`` alone costs."""
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text) is not None:
+        return None
+    if not text.isascii() and _RAW_SURROGATE.search(text) is not None:
+        return None
+    try:
+        found = _DECODER.decode(text)
+    except _Exotic:
+        return None
+    return found if isinstance(found, dict) else None
+
 
 ToolFunction = Callable[[Proposal, dict[str, Any], SessionContext | None], Any]
 

@@ -49,7 +49,7 @@ from alignment_flywheel.oracle.expressions import (
     make_context,
     proposal_variables,
 )
-from alignment_flywheel.oracle.fastpath import EXOTIC, CompiledTool, compile_tool
+from alignment_flywheel.oracle.fastpath import CompiledTool, compile_tool, plain_arguments
 from alignment_flywheel.oracle.provenance import SessionContext
 
 GLOB_CHARS = frozenset("*?[")
@@ -221,10 +221,11 @@ class RuleOracle:
         if not applicable.rules:
             return self._quiet
         compiled = applicable.compiled
-        if compiled is None or EXOTIC.search(proposal.arguments) is not None:
+        arguments = None if compiled is None else plain_arguments(proposal.arguments)
+        if compiled is None or arguments is None:
             hits = [~position for position in range(len(applicable.rules))]
         else:
-            hits = compiled.function(proposal, proposal.arguments_object(), session)
+            hits = compiled.function(proposal, arguments, session)
             if not hits:
                 return self._quiet
             if min(hits) >= 0:

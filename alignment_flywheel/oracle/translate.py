@@ -33,8 +33,8 @@ TYPE_CLASSES = {
     "null_type": "_NoneType",
 }
 RISK_FIELDS = {
-    "origin": ("P.risk.origin.value", "str"),
-    "blast_radius": ("P.risk.blast_radius.value", "str"),
+    "origin": ("P.risk.origin._value_", "str"),
+    "blast_radius": ("P.risk.blast_radius._value_", "str"),
     "proposer_confidence": ("P.risk.proposer_confidence", "float"),
     "environment": ("P.risk.environment", "str"),
 }

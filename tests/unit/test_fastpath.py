@@ -3,6 +3,7 @@ CEL engine, what ``flywheel oracle explain`` reports, and the enforcer's caches.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import uuid
@@ -14,7 +15,8 @@ from typer.testing import CliRunner
 from alignment_flywheel.cli.main import app
 from alignment_flywheel.enforcement import Enforcer
 from alignment_flywheel.enforcement.policy import build_policy
-from alignment_flywheel.events import EvidenceKind, Proposal, RiskContext
+from alignment_flywheel.enforcement.verdict import FAST_FIELDS, Verdict, judged_verdict
+from alignment_flywheel.events import Decision, EvidenceKind, Proposal, RiskContext
 from alignment_flywheel.oracle.artifact import build_artifact, read_document
 from alignment_flywheel.oracle.celparse import Unsupported, parse
 from alignment_flywheel.oracle.fastpath import compile_tool, explain
@@ -144,3 +146,29 @@ def test_flywheel_oracle_explain_lists_every_rule(tmp_path: Any) -> None:
     assert re.search(r"fast-one.*fast", result.output)
     assert re.search(r"cel-one.*cel.*group flags", result.output)
     assert "1 of 2 rules on the fast path, 1 on CEL" in result.output
+
+
+def test_the_enforcers_verdict_is_the_dataclass_with_every_field_set() -> None:
+    signal = _oracle('args.cmd == "ls"').evaluate(_proposal({"cmd": "ls"}))
+    made = judged_verdict(
+        Decision.BLOCK,
+        "critical",
+        ("why",),
+        policy_version="p1",
+        latency_us=3,
+        signal=signal,
+        amendment=None,
+    )
+    assert tuple(f.name for f in dataclasses.fields(Verdict)) == FAST_FIELDS
+    assert made == Verdict(
+        Decision.BLOCK,
+        "critical",
+        ("why",),
+        "p1",
+        3,
+        signal,
+        oracle_version=signal.version,
+        oracle_digest=signal.digest,
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.tier = "other"  # type: ignore[misc]

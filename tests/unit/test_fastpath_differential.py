@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from alignment_flywheel.events import Proposal
 from alignment_flywheel.oracle.artifact import OracleArtifact, build_artifact, load_artifact
 from alignment_flywheel.oracle.contract import UnknownToolError
-from alignment_flywheel.oracle.fastpath import EXOTIC
+from alignment_flywheel.oracle.fastpath import plain_arguments
 from alignment_flywheel.oracle.loader import DEFAULT_ORACLE
 from alignment_flywheel.oracle.provenance import SessionContext
 from alignment_flywheel.oracle.rules import RuleOracle
@@ -72,9 +72,10 @@ def _same(
 
 def _decided_fast(fast: RuleOracle, proposal: Proposal, session: SessionContext | None) -> int:
     compiled = fast.tool_rules(proposal.tool).compiled
-    if compiled is None or EXOTIC.search(proposal.arguments):
+    arguments = plain_arguments(proposal.arguments)
+    if compiled is None or arguments is None:
         return 0
-    hits = compiled.function(proposal, proposal.arguments_object(), session)
+    hits = compiled.function(proposal, arguments, session)
     return len(fast.tool_rules(proposal.tool).rules) - sum(h < 0 for h in hits)
 
 
