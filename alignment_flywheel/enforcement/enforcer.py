@@ -135,7 +135,10 @@ class Enforcer:
         oracle, policy = self._oracle, self.policy
         choice = self._tier(oracle, policy, proposal)
         try:
-            signal = evaluate_oracle(oracle, proposal, session)
+            if session is None:
+                signal = oracle.evaluate(proposal)
+            else:
+                signal = evaluate_oracle(oracle, proposal, session)
         except UnknownToolError as exc:
             return self._unknown_tool(oracle, choice, started, exc)
         except InvalidInputError:

@@ -143,15 +143,16 @@ class RuleIndex:
                 for name in set(patterns):
                     self._exact[name].append((position, rule))
         self._matchers = {id(rule): tool_matcher(rule.spec.tools) for _, rule in self._globbed}
-        self._cache: dict[str, ToolRules] = {}
+        self.cached: dict[str, ToolRules] = {}
+        """The tools resolved so far (read by the oracle's hot path before calling rules_for)."""
 
     def rules_for(self, tool: str) -> ToolRules:
-        cached = self._cache.get(tool)
+        cached = self.cached.get(tool)
         if cached is None:
             cached = self._resolve(tool)
-            if len(self._cache) >= MAX_CACHED_TOOLS:
-                self._cache.clear()
-            self._cache[tool] = cached
+            if len(self.cached) >= MAX_CACHED_TOOLS:
+                self.cached.clear()
+            self.cached[tool] = cached
         return cached
 
     def _resolve(self, tool: str) -> ToolRules:
@@ -184,6 +185,7 @@ class RuleOracle:
         self.artifact = artifact
         self.fast = fast
         self._index = RuleIndex(artifact.rules, artifact.variables_for, fast=fast)
+        self._tools = self._index.cached
         self._catalog = artifact.catalog.matcher
         thresholds = artifact.spec.thresholds
         self._base_score = thresholds.base_score
@@ -217,7 +219,7 @@ class RuleOracle:
         tool = proposal.tool
         if self._catalog is not None and self._catalog.match(tool) is None:
             raise UnknownToolError(tool)
-        applicable = self._index.rules_for(tool)
+        applicable = self._tools.get(tool) or self._index.rules_for(tool)
         if not applicable.rules:
             return self._quiet
         compiled = applicable.compiled
