@@ -10,7 +10,8 @@ Signal of one proposal (the combination rule, documented for users writing rules
   ``1 - prod(1 - u_i)``. It only grows as evidence accumulates.
 * Evidence: one ``RULE_MATCH`` per matching rule (its id, norms, review flag and amendment; the
   message starts with the rule's severity) and one ``RULE_ERROR`` per rule that failed on the input
-  (missing key, type error, non-bool result), with CEL's message. A failing rule is never a silent
+  (missing key, index out of range, type error, overflow, non-bool result), with CEL's
+  message. A failing rule is never a silent
   non-match: it raises the uncertainty and the risk policy sees it.
 * With a tool catalog in the artifact, a tool outside it raises
   :class:`~alignment_flywheel.oracle.contract.UnknownToolError` (bad input, refused at the edge).
