@@ -71,7 +71,13 @@ class _Caches:
     oracle: Oracle
     policy: RiskPolicy
     tiers: dict[str, TierChoice] = field(default_factory=dict)
+    version: str = field(init=False)
+    deadline_ns: float = field(init=False)
     judged: dict[tuple[int, str, int], tuple[OracleSignal, Judged]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.version = self.policy.version
+        self.deadline_ns = self.policy.timeout_s * 1e9
 
 
 class Enforcer:
@@ -89,16 +95,15 @@ class Enforcer:
     def swap_oracle(self, oracle: Oracle) -> None:
         self._oracle = oracle
 
-    def _tier(self, oracle: Oracle, policy: RiskPolicy, proposal: Proposal) -> TierChoice:
-        """The policy's tier with the oracle's overrides, built once per tier and (oracle, policy):
-        the caches are replaced whole when either changes."""
-        choice = policy.tier_for(proposal)
+    def _tier(self, caches: _Caches, proposal: Proposal) -> TierChoice:
+        """The policy's tier with the oracle's overrides, built once per tier and (oracle, policy)
+        (``caches``, replaced whole when either changes)."""
+        choice = caches.policy.tier_for(proposal)
         if choice.note is not None:
-            return with_overrides(choice, oracle)
-        choices = self._cache(oracle, policy).tiers
-        found = choices.get(choice.tier.name)
+            return with_overrides(choice, caches.oracle)
+        found = caches.tiers.get(choice.tier.name)
         if found is None:
-            found = choices[choice.tier.name] = with_overrides(choice, oracle)
+            found = caches.tiers[choice.tier.name] = with_overrides(choice, caches.oracle)
         return found
 
     def _cache(self, oracle: Oracle, policy: RiskPolicy) -> _Caches:
@@ -107,17 +112,15 @@ class Enforcer:
             caches = self._caches = _Caches(oracle, policy)
         return caches
 
-    def _judged(
-        self, signal: OracleSignal, tier: Tier, depth: int, policy: RiskPolicy, oracle: Oracle
-    ) -> Judged:
+    def _judged(self, caches: _Caches, signal: OracleSignal, tier: Tier, depth: int) -> Judged:
         """:func:`judge`, remembered for the signals the oracle reuses (the same object for the
         same matching rules, :mod:`alignment_flywheel.oracle.rules`)."""
-        judged = self._cache(oracle, policy).judged
+        judged = caches.judged
         key = (id(signal), tier.name, depth)
         found = judged.get(key)
         if found is not None and found[0] is signal:
             return found[1]
-        result = judge(signal, tier, depth, policy)
+        result = judge(signal, tier, depth, caches.policy)
         if len(judged) >= MAX_JUDGED:
             judged.clear()
         judged[key] = (signal, result)
@@ -133,7 +136,8 @@ class Enforcer:
         started = time.perf_counter_ns()
         computing = time.thread_time_ns()
         oracle, policy = self._oracle, self.policy
-        choice = self._tier(oracle, policy, proposal)
+        caches = self._cache(oracle, policy)
+        choice = self._tier(caches, proposal)
         try:
             if session is None:
                 signal = oracle.evaluate(proposal)
@@ -149,16 +153,14 @@ class Enforcer:
             log.warning("oracle failed on proposal %s: %r", proposal.proposal_id, exc)
             kind = "oracle failed" if isinstance(exc, OracleError) else "oracle crashed"
             return self._failed(oracle, choice, started, f"{kind}: {exc!r}", timeout=False)
-        deadline_ns = policy.timeout_s * 1e9
+        deadline_ns = caches.deadline_ns
         # A thread's CPU time never runs ahead of the wall clock: read it only when it may be over.
         if time.perf_counter_ns() - started > deadline_ns:
             spent_ns = time.thread_time_ns() - computing
             if spent_ns > deadline_ns:
                 error = f"oracle computed for {spent_ns / 1e6:.1f} ms of CPU, over the deadline"
                 return self._failed(oracle, choice, started, error, timeout=True, signal=signal)
-        decision, reasons, amendment = self._judged(
-            signal, choice.tier, revision_depth, policy, oracle
-        )
+        decision, reasons, amendment = self._judged(caches, signal, choice.tier, revision_depth)
         if choice.note is not None:
             reasons = (*reasons, choice.note)
         latency_us = (time.perf_counter_ns() - started) // 1000
@@ -167,7 +169,7 @@ class Enforcer:
             decision,
             tier,
             reasons,
-            policy_version=policy.version,
+            policy_version=caches.version,
             latency_us=latency_us,
             signal=signal,
             amendment=amendment,

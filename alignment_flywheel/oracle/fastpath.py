@@ -22,6 +22,7 @@ Rules (measured by ``benchmarks/oracle.py``; the differential test
 from __future__ import annotations
 
 import json
+import json.scanner
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -59,6 +60,7 @@ def _constant(text: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_int=_integer, parse_constant=_constant)
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]
 
 
 def plain_arguments(text: str) -> dict[str, Any] | None:
@@ -69,7 +71,12 @@ def plain_arguments(text: str) -> dict[str, Any] | None:
     if not text.isascii() and _RAW_SURROGATE.search(text) is not None:
         return None
     try:
-        found = _DECODER.decode(text)
+        if text[:1] == "{" and text[-1:] == "}":
+            found, end = _SCAN(text, 0)  # the decoder's C scanner, without its whitespace steps
+            if end != len(text):
+                found = _DECODER.decode(text)
+        else:
+            found = _DECODER.decode(text)
     except _Exotic:
         return None
     return found if isinstance(found, dict) else None
