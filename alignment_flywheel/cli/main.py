@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("replay", "replay"),
     "sink": ("sink", "app"),
     "report": ("report", "report"),
+    "oracle": ("oracle", "app"),
 }
 """Each command: the module under ``alignment_flywheel.cli`` and the Typer app (a group) or
 function (a command) it defines. A module is imported only when its command runs (or help lists

@@ -34,11 +34,12 @@ import functools
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from alignment_flywheel.config import Settings
 from alignment_flywheel.enforcement.policy import RiskPolicy, Tier, TierChoice, load_policy
-from alignment_flywheel.enforcement.verdict import Verdict
+from alignment_flywheel.enforcement.verdict import Verdict, judged_verdict
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import Decision, EvidenceKind, Proposal
 from alignment_flywheel.oracle.artifact import TierOverride
@@ -58,6 +59,25 @@ if TYPE_CHECKING:
     from alignment_flywheel.enforcement.staged import StagedEnforcer
 
 log = logging.getLogger(__name__)
+MAX_JUDGED = 4096
+Judged = tuple[Decision, tuple[str, ...], Amendment | None]
+
+
+@dataclass(slots=True)
+class _Caches:
+    """What an enforcer remembers for one (oracle, policy): each tier with the oracle's
+    overrides, and the judgement of each reused signal."""
+
+    oracle: Oracle
+    policy: RiskPolicy
+    tiers: dict[str, TierChoice] = field(default_factory=dict)
+    version: str = field(init=False)
+    deadline_ns: float = field(init=False)
+    judged: dict[tuple[int, str, int], tuple[OracleSignal, Judged]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.version = self.policy.version
+        self.deadline_ns = self.policy.timeout_s * 1e9
 
 
 class Enforcer:
@@ -66,6 +86,7 @@ class Enforcer:
     def __init__(self, oracle: Oracle, policy: RiskPolicy) -> None:
         self._oracle = oracle
         self.policy = policy
+        self._caches = _Caches(oracle, policy)
 
     @property
     def oracle(self) -> Oracle:
@@ -73,6 +94,37 @@ class Enforcer:
 
     def swap_oracle(self, oracle: Oracle) -> None:
         self._oracle = oracle
+
+    def _tier(self, caches: _Caches, proposal: Proposal) -> TierChoice:
+        """The policy's tier with the oracle's overrides, built once per tier and (oracle, policy)
+        (``caches``, replaced whole when either changes)."""
+        choice = caches.policy.tier_for(proposal)
+        if choice.note is not None:
+            return with_overrides(choice, caches.oracle)
+        found = caches.tiers.get(choice.tier.name)
+        if found is None:
+            found = caches.tiers[choice.tier.name] = with_overrides(choice, caches.oracle)
+        return found
+
+    def _cache(self, oracle: Oracle, policy: RiskPolicy) -> _Caches:
+        caches = self._caches
+        if caches.oracle is not oracle or caches.policy is not policy:
+            caches = self._caches = _Caches(oracle, policy)
+        return caches
+
+    def _judged(self, caches: _Caches, signal: OracleSignal, tier: Tier, depth: int) -> Judged:
+        """:func:`judge`, remembered for the signals the oracle reuses (the same object for the
+        same matching rules, :mod:`alignment_flywheel.oracle.rules`)."""
+        judged = caches.judged
+        key = (id(signal), tier.name, depth)
+        found = judged.get(key)
+        if found is not None and found[0] is signal:
+            return found[1]
+        result = judge(signal, tier, depth, caches.policy)
+        if len(judged) >= MAX_JUDGED:
+            judged.clear()
+        judged[key] = (signal, result)
+        return result
 
     def decide(
         self,
@@ -84,9 +136,13 @@ class Enforcer:
         started = time.perf_counter_ns()
         computing = time.thread_time_ns()
         oracle, policy = self._oracle, self.policy
-        choice = with_overrides(policy.tier_for(proposal), oracle)
+        caches = self._cache(oracle, policy)
+        choice = self._tier(caches, proposal)
         try:
-            signal = evaluate_oracle(oracle, proposal, session)
+            if session is None:
+                signal = oracle.evaluate(proposal)
+            else:
+                signal = evaluate_oracle(oracle, proposal, session)
         except UnknownToolError as exc:
             return self._unknown_tool(oracle, choice, started, exc)
         except InvalidInputError:
@@ -97,23 +153,26 @@ class Enforcer:
             log.warning("oracle failed on proposal %s: %r", proposal.proposal_id, exc)
             kind = "oracle failed" if isinstance(exc, OracleError) else "oracle crashed"
             return self._failed(oracle, choice, started, f"{kind}: {exc!r}", timeout=False)
-        spent_ns = time.thread_time_ns() - computing
-        if spent_ns > policy.timeout_s * 1e9:
-            error = f"oracle computed for {spent_ns / 1e6:.1f} ms of CPU, over the deadline"
-            return self._failed(oracle, choice, started, error, timeout=True, signal=signal)
-        decision, reasons, amendment = judge(signal, choice.tier, revision_depth, policy)
+        deadline_ns = caches.deadline_ns
+        # A thread's CPU time never runs ahead of the wall clock: read it only when it may be over.
+        if time.perf_counter_ns() - started > deadline_ns:
+            spent_ns = time.thread_time_ns() - computing
+            if spent_ns > deadline_ns:
+                error = f"oracle computed for {spent_ns / 1e6:.1f} ms of CPU, over the deadline"
+                return self._failed(oracle, choice, started, error, timeout=True, signal=signal)
+        decision, reasons, amendment = self._judged(caches, signal, choice.tier, revision_depth)
         if choice.note is not None:
             reasons = (*reasons, choice.note)
-        return Verdict(
-            decision=decision,
-            tier=choice.tier.name,
-            reasons=reasons,
-            policy_version=policy.version,
-            latency_us=(time.perf_counter_ns() - started) // 1000,
+        latency_us = (time.perf_counter_ns() - started) // 1000
+        tier = choice.tier.name
+        return judged_verdict(
+            decision,
+            tier,
+            reasons,
+            policy_version=caches.version,
+            latency_us=latency_us,
             signal=signal,
             amendment=amendment,
-            oracle_version=signal.version,
-            oracle_digest=signal.digest,
         )
 
     def _unknown_tool(

@@ -24,7 +24,10 @@ Rules:
 
 * The tier is the first whose ``when`` holds; a tier without ``when`` always holds; if none holds,
   ``default_tier``. A tier's ``when`` sees ``risk`` and ``tool`` only (tiers follow the declared
-  risk, not the arguments), so the choice is cached per (risk context, tool).
+  risk, not the arguments). The tiers' ``when`` run as one function of the oracle's fast path
+  (:mod:`~alignment_flywheel.oracle.fastpath`) that returns the first tier that holds; a tier it
+  leaves to the CEL engine is chosen there, cached per (risk context, tool) on plain values
+  (:func:`tier_key`).
 * A ``when`` that fails on an input selects the strictest tier (highest ``block_below``), and the
   verdict's reasons say so.
 * The verdict, in this order: BLOCK when the score is under the tier's ``block_below``; ESCALATE
@@ -62,6 +65,7 @@ from alignment_flywheel.oracle.expressions import (
     evaluate_bool,
     make_context,
 )
+from alignment_flywheel.oracle.fastpath import compile_tool
 
 TIER_VARIABLES = frozenset({"risk", "tool"})
 MAX_CACHED_TIERS = 10_000
@@ -87,6 +91,23 @@ class RiskPolicySpec(Spec):
     on_unknown_tool: Literal["REFUSE", "BLOCK", "ESCALATE"] = "REFUSE"
     oracle_timeout_ms: Annotated[float, Field(gt=0, le=600_000)] = 100.0
     tiers: Annotated[tuple[TierSpec, ...], Field(min_length=1)]
+
+
+TierKey = tuple[str, str, float, str, str]
+_NO_ARGUMENTS: dict[str, Any] = {}
+
+
+def tier_key(proposal: Proposal) -> TierKey:
+    """What a tier's choice depends on, as plain values (hashing the pydantic risk context is
+    slow): the risk context's fields and the tool."""
+    risk = proposal.risk
+    return (
+        risk.origin.value,
+        risk.blast_radius.value,
+        risk.proposer_confidence,
+        risk.environment,
+        proposal.tool,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +138,10 @@ class RiskPolicy:
         self._strictest = max(tiers, key=lambda t: t.spec.block_below)
         expressions = [t.expression for t in tiers if t.expression is not None]
         self._functions = ContextPlan.of(expressions).functions
-        self._cache: dict[tuple[RiskContext, str], TierChoice] = {}
+        self._cache: dict[TierKey, TierChoice] = {}
+        sources = ["true" if t.expression is None else t.expression.source for t in tiers]
+        self._first = compile_tool(sources, {}, first=True).function
+        self._choices = (*(TierChoice(t) for t in tiers), TierChoice(self._default))
 
     @property
     def version(self) -> str:
@@ -128,7 +152,10 @@ class RiskPolicy:
         return self.spec.oracle_timeout_ms / 1000.0
 
     def tier_for(self, proposal: Proposal) -> TierChoice:
-        key = (proposal.risk, proposal.tool)
+        position: int = self._first(proposal, _NO_ARGUMENTS, None)
+        if position >= 0:
+            return self._choices[position]
+        key = tier_key(proposal)
         choice = self._cache.get(key)
         if choice is None:
             choice = self._choose(proposal.risk, proposal.tool)

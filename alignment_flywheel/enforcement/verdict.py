@@ -8,7 +8,9 @@ as the bundle revision, the input's ids, the result, the error.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from alignment_flywheel.events import (
     Decision,
@@ -43,6 +45,67 @@ class Verdict:
     @property
     def allowed(self) -> bool:
         return self.decision is Decision.ALLOW
+
+
+FAST_FIELDS = (
+    "decision",
+    "tier",
+    "reasons",
+    "policy_version",
+    "latency_us",
+    "signal",
+    "amendment",
+    "error",
+    "oracle_version",
+    "oracle_digest",
+    "stage",
+    "enforced",
+)
+"""The fields :func:`judged_verdict` sets: every field (a unit test holds them equal)."""
+_SETTERS: list[Callable[[Verdict, Any], None]] = [vars(Verdict)[n].__set__ for n in FAST_FIELDS]
+(
+    _DECISION,
+    _TIER,
+    _REASONS,
+    _POLICY,
+    _LATENCY,
+    _SIGNAL,
+    _AMENDMENT,
+    _ERROR,
+    _VERSION,
+    _DIGEST,
+    _STAGE,
+    _ENFORCED,
+) = _SETTERS
+
+
+def judged_verdict(
+    decision: Decision,
+    tier: str,
+    reasons: tuple[str, ...],
+    *,
+    policy_version: str,
+    latency_us: int,
+    signal: OracleSignal,
+    amendment: Amendment | None,
+) -> Verdict:
+    """``Verdict(...)`` of a judged signal (no error, stable, enforced), built in a third of the
+    time the frozen dataclass's ``__init__`` takes (it runs once per decision): the same object,
+    its slots set directly."""
+    verdict: Verdict = object.__new__(Verdict)
+    _DECISION(verdict, decision)
+    _TIER(verdict, tier)
+    _REASONS(verdict, reasons)
+    _POLICY(verdict, policy_version)
+    _LATENCY(verdict, latency_us)
+    _SIGNAL(verdict, signal)
+    _AMENDMENT(verdict, amendment)
+    _ERROR(verdict, None)
+    _VERSION(verdict, signal.version)
+    _DIGEST(verdict, signal.digest)
+    _STAGE(verdict, ReleaseStage.STABLE)
+    _ENFORCED(verdict, True)
+    return verdict
 
 
 def verdict_event(

@@ -37,9 +37,10 @@ evaluating a simple rule, and CEL's ``matches`` compiles its pattern on every ca
   the variables those expressions reference; when they reach ``args`` only through field access
   (``args.cmd``, ``args["cmd"]``, ``has(args.cmd)``), only those fields are converted.
 * ``x.matches("literal")`` is compiled once into a call of a registered function that runs the
-  pattern with Python's ``re`` (``search``, as CEL's ``matches`` is unanchored). Patterns Python
-  cannot compile are left to CEL. The two engines agree on the RE2 syntax used in practice;
-  Python additionally accepts look-around and back-references.
+  pattern with Python's ``re`` (``search``, as CEL's ``matches`` is unanchored), translated by
+  :mod:`alignment_flywheel.oracle.regex` so that it matches exactly what CEL's regex engine
+  matches; a pattern outside that translation's subset is left to CEL, and so is a non-ASCII
+  subject of a pattern using the Unicode classes ``\\d \\w \\s \\b``.
 * ``data.name`` is compiled as ``data["name"]``: the CEL binding copies a list reached by field
   selection on every evaluation, but not one reached by index. :func:`data_references` names the
   sets an expression reads, so that the artifact can refuse a rule naming a set it does not hold.
@@ -58,7 +59,10 @@ from cel.stdlib import EXTENSIONS
 
 from alignment_flywheel.errors import FlywheelError
 from alignment_flywheel.events import Proposal
+from alignment_flywheel.oracle.celparse import Unsupported
 from alignment_flywheel.oracle.provenance import SessionContext, provenance_variable, requested
+from alignment_flywheel.oracle.regex import Translated
+from alignment_flywheel.oracle.regex import translate as translate_regex
 
 ARTIFACT_VARIABLES = frozenset({"data", "effect", "roles"})
 VARIABLES = frozenset({"tool", "args", "risk", "proposer", "session", "reasoning", "parent"})
@@ -259,12 +263,28 @@ def _regex_call(literal: str, functions: dict[str, Callable[..., Any]]) -> str |
     if pattern is None:
         return None
     try:
-        search = re.compile(pattern).search
-    except re.error:
+        translated = translate_regex(pattern)
+    except Unsupported:
         return None
     name = "flywheelMatches_" + hashlib.sha256(pattern.encode()).hexdigest()[:16]
-    functions[name] = lambda text: search(text) is not None
+    functions[name] = _matcher(translated, pattern)
     return f".{name}()"
+
+
+def _matcher(translated: Translated, pattern: str) -> Callable[[str], bool]:
+    """CEL's ``matches`` with this pattern: Python's ``re`` where it is exact, else CEL's own."""
+    search = translated.pattern.search
+    if not translated.ascii_only:
+        return lambda text: search(text) is not None
+    program = cel.compile("text.matches(pattern)")
+
+    def matches(text: str) -> bool:
+        if text.isascii():
+            return search(text) is not None
+        found = program.execute(cel.Context(variables={"text": text, "pattern": pattern}))
+        return bool(found)
+
+    return matches
 
 
 def data_references(source: str) -> frozenset[str] | None:
@@ -356,8 +376,10 @@ def evaluate_bool(program: cel.Program, context: cel.Context) -> bool:
         value = program.execute(context)
     except KeyError as exc:
         raise ExpressionError(f"no such key: {exc.args[0]!r}") from None
-    except (TypeError, ValueError, RuntimeError) as exc:
+    except (IndexError, TypeError, ValueError, RuntimeError, ArithmeticError) as exc:
         raise ExpressionError(" ".join(str(exc).split())) from None
     if not isinstance(value, bool):
-        raise ExpressionError(f"must give a bool, gave {type(value).__name__} {value!r:.60}")
+        # A map's items come back from CEL in no fixed order: its size, not its text.
+        shown = f"of {len(value)}" if isinstance(value, dict | list) else f"{value!r:.60}"
+        raise ExpressionError(f"must give a bool, gave {type(value).__name__} {shown}")
     return value
