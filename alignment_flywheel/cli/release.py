@@ -5,7 +5,8 @@ rollback, reject.
 and the candidate the release topic names, then what a follower verifying against the trust root
 actually enforces (version and digest), whether it is degraded and why, and the records it
 ignored (security events). ``promote`` and ``rollback`` publish the transition a releaser asks for
-(``automatic`` false, the actor is the settings' identity); the gates follow within a second.
+(``automatic`` false, in the name of ``--operator``, by default the OS user: a person, never a
+process); the gates follow within a second.
 ``rollback`` signs with each ``--key`` (keys of the releaser role); with a trust root, a stable
 rollback needs them, since verifying followers do not go back to an older version for an
 unsigned one. ``reject`` publishes a ``PatchRejected`` signed by ``--key`` (releaser role): it
@@ -22,7 +23,13 @@ import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.table import Table
 
-from alignment_flywheel.cli.context import CliContext, cli_context, reports_errors
+from alignment_flywheel.cli.context import (
+    CliContext,
+    OperatorOption,
+    cli_context,
+    person,
+    reports_errors,
+)
 from alignment_flywheel.cli.keys import Passphrase, key_store, signing_key
 from alignment_flywheel.cli.worker_options import worker_command
 from alignment_flywheel.codec import EventCodec
@@ -181,13 +188,18 @@ def promote(
     ctx: typer.Context,
     patches: PatchesTopic = _DEFAULT.patches,
     releases: ReleasesTopic = _DEFAULT.releases,
+    operator: OperatorOption = None,
 ) -> None:
     """Move the candidate one stage on."""
     cli = cli_context(ctx)
+    who = person(operator)
     follower = _follower(cli.settings, patches, releases)
-    event = commands.promote(follower.state, actor=cli.settings.identity, metrics={})
+    event = commands.promote(follower.state, actor=who, metrics={})
     _publish(cli.settings, releases, event)
-    cli.console.print(f"promoted v{event.version} from {event.from_stage} to {event.to_stage}")
+    typer.echo(
+        f"promoted v{event.version} from {event.from_stage.value} to {event.to_stage.value} "
+        f"by {event.actor}"
+    )
 
 
 @app.command("rollback")
@@ -203,6 +215,7 @@ def rollback(
     passphrase: Passphrase = None,
     patches: PatchesTopic = _DEFAULT.patches,
     releases: ReleasesTopic = _DEFAULT.releases,
+    operator: OperatorOption = None,
 ) -> None:
     """Withdraw the candidate (or, with --stable and a releaser's --key, the stable version)."""
     cli = cli_context(ctx)
@@ -213,13 +226,21 @@ def rollback(
         )
     signers = _releaser_keys(ctx, key or [], passphrase)
     follower = _follower(cli.settings, patches, releases)
-    actor = cli.settings.identity
     event = commands.rollback(
-        follower.state, follower.builder, actor=actor, reason=reason, stable=stable, signers=signers
+        follower.state,
+        follower.builder,
+        actor=cli.settings.identity,
+        reason=reason,
+        stable=stable,
+        signers=signers,
+        operator=person(operator),
     )
     _publish(cli.settings, releases, event)
     signed = f", signed by {len(signers)} key(s)" if signers else ""
-    cli.console.print(f"rolled back v{event.version}; v{event.restored_version} restored{signed}")
+    typer.echo(
+        f"rolled back v{event.version} by {event.operator}; v{event.restored_version} "
+        f"restored{signed}"
+    )
 
 
 @app.command("reject")
@@ -232,6 +253,7 @@ def reject(
     reason: Annotated[str, typer.Option("--reason", help="Why (required, recorded).")] = "",
     passphrase: Passphrase = None,
     patches: PatchesTopic = _DEFAULT.patches,
+    operator: OperatorOption = None,
 ) -> None:
     """Publish a PatchRejected signed by releaser keys: the patch is never released, and leaves
     the chains followers rebuild."""
@@ -245,6 +267,6 @@ def reject(
         raise InvalidInputError(f"{patch_id!r} is not a patch id (a UUID)") from None
     cli = cli_context(ctx)
     signers = _releaser_keys(ctx, key, passphrase)
-    event = human_rejection(parsed, reason.strip(), rejected_by=cli.settings.identity)
+    event = human_rejection(parsed, reason.strip(), rejected_by=person(operator))
     _publish(cli.settings, patches, sign_rejection(event, signers))
     cli.console.print(f"patch {parsed} rejected by {len(signers)} releaser key(s): {reason}")

@@ -107,6 +107,12 @@ class ApprovalBody(BaseModel):
     body_sha256: str
 
 
+class PromoteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    release_id: uuid.UUID | None = None
+    stage: str | None = Field(default=None, max_length=16)
+
+
 class RollbackRequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str
@@ -341,6 +347,21 @@ def _api_routes(
 def _release_routes(
     router: APIRouter, desk: ConsoleDesk, operators: Operators, api: Callable[..., Response]
 ) -> None:
+    @router.post("/api/releases/promote")
+    def promote(body: PromoteBody, request: Request) -> Response:
+        def act(session: Session) -> dict[str, Any]:
+            event = desk.promote(
+                operator=session.operator, release_id=body.release_id, stage=body.stage
+            )
+            return {
+                "version": event.version,
+                "from_stage": event.from_stage.value,
+                "to_stage": event.to_stage.value,
+                "actor": event.actor,
+            }
+
+        return api(request, act)
+
     @router.post("/api/releases/rollback/signing-request")
     def rollback_to_sign(body: RollbackRequestBody, request: Request) -> Response:
         def act(session: Session) -> dict[str, Any]:
@@ -366,6 +387,7 @@ def _release_routes(
                 "restored_version": event.restored_version,
                 "from_stage": event.from_stage.value,
                 "signatures": len(event.signatures),
+                "operator": event.operator,
             }
 
         return api(request, act)
@@ -391,5 +413,5 @@ def _asset_routes(
         try:
             png = chart_png(settings, name)
         except ChartUnavailableError as exc:
-            return error_response(503, "clickhouse_unavailable", None, str(exc))
+            return error_response(503, exc.kind, None, str(exc))
         return Response(png, media_type="image/png", headers=HEADERS)

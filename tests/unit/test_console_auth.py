@@ -154,7 +154,8 @@ def test_unknown_chart_is_404_and_missing_clickhouse_is_503(client: TestClient) 
     assert client.get("/console/charts/nope.png").status_code == 404
     answer = client.get("/console/charts/overrides.png")
     assert answer.status_code == 503
-    assert answer.json()["error"]["type"] == "clickhouse_unavailable"
+    assert answer.json()["error"]["type"] == "no_data"
+    assert "no ClickHouse data yet" in answer.json()["error"]["message"]
 
 
 def test_console_js_is_served_and_the_spec_leaves_the_console_out(client: TestClient) -> None:
