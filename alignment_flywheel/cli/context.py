@@ -99,6 +99,8 @@ def exit_code(exc: BaseException) -> int:
 def _client_failure(exc: BaseException) -> bool:
     """A Kafka or ClickHouse client error, or a refused connection, that no layer translated."""
     module = type(exc).__module__
+    if isinstance(exc, BrokenPipeError):  # stdout closed by the reader (| head): not a server
+        return False
     return module.startswith(("confluent_kafka", "clickhouse_connect")) or isinstance(
         exc, ConnectionError
     )

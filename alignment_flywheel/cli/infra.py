@@ -21,7 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
-from alignment_flywheel.cli.status import render_status
+from alignment_flywheel.cli.output import OutputFormat, OutputOption
+from alignment_flywheel.cli.status import emit_status, render_status, stack_status
 from alignment_flywheel.cli.topics import print_apply_report
 from alignment_flywheel.config import Settings
 from alignment_flywheel.kafka.clients import admin_client
@@ -93,12 +94,16 @@ def status(
             "--catalog", help="Catalog file to check instead of infra/topics.yaml.", dir_okay=False
         ),
     ] = None,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """The broker (local or configured), controller quorum, partition health, topic drift and
     ClickHouse; exit 1 if anything is down or DEGRADED (partitions offline or under-replicated)."""
     cli = cli_context(ctx)
-    cli.console.print(broker_table(broker_status(cli.settings)))
-    if not render_status(cli.settings, cli.console, catalog):
+    broker = broker_status(cli.settings)
+    rows = stack_status(cli.settings, catalog)
+    facts = {f"kafka {key}": value for key, value in broker_facts(broker).items()}
+    emit_status(rows, output, facts)
+    if not all(row.healthy for row in rows):
         raise typer.Exit(1)
 
 
@@ -114,6 +119,23 @@ def fetch(ctx: typer.Context) -> None:
     cli.console.print(
         f"Kafka {kafka_version()}: {jars} jars in {libs} ({time.perf_counter() - started:.1f} s)"
     )
+
+
+def broker_facts(status: BrokerStatus) -> dict[str, object]:
+    """Every known fact about the broker (local or configured), by name."""
+    facts: dict[str, object] = {
+        "broker": "local" if status.local else "configured cluster",
+        "state": "running" if status.running else "not running",
+        "bootstrap": status.bootstrap,
+        "version": status.version,
+        "pid": status.pid,
+        "uptime": duration(status.uptime_s) if status.uptime_s is not None else None,
+        "data": status.data_dir,
+        "brokers": status.broker_count,
+        "topics": status.topic_count,
+        "detail": status.detail or None,
+    }
+    return {key: value for key, value in facts.items() if value is not None}
 
 
 def broker_table(status: BrokerStatus) -> Table:

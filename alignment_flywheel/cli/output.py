@@ -10,12 +10,15 @@ Rules:
 * ``table`` prints plain text, never wider than :data:`WIDTH` columns: each column is as wide as
   its longest value, capped by its ``max_width``; when the row is still too wide the widest
   columns give way. A value cut short ends with ``~`` (ids keep their first characters, which
-  is what a person types or greps). No borders, no colour, no wrapping: one line per row.
+  is what a person types or greps). No borders, no colour. One line per row, except in the one
+  column a status command names ``wrap`` (its last, a free-text detail): that one continues on
+  the next lines, word by word, so no fact is cut.
 """
 
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -103,15 +106,30 @@ def _cut(text: str, width: int) -> str:
 
 
 def table_lines(
-    columns: Sequence[Column], rows: Sequence[Mapping[str, Any]], width: int = WIDTH
+    columns: Sequence[Column],
+    rows: Sequence[Mapping[str, Any]],
+    width: int = WIDTH,
+    *,
+    wrap: str | None = None,
 ) -> list[str]:
-    """The rows as plain lines, heading first, each at most ``width`` characters."""
+    """The rows as plain lines, heading first, each at most ``width`` characters; the column
+    keyed ``wrap`` (the last one) continues on further lines instead of being cut."""
     cells = [[plain(row.get(c.key)) for c in columns] for row in rows]
     sizes = widths(columns, cells, width)
+    if wrap is not None and columns[-1].key == wrap:
+        sizes[-1] = max(MIN_WIDTH, width - sum(sizes[:-1]) - GAP * (len(columns) - 1))
     lines = []
     for line in [[c.title for c in columns], *cells]:
-        parts = [_cut(text, size).ljust(size) for text, size in zip(line, sizes, strict=True)]
-        lines.append((" " * GAP).join(parts).rstrip())
+        head = [_cut(text, size).ljust(size) for text, size in zip(line[:-1], sizes, strict=False)]
+        last = line[-1]
+        pieces = (
+            textwrap.wrap(last, sizes[-1], break_on_hyphens=False) or [""]
+            if wrap is not None and columns[-1].key == wrap
+            else [_cut(last, sizes[-1])]
+        )
+        lines.append((" " * GAP).join([*head, pieces[0]]).rstrip())
+        indent = sum(sizes[:-1]) + GAP * (len(columns) - 1)
+        lines.extend(" " * indent + piece for piece in pieces[1:])
     return lines
 
 
@@ -123,6 +141,7 @@ def emit(
     title: str,
     empty: str,
     extra: Mapping[str, Any] | None = None,
+    wrap: str | None = None,
 ) -> None:
     """Print ``rows`` as ``output`` asks; ``empty`` is the table's text when there are none."""
     if output is OutputFormat.JSON:
@@ -133,8 +152,11 @@ def emit(
     if not rows:
         typer.echo(empty)
     else:
-        typer.echo(_cut(title, WIDTH))
-        for line in table_lines(columns, rows):
+        for piece in textwrap.wrap(title, WIDTH, subsequent_indent="  ") or [""]:
+            typer.echo(piece)
+        for line in table_lines(columns, rows, wrap=wrap):
             typer.echo(line)
     for key, value in (extra or {}).items():
-        typer.echo(_cut(f"{key.replace('_', ' ')}: {plain(value)}", WIDTH))
+        text = f"{key.replace('_', ' ')}: {plain(value)}"
+        for piece in textwrap.wrap(text, WIDTH, subsequent_indent="  ") or [""]:
+            typer.echo(piece)

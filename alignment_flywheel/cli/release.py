@@ -21,16 +21,15 @@ from typing import Annotated
 
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from rich.table import Table
 
 from alignment_flywheel.cli.context import (
-    CliContext,
     OperatorOption,
     cli_context,
     person,
     reports_errors,
 )
 from alignment_flywheel.cli.keys import Passphrase, key_store, signing_key
+from alignment_flywheel.cli.output import Column, OutputFormat, OutputOption, emit
 from alignment_flywheel.cli.worker_options import worker_command
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
@@ -96,28 +95,6 @@ def _releaser_keys(
     return keys
 
 
-def _print_enforced(cli: CliContext, follower: ReleaseFollower) -> None:
-    status = follower.status
-    out = cli.console.print
-    verified = (
-        "verified against the trust root" if status.verifying else "NOT verified: no trust root"
-    )
-    enforced = status.enforced
-    line = f"enforced: v{enforced.version} {enforced.digest} ({verified})"
-    out(line, markup=False, highlight=False, soft_wrap=True)
-    if status.candidate is not None:
-        c = status.candidate
-        out(
-            f"candidate run: v{c.version} {c.digest} at {c.stage.value}",
-            markup=False,
-            soft_wrap=True,
-        )
-    degraded = "no" if status.reason is None else f"yes: {status.reason}"
-    out(f"degraded: {degraded}", markup=False, highlight=False, soft_wrap=True)
-    ignored = ", ".join(f"{k}={n}" for k, n in follower.ignored.snapshot().items()) or "none"
-    out(f"ignored records (security events): {ignored}", markup=False, soft_wrap=True)
-
-
 @app.command("run")
 @reports_errors
 @worker_command("release")
@@ -154,32 +131,61 @@ def status(
     ctx: typer.Context,
     patches: PatchesTopic = _DEFAULT.patches,
     releases: ReleasesTopic = _DEFAULT.releases,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """The stable version and the candidate, folded from the topics."""
+    """The stable version and the candidate, folded from the topics, and what a verifying
+    follower enforces."""
     cli = cli_context(ctx)
     follower = _follower(cli.settings, patches, releases)
     state, genesis = follower.state, follower.builder.genesis
-    table = Table(title="oracle releases")
-    for column in ("stage", "version", "digest", "release"):
-        table.add_column(column)
+    rows: list[dict[str, object]] = []
     if state.stable is None:
-        table.add_row("STABLE", str(genesis.version), genesis.digest[:16], "bootstrap artifact")
+        rows.append(_release_row("STABLE", genesis.version, genesis.digest, "bootstrap artifact"))
     else:
         release = "restored" if state.stable.release_id is None else str(state.stable.release_id)
-        table.add_row("STABLE", str(state.stable.version), state.stable.digest[:16], release)
+        rows.append(_release_row("STABLE", state.stable.version, state.stable.digest, release))
     if state.candidate is not None:
         c = state.candidate
-        stage = (
-            f"{c.stage.value} ({c.canary_fraction:.0%})"
-            if c.stage.value == "CANARY"
-            else c.stage.value
-        )
-        table.add_row(stage, str(c.version), c.digest[:16], str(c.release_id))
-    cli.console.print(table)
-    _print_enforced(cli, follower)
-    cli.console.print(
-        f"patches in the log: {len(follower.library.patches)}, errors: {follower.errors}"
+        stage = f"{c.stage.value} ({c.canary_fraction:.0%})" if c.stage.value == "CANARY" else None
+        rows.append(_release_row(stage or c.stage.value, c.version, c.digest, str(c.release_id)))
+    emit(
+        rows,
+        RELEASE_COLUMNS,
+        output=output,
+        title="oracle releases",
+        empty="no releases",
+        extra=_enforced(follower),
     )
+
+
+RELEASE_COLUMNS = (
+    Column("stage", "stage", 14),
+    Column("version", "version", 7),
+    Column("digest", "digest", 18),
+    Column("release", "release", 36),
+)
+
+
+def _release_row(stage: str, version: int, digest: str, release: str) -> dict[str, object]:
+    return {"stage": stage, "version": version, "digest": digest, "release": release}
+
+
+def _enforced(follower: ReleaseFollower) -> dict[str, object]:
+    """What a follower verifying against the trust root enforces, and what it ignored."""
+    status = follower.status
+    verified = "verified against the trust root" if status.verifying else "NOT verified"
+    facts: dict[str, object] = {
+        "enforced": f"v{status.enforced.version} {status.enforced.digest} ({verified})",
+    }
+    if status.candidate is not None:
+        c = status.candidate
+        facts["candidate run"] = f"v{c.version} {c.digest} at {c.stage.value}"
+    facts["degraded"] = "no" if status.reason is None else f"yes: {status.reason}"
+    ignored = ", ".join(f"{k}={n}" for k, n in follower.ignored.snapshot().items()) or "none"
+    facts["ignored records (security events)"] = ignored
+    facts["patches in the log"] = len(follower.library.patches)
+    facts["errors"] = follower.errors
+    return facts
 
 
 @app.command("promote")
