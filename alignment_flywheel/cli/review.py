@@ -40,7 +40,7 @@ COLUMNS = (
     Column("review_id", "review", 13),
     Column("state", "state", 7),
     Column("tool", "tool", 14),
-    Column("proposer", "proposer", 12),
+    Column("proposer", "proposer", 14),
     Column("age", "age", 6),
     Column("reason", "why escalated", 40),
 )

@@ -94,12 +94,12 @@ def _charts(driver: webdriver.Chrome) -> list[str]:
     """Each chart's state once settled: "drawn", or the reason shown in its place."""
 
     def settled(d: Any) -> Any:
-        pending = d.execute_script(
+        """Every chart is drawn or replaced by its reason (an image that failed stays until
+        the page has asked the server why)."""
+        return 0 == d.execute_script(
             "return Array.from(document.querySelectorAll('img.chart'))"
             ".filter((i) => !(i.complete && i.naturalWidth > 0)).length"
         )
-        notes = d.find_elements(By.CSS_SELECTOR, "p.chart-unavailable")
-        return pending == len(notes)
 
     _wait(driver).until(settled)
     drawn = driver.execute_script(
