@@ -18,7 +18,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.cli.output import OutputFormat, OutputOption
@@ -136,28 +135,6 @@ def broker_facts(status: BrokerStatus) -> dict[str, object]:
         "detail": status.detail or None,
     }
     return {key: value for key, value in facts.items() if value is not None}
-
-
-def broker_table(status: BrokerStatus) -> Table:
-    """Every known fact about the broker, one per row."""
-    table = Table(title="local Kafka broker" if status.local else "Kafka cluster")
-    table.add_column("")
-    table.add_column("")
-    rows = {
-        "state": "[green]running[/]" if status.running else "[red]not running[/]",
-        "bootstrap": status.bootstrap,
-        "version": status.version,
-        "pid": status.pid,
-        "uptime": duration(status.uptime_s) if status.uptime_s is not None else None,
-        "data": status.data_dir,
-        "brokers": status.broker_count,
-        "topics": status.topic_count,
-        "detail": status.detail or None,
-    }
-    for key, value in rows.items():
-        if value is not None:
-            table.add_row(key, str(value))
-    return table
 
 
 def _no_local_broker(console: Console, settings: Settings, verb: str) -> None:

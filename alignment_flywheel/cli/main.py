@@ -102,6 +102,8 @@ def _root(ctx: typer.Context) -> None:
         handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
     )
     logging.getLogger("flywheel.kafka").setLevel(logging.ERROR)
+    for noisy in ("urllib3", "clickhouse_connect"):  # their retries end in one error line
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
     ctx.obj = CliContext(settings=settings, console=console)
 
 

@@ -68,6 +68,11 @@ def clickhouse_client(settings: Settings) -> Client:
     except (DriverError, OSError) as exc:
         if "readonly" in str(exc) and "Unknown identifier" in str(exc):
             raise ClickHouseError(_too_old(url, "older than 19")) from exc
+        if "Connection refused" in str(exc) or "Failed to establish" in str(exc):
+            raise ClickHouseError(
+                f"cannot reach ClickHouse at {redact(url)} (connection refused): start the "
+                "server, or fix FLYWHEEL_CLICKHOUSE_URL (empty: embedded chDB)"
+            ) from exc
         hint = ""
         if "different path" in str(exc):
             hint = " (chDB opens one data directory per process: close the other clients first)"

@@ -96,9 +96,12 @@ def _charts(driver: webdriver.Chrome) -> list[str]:
     def settled(d: Any) -> Any:
         """Every chart is drawn or replaced by its reason (an image that failed stays until
         the page has asked the server why)."""
-        return 0 == d.execute_script(
-            "return Array.from(document.querySelectorAll('img.chart'))"
-            ".filter((i) => !(i.complete && i.naturalWidth > 0)).length"
+        return (
+            d.execute_script(
+                "return Array.from(document.querySelectorAll('img.chart'))"
+                ".filter((i) => !(i.complete && i.naturalWidth > 0)).length"
+            )
+            == 0
         )
 
     _wait(driver).until(settled)

@@ -127,6 +127,16 @@ def test_gate_run_with_the_broker_down_is_one_line_and_exit_3(down_env) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_report_with_clickhouse_down_is_one_line_and_exit_3(down_env, tmp_path: Path) -> None:
+    env = {**down_env, "FLYWHEEL_CLICKHOUSE_URL": "http://127.0.0.1:9"}
+    result = _cli(env, "report", "--out", str(tmp_path / "report"))
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: cannot reach ClickHouse at http://127.0.0.1:9 (connection refused): start the "
+        "server, or fix FLYWHEEL_CLICKHOUSE_URL (empty: embedded chDB)"
+    ]
+
+
 def test_sink_run_started_before_the_broker_waits_and_stops_cleanly(down_env) -> None:
     process = subprocess.Popen(
         [FLYWHEEL, "sink", "run"],
