@@ -18,7 +18,12 @@ from datetime import UTC, datetime
 
 from alignment_flywheel.analytics.units import duration_text
 from alignment_flywheel.console.desk import PatchView, ReleaseEvent, ReleaseView, Unavailable
-from alignment_flywheel.events import PatchApproved, ReleasePromoted, ReleaseRolledBack
+from alignment_flywheel.events import (
+    PatchApproved,
+    ReleasePromoted,
+    ReleaseRolledBack,
+    ReleaseStaged,
+)
 from alignment_flywheel.patches.diff import diff_lines, evidence_lines
 from alignment_flywheel.review import PendingReview
 
@@ -217,6 +222,8 @@ def _actor(event: ReleaseEvent) -> str:
     """Who did it: the person, or "automatic (rollout policy)", else the producer."""
     if getattr(event, "automatic", False):
         return "automatic (rollout policy)"
+    if isinstance(event, ReleaseStaged):
+        return f"release controller ({event.envelope.producer})"
     if isinstance(event, ReleasePromoted):
         return event.actor
     if isinstance(event, ReleaseRolledBack) and event.operator:
