@@ -14,6 +14,11 @@ Rules:
   nothing) publishes ``ReviewDecided`` (APPROVE or DENY, reviewer, a non-empty reason) keyed by
   the proposal id, like the request, so both land on one partition in order. An unknown review id,
   a review already decided, or an empty reason raise :class:`InvalidInputError` naming the problem.
+* Expiry is state: a pending review whose ``deadline`` has passed is *expired*
+  (:meth:`PendingReview.expired`). The agent that escalated stopped waiting at the deadline (and,
+  failing closed, treated the call as denied), so a late answer would record a decision nobody
+  acted on: ``decide`` refuses it with :class:`ReviewExpiredError`, naming the deadline. Expired
+  reviews stay in :meth:`ReviewDesk.pending` (marked), so the queue shows what timed out.
   The decision carries the request's trace id and ``correlation_id`` (a verification review's is
   its finding id: that is how the verification worker finds the finding a person has judged).
   Two reviewers deciding the same review at the same instant can both publish; readers take the
@@ -47,6 +52,14 @@ from alignment_flywheel.roles import topic_for
 
 log = logging.getLogger(__name__)
 
+
+class ReviewExpiredError(InvalidInputError):
+    """The review's deadline has passed: the escalating agent no longer waits for an answer."""
+
+    exit_code = 5
+    """The CLI's exit code for it (docs/operations.md)."""
+
+
 REVIEWS_TOPIC = topic_for("ReviewRequested")
 VERDICTS_TOPIC = topic_for("VerdictIssued")
 JOIN_MARGIN = timedelta(minutes=5)
@@ -67,6 +80,26 @@ class PendingReview:
 
     def age(self, now: datetime | None = None) -> timedelta:
         return (now or datetime.now(UTC)) - self.request.envelope.occurred_at
+
+    def expired(self, now: datetime | None = None) -> bool:
+        """True when the request's deadline has passed (never, without a deadline)."""
+        return is_expired(self.request, now)
+
+
+def is_expired(request: ReviewRequested, now: datetime | None = None) -> bool:
+    """True when ``request`` has a deadline and it is at or before ``now``."""
+    deadline = request.deadline
+    return deadline is not None and deadline <= (now or datetime.now(UTC))
+
+
+def expired_message(request: ReviewRequested) -> str:
+    """The one-line refusal of a late answer to ``request``."""
+    deadline = request.deadline
+    when = "?" if deadline is None else deadline.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return (
+        f"review {request.review_id} expired at {when}: the agent stopped waiting and the call "
+        "was denied; nothing was recorded"
+    )
 
 
 @dataclass(frozen=True)
@@ -171,6 +204,8 @@ class ReviewDesk:
                 f"review {review_id} was already decided: {earlier.outcome.value} by "
                 f"{earlier.reviewer} at {earlier.envelope.occurred_at.isoformat()}"
             )
+        if is_expired(request):
+            raise ReviewExpiredError(expired_message(request))
         return ReviewDecided(
             envelope=new_envelope(
                 self._settings.identity,

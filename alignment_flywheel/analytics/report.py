@@ -22,10 +22,12 @@ from clickhouse_connect.driver.client import Client
 
 from alignment_flywheel.analytics import charts
 from alignment_flywheel.analytics.queries import Table, run_all
+from alignment_flywheel.analytics.units import duration_text
 from alignment_flywheel.errors import FlywheelError
 
 REPORT_NAME = "report.html"
 MAX_TABLE_ROWS = 20
+SECONDS_TO = "seconds_to_"
 
 
 class ReportError(FlywheelError):
@@ -92,9 +94,16 @@ def _charts(tables: dict[str, Table]) -> list[Section]:
     ]
 
 
-def _cell(value: Any) -> str:
+def _heading(column: str) -> str:
+    """A duration column is shown as a duration: ``seconds_to_x`` reads "time to x"."""
+    return "time to " + column.removeprefix(SECONDS_TO) if column.startswith(SECONDS_TO) else column
+
+
+def _cell(value: Any, column: str = "") -> str:
     if value is None:
         return "n/a"
+    if column.startswith(SECONDS_TO) and isinstance(value, int | float):
+        return duration_text(float(value))
     if isinstance(value, float):
         return f"{value:.3f}"
     if isinstance(value, datetime):
@@ -107,9 +116,13 @@ def _cell(value: Any) -> str:
 def _table_html(table: Table) -> str:
     if not table.rows:
         return "<p class='empty'>No rows yet.</p>"
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    head = "".join(f"<th>{html.escape(_heading(c))}</th>" for c in table.columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(_cell(v, c))}</td>" for c, v in zip(table.columns, row, strict=True)
+        )
+        + "</tr>"
         for row in table.rows[:MAX_TABLE_ROWS]
     )
     more = len(table.rows) - MAX_TABLE_ROWS

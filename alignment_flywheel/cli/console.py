@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.cli.output import Column, OutputFormat, OutputOption, emit
 from alignment_flywheel.console.auth import Operators, operators_path
 from alignment_flywheel.patches.keys import KeyStore
 from alignment_flywheel.patches.signing import key_id
@@ -70,13 +71,18 @@ def add(
 
 @operator_app.command("list")
 @reports_errors
-def list_operators(ctx: typer.Context, operators: OperatorsFile = None) -> None:
-    """The operators who may log in."""
+def list_operators(
+    ctx: typer.Context, operators: OperatorsFile = None, output: OutputOption = OutputFormat.TABLE
+) -> None:
+    """The operators who may log in, and the keys each may sign with."""
     store = _operators(ctx, operators)
-    names = sorted(store.load())
-    if not names:
-        cli_context(ctx).console.print(f"no operators in {store.path}")
-    for name in names:
-        keys = store.keys_of(name)
-        shown = ", ".join(k[:12] for k in keys) if keys else "any approver key"
-        cli_context(ctx).console.print(f"{name}: {shown}")
+    rows = [{"name": name, "keys": list(store.keys_of(name))} for name in sorted(store.load())]
+    for row in rows:
+        row["shown"] = ", ".join(k[:12] for k in row["keys"]) or "any approver key"
+    emit(
+        rows,
+        (Column("name", "operator", 24), Column("shown", "may sign with", 54)),
+        output=output,
+        title=f"{len(rows)} operator(s) in {store.path}",
+        empty=f"no operators in {store.path}",
+    )

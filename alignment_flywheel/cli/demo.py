@@ -4,9 +4,13 @@ Steps: start the broker unless a cluster is configured; provision the topic cata
 governance workers (see :mod:`alignment_flywheel.cli.demo_runtime`); run the scenario of
 :mod:`alignment_flywheel.demo.scenario` (three proposers, a new unsafe behaviour reported as
 incidents, a patch released through shadow, canary and stable, then drift) with a live view;
-verify the audit ledger; store the events in ClickHouse and render the HTML report; print the
-summary (and write it as JSON with ``--json-summary``). Unless ``--no-hotfix``, the run ends with
-a hasty over-broad patch that the staged release rolls back by itself
+verify the audit ledger; store the events in ClickHouse and render the HTML report, with
+screenshots of the console and the report next to it (:mod:`.demo_shots`); print the summary
+(and write it as JSON with ``--json-summary``). ClickHouse is the base settings' one (by default
+``<state_dir>/clickhouse``, where ``flywheel serve`` and ``flywheel report`` look), not the run
+directory, and is kept; the demo prints the exact commands that show it again. Unless
+``--no-hotfix``, the run ends with a hasty over-broad patch that the staged release rolls back
+by itself
 (:mod:`alignment_flywheel.demo.hasty`).
 
 Patches are approved by the *demo approver (automatic)*, a key marked as such in every approval,
@@ -34,12 +38,14 @@ from rich.live import Live
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
 from alignment_flywheel.cli.demo_runtime import DemoStack, store_and_report
+from alignment_flywheel.cli.demo_shots import take_screenshots
 from alignment_flywheel.demo.ledger import LedgerOutcome, verify_demo_ledger
 from alignment_flywheel.demo.progress import DEMO_APPROVER, GovernanceWatch, Progress
 from alignment_flywheel.demo.proposers import MIXES
 from alignment_flywheel.demo.scenario import FAST, Scenario, ScenarioPlan
 from alignment_flywheel.demo.summary import live_panel, summary_document, summary_tables
 from alignment_flywheel.errors import FlywheelError
+from alignment_flywheel.stack.clickhouse import redact
 from alignment_flywheel.stack.fleet import APPROVER_KEY, LEDGER_KEY
 
 SETTLE_S = 4.0
@@ -173,7 +179,35 @@ def _finish(
         console.print(f"report: {report}")
     except FlywheelError as exc:
         console.print(f"[red]no report[/]: {exc}")
+    if report is not None:
+        _screenshots(stack, report, console)
+    _where_to_look(stack, report_dir, console)
     return summary_document(progress, ledger, report)
+
+
+def _screenshots(stack: DemoStack, report: Path, console: Console) -> None:
+    try:
+        with console.status("taking screenshots of the console and the report"):
+            shots = take_screenshots(stack.settings, report)
+    except Exception as exc:  # a browser that crashes must not cost the demo its summary
+        console.print(f"[yellow]no screenshots[/]: the browser failed: {exc}")
+        return
+    if shots.missing:
+        console.print(f"[yellow]no screenshots[/]: {shots.missing}", soft_wrap=True)
+        return
+    for path in shots.files:
+        console.print(f"screenshot: {path}", soft_wrap=True)
+
+
+def _where_to_look(stack: DemoStack, report_dir: Path, console: Console) -> None:
+    """The exact commands that show this run's ClickHouse data again."""
+    state = f"FLYWHEEL_STATE_DIR={stack.base.state_dir} "
+    url = stack.settings.effective_clickhouse_url
+    console.print(f"ClickHouse data kept at {redact(url)}; to look at it again:", soft_wrap=True)
+    console.print(f"  {state}flywheel report --out {report_dir}", soft_wrap=True, markup=False)
+    console.print(
+        f"  {state}flywheel serve   (the console's charts, /console)", soft_wrap=True, markup=False
+    )
 
 
 def _succeeded(document: dict[str, Any], by_hand: bool) -> bool:

@@ -75,8 +75,12 @@ class DemoStack:
                 admin_client(self.base), load_catalog(), require_authorizer=False
             )
         self.console.print(f"topics on {bootstrap}: {topics.summary()}; {access.summary()}")
-        self.settings = governance_settings(
+        run = governance_settings(
             self.base, self.run_dir, approve_automatically=not self.approve_by_hand
+        )
+        # ClickHouse outlives the run directory: where `flywheel serve` and `report` look
+        self.settings = run.model_copy(
+            update={"clickhouse_url": self.base.effective_clickhouse_url}
         )
         self.workers = GovernanceStack(self.settings, self.run_dir / "logs", extras=EXTRAS)
         self.workers.start()

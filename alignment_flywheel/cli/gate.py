@@ -94,6 +94,16 @@ def partition_count(settings: Settings, topic: str) -> int:
         return len(partitions_of(admin_client(settings), topic, 30))
     except KafkaTransportError as exc:
         where = settings.effective_bootstrap_servers
+        if _unreachable(str(exc)):
+            raise KafkaTransportError(
+                f"cannot reach Kafka at {where}: start the broker (flywheel infra up) or set "
+                "bootstrap_servers, then run the gate again"
+            ) from None
         raise KafkaTransportError(
             f"{exc} on {where}; create it first (flywheel topics apply)"
         ) from None
+
+
+def _unreachable(text: str) -> bool:
+    """True when a metadata failure says the broker did not answer (not a missing topic)."""
+    return any(mark in text for mark in ("_TRANSPORT", "transport failure", "_TIMED_OUT"))

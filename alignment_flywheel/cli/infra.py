@@ -18,10 +18,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
-from alignment_flywheel.cli.status import render_status
+from alignment_flywheel.cli.output import OutputFormat, OutputOption
+from alignment_flywheel.cli.status import emit_status, render_status, stack_status
 from alignment_flywheel.cli.topics import print_apply_report
 from alignment_flywheel.config import Settings
 from alignment_flywheel.kafka.clients import admin_client
@@ -93,12 +93,16 @@ def status(
             "--catalog", help="Catalog file to check instead of infra/topics.yaml.", dir_okay=False
         ),
     ] = None,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """The broker (local or configured), controller quorum, partition health, topic drift and
     ClickHouse; exit 1 if anything is down or DEGRADED (partitions offline or under-replicated)."""
     cli = cli_context(ctx)
-    cli.console.print(broker_table(broker_status(cli.settings)))
-    if not render_status(cli.settings, cli.console, catalog):
+    broker = broker_status(cli.settings)
+    rows = stack_status(cli.settings, catalog)
+    facts = {f"kafka {key}": value for key, value in broker_facts(broker).items()}
+    emit_status(rows, output, facts)
+    if not all(row.healthy for row in rows):
         raise typer.Exit(1)
 
 
@@ -116,13 +120,11 @@ def fetch(ctx: typer.Context) -> None:
     )
 
 
-def broker_table(status: BrokerStatus) -> Table:
-    """Every known fact about the broker, one per row."""
-    table = Table(title="local Kafka broker" if status.local else "Kafka cluster")
-    table.add_column("")
-    table.add_column("")
-    rows = {
-        "state": "[green]running[/]" if status.running else "[red]not running[/]",
+def broker_facts(status: BrokerStatus) -> dict[str, object]:
+    """Every known fact about the broker (local or configured), by name."""
+    facts: dict[str, object] = {
+        "broker": "local" if status.local else "configured cluster",
+        "state": "running" if status.running else "not running",
         "bootstrap": status.bootstrap,
         "version": status.version,
         "pid": status.pid,
@@ -132,10 +134,7 @@ def broker_table(status: BrokerStatus) -> Table:
         "topics": status.topic_count,
         "detail": status.detail or None,
     }
-    for key, value in rows.items():
-        if value is not None:
-            table.add_row(key, str(value))
-    return table
+    return {key: value for key, value in facts.items() if value is not None}
 
 
 def _no_local_broker(console: Console, settings: Settings, verb: str) -> None:

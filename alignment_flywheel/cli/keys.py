@@ -12,9 +12,9 @@ from typing import Annotated
 
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from rich.table import Table
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.cli.output import Column, OutputFormat, OutputOption, emit
 from alignment_flywheel.patches.keys import KeyStore
 from alignment_flywheel.patches.signing import key_id, public_hex
 
@@ -63,16 +63,27 @@ def new(
 
 @app.command("list")
 @reports_errors
-def list_keys(ctx: typer.Context) -> None:
+def list_keys(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE) -> None:
     """Every key in the keys directory."""
     cli = cli_context(ctx)
     keys = key_store(ctx).list()
-    if not keys:
-        cli.console.print(f"no keys in {cli.settings.effective_keys_dir}")
-        return
-    table = Table(title=f"{len(keys)} key(s) in {cli.settings.effective_keys_dir}")
-    for column in ("name", "key id", "public key", "private"):
-        table.add_column(column, overflow="fold")
-    for info in keys:
-        table.add_row(info.name, info.key_id, info.public_key, "yes" if info.has_private else "no")
-    cli.console.print(table)
+    emit(
+        [
+            {
+                "name": info.name,
+                "key_id": info.key_id,
+                "private": info.has_private,
+                "public_key": info.public_key,
+            }
+            for info in keys
+        ],
+        (
+            Column("name", "name", 20),
+            Column("key_id", "key id", 20),
+            Column("private", "private", 7),
+            Column("public_key", "public key", 20),
+        ),
+        output=output,
+        title=f"{len(keys)} key(s) in {cli.settings.effective_keys_dir}",
+        empty=f"no keys in {cli.settings.effective_keys_dir}",
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import tomllib
 
 import typer
 from rich.console import Console
@@ -11,8 +13,8 @@ from rich.logging import RichHandler
 from typer import _click as click
 from typer.core import TyperGroup
 
-from alignment_flywheel.cli.context import CliContext
-from alignment_flywheel.config import load_settings
+from alignment_flywheel.cli.context import EXIT_CONFIG, CliContext, error_line
+from alignment_flywheel.config import CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE, load_settings
 from alignment_flywheel.errors import FlywheelError
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -86,8 +88,14 @@ def _root(ctx: typer.Context) -> None:
     try:
         settings = load_settings()
     except FlywheelError as exc:
-        Console(stderr=True).print(f"[bold red]error[/]: {exc}")
-        raise typer.Exit(2) from exc
+        typer.echo(error_line(exc), err=True)
+        raise typer.Exit(EXIT_CONFIG) from exc
+    except tomllib.TOMLDecodeError as exc:
+        typer.echo(f"error: {_config_name()} is not valid TOML: {exc}; fix that line", err=True)
+        raise typer.Exit(EXIT_CONFIG) from exc
+    except OSError as exc:
+        typer.echo(f"error: cannot read {_config_name()}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from exc
     console = Console()
     logging.basicConfig(
         level=logging.WARNING,
@@ -95,7 +103,14 @@ def _root(ctx: typer.Context) -> None:
         handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
     )
     logging.getLogger("flywheel.kafka").setLevel(logging.ERROR)
+    for noisy in ("urllib3", "clickhouse_connect"):  # their retries end in one error line
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
     ctx.obj = CliContext(settings=settings, console=console)
+
+
+def _config_name() -> str:
+    """The config file the settings were read from, as the user named it."""
+    return os.environ.get(CONFIG_FILE_ENV) or str(DEFAULT_CONFIG_FILE)
 
 
 def main() -> None:

@@ -21,7 +21,13 @@ from typing import Annotated
 
 import typer
 
-from alignment_flywheel.cli.context import CliContext, cli_context, reports_errors
+from alignment_flywheel.cli.context import (
+    CliContext,
+    OperatorOption,
+    cli_context,
+    person,
+    reports_errors,
+)
 from alignment_flywheel.cli.keys import Passphrase, key_store, signing_key
 from alignment_flywheel.errors import InvalidInputError, PolicyDocumentError
 from alignment_flywheel.oracle.artifact import ArtifactSpec, load_artifact
@@ -98,8 +104,9 @@ def approve_patch(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     passphrase: Passphrase = None,
     patches_topic: PatchesTopic = PATCHES_TOPIC,
+    operator: OperatorOption = None,
 ) -> None:
-    """Check, show, confirm, sign and publish a PatchApproved."""
+    """Check, show, confirm, sign and publish a PatchApproved, in the name of the operator."""
     cli = cli_context(ctx)
     record, patch = _load(cli, patch_id, patches_topic)
     now = datetime.now(UTC)
@@ -122,10 +129,17 @@ def approve_patch(
     _print_diff(cli, patch)
     if not yes and not typer.confirm(f"sign patch {patch.patch_id} as {signing_role}?"):
         raise typer.Exit(1)
-    event = approve(patch, private, role=signing_role, producer=cli.settings.identity)
+    event = approve(
+        patch,
+        private,
+        role=signing_role,
+        producer=cli.settings.identity,
+        operator=person(operator),
+    )
     PatchLedger(cli.settings, topic=patches_topic).publish(event)
     cli.console.print(
-        f"patch {patch.patch_id} approved by {key} ({event.key_id[:12]}) as {signing_role}"
+        f"patch {patch.patch_id} approved by {event.operator} with key {key} "
+        f"({event.key_id[:12]}) as {signing_role}"
     )
 
 

@@ -5,7 +5,8 @@ rollback, reject.
 and the candidate the release topic names, then what a follower verifying against the trust root
 actually enforces (version and digest), whether it is degraded and why, and the records it
 ignored (security events). ``promote`` and ``rollback`` publish the transition a releaser asks for
-(``automatic`` false, the actor is the settings' identity); the gates follow within a second.
+(``automatic`` false, in the name of ``--operator``, by default the OS user: a person, never a
+process); the gates follow within a second.
 ``rollback`` signs with each ``--key`` (keys of the releaser role); with a trust root, a stable
 rollback needs them, since verifying followers do not go back to an older version for an
 unsigned one. ``reject`` publishes a ``PatchRejected`` signed by ``--key`` (releaser role): it
@@ -20,10 +21,15 @@ from typing import Annotated
 
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from rich.table import Table
 
-from alignment_flywheel.cli.context import CliContext, cli_context, reports_errors
+from alignment_flywheel.cli.context import (
+    OperatorOption,
+    cli_context,
+    person,
+    reports_errors,
+)
 from alignment_flywheel.cli.keys import Passphrase, key_store, signing_key
+from alignment_flywheel.cli.output import Column, OutputFormat, OutputOption, emit
 from alignment_flywheel.cli.worker_options import worker_command
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
@@ -89,28 +95,6 @@ def _releaser_keys(
     return keys
 
 
-def _print_enforced(cli: CliContext, follower: ReleaseFollower) -> None:
-    status = follower.status
-    out = cli.console.print
-    verified = (
-        "verified against the trust root" if status.verifying else "NOT verified: no trust root"
-    )
-    enforced = status.enforced
-    line = f"enforced: v{enforced.version} {enforced.digest} ({verified})"
-    out(line, markup=False, highlight=False, soft_wrap=True)
-    if status.candidate is not None:
-        c = status.candidate
-        out(
-            f"candidate run: v{c.version} {c.digest} at {c.stage.value}",
-            markup=False,
-            soft_wrap=True,
-        )
-    degraded = "no" if status.reason is None else f"yes: {status.reason}"
-    out(f"degraded: {degraded}", markup=False, highlight=False, soft_wrap=True)
-    ignored = ", ".join(f"{k}={n}" for k, n in follower.ignored.snapshot().items()) or "none"
-    out(f"ignored records (security events): {ignored}", markup=False, soft_wrap=True)
-
-
 @app.command("run")
 @reports_errors
 @worker_command("release")
@@ -147,32 +131,61 @@ def status(
     ctx: typer.Context,
     patches: PatchesTopic = _DEFAULT.patches,
     releases: ReleasesTopic = _DEFAULT.releases,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """The stable version and the candidate, folded from the topics."""
+    """The stable version and the candidate, folded from the topics, and what a verifying
+    follower enforces."""
     cli = cli_context(ctx)
     follower = _follower(cli.settings, patches, releases)
     state, genesis = follower.state, follower.builder.genesis
-    table = Table(title="oracle releases")
-    for column in ("stage", "version", "digest", "release"):
-        table.add_column(column)
+    rows: list[dict[str, object]] = []
     if state.stable is None:
-        table.add_row("STABLE", str(genesis.version), genesis.digest[:16], "bootstrap artifact")
+        rows.append(_release_row("STABLE", genesis.version, genesis.digest, "bootstrap artifact"))
     else:
         release = "restored" if state.stable.release_id is None else str(state.stable.release_id)
-        table.add_row("STABLE", str(state.stable.version), state.stable.digest[:16], release)
+        rows.append(_release_row("STABLE", state.stable.version, state.stable.digest, release))
     if state.candidate is not None:
         c = state.candidate
-        stage = (
-            f"{c.stage.value} ({c.canary_fraction:.0%})"
-            if c.stage.value == "CANARY"
-            else c.stage.value
-        )
-        table.add_row(stage, str(c.version), c.digest[:16], str(c.release_id))
-    cli.console.print(table)
-    _print_enforced(cli, follower)
-    cli.console.print(
-        f"patches in the log: {len(follower.library.patches)}, errors: {follower.errors}"
+        stage = f"{c.stage.value} ({c.canary_fraction:.0%})" if c.stage.value == "CANARY" else None
+        rows.append(_release_row(stage or c.stage.value, c.version, c.digest, str(c.release_id)))
+    emit(
+        rows,
+        RELEASE_COLUMNS,
+        output=output,
+        title="oracle releases",
+        empty="no releases",
+        extra=_enforced(follower),
     )
+
+
+RELEASE_COLUMNS = (
+    Column("stage", "stage", 14),
+    Column("version", "version", 7),
+    Column("digest", "digest", 18),
+    Column("release", "release", 36),
+)
+
+
+def _release_row(stage: str, version: int, digest: str, release: str) -> dict[str, object]:
+    return {"stage": stage, "version": version, "digest": digest, "release": release}
+
+
+def _enforced(follower: ReleaseFollower) -> dict[str, object]:
+    """What a follower verifying against the trust root enforces, and what it ignored."""
+    status = follower.status
+    verified = "verified against the trust root" if status.verifying else "NOT verified"
+    facts: dict[str, object] = {
+        "enforced": f"v{status.enforced.version} {status.enforced.digest} ({verified})",
+    }
+    if status.candidate is not None:
+        c = status.candidate
+        facts["candidate run"] = f"v{c.version} {c.digest} at {c.stage.value}"
+    facts["degraded"] = "no" if status.reason is None else f"yes: {status.reason}"
+    ignored = ", ".join(f"{k}={n}" for k, n in follower.ignored.snapshot().items()) or "none"
+    facts["ignored records (security events)"] = ignored
+    facts["patches in the log"] = len(follower.library.patches)
+    facts["errors"] = follower.errors
+    return facts
 
 
 @app.command("promote")
@@ -181,13 +194,18 @@ def promote(
     ctx: typer.Context,
     patches: PatchesTopic = _DEFAULT.patches,
     releases: ReleasesTopic = _DEFAULT.releases,
+    operator: OperatorOption = None,
 ) -> None:
     """Move the candidate one stage on."""
     cli = cli_context(ctx)
+    who = person(operator)
     follower = _follower(cli.settings, patches, releases)
-    event = commands.promote(follower.state, actor=cli.settings.identity, metrics={})
+    event = commands.promote(follower.state, actor=who, metrics={})
     _publish(cli.settings, releases, event)
-    cli.console.print(f"promoted v{event.version} from {event.from_stage} to {event.to_stage}")
+    typer.echo(
+        f"promoted v{event.version} from {event.from_stage.value} to {event.to_stage.value} "
+        f"by {event.actor}"
+    )
 
 
 @app.command("rollback")
@@ -203,6 +221,7 @@ def rollback(
     passphrase: Passphrase = None,
     patches: PatchesTopic = _DEFAULT.patches,
     releases: ReleasesTopic = _DEFAULT.releases,
+    operator: OperatorOption = None,
 ) -> None:
     """Withdraw the candidate (or, with --stable and a releaser's --key, the stable version)."""
     cli = cli_context(ctx)
@@ -213,13 +232,21 @@ def rollback(
         )
     signers = _releaser_keys(ctx, key or [], passphrase)
     follower = _follower(cli.settings, patches, releases)
-    actor = cli.settings.identity
     event = commands.rollback(
-        follower.state, follower.builder, actor=actor, reason=reason, stable=stable, signers=signers
+        follower.state,
+        follower.builder,
+        actor=cli.settings.identity,
+        reason=reason,
+        stable=stable,
+        signers=signers,
+        operator=person(operator),
     )
     _publish(cli.settings, releases, event)
     signed = f", signed by {len(signers)} key(s)" if signers else ""
-    cli.console.print(f"rolled back v{event.version}; v{event.restored_version} restored{signed}")
+    typer.echo(
+        f"rolled back v{event.version} by {event.operator}; v{event.restored_version} "
+        f"restored{signed}"
+    )
 
 
 @app.command("reject")
@@ -232,6 +259,7 @@ def reject(
     reason: Annotated[str, typer.Option("--reason", help="Why (required, recorded).")] = "",
     passphrase: Passphrase = None,
     patches: PatchesTopic = _DEFAULT.patches,
+    operator: OperatorOption = None,
 ) -> None:
     """Publish a PatchRejected signed by releaser keys: the patch is never released, and leaves
     the chains followers rebuild."""
@@ -245,6 +273,6 @@ def reject(
         raise InvalidInputError(f"{patch_id!r} is not a patch id (a UUID)") from None
     cli = cli_context(ctx)
     signers = _releaser_keys(ctx, key, passphrase)
-    event = human_rejection(parsed, reason.strip(), rejected_by=cli.settings.identity)
+    event = human_rejection(parsed, reason.strip(), rejected_by=person(operator))
     _publish(cli.settings, patches, sign_rejection(event, signers))
     cli.console.print(f"patch {parsed} rejected by {len(signers)} releaser key(s): {reason}")

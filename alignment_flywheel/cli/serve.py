@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.cli.output import Column, OutputFormat, OutputOption, emit
 from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import ConfigError
 from alignment_flywheel.release.follower import ReleaseTopics
@@ -140,14 +141,18 @@ def revoke_token(ctx: typer.Context, name: str) -> None:
 
 @tokens_app.command("list")
 @reports_errors
-def list_tokens(ctx: typer.Context) -> None:
+def list_tokens(ctx: typer.Context, output: OutputOption = OutputFormat.TABLE) -> None:
     """The tokens: name, kinds, when made (never the secret)."""
     store = _store(ctx)
-    listing = store.listing()
-    console = cli_context(ctx).console
-    if not listing:
-        console.print(f"no tokens in {store.path}")
-    for caller, created in listing:
+    rows = []
+    for caller, created in store.listing():
         kinds = [f"proposer {caller.proposer}"] if caller.proposer is not None else []
         kinds += ["reporter"] if caller.reporter else []
-        console.print(f"{caller.name}: {', '.join(kinds)} (made {created})")
+        rows.append({"name": caller.name, "kinds": ", ".join(kinds), "created": created})
+    emit(
+        rows,
+        (Column("name", "name", 24), Column("kinds", "kinds", 32), Column("created", "made", 20)),
+        output=output,
+        title=f"{len(rows)} token(s) in {store.path}",
+        empty=f"no tokens in {store.path}",
+    )

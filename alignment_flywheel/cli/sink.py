@@ -3,23 +3,60 @@
 The sink resumes from the progress stored in ClickHouse itself (see
 ``alignment_flywheel/connectors/clickhouse/sink.py``), so it can be stopped, killed and restarted
 at any time. It prints one line per stored batch.
+
+Started before the broker, it waits: each failed probe logs one line on stderr (``waiting for
+Kafka at <servers>: <why>; retrying in N s``) and the pause doubles up to :data:`MAX_PAUSE_S`,
+until the broker answers or the process is stopped (then it exits 0 having stored nothing).
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import Annotated
 
 import typer
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.config import Settings
 from alignment_flywheel.connectors.clickhouse.sink import ClickHouseSink, SinkOptions, SinkStats
+from alignment_flywheel.errors import CredentialsError, KafkaTransportError
+from alignment_flywheel.kafka.clients import list_metadata, quiet_admin_client
 from alignment_flywheel.kafka.deadletter import DEFAULT_DEAD_LETTER_TOPIC
 from alignment_flywheel.stack.clickhouse import clickhouse_client, redact
 
 app = typer.Typer(help="The ClickHouse sink: topics into analytics tables.", no_args_is_help=True)
+FIRST_PAUSE_S = 1.0
+MAX_PAUSE_S = 30.0
+PROBE_TIMEOUT_S = 5.0
+
+
+def _probe(settings: Settings) -> Callable[[], object]:
+    return lambda: list_metadata(quiet_admin_client(settings), PROBE_TIMEOUT_S)
+
+
+def wait_for_broker(
+    where: str,
+    probe: Callable[[], object],
+    stop: threading.Event,
+    *,
+    say: Callable[[str], None],
+    first_pause_s: float = FIRST_PAUSE_S,
+    max_pause_s: float = MAX_PAUSE_S,
+) -> bool:
+    """Call ``probe`` until it answers (True) or ``stop`` is set (False), saying each wait."""
+    pause = first_pause_s
+    while not stop.is_set():
+        try:
+            probe()
+            return True
+        except (KafkaTransportError, CredentialsError) as exc:
+            say(f"waiting for Kafka at {where}: {exc}; retrying in {pause:g} s")
+        stop.wait(pause)
+        pause = min(pause * 2, max_pause_s)
+    return False
 
 
 @app.command("run")
@@ -77,6 +114,10 @@ def run(
         )
 
     typer.echo(f"sink {name} -> {redact(settings.effective_clickhouse_url)}")
+    where = settings.bootstrap_servers or "the local broker"
+    if not wait_for_broker(where, _probe(settings), stop, say=lambda s: typer.echo(s, err=True)):
+        typer.echo("stopped before Kafka answered: nothing stored")
+        return
     with ClickHouseSink(
         settings, lambda: clickhouse_client(settings), options, on_batch=_report
     ) as sink:

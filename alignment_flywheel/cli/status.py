@@ -9,12 +9,13 @@ ACLs to compare: the topics row says so, and is healthy when the topics match.""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.table import Table
 
+from alignment_flywheel.cli.output import Column, OutputFormat, emit
 from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import FlywheelError
 from alignment_flywheel.kafka.clients import admin_client
@@ -41,6 +42,19 @@ class Row(NamedTuple):
             return "[green]ok[/]"
         return f"[red]{DEGRADED}[/]" if self.degraded else "[red]down[/]"
 
+    @property
+    def plain_state(self) -> str:
+        if self.healthy:
+            return "ok"
+        return DEGRADED if self.degraded else "down"
+
+
+STATUS_COLUMNS = (
+    Column("component", "component", 10),
+    Column("state", "state", 8),
+    Column("detail", "detail", 60),
+)
+
 
 def stack_status(settings: Settings, catalog: Path | None = None) -> list[Row]:
     """A row for the broker, the quorum, the partitions, the topics and ClickHouse."""
@@ -51,6 +65,23 @@ def stack_status(settings: Settings, catalog: Path | None = None) -> list[Row]:
         unreachable = "broker unreachable"
         rows = [broker, *(Row(n, False, unreachable) for n in ("quorum", "partitions", "topics"))]
     return [*rows, _clickhouse_row(settings)]
+
+
+def emit_status(rows: list[Row], output: OutputFormat, extra: dict[str, Any] | None = None) -> None:
+    """The status rows as ``output`` asks (the detail column wraps, nothing is cut)."""
+    degraded = [row.name for row in rows if row.degraded]
+    facts = dict(extra or {})
+    if degraded:
+        facts[DEGRADED] = ", ".join(degraded)
+    emit(
+        [{"component": r.name, "state": r.plain_state, "detail": r.detail} for r in rows],
+        STATUS_COLUMNS,
+        output=output,
+        title="Alignment Flywheel stack",
+        empty="no components",
+        extra=facts,
+        wrap="detail",
+    )
 
 
 def render_status(settings: Settings, console: Console, catalog: Path | None = None) -> bool:

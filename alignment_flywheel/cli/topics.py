@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from alignment_flywheel.cli.context import cli_context, reports_errors
+from alignment_flywheel.cli.output import Column, OutputFormat, OutputOption, emit
 from alignment_flywheel.config import Settings
 from alignment_flywheel.kafka.clients import admin_client
 from alignment_flywheel.kafka.replication import ReplicationPolicy
@@ -133,10 +134,35 @@ def rights(
 
 @app.command("list")
 @reports_errors
-def list_topics(ctx: typer.Context, catalog: CatalogOption = None) -> None:
+def list_topics(
+    ctx: typer.Context, catalog: CatalogOption = None, output: OutputOption = OutputFormat.TABLE
+) -> None:
     """Show the catalog: every topic, its kind, partitions, settings and event types."""
-    cli = cli_context(ctx)
-    cli.console.print(catalog_table(load_catalog(catalog)))
+    loaded = load_catalog(catalog)
+    factor = loaded.replication_factor or "from the cluster"
+    rows = [
+        {
+            "topic": spec.name,
+            "kind": spec.kind,
+            "partitions": spec.partitions,
+            "events": list(spec.events),
+            "config": dict(spec.config),
+        }
+        for spec in loaded.topics
+    ]
+    emit(
+        rows,
+        (
+            Column("topic", "topic", 28),
+            Column("kind", "kind", 8),
+            Column("partitions", "parts", 5),
+            Column("events", "events", 60),
+        ),
+        output=output,
+        title=f"topic catalog (replication factor {factor})",
+        empty="no topics in the catalog",
+        wrap="events",
+    )
 
 
 def _acl_drift(console: Console, admin: AdminClient, catalog: Catalog) -> AccessDrift:
@@ -205,16 +231,3 @@ def print_drift(console: Console, drift: list[Drift], title: str) -> None:
             "yes" if item.fixable else "[red]no[/]",
         )
     console.print(table)
-
-
-def catalog_table(catalog: Catalog) -> Table:
-    factor = catalog.replication_factor or "from the cluster"
-    table = Table(title=f"topic catalog (replication factor {factor})")
-    for column in ("topic", "kind", "partitions", "config", "events"):
-        table.add_column(column)
-    for spec in catalog.topics:
-        config = "\n".join(f"{key}={value}" for key, value in spec.config.items())
-        table.add_row(
-            spec.name, spec.kind, str(spec.partitions), config, ", ".join(spec.events) or "-"
-        )
-    return table

@@ -8,9 +8,11 @@ Rules:
   Passwords are hashed with scrypt (:data:`SCRYPT_N`, r=8, p=1, 16-byte salt, 32-byte hash) and
   compared in constant time; an unknown name costs the same hash as a known one.
 * A session is a cookie ``<payload>.<hmac>``: base64url JSON ``{"op", "exp", "csrf"}`` signed with
-  HMAC-SHA256 under a secret drawn when the console starts (sessions end when the server
-  restarts). It is HttpOnly, SameSite=Strict, scoped to ``/console`` and expires after
-  :data:`SESSION_TTL_S`; a cookie whose signature, format or expiry is wrong is no session.
+  HMAC-SHA256 under a secret kept in ``<state_dir>/console/session.key`` (32 random bytes, mode
+  0600, drawn the first time the console starts), so sessions survive a server restart; deleting
+  the file ends every session at the next start. It is HttpOnly, SameSite=Strict, scoped to
+  ``/console`` and expires after :data:`SESSION_TTL_S`; a cookie whose signature, format or
+  expiry is wrong is no session.
 * Every state-changing request carries the session's CSRF token (header ``X-CSRF-Token`` or form
   field ``csrf``), compared in constant time, on top of SameSite=Strict.
 * Failed logins are throttled per operator name: after :data:`MAX_FAILURES` failures within
@@ -48,6 +50,7 @@ HASH_BYTES = 32
 SALT_BYTES = 16
 MIN_PASSWORD = 8
 SESSION_TTL_S = 8 * 3600
+SESSION_KEY_BYTES = 32
 COOKIE = "flywheel_console"
 MAX_FAILURES = 5
 FAILURE_WINDOW_S = 300.0
@@ -62,6 +65,31 @@ class ConsoleAuthError(UntrustedError):
 
 def operators_path(settings: Settings) -> Path:
     return settings.state_dir / "console" / "operators.json"
+
+
+def session_key_path(settings: Settings) -> Path:
+    return settings.state_dir / "console" / "session.key"
+
+
+def session_secret(path: Path) -> bytes:
+    """The secret that signs session cookies, kept in ``path`` (made, mode 0600, when missing)."""
+    try:
+        secret = path.read_bytes()
+    except FileNotFoundError:
+        secret = b""
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read the console session key {path}: {exc}") from exc
+    if len(secret) >= SESSION_KEY_BYTES:
+        return secret
+    secret = secrets.token_bytes(SESSION_KEY_BYTES)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(secret)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write the console session key {path}: {exc}") from exc
+    return secret
 
 
 @dataclass(frozen=True)

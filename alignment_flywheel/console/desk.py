@@ -20,8 +20,15 @@ Rules:
   the state has changed since, nothing is published. A candidate rollback needs no signature;
   without a trust root (development) rollbacks are unsigned. An operator bound to keys signs
   rollbacks only with those keys too.
-* Every write is attributed to the logged-in operator: ``ReviewDecided.reviewer``, the
-  ``PatchApproved`` producer (``console:<operator>``), the ``ReleaseRolledBack`` producer.
+* Every write is attributed to the logged-in operator, a person: ``ReviewDecided.reviewer``,
+  ``PatchApproved.operator``, ``ReleasePromoted.actor``, ``ReleaseRolledBack.operator`` (the
+  envelope's producer is ``console:<operator>``).
+* A review past its deadline is refused (:class:`~alignment_flywheel.review.ReviewExpiredError`),
+  like in the CLI; the page marks it expired and offers no buttons for it.
+* Promote runs the CLI's command (:func:`~alignment_flywheel.release.commands.promote`) on the
+  follower's current state: the same checks (a candidate must exist) and the same event. The
+  page names the candidate it showed (``release_id`` and stage); when the state moved since,
+  nothing is published.
 * A Kafka client failure (a broker that does not answer, a missing topic) becomes
   :class:`KafkaTransportError` for every read and write here, so the page can say so.
 * Trust root and release state are read from the settings' files; when one is missing the page
@@ -273,8 +280,32 @@ class ConsoleDesk:
             actor=f"console:{operator}",
             reason=reason.strip(),
             stable=stable,
+            operator=operator,
         )
         return event, None if check is None else check.root
+
+    @_kafka
+    def promote(
+        self, *, operator: str, release_id: uuid.UUID | None = None, stage: str | None = None
+    ) -> ReleasePromoted:
+        """Publish the promotion of the candidate one stage on, in ``operator``'s name; when
+        ``release_id``/``stage`` (what the page showed) no longer match, nothing is published."""
+        follower = self._follower(follower_check(self.settings))
+        candidate = follower.state.candidate
+        if candidate is not None and (
+            (release_id is not None and candidate.release_id != release_id)
+            or (stage is not None and candidate.stage.value != stage)
+        ):
+            raise InvalidInputError("the candidate changed since the page showed it; reload")
+        event = commands.promote(follower.state, actor=operator, metrics={})
+        event = event.model_copy(
+            update={
+                "envelope": event.envelope.model_copy(update={"producer": f"console:{operator}"})
+            }
+        )
+        with EventProducer(self.settings, self.codec) as producer:
+            producer.send(self.topics.releases, event)
+        return event
 
     @_kafka
     def rollback_request(self, *, operator: str, reason: str, stable: bool) -> dict[str, Any]:

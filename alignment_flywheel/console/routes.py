@@ -46,7 +46,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import FormData
 
 from alignment_flywheel.config import Settings
@@ -60,11 +60,14 @@ from alignment_flywheel.console.auth import (
     Sessions,
     check_csrf,
     operators_path,
+    session_key_path,
+    session_secret,
 )
 from alignment_flywheel.console.charts import CHARTS, ChartUnavailableError, chart_png
 from alignment_flywheel.console.desk import ConsoleDesk, ConsoleTopics, Unavailable
 from alignment_flywheel.console.login import LoginLimited, LoginLimits, PasswordChecker
-from alignment_flywheel.console.signing import BrowserSignature, signing_request
+from alignment_flywheel.console.releases import release_routes
+from alignment_flywheel.console.signing import signing_request
 from alignment_flywheel.errors import FlywheelError, InvalidInputError, TransportError
 from alignment_flywheel.events import ReviewOutcome
 from alignment_flywheel.patches.model import patch_body
@@ -74,7 +77,6 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-MAX_SIGNATURES = 16
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
@@ -105,23 +107,6 @@ class ApprovalBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     signature: str
     body_sha256: str
-
-
-class RollbackRequestBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: str
-    stable: bool = False
-
-
-class SignatureBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    key_id: str = Field(max_length=128)
-    signature: str = Field(max_length=256)
-
-
-class RollbackBody(RollbackRequestBody):
-    signatures: list[SignatureBody] = Field(default_factory=list, max_length=MAX_SIGNATURES)
-    body_sha256: str | None = None
 
 
 def error_response(status: int, kind: str, field: str | None, message: str) -> JSONResponse:
@@ -156,7 +141,9 @@ def console_router(
     """The console's routes for ``settings``."""
     options = options or ConsoleOptions()
     operators = Operators(options.operators or operators_path(settings))
-    sessions = Sessions(ttl_s=options.session_ttl_s)
+    sessions = Sessions(
+        secret=session_secret(session_key_path(settings)), ttl_s=options.session_ttl_s
+    )
     desk = ConsoleDesk(settings, options.topics)
     router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=route_class)
 
@@ -176,7 +163,7 @@ def console_router(
     _login_routes(router, operators, sessions, options.refusal_delay_s)
     _page_routes(router, desk, session_of)
     _api_routes(router, desk, operators, api)
-    _release_routes(router, desk, operators, api)
+    release_routes(router, desk, operators, api)
     _asset_routes(router, settings, session_of)
     return router
 
@@ -338,39 +325,6 @@ def _api_routes(
         return api(request, act)
 
 
-def _release_routes(
-    router: APIRouter, desk: ConsoleDesk, operators: Operators, api: Callable[..., Response]
-) -> None:
-    @router.post("/api/releases/rollback/signing-request")
-    def rollback_to_sign(body: RollbackRequestBody, request: Request) -> Response:
-        def act(session: Session) -> dict[str, Any]:
-            return desk.rollback_request(
-                operator=session.operator, reason=body.reason, stable=body.stable
-            )
-
-        return api(request, act)
-
-    @router.post("/api/releases/rollback")
-    def rollback(body: RollbackBody, request: Request) -> Response:
-        def act(session: Session) -> dict[str, Any]:
-            event = desk.rollback(
-                operator=session.operator,
-                reason=body.reason,
-                stable=body.stable,
-                signatures=[BrowserSignature(s.key_id, s.signature) for s in body.signatures],
-                body_sha256=body.body_sha256,
-                keys=operators.keys_of(session.operator),
-            )
-            return {
-                "version": event.version,
-                "restored_version": event.restored_version,
-                "from_stage": event.from_stage.value,
-                "signatures": len(event.signatures),
-            }
-
-        return api(request, act)
-
-
 def _asset_routes(
     router: APIRouter, settings: Settings, session_of: Callable[[Request], Session]
 ) -> None:
@@ -391,5 +345,5 @@ def _asset_routes(
         try:
             png = chart_png(settings, name)
         except ChartUnavailableError as exc:
-            return error_response(503, "clickhouse_unavailable", None, str(exc))
+            return error_response(503, exc.kind, None, str(exc))
         return Response(png, media_type="image/png", headers=HEADERS)

@@ -102,6 +102,7 @@ def browser_approval(
         role=SIGNING_ROLE,
         signature=signature,
         automatic=False,
+        operator=operator,
     )
     verifier = PatchVerifier(root, OracleHead(patch.base_version, patch.base_digest))
     verifier.check_signatures(patch, [approval])

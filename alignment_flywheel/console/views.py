@@ -16,8 +16,14 @@ import html
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from alignment_flywheel.analytics.units import duration_text
 from alignment_flywheel.console.desk import PatchView, ReleaseEvent, ReleaseView, Unavailable
-from alignment_flywheel.events import ReleasePromoted, ReleaseRolledBack
+from alignment_flywheel.events import (
+    PatchApproved,
+    ReleasePromoted,
+    ReleaseRolledBack,
+    ReleaseStaged,
+)
 from alignment_flywheel.patches.diff import diff_lines, evidence_lines
 from alignment_flywheel.review import PendingReview
 
@@ -121,15 +127,31 @@ def _review_row(item: PendingReview, now: datetime) -> str:
     rid = e(item.review_id)
     request = item.request
     deadline = "-" if request.deadline is None else request.deadline.strftime("%H:%M:%S UTC")
+    expired = item.expired(now)
+    state = "expired" if expired else "live"
     return (
-        f'<tr data-review="{rid}"><td><code>{rid}</code><br><span class="note">proposal '
-        f"{e(request.proposal_id)}</span></td><td>{e(item.tool or '?')}<br>"
-        f"{e(item.proposer or '?')}</td><td>{e(request.reason)}</td>"
-        f"<td>{int(item.age(now).total_seconds())} s<br>{e(deadline)}</td><td>"
+        f'<tr data-review="{rid}" data-state="{state}" class="review-{state}"><td><code>{rid}'
+        f'</code><br><span class="note">proposal {e(request.proposal_id)}</span></td><td>'
+        f"{e(item.tool or '?')}<br>{e(item.proposer or '?')}</td><td>{e(request.reason)}</td>"
+        f"<td>{e(duration_text(item.age(now).total_seconds()))}<br>{e(deadline)}</td><td>"
+        f"{_expired_note(rid) if expired else _decision_controls(rid)}</td></tr>"
+    )
+
+
+def _expired_note(rid: str) -> str:
+    return (
+        f'<span class="error expired" id="expired-{rid}"><b>expired</b>: the deadline passed, '
+        "the agent stopped waiting and the call was denied; it can no longer be approved or "
+        "denied</span>"
+    )
+
+
+def _decision_controls(rid: str) -> str:
+    return (
         f'<input type="text" class="reason" placeholder="reason (required)" '
         f'id="reason-{rid}"> <button class="decide" data-review="{rid}" data-outcome="APPROVE" '
         f'id="approve-{rid}">approve</button> <button class="decide" data-review="{rid}" '
-        f'data-outcome="DENY" id="deny-{rid}">deny</button></td></tr>'
+        f'data-outcome="DENY" id="deny-{rid}">deny</button>'
     )
 
 
@@ -180,7 +202,7 @@ def _patch(view: PatchView) -> str:
 
 def _approvals(view: PatchView) -> str:
     items = "".join(
-        f"<li>key <code>{e(a.key_id[:12])}</code> as {e(a.role)} by {e(a.envelope.producer)} "
+        f"<li>key <code>{e(a.key_id[:12])}</code> as {e(a.role)} by {e(_approver(a))} "
         f"at {a.envelope.occurred_at.strftime('%Y-%m-%d %H:%M:%S')}"
         f"{' (automatic)' if a.automatic else ''}</li>"
         for a in view.record.approvals
@@ -188,6 +210,25 @@ def _approvals(view: PatchView) -> str:
     return (
         f'<ul class="approvals">{items}</ul>' if items else "<p class='note'>no approvals yet</p>"
     )
+
+
+def _approver(approval: PatchApproved) -> str:
+    if approval.operator:
+        return approval.operator
+    return "automatic" if approval.automatic else approval.envelope.producer
+
+
+def _actor(event: ReleaseEvent) -> str:
+    """Who did it: the person, or "automatic (rollout policy)", else the producer."""
+    if getattr(event, "automatic", False):
+        return "automatic (rollout policy)"
+    if isinstance(event, ReleaseStaged):
+        return f"release controller ({event.envelope.producer})"
+    if isinstance(event, ReleasePromoted):
+        return event.actor
+    if isinstance(event, ReleaseRolledBack) and event.operator:
+        return event.operator
+    return event.envelope.producer
 
 
 def _release_event(event: ReleaseEvent) -> str:
@@ -202,7 +243,7 @@ def _release_event(event: ReleaseEvent) -> str:
     shown = ", ".join(f"{e(k)}={v:.4g}" for k, v in sorted(metrics.items())) or "-"
     return (
         f"<tr><td>{when}</td><td>v{event.version}</td><td>{what}</td>"
-        f"<td>{e(event.envelope.producer)}</td><td>{shown}</td></tr>"
+        f'<td class="actor">{e(_actor(event))}</td><td>{shown}</td></tr>'
     )
 
 
@@ -216,10 +257,17 @@ def _releases(view: ReleaseView | Unavailable, csrf: str) -> str:
     else:
         stable = f"v{state.stable.version} ({state.stable.digest[:12]})"
     candidate = "none"
+    promote = '<p class="note" id="promote-none">no candidate to promote</p>'
     if state.candidate is not None:
         c = state.candidate
         candidate = f"v{c.version} at {c.stage.value} ({c.canary_fraction:.0%}) since "
         candidate += c.since.strftime("%Y-%m-%d %H:%M:%S")
+        target = "CANARY" if c.stage.value == "SHADOW" else "STABLE"
+        promote = (
+            f'<p><button id="promote" data-release="{e(c.release_id)}" '
+            f'data-stage="{e(c.stage.value)}" data-version="{c.version}" '
+            f'data-target="{target}">promote v{c.version} to {target}</button></p>'
+        )
     rows = "".join(_release_event(event) for event in view.recent)
     history = (
         "<table><tr><th>when</th><th>version</th><th>what</th><th>by</th><th>metrics</th></tr>"
@@ -229,7 +277,7 @@ def _releases(view: ReleaseView | Unavailable, csrf: str) -> str:
     )
     return (
         f'<section id="releases"><h2>{title}</h2><p>STABLE: <b id="stable">{e(stable)}</b></p>'
-        f'<p>candidate: <b id="candidate">{e(candidate)}</b></p>{history}'
+        f'<p>candidate: <b id="candidate">{e(candidate)}</b></p>{promote}{history}'
         '<h4>Roll back</h4><p><input type="text" id="rollback-reason" placeholder="reason">'
         ' <label><input type="checkbox" id="rollback-stable"> the stable version</label> '
         '<button id="rollback">roll back</button></p><p class="note">Rolling back the stable '

@@ -207,6 +207,7 @@ class PatchApproved(Event):
     role: Identity
     signature: bytes
     automatic: bool = False
+    operator: str | None = None
 
 
 class PatchRejected(Event):
@@ -266,6 +267,7 @@ class ReleaseRolledBack(Event):
     metrics: dict[str, float] = Field(default_factory=dict)
     automatic: bool = False
     signatures: tuple[KeySignature, ...] = ()
+    operator: str | None = None
 
 
 class TrustRootPublished(Event):

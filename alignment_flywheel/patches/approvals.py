@@ -54,8 +54,10 @@ def approve(
     role: str,
     producer: str,
     automatic: bool = False,
+    operator: str | None = None,
 ) -> PatchApproved:
-    """``private``'s signature of ``patch`` in ``role``, as a ``PatchApproved`` event."""
+    """``private``'s signature of ``patch`` in ``role``, as a ``PatchApproved`` event;
+    ``operator`` names the person who signed off (None for an automated signer)."""
     signer = key_id(private.public_key())
     approval = emitted_event_id(f"{patch.patch_id}/{role}/{signer}", "approval")
     return PatchApproved(
@@ -67,6 +69,7 @@ def approve(
         role=role,
         signature=sign(private, PAYLOAD_TYPE, patch_body(patch)),
         automatic=automatic,
+        operator=operator,
     )
 
 

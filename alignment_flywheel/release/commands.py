@@ -79,13 +79,17 @@ def rollback(
     reason: str,
     stable: bool = False,
     signers: Sequence[Ed25519PrivateKey] = (),
+    operator: str | None = None,
 ) -> ReleaseRolledBack:
-    """Withdraw the candidate, or (``stable``) restore the version before the stable one."""
+    """Withdraw the candidate, or (``stable``) restore the version before the stable one;
+    ``operator`` names the person who asked (recorded, not signed)."""
     event = (
         _stable_rollback(state, builder, actor=actor, reason=reason)
         if stable
         else _candidate_rollback(state, builder, actor=actor, reason=reason)
     )
+    if operator is not None:
+        event = event.model_copy(update={"operator": operator})
     return sign_rollback(event, signers) if signers else event
 
 

@@ -12,6 +12,10 @@ Rules:
   ``001``) with its SHA-256, so a second run applies nothing. Editing an applied file is an error:
   add a new file instead.
 * Every failure is a :class:`ClickHouseError` naming the URL or the migration file.
+* The server must be at least :data:`MIN_SERVER_VERSION` (docs/operations.md says why); the
+  client checks it when it connects and names the version found. A server too old for the
+  client's own start-up query (18.16 has no ``readonly`` column in ``system.settings``) is named
+  as too old too, not as a raw SQL error.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import ClickHouseError
 from alignment_flywheel.resources import INFRA_DIR
 
+MIN_SERVER_VERSION = (21, 12)
+"""The oldest ClickHouse server the tables can live on: the DDL uses the ``Bool`` type (21.12)."""
 MIGRATIONS_DIR = INFRA_DIR / "clickhouse"
 MIGRATIONS_TABLE = "flywheel.schema_migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
@@ -58,12 +64,41 @@ def clickhouse_client(settings: Settings) -> Client:
     if url.startswith("chdb:"):
         _ensure_chdb_dir(url)
     try:
-        return clickhouse_connect.get_client(dsn=url)
+        client = clickhouse_connect.get_client(dsn=url)
     except (DriverError, OSError) as exc:
+        if "readonly" in str(exc) and "Unknown identifier" in str(exc):
+            raise ClickHouseError(_too_old(url, "older than 19")) from exc
+        if "Connection refused" in str(exc) or "Failed to establish" in str(exc):
+            raise ClickHouseError(
+                f"cannot reach ClickHouse at {redact(url)} (connection refused): start the "
+                "server, or fix FLYWHEEL_CLICKHOUSE_URL (empty: embedded chDB)"
+            ) from exc
         hint = ""
         if "different path" in str(exc):
             hint = " (chDB opens one data directory per process: close the other clients first)"
         raise ClickHouseError(f"cannot open ClickHouse at {redact(url)}: {exc}{hint}") from exc
+    found = server_version(client.server_version)
+    if found is not None and found < MIN_SERVER_VERSION:
+        client.close()
+        raise ClickHouseError(_too_old(url, str(client.server_version)))
+    return client
+
+
+def server_version(text: str | None) -> tuple[int, int] | None:
+    """``(major, minor)`` of a version string such as ``"24.8.4.13"``; None if it is not one."""
+    parts = (text or "").split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (ValueError, IndexError):
+        return None
+
+
+def _too_old(url: str, found: str) -> str:
+    need = ".".join(str(n) for n in MIN_SERVER_VERSION)
+    return (
+        f"ClickHouse at {redact(url)} is version {found}; Alignment Flywheel needs {need} or "
+        "newer: upgrade the server, or leave FLYWHEEL_CLICKHOUSE_URL empty for embedded chDB"
+    )
 
 
 def redact(url: str) -> str:

@@ -278,9 +278,16 @@ def test_a_stable_rollback_signed_by_the_releaser_is_obeyed(
     assert follow_stable(settings, topics) == 2
     answer = client.post(url, json={**body, "body_sha256": request["body_sha256"]}, headers=headers)
     assert answer.status_code == 200, answer.text
-    expected = {"version": 2, "restored_version": 1, "from_stage": "STABLE", "signatures": 1}
+    expected = {
+        "version": 2,
+        "restored_version": 1,
+        "from_stage": "STABLE",
+        "signatures": 1,
+        "operator": "alice",
+    }
     assert answer.json() == expected
     (rolled,) = rollbacks(settings, topics)
     assert rolled.envelope.producer == "console:alice" and len(rolled.signatures) == 1
+    assert rolled.operator == "alice"
 
     assert follow_stable(settings, topics) == 1, "a verifying follower restores v1"

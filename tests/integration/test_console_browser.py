@@ -162,7 +162,7 @@ def test_operator_approves_an_escalation_and_signs_a_patch_in_the_browser(
     assert len(approvals) == 1
     approval = approvals[0]
     assert approval.patch_id == patch.patch_id and approval.role == "approver"
-    assert approval.envelope.producer == "console:alice"
+    assert approval.envelope.producer == "console:alice" and approval.operator == "alice"
     verifier = PatchVerifier(signed_root.root, OracleHead(patch.base_version, patch.base_digest))
     signers = verifier.check_signatures(patch, [approval])
     assert signers == {"approver": frozenset({approval.key_id})}
@@ -201,7 +201,7 @@ def test_operator_rolls_back_the_candidate_in_the_browser(
         browser.find_element(By.ID, "rollback").click()
         _wait(browser).until(expected_conditions.alert_is_present())
         browser.switch_to.alert.accept()
-        assert "rolled back v2; v1 restored" in _status(browser, "rolled back")
+        assert "rolled back v2 by alice; v1 restored" in _status(browser, "rolled back")
         assert browser.find_element(By.ID, "candidate").text == "none"
     finally:
         served.server.should_exit = True
@@ -210,8 +210,8 @@ def test_operator_rolls_back_the_candidate_in_the_browser(
     rolled = [
         e for e in read_topic(settings, codec, topics.releases) if isinstance(e, ReleaseRolledBack)
     ]
-    assert [(r.version, r.reason, r.envelope.producer) for r in rolled] == [
-        (2, "canary error rate", "console:alice")
+    assert [(r.version, r.reason, r.envelope.producer, r.operator) for r in rolled] == [
+        (2, "canary error rate", "console:alice", "alice")
     ]
 
 
@@ -266,4 +266,4 @@ def _sign_patch(browser: webdriver.Chrome, patch_id: str, key_file: Path) -> Non
     text = _status(browser, "approved with key")
     assert f"patch {patch_id} approved" in text and "by alice" in text
     article = browser.find_element(By.CSS_SELECTOR, f"article[data-patch='{patch_id}']")
-    assert "as approver by console:alice" in article.text and "approvers 1 of 2" in article.text
+    assert "as approver by alice" in article.text and "approvers 1 of 2" in article.text

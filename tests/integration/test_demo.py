@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -34,14 +35,47 @@ from tests.support.workers import REPO, read_events
 FLYWHEEL = str(Path(sys.executable).with_name("flywheel"))
 
 
-def _run_demo(settings: Settings, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
-    summary = tmp_path / "summary.json"
-    env = {
+def env_of(settings: Settings, tmp_path: Path) -> dict[str, str]:
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith("FLYWHEEL_")},
         **connection_env(settings),
         "FLYWHEEL_STATE_DIR": str(tmp_path / "demo-state"),
         "COLUMNS": "120",
     }
+
+
+def _check_screenshots_and_kept_state(
+    summary: dict[str, Any], output: str, env: dict[str, str]
+) -> None:
+    """Issue 17: screenshots next to the report; ClickHouse kept where `flywheel report` looks,
+    with the exact command printed."""
+    report = Path(summary["report"])
+    for name in ("console.png", "report.png"):
+        shot = report.parent / name
+        assert shot.is_file() and shot.read_bytes().startswith(b"\x89PNG"), name
+        assert f"screenshot: {shot}" in output
+    state = env["FLYWHEEL_STATE_DIR"]
+    assert (Path(state) / "clickhouse").is_dir(), "ClickHouse outlives the run directory"
+    again = report.parent.parent / "again"
+    assert f"FLYWHEEL_STATE_DIR={state} flywheel report --out" in output
+    rendered = subprocess.run(
+        [FLYWHEEL, "report", "--out", str(again)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    page = (again / "report.html").read_text()
+    verdicts = re.search(r"<b>([\d,]+)</b><span>enforced verdicts</span>", page)
+    assert verdicts is not None and int(verdicts.group(1).replace(",", "")) > 0, "data was kept"
+
+
+def _run_demo(settings: Settings, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+    summary = tmp_path / "summary.json"
+    env = env_of(settings, tmp_path)
     command = [
         FLYWHEEL,
         "demo",
@@ -93,6 +127,7 @@ def test_the_demo_runs_the_flywheel_and_cleans_up(
         assert {e.envelope.producer.split("/")[0] for e in approvals} == {"demo-approver"}
         assert list((tmp_path / "demo-state" / "demo").iterdir()) == []
         assert _processes_using(tmp_path / "demo-state") == []
+        _check_screenshots_and_kept_state(summary, output, env_of(settings, tmp_path))
     finally:
         broker.stop()
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from typer.testing import CliRunner
 
 from alignment_flywheel.cli.main import app
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.errors import InvalidInputError
-from alignment_flywheel.events import ReviewDecided, ReviewOutcome
+from alignment_flywheel.events import ReviewDecided, ReviewOutcome, ReviewRequested, new_envelope
 from alignment_flywheel.kafka.credentials import connection_env
 from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.processors.gate import review_id_for
@@ -62,7 +66,8 @@ def test_escalation_is_listed_approved_once_and_leaves_the_list(
     env = {
         **connection_env(kafka_settings),
         "FLYWHEEL_STATE_DIR": str(tmp_path / "cli"),
-        "FLYWHEEL_IDENTITY": "alice@example.com",
+        "FLYWHEEL_IDENTITY": "vm/31615",
+        "LOGNAME": "alice",
         "COLUMNS": "250",
     }
     where = ["--reviews-topic", topics["reviews"]]
@@ -72,20 +77,29 @@ def test_escalation_is_listed_approved_once_and_leaves_the_list(
     )
     assert listed.exit_code == 0, listed.output
     first, second = (review_id_for(e.proposal.proposal_id) for e in escalated)
-    assert str(first) in listed.output and str(second) in listed.output
+    assert all(len(line) <= 80 for line in listed.output.splitlines()), listed.output
+    assert str(first)[:12] in listed.output and str(second)[:12] in listed.output
     assert "email.send" in listed.output and "support-agent" in listed.output
+    as_json = runner.invoke(
+        app,
+        ["review", "list", *where, "--verdicts-topic", topics["verdicts"], "-o", "json"],
+        env=env,
+    )
+    rows = json.loads(as_json.output)["rows"]
+    assert {r["review_id"] for r in rows} == {str(first), str(second)}
+    assert {r["state"] for r in rows} == {"live"} and {r["tool"] for r in rows} == {"email.send"}
 
     approved = runner.invoke(
         app, ["review", "approve", str(first), "--reason", "customer asked", *where], env=env
     )
     assert approved.exit_code == 0, approved.output
-    assert "APPROVE by alice@example.com" in approved.output
+    assert "APPROVE by alice " in approved.output, "the OS user, never the process identity"
 
     again = runner.invoke(
         app, ["review", "deny", str(first), "--reason", "second thoughts", *where], env=env
     )
     assert again.exit_code == 1
-    assert "already decided: APPROVE by alice@example.com" in again.output
+    assert "already decided: APPROVE by alice at" in again.output
     unknown = runner.invoke(
         app,
         ["review", "approve", str(escalated[0].envelope.event_id), "--reason", "x", *where],
@@ -108,3 +122,55 @@ def test_escalation_is_listed_approved_once_and_leaves_the_list(
     assert desk.pending() == []
     with pytest.raises(InvalidInputError, match="already decided: DENY by bob"):
         desk.decide(second, ReviewOutcome.APPROVE, reviewer="carol", reason="overrule")
+
+
+def _request(deadline: datetime) -> ReviewRequested:
+    proposal = uuid.uuid4()
+    return ReviewRequested(
+        envelope=new_envelope("gate", str(proposal)),
+        review_id=uuid.uuid4(),
+        proposal_id=proposal,
+        decision_id=uuid.uuid4(),
+        reason="escalated",
+        deadline=deadline,
+    )
+
+
+def test_a_late_answer_is_refused_with_exit_5_and_the_reviewer_is_the_os_user(
+    kafka_settings, make_topic, unique_name, tmp_path
+):
+    codec = EventCodec.from_settings(kafka_settings)
+    reviews = make_topic(unique_name("reviews"))
+    late = _request(datetime.now(UTC) - timedelta(seconds=5))
+    live = _request(datetime.now(UTC) + timedelta(minutes=10))
+    with EventProducer(kafka_settings, codec) as producer:
+        producer.send(reviews, late)
+        producer.send(reviews, live)
+    env = {
+        **connection_env(kafka_settings),
+        "FLYWHEEL_STATE_DIR": str(tmp_path / "cli"),
+        "FLYWHEEL_IDENTITY": "vm/27859",
+        "LOGNAME": "grace",
+    }
+    where = ["--reviews-topic", reviews, "--verdicts-topic", make_topic(unique_name("v"))]
+    runner = CliRunner()
+    listed = runner.invoke(app, ["review", "list", *where, "-o", "json"], env=env)
+    states = {r["review_id"]: r["state"] for r in json.loads(listed.output)["rows"]}
+    assert states == {str(late.review_id): "expired", str(live.review_id): "live"}
+
+    refused = runner.invoke(
+        app, ["review", "approve", str(late.review_id), "--reason", "ok", *where[:2]], env=env
+    )
+    assert refused.exit_code == 5
+    lines = refused.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: review {late.review_id} expired at ")
+    assert "nothing was recorded" in lines[0] and "ReviewExpiredError" not in lines[0]
+
+    approved = runner.invoke(
+        app, ["review", "approve", str(live.review_id), "--reason", "ok", *where[:2]], env=env
+    )
+    assert approved.exit_code == 0, approved.output
+    desk = ReviewDesk(kafka_settings, reviews_topic=reviews)
+    decisions = desk.state().decisions
+    assert set(decisions) == {live.review_id}, "the late answer was not published"
+    assert decisions[live.review_id].reviewer == "grace"

@@ -61,8 +61,9 @@ def test_the_hook_options_are_hidden_from_help(command, option):
 def test_a_hook_that_does_not_resolve_stops_the_command_with_one_line(settings_factory):
     settings_factory()
     result = CliRunner().invoke(app, ["drift", "run", "--watch", "tests.support.doubles:nope"])
-    assert result.exit_code == 1
-    assert "ConfigError: hook tests.support.doubles:nope does not resolve" in result.output
+    assert result.exit_code == 2, "a hook that does not resolve is configuration (exit code 2)"
+    assert "error: hook tests.support.doubles:nope does not resolve" in result.output
+    assert "ConfigError" not in result.output
 
 
 def test_the_group_timeouts_come_from_the_settings(settings_factory):

@@ -81,7 +81,7 @@ def bearer(token: str) -> dict[str, str]:
 
 def test_serve_refuses_to_start_without_a_token_store(state: Path, served: Served) -> None:
     result = run_cli(state, "serve")
-    assert result.exit_code == 1
+    assert result.exit_code == 2, "a missing token store is configuration (exit code 2)"
     assert served.app is None
     assert "flywheel tokens new" in result.output and "--insecure-no-auth" in result.output
 

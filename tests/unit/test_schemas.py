@@ -100,8 +100,9 @@ RELEASED = {
     "PatchProposed": [1, 2],
     "IncidentReported": [1, 2],
     "PatchRejected": [1, 2],
-    "ReleaseRolledBack": [1, 2],
+    "ReleaseRolledBack": [1, 2, 3],
     "DeadLettered": [1, 2],
+    "PatchApproved": [1, 2],
 }
 """Events with more than their first version, and the versions kept."""
 
@@ -265,7 +266,7 @@ def test_an_incompatible_pair_of_snapshots_fails(schemas: Path) -> None:
     assert problems["PatchApproved"] == [
         "PatchApproved v2 is not backward compatible with PatchApproved v1 "
         "(PatchApproved v2 cannot read PatchApproved v1): "
-        "reader_field_missing_default_value at /fields/6: comment"
+        "reader_field_missing_default_value at /fields/7: comment"
     ]
 
 
@@ -374,5 +375,6 @@ def test_cli_freeze_refuses_an_incompatible_change(schemas: Path) -> None:
     edit_schema(schemas, "ReviewDecided", lambda s: s["fields"].append(_field("n", "long")))
     code, output = _run("freeze", "--dir", str(schemas))
     assert code == 1
-    assert "SchemaCompatibilityError" in output and "ReviewDecided" in output
+    assert "nothing frozen" in output and "ReviewDecided" in output
+    assert "SchemaCompatibilityError" not in output, "no internal class names in CLI errors"
     assert not (schemas / "history" / "ReviewDecided" / "v2.avsc").exists()

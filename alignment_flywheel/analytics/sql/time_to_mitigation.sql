@@ -1,6 +1,7 @@
 -- Time to mitigation per patch: from the earliest evidence it answers (an incident, a finding,
 -- or the first sighting of a cluster it names) to the moment its release reached STABLE.
--- Patches not (yet) stable have a NULL stable_at and hours_to_mitigation.
+-- Patches not (yet) stable have a NULL stable_at and seconds_to_mitigation (the report shows it in
+-- s, min, h or d, whichever a person reads).
 WITH
     proposed AS (
         SELECT
@@ -53,9 +54,9 @@ SELECT
     if(s.patch_id = p.patch_id, s.stable_at, NULL) AS stable_at,
     if(
         s.patch_id = p.patch_id,
-        dateDiff('second', first_evidence_at, s.stable_at) / 3600.0,
+        dateDiff('second', first_evidence_at, s.stable_at),
         NULL
-    ) AS hours_to_mitigation
+    ) AS seconds_to_mitigation
 FROM proposed AS p
 LEFT JOIN evidence AS e ON e.patch_id = p.patch_id
 LEFT JOIN stable AS s ON s.patch_id = p.patch_id

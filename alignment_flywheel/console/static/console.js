@@ -150,7 +150,33 @@ async function rollback() {
     return;
   }
   const signed = data.signatures ? ", signed by " + data.signatures + " key(s)" : "";
-  done("rolled back v" + data.version + "; v" + data.restored_version + " restored" + signed);
+  const by = data.operator ? " by " + data.operator : "";
+  done("rolled back v" + data.version + by + "; v" + data.restored_version + " restored" + signed);
+}
+
+async function chartReason(url) {
+  // The server says why a chart cannot be drawn (no data stored yet, ClickHouse busy or down).
+  try {
+    const response = await fetch(url, { credentials: "same-origin" });
+    const data = await response.json();
+    return errorText(data, response);
+  } catch (error) {
+    return "the console did not answer (" + error.message + ")";
+  }
+}
+
+async function promote(button) {
+  const target = button.dataset.target;
+  if (!confirm("Promote v" + button.dataset.version + " to " + target + "?")) {
+    showStatus("promotion cancelled", true);
+    return;
+  }
+  const data = await postJson("/console/api/releases/promote", {
+    release_id: button.dataset.release,
+    stage: button.dataset.stage,
+  });
+  done("promoted v" + data.version + " from " + data.from_stage + " to " + data.to_stage +
+    " by " + data.actor);
 }
 
 function guarded(action) {
@@ -169,13 +195,18 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   document.querySelectorAll("button.decide").forEach((b) => b.addEventListener("click", guarded(decide)));
   document.querySelectorAll("button.sign").forEach((b) => b.addEventListener("click", guarded(sign)));
+  const forward = document.getElementById("promote");
+  if (forward) forward.addEventListener("click", guarded(promote));
   const back = document.getElementById("rollback");
   if (back) back.addEventListener("click", guarded(rollback));
   document.querySelectorAll("img.chart").forEach((img) => {
-    const fallback = () => {
+    let replaced = false;
+    const fallback = async () => {
+      if (replaced) return;
+      replaced = true;
       const note = document.createElement("p");
       note.className = "error chart-unavailable";
-      note.textContent = "chart unavailable (ClickHouse unavailable or busy)";
+      note.textContent = "chart unavailable: " + (await chartReason(img.src));
       img.replaceWith(note);
     };
     if (img.complete && img.naturalWidth === 0) fallback();
