@@ -103,11 +103,7 @@ from alignment_flywheel.processors.gate_txn import (
     kafka_error,
     transactional_overrides,
 )
-from alignment_flywheel.roles import (
-    group_for,
-    partitions_for,
-    topic_for,
-)
+from alignment_flywheel.roles import group_for, partitions_for, topic_for
 
 __all__ = [
     "DECIDED_BY_HEADER",
@@ -267,9 +263,8 @@ class Gate:
         offsets = self._handle_all(records)
         sends, self._sends = self._sends, []
         if self._settle():
-            self._pending = self._txn.submit(
-                sends, offsets, self._consumer.consumer_group_metadata()
-            )
+            metadata = self._consumer.consumer_group_metadata()
+            self._pending = self._txn.submit(sends, offsets, metadata)
 
     def _settle(self) -> bool:
         """Wait for the pending commit; False when it failed (aborted, rewound: the batch handled
