@@ -17,6 +17,9 @@ For one worker and for two (one consumer group), on 6-partition proposals and ve
   double ``tests.support.doubles:scripted`` instead, so the part of the gap that is the decision
   shows; its ``ceiling_ratio`` is not the headline. Its RSS includes the test doubles' imports.
 
+Before them, ``bare_transactions`` (``benchmarks/txn_floor.py``): the commit latency of a bare
+transactional producer with the gate's settings, the least a gate transaction costs here.
+
 Each is measured with a ``burst`` (``BURST`` pre-encoded proposals as fast as possible;
 throughput = proposals / (last verdict consumed - first proposal sent)) and ``paced_1k`` (1,000
 proposals/s for ``PACED_SECONDS``; latency per proposal from the time it was handed to the
@@ -47,6 +50,7 @@ from typing import Any
 import yaml
 from confluent_kafka import Consumer, Producer
 from synthetic import synthetic_artifact, synthetic_proposals
+from txn_floor import bare_transactions
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
@@ -294,7 +298,8 @@ def _compare(settings: Settings, oracle: Path | None, workers: int) -> dict[str,
 
 
 def _all(settings: Settings, oracle: Path | None, counts: list[int]) -> dict[str, Any]:
-    return {f"workers_{n}": _compare(settings, oracle, n) for n in counts}
+    floor = {"bare_transactions": bare_transactions(settings)}
+    return floor | {f"workers_{n}": _compare(settings, oracle, n) for n in counts}
 
 
 def main() -> None:
