@@ -1,7 +1,8 @@
 """The commit latency of a bare transactional producer: the least any gate transaction costs.
 
 Run by ``benchmarks/gate.py`` on its broker, before the workers: ``COUNT`` transactions back to
-back, each one record to each partition of a topic, the offsets of a consumer group
+back (after ``WARMUP`` not counted: a fresh broker's first transactions are slower), each one
+record to each partition of a topic, the offsets of a consumer group
 (``send_offsets_to_transaction``) and ``commit_transaction``, in the gate's order (offsets
 first) and with its producer settings
 (:func:`~alignment_flywheel.processors.gate_txn.transactional_overrides`). Reports the time from
@@ -26,6 +27,7 @@ from alignment_flywheel.processors.gate_txn import transactional_overrides
 from alignment_flywheel.stack.topics import create_topic
 
 COUNT = 300
+WARMUP = 100
 PARTITIONS = 6
 TIMEOUT_S = 10.0
 
@@ -66,17 +68,19 @@ def bare_transactions(settings: Settings, count: int = COUNT) -> dict[str, Any]:
     producer.init_transactions(TIMEOUT_S)
     time.sleep(3)  # the reader's assignment
     metadata, took, sent = group.consumer_group_metadata(), [], {}
-    for i in range(count):
+    for i in range(-WARMUP, count):
         start = time.time()
         producer.begin_transaction()
-        offsets = [TopicPartition(source, p, i + 1) for p in range(PARTITIONS)]
+        offsets = [TopicPartition(source, p, i + WARMUP + 1) for p in range(PARTITIONS)]
         producer.send_offsets_to_transaction(offsets, metadata, TIMEOUT_S)
         for p in range(PARTITIONS):
             key = f"{i}/{p}".encode()
-            sent[key] = start
+            if i >= 0:
+                sent[key] = start
             producer.produce(target, key=key, value=b"x" * 300, partition=p)
         producer.commit_transaction(TIMEOUT_S)
-        took.append((time.time() - start) * 1000)
+        if i >= 0:
+            took.append((time.time() - start) * 1000)
     deadline = time.monotonic() + 30
     while len(seen) < len(sent) and time.monotonic() < deadline:
         time.sleep(0.05)
