@@ -126,7 +126,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_APP_ID = group_for("gate")
-BATCH = 2000
+BATCH = 500
 WAIT_S = 0.1
 MAX_ABORTS = 5
 REQUEST_LIMIT = 1_000_000
