@@ -5,9 +5,20 @@ For one worker and for two (one consumer group), on 6-partition proposals and ve
 * ``passthrough``: ``benchmarks/passthrough.py``, a confluent-kafka consume, fastavro decode,
   fastavro encode, produce loop with no decision and no transaction: the ceiling of any worker
   written in Python on this machine and broker.
+* ``passthrough_txn``: the same loop with the gate's transactions (``--transactional``: each
+  batch and its input offsets in one transaction, the gate's producer settings, a
+  ``read_committed`` consumer): the floor of any transactional worker, so its ``paced_1k``
+  latency is the least the gate's can be on this machine and broker (``txn_floor_ratio``: its
+  burst over the pass-through's).
 * ``gate``: ``flywheel gate run`` (its transactions, the real enforcer: the default risk policy
   and the synthetic 1,020-rule artifact of ``benchmarks/synthetic.py`` on proposals over its 100
   tools; ``--scripted`` decides by tool name instead, ``--oracle PATH`` takes another artifact).
+* ``diagnostic.gate_trivial_decider`` (with the enforcer only): the gate deciding with the test
+  double ``tests.support.doubles:scripted`` instead, so the part of the gap that is the decision
+  shows; its ``ceiling_ratio`` is not the headline. Its RSS includes the test doubles' imports.
+
+Before them, ``bare_transactions`` (``benchmarks/txn_floor.py``): the commit latency of a bare
+transactional producer with the gate's settings, the least a gate transaction costs here.
 
 Each is measured with a ``burst`` (``BURST`` pre-encoded proposals as fast as possible;
 throughput = proposals / (last verdict consumed - first proposal sent)) and ``paced_1k`` (1,000
@@ -39,6 +50,7 @@ from typing import Any
 import yaml
 from confluent_kafka import Consumer, Producer
 from synthetic import synthetic_artifact, synthetic_proposals
+from txn_floor import bare_transactions
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
@@ -56,6 +68,8 @@ RUNS = 3
 BURST = 20_000
 PACED_SECONDS = 5.0
 PARTITIONS = 6
+TXN_FLOOR, TRIVIAL = "passthrough_txn", "gate_trivial_decider"
+TRIVIAL_DECIDER = "tests.support.doubles:scripted"
 TARGETS = {"ceiling_ratio": 0.5, "paced_1k_p99_ms": 20.0, "rss_mb": 150.0, "sustained_per_s": 1000}
 
 
@@ -181,16 +195,17 @@ def _start_worker(
 ) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "FLYWHEEL_STATE_DIR": str(settings.state_dir)}
     env.update(connection_env(settings))
-    if kind == "passthrough":
+    if kind.startswith("passthrough"):
         script = str(REPO / "benchmarks" / "passthrough.py")
         command = [sys.executable, script, group, topics["proposals"], topics["verdicts"]]
+        command += ["--transactional"] if kind == TXN_FLOOR else []
     else:
         command = [str(Path(sys.executable).with_name("flywheel")), "gate", "run", "--no-follow"]
         command += ["--app-id", group, "--proposals-topic", topics["proposals"]]
         command += ["--verdicts-topic", topics["verdicts"], "--reviews-topic", topics["reviews"]]
         command += ["--dead-letter-topic", topics["dead_letters"]]
-        if oracle is None:
-            command += ["--decider", "tests.support.doubles:scripted"]
+        if oracle is None or kind == TRIVIAL:
+            command += ["--decider", TRIVIAL_DECIDER]
         else:
             env["FLYWHEEL_ORACLE_PATH"] = str(oracle)
     with log.open("ab") as out:
@@ -247,26 +262,44 @@ def _measure(settings: Settings, kind: str, oracle: Path | None, workers: int) -
 
 
 def _compare(settings: Settings, oracle: Path | None, workers: int) -> dict[str, Any]:
-    """The pass-through and the gate, back to back, with ``workers`` workers each."""
+    """The pass-through, its transactional floor, the gate and, as a diagnostic, the gate with a
+    trivial decider, back to back, with ``workers`` workers each."""
     ceiling = _measure(settings, "passthrough", None, workers)
+    floor = _measure(settings, TXN_FLOOR, None, workers)
     gate = _measure(settings, "gate", oracle, workers)
     ratio = gate["burst"]["per_s"] / ceiling["burst"]["per_s"]
     paced = gate["paced_1k"]
+    diagnostic: dict[str, Any] = {}
+    if oracle is not None:
+        trivial = _measure(settings, TRIVIAL, oracle, workers)
+        diagnostic = {
+            TRIVIAL: {
+                "what": f"the gate with {TRIVIAL_DECIDER} (decides by tool name: no oracle, no "
+                "risk policy, no session context) instead of the enforcer; a diagnostic of what "
+                "the gate's own code allows, not the headline",
+                "ceiling_ratio": round(trivial["burst"]["per_s"] / ceiling["burst"]["per_s"], 3),
+                **trivial,
+            }
+        }
     return {
         "passthrough": ceiling,
+        TXN_FLOOR: floor,
         "gate": gate,
         "ceiling_ratio": round(ratio, 3),
+        "txn_floor_ratio": round(floor["burst"]["per_s"] / ceiling["burst"]["per_s"], 3),
         "pass": {
             "ceiling_ratio": ratio >= TARGETS["ceiling_ratio"],
             "sustained_1k_per_s": gate["burst"]["per_s"] >= TARGETS["sustained_per_s"],
             "paced_1k_p99": paced["p99_ms"] <= TARGETS["paced_1k_p99_ms"],
             "rss": gate["memory"]["peak_rss_mb"] <= TARGETS["rss_mb"],
         },
+        "diagnostic": diagnostic,
     }
 
 
 def _all(settings: Settings, oracle: Path | None, counts: list[int]) -> dict[str, Any]:
-    return {f"workers_{n}": _compare(settings, oracle, n) for n in counts}
+    floor = {"bare_transactions": bare_transactions(settings)}
+    return floor | {f"workers_{n}": _compare(settings, oracle, n) for n in counts}
 
 
 def main() -> None:

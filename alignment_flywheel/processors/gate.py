@@ -23,14 +23,17 @@ records, taken as soon as one is there):
 4. The verdicts, reviews, dead letters, state writes
    (:mod:`~alignment_flywheel.processors.gate_state`) and the batch's input offsets
    (``send_offsets_to_transaction`` with the consumer's group metadata, KIP-447) are committed
-   in **one transaction**.
+   in **one transaction**, on a background thread while the next batch is handled
+   (:meth:`~alignment_flywheel.processors.gate_txn.Transactions.submit`); the next batch's
+   transaction begins once that commit returned. A revoke waits for the pending commit.
 
 Exactly one verdict per proposal, as a ``read_committed`` consumer sees it: a batch's verdicts are
 visible if and only if its input offsets are committed. A transaction that fails is aborted, the
 consumer rewinds to the committed offsets and the session state is restored from its topic, then
-the batch is decided again; a worker killed mid-batch leaves an open transaction that the broker
-aborts after ``transaction.timeout.ms`` (10 s, :mod:`~alignment_flywheel.processors.gate_txn`),
-and whoever takes its partitions decides those records again. A zombie (a worker that lost its
+the batch (and the one handled meanwhile, whose records were not sent) is decided again; a
+worker killed mid-batch leaves an open transaction that the broker aborts after
+``transaction.timeout.ms`` (10 s, :mod:`~alignment_flywheel.processors.gate_txn`), and whoever
+takes its partitions decides those records again. A zombie (a worker that lost its
 partitions) is fenced by the group generation in its offset commit. What is emitted for a record
 has ids and times derived from it, so a record decided twice (once aborted) yields the same event
 ids.
@@ -93,16 +96,14 @@ from alignment_flywheel.processors.gate_state import (
     state_topics,
 )
 from alignment_flywheel.processors.gate_txn import (
+    Pending,
+    Send,
     Transactions,
     group_timeouts,
     kafka_error,
     transactional_overrides,
 )
-from alignment_flywheel.roles import (
-    group_for,
-    partitions_for,
-    topic_for,
-)
+from alignment_flywheel.roles import group_for, partitions_for, topic_for
 
 __all__ = [
     "DECIDED_BY_HEADER",
@@ -189,6 +190,8 @@ class Gate:
         self._placement: Placement | None = None
         self._max_bytes = self._letter_bytes = REQUEST_LIMIT
         self._aborts = 0
+        self._sends: list[Send] = []
+        self._pending: Pending | None = None
 
     def run(self, stop: threading.Event | None = None) -> GateStats:
         """Decide until ``stop`` is set; raises on a fatal error (see the module rules)."""
@@ -197,6 +200,7 @@ class Gate:
         try:
             while not stop.is_set():
                 self._step()
+            self._settle()
         finally:
             self._close()
         return self.stats
@@ -242,25 +246,38 @@ class Gate:
         self._store.restore(mine)
 
     def _revoked(self, _consumer: Any, partitions: list[TP]) -> None:
+        self._settle()
         self._store.forget({tp.partition for tp in partitions})
 
     def _step(self) -> None:
         first = self._consumer.poll(WAIT_S)
         self._revise.poll()
         if first is None:
+            if self._pending is not None and self._pending.done():
+                self._settle()
             return
         batch = [first, *self._consumer.consume(BATCH - 1, 0)]
         records = [Record.of(m) for m in batch if self._usable(m)]
         if not records:
             return
-        self._txn.begin()
-        try:
-            offsets = self._handle_all(records)
-            self._txn.commit(offsets, self._consumer.consumer_group_metadata())
-        except KafkaException as exc:
-            self._recover(exc)
-            return
-        self._aborts, self._letter_bytes = 0, self._max_bytes
+        offsets = self._handle_all(records)
+        sends, self._sends = self._sends, []
+        if self._settle():
+            metadata = self._consumer.consumer_group_metadata()
+            self._pending = self._txn.submit(sends, offsets, metadata)
+
+    def _settle(self) -> bool:
+        """Wait for the pending commit; False when it failed (aborted, rewound: the batch handled
+        meanwhile is dropped unsent, its records are read again)."""
+        pending, self._pending = self._pending, None
+        failure = None if pending is None else pending.settle()
+        if failure is not None:
+            self._sends = []
+            self._recover(failure)
+            return False
+        if pending is not None:
+            self._aborts, self._letter_bytes = 0, self._max_bytes
+        return True
 
     def _usable(self, msg: Any) -> bool:
         error: KafkaError | None = msg.error()
@@ -277,7 +294,7 @@ class Gate:
             self._handle(record)
             ends[record.partition] = record.offset + 1
         for partition, key, value in self._store.pending():
-            self._txn.send(self._session_topic, key, value, partition)
+            self._sends.append((self._session_topic, key, value, partition))
         return [TP(self.topics.proposals, p, o) for p, o in ends.items()]
 
     def _handle(self, record: Record) -> None:
@@ -319,7 +336,7 @@ class Gate:
         )
         stepped = self._core({REVISE_SPENT: self._revise.spent}, submission)
         for key, value in self._revise.record(stepped.writes.get(REVISE_SPENT, {})):
-            self._txn.send(self._revise_topic, key, value, record.partition)
+            self._sends.append((self._revise_topic, key, value, record.partition))
         assert self._placement is not None
         proposal = routed.proposal
         where = (record.partition, proposal.proposer_id, proposal.session_id)
@@ -327,7 +344,7 @@ class Gate:
             to_verdicts = out.topic == VERDICTS
             topic = self.topics.verdicts if to_verdicts else self.topics.reviews
             count = self._placement.verdicts if to_verdicts else self._placement.reviews
-            self._txn.send(topic, out.key, out.value, self._placement.place(count, *where))
+            self._sends.append((topic, out.key, out.value, self._placement.place(count, *where)))
         decision = stepped.emitted[0].decision
         assert decision is not None
         self.stats.decided += 1
@@ -344,7 +361,7 @@ class Gate:
             max_bytes=self._letter_bytes,
         )
         key = record.position.encode()
-        self._txn.send(self.topics.dead_letters, key, value, None)
+        self._sends.append((self.topics.dead_letters, key, value, None))
         self.stats.dead_lettered += 1
 
     def _recover(self, exc: KafkaException) -> None:
@@ -374,7 +391,7 @@ class Gate:
         self._store.restore(sorted(tp.partition for tp in assignment))
 
     def _close(self) -> None:
-        for close in ("_consumer", "_revise"):
+        for close in ("_txn", "_consumer", "_revise"):
             client = getattr(self, close, None)
             if client is not None:
                 client.close()

@@ -111,9 +111,14 @@ class GateCore:
         key = str(submission.proposal.proposal_id)
         trace_id = submission.envelope["trace_id"]
         envelope = envelope_record(
-            self._producer, key, trace_id, kind=kind, occurred_at=submission.occurred_at
+            self._producer,
+            key,
+            trace_id,
+            kind=kind,
+            occurred_at=submission.occurred_at,
+            text_id=True,
         )
-        return verdict_record(verdict, submission.proposal, envelope=envelope)
+        return verdict_record(verdict, submission.proposal, envelope=envelope, key=key)
 
     def _review(self, key: str, review: ReviewRequested) -> Outgoing:
         return Outgoing(REVIEWS, key.encode(), self._codec.encode(review))

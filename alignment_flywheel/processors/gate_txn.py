@@ -15,6 +15,12 @@ Rules:
   confluentinc/librdkafka#5456 and #5511) cannot be interrupted: the watchdog logs it and ends the
   process with :data:`EXIT_STALLED`, so the supervisor starts a fresh worker. Its open transaction
   is aborted by the broker; nothing decided in it is visible.
+* A batch is committed by :meth:`Transactions.submit` on one background thread, while the caller
+  handles the next batch (:class:`Pending`): begin, the input offsets first (a transaction's first
+  request to the coordinator waits there, retried every ``retry.backoff.ms``, while the previous
+  transaction's markers are written; partitions registered first would wait a fixed 20 ms in
+  librdkafka), then the records, then the commit. One transaction at a time: the caller settles
+  the pending one (:meth:`Pending.settle`) before it submits the next or aborts.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
@@ -42,7 +49,11 @@ RETRY_PAUSE_S = 0.5
 STALL_S = 3 * CALL_TIMEOUT_S
 EXIT_STALLED = 75
 REPORT_EVERY_S = 10.0
+RETRY_BACKOFF_MS = 2
+RETRY_BACKOFF_MAX_MS = 10
 _LOST = frozenset({KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE})
+Send = tuple[str, bytes, bytes | None, int | None]
+"""A record to send in a transaction: topic, key, value, partition (None: the partitioner's)."""
 
 
 def _delivered(_error: KafkaError | None, _msg: Any) -> None:
@@ -68,14 +79,16 @@ def transactional_id() -> str:
 
 def transactional_overrides() -> dict[str, Any]:
     """What the gate's producer adds to the project's producer configuration: a fresh
-    transactional id, the transaction timeout, a short retry backoff (a transaction's first
-    requests are refused while the previous one's markers are written) and a delivery callback
-    (so the commit's flush wakes as soon as the broker answers)."""
+    transactional id, the transaction timeout, a short retry backoff that does not grow (a
+    transaction's first requests are refused while the previous one's markers are written; the
+    default backoff doubles up to a second) and a delivery callback (so the commit's flush wakes as
+    soon as the broker answers)."""
     return {
         "transactional.id": transactional_id(),
         "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
         "linger.ms": 1,
-        "retry.backoff.ms": 5,
+        "retry.backoff.ms": RETRY_BACKOFF_MS,
+        "retry.backoff.max.ms": RETRY_BACKOFF_MAX_MS,
         "on_delivery": _delivered,
     }
 
@@ -175,6 +188,7 @@ class Transactions:
     def __init__(self, config: dict[str, Any]) -> None:
         self.health = Health()
         self.producer = Producer({**config, "error_cb": self.health.on_error})
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix="gate-commit")
 
     def init(self) -> None:
         self.health.retrying(
@@ -195,17 +209,30 @@ class Transactions:
             except BufferError:
                 self.producer.poll(0.05)
 
-    def commit(self, offsets: list[TopicPartition], group_metadata: Any) -> None:
-        """Add the consumer's offsets to the transaction and commit it."""
+    def submit(
+        self, sends: Sequence[Send], offsets: list[TopicPartition], group_metadata: Any
+    ) -> Pending:
+        """Commit a batch on the background thread: begin, the offsets, the records, commit."""
+        return Pending(self._committer.submit(self._transact, sends, offsets, group_metadata))
+
+    def _transact(
+        self, sends: Sequence[Send], offsets: list[TopicPartition], group_metadata: Any
+    ) -> None:
+        self.begin()
         self.health.retrying(
             "send the offsets",
             lambda: self.producer.send_offsets_to_transaction(
                 offsets, group_metadata, CALL_TIMEOUT_S
             ),
         )
+        for topic, key, value, partition in sends:
+            self.send(topic, key, value, partition)
         self.health.retrying(
             "commit the transaction", lambda: self.producer.commit_transaction(CALL_TIMEOUT_S)
         )
+
+    def close(self) -> None:
+        self._committer.shutdown(wait=True)
 
     def abort(self, cause: KafkaException) -> None:
         """Abort the open transaction after ``cause``; fatal causes stop the worker."""
@@ -216,3 +243,22 @@ class Transactions:
         self.health.retrying(
             "abort the transaction", lambda: self.producer.abort_transaction(CALL_TIMEOUT_S)
         )
+
+
+class Pending:
+    """A batch's transaction committing on the background thread."""
+
+    def __init__(self, future: Future[None]) -> None:
+        self._future = future
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def settle(self) -> KafkaException | None:
+        """Wait for the commit; the KafkaException that failed it (the caller aborts), or None.
+        Any other error (fatal: :class:`KafkaTransportError`) is raised."""
+        try:
+            self._future.result()
+        except KafkaException as exc:
+            return exc
+        return None
