@@ -225,6 +225,10 @@ class SessionContext:
     found: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
     """The sources of each value text matched in this context so far (at most :data:`MAX_FOUND`;
     a context never changes, so neither do they)."""
+    scalars: dict[str | int | float, tuple[int, tuple[str, ...]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """The same for whole scalar argument values: the leaves and links examined, the sources."""
 
     def __post_init__(self) -> None:
         if len(self.sources) != 1 + len(self.outputs):
@@ -278,7 +282,24 @@ def _bounded(context: SessionContext) -> SessionContext:
 def provenance(context: SessionContext, arguments: Mapping[str, Any]) -> dict[str, list[str]]:
     """For each top-level argument key, the sources of its value (see the module docstring)."""
     matcher = _Matcher(context.sources, context.found)
-    return {key: matcher.key_sources(value) for key, value in arguments.items()}
+    memo = context.scalars
+    if len(memo) >= MAX_FOUND:
+        memo.clear()
+    found = {}
+    for key, value in arguments.items():
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            found[key] = matcher.key_sources(value)
+            continue
+        known = memo.get(value)
+        if known is not None and known[0] <= matcher.left:
+            matcher.left -= known[0]
+            found[key] = list(known[1])
+            continue
+        left = matcher.left
+        found[key] = matcher.key_sources(value)
+        if matcher.left > 0:
+            memo[value] = (left - matcher.left, tuple(found[key]))
+    return found
 
 
 def action_word(tool: str) -> str:
@@ -325,13 +346,19 @@ class _Matcher:
 
     def __init__(self, sources: tuple[Source, ...], seen: dict[str, tuple[str, ...]]) -> None:
         self.sources = sources
-        self.rank: dict[str, int] = {}
-        for source in sources:
-            self.rank.setdefault(source.name, len(self.rank))
+        self._rank: dict[str, int] | None = None
         self.left = MAX_LEAVES
         if len(seen) >= MAX_FOUND:
             seen.clear()
         self.seen = seen
+
+    @property
+    def rank(self) -> dict[str, int]:
+        if self._rank is None:
+            self._rank = {}
+            for source in self.sources:
+                self._rank.setdefault(source.name, len(self._rank))
+        return self._rank
 
     def key_sources(self, value: Any) -> list[str]:
         names: set[str] = set()
