@@ -142,8 +142,8 @@ def _check_ledger_damage(
     )
     with EventProducer(settings, EventCodec.from_settings(settings)) as producer:
         producer.send(ledger, forged)
-    refused = verify("--topic", patches, code=1, human=True)["text"]
-    assert "CheckpointSignatureError" in refused
+    refused = verify("--topic", patches, code=4, human=True)["text"]
+    assert "is not trusted or the signature is invalid" in refused
     # set aside, the other key's checkpoint no longer stops the check (the garbage record still
     # counts as tampering); one that names the trusted key with a bad signature still does
     aside = verify("--topic", patches, "--set-aside-other-keys", code=3)
@@ -154,8 +154,8 @@ def _check_ledger_damage(
     impostor = forged.model_copy(update={"key_id": trusted_id})
     with EventProducer(settings, codec) as producer:
         producer.send(ledger, impostor)
-    still = verify("--topic", patches, "--set-aside-other-keys", code=1, human=True)["text"]
-    assert "CheckpointSignatureError" in still
+    still = verify("--topic", patches, "--set-aside-other-keys", code=4, human=True)["text"]
+    assert "signature is invalid" in still
 
 
 def test_the_ledger_signs_resumes_and_verify_finds_every_tampering(

@@ -130,5 +130,5 @@ def test_a_second_chdb_directory_in_one_process_is_a_clear_error(settings_factor
 
 def test_an_unreachable_server_is_a_clickhouse_error(settings_factory):
     settings = settings_factory(clickhouse_url="http://127.0.0.1:9/?connect_timeout=2")
-    with pytest.raises(ClickHouseError, match=r"cannot open ClickHouse at http://127\.0\.0\.1:9"):
+    with pytest.raises(ClickHouseError, match=r"cannot reach ClickHouse at http://127\.0\.0\.1:9"):
         clickhouse_client(settings)
