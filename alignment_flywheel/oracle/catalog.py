@@ -247,16 +247,24 @@ def catalog_from_openai_tools(
     return tuple(entries)
 
 
-def _destroys_by_name(tool: Mapping[str, Any], entry: ToolEntry) -> bool:
-    function = tool.get("function", tool)
-    annotations = function.get("annotations", tool.get("annotations"))
-    if isinstance(annotations, Mapping) and annotations.get("destructiveHint") is False:
-        return False
-    last = entry.name.rsplit(".", 1)[-1]
+def action_word(tool: str) -> str:
+    """The tool's action word: the first word of the last dotted segment of its name, split at
+    ``_``, ``-`` and lower-to-upper case changes, lower-cased (``send`` for ``mail.send_email``)."""
+    last = tool.rsplit(".", 1)[-1]
     words = re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", last)
-    return (
-        entry.effect is Effect.SIDE_EFFECT and bool(words) and words[0].lower() in DESTRUCTIVE_WORDS
-    )
+    return words[0].lower() if words else last.lower()
+
+
+def _annotations(tool: Mapping[str, Any]) -> Mapping[str, Any]:
+    function = tool.get("function", tool)
+    found = function.get("annotations", tool.get("annotations"))
+    return found if isinstance(found, Mapping) else {}
+
+
+def _destroys_by_name(tool: Mapping[str, Any], entry: ToolEntry) -> bool:
+    if _annotations(tool).get("destructiveHint") is False:
+        return False
+    return entry.effect is Effect.SIDE_EFFECT and action_word(entry.name) in DESTRUCTIVE_WORDS
 
 
 def _entry(
@@ -288,8 +296,8 @@ def _effect(
     explicit = function.get("x-effect", tool.get("x-effect"))
     if explicit is not None:
         return Effect(explicit)
-    annotations = function.get("annotations", tool.get("annotations"))
-    hint = annotations.get("readOnlyHint") if isinstance(annotations, Mapping) else None
+    annotations = _annotations(tool)
+    hint = annotations.get("readOnlyHint")
     if isinstance(hint, bool):
         if hint:
             return Effect.READ_ONLY

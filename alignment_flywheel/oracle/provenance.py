@@ -92,6 +92,7 @@ from alignment_flywheel.events import (
     SessionStarted,
     ToolResultObserved,
 )
+from alignment_flywheel.oracle.catalog import action_word
 
 MAX_OUTPUTS = 64
 MAX_CONTEXT_CHARS = 262_144
@@ -300,13 +301,6 @@ def provenance(context: SessionContext, arguments: Mapping[str, Any]) -> dict[st
         if matcher.left > 0:
             memo[value] = (left - matcher.left, tuple(found[key]))
     return found
-
-
-def action_word(tool: str) -> str:
-    """The tool's action word (see the module docstring)."""
-    last = tool.rsplit(".", 1)[-1]
-    words = re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", last)
-    return words[0].lower() if words else last.lower()
 
 
 def requested(context: SessionContext | None, tool: str) -> bool:
