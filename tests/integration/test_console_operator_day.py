@@ -32,7 +32,6 @@ from alignment_flywheel.events import (
     ReleaseStage,
     ReviewDecided,
     ReviewRequested,
-    new_envelope,
 )
 from alignment_flywheel.kafka.credentials import connection_settings
 from alignment_flywheel.kafka.producer import EventProducer
@@ -50,24 +49,13 @@ from tests.integration.test_console_browser import (
     serve,
 )
 from tests.support.releases import patch_chain, staged
+from tests.support.samples import review_request
 from tests.unit.test_analytics_report import _insert, _verdicts
 
 pytestmark = pytest.mark.integration
 __all__ = ["browser"]  # the fixture, used by name
 
 READY = (By.TAG_NAME, "body")
-
-
-def _request(deadline: datetime, reason: str) -> ReviewRequested:
-    proposal = uuid.uuid4()
-    return ReviewRequested(
-        envelope=new_envelope("gate", str(proposal)),
-        review_id=uuid.uuid4(),
-        proposal_id=proposal,
-        decision_id=uuid.uuid4(),
-        reason=reason,
-        deadline=deadline,
-    )
 
 
 def _two_minutes_of_verdicts(settings: Settings) -> None:
@@ -148,8 +136,8 @@ def test_an_operators_day(
     operators.add("alice", PASSWORD)
     codec = EventCodec.from_settings(settings)
     now = datetime.now(UTC)
-    expired = _request(now - timedelta(minutes=1), "wire transfer above the limit")
-    live = _request(now + timedelta(minutes=30), "email to an external domain")
+    expired = review_request(now - timedelta(minutes=1), "wire transfer above the limit")
+    live = review_request(now + timedelta(minutes=30), "email to an external domain")
     ((patch, _),) = patch_chain(build_artifact(GENESIS_DOC), 1)
     with EventProducer(settings, codec) as producer:
         producer.send(topics.reviews, expired)

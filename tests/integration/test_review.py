@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,13 +11,13 @@ from typer.testing import CliRunner
 from alignment_flywheel.cli.main import app
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.errors import InvalidInputError
-from alignment_flywheel.events import ReviewDecided, ReviewOutcome, ReviewRequested, new_envelope
+from alignment_flywheel.events import ReviewDecided, ReviewOutcome
 from alignment_flywheel.kafka.credentials import connection_env
 from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.processors.gate import review_id_for
 from alignment_flywheel.review import ReviewDesk
 from tests.support.kafka import collect_events
-from tests.support.samples import sample_proposal_submitted
+from tests.support.samples import review_request, sample_proposal_submitted
 from tests.support.workers import hook, start_cli_worker, stop_worker, topic_options
 
 pytestmark = pytest.mark.integration
@@ -124,25 +123,13 @@ def test_escalation_is_listed_approved_once_and_leaves_the_list(
         desk.decide(second, ReviewOutcome.APPROVE, reviewer="carol", reason="overrule")
 
 
-def _request(deadline: datetime) -> ReviewRequested:
-    proposal = uuid.uuid4()
-    return ReviewRequested(
-        envelope=new_envelope("gate", str(proposal)),
-        review_id=uuid.uuid4(),
-        proposal_id=proposal,
-        decision_id=uuid.uuid4(),
-        reason="escalated",
-        deadline=deadline,
-    )
-
-
 def test_a_late_answer_is_refused_with_exit_5_and_the_reviewer_is_the_os_user(
     kafka_settings, make_topic, unique_name, tmp_path
 ):
     codec = EventCodec.from_settings(kafka_settings)
     reviews = make_topic(unique_name("reviews"))
-    late = _request(datetime.now(UTC) - timedelta(seconds=5))
-    live = _request(datetime.now(UTC) + timedelta(minutes=10))
+    late = review_request(datetime.now(UTC) - timedelta(seconds=5))
+    live = review_request(datetime.now(UTC) + timedelta(minutes=10))
     with EventProducer(kafka_settings, codec) as producer:
         producer.send(reviews, late)
         producer.send(reviews, live)

@@ -352,3 +352,16 @@ def sample_events() -> list[Event]:
         *sample_release_events(),
         *sample_audit_events(),
     ]
+
+
+def review_request(deadline: datetime | None, reason: str = "escalated") -> ReviewRequested:
+    """A gate's review request for a fresh proposal, due at ``deadline``."""
+    proposal = uuid.uuid4()
+    return ReviewRequested(
+        envelope=new_envelope("gate", str(proposal)),
+        review_id=uuid.uuid4(),
+        proposal_id=proposal,
+        decision_id=uuid.uuid4(),
+        reason=reason,
+        deadline=deadline,
+    )

@@ -26,7 +26,6 @@ from alignment_flywheel.events import (
     PatchApproved,
     ReleaseRolledBack,
     ReviewOutcome,
-    ReviewRequested,
     new_envelope,
 )
 from alignment_flywheel.resources import SCHEMAS_DIR
@@ -36,30 +35,19 @@ from alignment_flywheel.review import (
     ReviewExpiredError,
     fold_reviews,
 )
-
-
-def _request(deadline: datetime | None) -> ReviewRequested:
-    proposal = uuid.uuid4()
-    return ReviewRequested(
-        envelope=new_envelope("gate", str(proposal)),
-        review_id=uuid.uuid4(),
-        proposal_id=proposal,
-        decision_id=uuid.uuid4(),
-        reason="escalated",
-        deadline=deadline,
-    )
+from tests.support.samples import review_request
 
 
 def test_a_review_past_its_deadline_is_expired_and_one_without_never_is() -> None:
     now = datetime.now(UTC)
-    assert PendingReview(_request(now - timedelta(seconds=1))).expired(now)
-    assert not PendingReview(_request(now + timedelta(minutes=5))).expired(now)
-    assert not PendingReview(_request(None)).expired(now)
+    assert PendingReview(review_request(now - timedelta(seconds=1))).expired(now)
+    assert not PendingReview(review_request(now + timedelta(minutes=5))).expired(now)
+    assert not PendingReview(review_request(None)).expired(now)
 
 
 def test_a_late_decision_is_refused_before_anything_is_published(settings_factory) -> None:
-    late = _request(datetime.now(UTC) - timedelta(seconds=30))
-    live = _request(datetime.now(UTC) + timedelta(minutes=5))
+    late = review_request(datetime.now(UTC) - timedelta(seconds=30))
+    live = review_request(datetime.now(UTC) + timedelta(minutes=5))
     desk = ReviewDesk(settings_factory())
     desk.state = lambda: fold_reviews([late, live])  # type: ignore[method-assign]
     with pytest.raises(ReviewExpiredError, match=rf"review {late.review_id} expired at "):
