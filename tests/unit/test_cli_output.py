@@ -23,7 +23,7 @@ from alignment_flywheel.cli.sink import wait_for_broker
 from alignment_flywheel.errors import ClickHouseError, KafkaTransportError
 from alignment_flywheel.review import PendingReview
 from alignment_flywheel.stack import clickhouse
-from tests.unit.test_operator_identity import _request
+from tests.support.samples import review_request
 
 FLYWHEEL = str(Path(sys.executable).with_name("flywheel"))
 UUID_ROW = {
@@ -69,7 +69,7 @@ def test_json_output_has_every_value_in_full(monkeypatch, settings_factory) -> N
 
 def test_a_review_row_marks_expiry_and_keeps_full_ids() -> None:
     now = datetime.now(UTC)
-    late = PendingReview(_request(datetime(2020, 1, 1, tzinfo=UTC)))
+    late = PendingReview(review_request(datetime(2020, 1, 1, tzinfo=UTC)))
     row = review_row(late, now)
     assert row["state"] == "expired" and row["review_id"] == str(late.review_id)
 
