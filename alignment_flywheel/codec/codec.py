@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -35,7 +35,7 @@ from fastavro import parse_schema, schemaless_reader
 from pydantic import ValidationError
 
 from alignment_flywheel.codec.binary import FieldError
-from alignment_flywheel.codec.compiler import Encoder, compile_schema
+from alignment_flywheel.codec.compiler import Encoder, compile_schema, compile_spans
 from alignment_flywheel.codec.framing import (
     Framing,
     RegistryFraming,
@@ -43,6 +43,7 @@ from alignment_flywheel.codec.framing import (
     registry_client_for,
 )
 from alignment_flywheel.codec.repository import SchemaRepository, SchemaVersion
+from alignment_flywheel.codec.spans import Spans
 from alignment_flywheel.config import Settings
 from alignment_flywheel.errors import (
     CodecError,
@@ -199,6 +200,18 @@ class EventCodec:
                 f"{writer.event}: encoded size {len(data)} bytes exceeds the limit of {limit} bytes"
             )
         return data
+
+    def spans(self, event_type: str, starts: Sequence[str]) -> Spans:
+        """Encoders of ``event_type``'s current schema as runs of fields, each run starting at a
+        name of ``starts`` (:mod:`~alignment_flywheel.codec.spans`)."""
+        writer = self._writers.get(event_type)
+        if writer is None:
+            raise UnknownSchemaError(f"no schema for event type {event_type!r}")
+        header = writer.header
+        if header is None:
+            header = writer.header = self.framing.header(writer.version)
+        encoders = compile_spans(writer.version.schema, starts)
+        return Spans(writer.event, header, encoders, self.limit(writer.event))
 
     def decode_record(self, data: bytes) -> tuple[str, dict[str, Any]]:
         """Decode framed bytes into ``(event short name, record)`` in the current reader schema."""

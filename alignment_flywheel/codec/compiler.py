@@ -9,6 +9,9 @@ call, and no allocation beyond the output. The bytes are those of the Avro speci
 tests compare them with fastavro's and the avro package's for every event type. Schema
 *resolution* (reading an older writer version) is left to fastavro.
 
+:func:`compile_spans` builds encoders of consecutive runs of a record's fields instead, so a run
+that many records share can be encoded once (:mod:`~alignment_flywheel.codec.spans`).
+
 Python values, both ways: ``string`` is ``str``; a ``uuid`` is written from :class:`uuid.UUID` or
 its canonical lowercase text and read as text; ``long`` and ``int`` are ``int``;
 ``timestamp-micros`` is written from an aware :class:`~datetime.datetime` (or ``int``
@@ -25,8 +28,9 @@ path; the decoder raises :class:`~alignment_flywheel.errors.MalformedEventError`
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +48,8 @@ _AVRO_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 Encoder = Callable[[dict[str, Any], bytes], bytes]
 """``encode(record, header) -> header + Avro binary of record``."""
+SpanEncoder = Callable[[dict[str, Any]], bytes]
+"""``encode(record) -> Avro binary of one run of the record's fields`` (:func:`compile_spans`)."""
 Decoder = Callable[[bytes, int], tuple[dict[str, Any], int]]
 """``decode(data, offset) -> (record, offset after it)``."""
 
@@ -96,6 +102,15 @@ class CompiledSchema:
 def compile_schema(schema: dict[str, Any]) -> CompiledSchema:
     """Compile an expanded record schema. Raises SchemaError outside the supported subset."""
     return _Generator(schema).build()
+
+
+def compile_spans(schema: dict[str, Any], starts: Sequence[str]) -> tuple[SpanEncoder, ...]:
+    """Encoders of consecutive runs of an expanded record schema's fields: the first from its
+    first field up to the field named ``starts[0]``, then from each name in ``starts`` up to the
+    next, the last to the end. Each takes a dict holding (at least) its run's fields and returns
+    their Avro binary; joined in order, after the framing header, they are the record's encoding
+    (a run that is the same for many records can be encoded once and kept)."""
+    return _Generator(schema).build_spans(starts)
 
 
 def _indent(lines: list[str], spaces: int) -> list[str]:
@@ -173,17 +188,41 @@ class _Generator:
             f"        raise _unknown_fields(r, {keys})",
         ]
         for field in definition["fields"]:
-            name = field["name"]
-            default = self.const(field["default"]) if "default" in field else "_MISSING"
-            info = type_info(field["type"], self.named)
-            lines += [
-                f"    v = r.get({name!r}, {default})",
-                "    try:",
-                *_indent(self.encode_lines(field["type"], "v"), 8),
-                "    except Exception as e:",
-                f"        raise _fail({name!r}, {_describe(info, self.named)!r}, v, e) from None",
-            ]
+            lines += self.field_lines(field)
         return "\n".join(lines) + "\n"
+
+    def field_lines(self, field: dict[str, Any]) -> list[str]:
+        """The lines (inside a function of ``r`` and ``a``) that encode one field of ``r``."""
+        name = field["name"]
+        default = self.const(field["default"]) if "default" in field else "_MISSING"
+        info = type_info(field["type"], self.named)
+        return [
+            f"    v = r.get({name!r}, {default})",
+            "    try:",
+            *_indent(self.encode_lines(field["type"], "v"), 8),
+            "    except Exception as e:",
+            f"        raise _fail({name!r}, {_describe(info, self.named)!r}, v, e) from None",
+        ]
+
+    def build_spans(self, starts: Sequence[str]) -> tuple[SpanEncoder, ...]:
+        """The span encoders of :func:`compile_spans`."""
+        definition = self.root
+        if type_info(definition, self.named).kind != "record":
+            raise SchemaError("the top-level schema must be a record")
+        fields = list(definition["fields"])
+        names = [f["name"] for f in fields]
+        cuts = [0, *(names.index(s) if s in names else -1 for s in starts), len(fields)]
+        if any(c <= 0 for c in cuts[1:-1]) or cuts != sorted(set(cuts)):
+            raise SchemaError(f"spans {list(starts)} are not increasing field names of the record")
+        for i, (begin, end) in enumerate(itertools.pairwise(cuts)):
+            lines = [f"def _span{i}(r):", "    parts = []", "    a = parts.append"]
+            for field in fields[begin:end]:
+                lines += self.field_lines(field)
+            self.chunks.append("\n".join([*lines, "    return b''.join(parts)"]) + "\n")
+        namespace = {**RUNTIME, **self.constants}
+        source = "\n".join(self.chunks)
+        exec(compile(source, f"<avro spans {definition['name']}>", "exec"), namespace)
+        return tuple(namespace[f"_span{i}"] for i in range(len(cuts) - 1))
 
     def encode_lines(self, node: SchemaNode, var: str) -> list[str]:
         info = type_info(node, self.named)

@@ -47,9 +47,12 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_STRICT_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _load_json(text: str) -> Any:
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return _STRICT_JSON.decode(text)
     except ValueError as exc:
         raise ValueError(f"not valid JSON text: {exc}") from None
 

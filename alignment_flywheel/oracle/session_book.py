@@ -41,6 +41,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, MutableMapping
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from alignment_flywheel.codec import EventCodec
@@ -70,6 +71,7 @@ SWEEP_EVERY_S = 60.0
 MAX_SEEN = 128
 MAX_CACHED = 10_000
 MAX_CACHED_CHARS = 32 * 2**20
+MAX_NAMES = 8192
 Decode = Callable[[bytes], SessionEvent]
 
 
@@ -78,8 +80,10 @@ def stamp_ms(message: Any) -> int:
     return int((message.timestamp or 0.0) * 1000)
 
 
+@lru_cache(maxsize=MAX_NAMES)
 def session_name(proposer_id: str, session_id: str, partition: int) -> str:
-    """The table key of a session on a partition."""
+    """The table key of a session on a partition (the last :data:`MAX_NAMES` remembered: the
+    gate asks for it once per proposal)."""
     return json.dumps(
         [proposer_id, session_id, partition], ensure_ascii=False, separators=(",", ":")
     )

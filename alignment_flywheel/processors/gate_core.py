@@ -36,8 +36,9 @@ from alignment_flywheel.processors.gate_events import (
     VERDICT_KIND,
     envelope_record,
     escalation_review,
-    verdict_record,
+    verdict_front,
 )
+from alignment_flywheel.processors.verdict_bytes import VerdictBytes
 
 REVISE_SPENT = "revise-spent"
 VERDICTS, REVIEWS = "verdicts", "reviews"
@@ -77,6 +78,7 @@ class GateCore:
         self._decide = decide
         self._producer = producer
         self._review_timeout_s = review_timeout_s
+        self._verdicts = VerdictBytes(codec)
 
     def __call__(self, tables: Tables, submission: Submission) -> Stepped[Outgoing]:
         return self.decide(tables[REVISE_SPENT], submission)
@@ -89,25 +91,28 @@ class GateCore:
         spent_before = 0 if parent is None else spent_by.get(str(parent)) or 0
         depth = revise_depth(parent is not None, spent_before)
         verdict, shadow = self._decide(proposal, depth, submission.session)
-        record = self._record(verdict, submission, VERDICT_KIND)
-        encoded = self._codec.encode_record("VerdictIssued", record)
+        front = self._front(verdict, submission, VERDICT_KIND)
+        encoded = self._verdicts.encode(front, verdict)
         writes: dict[str, dict[str, Any]] = {}
         spent = revisions_spent(depth, verdict.decision)
         if spent > RESUBMISSION_FLOOR:
             writes[REVISE_SPENT] = {key: spent}
-        emitted = [Outgoing(VERDICTS, key.encode(), encoded, verdict.decision)]
+        key_bytes = key.encode()
+        emitted = [Outgoing(VERDICTS, key_bytes, encoded, verdict.decision)]
         if verdict.decision is Decision.ESCALATE:
             review = escalation_review(
-                record, review_timeout_s=self._review_timeout_s, producer=self._producer
+                {**front, "reasons": verdict.reasons},
+                review_timeout_s=self._review_timeout_s,
+                producer=self._producer,
             )
             emitted.append(self._review(key, review))
         if shadow is not None:
-            shadow_record = self._record(shadow, submission, SHADOW_KIND)
-            shadow_bytes = self._codec.encode_record("VerdictIssued", shadow_record)
-            emitted.append(Outgoing(VERDICTS, key.encode(), shadow_bytes, shadow.decision))
+            shadow_front = self._front(shadow, submission, SHADOW_KIND)
+            shadow_bytes = self._verdicts.encode(shadow_front, shadow)
+            emitted.append(Outgoing(VERDICTS, key_bytes, shadow_bytes, shadow.decision))
         return Stepped(writes, tuple(emitted))
 
-    def _record(self, verdict: Verdict, submission: Submission, kind: str) -> dict[str, Any]:
+    def _front(self, verdict: Verdict, submission: Submission, kind: str) -> dict[str, Any]:
         key = str(submission.proposal.proposal_id)
         trace_id = submission.envelope["trace_id"]
         envelope = envelope_record(
@@ -118,7 +123,7 @@ class GateCore:
             occurred_at=submission.occurred_at,
             text_id=True,
         )
-        return verdict_record(verdict, submission.proposal, envelope=envelope, key=key)
+        return verdict_front(verdict, submission.proposal, envelope=envelope, key=key)
 
     def _review(self, key: str, review: ReviewRequested) -> Outgoing:
         return Outgoing(REVIEWS, key.encode(), self._codec.encode(review))

@@ -201,15 +201,18 @@ def verdict_record(
 ) -> dict[str, Any]:
     """The ``VerdictIssued`` record of the gate's decision, as the codec's plain dict (with
     ``key``, the proposal id as text, its ids as text)."""
-    signal = verdict.signal
-    evidence = (
-        ()
-        if signal is None
-        else tuple(
-            {"kind": s.kind, "rule_id": s.rule_id, "norm_refs": s.norm_refs, "message": s.message}
-            for s in signal.evidence
-        )
-    )
+    return {
+        **verdict_front(verdict, proposal, envelope=envelope, key=key),
+        **verdict_judged(verdict),
+        "latency_us": verdict.latency_us,
+    }
+
+
+def verdict_front(
+    verdict: Verdict, proposal: Proposal, *, envelope: dict[str, Any], key: str | None = None
+) -> dict[str, Any]:
+    """The fields of a ``VerdictIssued`` record that name the proposal: from ``envelope`` to
+    ``tool`` (see :func:`verdict_record`)."""
     if key is None:
         ids: tuple[Any, Any] = (
             decision_id_for(proposal.proposal_id)
@@ -226,6 +229,22 @@ def verdict_record(
         "proposer_id": proposal.proposer_id,
         "session_id": proposal.session_id,
         "tool": proposal.tool,
+    }
+
+
+def verdict_judged(verdict: Verdict) -> dict[str, Any]:
+    """The fields of a ``VerdictIssued`` record that the judgement gives, the same for every
+    proposal judged alike: from ``decision`` to ``error``."""
+    signal = verdict.signal
+    evidence = (
+        ()
+        if signal is None
+        else tuple(
+            {"kind": s.kind, "rule_id": s.rule_id, "norm_refs": s.norm_refs, "message": s.message}
+            for s in signal.evidence
+        )
+    )
+    return {
         "decision": verdict.decision,
         "enforced": verdict.enforced,
         "stage": verdict.stage,
@@ -239,7 +258,6 @@ def verdict_record(
         "evidence": evidence,
         "amendment": None if verdict.amendment is None else verdict.amendment.to_json(),
         "error": verdict.error,
-        "latency_us": verdict.latency_us,
     }
 
 
