@@ -1,8 +1,10 @@
 """The gate: decides every proposal on Kafka; one verdict per proposal, as consumers see it.
 
 The gate is not a faust worker: its hot path is a confluent-kafka loop with Kafka transactions
-(docs/architecture.md, "Why the gate is not a faust worker"). Per batch (up to :data:`BATCH`
-records, taken as soon as one is there):
+(docs/architecture.md, "Why the gate is not a faust worker"). Records are taken as soon as one is
+there (up to :data:`BATCH` at a time) and handled at once; what was handled while a commit was
+pending is committed together, in the next transaction, as soon as that commit returned (group
+commit: a record waits for at most the rest of one commit, then its own). Per record:
 
 1. Each record is routed (:mod:`~alignment_flywheel.processors.gate_records`): passed over when
    decided in process (header ``flywheel-decided-by``) or a tombstone; a session event is folded
@@ -21,16 +23,18 @@ records, taken as soon as one is there):
    partitions as the proposals topic, else to the one its session key hashes to
    (:class:`~alignment_flywheel.processors.gate_events.Placement`).
 4. The verdicts, reviews, dead letters, state writes
-   (:mod:`~alignment_flywheel.processors.gate_state`) and the batch's input offsets
-   (``send_offsets_to_transaction`` with the consumer's group metadata, KIP-447) are committed
-   in **one transaction**, on a background thread while the next batch is handled
-   (:meth:`~alignment_flywheel.processors.gate_txn.Transactions.submit`); the next batch's
-   transaction begins once that commit returned. A revoke waits for the pending commit.
+   (:mod:`~alignment_flywheel.processors.gate_state`) and the input offsets of everything handled
+   since the last transaction (``send_offsets_to_transaction`` with the consumer's group metadata,
+   KIP-447) are committed in **one transaction**, on a background thread while the next records
+   are handled (:meth:`~alignment_flywheel.processors.gate_txn.Transactions.submit`); the next
+   transaction begins once that commit returned. When :data:`MAX_HELD` records wait, the worker
+   waits for the commit before it takes more. A revoke commits what was handled, then waits for
+   that commit.
 
 Exactly one verdict per proposal, as a ``read_committed`` consumer sees it: a batch's verdicts are
 visible if and only if its input offsets are committed. A transaction that fails is aborted, the
 consumer rewinds to the committed offsets and the session state is restored from its topic, then
-the batch (and the one handled meanwhile, whose records were not sent) is decided again; a
+its records (and those handled meanwhile, which were not sent) are decided again; a
 worker killed mid-batch leaves an open transaction that the broker aborts after
 ``transaction.timeout.ms`` (10 s, :mod:`~alignment_flywheel.processors.gate_txn`), and whoever
 takes its partitions decides those records again. A zombie (a worker that lost its
@@ -127,7 +131,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_APP_ID = group_for("gate")
 BATCH = 500
+MAX_HELD = 5_000
+"""Records handled and waiting for the pending commit before the worker waits for it."""
 WAIT_S = 0.1
+HELD_POLL_S = 0.001
+"""How long a poll waits while handled records wait for the pending commit to return."""
 MAX_ABORTS = 5
 REQUEST_LIMIT = 1_000_000
 """The largest dead letter the gate sends (as the faust workers' producer request limit)."""
@@ -191,6 +199,8 @@ class Gate:
         self._max_bytes = self._letter_bytes = REQUEST_LIMIT
         self._aborts = 0
         self._sends: list[Send] = []
+        self._ends: dict[int, int] = {}
+        self._count = 0
         self._pending: Pending | None = None
 
     def run(self, stop: threading.Event | None = None) -> GateStats:
@@ -200,6 +210,7 @@ class Gate:
         try:
             while not stop.is_set():
                 self._step()
+            self._submit()
             self._settle()
         finally:
             self._close()
@@ -246,33 +257,38 @@ class Gate:
         self._store.restore(mine)
 
     def _revoked(self, _consumer: Any, partitions: list[TP]) -> None:
+        self._submit()
         self._settle()
         self._store.forget({tp.partition for tp in partitions})
 
     def _step(self) -> None:
-        first = self._consumer.poll(WAIT_S)
+        first = self._consumer.poll(HELD_POLL_S if self._ends else WAIT_S)
         self._revise.poll()
-        if first is None:
-            if self._pending is not None and self._pending.done():
-                self._settle()
+        if first is not None:
+            batch = [first, *self._consumer.consume(BATCH - 1, 0)]
+            self._handle_all([Record.of(m) for m in batch if self._usable(m)])
+        pending = self._pending
+        if pending is None or pending.done() or self._count >= MAX_HELD:
+            self._submit()
+
+    def _submit(self) -> None:
+        """Wait for the pending commit, then commit what was handled since (if anything)."""
+        if not self._ends:
+            self._settle()
             return
-        batch = [first, *self._consumer.consume(BATCH - 1, 0)]
-        records = [Record.of(m) for m in batch if self._usable(m)]
-        if not records:
-            return
-        offsets = self._handle_all(records)
-        sends, self._sends = self._sends, []
+        offsets = [TP(self.topics.proposals, p, o) for p, o in self._ends.items()]
+        sends, self._sends, self._ends, self._count = self._sends, [], {}, 0
         if self._settle():
             metadata = self._consumer.consumer_group_metadata()
             self._pending = self._txn.submit(sends, offsets, metadata)
 
     def _settle(self) -> bool:
-        """Wait for the pending commit; False when it failed (aborted, rewound: the batch handled
-        meanwhile is dropped unsent, its records are read again)."""
+        """Wait for the pending commit; False when it failed (aborted, rewound: the records handled
+        meanwhile are dropped unsent and read again)."""
         pending, self._pending = self._pending, None
         failure = None if pending is None else pending.settle()
         if failure is not None:
-            self._sends = []
+            self._sends, self._ends, self._count = [], {}, 0
             self._recover(failure)
             return False
         if pending is not None:
@@ -288,14 +304,14 @@ class Gate:
         self._txn.health.lost(f"consumer: {error.str()}")
         return False
 
-    def _handle_all(self, records: list[Record]) -> list[TP]:
-        ends: dict[int, int] = {}
+    def _handle_all(self, records: list[Record]) -> None:
+        ends = self._ends
         for record in records:
             self._handle(record)
             ends[record.partition] = record.offset + 1
+        self._count += len(records)
         for partition, key, value in self._store.pending():
             self._sends.append((self._session_topic, key, value, partition))
-        return [TP(self.topics.proposals, p, o) for p, o in ends.items()]
 
     def _handle(self, record: Record) -> None:
         self._store.partition = record.partition
