@@ -1,12 +1,17 @@
-"""The gate's loop commits a batch while it decides the next: a failed commit drops that next
-batch unsent, rewinds to the committed offsets and decides both again (no broker: fake clients)."""
+"""The gate's loop commits while it decides what comes next (group commit): what was handled
+during a commit goes into the next transaction once it returned; a failed commit drops what was
+handled meanwhile unsent, rewinds to the committed offsets and decides both again (no broker:
+fake clients)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
+import pytest
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka import TopicPartition as TP
 
@@ -14,6 +19,7 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import load_settings
 from alignment_flywheel.events import ProposalSubmitted, VerdictIssued, new_envelope
 from alignment_flywheel.oracle.session_book import SessionBook, session_event
+from alignment_flywheel.processors import gate as gate_module
 from alignment_flywheel.processors.gate import Gate, GateTopics
 from alignment_flywheel.processors.gate_events import Placement
 from alignment_flywheel.processors.gate_state import SessionStore
@@ -157,3 +163,66 @@ def test_a_failed_commit_drops_the_next_batch_unsent_and_decides_both_again() ->
     # the first batch failed; the second, decided meanwhile, was never submitted; both again
     assert batches == [(ids[:2], [2]), (ids[:2], [2]), (ids[2:], [4])]
     assert consumer.committed_offset == 4
+
+
+class HeldTransactions(Transactions):
+    """Commits stay pending until the test settles them (``release``)."""
+
+    def submit(self, sends: Sequence[Send], offsets: list[TP], _metadata: Any) -> Pending:
+        self.submitted.append((list(sends), offsets))
+        future: Future[None] = Future()
+        self.futures.append(future)
+        return Pending(future)
+
+    def release(self) -> None:
+        for future in self.futures:
+            if not future.done():
+                future.set_result(None)
+
+
+def _values(count: int) -> tuple[list[str], list[bytes]]:
+    items = [proposal("fs.read") for _ in range(count)]
+    values = [
+        CODEC.encode(ProposalSubmitted(envelope=new_envelope("t", str(i.proposal_id)), proposal=i))
+        for i in items
+    ]
+    return [str(i.proposal_id) for i in items], values
+
+
+def test_what_is_handled_during_a_commit_is_committed_together_once_it_returned() -> None:
+    ids, values = _values(6)
+    consumer = Consumer(values)
+    gate, _txn, _restored = _gate(consumer)
+    txn = HeldTransactions(consumer)
+    gate._txn = txn  # type: ignore[assignment]
+    for _ in range(3):  # the first two records are submitted, the next four handled and held
+        gate._step()
+    assert [(_verdict_ids(s), [tp.offset for tp in o]) for s, o in txn.submitted] == [
+        (ids[:2], [2])
+    ]
+    txn.release()
+    gate._step()  # nothing more to read: the commit returned, so the held records are submitted
+    txn.release()
+    gate._settle()
+    batches = [(_verdict_ids(s), [tp.offset for tp in o]) for s, o in txn.submitted]
+    assert batches == [(ids[:2], [2]), (ids[2:], [6])]
+
+
+def test_the_worker_waits_for_the_commit_when_too_many_records_are_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(gate_module, "MAX_HELD", 2)
+    ids, values = _values(4)
+    consumer = Consumer(values)
+    gate, _txn, _restored = _gate(consumer)
+    txn = HeldTransactions(consumer)
+    gate._txn = txn  # type: ignore[assignment]
+    gate._step()  # submits the first two
+    timer = threading.Timer(0.2, txn.release)
+    timer.start()
+    started = time.monotonic()
+    gate._step()  # two more held: that is the most, so it waits for the first commit
+    assert time.monotonic() - started >= 0.15
+    assert [_verdict_ids(s) for s, _o in txn.submitted] == [ids[:2], ids[2:]]
+    txn.release()
+    gate._settle()
