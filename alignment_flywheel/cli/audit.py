@@ -3,8 +3,9 @@
 ``audit verify`` re-reads a
 topic range and checks it against the signed checkpoints (see
 :mod:`alignment_flywheel.audit.verify` for the order of the checks); ``--proof`` and
-``--consistency`` print RFC 9162 proofs. Exit codes: 0 verified, 3 tampering found or a proof
-that does not verify, 1 any other error (untrusted checkpoint signature, broker unreachable).
+``--consistency`` print RFC 9162 proofs. Exit codes (docs/operations.md): 0 verified; 4, a
+security failure: tampering found, a proof that does not verify, or a checkpoint signature that
+is not trusted; 3 the broker did not answer; 1 or 2 any other error.
 ``--set-aside-other-keys`` skips (and counts) checkpoints whose key id is not trusted.
 """
 
@@ -45,7 +46,7 @@ from alignment_flywheel.processors.ledger import (
 app = typer.Typer(
     help="Audit ledger: signed Merkle logs of verdicts and governance events.", no_args_is_help=True
 )
-TAMPERED_EXIT = 3
+TAMPERED_EXIT = 4
 DEFAULT_KEY = "ledger"
 LEDGER_TOPIC = LedgerTopics().ledger
 
@@ -82,7 +83,7 @@ def verify(
     no_store: Annotated[bool, typer.Option("--no-store", help="Ignore the leaf store.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Check a topic range against the signed checkpoints; exit 3 if anything was changed."""
+    """Check a topic range against the signed checkpoints; exit 4 if anything was changed."""
     settings = cli_context(ctx).settings
     codec = EventCodec.from_settings(settings)
     trusted = _trusted(settings, keys or [DEFAULT_KEY])

@@ -91,7 +91,7 @@ class GateCore:
         spent_before = 0 if parent is None else spent_by.get(str(parent)) or 0
         depth = revise_depth(parent is not None, spent_before)
         verdict, shadow = self._decide(proposal, depth, submission.session)
-        front = self._front(verdict, submission, VERDICT_KIND)
+        front = self._front(verdict, submission, key, VERDICT_KIND)
         encoded = self._verdicts.encode(front, verdict)
         writes: dict[str, dict[str, Any]] = {}
         spent = revisions_spent(depth, verdict.decision)
@@ -107,13 +107,15 @@ class GateCore:
             )
             emitted.append(self._review(key, review))
         if shadow is not None:
-            shadow_front = self._front(shadow, submission, SHADOW_KIND)
+            shadow_front = self._front(shadow, submission, key, SHADOW_KIND)
             shadow_bytes = self._verdicts.encode(shadow_front, shadow)
             emitted.append(Outgoing(VERDICTS, key_bytes, shadow_bytes, shadow.decision))
         return Stepped(writes, tuple(emitted))
 
-    def _front(self, verdict: Verdict, submission: Submission, kind: str) -> dict[str, Any]:
-        key = str(submission.proposal.proposal_id)
+    def _front(
+        self, verdict: Verdict, submission: Submission, key: str, kind: str
+    ) -> dict[str, Any]:
+        """The front fields of the verdict of kind ``kind`` (``key``: the proposal id as text)."""
         trace_id = submission.envelope["trace_id"]
         envelope = envelope_record(
             self._producer,

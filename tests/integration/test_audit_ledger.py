@@ -109,15 +109,15 @@ def _check_copies(
     for name, (values, expected) in cases.items():
         copy = make_topic(unique_name(f"tampered-{name}"))
         _copy(settings, copy, values)
-        found = verify("--topic", copy, "--partition", "0", "--log-id", f"{verdicts}/0", code=3)
+        found = verify("--topic", copy, "--partition", "0", "--log-id", f"{verdicts}/0", code=4)
         findings = found["logs"][0]["findings"]
         assert [(f["kind"], f["position"]) for f in findings] == [expected], name
         blind = verify(
-            "--topic", copy, "--partition", "0", "--log-id", f"{verdicts}/0", "--no-store", code=3
+            "--topic", copy, "--partition", "0", "--log-id", f"{verdicts}/0", "--no-store", code=4
         )
         assert blind["logs"][0]["findings"][0]["kind"] == "mismatch"
     shown = verify(
-        "--topic", copy, "--partition", "0", "--log-id", f"{verdicts}/0", code=3, human=True
+        "--topic", copy, "--partition", "0", "--log-id", f"{verdicts}/0", code=4, human=True
     )["text"]
     assert "TAMPERED" in shown
     assert "inserted" in shown
@@ -128,7 +128,7 @@ def _check_ledger_damage(
 ) -> None:
     """A record on the ledger topic that is not a checkpoint, and a checkpoint by another key."""
     _copy(settings, ledger, [b"garbage"])
-    damaged = verify("--topic", patches, code=3)
+    damaged = verify("--topic", patches, code=4)
     assert [e["partition"] for e in damaged["ledger_corrupt"]] == [0]
     assert damaged["logs"][0]["ok"]
     forged = signed_checkpoint(
@@ -146,7 +146,7 @@ def _check_ledger_damage(
     assert "is not trusted or the signature is invalid" in refused
     # set aside, the other key's checkpoint no longer stops the check (the garbage record still
     # counts as tampering); one that names the trusted key with a bad signature still does
-    aside = verify("--topic", patches, "--set-aside-other-keys", code=3)
+    aside = verify("--topic", patches, "--set-aside-other-keys", code=4)
     assert aside["set_aside"] == 1 and aside["logs"][0]["ok"]
     codec = EventCodec.from_settings(settings)
     stored, _ = read_checkpoints(settings, codec, ledger)
@@ -228,7 +228,7 @@ def test_the_ledger_signs_resumes_and_verify_finds_every_tampering(
     data = bytearray(path.read_bytes())
     data[4 * ENTRY_SIZE + 20] ^= 0xFF
     path.write_bytes(bytes(data))
-    corrupt = verify("--topic", verdicts, code=3)["logs"][0]["findings"]
+    corrupt = verify("--topic", verdicts, code=4)["logs"][0]["findings"]
     assert [(f["source"], f["kind"], f["position"]) for f in corrupt] == [("ledger", "altered", 4)]
 
     _check_ledger_damage(kafka_settings, verify, ledger, patches)
