@@ -66,22 +66,15 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.enforcement.decider import Decider
 from alignment_flywheel.errors import InvalidInputError, KafkaTransportError
-from alignment_flywheel.events.ids import (
-    DECISION_NAMESPACE,
-    REVIEW_NAMESPACE,
-    decision_id_for,
-    review_id_for,
-)
 from alignment_flywheel.kafka.clients import admin_client
 from alignment_flywheel.kafka.consumer import consumer_config, partitions_of
 from alignment_flywheel.kafka.deadletter import MIN_EXCERPT_BYTES
-from alignment_flywheel.kafka.headers import DECIDED_BY_HEADER, decided_elsewhere
 from alignment_flywheel.kafka.producer import producer_config
 from alignment_flywheel.kafka.replication import ReplicationPolicy
 from alignment_flywheel.oracle.provenance import EMPTY, SessionContext
 from alignment_flywheel.oracle.session_book import SessionBook, session_event
 from alignment_flywheel.processors.gate_core import REVISE_SPENT, VERDICTS, GateCore, Submission
-from alignment_flywheel.processors.gate_events import GateOutput, Placement, gate_output
+from alignment_flywheel.processors.gate_events import Placement
 from alignment_flywheel.processors.gate_records import (
     Fold,
     Propose,
@@ -109,23 +102,7 @@ from alignment_flywheel.processors.gate_txn import (
 )
 from alignment_flywheel.roles import group_for, partitions_for, topic_for
 
-__all__ = [
-    "DECIDED_BY_HEADER",
-    "DECISION_NAMESPACE",
-    "DEFAULT_APP_ID",
-    "REVIEW_NAMESPACE",
-    "Decider",
-    "Gate",
-    "GateOutput",
-    "GateStats",
-    "GateTopics",
-    "build_gate",
-    "catalog_topics",
-    "decided_elsewhere",
-    "decision_id_for",
-    "gate_output",
-    "review_id_for",
-]
+__all__ = ["DEFAULT_APP_ID", "Gate", "GateStats", "GateTopics", "build_gate", "catalog_topics"]
 
 log = logging.getLogger(__name__)
 

@@ -22,15 +22,12 @@ from alignment_flywheel.events import (
     VerdictIssued,
     new_envelope,
 )
+from alignment_flywheel.events.ids import decision_id_for, review_id_for
+from alignment_flywheel.kafka.headers import DECIDED_BY_HEADER
 from alignment_flywheel.kafka.producer import EventProducer, producer_config
 from alignment_flywheel.oracle import Amendment
 from alignment_flywheel.oracle.artifact import read_document
 from alignment_flywheel.oracle.loader import DEFAULT_RISK_POLICY
-from alignment_flywheel.processors.gate import (
-    DECIDED_BY_HEADER,
-    decision_id_for,
-    review_id_for,
-)
 from tests.support.kafka import collect_events
 from tests.support.samples import (
     sample_proposal_submitted,

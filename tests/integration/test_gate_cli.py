@@ -8,8 +8,8 @@ import pytest
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.events import VerdictIssued
+from alignment_flywheel.events.ids import decision_id_for
 from alignment_flywheel.kafka.producer import EventProducer
-from alignment_flywheel.processors.gate import decision_id_for
 from tests.support.kafka import collect_events
 from tests.support.samples import sample_proposal_submitted
 from tests.support.workers import start_cli_worker

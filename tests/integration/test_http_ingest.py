@@ -14,7 +14,7 @@ from alignment_flywheel.connectors.http import create_http_app
 from alignment_flywheel.connectors.sdk import DECIDED_BY_HEADER, SdkTopics
 from alignment_flywheel.events import ProposalSubmitted, ReviewRequested, VerdictIssued
 from alignment_flywheel.kafka.credentials import connection_settings
-from alignment_flywheel.processors.gate import decided_elsewhere
+from alignment_flywheel.kafka.headers import decided_elsewhere
 from tests.support.kafka import read_records
 from tests.unit.test_sdk_fakes import ToolEnforcer
 

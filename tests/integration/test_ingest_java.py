@@ -21,8 +21,8 @@ from alignment_flywheel.codec.framing import SINGLE_OBJECT_MARKER
 from alignment_flywheel.config import Settings
 from alignment_flywheel.events import BlastRadius, Origin, ProposalSubmitted
 from alignment_flywheel.kafka.credentials import kafka_credentials
+from alignment_flywheel.kafka.headers import decided_elsewhere
 from alignment_flywheel.kafka.placement import partition_for, session_key
-from alignment_flywheel.processors.gate import decided_elsewhere
 from tests.support.kafka import read_records
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "java-producer"

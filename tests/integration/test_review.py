@@ -12,9 +12,9 @@ from alignment_flywheel.cli.main import app
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.errors import InvalidInputError
 from alignment_flywheel.events import ReviewDecided, ReviewOutcome
+from alignment_flywheel.events.ids import review_id_for
 from alignment_flywheel.kafka.credentials import connection_env
 from alignment_flywheel.kafka.producer import EventProducer
-from alignment_flywheel.processors.gate import review_id_for
 from alignment_flywheel.review import ReviewDesk
 from tests.support.kafka import collect_events
 from tests.support.samples import review_request, sample_proposal_submitted

@@ -29,13 +29,13 @@ from alignment_flywheel.events import (
     new_envelope,
 )
 from alignment_flywheel.kafka.credentials import connection_env, connection_settings
+from alignment_flywheel.kafka.headers import decided_elsewhere
 from alignment_flywheel.kafka.placement import partition_for, session_key
 from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.oracle.artifact import build_artifact, read_document
 from alignment_flywheel.oracle.loader import DEFAULT_RISK_POLICY
 from alignment_flywheel.oracle.provenance import fold
 from alignment_flywheel.oracle.rules import RuleOracle
-from alignment_flywheel.processors.gate import decided_elsewhere
 from alignment_flywheel.replay.engine import Evaluator
 from alignment_flywheel.replay.source import History, RangeReader
 from tests.support.kafka import read_records

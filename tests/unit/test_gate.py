@@ -16,17 +16,14 @@ from alignment_flywheel.events import (
     ProposalSubmitted,
     VerdictIssued,
 )
+from alignment_flywheel.events.ids import decision_id_for, review_id_for
+from alignment_flywheel.kafka.headers import decided_elsewhere
 from alignment_flywheel.oracle import Amendment
 from alignment_flywheel.oracle.contract import OracleSignal, Signal
-from alignment_flywheel.processors.gate import (
-    decided_elsewhere,
-    decision_id_for,
-    gate_output,
-    review_id_for,
-)
 from alignment_flywheel.processors.gate_events import (
     envelope_record,
     escalation_review,
+    gate_output,
     review_request,
     verdict_record,
 )
