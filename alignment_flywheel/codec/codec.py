@@ -184,12 +184,7 @@ class EventCodec:
 
     def encode_record(self, event_type: str, record: dict[str, Any]) -> bytes:
         """Encode a record of ``event_type`` (short or full name) with its current schema."""
-        writer = self._writers.get(event_type)
-        if writer is None:
-            raise UnknownSchemaError(f"no schema for event type {event_type!r}")
-        header = writer.header
-        if header is None:
-            header = writer.header = self.framing.header(writer.version)
+        writer, header = self._writer(event_type)
         try:
             data = writer.encode(record, header)
         except FieldError as exc:
@@ -204,14 +199,19 @@ class EventCodec:
     def spans(self, event_type: str, starts: Sequence[str]) -> Spans:
         """Encoders of ``event_type``'s current schema as runs of fields, each run starting at a
         name of ``starts`` (:mod:`~alignment_flywheel.codec.spans`)."""
+        writer, header = self._writer(event_type)
+        encoders = compile_spans(writer.version.schema, starts)
+        return Spans(writer.event, header, encoders, self.limit(writer.event))
+
+    def _writer(self, event_type: str) -> tuple[_Writer, bytes]:
+        """The writer of ``event_type`` and its framing header (made on first use)."""
         writer = self._writers.get(event_type)
         if writer is None:
             raise UnknownSchemaError(f"no schema for event type {event_type!r}")
         header = writer.header
         if header is None:
             header = writer.header = self.framing.header(writer.version)
-        encoders = compile_spans(writer.version.schema, starts)
-        return Spans(writer.event, header, encoders, self.limit(writer.event))
+        return writer, header
 
     def decode_record(self, data: bytes) -> tuple[str, dict[str, Any]]:
         """Decode framed bytes into ``(event short name, record)`` in the current reader schema."""
