@@ -133,14 +133,7 @@ CATALOG_TOOLS = sorted(
 )
 
 
-def test_every_shape_is_there_and_most_run_on_the_fast_path() -> None:
-    compiled = SHAPES_ORACLES[0].tool_rules("shell.exec").compiled
-    assert compiled is not None
-    assert len(SHAPES.rules) >= 60
-    assert len(compiled.on_cel) <= len(SHAPES.rules) // 8, compiled.reasons
-
-
-@settings(
+DIFFERENTIAL = settings(
     max_examples=EXAMPLES,
     derandomize=True,
     deadline=None,
@@ -148,13 +141,23 @@ def test_every_shape_is_there_and_most_run_on_the_fast_path() -> None:
     database=None,
     phases=[Phase.explicit, Phase.generate],
 )
-@given(
-    st.lists(
-        proposals(KEYS, LITERALS, ["shell.exec", "sql.query", "svc1.call"]),
-        min_size=BATCH,
-        max_size=BATCH,
-    )
-)
+"""Every generated differential test: reproducible, no deadline, no example database."""
+
+
+def _batches(proposal: st.SearchStrategy[tuple[Proposal, Any]]) -> st.SearchStrategy[Any]:
+    """Lists of exactly :data:`BATCH` generated proposals (each example checks a batch)."""
+    return st.lists(proposal, min_size=BATCH, max_size=BATCH)
+
+
+def test_every_shape_is_there_and_most_run_on_the_fast_path() -> None:
+    compiled = SHAPES_ORACLES[0].tool_rules("shell.exec").compiled
+    assert compiled is not None
+    assert len(SHAPES.rules) >= 60
+    assert len(compiled.on_cel) <= len(SHAPES.rules) // 8, compiled.reasons
+
+
+@DIFFERENTIAL
+@given(_batches(proposals(KEYS, LITERALS, ["shell.exec", "sql.query", "svc1.call"])))
 def test_generated_proposals_on_every_shape(batch: list[tuple[Proposal, Any]]) -> None:
     fast, slow = SHAPES_ORACLES
     counts = [_same(SHAPES, fast, slow, proposal, session) for proposal, session in batch]
@@ -168,21 +171,8 @@ def _reaches_the_fast_path(counts: list[tuple[int, int]]) -> None:
     assert decided >= MIN_FAST_SHARE * total, f"fast path decided {decided} of {total}"
 
 
-@settings(
-    max_examples=EXAMPLES,
-    derandomize=True,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    database=None,
-    phases=[Phase.explicit, Phase.generate],
-)
-@given(
-    st.lists(
-        proposals([*KEYS, "iban", "id", "reason", "url"], LITERALS, CATALOG_TOOLS),
-        min_size=BATCH,
-        max_size=BATCH,
-    )
-)
+@DIFFERENTIAL
+@given(_batches(proposals([*KEYS, "iban", "id", "reason", "url"], LITERALS, CATALOG_TOOLS)))
 def test_generated_proposals_on_the_catalog_artifact(batch: list[tuple[Proposal, Any]]) -> None:
     fast, slow = CATALOG_ORACLES
     counts = [_same(CATALOG_ARTIFACT, fast, slow, p, session) for p, session in batch]
