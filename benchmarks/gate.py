@@ -1,4 +1,4 @@
-"""The gate against its ceiling, back to back on one fresh local broker: prints one JSON object.
+"""The gate against its ceiling, taking turns on one fresh local broker: prints one JSON object.
 
 For one worker and for two (one consumer group), on 6-partition proposals and verdicts topics:
 
@@ -20,14 +20,18 @@ For one worker and for two (one consumer group), on 6-partition proposals and ve
 Before them, ``bare_transactions`` (``benchmarks/txn_floor.py``): the commit latency of a bare
 transactional producer with the gate's settings, the least a gate transaction costs here.
 
-Each is measured with a ``burst`` (``BURST`` pre-encoded proposals as fast as possible;
-throughput = proposals / (last verdict consumed - first proposal sent)) and ``paced_1k`` (1,000
-proposals/s for ``PACED_SECONDS``; latency per proposal from the time it was handed to the
-producer to the time its verdict was polled by a ``read_committed`` consumer), median of ``RUNS``
-runs, and the workers' resident memory (largest worker; current and peak, from /proc).
-``ceiling_ratio`` is the gate's burst throughput over the pass-through's, same worker count, same
-run of the benchmark. Figures and what they mean: docs/architecture.md, "Why the gate is not a
-faust worker".
+All kinds' workers run side by side, each kind on its own topics, idle but for its turns. Each
+is measured with a ``burst`` (``BURST`` pre-encoded proposals as fast as possible; throughput =
+proposals / (last verdict consumed - first proposal sent)), ``RUNS`` turns, and ``paced_1k``
+(1,000 proposals/s for ``PACED_SECONDS``; latency from the time a proposal was handed to the
+producer to the time its verdict was polled by a ``read_committed`` consumer), ``PACED_RUNS``
+turns. In a turn every kind runs once, in order, then reversed in the next turn, so drift of
+the shared host cancels and each gate run has its pass-through run seconds away. Reported: the
+median of each kind's runs and the workers' resident memory (largest worker; current and peak,
+from /proc). ``ceiling_ratio`` is the median over turns of the gate's burst throughput over the
+pass-through's in the same turn (``ceiling_ratio_runs``: each turn's);
+``paced_1k_p99_peers_ms``: the peers' p99 at 1,000/s, to read the gate's against. Figures and
+what they mean: docs/gate-performance.md.
 """
 
 from __future__ import annotations
@@ -48,15 +52,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from confluent_kafka import Consumer, Producer
-from synthetic import synthetic_artifact, synthetic_proposals
+from confluent_kafka import Producer
+from gate_load import Arrivals, Load, median_of, watch
+from synthetic import synthetic_artifact
 from txn_floor import bare_transactions
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings, load_settings
-from alignment_flywheel.events import ProposalSubmitted, new_envelope
 from alignment_flywheel.kafka.clients import admin_client
-from alignment_flywheel.kafka.consumer import consumer_config
 from alignment_flywheel.kafka.credentials import connection_env
 from alignment_flywheel.kafka.producer import producer_config
 from alignment_flywheel.stack.broker import LocalBroker
@@ -64,113 +67,14 @@ from alignment_flywheel.stack.processes import free_ports
 from alignment_flywheel.stack.topics import create_topic
 
 REPO = Path(__file__).resolve().parents[1]
-RUNS = 3
+RUNS = 7
+PACED_RUNS = 3
 BURST = 20_000
 PACED_SECONDS = 5.0
 PARTITIONS = 6
 TXN_FLOOR, TRIVIAL = "passthrough_txn", "gate_trivial_decider"
 TRIVIAL_DECIDER = "tests.support.doubles:scripted"
 TARGETS = {"ceiling_ratio": 0.5, "paced_1k_p99_ms": 20.0, "rss_mb": 150.0, "sustained_per_s": 1000}
-
-
-@dataclass
-class Arrivals:
-    """Wall-clock consume time of each verdict, by proposal id (the record key)."""
-
-    times: dict[bytes, float] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def wait_for(self, keys: list[bytes], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if all(k in self.times for k in keys):
-                    return
-            time.sleep(0.05)
-        missing = sum(k not in self.times for k in keys)
-        raise RuntimeError(f"{missing} of {len(keys)} verdicts missing after {timeout:.0f} s")
-
-
-def _watch(settings: Settings, topic: str, arrivals: Arrivals, stop: threading.Event) -> None:
-    consumer = Consumer(
-        consumer_config(settings, f"bench-{uuid.uuid4().hex[:8]}", {"fetch.wait.max.ms": 5})
-    )
-    consumer.subscribe([topic])
-    try:
-        while not stop.is_set():
-            # ``consume(n, timeout)`` returns only when it has n messages or the timeout expired:
-            # with a 50 ms timeout that added up to 50 ms to every measured latency. Wait for one
-            # message, take its time, then drain what is already fetched without waiting.
-            first = consumer.poll(0.05)
-            if first is None:
-                continue
-            now = time.time()
-            batch = [first, *consumer.consume(num_messages=2000, timeout=0)]
-            with arrivals.lock:
-                for msg in batch:
-                    key = msg.key()
-                    if msg.error() is None and key is not None:
-                        arrivals.times.setdefault(key, now)
-    finally:
-        consumer.close()
-
-
-def _proposals(codec: EventCodec, count: int) -> list[tuple[bytes, bytes]]:
-    """Encoded proposals over the synthetic tools."""
-    records = []
-    for proposal in synthetic_proposals(count, seed=count):
-        key = str(proposal.proposal_id)
-        event = ProposalSubmitted(envelope=new_envelope("bench", key), proposal=proposal)
-        records.append((key.encode(), codec.encode(event)))
-    return records
-
-
-def _produce(
-    producer: Producer, topic: str, records: list[tuple[bytes, bytes]], rate: float | None
-) -> dict[bytes, float]:
-    """Send the records (at ``rate`` per second, or as fast as possible); returns send times."""
-    sent: dict[bytes, float] = {}
-    start = time.time()
-    for i, (key, value) in enumerate(records):
-        if rate is not None and (ahead := start + i / rate - time.time()) > 0:
-            time.sleep(ahead)
-        sent[key] = time.time()
-        while True:
-            try:
-                producer.produce(topic, key=key, value=value)
-                break
-            except BufferError:
-                producer.poll(0.01)
-        producer.poll(0)
-    producer.flush(60)
-    return sent
-
-
-def _run(
-    ctx: dict[str, Any], count: int, rate: float | None, arrivals: Arrivals
-) -> dict[str, float]:
-    records = _proposals(ctx["codec"], count)
-    sent = _produce(ctx["producer"], ctx["topic"], records, rate)
-    keys = list(sent)
-    arrivals.wait_for(keys, timeout=120 + count / 1000)
-    latencies = sorted((arrivals.times[k] - sent[k]) * 1000 for k in keys)
-    span = max(arrivals.times[k] for k in keys) - min(sent.values())
-    return {
-        "per_s": count / span,
-        "p50_ms": _pct(latencies, 0.50),
-        "p99_ms": _pct(latencies, 0.99),
-        "max_ms": latencies[-1],
-    }
-
-
-def _pct(sorted_values: list[float], q: float) -> float:
-    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
-
-
-def _median_of(runs: list[dict[str, float]]) -> dict[str, Any]:
-    return {name: round(statistics.median(r[name] for r in runs), 2) for name in runs[0]} | {
-        "runs": [{k: round(v, 2) for k, v in r.items()} for r in runs]
-    }
 
 
 def _topics(settings: Settings) -> dict[str, Any]:
@@ -221,63 +125,124 @@ def _rss_mb(pid: int) -> dict[str, float]:
     return {"rss_mb": fields.get("VmRSS", 0.0), "peak_rss_mb": fields.get("VmHWM", 0.0)}
 
 
-def _measure(settings: Settings, kind: str, oracle: Path | None, workers: int) -> dict[str, Any]:
-    codec = EventCodec.from_settings(settings)
+@dataclass
+class Fleet:
+    """The workers of one kind, their topics and the thread that watches their verdicts."""
+
+    kind: str
+    topics: dict[str, Any]
+    log: Path
+    arrivals: Arrivals = field(default_factory=Arrivals)
+    stop: threading.Event = field(default_factory=threading.Event)
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    watcher: threading.Thread | None = None
+
+
+def _start_fleet(settings: Settings, kind: str, oracle: Path | None, workers: int) -> Fleet:
     topics = _topics(settings)
-    arrivals, stop = Arrivals(), threading.Event()
-    watcher = threading.Thread(
-        target=_watch, args=(settings, topics["verdicts"], arrivals, stop), daemon=True
+    fleet = Fleet(kind, topics, settings.state_dir / f"{kind}-{workers}.log")
+    fleet.watcher = threading.Thread(
+        target=watch, args=(settings, topics["verdicts"], fleet.arrivals, fleet.stop), daemon=True
     )
-    watcher.start()
-    log = settings.state_dir / f"{kind}-{workers}.log"
+    fleet.watcher.start()
     group = f"flywheel-gate-bench-{uuid.uuid4().hex[:8]}"
-    started = [
-        _start_worker(kind, settings, topics=topics, oracle=oracle, log=log, group=group)
-        for _ in range(workers)
-    ]
-    producer = Producer(producer_config(settings, {"linger.ms": 1}))
-    ctx = {"codec": codec, "producer": producer, "topic": topics["proposals"]}
-    try:
-        ready = time.perf_counter()
-        _run(ctx, 200, None, arrivals)  # warm-up: worker start, assignment, first batches
-        if workers > 1:  # let the group settle: the workers join one by one
-            time.sleep(8)
-            _run(ctx, 200, None, arrivals)
-        result: dict[str, Any] = {"worker_ready_s": round(time.perf_counter() - ready, 1)}
-        result["burst"] = _median_of([_run(ctx, BURST, None, arrivals) for _ in range(RUNS)])
-        result["paced_1k"] = _median_of(
-            [_run(ctx, int(1_000 * PACED_SECONDS), 1_000, arrivals) for _ in range(RUNS)]
+    for _ in range(workers):
+        worker = _start_worker(
+            kind, settings, topics=topics, oracle=oracle, log=fleet.log, group=group
         )
-        result["memory"] = max((_rss_mb(w.pid) for w in started), key=lambda m: m["rss_mb"])
-    except RuntimeError as exc:
-        raise RuntimeError(f"{exc}; {kind} log: {log.read_text()[-2000:]}") from exc
+        fleet.workers.append(worker)
+    return fleet
+
+
+def _stop_fleet(fleet: Fleet) -> None:
+    fleet.stop.set()
+    for worker in fleet.workers:
+        worker.terminate()
+    for worker in fleet.workers:
+        worker.wait(60)
+    if fleet.watcher is not None:
+        fleet.watcher.join(10)
+
+
+def _warm(load: Load, fleets: list[Fleet], workers: int) -> dict[str, float]:
+    """Worker start, assignment and first batches; the seconds until each kind answered."""
+    ready_s = {}
+    for fleet in fleets:
+        started = time.perf_counter()
+        load.run(fleet, 200, None)
+        ready_s[fleet.kind] = round(time.perf_counter() - started, 1)
+    if workers > 1:  # let the groups settle: the workers join one by one
+        time.sleep(8)
+        for fleet in fleets:
+            load.run(fleet, 200, None)
+    return ready_s
+
+
+def _turns(
+    load: Load, fleets: list[Fleet], runs: int, count: int, rate: float | None
+) -> dict[str, dict[str, Any]]:
+    """``runs`` turns; in each, every kind runs once (in order, then reversed in the next turn)."""
+    measured: dict[str, list[dict[str, float]]] = {fleet.kind: [] for fleet in fleets}
+    for turn in range(runs):
+        for fleet in fleets if turn % 2 == 0 else fleets[::-1]:
+            measured[fleet.kind].append(load.run(fleet, count, rate))
+    return {kind: median_of(runs_of_kind) for kind, runs_of_kind in measured.items()}
+
+
+def _measure_all(
+    settings: Settings, kinds: list[str], oracle: Path | None, workers: int
+) -> dict[str, dict[str, Any]]:
+    """Every kind's workers run side by side on their own topics, idle but for their turns: the
+    measured runs take turns, so each gate run has its pass-through run seconds away."""
+    load = Load(
+        EventCodec.from_settings(settings), Producer(producer_config(settings, {"linger.ms": 1}))
+    )
+    fleets = [_start_fleet(settings, kind, oracle, workers) for kind in kinds]
+    try:
+        ready_s = _warm(load, fleets, workers)
+        bursts = _turns(load, fleets, RUNS, BURST, None)
+        paced = _turns(load, fleets, PACED_RUNS, int(1_000 * PACED_SECONDS), 1_000.0)
+        return {
+            fleet.kind: {
+                "worker_ready_s": ready_s[fleet.kind],
+                "burst": bursts[fleet.kind],
+                "paced_1k": paced[fleet.kind],
+                "memory": max((_rss_mb(w.pid) for w in fleet.workers), key=lambda m: m["rss_mb"]),
+            }
+            for fleet in fleets
+        }
     finally:
-        stop.set()
-        for worker in started:
-            worker.terminate()
-        for worker in started:
-            worker.wait(60)
-        watcher.join(10)
-    return result
+        for fleet in fleets:
+            _stop_fleet(fleet)
+
+
+def _paired_ratio(runs: dict[str, Any], ceiling: dict[str, Any]) -> dict[str, Any]:
+    """The median of the per-turn ratios of burst throughput (each gate run over the
+    pass-through run of the same turn), and the ratios."""
+    pairs = [
+        g["per_s"] / c["per_s"]
+        for g, c in zip(runs["burst"]["runs"], ceiling["burst"]["runs"], strict=True)
+    ]
+    return {"median": round(statistics.median(pairs), 3), "runs": [round(r, 3) for r in pairs]}
 
 
 def _compare(settings: Settings, oracle: Path | None, workers: int) -> dict[str, Any]:
     """The pass-through, its transactional floor, the gate and, as a diagnostic, the gate with a
-    trivial decider, back to back, with ``workers`` workers each."""
-    ceiling = _measure(settings, "passthrough", None, workers)
-    floor = _measure(settings, TXN_FLOOR, None, workers)
-    gate = _measure(settings, "gate", oracle, workers)
-    ratio = gate["burst"]["per_s"] / ceiling["burst"]["per_s"]
+    trivial decider, with ``workers`` workers each, their measured runs taking turns."""
+    kinds = ["passthrough", TXN_FLOOR, "gate"] + ([TRIVIAL] if oracle is not None else [])
+    measured = _measure_all(settings, kinds, oracle, workers)
+    ceiling, floor, gate = measured["passthrough"], measured[TXN_FLOOR], measured["gate"]
+    ratio = _paired_ratio(gate, ceiling)
     paced = gate["paced_1k"]
     diagnostic: dict[str, Any] = {}
     if oracle is not None:
-        trivial = _measure(settings, TRIVIAL, oracle, workers)
+        trivial = measured[TRIVIAL]
         diagnostic = {
             TRIVIAL: {
                 "what": f"the gate with {TRIVIAL_DECIDER} (decides by tool name: no oracle, no "
                 "risk policy, no session context) instead of the enforcer; a diagnostic of what "
                 "the gate's own code allows, not the headline",
-                "ceiling_ratio": round(trivial["burst"]["per_s"] / ceiling["burst"]["per_s"], 3),
+                "ceiling_ratio": _paired_ratio(trivial, ceiling)["median"],
                 **trivial,
             }
         }
@@ -285,13 +250,20 @@ def _compare(settings: Settings, oracle: Path | None, workers: int) -> dict[str,
         "passthrough": ceiling,
         TXN_FLOOR: floor,
         "gate": gate,
-        "ceiling_ratio": round(ratio, 3),
-        "txn_floor_ratio": round(floor["burst"]["per_s"] / ceiling["burst"]["per_s"], 3),
+        "ceiling_ratio": ratio["median"],
+        "ceiling_ratio_runs": ratio["runs"],
+        "txn_floor_ratio": _paired_ratio(floor, ceiling)["median"],
         "pass": {
-            "ceiling_ratio": ratio >= TARGETS["ceiling_ratio"],
+            "ceiling_ratio": ratio["median"] >= TARGETS["ceiling_ratio"],
             "sustained_1k_per_s": gate["burst"]["per_s"] >= TARGETS["sustained_per_s"],
             "paced_1k_p99": paced["p99_ms"] <= TARGETS["paced_1k_p99_ms"],
             "rss": gate["memory"]["peak_rss_mb"] <= TARGETS["rss_mb"],
+        },
+        "paced_1k_p99_peers_ms": {
+            "what": "the p99 at 1,000/s of the peers in the same run: no gate can beat the "
+            "transactional floor's, and the pass-through's is this host's ceiling",
+            "passthrough": ceiling["paced_1k"]["p99_ms"],
+            TXN_FLOOR: floor["paced_1k"]["p99_ms"],
         },
         "diagnostic": diagnostic,
     }
