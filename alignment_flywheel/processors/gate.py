@@ -33,7 +33,8 @@ commit: a record waits for at most the rest of one commit, then its own). Per re
 
 Exactly one verdict per proposal, as a ``read_committed`` consumer sees it: a batch's verdicts are
 visible if and only if its input offsets are committed. A transaction that fails is aborted, the
-consumer rewinds to the committed offsets and the session state is restored from its topic, then
+consumer rewinds to the committed offsets, the session state is restored from its topic and the
+revise-spent writes made since the last commit are taken back, then
 its records (and those handled meanwhile, which were not sent) are decided again; a
 worker killed mid-batch leaves an open transaction that the broker aborts after
 ``transaction.timeout.ms`` (10 s, :mod:`~alignment_flywheel.processors.gate_txn`), and whoever
@@ -258,18 +259,21 @@ class Gate:
         if self._settle():
             metadata = self._consumer.consumer_group_metadata()
             self._pending = self._txn.submit(sends, offsets, metadata)
+            self._revise.submitted()
 
     def _settle(self) -> bool:
         """Wait for the pending commit; False when it failed (aborted, rewound: the records handled
         meanwhile are dropped unsent and read again)."""
         pending, self._pending = self._pending, None
-        failure = None if pending is None else pending.settle()
+        if pending is None:
+            return True
+        failure = pending.settle()
+        self._revise.settled(failure is None)
         if failure is not None:
             self._sends, self._ends, self._count = [], {}, 0
             self._recover(failure)
             return False
-        if pending is not None:
-            self._aborts, self._letter_bytes = 0, self._max_bytes
+        self._aborts, self._letter_bytes = 0, self._max_bytes
         return True
 
     def _usable(self, msg: Any) -> bool:

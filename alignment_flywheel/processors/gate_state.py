@@ -12,7 +12,9 @@ have seen.
 * **revise-spent** (:class:`ReviseSpent`): proposal id -> what its revise chain spent above the
   floor (decimal ASCII). Every gate reads every partition: a child proposal may reach a worker
   other than its parent's. It is read to its end before the gate decides anything, then polled
-  between batches; a gate's own writes count at once.
+  between batches. A gate's own writes count at once and are kept apart until their transaction
+  committed; a transaction that fails takes back its writes and those made since
+  (:class:`SpentTable`), so only committed writes outlive a failure.
 * **sessions** (:class:`SessionStore`): the two tables of the
   :class:`~alignment_flywheel.oracle.session_book.SessionBook` (``h`` + session name -> head, ``e``
   + event name -> event bytes; ``None`` deletes), each on the partition number of the proposals
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import ChainMap
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
@@ -95,12 +98,51 @@ def read_to_end(
             yield int(msg.partition() or 0), key, msg.value()
 
 
-class ReviseSpent:
+class SpentTable:
+    """The revise-spent table of one gate: committed values (read from the topic, or written in a
+    transaction that committed) under the gate's own writes not yet committed. Lookups
+    (:attr:`spent`) see the newest: the writes since the last transaction was submitted, then
+    those of the transaction being committed, then the committed values."""
+
+    def __init__(self) -> None:
+        self.committed: dict[str, int] = {}
+        self._open: dict[str, int] = {}
+        self._sent: dict[str, int] = {}
+        self.spent: Mapping[str, int] = ChainMap(self._open, self._sent, self.committed)
+
+    def load(self, key: str, value: int | None) -> None:
+        """A committed value (``None``: the key was deleted)."""
+        if value is None:
+            self.committed.pop(key, None)
+        else:
+            self.committed[key] = value
+
+    def record(self, writes: Mapping[str, int]) -> list[tuple[bytes, bytes]]:
+        """Count a decision's writes at once; the records to send in its transaction."""
+        self._open.update(writes)
+        return [(k.encode(), str(v).encode()) for k, v in writes.items()]
+
+    def submitted(self) -> None:
+        """The writes so far went into the transaction now committing."""
+        self._sent.update(self._open)
+        self._open.clear()
+
+    def settled(self, committed: bool) -> None:
+        """The transaction committing returned: its writes are committed, or (it failed) they and
+        the writes made since are taken back."""
+        if committed:
+            self.committed.update(self._sent)
+        else:
+            self._open.clear()
+        self._sent.clear()
+
+
+class ReviseSpent(SpentTable):
     """The revise-spent table, as every gate reads it (see the module rules)."""
 
     def __init__(self, settings: Settings, topic: str, partitions: int) -> None:
+        super().__init__()
         self.topic = topic
-        self.spent: dict[str, int] = {}
         self._consumer = state_reader(settings)
         self._partitions = range(partitions)
         self._consumer.assign(
@@ -121,11 +163,7 @@ class ReviseSpent:
                 raise KafkaTransportError(f"{self.topic} was not read to its end")
 
     def _apply(self, key: bytes, value: bytes | None) -> None:
-        name = key.decode()
-        if value is None:
-            self.spent.pop(name, None)
-        else:
-            self.spent[name] = int(value)
+        self.load(key.decode(), None if value is None else int(value))
 
     def poll(self, wait_s: float = 0.0) -> None:
         """Take in what other gates committed since the last call."""
@@ -133,11 +171,6 @@ class ReviseSpent:
             key = msg.key()
             if msg.error() is None and key is not None:
                 self._apply(key, msg.value())
-
-    def record(self, writes: Mapping[str, int]) -> list[tuple[bytes, bytes]]:
-        """Count a batch's writes at once; the records to send in its transaction."""
-        self.spent.update(writes)
-        return [(k.encode(), str(v).encode()) for k, v in writes.items()]
 
     def close(self) -> None:
         self._consumer.close()

@@ -22,7 +22,7 @@ from alignment_flywheel.oracle.session_book import SessionBook, session_event
 from alignment_flywheel.processors import gate as gate_module
 from alignment_flywheel.processors.gate import Gate, GateTopics
 from alignment_flywheel.processors.gate_events import Placement
-from alignment_flywheel.processors.gate_state import SessionStore
+from alignment_flywheel.processors.gate_state import SessionStore, SpentTable
 from alignment_flywheel.processors.gate_txn import Health, Pending, Send
 from tests.support.doubles import ScriptedDecider
 from tests.support.oracles import proposal
@@ -116,14 +116,11 @@ class Transactions:
         self.aborted += 1
 
 
-class Revise:
-    spent: dict[str, int] = {}
+class Revise(SpentTable):
+    """The gate's revise-spent table without its topic."""
 
     def poll(self, _wait_s: float = 0.0) -> None:
         return None
-
-    def record(self, writes: dict[str, int]) -> list[tuple[bytes, bytes]]:
-        return []
 
 
 def _gate(consumer: Consumer) -> tuple[Gate, Transactions, list[list[int]]]:
@@ -226,3 +223,25 @@ def test_the_worker_waits_for_the_commit_when_too_many_records_are_held(
     assert [_verdict_ids(s) for s, _o in txn.submitted] == [ids[:2], ids[2:]]
     txn.release()
     gate._settle()
+
+
+def test_a_failed_commit_takes_back_the_revise_budget_its_decisions_spent() -> None:
+    parent = proposal("sql.query")
+    child = proposal("sql.query").model_copy(update={"parent_proposal_id": parent.proposal_id})
+    items = [child, proposal("fs.read")]  # the child is decided at depth 1: a REVISE that spends 2
+    values = [
+        CODEC.encode(ProposalSubmitted(envelope=new_envelope("t", str(i.proposal_id)), proposal=i))
+        for i in items
+    ]
+    consumer = Consumer(values)
+    gate, txn, _restored = _gate(consumer)
+    revise = gate._revise
+    gate._step()  # both decided and submitted; this commit fails (the fake's first)
+    assert revise.spent.get(str(child.proposal_id)) == 2  # counts at once, before the commit
+    gate._settle()
+    assert txn.aborted == 1
+    assert str(child.proposal_id) not in revise.spent  # what the aborted commit wrote is gone
+    gate._step()  # decided again, committed
+    gate._settle()
+    assert revise.spent.get(str(child.proposal_id)) == 2
+    assert revise.committed == {str(child.proposal_id): 2}
