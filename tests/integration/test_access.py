@@ -18,7 +18,6 @@ the end-to-end tests on the session broker must not see. Each role connects as i
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -50,13 +49,13 @@ from alignment_flywheel.stack.access import (
 )
 from alignment_flywheel.stack.broker import LocalBroker
 from alignment_flywheel.stack.processes import free_ports
+from tests.support.cli import flywheel
 from tests.support.env import worker_env
 from tests.support.kafka import publish
 from tests.support.oracles import rule
 from tests.support.releases import promoted, staged
 from tests.support.signing import BASE, Keyring, approvals, make_patch
 
-FLYWHEEL = str(Path(sys.executable).with_name("flywheel"))
 S, ST = ReleaseStage.SHADOW, ReleaseStage.STABLE
 
 
@@ -204,14 +203,7 @@ def _another_patch() -> Patch:
 
 def _topics(secured: Settings, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = worker_env(secured, FLYWHEEL_STATE_DIR=str(tmp_path), COLUMNS="250")
-    return subprocess.run(
-        [FLYWHEEL, "topics", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return flywheel(env, None, "topics", *args, timeout=120)
 
 
 def test_topics_check_reports_acl_drift_and_apply_repairs_it(

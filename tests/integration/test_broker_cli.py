@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -14,20 +11,7 @@ from alignment_flywheel.config import ENV_PREFIX
 from alignment_flywheel.kafka.credentials import connection_env, read_credentials
 from alignment_flywheel.stack.broker import LocalBroker
 from alignment_flywheel.stack.topics import load_catalog
-
-FLYWHEEL = [str(Path(sys.executable).with_name("flywheel"))]
-
-
-def flywheel(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*FLYWHEEL, *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+from tests.support.cli import flywheel
 
 
 def clean_env(**settings: str) -> dict[str, str]:

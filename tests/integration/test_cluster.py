@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -53,12 +51,12 @@ from tests.integration.test_readme_quickstart import (
     quickstart_block,
     run_tour,
 )
+from tests.support.cli import flywheel
 from tests.support.kafka import FAST_FAILOVER, collect_events
 from tests.support.samples import sample_proposal_submitted
 from tests.support.workers import hook, start_cli_worker, stop_worker, topic_options
 
 SHIPPED = load_catalog()
-FLYWHEEL = str(Path(sys.executable).with_name("flywheel"))
 HEALTH_TIMEOUT_S = 90.0
 
 
@@ -76,18 +74,6 @@ def catalog_data(unique_name: Callable[[str], str]) -> dict:
             {"name": unique_name("cluster-state"), "kind": "state", "partitions": 2},
         ],
     }
-
-
-def flywheel(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [FLYWHEEL, *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def cluster_env(settings: Settings, tmp_path: Path) -> dict[str, str]:

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,9 +29,8 @@ from alignment_flywheel.demo.progress import DEMO_APPROVER
 from alignment_flywheel.events import PatchApproved
 from alignment_flywheel.kafka.credentials import connection_env
 from alignment_flywheel.stack.broker import LocalBroker
+from tests.support.cli import flywheel
 from tests.support.workers import REPO, read_events
-
-FLYWHEEL = str(Path(sys.executable).with_name("flywheel"))
 
 
 def env_of(settings: Settings, tmp_path: Path) -> dict[str, str]:
@@ -58,15 +56,7 @@ def _check_screenshots_and_kept_state(
     assert (Path(state) / "clickhouse").is_dir(), "ClickHouse outlives the run directory"
     again = report.parent.parent / "again"
     assert f"FLYWHEEL_STATE_DIR={state} flywheel report --out" in output
-    rendered = subprocess.run(
-        [FLYWHEEL, "report", "--out", str(again)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    rendered = flywheel(env, REPO, "report", "--out", str(again), timeout=120)
     assert rendered.returncode == 0, rendered.stderr
     page = (again / "report.html").read_text()
     verdicts = re.search(r"<b>([\d,]+)</b><span>enforced verdicts</span>", page)
@@ -77,7 +67,6 @@ def _run_demo(settings: Settings, tmp_path: Path) -> tuple[subprocess.CompletedP
     summary = tmp_path / "summary.json"
     env = env_of(settings, tmp_path)
     command = [
-        FLYWHEEL,
         "demo",
         "--fast",
         "--json-summary",
@@ -85,10 +74,7 @@ def _run_demo(settings: Settings, tmp_path: Path) -> tuple[subprocess.CompletedP
         "--report-dir",
         str(tmp_path / "report"),
     ]
-    done = subprocess.run(
-        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=400, check=False
-    )
-    return done, summary
+    return flywheel(env, REPO, *command, timeout=400), summary
 
 
 def _processes_using(state_dir: Path) -> list[str]:

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -33,6 +32,7 @@ from alignment_flywheel.release.follower import ReleaseTopics
 from alignment_flywheel.stack.broker import LocalBroker
 from alignment_flywheel.stack.processes import free_ports
 from alignment_flywheel.stack.topics import create_topic
+from tests.support.cli import FLYWHEEL
 from tests.support.kafka import publish
 from tests.support.oracles import artifact_doc, rule
 from tests.support.releases import patch_chain, promoted, staged
@@ -44,7 +44,6 @@ GENESIS_DOC = artifact_doc(rule("base", "false"))
 GENESIS = build_artifact(GENESIS_DOC)
 S, C, ST = ReleaseStage.SHADOW, ReleaseStage.CANARY, ReleaseStage.STABLE
 START_LIMIT_S = 120.0  # a bound against a hang, not a performance target
-FLYWHEEL = str(Path(sys.executable).with_name("flywheel"))
 
 
 def signed(ring: Keyring, patch: Patch) -> list[Event]:

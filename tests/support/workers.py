@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,6 +17,7 @@ from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import Settings
 from alignment_flywheel.events import Event
 from alignment_flywheel.roles import ROLES
+from tests.support.cli import FLYWHEEL
 from tests.support.doubles import DELAY_ENV
 from tests.support.env import worker_env
 from tests.support.kafka import FAST_FAILOVER, read_records, wait_for_group
@@ -37,7 +37,7 @@ def start_cli_worker(
     """``flywheel *args`` against the test broker, as the principal of ``settings`` (with ``env``
     added to its environment), its output appended to ``log_path``; with ``wait``, once it holds
     partitions of its group."""
-    command = [str(Path(sys.executable).with_name("flywheel")), *args]
+    command = [FLYWHEEL, *args]
     env = {**worker_env(settings, FLYWHEEL_STATE_DIR=str(state_dir)), **(env or {})}
     with log_path.open("ab") as log:
         worker = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)

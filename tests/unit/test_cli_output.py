@@ -7,7 +7,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,9 +22,9 @@ from alignment_flywheel.cli.sink import wait_for_broker
 from alignment_flywheel.errors import ClickHouseError, KafkaTransportError
 from alignment_flywheel.review import PendingReview
 from alignment_flywheel.stack import clickhouse
+from tests.support.cli import FLYWHEEL, flywheel
 from tests.support.samples import review_request
 
-FLYWHEEL = str(Path(sys.executable).with_name("flywheel"))
 UUID_ROW = {
     "review_id": "0b7e4c1a-6a57-4c5e-9b8e-2f1f3c0d9e77",
     "state": "expired",
@@ -95,14 +94,7 @@ def test_the_sink_waits_for_kafka_with_one_line_per_attempt() -> None:
 
 
 def _cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [FLYWHEEL, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return flywheel(env, None, *args, timeout=timeout)
 
 
 @pytest.fixture
