@@ -54,16 +54,8 @@ from typing import Any
 
 from alignment_flywheel.events import Proposal
 from alignment_flywheel.oracle.catalog import Effect, Role, ToolCatalog
-from alignment_flywheel.oracle.provenance import (
-    LINK_PREFIX,
-    NONE,
-    TEXT_PREFIX,
-    TOOL_PREFIX,
-    USER,
-    SessionContext,
-    provenance,
-    requested,
-)
+from alignment_flywheel.oracle.provenance import SessionContext, provenance, requested
+from alignment_flywheel.oracle.sources import LINK_PREFIX, NONE, TEXT_PREFIX, TOOL_PREFIX, USER
 
 REACH_ROLES = (Role.DESTINATION, Role.PAYEE, Role.RECIPIENT, Role.URL)
 _FROM_TOOL = f's.startsWith("{TOOL_PREFIX}") || s.startsWith("{TEXT_PREFIX}")'

@@ -60,13 +60,8 @@ from alignment_flywheel.events import Proposal
 from alignment_flywheel.governance import steered
 from alignment_flywheel.governance.features import string_shape
 from alignment_flywheel.oracle.catalog import ToolCatalog
-from alignment_flywheel.oracle.provenance import (
-    TEXT_PREFIX,
-    TOOL_PREFIX,
-    USER,
-    SessionContext,
-    provenance,
-)
+from alignment_flywheel.oracle.provenance import SessionContext, provenance
+from alignment_flywheel.oracle.sources import TEXT_PREFIX, TOOL_PREFIX, USER
 
 WORD = re.compile(r"[a-z0-9_]+")
 FLAG = re.compile(r"(?:^|\s)-([a-zA-Z]+)")

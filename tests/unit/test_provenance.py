@@ -19,15 +19,19 @@ from alignment_flywheel.events import (
 from alignment_flywheel.oracle import provenance as prov
 from alignment_flywheel.oracle.provenance import (
     EMPTY,
-    MAX_LEAVES,
     SessionContext,
     fold,
-    leaf_text,
-    normalise,
-    occurs,
     provenance,
     provenance_variable,
     step,
+)
+from alignment_flywheel.oracle.sources import (
+    MAX_FIELDS,
+    MAX_LEAVES,
+    leaf_text,
+    normalise,
+    occurs,
+    output_values,
 )
 
 
@@ -274,7 +278,7 @@ def test_a_whole_value_in_any_output_of_a_tool_wins_over_a_mention() -> None:
 
 def test_a_value_split_by_the_formats_line_folding_is_still_found() -> None:
     folded = 'description: "send it to mark.black@example.com\\\n    \\ today"\n'
-    text, fields = prov.output_values(folded)
+    text, fields = output_values(folded)
     assert fields == {"send it to mark.black@example.com today"}
     assert text == "description send it to mark.black@example.com today"
 
@@ -283,13 +287,13 @@ def test_nested_yaml_aliases_are_read_as_plain_text_at_once() -> None:
     lines = ["a0: &a0 [[], [], [], [], [], [], [], [], []]"]
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
     bomb = "\n".join(lines)
-    text, fields = prov.output_values(bomb)  # walking every alias use never ends in practice
+    text, fields = output_values(bomb)  # walking every alias use never ends in practice
     assert fields == frozenset((text,)), "a document too large to walk is one plain value"
 
 
 def test_outputs_that_are_too_large_to_walk_are_plain_text() -> None:
-    listing = "\n".join(f"- v{i}" for i in range(prov.MAX_FIELDS + 10))
-    text, fields = prov.output_values(listing)
+    listing = "\n".join(f"- v{i}" for i in range(MAX_FIELDS + 10))
+    text, fields = output_values(listing)
     assert fields == frozenset((text,))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from alignment_flywheel.oracle import provenance as prov
+from alignment_flywheel.oracle import sources
 from alignment_flywheel.oracle.provenance import SessionContext, provenance
 
 OUTPUTS = (
@@ -36,7 +36,7 @@ def test_remembered_sources_equal_fresh_ones() -> None:
 
 
 def test_the_budget_still_bounds_remembered_values(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(prov, "MAX_LEAVES", 2)
+    monkeypatch.setattr(sources, "MAX_LEAVES", 2)
     context = fresh()
     call = {"a": "dana@corp.example", "b": "Dana", "c": "DE89 3704 0044"}
     expected = provenance(fresh(), call)
