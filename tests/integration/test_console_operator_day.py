@@ -22,8 +22,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 
 from alignment_flywheel.codec import EventCodec
-from alignment_flywheel.config import Settings, load_settings
-from alignment_flywheel.console.auth import Operators
+from alignment_flywheel.config import Settings
 from alignment_flywheel.console.desk import ConsoleTopics
 from alignment_flywheel.console.routes import ConsoleOptions
 from alignment_flywheel.events import (
@@ -33,20 +32,21 @@ from alignment_flywheel.events import (
     ReviewDecided,
     ReviewRequested,
 )
-from alignment_flywheel.kafka.credentials import connection_settings
 from alignment_flywheel.kafka.producer import EventProducer
 from alignment_flywheel.kafka.reader import read_topic
 from alignment_flywheel.oracle.artifact import build_artifact
 from alignment_flywheel.stack.clickhouse import apply_migrations, clickhouse_client
-from tests.integration.test_console_browser import (
+from tests.support.console import (
     GENESIS_DOC,
-    PASSWORD,
     Served,
-    _log_in,
-    _status,
-    _wait,
     browser,
+    console_operators,
+    console_settings,
+    console_topics,
+    log_in,
     serve,
+    status,
+    wait,
 )
 from tests.support.releases import patch_chain, staged
 from tests.support.samples import review_request
@@ -75,7 +75,7 @@ def _two_minutes_of_verdicts(settings: Settings) -> None:
 
 
 def _ready(driver: webdriver.Chrome) -> None:
-    _wait(driver).until(lambda b: b.find_element(*READY).get_attribute("data-ready"))
+    wait(driver).until(lambda b: b.find_element(*READY).get_attribute("data-ready"))
 
 
 def _charts(driver: webdriver.Chrome) -> list[str]:
@@ -92,7 +92,7 @@ def _charts(driver: webdriver.Chrome) -> list[str]:
             == 0
         )
 
-    _wait(driver).until(settled)
+    wait(driver).until(settled)
     drawn = driver.execute_script(
         "return Array.from(document.querySelectorAll('img.chart'))"
         ".filter((i) => i.complete && i.naturalWidth > 0).length"
@@ -117,23 +117,17 @@ def _post(driver: webdriver.Chrome, path: str, body: dict[str, Any]) -> dict[str
 def test_an_operators_day(
     kafka_settings, make_topic, unique_name, tmp_path: Path, browser: webdriver.Chrome
 ) -> None:
-    topics = ConsoleTopics(
-        reviews=make_topic(unique_name("reviews"), partitions=2),
-        verdicts=make_topic(unique_name("verdicts")),
-        patches=make_topic(unique_name("patches")),
-        releases=make_topic(unique_name("releases")),
-    )
+    topics = console_topics(make_topic, unique_name, reviews=2)
     oracle = tmp_path / "oracle.json"
     oracle.write_text(json.dumps(GENESIS_DOC))
-    settings = load_settings(
-        **connection_settings(kafka_settings),
-        state_dir=tmp_path / "server",
+    settings = console_settings(
+        kafka_settings,
+        tmp_path,
         oracle_path=oracle,
         identity="vm/31615",
         clickhouse_url=f"chdb://{tmp_path / 'clickhouse'}",
     )
-    operators = Operators(tmp_path / "operators.json")
-    operators.add("alice", PASSWORD)
+    operators = console_operators(tmp_path)
     codec = EventCodec.from_settings(settings)
     now = datetime.now(UTC)
     expired = review_request(now - timedelta(minutes=1), "wire transfer above the limit")
@@ -148,7 +142,7 @@ def test_an_operators_day(
     options = ConsoleOptions(operators=operators.path, topics=topics)
     served = serve(settings, options)
     try:
-        _log_in(browser, served.url)
+        log_in(browser, served.url)
         _ready(browser)
         nothing = _charts(browser)
         assert nothing and all(
@@ -166,7 +160,7 @@ def test_an_operators_day(
     restarted = serve(settings, options)
     try:
         browser.get(f"{restarted.url}/console")
-        who = _wait(browser).until(
+        who = wait(browser).until(
             expected_conditions.presence_of_element_located((By.ID, "operator"))
         )
         assert who.text == "alice", "the session outlives the server"
@@ -196,7 +190,7 @@ def _reviews(driver: webdriver.Chrome, expired: ReviewRequested, live: ReviewReq
     assert row.get_attribute("data-state") == "live"
     driver.find_element(By.ID, f"reason-{live.review_id}").send_keys("checked with the customer")
     driver.find_element(By.ID, f"approve-{live.review_id}").click()
-    assert f"review {live.review_id} APPROVE by alice" in _status(driver, "APPROVE by alice")
+    assert f"review {live.review_id} APPROVE by alice" in status(driver, "APPROVE by alice")
     _ready(driver)
     assert driver.find_element(By.ID, f"expired-{expired.review_id}")
 
@@ -205,18 +199,18 @@ def _promote_and_roll_back(driver: webdriver.Chrome) -> None:
     _ready(driver)
     assert driver.find_element(By.ID, "candidate").text.startswith("v2 at SHADOW")
     driver.find_element(By.ID, "promote").click()
-    _wait(driver).until(expected_conditions.alert_is_present())
+    wait(driver).until(expected_conditions.alert_is_present())
     driver.switch_to.alert.accept()
-    assert "promoted v2 from SHADOW to CANARY by alice" in _status(driver, "promoted")
+    assert "promoted v2 from SHADOW to CANARY by alice" in status(driver, "promoted")
     _ready(driver)
     assert driver.find_element(By.ID, "candidate").text.startswith("v2 at CANARY")
     actors = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#releases td.actor")]
     assert "alice" in actors and not any("/" in a for a in actors), actors
     driver.find_element(By.ID, "rollback-reason").send_keys("canary error rate")
     driver.find_element(By.ID, "rollback").click()
-    _wait(driver).until(expected_conditions.alert_is_present())
+    wait(driver).until(expected_conditions.alert_is_present())
     driver.switch_to.alert.accept()
-    assert "rolled back v2 by alice; v1 restored" in _status(driver, "rolled back")
+    assert "rolled back v2 by alice; v1 restored" in status(driver, "rolled back")
     _ready(driver)
     assert driver.find_element(By.ID, "candidate").text == "none"
     assert driver.find_element(By.ID, "promote-none")
