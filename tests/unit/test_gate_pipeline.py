@@ -17,7 +17,7 @@ from confluent_kafka import TopicPartition as TP
 
 from alignment_flywheel.codec import EventCodec
 from alignment_flywheel.config import load_settings
-from alignment_flywheel.events import ProposalSubmitted, VerdictIssued, new_envelope
+from alignment_flywheel.events import Proposal, ProposalSubmitted, VerdictIssued, new_envelope
 from alignment_flywheel.oracle.session_book import SessionBook, session_event
 from alignment_flywheel.processors import gate as gate_module
 from alignment_flywheel.processors.gate import Gate, GateTopics
@@ -141,18 +141,27 @@ def _verdict_ids(sends: Sequence[Send]) -> list[str]:
     return [str(v.proposal_id) for v in found if isinstance(v, VerdictIssued)]
 
 
-def test_a_failed_commit_drops_the_next_batch_unsent_and_decides_both_again() -> None:
-    items = [proposal("fs.read") for _ in range(4)]
-    values = [
+def _encoded(items: Sequence[Proposal]) -> list[bytes]:
+    """Each proposal as the ``ProposalSubmitted`` record its proposer writes."""
+    return [
         CODEC.encode(ProposalSubmitted(envelope=new_envelope("t", str(i.proposal_id)), proposal=i))
         for i in items
     ]
+
+
+def _values(count: int) -> tuple[list[str], list[bytes]]:
+    """``count`` allowed proposals: their ids and their records."""
+    items = [proposal("fs.read") for _ in range(count)]
+    return [str(i.proposal_id) for i in items], _encoded(items)
+
+
+def test_a_failed_commit_drops_the_next_batch_unsent_and_decides_both_again() -> None:
+    ids, values = _values(4)
     consumer = Consumer(values)
     gate, txn, restored = _gate(consumer)
     for _ in range(6):
         gate._step()
     gate._settle()
-    ids = [str(i.proposal_id) for i in items]
     assert txn.aborted == 1 and consumer.seeks == [0] and restored == [[0]]
     batches = [
         (_verdict_ids(sends), [tp.offset for tp in offsets]) for sends, offsets in txn.submitted
@@ -175,15 +184,6 @@ class HeldTransactions(Transactions):
         for future in self.futures:
             if not future.done():
                 future.set_result(None)
-
-
-def _values(count: int) -> tuple[list[str], list[bytes]]:
-    items = [proposal("fs.read") for _ in range(count)]
-    values = [
-        CODEC.encode(ProposalSubmitted(envelope=new_envelope("t", str(i.proposal_id)), proposal=i))
-        for i in items
-    ]
-    return [str(i.proposal_id) for i in items], values
 
 
 def test_what_is_handled_during_a_commit_is_committed_together_once_it_returned() -> None:
@@ -228,12 +228,8 @@ def test_the_worker_waits_for_the_commit_when_too_many_records_are_held(
 def test_a_failed_commit_takes_back_the_revise_budget_its_decisions_spent() -> None:
     parent = proposal("sql.query")
     child = proposal("sql.query").model_copy(update={"parent_proposal_id": parent.proposal_id})
-    items = [child, proposal("fs.read")]  # the child is decided at depth 1: a REVISE that spends 2
-    values = [
-        CODEC.encode(ProposalSubmitted(envelope=new_envelope("t", str(i.proposal_id)), proposal=i))
-        for i in items
-    ]
-    consumer = Consumer(values)
+    # the child is decided at depth 1: a REVISE that spends 2
+    consumer = Consumer(_encoded([child, proposal("fs.read")]))
     gate, txn, _restored = _gate(consumer)
     revise = gate._revise
     gate._step()  # both decided and submitted; this commit fails (the fake's first)
