@@ -34,12 +34,12 @@ commit: a record waits for at most the rest of one commit, then its own). Per re
 Exactly one verdict per proposal, as a ``read_committed`` consumer sees it: a batch's verdicts are
 visible if and only if its input offsets are committed. A transaction that fails is aborted, the
 consumer rewinds to the committed offsets, the session state is restored from its topic and the
-revise-spent writes made since the last commit are taken back, then
-its records (and those handled meanwhile, which were not sent) are decided again; a
-worker killed mid-batch leaves an open transaction that the broker aborts after
-``transaction.timeout.ms`` (10 s, :mod:`~alignment_flywheel.processors.gate_txn`), and whoever
-takes its partitions decides those records again. A zombie (a worker that lost its
-partitions) is fenced by the group generation in its offset commit. What is emitted for a record
+revise-spent writes made since the last commit are taken back, then its records (and those
+handled meanwhile, which were not sent) are decided again; a worker killed mid-batch leaves an
+open transaction that the broker aborts after ``transaction.timeout.ms`` (10 s,
+:mod:`~alignment_flywheel.processors.gate_txn`), and whoever takes its partitions decides those
+records again. A zombie (a worker that lost its partitions) is fenced by the group generation in
+its offset commit. What is emitted for a record
 has ids and times derived from it, so a record decided twice (once aborted) yields the same event
 ids.
 
